@@ -1,0 +1,132 @@
+"""How agents call models: one tagged call, and a structured call with a repair loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel, ValidationError
+
+from orchestra.agents.prompts import render
+from orchestra.core.errors import ModelBehaviorError
+
+__all__ = ["AgentCall", "ask", "ask_structured", "extract_json", "message_text"]
+
+M = TypeVar("M", bound=BaseModel)
+
+METADATA_AGENT = "orchestra_agent"
+METADATA_ROLE = "orchestra_role"
+METADATA_TASK = "orchestra_task"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCall:
+    """Who is calling a model: the agent kind, and the task and role it works for.
+
+    It travels to the model as run metadata, so callbacks, tracers and
+    ``orchestra.testing.ScriptedChatModel`` can tell calls apart.
+    """
+
+    agent: str
+    task_id: str | None = None
+    role: str | None = None
+
+    def config(self) -> RunnableConfig:
+        """A runnable config that carries this call's identity."""
+        metadata: dict[str, Any] = {METADATA_AGENT: self.agent}
+        if self.task_id is not None:
+            metadata[METADATA_TASK] = self.task_id
+        if self.role is not None:
+            metadata[METADATA_ROLE] = self.role
+        return {"metadata": metadata, "run_name": f"orchestra.{self.agent}"}
+
+
+def message_text(message: BaseMessage) -> str:
+    """The text of a model reply, whatever shape its content has."""
+    return message.text if isinstance(message.text, str) else str(message.content)
+
+
+async def ask(
+    model: BaseChatModel | Runnable[Any, BaseMessage],
+    messages: Sequence[BaseMessage],
+    call: AgentCall,
+) -> AIMessage:
+    """One model call, tagged with ``call``; the reply must be an ``AIMessage``."""
+    reply = await model.ainvoke(list(messages), config=call.config())
+    if not isinstance(reply, AIMessage):
+        raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
+    return reply
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in ``text`` (code fences and chatter around it are ignored).
+
+    Raises:
+        ValueError: with a message a model can act on, when there is no valid object.
+    """
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("the reply contains no JSON object")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    return value
+
+
+def _validation_messages(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        out.append(f"{where}: {err['msg']}")
+    return out
+
+
+async def ask_structured(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema: type[M],
+    call: AgentCall,
+    *,
+    check: Callable[[M], list[str]] | None = None,
+    max_repairs: int = 2,
+    error: type[ModelBehaviorError] = ModelBehaviorError,
+) -> M:
+    """Ask for JSON matching ``schema``, validate it, and repair it a bounded number of times.
+
+    The reply is parsed, validated by pydantic and then by ``check`` (semantic rules that
+    return error strings). On failure the errors go back to the model as a new message,
+    at most ``max_repairs`` times; then ``error`` is raised with every raw reply.
+    """
+    history = list(messages)
+    raws: list[str] = []
+    errors: list[str] = []
+    for _ in range(max_repairs + 1):
+        reply = await ask(model, history, call)
+        raw = message_text(reply)
+        raws.append(raw)
+        try:
+            parsed = schema.model_validate(extract_json(raw))
+        except ValueError as exc:  # ValidationError is a ValueError too
+            errors = (
+                _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
+            )
+        else:
+            errors = check(parsed) if check else []
+            if not errors:
+                return parsed
+        history += [
+            AIMessage(content=raw),
+            HumanMessage(content=render("repair", errors="\n".join(f"- {e}" for e in errors))),
+        ]
+    raise error(
+        f"{call.agent} output stayed invalid after {max_repairs} repair(s): {'; '.join(errors)}",
+        agent=call.agent,
+        raw_outputs=raws,
+        errors=errors,
+    )

@@ -1,0 +1,46 @@
+"""What an agent sees of the tree: its task, the path from the goal, its inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.tree import TaskNode, TaskTree
+
+__all__ = ["describe_roles", "describe_task", "describe_tools", "dependency_results"]
+
+
+def describe_tools(tools: dict[str, str]) -> str:
+    """One line per tool: ``- name: description``; ``(none)`` when there are none."""
+    if not tools:
+        return "(none)"
+    return "\n".join(f"- {name}: {desc.strip().splitlines()[0] if desc else ''}" for name, desc in tools.items())
+
+
+def describe_roles(roles: Iterable[Role | RoleSpec]) -> str:
+    """One line per role: name and what it is for."""
+    lines = []
+    for role in roles:
+        about = role.description if isinstance(role, Role) and role.description else role.instructions
+        lines.append(f"- {role.name}: {about.splitlines()[0][:160]}")
+    return "\n".join(lines) or "(none)"
+
+
+def dependency_results(tree: TaskTree, task_id: str) -> list[TaskNode]:
+    """Finished prerequisites of ``task_id`` (its own and its ancestors' dependencies)."""
+    return [p for p in tree.prerequisites(task_id) if p.result is not None]
+
+
+def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -> str:
+    """The task, the path of ancestors from the goal, and (optionally) its inputs."""
+    path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
+    parts = [f"Overall goal: {tree.goal}"]
+    if path:
+        parts.append(f"Part of: {path}")
+    parts.append(f"Your task ({task.id}): {task.title}\n{task.description}")
+    if task.acceptance_criteria:
+        parts.append("Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria))
+    if with_inputs:
+        for dep in dependency_results(tree, task.id):
+            parts.append(f"Result of '{dep.title}' ({dep.id}):\n{dep.result}")
+    return "\n\n".join(parts)

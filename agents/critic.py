@@ -1,0 +1,32 @@
+"""The critic agent: judges one result against its task's acceptance criteria."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from orchestra.agents.calls import AgentCall, ask_structured
+from orchestra.agents.context import describe_task
+from orchestra.agents.prompts import render
+from orchestra.core.tree import TaskTree, Verdict
+
+__all__ = ["judge"]
+
+
+async def judge(
+    model: BaseChatModel, tree: TaskTree, task_id: str, result: str, *, max_repairs: int = 2
+) -> Verdict:
+    """The critic's verdict on ``result`` for ``task_id``.
+
+    Raises:
+        ModelBehaviorError: the verdict stayed unparsable after ``max_repairs`` repairs.
+    """
+    task = tree.get(task_id)
+    human = f"{describe_task(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
+    return await ask_structured(
+        model,
+        [SystemMessage(content=render("critic")), HumanMessage(content=human)],
+        Verdict,
+        AgentCall(agent="critic", task_id=task_id, role=task.role),
+        max_repairs=max_repairs,
+    )

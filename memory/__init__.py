@@ -1,0 +1,1 @@
+"""Shared vector-store memory for teams (chromadb); the store itself arrives with issue 6."""

@@ -1,0 +1,68 @@
+"""orchestra: hierarchical multi-agent teams on LangGraph.
+
+A planner turns a goal into a typed task tree, a role designer gives each subtask a
+specialist, executors run subtasks in parallel as soon as their dependencies finish, and a
+critic checks each result, re-planning only the failed branch.
+"""
+
+from orchestra.core.errors import (
+    ConfigError,
+    InputError,
+    ModelBehaviorError,
+    OrchestraError,
+    PlanningError,
+    RoleDesignError,
+    RunError,
+    ScriptError,
+)
+from orchestra.core.events import (
+    Event,
+    Replanned,
+    RoleAssigned,
+    RunFinished,
+    RunStarted,
+    TaskFailed,
+    TaskFinished,
+    TaskPlanned,
+    TaskStarted,
+    ToolCalled,
+    VerdictGiven,
+)
+from orchestra.core.record import RunRecord, RunResult, RunStatus
+from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
+from orchestra.team import Team
+from orchestra.tools.decorator import tool
+
+__all__ = [
+    "ConfigError",
+    "Event",
+    "InputError",
+    "ModelBehaviorError",
+    "OrchestraError",
+    "PlanningError",
+    "Replanned",
+    "Role",
+    "RoleAssigned",
+    "RoleDesignError",
+    "RoleSpec",
+    "RunError",
+    "RunFinished",
+    "RunRecord",
+    "RunResult",
+    "RunStarted",
+    "RunStatus",
+    "ScriptError",
+    "TaskFailed",
+    "TaskFinished",
+    "TaskNode",
+    "TaskPlanned",
+    "TaskStarted",
+    "TaskStatus",
+    "TaskTree",
+    "Team",
+    "ToolCalled",
+    "Verdict",
+    "VerdictGiven",
+    "tool",
+]

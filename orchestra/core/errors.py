@@ -1,0 +1,87 @@
+"""Exceptions raised by orchestra.
+
+The hierarchy::
+
+    OrchestraError
+    ├── ConfigError            a developer mistake: bad Team/Role/tool configuration
+    ├── InputError             bad input to a run (an empty goal, an unknown run id)
+    ├── RetryTask              a signal tools may raise to ask for another attempt
+    └── RunError               a run could not continue; carries the data needed to debug it
+        ├── ModelBehaviorError model output stayed invalid after the bounded repair loop
+        │   ├── PlanningError      ... from the planner (carries the raw outputs)
+        │   └── RoleDesignError    ... from the role designer
+        └── ScriptError        orchestra.testing: the scripted model was called unexpectedly
+
+Exceptions carry data only; whoever handles them decides what to log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "ModelBehaviorError",
+    "OrchestraError",
+    "PlanningError",
+    "RetryTask",
+    "RoleDesignError",
+    "RunError",
+    "ScriptError",
+]
+
+
+class OrchestraError(Exception):
+    """Root of every exception orchestra raises on purpose."""
+
+
+class ConfigError(OrchestraError, ValueError):
+    """The team, a role or a tool is configured in a way that cannot work."""
+
+
+class InputError(OrchestraError, ValueError):
+    """The input of a run is unusable, e.g. an empty goal or an unknown run id."""
+
+
+class RetryTask(OrchestraError):
+    """Raised by user code (for example a tool) to ask for another attempt of the task."""
+
+
+class RunError(OrchestraError):
+    """A run could not continue."""
+
+
+class ModelBehaviorError(RunError):
+    """A model kept producing output that fails validation, after every repair attempt.
+
+    Attributes:
+        agent: which agent produced the output (``planner``, ``role_designer``, ...).
+        raw_outputs: every raw reply the model gave, oldest first.
+        errors: the validation errors of the last reply.
+    """
+
+    def __init__(
+        self, message: str, *, agent: str, raw_outputs: Sequence[str], errors: Sequence[str]
+    ) -> None:
+        super().__init__(message)
+        self.agent = agent
+        self.raw_outputs = list(raw_outputs)
+        self.errors = list(errors)
+
+    @property
+    def raw_output(self) -> str:
+        """The last raw reply of the model."""
+        return self.raw_outputs[-1] if self.raw_outputs else ""
+
+
+class PlanningError(ModelBehaviorError):
+    """The planner did not produce a valid task tree within its repair budget."""
+
+
+class RoleDesignError(ModelBehaviorError):
+    """The role designer did not produce a valid role spec within its repair budget."""
+
+
+class ScriptError(RunError):
+    """A scripted test model ran out of replies or got a call its script does not cover."""

@@ -1,0 +1,152 @@
+"""Typed events: every step of a run announces itself with one of these.
+
+``Team.astream`` yields them; the run record, live views and traces are built from them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from orchestra.core.tree import VerdictKind
+
+__all__ = [
+    "Event",
+    "EventAdapter",
+    "EventBase",
+    "Replanned",
+    "RoleAssigned",
+    "RunFinished",
+    "RunStarted",
+    "TaskFailed",
+    "TaskFinished",
+    "TaskPlanned",
+    "TaskStarted",
+    "ToolCalled",
+    "VerdictGiven",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventBase(BaseModel):
+    """Fields every event has: the run it belongs to and when it happened."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    at: datetime = Field(default_factory=_now)
+
+
+class RunStarted(EventBase):
+    """A run began working on ``goal``."""
+
+    type: Literal["run_started"] = "run_started"
+    goal: str
+
+
+class TaskPlanned(EventBase):
+    """A task was added to the tree (by the first plan or by a re-plan)."""
+
+    type: Literal["task_planned"] = "task_planned"
+    task_id: str
+    parent_id: str | None
+    title: str
+    depends_on: list[str]
+
+
+class RoleAssigned(EventBase):
+    """A leaf task got the role that will execute it."""
+
+    type: Literal["role_assigned"] = "role_assigned"
+    task_id: str
+    role: str
+    designed: bool
+    """True when the role designer wrote the role; False when an existing one was reused."""
+
+
+class TaskStarted(EventBase):
+    """An executor started an attempt at a task."""
+
+    type: Literal["task_started"] = "task_started"
+    task_id: str
+    role: str
+    attempt: int
+
+
+class ToolCalled(EventBase):
+    """An executor called a tool (or tried to: refused and invalid calls are events too)."""
+
+    type: Literal["tool_called"] = "tool_called"
+    task_id: str
+    tool: str
+    args: dict[str, Any]
+    ok: bool
+    output: str
+    duration_s: float
+
+
+class VerdictGiven(EventBase):
+    """The critic judged an attempt."""
+
+    type: Literal["verdict"] = "verdict"
+    task_id: str
+    verdict: VerdictKind
+    reason: str
+
+
+class TaskFinished(EventBase):
+    """A task is done and its result accepted."""
+
+    type: Literal["task_finished"] = "task_finished"
+    task_id: str
+    result: str
+
+
+class TaskFailed(EventBase):
+    """A task failed for good (or was skipped because something it needs failed)."""
+
+    type: Literal["task_failed"] = "task_failed"
+    task_id: str
+    reason: str
+
+
+class Replanned(EventBase):
+    """A failed task's subtree was replaced by new tasks."""
+
+    type: Literal["replanned"] = "replanned"
+    task_id: str
+    reason: str
+    new_task_ids: list[str]
+
+
+class RunFinished(EventBase):
+    """The run ended."""
+
+    type: Literal["run_finished"] = "run_finished"
+    status: str
+    output: str | None
+    reason: str | None
+
+
+Event = Annotated[
+    RunStarted
+    | TaskPlanned
+    | RoleAssigned
+    | TaskStarted
+    | ToolCalled
+    | VerdictGiven
+    | TaskFinished
+    | TaskFailed
+    | Replanned
+    | RunFinished,
+    Field(discriminator="type"),
+]
+"""Any orchestra event; ``event.type`` tells which."""
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates and serializes events, e.g. ``EventAdapter.validate_python(data)``."""

@@ -1,0 +1,171 @@
+"""The planner's output format, its validation, and how a valid draft becomes tree nodes.
+
+Planner output is untrusted: :func:`plan_errors` lists everything wrong with a draft in
+words a model can act on, so the planner can feed them back for a repair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field
+
+from orchestra.core.tree import TaskNode, TaskTree
+
+__all__ = ["DraftTask", "PlanDraft", "draft_to_nodes", "plan_errors"]
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class DraftTask(BaseModel):
+    """One subtask as the planner writes it."""
+
+    id: str = Field(description="Short unique id, e.g. 'research'.")
+    title: str = Field(description="A few words.")
+    description: str = Field(description="What to do, in one to three sentences.")
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(
+        default_factory=list, description="Ids of sibling tasks that must finish first."
+    )
+    role: str | None = Field(default=None, description="Name of an existing role, if one fits.")
+    subtasks: list[DraftTask] = Field(
+        default_factory=list, description="Optional further decomposition."
+    )
+
+
+class PlanDraft(BaseModel):
+    """A decomposition of a goal (or of one failed task) into subtasks."""
+
+    tasks: list[DraftTask]
+
+
+def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[str]:
+    """Everything wrong with ``draft``; an empty list means it can be used.
+
+    Args:
+        draft: the parsed planner output.
+        base_depth: depth of the node the draft's top-level tasks will hang under.
+        max_depth: the deepest level a task may have (the root's children are depth 1).
+    """
+    errors: list[str] = []
+    if not draft.tasks:
+        return ["the plan has no tasks; give at least one"]
+    seen: set[str] = set()
+    _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors)
+    return errors
+
+
+def _check_level(
+    tasks: list[DraftTask], depth: int, max_depth: int, seen: set[str], errors: list[str]
+) -> None:
+    if depth > max_depth:
+        errors.append(
+            f"tasks {[t.id for t in tasks]} are at depth {depth} but the limit is {max_depth};"
+            " flatten them into their parent"
+        )
+        return
+    sibling_ids = {t.id for t in tasks}
+    for task in tasks:
+        if not _ID_PATTERN.match(task.id):
+            errors.append(f"task id {task.id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        if task.id in seen:
+            errors.append(f"task id {task.id!r} is used more than once; ids must be unique")
+        seen.add(task.id)
+        if not task.title.strip():
+            errors.append(f"task {task.id!r} has an empty title")
+        if not task.description.strip():
+            errors.append(f"task {task.id!r} has an empty description")
+        for dep in task.depends_on:
+            if dep == task.id:
+                errors.append(f"task {task.id!r} depends on itself")
+            elif dep not in sibling_ids:
+                errors.append(
+                    f"task {task.id!r} depends on {dep!r}, which is not one of its siblings"
+                    f" {sorted(sibling_ids - {task.id})}"
+                )
+    cycle = _find_cycle({t.id: [d for d in t.depends_on if d in sibling_ids] for t in tasks})
+    if cycle:
+        errors.append(f"dependency cycle: {' -> '.join(cycle)}")
+    for task in tasks:
+        if task.subtasks:
+            _check_level(task.subtasks, depth + 1, max_depth, seen, errors)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in ``graph`` (node -> dependencies) as a closed path, or None."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def draft_to_nodes(
+    draft: PlanDraft,
+    tree: TaskTree,
+    *,
+    parent_id: str,
+    replaces: str | None = None,
+    replan_generation: int = 0,
+) -> list[TaskNode]:
+    """Turn a valid draft into new tree nodes under ``parent_id``.
+
+    Draft ids that already exist in ``tree`` (a re-plan often reuses names) get a numeric
+    suffix, and dependencies are renamed with them. The nodes are returned, not inserted.
+    """
+    taken = set(tree.nodes)
+    renames: dict[str, str] = {}
+    for task in _walk(draft.tasks):
+        new_id, n = task.id, 2
+        while new_id in taken:
+            new_id, n = f"{task.id}-{n}", n + 1
+        taken.add(new_id)
+        renames[task.id] = new_id
+    parent_depth = tree.get(parent_id).depth
+    nodes: list[TaskNode] = []
+
+    def build(tasks: list[DraftTask], parent: str, depth: int) -> None:
+        for task in tasks:
+            nodes.append(
+                TaskNode(
+                    id=renames[task.id],
+                    parent_id=parent,
+                    title=task.title.strip(),
+                    description=task.description.strip(),
+                    acceptance_criteria=[c.strip() for c in task.acceptance_criteria if c.strip()],
+                    depends_on=[renames[d] for d in dict.fromkeys(task.depends_on)],
+                    role=task.role,
+                    depth=depth,
+                    replaces=replaces,
+                    replan_generation=replan_generation,
+                )
+            )
+            build(task.subtasks, renames[task.id], depth + 1)
+
+    build(draft.tasks, parent_id, parent_depth + 1)
+    return nodes
+
+
+def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
+    for task in tasks:
+        yield task
+        yield from _walk(task.subtasks)

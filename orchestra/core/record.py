@@ -1,0 +1,114 @@
+"""What a finished run returns, and its JSON run record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra.core.roles import RoleSpec
+from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+
+__all__ = ["ReplanRecord", "RunRecord", "RunResult", "RunStatus", "TaskRecord"]
+
+
+class RunStatus(StrEnum):
+    """How a run ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ReplanRecord(BaseModel):
+    """One re-plan: which task failed, why, and what replaced it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    reason: str
+    new_task_ids: list[str]
+    at: datetime
+
+
+class TaskRecord(BaseModel):
+    """One task of the run record."""
+
+    id: str
+    parent_id: str | None
+    title: str
+    depends_on: list[str]
+    status: TaskStatus
+    role: str | None
+    attempts: int
+    executions: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: str | None
+    reason: str | None
+    replaces: str | None
+    replaced_by: list[str]
+
+
+class RunRecord(BaseModel):
+    """The whole story of a run as plain JSON (``orchestra run --json`` prints this)."""
+
+    run_id: str
+    goal: str
+    status: RunStatus
+    output: str | None
+    reason: str | None
+    tasks: list[TaskRecord]
+    replans: list[ReplanRecord]
+    roles: list[RoleSpec]
+
+
+class RunResult(BaseModel):
+    """What ``Team.run`` returns."""
+
+    run_id: str
+    status: RunStatus
+    output: str | None
+    reason: str | None = None
+    """Why the run failed, when it did."""
+    tree: TaskTree
+    replans: list[ReplanRecord] = Field(default_factory=list)
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the run reached a final answer."""
+        return self.status is RunStatus.SUCCEEDED
+
+    def to_record(self) -> RunRecord:
+        """The run record: every task ever created, every re-plan, every role."""
+        tasks = [
+            TaskRecord(
+                id=n.id,
+                parent_id=n.parent_id,
+                title=n.title,
+                depends_on=n.depends_on,
+                status=n.status,
+                role=n.role,
+                attempts=n.attempts,
+                executions=n.executions,
+                started_at=n.started_at,
+                finished_at=n.finished_at,
+                result=n.result,
+                reason=n.reason,
+                replaces=n.replaces,
+                replaced_by=n.replaced_by,
+            )
+            for n in self.tree.nodes.values()
+            if n.id != ROOT_ID
+        ]
+        return RunRecord(
+            run_id=self.run_id,
+            goal=self.tree.goal,
+            status=self.status,
+            output=self.output,
+            reason=self.reason,
+            tasks=tasks,
+            replans=self.replans,
+            roles=list(self.roles.values()),
+        )

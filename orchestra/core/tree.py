@@ -1,0 +1,180 @@
+"""The typed task tree: every subtask of a run, its dependencies and its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ROOT_ID", "TaskNode", "TaskStatus", "TaskTree", "Verdict", "VerdictKind"]
+
+ROOT_ID = "root"
+"""Id of the node that stands for the goal itself."""
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life."""
+
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the task will not change any more."""
+        return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.SKIPPED)
+
+
+VerdictKind = Literal["pass", "retry", "replan"]
+
+
+class Verdict(BaseModel):
+    """The critic's judgement of one attempt at a task."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verdict: VerdictKind
+    reason: str = Field(description="Why, in one or two sentences.")
+
+
+class TaskNode(BaseModel):
+    """One node of the task tree. Leaves are executed; inner nodes group their children."""
+
+    id: str
+    parent_id: str | None
+    title: str
+    description: str
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    """Ids of sibling tasks that must be done before this one starts."""
+    status: TaskStatus = TaskStatus.PENDING
+    role: str | None = None
+    depth: int = 0
+    attempts: int = 0
+    """Attempts judged by the critic (first try and retries)."""
+    executions: int = 0
+    """How many times an executor ran this task."""
+    result: str | None = None
+    reason: str | None = None
+    """Why the task failed or was skipped."""
+    verdicts: list[Verdict] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    replaces: str | None = None
+    """Id of the failed task this one was planned to replace."""
+    replaced_by: list[str] = Field(default_factory=list)
+    """Ids of the tasks a re-plan put in place of this one."""
+    replan_generation: int = 0
+    """How many re-plans stand between this task and the original plan."""
+
+
+class TaskTree(BaseModel):
+    """All tasks of a run, keyed by id, in creation order.
+
+    The root node stands for the goal. Children are found through ``parent_id``; the
+    order of ``nodes`` is the order in which tasks were created, so replaced tasks stay
+    in the tree with their final status.
+    """
+
+    goal: str
+    max_depth: int
+    nodes: dict[str, TaskNode] = Field(default_factory=dict)
+
+    @classmethod
+    def for_goal(cls, goal: str, max_depth: int) -> TaskTree:
+        """A tree holding only the root node for ``goal``."""
+        root = TaskNode(id=ROOT_ID, parent_id=None, title=goal[:120], description=goal)
+        return cls(goal=goal, max_depth=max_depth, nodes={ROOT_ID: root})
+
+    @property
+    def root(self) -> TaskNode:
+        """The node that stands for the goal."""
+        return self.nodes[ROOT_ID]
+
+    def get(self, task_id: str) -> TaskNode:
+        """The node with ``task_id``; ``KeyError`` names the id when it is unknown."""
+        try:
+            return self.nodes[task_id]
+        except KeyError:
+            raise KeyError(f"no task {task_id!r} in the tree") from None
+
+    def children(self, task_id: str, *, live_only: bool = False) -> list[TaskNode]:
+        """Children of ``task_id`` in creation order; ``live_only`` drops replaced ones."""
+        return [
+            n
+            for n in self.nodes.values()
+            if n.parent_id == task_id and not (live_only and n.replaced_by)
+        ]
+
+    def is_leaf(self, task_id: str) -> bool:
+        """Whether ``task_id`` has no live children (and so is executed)."""
+        return task_id != ROOT_ID and not self.children(task_id, live_only=True)
+
+    def ancestors(self, task_id: str) -> list[TaskNode]:
+        """Ancestors of ``task_id`` from the root down, excluding the node itself."""
+        path: list[TaskNode] = []
+        parent = self.get(task_id).parent_id
+        while parent is not None:
+            node = self.get(parent)
+            path.append(node)
+            parent = node.parent_id
+        path.reverse()
+        return path
+
+    def live_nodes(self) -> Iterator[TaskNode]:
+        """Tasks that are part of the current plan (not replaced), root excluded."""
+        return (n for n in self.nodes.values() if n.id != ROOT_ID and not n.replaced_by)
+
+    def leaves(self) -> list[TaskNode]:
+        """Executable tasks of the current plan, in creation order."""
+        return [n for n in self.live_nodes() if self.is_leaf(n.id)]
+
+    def prerequisites(self, task_id: str) -> list[TaskNode]:
+        """Tasks that must be done before ``task_id`` starts.
+
+        These are its own dependencies and those of each ancestor (a dependency between two
+        inner nodes holds for every task below them).
+        """
+        node = self.get(task_id)
+        ids: list[str] = list(node.depends_on)
+        for ancestor in self.ancestors(task_id):
+            ids.extend(ancestor.depends_on)
+        return [self.get(i) for i in dict.fromkeys(ids)]
+
+    def ready_leaves(self) -> list[TaskNode]:
+        """Pending leaves whose prerequisites are all done."""
+        return [
+            leaf
+            for leaf in self.leaves()
+            if leaf.status in (TaskStatus.PENDING, TaskStatus.READY)
+            and all(p.status is TaskStatus.DONE for p in self.prerequisites(leaf.id))
+        ]
+
+    def dependents(self, task_id: str) -> list[TaskNode]:
+        """Live siblings that name ``task_id`` in their ``depends_on``."""
+        parent = self.get(task_id).parent_id
+        return [
+            n
+            for n in self.children(parent or ROOT_ID, live_only=True)
+            if task_id in n.depends_on
+        ]
+
+    def subtree(self, task_id: str) -> list[TaskNode]:
+        """``task_id`` and every node below it."""
+        out = [self.get(task_id)]
+        for child in self.children(task_id):
+            out.extend(self.subtree(child.id))
+        return out
+
+    def add(self, nodes: Iterable[TaskNode]) -> None:
+        """Insert new nodes; ids must be new."""
+        for node in nodes:
+            if node.id in self.nodes:
+                raise ValueError(f"task id {node.id!r} already exists")
+            self.nodes[node.id] = node

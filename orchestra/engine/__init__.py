@@ -1,0 +1,1 @@
+"""The engine: the LangGraph state machine, event-driven dispatch and checkpoints."""

@@ -1,0 +1,28 @@
+"""Sending typed events to whoever streams the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.config import get_stream_writer
+
+from orchestra.core.events import EventBase
+
+__all__ = ["Emitter"]
+
+
+class Emitter:
+    """Builds events for one run and writes them to LangGraph's custom stream.
+
+    Create it inside a graph node or task (where LangGraph provides the stream writer).
+    """
+
+    __slots__ = ("_run_id", "_write")
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._write = get_stream_writer()
+
+    def __call__(self, event_type: type[EventBase], **fields: Any) -> None:
+        """Emit an event of ``event_type`` for this run."""
+        self._write(event_type(run_id=self._run_id, **fields))

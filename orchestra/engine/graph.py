@@ -1,0 +1,119 @@
+"""The run as one LangGraph ``StateGraph``.
+
+::
+
+    plan ─► design_roles ─► dispatch ─┬─► synthesize ─► finish
+                                      └────────────────► finish   (a task failed)
+
+``dispatch`` runs the event-driven :class:`~orchestra.engine.scheduler.Scheduler`; each
+executor attempt, re-plan and role design inside it is a LangGraph ``@task``, so every
+finished unit of work is checkpointed on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from orchestra.agents.planner import plan_goal
+from orchestra.agents.synthesizer import synthesize
+from orchestra.core.events import RunFinished, RunStarted
+from orchestra.core.plan import draft_to_nodes
+from orchestra.core.record import ReplanRecord, RunStatus
+from orchestra.core.tree import ROOT_ID, TaskTree
+from orchestra.engine.emit import Emitter
+from orchestra.engine.runtime import TeamRuntime
+from orchestra.engine.scheduler import Scheduler, emit_planned
+from orchestra.engine.state import RunState, roles_from_state, roles_to_state
+
+__all__ = ["build_graph"]
+
+RunGraph = CompiledStateGraph[RunState, None, RunState, RunState]
+
+
+def build_graph(
+    runtime: TeamRuntime, *, checkpointer: BaseCheckpointSaver[Any] | None, name: str
+) -> RunGraph:
+    """Compile the state machine of a team."""
+
+    async def plan(state: RunState) -> RunState:
+        emit = Emitter(state["run_id"])
+        emit(RunStarted, goal=state["goal"])
+        tree = TaskTree.for_goal(state["goal"], runtime.limits.max_depth)
+        draft = await plan_goal(
+            runtime.model_for_agent("planner"),
+            tree,
+            roles=list(runtime.roles.values()),
+            tools=runtime.tool_descriptions,
+            max_repairs=runtime.limits.max_repairs,
+        )
+        nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
+        tree.add(nodes)
+        emit_planned(emit, nodes)
+        return {
+            "tree": tree.model_dump(mode="json"),
+            "roles": roles_to_state(runtime.initial_roles()),
+            "replans": [],
+        }
+
+    async def design_roles(state: RunState) -> RunState:
+        scheduler = _scheduler(runtime, state)
+        await scheduler.design_all(limit=asyncio.Semaphore(runtime.limits.max_parallel))
+        return {"tree": scheduler.tree.model_dump(mode="json"), "roles": roles_to_state(scheduler.roles)}
+
+    async def dispatch(state: RunState) -> RunState:
+        scheduler = _scheduler(runtime, state)
+        await scheduler.run()
+        return {
+            "tree": scheduler.tree.model_dump(mode="json"),
+            "roles": roles_to_state(scheduler.roles),
+            "replans": [r.model_dump(mode="json") for r in scheduler.replans],
+            "status": RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED,
+            "reason": scheduler.failure,
+        }
+
+    def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
+        return "synthesize" if state.get("status") == RunStatus.SUCCEEDED else "finish"
+
+    async def synthesize_answer(state: RunState) -> RunState:
+        tree = TaskTree.model_validate(state["tree"])
+        output = await synthesize(runtime.model_for_agent("synthesizer"), tree)
+        return {"output": output}
+
+    async def finish(state: RunState) -> RunState:
+        Emitter(state["run_id"])(
+            RunFinished,
+            status=state.get("status", RunStatus.FAILED),
+            output=state.get("output"),
+            reason=state.get("reason"),
+        )
+        return {}
+
+    graph = StateGraph(RunState)
+    graph.add_node("plan", plan)
+    graph.add_node("design_roles", design_roles)
+    graph.add_node("dispatch", dispatch)
+    graph.add_node("synthesize", synthesize_answer)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "design_roles")
+    graph.add_edge("design_roles", "dispatch")
+    graph.add_conditional_edges("dispatch", after_dispatch, ["synthesize", "finish"])
+    graph.add_edge("synthesize", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, name=name)
+
+
+def _scheduler(runtime: TeamRuntime, state: RunState) -> Scheduler:
+    return Scheduler(
+        runtime=runtime,
+        run_id=state["run_id"],
+        tree=TaskTree.model_validate(state["tree"]),
+        roles=roles_from_state(state),
+        replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
+        emit=Emitter(state["run_id"]),
+    )

@@ -1,0 +1,142 @@
+"""The units of work the dispatcher starts, each a LangGraph ``@task``.
+
+Running them as tasks makes LangGraph checkpoint each one's result as soon as it
+finishes, independently of its siblings. Their inputs are live objects (they are not
+persisted); their outputs are plain JSON data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.func import task
+
+from orchestra.agents.critic import judge
+from orchestra.agents.executor import execute_task
+from orchestra.agents.planner import replan_task
+from orchestra.agents.role_designer import design_role
+from orchestra.core.events import ToolCalled
+from orchestra.core.roles import RoleSpec
+from orchestra.core.tree import TaskTree, Verdict
+from orchestra.engine.emit import Emitter
+from orchestra.engine.runtime import TeamRuntime
+from orchestra.tools.invoke import ToolOutcome
+
+__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt_leaf", "design_leaf_role", "replan_leaf"]
+
+_EVENT_OUTPUT_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptJob:
+    """One executor attempt at a leaf, followed by the critic's verdict."""
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    task_id: str
+    role: RoleSpec
+    feedback: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplanJob:
+    """A replacement plan for a failed leaf."""
+
+    runtime: TeamRuntime
+    tree: TaskTree
+    task_id: str
+    reason: str
+    roles: list[RoleSpec]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DesignJob:
+    """The role for a leaf."""
+
+    runtime: TeamRuntime
+    tree: TaskTree
+    task_id: str
+    roles: dict[str, RoleSpec]
+
+
+@task(name="attempt")
+async def attempt_leaf(job: AttemptJob) -> dict[str, Any]:
+    """Execute the leaf, then let the critic judge a result; JSON data back."""
+    rt = job.runtime
+    emit = Emitter(job.run_id)
+
+    def report(outcome: ToolOutcome) -> None:
+        emit(
+            ToolCalled,
+            task_id=job.task_id,
+            tool=outcome.tool,
+            args=outcome.args,
+            ok=outcome.ok,
+            output=outcome.output[:_EVENT_OUTPUT_CHARS],
+            duration_s=outcome.duration_s,
+        )
+
+    execution = await execute_task(
+        rt.model_for(job.role),
+        job.tree,
+        job.task_id,
+        job.role,
+        rt.tools,
+        feedback=job.feedback,
+        max_steps=rt.limits.max_steps,
+        on_tool_call=report,
+    )
+    verdict: Verdict | None = None
+    if execution.output is not None:
+        if rt.critic:
+            verdict = await judge(
+                rt.model_for_agent("critic"),
+                job.tree,
+                job.task_id,
+                execution.output,
+                max_repairs=rt.limits.max_repairs,
+            )
+        else:
+            verdict = Verdict(verdict="pass", reason="no critic in this team")
+    return {
+        "output": execution.output,
+        "error": execution.error,
+        "verdict": verdict.model_dump() if verdict else None,
+        "tool_calls": len(execution.tool_calls),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+
+
+@task(name="replan")
+async def replan_leaf(job: ReplanJob) -> dict[str, Any]:
+    """The planner's replacement draft for the failed leaf, as JSON data."""
+    rt = job.runtime
+    draft = await replan_task(
+        rt.model_for_agent("planner"),
+        job.tree,
+        job.task_id,
+        job.reason,
+        roles=job.roles,
+        tools=rt.tool_descriptions,
+        max_repairs=rt.limits.max_repairs,
+    )
+    return draft.model_dump(mode="json")
+
+
+@task(name="design_role")
+async def design_leaf_role(job: DesignJob) -> dict[str, Any]:
+    """The role designer's spec for the leaf, as JSON data."""
+    rt = job.runtime
+    spec, designed = await design_role(
+        rt.model_for_agent("role_designer"),
+        job.tree,
+        job.task_id,
+        roles=job.roles,
+        tools=rt.tool_descriptions,
+        models=frozenset(rt.models),
+        max_repairs=rt.limits.max_repairs,
+    )
+    return {"spec": spec.model_dump(mode="json"), "designed": designed}

@@ -1,0 +1,75 @@
+"""Everything a run needs that is not run state: models, tools, roles and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra.core.errors import ConfigError
+from orchestra.core.roles import Role, RoleSpec
+
+__all__ = ["Limits", "TeamRuntime"]
+
+
+class Limits(BaseModel):
+    """The bounds of a run. Every loop in the engine is bounded by one of these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_depth: int = Field(default=3, ge=1, le=8)
+    """Deepest level of the task tree (the goal's subtasks are level 1)."""
+    max_parallel: int = Field(default=4, ge=1)
+    """Executor attempts running at the same time."""
+    max_attempts: int = Field(default=2, ge=1)
+    """Attempts per task, counting the first (the critic's ``retry`` uses the rest)."""
+    max_replans_per_node: int = Field(default=1, ge=0)
+    """Re-plans along one line of replacements of a task."""
+    max_replans: int = Field(default=3, ge=0)
+    """Re-plans in the whole run."""
+    max_steps: int = Field(default=8, ge=1)
+    """Model calls per executor attempt."""
+    max_repairs: int = Field(default=2, ge=0)
+    """Repair rounds for invalid planner, role designer or critic output."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TeamRuntime:
+    """The fixed parts of a team, shared by all its runs (nothing here changes per run)."""
+
+    model: BaseChatModel
+    tools: Mapping[str, BaseTool]
+    roles: Mapping[str, Role]
+    models: Mapping[str, BaseChatModel] = field(default_factory=dict)
+    """Named models: agent overrides (``planner``, ``role_designer``, ``critic``,
+    ``synthesizer``) and models a designed role may name."""
+    limits: Limits = field(default_factory=Limits)
+    critic: bool = True
+
+    @property
+    def tool_descriptions(self) -> dict[str, str]:
+        """Tool name to description, for prompts."""
+        return {name: tool.description for name, tool in self.tools.items()}
+
+    def initial_roles(self) -> dict[str, RoleSpec]:
+        """The user's roles as specs: the starting point of every run's roles."""
+        return {name: role.spec() for name, role in self.roles.items()}
+
+    def model_for_agent(self, agent: str) -> BaseChatModel:
+        """The model of a team-level agent (``planner``, ``critic``, ...): its override or the default."""
+        return self.models.get(agent, self.model)
+
+    def model_for(self, role: RoleSpec) -> BaseChatModel:
+        """The model that runs ``role``: its own, a named team model, or the default."""
+        if role.model is None:
+            return self.model
+        if role.model.startswith("role:"):
+            user_role = self.roles.get(role.model.removeprefix("role:"))
+            if user_role is not None and user_role.model is not None:
+                return user_role.model
+        if role.model in self.models:
+            return self.models[role.model]
+        raise ConfigError(f"role {role.name!r} names unknown model {role.model!r}")

@@ -1,0 +1,316 @@
+"""Event-driven dispatch of the task tree.
+
+A leaf starts as soon as its own prerequisites are done and a slot is free (at most
+``max_parallel`` attempts at once), never at the next LangGraph superstep: jobs are
+awaited as they complete, so a task never waits for an unrelated slow sibling. Critic
+verdicts lead to a retry, or to a re-plan that replaces only the failed leaf while the
+rest of the tree keeps running. The tree is mutated here and only here, between awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestra.agents.role_designer import adopt_role
+from orchestra.core.events import (
+    Replanned,
+    RoleAssigned,
+    TaskFailed,
+    TaskFinished,
+    TaskPlanned,
+    TaskStarted,
+    VerdictGiven,
+)
+from orchestra.core.plan import PlanDraft, draft_to_nodes
+from orchestra.core.record import ReplanRecord
+from orchestra.core.roles import RoleSpec
+from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
+from orchestra.engine.emit import Emitter
+from orchestra.engine.jobs import (
+    AttemptJob,
+    DesignJob,
+    ReplanJob,
+    attempt_leaf,
+    design_leaf_role,
+    replan_leaf,
+)
+from orchestra.engine.runtime import TeamRuntime
+
+__all__ = ["Scheduler", "emit_planned"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def emit_planned(emit: Emitter, nodes: list[TaskNode]) -> None:
+    """Announce new tasks."""
+    for node in nodes:
+        emit(
+            TaskPlanned,
+            task_id=node.id,
+            parent_id=node.parent_id,
+            title=node.title,
+            depends_on=node.depends_on,
+        )
+
+
+@dataclass(slots=True)
+class _Job:
+    seq: int
+    kind: str  # "attempt" | "replan" | "design"
+    task_id: str
+    handle: Callable[[Any], None]
+
+
+@dataclass(slots=True)
+class Scheduler:
+    """Runs every leaf of ``tree`` to a final status; see the module docstring."""
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    roles: dict[str, RoleSpec]
+    replans: list[ReplanRecord]
+    emit: Emitter
+    failure: str | None = None
+    _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
+    _feedback: dict[str, str] = field(default_factory=dict)
+    _seq: int = 0
+    _replans_started: int = 0
+
+    async def run(self) -> None:
+        """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
+        self._replans_started = len(self.replans)
+        for leaf in self.tree.leaves():
+            if leaf.status is TaskStatus.RUNNING:  # interrupted mid-attempt: start it again
+                leaf.status = TaskStatus.PENDING
+            if not leaf.status.is_final and leaf.role not in self.roles:
+                self._design(leaf)
+        self._launch_ready()
+        try:
+            while self._jobs:
+                done, _ = await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: self._jobs[f].seq):
+                    job = self._jobs.pop(fut)
+                    job.handle(fut.result())
+                self._launch_ready()
+        finally:
+            for fut in self._jobs:
+                fut.cancel()
+        self._settle()
+
+    async def design_all(self, limit: asyncio.Semaphore) -> None:
+        """Give every leaf a role: known planner hints directly, others by the role designer.
+
+        Designs run concurrently (``limit`` bounds them) and are adopted in tree order, so
+        equal specs collapse into one role deterministically.
+        """
+        pending: list[TaskNode] = []
+        for leaf in self.tree.leaves():
+            if leaf.role is not None and leaf.role in self.roles:
+                self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
+            else:
+                leaf.role = None
+                pending.append(leaf)
+
+        async def design(leaf: TaskNode) -> dict[str, Any]:
+            async with limit:
+                job = DesignJob(
+                    runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
+                )
+                return await design_leaf_role(job)
+
+        outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
+        for leaf, out in zip(pending, outputs, strict=True):
+            self._on_design(leaf, out)
+
+    # -- starting work -------------------------------------------------------------
+
+    def _start(self, kind: str, task_id: str, coro: Any, handle: Callable[[Any], None]) -> None:
+        self._seq += 1
+        self._jobs[asyncio.ensure_future(coro)] = _Job(self._seq, kind, task_id, handle)
+
+    def _busy(self, task_id: str) -> bool:
+        return any(j.task_id == task_id for j in self._jobs.values())
+
+    def _launch_ready(self) -> None:
+        if self.failure is not None:
+            return
+        running = sum(1 for j in self._jobs.values() if j.kind == "attempt")
+        for leaf in self.tree.ready_leaves():
+            if leaf.status is TaskStatus.PENDING:
+                leaf.status = TaskStatus.READY
+            if leaf.role not in self.roles or self._busy(leaf.id):
+                continue
+            if running >= self.runtime.limits.max_parallel:
+                break
+            running += 1
+            self._launch_attempt(leaf)
+
+    def _launch_attempt(self, leaf: TaskNode) -> None:
+        now = _now()
+        leaf.status = TaskStatus.RUNNING
+        leaf.started_at = leaf.started_at or now
+        for ancestor in self.tree.ancestors(leaf.id):
+            if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
+                ancestor.status = TaskStatus.RUNNING
+                ancestor.started_at = ancestor.started_at or now
+        assert leaf.role is not None
+        self.emit(TaskStarted, task_id=leaf.id, role=leaf.role, attempt=leaf.attempts + 1)
+        job = AttemptJob(
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=leaf.id,
+            role=self.roles[leaf.role],
+            feedback=self._feedback.pop(leaf.id, None),
+        )
+        self._start("attempt", leaf.id, attempt_leaf(job), lambda out: self._on_attempt(leaf, out))
+
+    def _design(self, leaf: TaskNode) -> None:
+        if leaf.role is not None and leaf.role in self.roles:
+            self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
+            return
+        leaf.role = None  # a planner hint that names no known role
+        job = DesignJob(
+            runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
+        )
+        self._start("design", leaf.id, design_leaf_role(job), lambda out: self._on_design(leaf, out))
+
+    # -- handling results ----------------------------------------------------------
+
+    def _on_design(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+        spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["spec"]))
+        leaf.role = spec.name
+        self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
+
+    def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+        leaf.executions += 1
+        leaf.attempts += 1
+        if out["verdict"] is None:
+            verdict = Verdict(verdict="retry", reason=f"the executor failed: {out['error']}")
+        else:
+            leaf.result = out["output"]
+            verdict = Verdict.model_validate(out["verdict"])
+            leaf.verdicts.append(verdict)
+            self.emit(VerdictGiven, task_id=leaf.id, verdict=verdict.verdict, reason=verdict.reason)
+        if verdict.verdict == "pass":
+            self._complete(leaf, datetime.fromisoformat(out["finished_at"]))
+        elif verdict.verdict == "retry":
+            if leaf.attempts < self.runtime.limits.max_attempts:
+                leaf.status = TaskStatus.PENDING
+                self._feedback[leaf.id] = verdict.reason
+            else:
+                self._fail(leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}")
+        else:
+            self._replan(leaf, verdict.reason)
+
+    def _complete(self, node: TaskNode, at: datetime) -> None:
+        node.status = TaskStatus.DONE
+        node.finished_at = at
+        node.reason = None
+        self.emit(TaskFinished, task_id=node.id, result=node.result or "")
+        parent_id = node.parent_id
+        while parent_id is not None:
+            parent = self.tree.get(parent_id)
+            kids = self.tree.children(parent_id, live_only=True)
+            if not all(k.status is TaskStatus.DONE for k in kids):
+                return
+            parent.status = TaskStatus.DONE
+            parent.finished_at = at
+            parent.result = "\n\n".join(f"{k.title}: {k.result}" for k in kids)
+            if parent.id != ROOT_ID:
+                self.emit(TaskFinished, task_id=parent.id, result=parent.result)
+            parent_id = parent.parent_id
+
+    def _fail(self, node: TaskNode, reason: str) -> None:
+        node.status = TaskStatus.FAILED
+        node.reason = reason
+        node.finished_at = _now()
+        self.emit(TaskFailed, task_id=node.id, reason=reason)
+        if self.failure is None:
+            self.failure = f"task {node.id!r} failed: {reason}"
+
+    def _replan(self, leaf: TaskNode, reason: str) -> None:
+        limits = self.runtime.limits
+        if self.failure is not None:  # the run is ending: leave the task for _settle
+            leaf.status = TaskStatus.PENDING
+            return
+        if leaf.replan_generation >= limits.max_replans_per_node:
+            self._fail(leaf, f"re-plan budget for this task is spent ({limits.max_replans_per_node}): {reason}")
+            return
+        if self._replans_started >= limits.max_replans:
+            self._fail(leaf, f"re-plan budget of the run is spent ({limits.max_replans}): {reason}")
+            return
+        self._replans_started += 1
+        leaf.reason = f"re-planning: {reason}"
+        job = ReplanJob(
+            runtime=self.runtime,
+            tree=self.tree,
+            task_id=leaf.id,
+            reason=reason,
+            roles=list(self.roles.values()),
+        )
+        self._start("replan", leaf.id, replan_leaf(job), lambda out: self._on_replan(leaf, reason, out))
+
+    def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
+        parent_id = failed.parent_id or ROOT_ID
+        nodes = draft_to_nodes(
+            PlanDraft.model_validate(out),
+            self.tree,
+            parent_id=parent_id,
+            replaces=failed.id,
+            replan_generation=failed.replan_generation + 1,
+        )
+        top = [n for n in nodes if n.parent_id == parent_id]
+        needed = {d for n in top for d in n.depends_on}
+        sinks = [n.id for n in top if n.id not in needed]
+        for node in top:  # the replacements need what the failed task needed
+            node.depends_on = list(dict.fromkeys([*failed.depends_on, *node.depends_on]))
+        for sibling in self.tree.dependents(failed.id):
+            sibling.depends_on = [
+                *(d for d in sibling.depends_on if d != failed.id),
+                *sinks,
+            ]
+        self.tree.add(nodes)
+        failed.status = TaskStatus.FAILED
+        failed.finished_at = _now()
+        failed.reason = f"replaced after critique: {reason}"
+        failed.replaced_by = [n.id for n in top]
+        new_ids = [n.id for n in nodes]
+        self.replans.append(
+            ReplanRecord(task_id=failed.id, reason=reason, new_task_ids=new_ids, at=_now())
+        )
+        emit_planned(self.emit, nodes)
+        self.emit(Replanned, task_id=failed.id, reason=reason, new_task_ids=new_ids)
+        for node in nodes:
+            if self.tree.is_leaf(node.id):
+                self._design(node)
+
+    # -- the end -------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Give every unfinished task its final status once nothing runs any more."""
+        if self.failure is None and self.tree.root.status is not TaskStatus.DONE:
+            stuck = [n.id for n in self.tree.leaves() if not n.status.is_final]
+            self.failure = f"tasks {stuck} could never start (their prerequisites never finished)"
+        if self.failure is None:
+            return
+        for node in reversed(list(self.tree.nodes.values())):
+            if node.status.is_final or node.replaced_by:
+                continue
+            if self.tree.is_leaf(node.id):
+                node.status = TaskStatus.SKIPPED
+                node.reason = f"not run: {self.failure}"
+                self.emit(TaskFailed, task_id=node.id, reason=node.reason)
+            else:
+                kids = self.tree.children(node.id, live_only=True)
+                failed = any(k.status is TaskStatus.FAILED for k in kids)
+                node.status = TaskStatus.FAILED if failed else TaskStatus.SKIPPED
+                node.reason = self.failure
+            node.finished_at = node.finished_at or _now()

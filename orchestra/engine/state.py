@@ -1,0 +1,51 @@
+"""The LangGraph state of a run, and conversions between it and the typed models.
+
+State values are plain JSON data, so any checkpointer can store them without custom
+serializers; nodes convert to and from the pydantic models at their boundaries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from orchestra.core.record import ReplanRecord, RunResult, RunStatus
+from orchestra.core.roles import RoleSpec
+from orchestra.core.tree import TaskTree
+
+__all__ = ["RunState", "result_from_state", "roles_from_state", "roles_to_state"]
+
+
+class RunState(TypedDict, total=False):
+    """What a run checkpoints between nodes."""
+
+    run_id: str
+    goal: str
+    tree: dict[str, Any]
+    roles: dict[str, dict[str, Any]]
+    replans: list[dict[str, Any]]
+    status: str
+    output: str | None
+    reason: str | None
+
+
+def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:
+    """Role specs as state data."""
+    return {name: spec.model_dump(mode="json") for name, spec in roles.items()}
+
+
+def roles_from_state(state: RunState) -> dict[str, RoleSpec]:
+    """Role specs from state data."""
+    return {name: RoleSpec.model_validate(v) for name, v in state.get("roles", {}).items()}
+
+
+def result_from_state(state: RunState) -> RunResult:
+    """The typed result of a finished (or interrupted) run."""
+    return RunResult(
+        run_id=state["run_id"],
+        status=RunStatus(state.get("status", RunStatus.FAILED)),
+        output=state.get("output"),
+        reason=state.get("reason"),
+        tree=TaskTree.model_validate(state["tree"]),
+        replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
+        roles=roles_from_state(state),
+    )

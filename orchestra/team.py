@@ -1,0 +1,194 @@
+"""``Team``: the public face of orchestra."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+from orchestra.core.errors import ConfigError, InputError
+from orchestra.core.events import Event, EventAdapter
+from orchestra.core.record import RunResult
+from orchestra.core.roles import Role
+from orchestra.engine.graph import RunGraph, build_graph
+from orchestra.engine.runtime import Limits, TeamRuntime
+from orchestra.engine.state import RunState, result_from_state
+from orchestra.tools.decorator import tool as make_tool
+
+__all__ = ["Team"]
+
+MAX_GOAL_CHARS = 20_000
+
+
+class Team:
+    """A hierarchical agent team: planner, role designer, executors, critic, synthesizer.
+
+    Args:
+        model: the chat model every agent uses unless overridden.
+        tools: tools the team's agents may use (``BaseTool`` objects or typed functions).
+        roles: roles the role designer reuses when they fit a subtask.
+        models: named models: overrides for agents (``planner``, ``role_designer``,
+            ``critic``, ``synthesizer``) and models a designed role may name.
+        max_depth: deepest level of the task tree (the goal's subtasks are level 1).
+        max_parallel: executor attempts running at the same time.
+        max_attempts: attempts per task, counting the first.
+        max_replans_per_node: re-plans along one line of replacements of a task.
+        max_replans: re-plans in a whole run.
+        max_steps: model calls per executor attempt.
+        max_repairs: repair rounds for invalid planner, role designer or critic output.
+        critic: judge every result (True) or accept every result as it comes (False).
+        checkpointer: where runs are checkpointed; in memory by default.
+        name: the team's name (used for the graph and in traces).
+
+    Raises:
+        ConfigError: duplicate tool or role names, or a role that names unknown tools.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        tools: Iterable[BaseTool | Callable[..., Any]] = (),
+        roles: Iterable[Role] = (),
+        models: Mapping[str, BaseChatModel] | None = None,
+        max_depth: int = 3,
+        max_parallel: int = 4,
+        max_attempts: int = 2,
+        max_replans_per_node: int = 1,
+        max_replans: int = 3,
+        max_steps: int = 8,
+        max_repairs: int = 2,
+        critic: bool = True,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        name: str = "orchestra-team",
+    ) -> None:
+        if not isinstance(model, BaseChatModel):
+            raise ConfigError(
+                f"model must be a langchain-core BaseChatModel, got {type(model).__name__}"
+            )
+        tool_map = _tools_by_name(tools)
+        role_map = _roles_by_name(roles, tool_map)
+        try:
+            limits = Limits(
+                max_depth=max_depth,
+                max_parallel=max_parallel,
+                max_attempts=max_attempts,
+                max_replans_per_node=max_replans_per_node,
+                max_replans=max_replans,
+                max_steps=max_steps,
+                max_repairs=max_repairs,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.name = name
+        self.runtime = TeamRuntime(
+            model=model,
+            tools=tool_map,
+            roles=role_map,
+            models=dict(models or {}),
+            limits=limits,
+            critic=critic,
+        )
+        self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
+        self._graph = build_graph(self.runtime, checkpointer=self.checkpointer, name=name)
+
+    @property
+    def graph(self) -> RunGraph:
+        """The compiled LangGraph state machine; ``team.graph.get_graph().draw_mermaid()``."""
+        return self._graph
+
+    async def astream(self, goal: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
+        """Run ``goal`` and yield every typed event as it happens."""
+        goal = _check_goal(goal)
+        run_id = run_id or uuid.uuid4().hex
+        start: RunState = {"run_id": run_id, "goal": goal}
+        async for chunk in self._graph.astream(start, _config(run_id), stream_mode="custom"):
+            yield EventAdapter.validate_python(chunk)
+
+    async def arun(
+        self,
+        goal: str,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> RunResult:
+        """Run ``goal`` to the end and return the result (``on_event`` sees every event).
+
+        Raises:
+            InputError: the goal is empty or too long.
+            PlanningError: the planner never produced a valid plan.
+            RoleDesignError: the role designer never produced a valid role.
+        """
+        run_id = run_id or uuid.uuid4().hex
+        async for event in self.astream(goal, run_id=run_id):
+            if on_event is not None:
+                on_event(event)
+        return await self.aget_run(run_id)
+
+    def run(
+        self,
+        goal: str,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> RunResult:
+        """Blocking form of :meth:`arun`; call ``arun`` from async code instead."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event))
+        raise RuntimeError("Team.run() cannot be called from a running event loop; use arun()")
+
+    async def aget_run(self, run_id: str) -> RunResult:
+        """The result of run ``run_id`` as checkpointed so far.
+
+        Raises:
+            InputError: no run with that id was checkpointed.
+        """
+        snapshot = await self._graph.aget_state(_config(run_id))
+        if not snapshot.values or "tree" not in snapshot.values:
+            raise InputError(f"no checkpointed run with id {run_id!r}")
+        return result_from_state(snapshot.values)
+
+
+def _config(run_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": run_id}}
+
+
+def _check_goal(goal: object) -> str:
+    if not isinstance(goal, str) or not goal.strip():
+        raise InputError("the goal must be a non-empty string")
+    if len(goal) > MAX_GOAL_CHARS:
+        raise InputError(f"the goal is {len(goal)} characters; the limit is {MAX_GOAL_CHARS}")
+    return goal.strip()
+
+
+def _tools_by_name(tools: Iterable[BaseTool | Callable[..., Any]]) -> dict[str, BaseTool]:
+    out: dict[str, BaseTool] = {}
+    for item in tools:
+        t = item if isinstance(item, BaseTool) else make_tool(item)
+        if t.name in out:
+            raise ConfigError(f"two tools are named {t.name!r}")
+        out[t.name] = t
+    return out
+
+
+def _roles_by_name(roles: Iterable[Role], tools: Mapping[str, BaseTool]) -> dict[str, Role]:
+    out: dict[str, Role] = {}
+    for role in roles:
+        if role.name in out:
+            raise ConfigError(f"two roles are named {role.name!r}")
+        unknown = [t for t in role.tools if t not in tools]
+        if unknown:
+            raise ConfigError(
+                f"role {role.name!r} names unknown tool(s) {unknown}; the team has {sorted(tools)}"
+            )
+        out[role.name] = role
+    return out

@@ -1,0 +1,303 @@
+"""Test kit: a scripted chat model that answers per agent, per role, per task and per turn.
+
+Example::
+
+    from orchestra.testing import ScriptedChatModel, plan, subtask, verdict
+
+    model = ScriptedChatModel({
+        "planner": [plan(subtask("a"), subtask("b", deps=["a"]))],
+        "role_designer": {"name": "worker", "instructions": "Do the task."},
+        "executor@a": ["result of a"],
+        "executor@b": ["result of b"],
+        "critic": verdict("pass"),
+        "synthesizer": "final answer",
+    })
+    ...
+    model.assert_complete()
+
+Script keys, most specific first: ``"<agent>@<task_id>"``, ``"<agent>:<role>"``,
+``"<agent>"``, ``"*"``. Agents are ``planner``, ``role_designer``, ``executor``,
+``critic`` and ``synthesizer``. A list value is a sequence of turns, consumed one per
+call; when it is used up the next matching key answers. Any other value answers every
+call. A reply is a string, a dict or pydantic model (sent as JSON), an ``AIMessage``
+(e.g. from :func:`tool_call`), or a function of the :class:`ScriptedCall` returning one
+of those. A call no key can answer raises :class:`~orchestra.core.errors.ScriptError`
+and the run fails loudly; :meth:`ScriptedChatModel.assert_complete` fails when scripted
+turns were never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, ToolCall
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, PrivateAttr
+
+from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK, extract_json
+from orchestra.core.errors import ScriptError
+
+__all__ = [
+    "Reply",
+    "ScriptedCall",
+    "ScriptedChatModel",
+    "plan",
+    "role_spec",
+    "subtask",
+    "tool_call",
+    "verdict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedCall:
+    """One call the scripted model received."""
+
+    agent: str | None
+    task_id: str | None
+    role: str | None
+    messages: list[BaseMessage]
+    tools: list[str] = field(default_factory=list)
+    """Names of the tools bound for this call."""
+
+    @property
+    def prompt(self) -> str:
+        """All message texts of the call, joined."""
+        return "\n".join(m.text for m in self.messages)
+
+    @property
+    def last(self) -> str:
+        """The text of the last message."""
+        return self.messages[-1].text if self.messages else ""
+
+
+Reply = str | dict[str, Any] | BaseModel | AIMessage | Callable[[ScriptedCall], Any]
+"""What a script may answer with."""
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A chat model that plays a script; see the module docstring."""
+
+    script: dict[str, Any]
+    native_tools: bool = True
+    """False makes ``bind_tools`` raise ``NotImplementedError`` (JSON-action fallback)."""
+    latency: float = 0.0
+    """Seconds each async call waits before answering (for demos, not tests)."""
+
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _cursor: dict[str, int] = PrivateAttr(default_factory=dict)
+    _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
+    _errors: list[str] = PrivateAttr(default_factory=list)
+
+    def __init__(self, script: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(script=dict(script), **kwargs)
+
+    @property
+    def _llm_type(self) -> str:
+        return "orchestra-scripted"
+
+    @property
+    def calls(self) -> list[ScriptedCall]:
+        """Every call received so far, in order."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_for(self, agent: str, task_id: str | None = None) -> list[ScriptedCall]:
+        """Calls made by ``agent`` (for ``task_id``, when given)."""
+        return [
+            c for c in self.calls if c.agent == agent and (task_id is None or c.task_id == task_id)
+        ]
+
+    def assert_complete(self) -> None:
+        """Fail if a call went unanswered or scripted turns were never used."""
+        with self._lock:
+            problems = list(self._errors)
+            for key, value in self.script.items():
+                if isinstance(value, list):
+                    left = len(value) - self._cursor.get(key, 0)
+                    if left > 0:
+                        problems.append(f"{left} scripted turn(s) for {key!r} never used")
+        if problems:
+            raise AssertionError("script not played as written:\n" + "\n".join(problems))
+
+    # -- answering ---------------------------------------------------------------------
+
+    def _answer(
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+    ) -> ChatResult:
+        metadata = run_manager.metadata if run_manager is not None else {}
+        call = ScriptedCall(
+            agent=metadata.get(METADATA_AGENT),
+            task_id=metadata.get(METADATA_TASK),
+            role=metadata.get(METADATA_ROLE),
+            messages=list(messages),
+            tools=[t["function"]["name"] for t in kwargs.get("tools", [])],
+        )
+        with self._lock:
+            self._calls.append(call)
+            reply = self._next_reply(call)
+        while callable(reply) and not isinstance(reply, BaseModel | AIMessage):
+            reply = reply(call)
+        return ChatResult(generations=[ChatGeneration(message=_to_message(reply))])
+
+    def _next_reply(self, call: ScriptedCall) -> Any:
+        keys = [
+            f"{call.agent}@{call.task_id}",
+            f"{call.agent}:{call.role}",
+            str(call.agent),
+            "*",
+        ]
+        for key in keys:
+            if key not in self.script:
+                continue
+            value = self.script[key]
+            if not isinstance(value, list):
+                return value
+            turn = self._cursor.get(key, 0)
+            if turn < len(value):
+                self._cursor[key] = turn + 1
+                return value[turn]
+        message = (
+            f"scripted model has no reply for agent={call.agent!r} task={call.task_id!r}"
+            f" role={call.role!r} (tried {keys}; lists there are used up).\n"
+            f"Last message: {call.last[:500]}"
+        )
+        self._errors.append(message)
+        raise ScriptError(message)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._answer(messages, run_manager, kwargs)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self._answer(messages, run_manager, kwargs)
+
+    # -- tools and structured output ---------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; the replies decide which tools get called."""
+        if not self.native_tools:
+            raise NotImplementedError("this scripted model has no native tool calling")
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def with_structured_output(  # type: ignore[override]
+        self,
+        schema: type[BaseModel] | dict[str, Any],
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Parse each reply (JSON text or the first tool call's args) into ``schema``."""
+
+        def parse(message: BaseMessage) -> Any:
+            raw = message
+            try:
+                if isinstance(message, AIMessage) and message.tool_calls:
+                    data: Any = message.tool_calls[0]["args"]
+                else:
+                    data = extract_json(message.text)
+                parsed = (
+                    schema.model_validate(data)
+                    if isinstance(schema, type) and issubclass(schema, BaseModel)
+                    else data
+                )
+            except ValueError as exc:
+                if include_raw:
+                    return {"raw": raw, "parsed": None, "parsing_error": exc}
+                raise
+            return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
+
+        return self | RunnableLambda(parse)
+
+
+def _to_message(reply: Any) -> AIMessage:
+    if isinstance(reply, AIMessage):
+        return reply
+    if isinstance(reply, str):
+        return AIMessage(content=reply)
+    if isinstance(reply, BaseModel):
+        return AIMessage(content=reply.model_dump_json())
+    if isinstance(reply, dict | list):
+        return AIMessage(content=json.dumps(reply))
+    raise ScriptError(f"a scripted reply must be str, dict, BaseModel or AIMessage, not {reply!r}")
+
+
+# -- reply builders ----------------------------------------------------------------------
+
+
+def subtask(
+    id: str,
+    title: str | None = None,
+    description: str | None = None,
+    *,
+    deps: Sequence[str] = (),
+    criteria: Sequence[str] = (),
+    role: str | None = None,
+    subtasks: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """One task of a scripted plan."""
+    return {
+        "id": id,
+        "title": title or id.replace("-", " ").replace("_", " ").capitalize(),
+        "description": description or f"Do {id}.",
+        "acceptance_criteria": list(criteria),
+        "depends_on": list(deps),
+        "role": role,
+        "subtasks": list(subtasks),
+    }
+
+
+def plan(*tasks: dict[str, Any]) -> dict[str, Any]:
+    """A scripted planner reply."""
+    return {"tasks": list(tasks)}
+
+
+def verdict(kind: str = "pass", reason: str = "Meets the criteria.") -> dict[str, Any]:
+    """A scripted critic reply (``pass``, ``retry`` or ``replan``)."""
+    return {"verdict": kind, "reason": reason}
+
+
+def role_spec(
+    name: str, instructions: str = "", tools: Sequence[str] = (), model: str | None = None
+) -> dict[str, Any]:
+    """A scripted role-designer reply; a name alone reuses an existing role."""
+    return {"name": name, "instructions": instructions, "tools": list(tools), "model": model}
+
+
+def tool_call(name: str, args: Mapping[str, Any], *, call_id: str | None = None) -> AIMessage:
+    """A scripted reply that calls tool ``name`` natively."""
+    call = ToolCall(name=name, args=dict(args), id=call_id or f"call_{uuid.uuid4().hex[:8]}")
+    return AIMessage(content="", tool_calls=[call])
