@@ -72,12 +72,12 @@ def build_graph(
             "tree": scheduler.tree.model_dump(mode="json"),
             "roles": roles_to_state(scheduler.roles),
             "replans": [r.model_dump(mode="json") for r in scheduler.replans],
-            "status": RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED,
+            "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
             "reason": scheduler.failure,
         }
 
     def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
-        return "synthesize" if state.get("status") == RunStatus.SUCCEEDED else "finish"
+        return "synthesize" if state.get("status") == RunStatus.SUCCEEDED.value else "finish"
 
     async def synthesize_answer(state: RunState) -> RunState:
         tree = TaskTree.model_validate(state["tree"])
@@ -87,7 +87,7 @@ def build_graph(
     async def finish(state: RunState) -> RunState:
         Emitter(state["run_id"])(
             RunFinished,
-            status=state.get("status", RunStatus.FAILED),
+            status=state.get("status", RunStatus.FAILED.value),
             output=state.get("output"),
             reason=state.get("reason"),
         )

@@ -1,0 +1,1 @@
+"""The ``orchestra`` command line (``python -m orchestra.cli`` works too)."""
