@@ -75,7 +75,9 @@ def extract_json(text: str) -> Any:
     try:
         value, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise ValueError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     return value
 
 
@@ -113,9 +115,7 @@ async def ask_structured(
         try:
             parsed = schema.model_validate(extract_json(raw))
         except ValueError as exc:  # ValidationError is a ValueError too
-            errors = (
-                _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
-            )
+            errors = _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
         else:
             errors = check(parsed) if check else []
             if not errors:

@@ -14,14 +14,18 @@ def describe_tools(tools: dict[str, str]) -> str:
     """One line per tool: ``- name: description``; ``(none)`` when there are none."""
     if not tools:
         return "(none)"
-    return "\n".join(f"- {name}: {desc.strip().splitlines()[0] if desc else ''}" for name, desc in tools.items())
+    return "\n".join(
+        f"- {name}: {desc.strip().splitlines()[0] if desc else ''}" for name, desc in tools.items()
+    )
 
 
 def describe_roles(roles: Iterable[Role | RoleSpec]) -> str:
     """One line per role: name and what it is for."""
     lines = []
     for role in roles:
-        about = role.description if isinstance(role, Role) and role.description else role.instructions
+        about = (
+            role.description if isinstance(role, Role) and role.description else role.instructions
+        )
         lines.append(f"- {role.name}: {about.splitlines()[0][:160]}")
     return "\n".join(lines) or "(none)"
 
@@ -39,7 +43,9 @@ def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -
         parts.append(f"Part of: {path}")
     parts.append(f"Your task ({task.id}): {task.title}\n{task.description}")
     if task.acceptance_criteria:
-        parts.append("Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria))
+        parts.append(
+            "Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria)
+        )
     if with_inputs:
         for dep in dependency_results(tree, task.id):
             parts.append(f"Result of '{dep.title}' ({dep.id}):\n{dep.result}")

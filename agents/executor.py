@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
@@ -64,6 +64,7 @@ async def execute_task(
     Args:
         model: the chat model for this role.
         tree: the run's tree; the executor sees its task, its ancestors and its inputs.
+        task_id: the leaf to work on.
         role: the spec whose ``tools`` are the allowlist.
         tools: every tool of the team, by name.
         feedback: the critic's reason when this is a retry.

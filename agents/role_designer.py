@@ -46,9 +46,7 @@ def role_draft_errors(
         errors.append("a new role needs instructions (or give the name of an existing role)")
     unknown = [t for t in draft.tools if t not in tools]
     if unknown:
-        errors.append(
-            f"unknown tool(s) {unknown}; choose only from {sorted(tools) or 'no tools'}"
-        )
+        errors.append(f"unknown tool(s) {unknown}; choose only from {sorted(tools) or 'no tools'}")
     if draft.model is not None and draft.model not in models:
         errors.append(f"unknown model {draft.model!r}; use null or one of {sorted(models)}")
     return errors
@@ -73,10 +71,15 @@ async def design_role(
         RoleDesignError: the reply stayed invalid (e.g. named unknown tools) after
             ``max_repairs`` repairs.
     """
-    system = render("role_designer", roles=describe_roles(roles.values()), tools=describe_tools(tools))
+    system = render(
+        "role_designer", roles=describe_roles(roles.values()), tools=describe_tools(tools)
+    )
     draft = await ask_structured(
         model,
-        [SystemMessage(content=system), HumanMessage(content=describe_task(tree, tree.get(task_id), with_inputs=False))],
+        [
+            SystemMessage(content=system),
+            HumanMessage(content=describe_task(tree, tree.get(task_id), with_inputs=False)),
+        ],
         RoleDraft,
         AgentCall(agent="role_designer", task_id=task_id),
         check=lambda d: role_draft_errors(d, roles=roles, tools=set(tools), models=models),
@@ -87,7 +90,10 @@ async def design_role(
     if name in roles and not draft.instructions.strip():
         return roles[name], False
     spec = RoleSpec(
-        name=draft.name, instructions=draft.instructions, tools=tuple(draft.tools), model=draft.model
+        name=draft.name,
+        instructions=draft.instructions,
+        tools=tuple(draft.tools),
+        model=draft.model,
     )
     return spec, True
 

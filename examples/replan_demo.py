@@ -17,7 +17,15 @@ import re
 from langchain_core.messages import ToolMessage
 
 from orchestra import Team, tool
-from orchestra.testing import ScriptedCall, ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from orchestra.testing import (
+    ScriptedCall,
+    ScriptedChatModel,
+    plan,
+    role_spec,
+    subtask,
+    tool_call,
+    verdict,
+)
 
 
 @tool
@@ -35,21 +43,43 @@ def _goal(call: ScriptedCall) -> str:
 def first_plan(call: ScriptedCall) -> dict[str, object]:
     goal = _goal(call)
     return plan(
-        subtask("collect", "Collect facts", f"Look up the facts needed for: {goal}",
-                criteria=["facts come from lookup_facts"]),
-        subtask("draft", "Draft the text", f"Draft the text for: {goal}",
-                criteria=["has a headline", "has sections"]),
-        subtask("publish", "Publish", "Combine the facts and the text into the final note.",
-                deps=["collect", "draft"], criteria=["uses the facts"]),
+        subtask(
+            "collect",
+            "Collect facts",
+            f"Look up the facts needed for: {goal}",
+            criteria=["facts come from lookup_facts"],
+        ),
+        subtask(
+            "draft",
+            "Draft the text",
+            f"Draft the text for: {goal}",
+            criteria=["has a headline", "has sections"],
+        ),
+        subtask(
+            "publish",
+            "Publish",
+            "Combine the facts and the text into the final note.",
+            deps=["collect", "draft"],
+            criteria=["uses the facts"],
+        ),
     )
 
 
 def replacement_plan(call: ScriptedCall) -> dict[str, object]:
     return plan(
-        subtask("outline", "Outline", "Write a headline and three section headings.",
-                criteria=["headline and 3 headings"]),
-        subtask("write", "Write sections", "Write each section under its heading.",
-                deps=["outline"], criteria=["every heading has text"]),
+        subtask(
+            "outline",
+            "Outline",
+            "Write a headline and three section headings.",
+            criteria=["headline and 3 headings"],
+        ),
+        subtask(
+            "write",
+            "Write sections",
+            "Write each section under its heading.",
+            deps=["outline"],
+            criteria=["every heading has text"],
+        ),
     )
 
 
@@ -63,7 +93,7 @@ def executor(call: ScriptedCall) -> object:
         "draft": "our new api is out and it is good and you should try it and tell friends",
         "outline": "Headline: Meet the new API\n- What it is\n- How to start\n- Pricing",
         "write": "Meet the new API. What it is: three endpoints. How to start: get a key. "
-                 "Pricing: a free tier.",
+        "Pricing: a free tier.",
     }
     if call.task_id in texts:
         return texts[call.task_id]
@@ -78,12 +108,16 @@ model = ScriptedChatModel(
         "planner@draft": [replacement_plan],
         "role_designer": role_spec("writer", "Write and research product notes.", ["lookup_facts"]),
         "executor": executor,
-        "critic@draft": [verdict("replan", "One unstructured run-on sentence with no headline; "
-                                            "outline first, then write.")],
+        "critic@draft": [
+            verdict(
+                "replan",
+                "One unstructured run-on sentence with no headline; outline first, then write.",
+            )
+        ],
         "critic": verdict("pass", "Meets the acceptance criteria."),
-        "synthesizer": lambda call: re.split(r"## Publish \(publish\)\n", call.prompt)[-1]
-        .split("\n\n## ")[0]
-        .strip(),
+        "synthesizer": lambda call: (
+            re.split(r"## Publish \(publish\)\n", call.prompt)[-1].split("\n\n## ")[0].strip()
+        ),
     },
     latency=0.05,
 )

@@ -71,16 +71,43 @@ def _inputs(call: ScriptedCall) -> list[str]:
 def planner(call: ScriptedCall) -> dict[str, object]:
     goal = _goal(call)
     return plan(
-        subtask("background", "Background", f"Collect background facts for: {goal}",
-                criteria=["cites the notes"], role="researcher"),
-        subtask("costs", "Costs and benefits", f"Find costs and benefits for: {goal}",
-                criteria=["names a cost and a benefit"], role="researcher"),
-        subtask("risks", "Risks", f"Find risks and open questions for: {goal}",
-                criteria=["names at least one risk"], role="researcher"),
-        subtask("write", "Write the briefing", "Write a 3-part briefing from the research.",
-                deps=["background", "costs", "risks"], criteria=["three parts"], role="writer"),
-        subtask("check", "Check the length", "Check the briefing stays under 200 words.",
-                deps=["write"], criteria=["reports a word count"], role="editor"),
+        subtask(
+            "background",
+            "Background",
+            f"Collect background facts for: {goal}",
+            criteria=["cites the notes"],
+            role="researcher",
+        ),
+        subtask(
+            "costs",
+            "Costs and benefits",
+            f"Find costs and benefits for: {goal}",
+            criteria=["names a cost and a benefit"],
+            role="researcher",
+        ),
+        subtask(
+            "risks",
+            "Risks",
+            f"Find risks and open questions for: {goal}",
+            criteria=["names at least one risk"],
+            role="researcher",
+        ),
+        subtask(
+            "write",
+            "Write the briefing",
+            "Write a 3-part briefing from the research.",
+            deps=["background", "costs", "risks"],
+            criteria=["three parts"],
+            role="writer",
+        ),
+        subtask(
+            "check",
+            "Check the length",
+            "Check the briefing stays under 200 words.",
+            deps=["write"],
+            criteria=["reports a word count"],
+            role="editor",
+        ),
     )
 
 
@@ -95,7 +122,8 @@ def researcher(call: ScriptedCall) -> object:
 def writer(call: ScriptedCall) -> str:
     parts = [p.strip() for p in _inputs(call)]
     names = ["Background", "Costs and benefits", "Risks"]
-    return "\n".join(f"{i}. {name}: {text}" for i, (name, text) in enumerate(zip(names, parts), 1))
+    pairs = zip(names, parts, strict=False)
+    return "\n".join(f"{i}. {name}: {text}" for i, (name, text) in enumerate(pairs, 1))
 
 
 def editor(call: ScriptedCall) -> object:
@@ -126,12 +154,23 @@ team = Team(
     model,
     tools=[search_notes, word_count],
     roles=[
-        Role(name="researcher", instructions="Find facts with search_notes; cite them.",
-             tools=["search_notes"], description="finds and summarizes facts"),
-        Role(name="writer", instructions="Write clear, short briefings.",
-             description="writes prose from research"),
-        Role(name="editor", instructions="Check length and clarity.", tools=["word_count"],
-             description="checks length and style"),
+        Role(
+            name="researcher",
+            instructions="Find facts with search_notes; cite them.",
+            tools=["search_notes"],
+            description="finds and summarizes facts",
+        ),
+        Role(
+            name="writer",
+            instructions="Write clear, short briefings.",
+            description="writes prose from research",
+        ),
+        Role(
+            name="editor",
+            instructions="Check length and clarity.",
+            tools=["word_count"],
+            description="checks length and style",
+        ),
     ],
     max_depth=2,
     max_parallel=4,

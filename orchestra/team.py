@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -155,7 +155,7 @@ class Team:
         snapshot = await self._graph.aget_state(_config(run_id))
         if not snapshot.values or "tree" not in snapshot.values:
             raise InputError(f"no checkpointed run with id {run_id!r}")
-        return result_from_state(snapshot.values)
+        return result_from_state(cast(RunState, snapshot.values))
 
 
 def _config(run_id: str) -> RunnableConfig:

@@ -5,7 +5,6 @@ The hierarchy::
     OrchestraError
     ├── ConfigError            a developer mistake: bad Team/Role/tool configuration
     ├── InputError             bad input to a run (an empty goal, an unknown run id)
-    ├── RetryTask              a signal tools may raise to ask for another attempt
     └── RunError               a run could not continue; carries the data needed to debug it
         ├── ModelBehaviorError model output stayed invalid after the bounded repair loop
         │   ├── PlanningError      ... from the planner (carries the raw outputs)
@@ -25,7 +24,6 @@ __all__ = [
     "ModelBehaviorError",
     "OrchestraError",
     "PlanningError",
-    "RetryTask",
     "RoleDesignError",
     "RunError",
     "ScriptError",
@@ -42,10 +40,6 @@ class ConfigError(OrchestraError, ValueError):
 
 class InputError(OrchestraError, ValueError):
     """The input of a run is unusable, e.g. an empty goal or an unknown run id."""
-
-
-class RetryTask(OrchestraError):
-    """Raised by user code (for example a tool) to ask for another attempt of the task."""
 
 
 class RunError(OrchestraError):

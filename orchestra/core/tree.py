@@ -160,9 +160,7 @@ class TaskTree(BaseModel):
         """Live siblings that name ``task_id`` in their ``depends_on``."""
         parent = self.get(task_id).parent_id
         return [
-            n
-            for n in self.children(parent or ROOT_ID, live_only=True)
-            if task_id in n.depends_on
+            n for n in self.children(parent or ROOT_ID, live_only=True) if task_id in n.depends_on
         ]
 
     def subtree(self, task_id: str) -> list[TaskNode]:

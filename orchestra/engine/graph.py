@@ -63,7 +63,10 @@ def build_graph(
     async def design_roles(state: RunState) -> RunState:
         scheduler = _scheduler(runtime, state)
         await scheduler.design_all(limit=asyncio.Semaphore(runtime.limits.max_parallel))
-        return {"tree": scheduler.tree.model_dump(mode="json"), "roles": roles_to_state(scheduler.roles)}
+        return {
+            "tree": scheduler.tree.model_dump(mode="json"),
+            "roles": roles_to_state(scheduler.roles),
+        }
 
     async def dispatch(state: RunState) -> RunState:
         scheduler = _scheduler(runtime, state)

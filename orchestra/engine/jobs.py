@@ -24,7 +24,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.tools.invoke import ToolOutcome
 
-__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt_leaf", "design_leaf_role", "replan_leaf"]
+__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt", "design", "replan"]
 
 _EVENT_OUTPUT_CHARS = 2000
 
@@ -62,8 +62,8 @@ class DesignJob:
     roles: dict[str, RoleSpec]
 
 
-@task(name="attempt")
-async def attempt_leaf(job: AttemptJob) -> dict[str, Any]:
+@task
+async def attempt(job: AttemptJob) -> dict[str, Any]:
     """Execute the leaf, then let the critic judge a result; JSON data back."""
     rt = job.runtime
     emit = Emitter(job.run_id)
@@ -110,8 +110,8 @@ async def attempt_leaf(job: AttemptJob) -> dict[str, Any]:
     }
 
 
-@task(name="replan")
-async def replan_leaf(job: ReplanJob) -> dict[str, Any]:
+@task
+async def replan(job: ReplanJob) -> dict[str, Any]:
     """The planner's replacement draft for the failed leaf, as JSON data."""
     rt = job.runtime
     draft = await replan_task(
@@ -126,8 +126,8 @@ async def replan_leaf(job: ReplanJob) -> dict[str, Any]:
     return draft.model_dump(mode="json")
 
 
-@task(name="design_role")
-async def design_leaf_role(job: DesignJob) -> dict[str, Any]:
+@task
+async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
     spec, designed = await design_role(

@@ -59,7 +59,7 @@ class TeamRuntime:
         return {name: role.spec() for name, role in self.roles.items()}
 
     def model_for_agent(self, agent: str) -> BaseChatModel:
-        """The model of a team-level agent (``planner``, ``critic``, ...): its override or the default."""
+        """The model of a team agent (``planner``, ``critic``, ...): override or default."""
         return self.models.get(agent, self.model)
 
     def model_for(self, role: RoleSpec) -> BaseChatModel:

@@ -29,15 +29,9 @@ from orchestra.core.plan import PlanDraft, draft_to_nodes
 from orchestra.core.record import ReplanRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
+from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import (
-    AttemptJob,
-    DesignJob,
-    ReplanJob,
-    attempt_leaf,
-    design_leaf_role,
-    replan_leaf,
-)
+from orchestra.engine.jobs import AttemptJob, DesignJob, ReplanJob
 from orchestra.engine.runtime import TeamRuntime
 
 __all__ = ["Scheduler", "emit_planned"]
@@ -123,7 +117,8 @@ class Scheduler:
                 job = DesignJob(
                     runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
                 )
-                return await design_leaf_role(job)
+                out: dict[str, Any] = await jobs.design(job)
+                return out
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
@@ -170,7 +165,7 @@ class Scheduler:
             role=self.roles[leaf.role],
             feedback=self._feedback.pop(leaf.id, None),
         )
-        self._start("attempt", leaf.id, attempt_leaf(job), lambda out: self._on_attempt(leaf, out))
+        self._start("attempt", leaf.id, jobs.attempt(job), lambda out: self._on_attempt(leaf, out))
 
     def _design(self, leaf: TaskNode) -> None:
         if leaf.role is not None and leaf.role in self.roles:
@@ -180,7 +175,7 @@ class Scheduler:
         job = DesignJob(
             runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
         )
-        self._start("design", leaf.id, design_leaf_role(job), lambda out: self._on_design(leaf, out))
+        self._start("design", leaf.id, jobs.design(job), lambda out: self._on_design(leaf, out))
 
     # -- handling results ----------------------------------------------------------
 
@@ -206,7 +201,9 @@ class Scheduler:
                 leaf.status = TaskStatus.PENDING
                 self._feedback[leaf.id] = verdict.reason
             else:
-                self._fail(leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}")
+                self._fail(
+                    leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}"
+                )
         else:
             self._replan(leaf, verdict.reason)
 
@@ -242,7 +239,10 @@ class Scheduler:
             leaf.status = TaskStatus.PENDING
             return
         if leaf.replan_generation >= limits.max_replans_per_node:
-            self._fail(leaf, f"re-plan budget for this task is spent ({limits.max_replans_per_node}): {reason}")
+            self._fail(
+                leaf,
+                f"re-plan budget for this task is spent ({limits.max_replans_per_node}): {reason}",
+            )
             return
         if self._replans_started >= limits.max_replans:
             self._fail(leaf, f"re-plan budget of the run is spent ({limits.max_replans}): {reason}")
@@ -256,7 +256,9 @@ class Scheduler:
             reason=reason,
             roles=list(self.roles.values()),
         )
-        self._start("replan", leaf.id, replan_leaf(job), lambda out: self._on_replan(leaf, reason, out))
+        self._start(
+            "replan", leaf.id, jobs.replan(job), lambda out: self._on_replan(leaf, reason, out)
+        )
 
     def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
         parent_id = failed.parent_id or ROOT_ID

@@ -1,0 +1,104 @@
+"""The command line, run as a user would (a real subprocess for the contract test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from orchestra.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestra.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_replan_demo_json_record_tells_the_whole_story():
+    proc = run_cli("run", "examples/replan_demo.py:team", "Plan a team offsite", "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["status"] == "succeeded" and record["output"]
+    tasks = {t["id"]: t for t in record["tasks"]}
+
+    # a re-planned branch, with every task ever created still listed
+    [replan] = record["replans"]
+    assert replan["task_id"] == "draft" and replan["reason"]
+    assert replan["new_task_ids"] == ["outline", "write"]
+    assert tasks["draft"]["status"] == "failed"
+    assert all(tasks[i]["status"] == "done" for i in replan["new_task_ids"])
+
+    # finished tasks executed exactly once
+    for task in record["tasks"]:
+        if task["status"] == "done":
+            assert task["executions"] == 1, task["id"]
+
+    # dependencies respected
+    def t(value: str) -> datetime:
+        return datetime.fromisoformat(value)
+
+    for task in record["tasks"]:
+        for dep in task["depends_on"]:
+            assert t(task["started_at"]) >= t(tasks[dep]["finished_at"]), (task["id"], dep)
+
+    # at least two tasks overlapped in time
+    done = [x for x in record["tasks"] if x["started_at"] and x["finished_at"]]
+    assert any(
+        t(a["started_at"]) < t(b["finished_at"]) and t(b["started_at"]) < t(a["finished_at"])
+        for i, a in enumerate(done)
+        for b in done[i + 1 :]
+    )
+    for key in ("run_id", "goal", "tasks", "replans"):
+        assert key in record
+    for key in (
+        "id",
+        "parent_id",
+        "depends_on",
+        "status",
+        "role",
+        "attempts",
+        "executions",
+        "started_at",
+        "finished_at",
+    ):
+        assert key in record["tasks"][0]
+
+
+def test_human_output_shows_the_tree_and_the_answer():
+    result = CliRunner().invoke(
+        app, ["run", "examples/research_team.py:team", "Brief me on solar roofs"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "succeeded: Brief me on solar roofs" in result.output
+    assert "write [done] Write the briefing" in result.output
+    assert "answer" in result.output
+
+
+def test_bad_targets_exit_2_with_a_message():
+    runner = CliRunner()
+    for target, message in [
+        ("examples/nope.py:team", "no such file"),
+        ("examples/research_team.py:nope", "has no attribute 'nope'"),
+        ("examples/research_team.py:NOTES", "not an orchestra Team"),
+        ("no-colon", "must look like"),
+    ]:
+        result = runner.invoke(app, ["run", target, "goal"])
+        assert result.exit_code == 2 and message in result.output, (target, result.output)
+
+
+def test_graph_command_prints_mermaid():
+    result = CliRunner().invoke(app, ["graph", "examples/replan_demo.py:team"])
+    assert result.exit_code == 0
+    assert "dispatch(dispatch)" in result.output and "plan --> design_roles" in result.output

@@ -1,0 +1,59 @@
+"""Shared fixtures: tools and helpers for building scripted teams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from orchestra import Event, Team, tool
+from orchestra.testing import ScriptedChatModel
+
+GUARD_S = 10.0
+"""Upper bound for waits on in-test events; reaching it means the engine serialized work."""
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words in a text."""
+    return len(text.split())
+
+
+def make_team(script: dict[str, Any], **kwargs: Any) -> tuple[Team, ScriptedChatModel]:
+    """A team on a scripted model; ``native_tools`` goes to the model, the rest to Team."""
+    native = kwargs.pop("native_tools", True)
+    model = ScriptedChatModel(script, native_tools=native)
+    kwargs.setdefault("tools", [word_count])
+    return Team(model, **kwargs), model
+
+
+async def run_collect(team: Team, goal: str = "a goal") -> tuple[Any, list[Event]]:
+    """Run ``goal`` and return the result and every event, in order."""
+    events: list[Event] = []
+    result = await team.arun(goal, on_event=events.append)
+    return result, events
+
+
+def index_of(events: list[Event], kind: str, **match: Any) -> int:
+    """Position of the first event of ``kind`` whose fields equal ``match``."""
+    for i, e in enumerate(events):
+        if e.type == kind and all(getattr(e, k) == v for k, v in match.items()):
+            return i
+    raise AssertionError(f"no {kind} event with {match}")
+
+
+def gate() -> tuple[asyncio.Event, Callable[[], Any]]:
+    """An event and a coroutine factory that waits for it, bounded by GUARD_S."""
+    ev = asyncio.Event()
+
+    async def wait() -> None:
+        await asyncio.wait_for(ev.wait(), GUARD_S)
+
+    return ev, wait
+
+
+@pytest.fixture
+def words() -> Any:
+    return word_count

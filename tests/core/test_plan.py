@@ -1,0 +1,72 @@
+from orchestra.core.plan import PlanDraft, draft_to_nodes, plan_errors
+from orchestra.core.tree import ROOT_ID, TaskTree
+from orchestra.testing import plan, subtask
+
+
+def draft(*tasks):
+    return PlanDraft.model_validate(plan(*tasks))
+
+
+def errors(*tasks, max_depth=3, base_depth=0):
+    return plan_errors(draft(*tasks), base_depth=base_depth, max_depth=max_depth)
+
+
+def test_valid_plan_has_no_errors():
+    assert errors(subtask("a"), subtask("b", deps=["a"]), subtask("c", deps=["a", "b"])) == []
+
+
+def test_empty_plan_is_rejected():
+    assert errors() == ["the plan has no tasks; give at least one"]
+
+
+def test_duplicate_ids_are_rejected_across_levels():
+    found = errors(subtask("a", subtasks=[subtask("x")]), subtask("b", subtasks=[subtask("x")]))
+    assert any("'x' is used more than once" in e for e in found)
+
+
+def test_dangling_self_and_cousin_dependencies_are_rejected():
+    found = errors(
+        subtask("a", subtasks=[subtask("a1")]),
+        subtask("b", deps=["b", "ghost", "a1"]),
+    )
+    assert any("'b' depends on itself" in e for e in found)
+    assert any("depends on 'ghost', which is not one of its siblings" in e for e in found)
+    assert any("depends on 'a1', which is not one of its siblings" in e for e in found)
+
+
+def test_cycles_are_reported_as_a_path():
+    found = errors(subtask("a", deps=["c"]), subtask("b", deps=["a"]), subtask("c", deps=["b"]))
+    assert len([e for e in found if e.startswith("dependency cycle")]) == 1
+    cycle = next(e for e in found if e.startswith("dependency cycle"))
+    assert cycle.count("->") == 3
+
+
+def test_depth_bound_counts_from_the_base():
+    nested = subtask("a", subtasks=[subtask("b", subtasks=[subtask("c")])])
+    assert errors(nested, max_depth=3) == []
+    assert any("depth 3 but the limit is 2" in e for e in errors(nested, max_depth=2))
+    assert any("depth 4" in e for e in errors(nested, max_depth=3, base_depth=1))
+
+
+def test_blank_fields_and_bad_ids_are_rejected():
+    found = errors(subtask("a b", title=" ", description=" "))
+    assert any("task id 'a b'" in e for e in found)
+    assert any("empty title" in e for e in found)
+    assert any("empty description" in e for e in found)
+
+
+def test_draft_to_nodes_renames_taken_ids_and_their_dependencies():
+    tree = TaskTree.for_goal("g", 3)
+    tree.add(draft_to_nodes(draft(subtask("a"), subtask("b")), tree, parent_id=ROOT_ID))
+    nodes = draft_to_nodes(
+        draft(subtask("a"), subtask("b", deps=["a"], subtasks=[subtask("c")])),
+        tree,
+        parent_id=ROOT_ID,
+        replaces="b",
+        replan_generation=1,
+    )
+    by_title = {n.title: n for n in nodes}
+    assert [n.id for n in nodes] == ["a-2", "b-2", "c"]
+    assert by_title["B"].depends_on == ["a-2"]
+    assert by_title["C"].parent_id == "b-2" and by_title["C"].depth == 2
+    assert all(n.replaces == "b" and n.replan_generation == 1 for n in nodes)

@@ -1,0 +1,47 @@
+from orchestra.core.plan import PlanDraft, draft_to_nodes
+from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.testing import plan, subtask
+
+
+def build():
+    tree = TaskTree.for_goal("goal", 3)
+    d = PlanDraft.model_validate(
+        plan(
+            subtask("research", subtasks=[subtask("r1"), subtask("r2", deps=["r1"])]),
+            subtask("write", deps=["research"]),
+        )
+    )
+    tree.add(draft_to_nodes(d, tree, parent_id=ROOT_ID))
+    return tree
+
+
+def test_leaves_and_depths():
+    tree = build()
+    assert [n.id for n in tree.leaves()] == ["r1", "r2", "write"]
+    assert tree.get("r2").depth == 2 and tree.get("research").depth == 1
+    assert not tree.is_leaf("research") and not tree.is_leaf(ROOT_ID)
+
+
+def test_prerequisites_include_the_ancestors_dependencies():
+    tree = build()
+    assert [p.id for p in tree.prerequisites("r2")] == ["r1"]
+    assert [p.id for p in tree.prerequisites("write")] == ["research"]
+
+
+def test_ready_leaves_follow_dependencies():
+    tree = build()
+    assert [n.id for n in tree.ready_leaves()] == ["r1"]
+    tree.get("r1").status = TaskStatus.DONE
+    assert [n.id for n in tree.ready_leaves()] == ["r2"]
+    tree.get("r2").status = TaskStatus.DONE
+    assert tree.ready_leaves() == []  # write waits for the inner node 'research' itself
+    tree.get("research").status = TaskStatus.DONE
+    assert [n.id for n in tree.ready_leaves()] == ["write"]
+
+
+def test_replaced_nodes_leave_the_live_plan_but_stay_in_the_tree():
+    tree = build()
+    tree.get("r1").replaced_by = ["x"]
+    assert "r1" not in [n.id for n in tree.leaves()]
+    assert "r1" in tree.nodes
+    assert [n.id for n in tree.subtree("research")] == ["research", "r1", "r2"]

@@ -1,0 +1,148 @@
+"""Critic-triggered re-planning replaces only the failed branch and keeps finished work."""
+
+from __future__ import annotations
+
+from orchestra import RunStatus, TaskStatus, tool
+from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
+from tests.conftest import gate, index_of, make_team, run_collect
+
+
+async def test_replan_replaces_one_branch_while_an_unrelated_one_keeps_running():
+    replanning, wait_for_replan = gate()
+
+    @tool
+    async def slow_lookup(q: str) -> str:
+        """Look something up slowly: returns only once the re-plan has begun."""
+        await wait_for_replan()
+        return "facts"
+
+    def replacement(call: ScriptedCall) -> dict:
+        replanning.set()
+        assert "Why it failed: wrong approach" in call.prompt
+        assert "Last result: bad draft" in call.prompt
+        return plan(subtask("outline"), subtask("write", deps=["outline"]))
+
+    script = {
+        "planner": [
+            plan(
+                subtask("collect"),
+                subtask("draft"),
+                subtask("done", deps=["collect", "draft"]),
+                subtask("other"),
+            )
+        ],
+        "planner@draft": [replacement],
+        "role_designer": role_spec("worker", "Do the task.", ["slow_lookup"]),
+        "executor@collect": [tool_call("slow_lookup", {"q": "x"}), "collected"],
+        "executor@draft": ["bad draft"],
+        "executor@outline": ["outline"],
+        "executor@write": ["written"],
+        "executor@done": ["finished"],
+        "executor@other": ["other result"],
+        "critic@draft": [verdict("replan", "wrong approach")],
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+    team, model = make_team(script, tools=[slow_lookup])
+    result, events = await run_collect(team)
+    model.assert_complete()
+
+    assert result.status is RunStatus.SUCCEEDED
+    tree = result.tree
+    # the failed leaf stays in the tree, marked and linked to its replacements
+    draft = tree.get("draft")
+    assert draft.status is TaskStatus.FAILED and draft.replaced_by == ["outline", "write"]
+    assert tree.get("outline").replaces == "draft" and tree.get("write").replaces == "draft"
+    # dependents now wait for the replacement's last task
+    assert tree.get("done").depends_on == ["collect", "write"]
+    assert tree.get("done").started_at >= tree.get("write").finished_at
+    # finished and unrelated work ran exactly once
+    for task_id in ("collect", "other", "outline", "write", "done", "draft"):
+        assert tree.get(task_id).executions == 1, task_id
+        assert len(model.calls_for("executor", task_id)) == (2 if task_id == "collect" else 1)
+    # 'collect' was still running while the planner re-planned
+    assert index_of(events, "replanned", task_id="draft") < index_of(
+        events, "task_finished", task_id="collect"
+    )
+    assert [(r.task_id, r.new_task_ids) for r in result.replans] == [
+        ("draft", ["outline", "write"])
+    ]
+    record = result.to_record()
+    assert [t.id for t in record.tasks] == ["collect", "draft", "done", "other", "outline", "write"]
+
+
+async def test_replan_of_a_nested_leaf_keeps_its_finished_siblings():
+    script = {
+        "planner": [
+            plan(
+                subtask(
+                    "part",
+                    subtasks=[
+                        subtask("p1"),
+                        subtask("p2", deps=["p1"]),
+                        subtask("p3", deps=["p2"]),
+                    ],
+                ),
+                subtask("final", deps=["part"]),
+            )
+        ],
+        "planner@p2": [plan(subtask("p2", title="Retry P2"))],  # the same id is renamed
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic@p2": [verdict("replan", "off topic")],
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+
+    tree = result.tree
+    assert result.succeeded
+    assert tree.get("p2").replaced_by == ["p2-2"]
+    new = tree.get("p2-2")
+    assert new.parent_id == "part" and new.depth == 2 and new.depends_on == ["p1"]
+    assert tree.get("p3").depends_on == ["p2-2"]
+    assert tree.get("p1").executions == 1 and tree.get("p3").executions == 1
+    assert tree.get("part").status is TaskStatus.DONE
+    assert "Retry P2: result of p2-2" in (tree.get("part").result or "")
+    assert "P2: result of p2\n" not in (tree.get("part").result or "")
+
+
+async def test_exhausted_replan_budget_fails_the_run_with_the_partial_tree():
+    script = {
+        "planner": [plan(subtask("a"), subtask("b"), subtask("c", deps=["b"]))],
+        "planner@b": [plan(subtask("b2"))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic@b": [verdict("replan", "hopeless")],
+        "critic@b2": [verdict("replan", "still hopeless")],
+        "critic": verdict("pass"),
+    }
+    team, model = make_team(script, max_replans_per_node=1)
+    result, events = await run_collect(team)
+    model.assert_complete()
+
+    assert result.status is RunStatus.FAILED
+    assert result.output is None
+    assert "re-plan budget for this task is spent" in (result.reason or "")
+    assert "still hopeless" in (result.reason or "")
+    tree = result.tree
+    assert tree.get("a").status is TaskStatus.DONE and tree.get("a").result == "result of a"
+    assert tree.get("b2").status is TaskStatus.FAILED
+    assert tree.get("c").status is TaskStatus.SKIPPED
+    assert tree.root.status is TaskStatus.FAILED
+    assert events[-1].type == "run_finished" and events[-1].status == "failed"
+
+
+async def test_run_wide_replan_budget():
+    script = {
+        "planner": [plan(subtask("a"), subtask("b"))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic": verdict("replan", "no"),
+    }
+    team, _ = make_team(script, max_replans=0)
+    result, _ = await run_collect(team)
+    assert result.status is RunStatus.FAILED
+    assert "re-plan budget of the run is spent (0)" in (result.reason or "")
