@@ -1,15 +1,21 @@
-"""The units of work the dispatcher starts, each a LangGraph ``@task``.
+"""The units of work the dispatcher starts, each run as a LangGraph task.
 
 Running them as tasks makes LangGraph checkpoint each one's result as soon as it
 finishes, independently of its siblings. Their inputs are live objects (they are not
 persisted); their outputs are plain JSON data.
+
+LangGraph identifies a task call by its name and its position among the node's calls.
+Positions depend on completion order, which can differ when a run resumes, so every job
+is named after the tree node (and attempt) it serves: a checkpointed result can then
+only ever come back to the call it belongs to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from langgraph.func import task
 
@@ -24,7 +30,9 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.tools.invoke import ToolOutcome
 
-__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt", "design", "replan"]
+__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt", "design", "replan", "start"]
+
+J = TypeVar("J")
 
 _EVENT_OUTPUT_CHARS = 2000
 
@@ -62,7 +70,6 @@ class DesignJob:
     roles: dict[str, RoleSpec]
 
 
-@task
 async def attempt(job: AttemptJob) -> dict[str, Any]:
     """Execute the leaf, then let the critic judge a result; JSON data back."""
     rt = job.runtime
@@ -110,7 +117,6 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     }
 
 
-@task
 async def replan(job: ReplanJob) -> dict[str, Any]:
     """The planner's replacement draft for the failed leaf, as JSON data."""
     rt = job.runtime
@@ -126,7 +132,6 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
     return draft.model_dump(mode="json")
 
 
-@task
 async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
@@ -140,3 +145,21 @@ async def design(job: DesignJob) -> dict[str, Any]:
         max_repairs=rt.limits.max_repairs,
     )
     return {"spec": spec.model_dump(mode="json"), "designed": designed}
+
+
+class _NamedJob(Generic[J]):
+    """A job function under a per-node name (see the module docstring)."""
+
+    def __init__(self, fn: Callable[[J], Awaitable[dict[str, Any]]], name: str) -> None:
+        self.__name__ = name
+        self._fn = fn
+
+    async def __call__(self, job: J) -> dict[str, Any]:
+        return await self._fn(job)
+
+
+def start(
+    fn: Callable[[J], Awaitable[dict[str, Any]]], name: str, job: J
+) -> Awaitable[dict[str, Any]]:
+    """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run)."""
+    return task(_NamedJob(fn, name))(job)

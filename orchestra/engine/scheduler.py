@@ -10,7 +10,7 @@ rest of the tree keeps running. The tree is mutated here and only here, between 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +58,7 @@ class _Job:
     seq: int
     kind: str  # "attempt" | "replan" | "design"
     task_id: str
-    handle: Callable[[Any], None]
+    handle: Callable[[dict[str, Any]], None]
 
 
 @dataclass(slots=True)
@@ -117,8 +117,7 @@ class Scheduler:
                 job = DesignJob(
                     runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
                 )
-                out: dict[str, Any] = await jobs.design(job)
-                return out
+                return await jobs.start(jobs.design, f"design.{leaf.id}", job)
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
@@ -126,9 +125,18 @@ class Scheduler:
 
     # -- starting work -------------------------------------------------------------
 
-    def _start(self, kind: str, task_id: str, coro: Any, handle: Callable[[Any], None]) -> None:
+    def _start(
+        self,
+        kind: str,
+        leaf: TaskNode,
+        name: str,
+        fn: Callable[[Any], Awaitable[dict[str, Any]]],
+        job: object,
+        handle: Callable[[dict[str, Any]], None],
+    ) -> None:
         self._seq += 1
-        self._jobs[asyncio.ensure_future(coro)] = _Job(self._seq, kind, task_id, handle)
+        future = asyncio.ensure_future(jobs.start(fn, name, job))
+        self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
 
     def _busy(self, task_id: str) -> bool:
         return any(j.task_id == task_id for j in self._jobs.values())
@@ -165,7 +173,15 @@ class Scheduler:
             role=self.roles[leaf.role],
             feedback=self._feedback.pop(leaf.id, None),
         )
-        self._start("attempt", leaf.id, jobs.attempt(job), lambda out: self._on_attempt(leaf, out))
+        name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
+        self._start(
+            "attempt",
+            leaf,
+            name,
+            jobs.attempt,
+            job,
+            lambda out: self._on_attempt(leaf, out),
+        )
 
     def _design(self, leaf: TaskNode) -> None:
         if leaf.role is not None and leaf.role in self.roles:
@@ -175,7 +191,14 @@ class Scheduler:
         job = DesignJob(
             runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
         )
-        self._start("design", leaf.id, jobs.design(job), lambda out: self._on_design(leaf, out))
+        self._start(
+            "design",
+            leaf,
+            f"design.{leaf.id}",
+            jobs.design,
+            job,
+            lambda out: self._on_design(leaf, out),
+        )
 
     # -- handling results ----------------------------------------------------------
 
@@ -257,7 +280,12 @@ class Scheduler:
             roles=list(self.roles.values()),
         )
         self._start(
-            "replan", leaf.id, jobs.replan(job), lambda out: self._on_replan(leaf, reason, out)
+            "replan",
+            leaf,
+            f"replan.{leaf.id}",
+            jobs.replan,
+            job,
+            lambda out: self._on_replan(leaf, reason, out),
         )
 
     def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
