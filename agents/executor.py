@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
@@ -80,51 +80,90 @@ async def execute_task(
     task_text = describe_task(tree, tree.get(task_id))
     if feedback:
         task_text += f"\n\nYour previous attempt was rejected: {feedback}\nDo better this time."
-    messages: list[BaseMessage] = [SystemMessage(content=system), HumanMessage(content=task_text)]
+    loop = _ToolLoop(
+        tools=tools,
+        allowed=frozenset(role.tools),
+        role=role.name,
+        observer=on_tool_call,
+        messages=[SystemMessage(content=system), HumanMessage(content=task_text)],
+    )
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
-    result = ExecutionResult(output=None)
-    allowed = frozenset(role.tools)
-
-    async def use_tool(name: str, args: object) -> ToolOutcome:
-        outcome = await call_tool(name, args, available=tools, allowed=allowed, role=role.name)
-        result.tool_calls.append(outcome)
-        if on_tool_call is not None:
-            maybe = on_tool_call(outcome)
-            if maybe is not None:
-                await maybe
-        return outcome
-
     for step in range(1, max_steps + 1):
-        result.steps = step
-        reply = await ask(bound, messages, call)
-        messages.append(reply)
-        if reply.tool_calls:
-            for tc in reply.tool_calls:
-                outcome = await use_tool(tc["name"], tc["args"])
-                messages.append(
-                    ToolMessage(
-                        content=_tool_result_message(outcome),
-                        tool_call_id=tc["id"] or f"call-{step}",
-                        name=tc["name"],
-                        status="success" if outcome.ok else "error",
-                    )
-                )
+        loop.result.steps = step
+        reply = await ask(bound, loop.messages, call)
+        loop.messages.append(reply)
+        if await loop.answer_native_calls(reply, step):
             continue
         text = message_text(reply).strip()
         action = _json_action(text) if role_tools and not native else None
         if action is not None and "tool" in action:
-            outcome = await use_tool(str(action["tool"]), action.get("args", {}))
-            messages.append(HumanMessage(content=_tool_result_message(outcome)))
+            outcome = await loop.use(str(action["tool"]), action.get("args", {}))
+            loop.messages.append(HumanMessage(content=_tool_result_message(outcome)))
             continue
         if action is not None and "final" in action:
             text = str(action["final"]).strip()
         if not text:
-            messages.append(HumanMessage(content="Your reply was empty. Give your result."))
+            loop.messages.append(HumanMessage(content="Your reply was empty. Give your result."))
             continue
-        result.output = text
-        return result
-    result.error = f"no final result after {max_steps} model calls"
-    return result
+        loop.result.output = text
+        return loop.result
+    loop.result.error = f"no final result after {max_steps} model calls"
+    return loop.result
+
+
+@dataclass(slots=True, kw_only=True)
+class _ToolLoop:
+    """The conversation of one attempt and the tool calls made in it."""
+
+    tools: Mapping[str, BaseTool]
+    allowed: frozenset[str]
+    role: str
+    observer: OnToolCall | None
+    messages: list[BaseMessage]
+    result: ExecutionResult = field(default_factory=lambda: ExecutionResult(output=None))
+
+    async def use(self, name: str, args: object) -> ToolOutcome:
+        """Call a tool through the allowlist and argument checks, and record it."""
+        outcome = await call_tool(
+            name, args, available=self.tools, allowed=self.allowed, role=self.role
+        )
+        await self._record(outcome)
+        return outcome
+
+    async def answer_native_calls(self, reply: AIMessage, step: int) -> bool:
+        """Run the reply's native tool calls and append their results; False if none."""
+        for bad in reply.invalid_tool_calls:  # arguments that were not even JSON
+            outcome = ToolOutcome(
+                tool=bad.get("name") or "?",
+                args={},
+                ok=False,
+                output="invalid tool call: the arguments are not valid JSON"
+                f" ({bad.get('error') or 'unparsable'})",
+                duration_s=0.0,
+            )
+            await self._record(outcome)
+            self._append_result(outcome, bad.get("id") or f"call-{step}")
+        for tc in reply.tool_calls:
+            outcome = await self.use(tc["name"], tc["args"])
+            self._append_result(outcome, tc["id"] or f"call-{step}")
+        return bool(reply.tool_calls or reply.invalid_tool_calls)
+
+    def _append_result(self, outcome: ToolOutcome, call_id: str) -> None:
+        self.messages.append(
+            ToolMessage(
+                content=_tool_result_message(outcome),
+                tool_call_id=call_id,
+                name=outcome.tool,
+                status="success" if outcome.ok else "error",
+            )
+        )
+
+    async def _record(self, outcome: ToolOutcome) -> None:
+        self.result.tool_calls.append(outcome)
+        if self.observer is not None:
+            maybe = self.observer(outcome)
+            if maybe is not None:
+                await maybe
 
 
 def _bind(

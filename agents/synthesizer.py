@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.prompts import render
 from orchestra.core.tree import ROOT_ID, TaskTree
 
-__all__ = ["synthesize"]
+__all__ = ["results_digest", "synthesize"]
 
 
-async def synthesize(model: BaseChatModel, tree: TaskTree) -> str:
-    """Combine the results of the top-level tasks into the answer to the goal."""
-    sections = [
+def results_digest(tree: TaskTree) -> str:
+    """The results of the top-level tasks, one titled section each."""
+    return "\n\n".join(
         f"## {n.title} ({n.id})\n{n.result}"
         for n in tree.children(ROOT_ID, live_only=True)
         if n.result is not None
-    ]
-    human = f"Goal: {tree.goal}\n\nResults:\n\n" + "\n\n".join(sections)
-    reply = await ask(
-        model,
-        [SystemMessage(content=render("synthesizer")), HumanMessage(content=human)],
-        AgentCall(agent="synthesizer", task_id=ROOT_ID),
     )
-    return message_text(reply).strip()
+
+
+async def synthesize(model: BaseChatModel, tree: TaskTree, *, max_repairs: int = 1) -> str | None:
+    """Combine the results of the top-level tasks into the answer to the goal.
+
+    Returns None when the model's reply stays empty after ``max_repairs`` reminders; the
+    caller decides what to do instead (the engine falls back to :func:`results_digest`).
+    """
+    messages: list[BaseMessage] = [
+        SystemMessage(content=render("synthesizer")),
+        HumanMessage(content=f"Goal: {tree.goal}\n\nResults:\n\n{results_digest(tree)}"),
+    ]
+    call = AgentCall(agent="synthesizer", task_id=ROOT_ID)
+    for _ in range(max_repairs + 1):
+        answer = message_text(await ask(model, messages, call)).strip()
+        if answer:
+            return answer
+        messages += [
+            AIMessage(content=""),
+            HumanMessage(content="Your reply was empty. Answer the goal."),
+        ]
+    return None

@@ -8,7 +8,7 @@ from rich.tree import Tree
 
 from orchestra.core.events import Event
 from orchestra.core.record import RunResult
-from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree
 
 __all__ = ["event_line", "tree_view"]
 
@@ -42,7 +42,7 @@ def tree_view(result: RunResult) -> Tree:
 
 
 def _add_children(branch: Tree, tree: TaskTree, parent_id: str) -> None:
-    for node in tree.children(parent_id):
+    for node in _display_order(tree.children(parent_id)):
         label = Text(f"{node.id} ", style="bold")
         label.append(f"[{node.status.value}]", style=_STYLE.get(node.status, ""))
         label.append(f" {node.title}")
@@ -68,3 +68,23 @@ def print_result(console: Console, result: RunResult) -> None:
         console.print(result.output)
     if result.reason:
         console.print(Text(f"reason: {result.reason}", style="red"))
+
+
+def _display_order(nodes: list[TaskNode]) -> list[TaskNode]:
+    """Creation order, except that replacements follow the task they replaced."""
+    by_replaced: dict[str, list[TaskNode]] = {}
+    for node in nodes:
+        if node.replaces is not None:
+            by_replaced.setdefault(node.replaces, []).append(node)
+    present = {n.id for n in nodes}
+    out: list[TaskNode] = []
+
+    def place(node: TaskNode) -> None:
+        out.append(node)
+        for replacement in by_replaced.get(node.id, []):
+            place(replacement)
+
+    for node in nodes:
+        if node.replaces is None or node.replaces not in present:
+            place(node)
+    return out

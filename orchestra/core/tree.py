@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = ["ROOT_ID", "TaskNode", "TaskStatus", "TaskTree", "Verdict", "VerdictKind"]
 
@@ -85,6 +85,8 @@ class TaskTree(BaseModel):
     goal: str
     max_depth: int
     nodes: dict[str, TaskNode] = Field(default_factory=dict)
+    _index: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    _index_size: int = PrivateAttr(default=-1)
 
     @classmethod
     def for_goal(cls, goal: str, max_depth: int) -> TaskTree:
@@ -106,11 +108,18 @@ class TaskTree(BaseModel):
 
     def children(self, task_id: str, *, live_only: bool = False) -> list[TaskNode]:
         """Children of ``task_id`` in creation order; ``live_only`` drops replaced ones."""
-        return [
-            n
-            for n in self.nodes.values()
-            if n.parent_id == task_id and not (live_only and n.replaced_by)
-        ]
+        kids = [self.nodes[i] for i in self._child_index().get(task_id, ())]
+        return [n for n in kids if not n.replaced_by] if live_only else kids
+
+    def _child_index(self) -> dict[str, list[str]]:
+        # Nodes are only ever added, so the node count tells whether the index is current.
+        if self._index_size != len(self.nodes):
+            index: dict[str, list[str]] = {}
+            for node in self.nodes.values():
+                if node.parent_id is not None:
+                    index.setdefault(node.parent_id, []).append(node.id)
+            self._index, self._index_size = index, len(self.nodes)
+        return self._index
 
     def is_leaf(self, task_id: str) -> bool:
         """Whether ``task_id`` has no live children (and so is executed)."""

@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from orchestra.agents.planner import plan_goal
-from orchestra.agents.synthesizer import synthesize
+from orchestra.agents.synthesizer import results_digest, synthesize
 from orchestra.core.events import RunFinished, RunStarted
 from orchestra.core.plan import draft_to_nodes
 from orchestra.core.record import ReplanRecord, RunStatus
@@ -84,7 +84,14 @@ def build_graph(
 
     async def synthesize_answer(state: RunState) -> RunState:
         tree = TaskTree.model_validate(state["tree"])
-        output = await synthesize(runtime.model_for_agent("synthesizer"), tree)
+        output = await synthesize(
+            runtime.model_for_agent("synthesizer"), tree, max_repairs=runtime.limits.max_repairs
+        )
+        if output is None:  # never lose the work: answer with the results themselves
+            return {
+                "output": results_digest(tree),
+                "reason": "the synthesizer gave no answer; the output is the task results",
+            }
         return {"output": output}
 
     async def finish(state: RunState) -> RunState:

@@ -215,3 +215,45 @@ async def test_a_script_that_runs_out_fails_the_run_loudly():
         await team.arun("goal")
     with pytest.raises(AssertionError, match="no reply for agent='executor'"):
         model.assert_complete()
+
+
+async def test_native_tool_calls_with_unparsable_arguments_go_back_as_errors():
+    from langchain_core.messages import AIMessage, InvalidToolCall
+
+    broken = AIMessage(
+        content="",
+        invalid_tool_calls=[
+            InvalidToolCall(name="word_count", args='{"text": ', id="c1", error="bad JSON")
+        ],
+    )
+    script = {
+        "planner": [ONE_TASK],
+        "role_designer": role_spec("worker", "Count.", ["word_count"]),
+        "executor@a": [broken, "done anyway"],
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+    team, model = make_team(script)
+    result, events = await run_collect(team)
+    model.assert_complete()
+    assert result.succeeded
+    [called] = [e for e in events if e.type == "tool_called"]
+    assert not called.ok and "not valid JSON (bad JSON)" in called.output
+    second = model.calls_for("executor", "a")[1].messages
+    assert second[-1].type == "tool" and second[-1].tool_call_id == "c1"
+
+
+async def test_an_empty_synthesis_falls_back_to_the_results_and_says_so():
+    script = {
+        "planner": [plan(subtask("a"), subtask("b"))],
+        "role_designer": role_spec("worker", "Do it."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic": verdict("pass"),
+        "synthesizer": ["", "  ", ""],
+    }
+    team, model = make_team(script, max_repairs=2)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.succeeded
+    assert result.output == "## A (a)\nresult of a\n\n## B (b)\nresult of b"
+    assert result.reason == "the synthesizer gave no answer; the output is the task results"
