@@ -32,20 +32,16 @@ async def plan_goal(
         PlanningError: the plan stayed invalid after ``max_repairs`` repairs; it carries
             every raw reply.
     """
-    system = render(
-        "planner",
-        levels=tree.max_depth,
-        roles=describe_roles(roles),
-        tools=describe_tools(tools),
-    )
-    return await ask_structured(
+    return await _decompose(
         model,
-        [SystemMessage(content=system), HumanMessage(content=f"Goal: {tree.goal}")],
-        PlanDraft,
-        AgentCall(agent="planner", task_id=ROOT_ID),
-        check=lambda draft: plan_errors(draft, base_depth=0, max_depth=tree.max_depth),
+        tree,
+        template="planner",
+        request=f"Goal: {tree.goal}",
+        task_id=ROOT_ID,
+        base_depth=0,
+        roles=roles,
+        tools=tools,
         max_repairs=max_repairs,
-        error=PlanningError,
     )
 
 
@@ -59,23 +55,51 @@ async def replan_task(
     tools: dict[str, str],
     max_repairs: int = 2,
 ) -> PlanDraft:
-    """A replacement plan for the failed task ``task_id``, seeing what failed and why."""
+    """A replacement plan for the failed task ``task_id``, seeing what failed and why.
+
+    Raises:
+        PlanningError: as for :func:`plan_goal`.
+    """
     task = tree.get(task_id)
-    base_depth = task.depth - 1
+    request = (
+        f"{describe_task(tree, task, with_inputs=False)}\n\nThis task failed.\n"
+        f"Last result: {task.result or '(none)'}\nWhy it failed: {reason}"
+    )
+    return await _decompose(
+        model,
+        tree,
+        template="replanner",
+        request=request,
+        task_id=task_id,
+        base_depth=task.depth - 1,
+        roles=roles,
+        tools=tools,
+        max_repairs=max_repairs,
+    )
+
+
+async def _decompose(
+    model: BaseChatModel,
+    tree: TaskTree,
+    *,
+    template: str,
+    request: str,
+    task_id: str,
+    base_depth: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    max_repairs: int,
+) -> PlanDraft:
+    """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired."""
     system = render(
-        "replanner",
+        template,
         levels=tree.max_depth - base_depth,
         roles=describe_roles(roles),
         tools=describe_tools(tools),
     )
-    failed = describe_task(tree, task, with_inputs=False)
-    human = (
-        f"{failed}\n\nThis task failed.\nLast result: {task.result or '(none)'}\n"
-        f"Why it failed: {reason}"
-    )
     return await ask_structured(
         model,
-        [SystemMessage(content=system), HumanMessage(content=human)],
+        [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
         AgentCall(agent="planner", task_id=task_id),
         check=lambda draft: plan_errors(draft, base_depth=base_depth, max_depth=tree.max_depth),

@@ -35,13 +35,8 @@ async def lookup_facts(topic: str) -> str:
     return f"Facts about {topic}: released this month; 3 endpoints; free tier of 1000 calls."
 
 
-def _goal(call: ScriptedCall) -> str:
-    found = re.search(r"(?:Overall goal|Goal): (.+)", call.prompt)
-    return found.group(1).strip() if found else "the goal"
-
-
 def first_plan(call: ScriptedCall) -> dict[str, object]:
-    goal = _goal(call)
+    goal = call.goal or "the goal"
     return plan(
         subtask(
             "collect",
@@ -87,7 +82,7 @@ def executor(call: ScriptedCall) -> object:
     if call.task_id == "collect":
         facts = [m for m in call.messages if isinstance(m, ToolMessage)]
         if not facts:
-            return tool_call("lookup_facts", {"topic": _goal(call)})
+            return tool_call("lookup_facts", {"topic": (call.goal or "the goal")})
         return re.sub(r"</?tool_result[^>]*>|The block above.*", "", str(facts[-1].content)).strip()
     texts = {
         "draft": "our new api is out and it is good and you should try it and tell friends",

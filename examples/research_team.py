@@ -45,11 +45,6 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def _goal(call: ScriptedCall) -> str:
-    found = re.search(r"(?:Overall goal|Goal): (.+)", call.prompt)
-    return found.group(1).strip() if found else "the goal"
-
-
 def _tool_results(call: ScriptedCall) -> list[str]:
     """Tool outputs in the conversation, without orchestra's <tool_result> wrapper."""
     return [
@@ -69,7 +64,7 @@ def _inputs(call: ScriptedCall) -> list[str]:
 
 
 def planner(call: ScriptedCall) -> dict[str, object]:
-    goal = _goal(call)
+    goal = call.goal or "the goal"
     return plan(
         subtask(
             "background",
@@ -135,7 +130,9 @@ def editor(call: ScriptedCall) -> object:
 
 def synthesizer(call: ScriptedCall) -> str:
     briefing = re.search(r"## Write the briefing \(write\)\n(.+?)(?:\n\n## |$)", call.prompt, re.S)
-    return f"Briefing: {_goal(call)}\n\n{briefing.group(1).strip() if briefing else ''}"
+    return (
+        f"Briefing: {(call.goal or 'the goal')}\n\n{briefing.group(1).strip() if briefing else ''}"
+    )
 
 
 model = ScriptedChatModel(

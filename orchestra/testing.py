@@ -77,6 +77,16 @@ class ScriptedCall:
         return "\n".join(m.text for m in self.messages)
 
     @property
+    def goal(self) -> str | None:
+        """The run's goal as orchestra's prompts state it (``Goal:`` / ``Overall goal:``)."""
+        for message in self.messages:
+            for line in message.text.splitlines():
+                for prefix in ("Overall goal: ", "Goal: "):
+                    if line.startswith(prefix):
+                        return line.removeprefix(prefix).strip()
+        return None
+
+    @property
     def last(self) -> str:
         """The text of the last message."""
         return self.messages[-1].text if self.messages else ""

@@ -80,3 +80,10 @@ def test_with_structured_output_parses_json_and_tool_calls():
     raw = model.with_structured_output(Answer, include_raw=True).invoke("q")
     assert raw["parsed"] is None and isinstance(raw["parsing_error"], ValueError)
     assert raw["raw"].text == "nope"
+
+
+def test_scripted_call_knows_the_goal_from_orchestras_prompts():
+    model = ScriptedChatModel({"*": lambda call: call.goal or "none"})
+    assert model.invoke([HumanMessage(content="x\nOverall goal: fly\nmore")]).text == "fly"
+    assert model.invoke([HumanMessage(content="Goal: swim")]).text == "swim"
+    assert model.invoke("nothing here").text == "none"
