@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -14,8 +16,18 @@ from pydantic import BaseModel, ValidationError
 
 from orchestra.agents.prompts import render
 from orchestra.core.errors import ModelBehaviorError
+from orchestra.core.usage import Price, Usage
 
-__all__ = ["AgentCall", "ask", "ask_structured", "extract_json", "message_text"]
+__all__ = [
+    "AgentCall",
+    "UsageMeter",
+    "ask",
+    "ask_structured",
+    "extract_json",
+    "message_text",
+    "metered",
+    "model_name",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,6 +58,53 @@ class AgentCall:
         return {"metadata": metadata, "run_name": f"orchestra.{self.agent}"}
 
 
+@dataclass(slots=True)
+class UsageMeter:
+    """Adds up the usage of every model call made while it is active (see :func:`metered`)."""
+
+    prices: Mapping[str, Price]
+    usage: Usage = field(default_factory=Usage)
+
+    def record(self, model: object, reply: AIMessage) -> None:
+        """Count one reply of ``model``."""
+        tokens = reply.usage_metadata or {}
+        self.usage = self.usage + Usage.of_call(
+            model_name(model, reply),
+            int(tokens.get("input_tokens", 0)),
+            int(tokens.get("output_tokens", 0)),
+            self.prices,
+        )
+
+
+_METER: ContextVar[UsageMeter | None] = ContextVar("orchestra_usage_meter", default=None)
+
+
+@contextmanager
+def metered(prices: Mapping[str, Price]) -> Iterator[UsageMeter]:
+    """Meter the model calls made inside the ``with`` block (in this context)."""
+    meter = UsageMeter(prices)
+    token = _METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _METER.reset(token)
+
+
+def model_name(model: object, reply: AIMessage | None = None) -> str:
+    """The name a reply or a model gives itself, for pricing and traces."""
+    if reply is not None:
+        meta = reply.response_metadata or {}
+        for key in ("model_name", "model"):
+            if isinstance(meta.get(key), str) and meta[key]:
+                return str(meta[key])
+    inner = getattr(model, "bound", model)  # a RunnableBinding from bind_tools
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(inner, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(inner).__name__
+
+
 def message_text(message: BaseMessage) -> str:
     """The text of a model reply, whatever shape its content has."""
     return message.text if isinstance(message.text, str) else str(message.content)
@@ -60,6 +119,9 @@ async def ask(
     reply = await model.ainvoke(list(messages), config=call.config())
     if not isinstance(reply, AIMessage):
         raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
+    meter = _METER.get()
+    if meter is not None:
+        meter.record(model, reply)
     return reply
 
 

@@ -17,6 +17,7 @@ from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter
 from orchestra.core.record import RunResult
 from orchestra.core.roles import Role
+from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime
 from orchestra.engine.state import RunState, result_from_state
@@ -45,6 +46,8 @@ class Team:
         max_repairs: repair rounds for invalid planner, role designer or critic output.
         critic: judge every result (True) or accept every result as it comes (False).
         checkpointer: where runs are checkpointed; in memory by default.
+        prices: USD per million tokens by model-name prefix, added to (or overriding)
+            ``orchestra.core.usage.DEFAULT_PRICES``.
         name: the team's name (used for the graph and in traces).
 
     Raises:
@@ -67,6 +70,7 @@ class Team:
         max_repairs: int = 2,
         critic: bool = True,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
+        prices: Mapping[str, Price] | None = None,
         name: str = "orchestra-team",
     ) -> None:
         if not isinstance(model, BaseChatModel):
@@ -95,6 +99,7 @@ class Team:
             models=dict(models or {}),
             limits=limits,
             critic=critic,
+            prices={**DEFAULT_PRICES, **(prices or {})},
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self._graph = build_graph(self.runtime, checkpointer=self.checkpointer, name=name)

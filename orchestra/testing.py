@@ -162,7 +162,19 @@ class ScriptedChatModel(BaseChatModel):
             reply = self._next_reply(call)
         while callable(reply) and not isinstance(reply, BaseModel | AIMessage):
             reply = reply(call)
-        return ChatResult(generations=[ChatGeneration(message=_to_message(reply))])
+        message = _to_message(reply)
+        # Estimated counts (4 characters a token), so usage accounting is testable.
+        message = message.model_copy(
+            update={
+                "usage_metadata": {
+                    "input_tokens": (inp := max(1, len(call.prompt) // 4)),
+                    "output_tokens": (out := max(1, len(message.text) // 4)),
+                    "total_tokens": inp + out,
+                },
+                "response_metadata": {**message.response_metadata, "model_name": "scripted"},
+            }
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _next_reply(self, call: ScriptedCall) -> Any:
         keys = [

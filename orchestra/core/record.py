@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.usage import Usage
 
 __all__ = ["ReplanRecord", "RunRecord", "RunResult", "RunStatus", "TaskRecord"]
 
@@ -48,6 +49,7 @@ class TaskRecord(BaseModel):
     reason: str | None
     replaces: str | None
     replaced_by: list[str]
+    usage: Usage
 
 
 class RunRecord(BaseModel):
@@ -58,6 +60,8 @@ class RunRecord(BaseModel):
     status: RunStatus
     output: str | None
     reason: str | None
+    usage: Usage
+    """The whole run; the tasks' usage plus planning and synthesis."""
     tasks: list[TaskRecord]
     replans: list[ReplanRecord]
     roles: list[RoleSpec]
@@ -74,6 +78,14 @@ class RunResult(BaseModel):
     tree: TaskTree
     replans: list[ReplanRecord] = Field(default_factory=list)
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
+
+    @property
+    def usage(self) -> Usage:
+        """Model usage of the whole run (every node, planning and synthesis included)."""
+        total = Usage()
+        for node in self.tree.nodes.values():
+            total += node.usage
+        return total
 
     @property
     def succeeded(self) -> bool:
@@ -98,6 +110,7 @@ class RunResult(BaseModel):
                 reason=n.reason,
                 replaces=n.replaces,
                 replaced_by=n.replaced_by,
+                usage=n.usage,
             )
             for n in self.tree.nodes.values()
             if n.id != ROOT_ID
@@ -108,6 +121,7 @@ class RunResult(BaseModel):
             status=self.status,
             output=self.output,
             reason=self.reason,
+            usage=self.usage,
             tasks=tasks,
             replans=self.replans,
             roles=list(self.roles.values()),

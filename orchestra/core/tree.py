@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from orchestra.core.usage import Usage
+
 __all__ = ["ROOT_ID", "TaskNode", "TaskStatus", "TaskTree", "Verdict", "VerdictKind"]
 
 ROOT_ID = "root"
@@ -72,6 +74,9 @@ class TaskNode(BaseModel):
     """Ids of the tasks a re-plan put in place of this one."""
     replan_generation: int = 0
     """How many re-plans stand between this task and the original plan."""
+    usage: Usage = Field(default_factory=Usage)
+    """Model usage spent on this node: role design, attempts, critiques, its re-plan (the
+    root holds planning and synthesis)."""
 
 
 class TaskTree(BaseModel):

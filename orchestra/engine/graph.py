@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from orchestra.agents.calls import metered
 from orchestra.agents.planner import plan_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
 from orchestra.core.events import RunFinished, RunStarted
@@ -44,13 +45,15 @@ def build_graph(
         emit = Emitter(state["run_id"])
         emit(RunStarted, goal=state["goal"])
         tree = TaskTree.for_goal(state["goal"], runtime.limits.max_depth)
-        draft = await plan_goal(
-            runtime.model_for_agent("planner"),
-            tree,
-            roles=list(runtime.roles.values()),
-            tools=runtime.tool_descriptions,
-            max_repairs=runtime.limits.max_repairs,
-        )
+        with metered(runtime.prices) as meter:
+            draft = await plan_goal(
+                runtime.model_for_agent("planner"),
+                tree,
+                roles=list(runtime.roles.values()),
+                tools=runtime.tool_descriptions,
+                max_repairs=runtime.limits.max_repairs,
+            )
+        tree.root.usage = meter.usage
         nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
         tree.add(nodes)
         emit_planned(emit, nodes)
@@ -84,15 +87,18 @@ def build_graph(
 
     async def synthesize_answer(state: RunState) -> RunState:
         tree = TaskTree.model_validate(state["tree"])
-        output = await synthesize(
-            runtime.model_for_agent("synthesizer"), tree, max_repairs=runtime.limits.max_repairs
-        )
+        with metered(runtime.prices) as meter:
+            output = await synthesize(
+                runtime.model_for_agent("synthesizer"),
+                tree,
+                max_repairs=runtime.limits.max_repairs,
+            )
+        tree.root.usage += meter.usage
+        update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
         if output is None:  # never lose the work: answer with the results themselves
-            return {
-                "output": results_digest(tree),
-                "reason": "the synthesizer gave no answer; the output is the task results",
-            }
-        return {"output": output}
+            update["output"] = results_digest(tree)
+            update["reason"] = "the synthesizer gave no answer; the output is the task results"
+        return update
 
     async def finish(state: RunState) -> RunState:
         Emitter(state["run_id"])(

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from langgraph.func import task
 
+from orchestra.agents.calls import metered
 from orchestra.agents.critic import judge
 from orchestra.agents.executor import execute_task
 from orchestra.agents.planner import replan_task
@@ -86,29 +87,31 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             duration_s=outcome.duration_s,
         )
 
-    execution = await execute_task(
-        rt.model_for(job.role),
-        job.tree,
-        job.task_id,
-        job.role,
-        rt.tools,
-        feedback=job.feedback,
-        max_steps=rt.limits.max_steps,
-        on_tool_call=report,
-    )
-    verdict: Verdict | None = None
-    if execution.output is not None:
-        if rt.critic:
-            verdict = await judge(
-                rt.model_for_agent("critic"),
-                job.tree,
-                job.task_id,
-                execution.output,
-                max_repairs=rt.limits.max_repairs,
-            )
-        else:
-            verdict = Verdict(verdict="pass", reason="no critic in this team")
+    with metered(rt.prices) as meter:
+        execution = await execute_task(
+            rt.model_for(job.role),
+            job.tree,
+            job.task_id,
+            job.role,
+            rt.tools,
+            feedback=job.feedback,
+            max_steps=rt.limits.max_steps,
+            on_tool_call=report,
+        )
+        verdict: Verdict | None = None
+        if execution.output is not None:
+            if rt.critic:
+                verdict = await judge(
+                    rt.model_for_agent("critic"),
+                    job.tree,
+                    job.task_id,
+                    execution.output,
+                    max_repairs=rt.limits.max_repairs,
+                )
+            else:
+                verdict = Verdict(verdict="pass", reason="no critic in this team")
     return {
+        "usage": meter.usage.model_dump(),
         "output": execution.output,
         "error": execution.error,
         "verdict": verdict.model_dump() if verdict else None,
@@ -120,31 +123,37 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
 async def replan(job: ReplanJob) -> dict[str, Any]:
     """The planner's replacement draft for the failed leaf, as JSON data."""
     rt = job.runtime
-    draft = await replan_task(
-        rt.model_for_agent("planner"),
-        job.tree,
-        job.task_id,
-        job.reason,
-        roles=job.roles,
-        tools=rt.tool_descriptions,
-        max_repairs=rt.limits.max_repairs,
-    )
-    return draft.model_dump(mode="json")
+    with metered(rt.prices) as meter:
+        draft = await replan_task(
+            rt.model_for_agent("planner"),
+            job.tree,
+            job.task_id,
+            job.reason,
+            roles=job.roles,
+            tools=rt.tool_descriptions,
+            max_repairs=rt.limits.max_repairs,
+        )
+    return {"draft": draft.model_dump(mode="json"), "usage": meter.usage.model_dump()}
 
 
 async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
-    spec, designed = await design_role(
-        rt.model_for_agent("role_designer"),
-        job.tree,
-        job.task_id,
-        roles=job.roles,
-        tools=rt.tool_descriptions,
-        models=frozenset(rt.models),
-        max_repairs=rt.limits.max_repairs,
-    )
-    return {"spec": spec.model_dump(mode="json"), "designed": designed}
+    with metered(rt.prices) as meter:
+        spec, designed = await design_role(
+            rt.model_for_agent("role_designer"),
+            job.tree,
+            job.task_id,
+            roles=job.roles,
+            tools=rt.tool_descriptions,
+            models=frozenset(rt.models),
+            max_repairs=rt.limits.max_repairs,
+        )
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "designed": designed,
+        "usage": meter.usage.model_dump(),
+    }
 
 
 class _NamedJob(Generic[J]):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.usage import DEFAULT_PRICES, Price
 
 __all__ = ["Limits", "TeamRuntime"]
 
@@ -48,6 +49,8 @@ class TeamRuntime:
     ``synthesizer``) and models a designed role may name."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    """USD per million tokens by model-name prefix."""
 
     @property
     def tool_descriptions(self) -> dict[str, str]:

@@ -29,6 +29,7 @@ from orchestra.core.plan import PlanDraft, draft_to_nodes
 from orchestra.core.record import ReplanRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
+from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
 from orchestra.engine.jobs import AttemptJob, DesignJob, ReplanJob
@@ -203,11 +204,13 @@ class Scheduler:
     # -- handling results ----------------------------------------------------------
 
     def _on_design(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+        leaf.usage += Usage.model_validate(out["usage"])
         spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["spec"]))
         leaf.role = spec.name
         self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
 
     def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+        leaf.usage += Usage.model_validate(out["usage"])
         leaf.executions += 1
         leaf.attempts += 1
         if out["verdict"] is None:
@@ -289,9 +292,10 @@ class Scheduler:
         )
 
     def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
+        failed.usage += Usage.model_validate(out["usage"])
         parent_id = failed.parent_id or ROOT_ID
         nodes = draft_to_nodes(
-            PlanDraft.model_validate(out),
+            PlanDraft.model_validate(out["draft"]),
             self.tree,
             parent_id=parent_id,
             replaces=failed.id,
