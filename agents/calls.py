@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestra.agents.prompts import render
 from orchestra.core.errors import ModelBehaviorError
+from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "UsageMeter",
     "ask",
     "ask_structured",
-    "extract_json",
     "message_text",
     "metered",
     "model_name",
@@ -125,24 +125,6 @@ async def ask(
     return reply
 
 
-def extract_json(text: str) -> Any:
-    """The first JSON object in ``text`` (code fences and chatter around it are ignored).
-
-    Raises:
-        ValueError: with a message a model can act on, when there is no valid object.
-    """
-    start = text.find("{")
-    if start < 0:
-        raise ValueError("the reply contains no JSON object")
-    try:
-        value, _ = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    return value
-
-
 def _validation_messages(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors(include_url=False):
@@ -158,30 +140,44 @@ async def ask_structured(
     call: AgentCall,
     *,
     check: Callable[[M], list[str]] | None = None,
+    json_schema: dict[str, Any] | None = None,
     max_repairs: int = 2,
     error: type[ModelBehaviorError] = ModelBehaviorError,
 ) -> M:
-    """Ask for JSON matching ``schema``, validate it, and repair it a bounded number of times.
+    """Ask for output matching ``schema``, validate it, and repair it a bounded number of times.
 
-    The reply is parsed, validated by pydantic and then by ``check`` (semantic rules that
-    return error strings). On failure the errors go back to the model as a new message,
-    at most ``max_repairs`` times; then ``error`` is raised with every raw reply.
+    Models with structured output (native JSON schema or tool calling on providers, a
+    grammar on the embedded model) get ``json_schema`` (default: ``schema``'s own, which
+    may be tighter, e.g. an enum of tool names); others are asked for JSON text. The reply
+    is validated by pydantic, then by ``check`` (semantic rules returning error strings).
+    On failure the errors go back to the model, at most ``max_repairs`` times; then
+    ``error`` is raised with every raw reply.
     """
+    structured = _structured_runnable(model, json_schema or schema.model_json_schema())
     history = list(messages)
     raws: list[str] = []
     errors: list[str] = []
     for _ in range(max_repairs + 1):
-        reply = await ask(model, history, call)
-        raw = message_text(reply)
-        raws.append(raw)
-        try:
-            parsed = schema.model_validate(extract_json(raw))
-        except ValueError as exc:  # ValidationError is a ValueError too
-            errors = _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
+        if structured is not None:
+            raw, data, problem = await _ask_with_schema(structured, model, history, call)
         else:
-            errors = check(parsed) if check else []
-            if not errors:
-                return parsed
+            reply = await ask(model, history, call)
+            raw, data, problem = message_text(reply), None, None
+            try:
+                data = extract_json(raw)
+            except ValueError as exc:
+                problem = exc
+        raws.append(raw)
+        errors = [str(problem)] if problem is not None else []
+        if not errors:
+            try:
+                parsed = schema.model_validate(data)
+            except ValidationError as exc:
+                errors = _validation_messages(exc)
+            else:
+                errors = check(parsed) if check else []
+                if not errors:
+                    return parsed
         history += [
             AIMessage(content=raw),
             HumanMessage(content=render("repair", errors="\n".join(f"- {e}" for e in errors))),
@@ -192,3 +188,34 @@ async def ask_structured(
         raw_outputs=raws,
         errors=errors,
     )
+
+
+def _structured_runnable(
+    model: BaseChatModel, json_schema: dict[str, Any]
+) -> Runnable[Any, Any] | None:
+    """``model.with_structured_output`` with the raw reply kept, or None if unsupported."""
+    try:
+        return model.with_structured_output(json_schema, include_raw=True)
+    except NotImplementedError:
+        return None
+
+
+async def _ask_with_schema(
+    structured: Runnable[Any, Any],
+    model: BaseChatModel,
+    history: Sequence[BaseMessage],
+    call: AgentCall,
+) -> tuple[str, Any, Exception | None]:
+    """One structured call: the raw text, the parsed data, and the parse error if any."""
+    out = await structured.ainvoke(list(history), config=call.config())
+    reply = out.get("raw") if isinstance(out, dict) else None
+    if not isinstance(reply, AIMessage):
+        raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
+    meter = _METER.get()
+    if meter is not None:
+        meter.record(model, reply)
+    raw = message_text(reply)
+    if reply.tool_calls and not raw.strip():
+        raw = json.dumps(reply.tool_calls[0]["args"])
+    problem = out.get("parsing_error")
+    return raw, out.get("parsed"), problem if isinstance(problem, Exception) else None

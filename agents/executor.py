@@ -16,9 +16,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
-from orchestra.agents.calls import AgentCall, ask, extract_json, message_text
+from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.context import describe_task, describe_tools
 from orchestra.agents.prompts import render
+from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 from orchestra.tools.invoke import ToolOutcome, call_tool

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, cast
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -21,6 +20,7 @@ from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime
 from orchestra.engine.state import RunState, result_from_state
+from orchestra.models.resolve import ModelSpec, resolve_model
 from orchestra.tools.decorator import tool as make_tool
 
 __all__ = ["Team"]
@@ -32,7 +32,10 @@ class Team:
     """A hierarchical agent team: planner, role designer, executors, critic, synthesizer.
 
     Args:
-        model: the chat model every agent uses unless overridden.
+        model: the model every agent uses unless overridden: a langchain-core
+            ``BaseChatModel``, a string such as ``"openai:gpt-4.1-mini"``,
+            ``"ollama:qwen2.5"``, ``"provider:model@URL"`` or a ``.gguf`` path, or None for
+            ``ORCHESTRA_MODEL`` or else the embedded default model.
         tools: tools the team's agents may use (``BaseTool`` objects or typed functions).
         roles: roles the role designer reuses when they fit a subtask.
         models: named models: overrides for agents (``planner``, ``role_designer``,
@@ -56,11 +59,11 @@ class Team:
 
     def __init__(
         self,
-        model: BaseChatModel,
+        model: ModelSpec = None,
         *,
         tools: Iterable[BaseTool | Callable[..., Any]] = (),
         roles: Iterable[Role] = (),
-        models: Mapping[str, BaseChatModel] | None = None,
+        models: Mapping[str, ModelSpec] | None = None,
         max_depth: int = 3,
         max_parallel: int = 4,
         max_attempts: int = 2,
@@ -73,10 +76,6 @@ class Team:
         prices: Mapping[str, Price] | None = None,
         name: str = "orchestra-team",
     ) -> None:
-        if not isinstance(model, BaseChatModel):
-            raise ConfigError(
-                f"model must be a langchain-core BaseChatModel, got {type(model).__name__}"
-            )
         tool_map = _tools_by_name(tools)
         role_map = _roles_by_name(roles, tool_map)
         try:
@@ -93,10 +92,15 @@ class Team:
             raise ConfigError(str(exc)) from exc
         self.name = name
         self.runtime = TeamRuntime(
-            model=model,
+            model=resolve_model(model),
             tools=tool_map,
             roles=role_map,
-            models=dict(models or {}),
+            models={name: resolve_model(spec) for name, spec in (models or {}).items()},
+            role_models={
+                name: resolve_model(role.model)
+                for name, role in role_map.items()
+                if role.model is not None
+            },
             limits=limits,
             critic=critic,
             prices={**DEFAULT_PRICES, **(prices or {})},

@@ -40,13 +40,14 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
-from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK, extract_json
+from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK
 from orchestra.core.errors import ScriptError
+from orchestra.models.structured import structured_output_parser
 
 __all__ = [
     "Reply",
@@ -243,26 +244,7 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
         """Parse each reply (JSON text or the first tool call's args) into ``schema``."""
-
-        def parse(message: BaseMessage) -> Any:
-            raw = message
-            try:
-                if isinstance(message, AIMessage) and message.tool_calls:
-                    data: Any = message.tool_calls[0]["args"]
-                else:
-                    data = extract_json(message.text)
-                parsed = (
-                    schema.model_validate(data)
-                    if isinstance(schema, type) and issubclass(schema, BaseModel)
-                    else data
-                )
-            except ValueError as exc:
-                if include_raw:
-                    return {"raw": raw, "parsed": None, "parsing_error": exc}
-                raise
-            return {"raw": raw, "parsed": parsed, "parsing_error": None} if include_raw else parsed
-
-        return self | RunnableLambda(parse)
+        return self | structured_output_parser(schema, include_raw=include_raw)
 
 
 def _to_message(reply: Any) -> AIMessage:

@@ -69,8 +69,9 @@ class Role(BaseModel):
     tools: tuple[str, ...] = ()
     description: str = ""
     """When this role fits; shown to the planner and the role designer."""
-    model: BaseChatModel | None = None
-    """A model for this role only (for example a stronger one); the team's model otherwise."""
+    model: BaseChatModel | str | None = None
+    """A model for this role only (an object or a model string such as
+    ``"openai:gpt-4.1"``); the team's model otherwise."""
 
     @field_validator("name")
     @classmethod

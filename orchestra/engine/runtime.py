@@ -47,6 +47,8 @@ class TeamRuntime:
     models: Mapping[str, BaseChatModel] = field(default_factory=dict)
     """Named models: agent overrides (``planner``, ``role_designer``, ``critic``,
     ``synthesizer``) and models a designed role may name."""
+    role_models: Mapping[str, BaseChatModel] = field(default_factory=dict)
+    """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -70,9 +72,9 @@ class TeamRuntime:
         if role.model is None:
             return self.model
         if role.model.startswith("role:"):
-            user_role = self.roles.get(role.model.removeprefix("role:"))
-            if user_role is not None and user_role.model is not None:
-                return user_role.model
+            own = self.role_models.get(role.model.removeprefix("role:"))
+            if own is not None:
+                return own
         if role.model in self.models:
             return self.models[role.model]
         raise ConfigError(f"role {role.name!r} names unknown model {role.model!r}")

@@ -142,10 +142,14 @@ def test_team_config_errors_are_typed():
         make_team({}, roles=[Role(name="x", instructions="y")] * 2)
     with pytest.raises(ConfigError, match="max_parallel"):
         make_team({}, max_parallel=0)
-    with pytest.raises(ConfigError, match="BaseChatModel"):
-        from orchestra import Team
+    from orchestra import Team
 
-        Team("not a model")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="use 'provider:model'"):
+        Team("not a model")
+    with pytest.raises(ConfigError, match="not int"):
+        Team(42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no GGUF model file"):
+        Team("/nowhere/model.gguf")
 
 
 async def test_tool_errors_invalid_args_and_refusals_become_observations():

@@ -60,10 +60,12 @@ async def test_replan_replaces_one_branch_while_an_unrelated_one_keeps_running()
     for task_id in ("collect", "other", "outline", "write", "done", "draft"):
         assert tree.get(task_id).executions == 1, task_id
         assert len(model.calls_for("executor", task_id)) == (2 if task_id == "collect" else 1)
-    # 'collect' was still running while the planner re-planned
-    assert index_of(events, "replanned", task_id="draft") < index_of(
+    # 'collect' was still running while the planner re-planned: its tool returned only
+    # once the planner had been asked (the gate), and it finished after the verdict
+    assert index_of(events, "verdict", task_id="draft") < index_of(
         events, "task_finished", task_id="collect"
     )
+    assert [e.ok for e in events if e.type == "tool_called"] == [True]
     assert [(r.task_id, r.new_task_ids) for r in result.replans] == [
         ("draft", ["outline", "write"])
     ]
