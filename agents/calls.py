@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -34,6 +34,7 @@ M = TypeVar("M", bound=BaseModel)
 METADATA_AGENT = "orchestra_agent"
 METADATA_ROLE = "orchestra_role"
 METADATA_TASK = "orchestra_task"
+METADATA_REPAIR = "orchestra_repair"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +48,8 @@ class AgentCall:
     agent: str
     task_id: str | None = None
     role: str | None = None
+    repair: int = 0
+    """Which repair round this call is (0: the first try); models may sample wider."""
 
     def config(self) -> RunnableConfig:
         """A runnable config that carries this call's identity."""
@@ -55,6 +58,8 @@ class AgentCall:
             metadata[METADATA_TASK] = self.task_id
         if self.role is not None:
             metadata[METADATA_ROLE] = self.role
+        if self.repair:
+            metadata[METADATA_REPAIR] = self.repair
         return {"metadata": metadata, "run_name": f"orchestra.{self.agent}"}
 
 
@@ -157,11 +162,12 @@ async def ask_structured(
     history = list(messages)
     raws: list[str] = []
     errors: list[str] = []
-    for _ in range(max_repairs + 1):
+    for round_ in range(max_repairs + 1):
+        this_call = replace(call, repair=round_)
         if structured is not None:
-            raw, data, problem = await _ask_with_schema(structured, model, history, call)
+            raw, data, problem = await _ask_with_schema(structured, model, history, this_call)
         else:
-            reply = await ask(model, history, call)
+            reply = await ask(model, history, this_call)
             raw, data, problem = message_text(reply), None, None
             try:
                 data = extract_json(raw)

@@ -15,29 +15,39 @@ from orchestra.core.tree import TaskNode, TaskTree
 
 __all__ = ["DraftTask", "PlanDraft", "draft_to_nodes", "plan_errors"]
 
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+MAX_TASKS_PER_LEVEL = 8
 
 
 class DraftTask(BaseModel):
-    """One subtask as the planner writes it."""
+    """One subtask as the planner writes it.
 
-    id: str = Field(description="Short unique id, e.g. 'research'.")
-    title: str = Field(description="A few words.")
-    description: str = Field(description="What to do, in one to three sentences.")
-    acceptance_criteria: list[str] = Field(default_factory=list)
+    The length limits are part of the JSON schema, so grammar-constrained decoding stops
+    a small model's run-on text at the source.
+    """
+
+    id: str = Field(description="Short unique id, e.g. 'research'.", pattern=ID_PATTERN)
+    title: str = Field(description="A few words.", max_length=100)
+    description: str = Field(description="What to do, in one to three sentences.", max_length=600)
+    acceptance_criteria: list[str] = Field(default_factory=list, max_length=5)
     depends_on: list[str] = Field(
-        default_factory=list, description="Ids of sibling tasks that must finish first."
+        default_factory=list,
+        description="Ids of sibling tasks that must finish first.",
+        max_length=MAX_TASKS_PER_LEVEL,
     )
     role: str | None = Field(default=None, description="Name of an existing role, if one fits.")
     subtasks: list[DraftTask] = Field(
-        default_factory=list, description="Optional further decomposition."
+        default_factory=list,
+        description="Optional further decomposition.",
+        max_length=MAX_TASKS_PER_LEVEL,
     )
 
 
 class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
-    tasks: list[DraftTask]
+    tasks: list[DraftTask] = Field(max_length=MAX_TASKS_PER_LEVEL)
 
 
 def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[str]:
@@ -67,8 +77,8 @@ def _check_level(
         return
     sibling_ids = {t.id for t in tasks}
     for task in tasks:
-        if not _ID_PATTERN.match(task.id):
-            errors.append(f"task id {task.id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        if not re.match(ID_PATTERN, task.id):
+            errors.append(f"task id {task.id!r} must be 1-32 letters, digits, '_', '.' or '-'")
         if task.id in seen:
             errors.append(f"task id {task.id!r} is used more than once; ids must be unique")
         seen.add(task.id)

@@ -150,7 +150,9 @@ class EmbeddedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        agent = (run_manager.metadata if run_manager else {}).get("orchestra_agent") or "*"
+        metadata = run_manager.metadata if run_manager else {}
+        agent = metadata.get("orchestra_agent") or "*"
+        repair = int(metadata.get("orchestra_repair") or 0)
         tools: list[dict[str, Any]] = kwargs.get("tools") or []
         schema: dict[str, Any] | None = kwargs.get("response_schema")
         if tools:
@@ -159,9 +161,10 @@ class EmbeddedChatModel(BaseChatModel):
         request: dict[str, Any] = {
             "messages": to_chat_messages(messages, tools),
             "max_tokens": self.max_tokens.get(agent, self.max_tokens.get("*", 320)),
-            "temperature": self.temperature,
+            # A repair round that decoded greedily again would repeat the same mistake.
+            "temperature": min(1.0, self.temperature + 0.4 * repair),
             "repeat_penalty": self.repeat_penalty,
-            "seed": self.seed,
+            "seed": self.seed + repair,
             "stop": stop,
         }
         if schema is not None:

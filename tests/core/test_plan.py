@@ -1,3 +1,6 @@
+import pytest
+from pydantic import ValidationError
+
 from orchestra.core.plan import PlanDraft, draft_to_nodes, plan_errors
 from orchestra.core.tree import ROOT_ID, TaskTree
 from orchestra.testing import plan, subtask
@@ -49,10 +52,15 @@ def test_depth_bound_counts_from_the_base():
 
 
 def test_blank_fields_and_bad_ids_are_rejected():
-    found = errors(subtask("a b", title=" ", description=" "))
-    assert any("task id 'a b'" in e for e in found)
+    found = errors(subtask("a", title=" ", description=" "))
     assert any("empty title" in e for e in found)
     assert any("empty description" in e for e in found)
+    with pytest.raises(ValidationError, match="should match pattern"):
+        draft(subtask("a b"))
+    with pytest.raises(ValidationError, match="at most 100 characters"):
+        draft(subtask("a", title="x" * 101))
+    with pytest.raises(ValidationError, match="at most 8 items"):
+        draft(*(subtask(f"t{i}") for i in range(9)))
 
 
 def test_draft_to_nodes_renames_taken_ids_and_their_dependencies():
