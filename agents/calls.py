@@ -72,7 +72,7 @@ class UsageMeter:
 
     def record(self, model: object, reply: AIMessage) -> None:
         """Count one reply of ``model``."""
-        tokens = reply.usage_metadata or {}
+        tokens: Mapping[str, Any] = reply.usage_metadata or {}
         self.usage = self.usage + Usage.of_call(
             model_name(model, reply),
             int(tokens.get("input_tokens", 0)),

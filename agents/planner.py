@@ -11,11 +11,11 @@ from orchestra.agents.calls import AgentCall, ask_structured
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
-from orchestra.core.plan import PlanDraft, plan_errors
+from orchestra.core.plan import PlanDraft, plan_errors, salvage_plan, single_task_plan
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 
-__all__ = ["plan_goal", "replan_task"]
+__all__ = ["fallback_plan", "plan_goal", "replan_task"]
 
 
 async def plan_goal(
@@ -106,3 +106,27 @@ async def _decompose(
         max_repairs=max_repairs,
         error=PlanningError,
     )
+
+
+def fallback_plan(
+    error: PlanningError, tree: TaskTree, *, base_depth: int = 0, allow_single_task: bool = True
+) -> tuple[PlanDraft, str, str] | None:
+    """A usable plan after the planner's repairs failed: ``(draft, notice kind, message)``.
+
+    First the planner's replies are salvaged deterministically (newest first, see
+    :func:`orchestra.core.plan.salvage_plan`); failing that, the goal becomes one task
+    (only for the first plan: a one-task re-plan would repeat the failed task). None when
+    nothing is usable.
+    """
+    why = "; ".join(error.errors) or str(error)
+    for raw in reversed(error.raw_outputs):
+        try:
+            draft, fixes = salvage_plan(raw, max_depth=tree.max_depth, base_depth=base_depth)
+        except ValueError:
+            continue
+        message = f"planner output stayed invalid ({why}); salvaged it: {'; '.join(fixes)}"
+        return draft, "plan_salvaged", message
+    if not allow_single_task:
+        return None
+    message = f"planner output stayed invalid ({why}); the goal runs as a single task"
+    return single_task_plan(tree.goal), "plan_fallback", message

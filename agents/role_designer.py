@@ -15,7 +15,13 @@ from orchestra.core.errors import RoleDesignError
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 
-__all__ = ["RoleDraft", "adopt_role", "design_role", "role_draft_errors"]
+__all__ = ["FALLBACK_ROLE", "RoleDraft", "adopt_role", "design_role", "role_draft_errors"]
+
+FALLBACK_ROLE = RoleSpec(
+    name="generalist",
+    instructions="Complete the task carefully and report the result plainly.",
+)
+"""The role a leaf gets when the role designer's output stays invalid and fallbacks are on."""
 
 
 class RoleDraft(BaseModel):

@@ -20,6 +20,7 @@ from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime
 from orchestra.engine.state import RunState, result_from_state
+from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
 from orchestra.tools.decorator import tool as make_tool
 
@@ -48,6 +49,11 @@ class Team:
         max_steps: model calls per executor attempt.
         max_repairs: repair rounds for invalid planner, role designer or critic output.
         critic: judge every result (True) or accept every result as it comes (False).
+        fallbacks: when planner, role-designer or critic output stays invalid after the
+            repair rounds, fall back to documented defaults (each one recorded as a
+            ``Notice``) instead of raising ``PlanningError`` / ``RoleDesignError`` /
+            ``ModelBehaviorError``. None (the default) turns them on exactly when the
+            team's model is the embedded one, whose small model needs them.
         checkpointer: where runs are checkpointed; in memory by default.
         prices: USD per million tokens by model-name prefix, added to (or overriding)
             ``orchestra.core.usage.DEFAULT_PRICES``.
@@ -72,6 +78,7 @@ class Team:
         max_steps: int = 8,
         max_repairs: int = 2,
         critic: bool = True,
+        fallbacks: bool | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         prices: Mapping[str, Price] | None = None,
         name: str = "orchestra-team",
@@ -91,8 +98,9 @@ class Team:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         self.name = name
+        default_model = resolve_model(model)
         self.runtime = TeamRuntime(
-            model=resolve_model(model),
+            model=default_model,
             tools=tool_map,
             roles=role_map,
             models={name: resolve_model(spec) for name, spec in (models or {}).items()},
@@ -103,6 +111,9 @@ class Team:
             },
             limits=limits,
             critic=critic,
+            fallbacks=(
+                isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks
+            ),
             prices={**DEFAULT_PRICES, **(prices or {})},
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()

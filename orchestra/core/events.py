@@ -16,6 +16,8 @@ __all__ = [
     "Event",
     "EventAdapter",
     "EventBase",
+    "Notice",
+    "NoticeKind",
     "Replanned",
     "RoleAssigned",
     "RunFinished",
@@ -124,6 +126,32 @@ class Replanned(EventBase):
     new_task_ids: list[str]
 
 
+NoticeKind = Literal[
+    "plan_salvaged",
+    "plan_fallback",
+    "replan_failed",
+    "role_fallback",
+    "critic_fallback",
+    "synthesis_fallback",
+]
+
+
+class Notice(EventBase):
+    """orchestra fell back from invalid model output to a documented default.
+
+    Kinds: ``plan_salvaged`` (the planner's last reply was repaired deterministically),
+    ``plan_fallback`` (the goal became a single task), ``replan_failed`` (no usable
+    replacement plan: the task failed), ``role_fallback`` (a generic role without tools),
+    ``critic_fallback`` (a result accepted without a valid verdict),
+    ``synthesis_fallback`` (the output is the task results).
+    """
+
+    type: Literal["notice"] = "notice"
+    kind: NoticeKind
+    task_id: str | None = None
+    message: str
+
+
 class RunFinished(EventBase):
     """The run ended."""
 
@@ -143,6 +171,7 @@ Event = Annotated[
     | TaskFinished
     | TaskFailed
     | Replanned
+    | Notice
     | RunFinished,
     Field(discriminator="type"),
 ]

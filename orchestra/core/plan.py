@@ -179,3 +179,118 @@ def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
     for task in tasks:
         yield task
         yield from _walk(task.subtasks)
+
+
+def single_task_plan(goal: str) -> PlanDraft:
+    """The last-resort plan: the whole goal as one task."""
+    title = " ".join(goal.split()[:12])[:100] or "Goal"
+    return PlanDraft(tasks=[DraftTask(id="goal", title=title, description=goal[:600] or title)])
+
+
+def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[PlanDraft, list[str]]:
+    """Deterministically repair the planner's last reply into a valid flat plan.
+
+    Used only after the model's own repair rounds failed. Each fix is listed in the
+    returned notes, so a run record shows exactly what was changed:
+
+    * nested subtasks are dropped (the plan becomes flat);
+    * missing, malformed or duplicate ids are replaced by ``t1``, ``t2``, ...;
+    * an empty title or description is filled from the other; tasks with neither are dropped;
+    * over-long text is cut (titles at 100, descriptions at 600 characters);
+    * tasks with the same title and description are merged into the first;
+    * dependencies on unknown, later or identical tasks are dropped (so no cycles remain).
+
+    Raises:
+        ValueError: nothing usable is left (no JSON object, or no task with any text).
+    """
+    from orchestra.core.parsing import extract_json
+
+    data = extract_json(raw)
+    items = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("no task list in the reply")
+    notes: list[str] = []
+    tasks: list[DraftTask] = []
+    rename: dict[str, str] = {}
+    seen_text: dict[tuple[str, str], str] = {}
+    for item in items[:MAX_TASKS_PER_LEVEL]:
+        task = _salvage_task(item, len(tasks) + 1, rename, seen_text, notes)
+        if task is not None:
+            tasks.append(task)
+    if len(items) > MAX_TASKS_PER_LEVEL:
+        notes.append(f"kept the first {MAX_TASKS_PER_LEVEL} of {len(items)} tasks")
+    if not tasks:
+        raise ValueError("no task with a title or description")
+    order = {t.id: i for i, t in enumerate(tasks)}
+    for i, task in enumerate(tasks):
+        kept = []
+        for dep in task.depends_on:
+            target = rename.get(dep)
+            if target is not None and order.get(target, i) < i and target not in kept:
+                kept.append(target)
+            else:
+                notes.append(f"dropped dependency {dep!r} of task {task.id!r}")
+        task.depends_on = kept
+    draft = PlanDraft(tasks=tasks)
+    leftover = plan_errors(draft, base_depth=base_depth, max_depth=max_depth)
+    if leftover:
+        raise ValueError("; ".join(leftover))
+    return draft, notes
+
+
+def _salvage_task(
+    item: object,
+    position: int,
+    rename: dict[str, str],
+    seen_text: dict[tuple[str, str], str],
+    notes: list[str],
+) -> DraftTask | None:
+    if not isinstance(item, dict):
+        notes.append(f"dropped task #{position}: not an object")
+        return None
+    raw_id = str(item.get("id") or "")
+    title = " ".join(str(item.get("title") or "").split())
+    description = " ".join(str(item.get("description") or "").split())
+    if not title and not description:
+        notes.append(f"dropped task #{position}: no title or description")
+        return None
+    title = title or " ".join(description.split()[:8])
+    description = description or title
+    if len(title) > 100 or len(description) > 600:
+        notes.append(f"shortened the text of task #{position}")
+    title, description = title[:100], _cut(description, 600)
+    key = (title.lower(), description.lower())
+    if key in seen_text:
+        notes.append(f"merged duplicate task #{position} into {seen_text[key]!r}")
+        rename.setdefault(raw_id, seen_text[key])
+        return None
+    new_id = raw_id
+    if not re.match(ID_PATTERN, raw_id) or raw_id in rename.values():
+        new_id = f"t{position}"
+        while new_id in rename.values():
+            new_id += "x"
+        notes.append(f"renamed task id {raw_id!r} to {new_id!r}")
+    rename.setdefault(raw_id, new_id)
+    seen_text[key] = new_id
+    if item.get("subtasks"):
+        notes.append(f"dropped the subtasks of task {new_id!r}")
+    criteria = item.get("acceptance_criteria")
+    deps = item.get("depends_on")
+    return DraftTask(
+        id=new_id,
+        title=title,
+        description=description,
+        acceptance_criteria=[str(c)[:200] for c in criteria[:5]]
+        if isinstance(criteria, list)
+        else [],
+        depends_on=[str(d) for d in deps] if isinstance(deps, list) else [],
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, at the last sentence end when there is one."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = head.rfind(". ")
+    return head[: end + 1] if end > limit // 2 else head

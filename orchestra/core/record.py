@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.core.events import Notice
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.core.usage import Usage
@@ -65,6 +66,7 @@ class RunRecord(BaseModel):
     tasks: list[TaskRecord]
     replans: list[ReplanRecord]
     roles: list[RoleSpec]
+    notices: list[Notice]
 
 
 class RunResult(BaseModel):
@@ -78,6 +80,8 @@ class RunResult(BaseModel):
     tree: TaskTree
     replans: list[ReplanRecord] = Field(default_factory=list)
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
+    notices: list[Notice] = Field(default_factory=list)
+    """Fallbacks orchestra took from invalid model output (salvaged plans, ...)."""
 
     @property
     def usage(self) -> Usage:
@@ -125,4 +129,5 @@ class RunResult(BaseModel):
             tasks=tasks,
             replans=self.replans,
             roles=list(self.roles.values()),
+            notices=self.notices,
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.config import get_stream_writer
 
-from orchestra.core.events import EventBase
+from orchestra.core.events import EventBase, Notice, NoticeKind
 
 __all__ = ["Emitter"]
 
@@ -26,3 +26,9 @@ class Emitter:
     def __call__(self, event_type: type[EventBase], **fields: Any) -> None:
         """Emit an event of ``event_type`` for this run."""
         self._write(event_type(run_id=self._run_id, **fields))
+
+    def notice(self, kind: NoticeKind, message: str, task_id: str | None = None) -> dict[str, Any]:
+        """Emit a :class:`Notice` and return it as state data."""
+        event = Notice(run_id=self._run_id, kind=kind, message=message, task_id=task_id)
+        self._write(event)
+        return event.model_dump(mode="json")

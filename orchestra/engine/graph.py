@@ -20,8 +20,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from orchestra.agents.calls import metered
-from orchestra.agents.planner import plan_goal
+from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
+from orchestra.core.errors import PlanningError
 from orchestra.core.events import RunFinished, RunStarted
 from orchestra.core.plan import draft_to_nodes
 from orchestra.core.record import ReplanRecord, RunStatus
@@ -45,14 +46,22 @@ def build_graph(
         emit = Emitter(state["run_id"])
         emit(RunStarted, goal=state["goal"])
         tree = TaskTree.for_goal(state["goal"], runtime.limits.max_depth)
+        notices: list[dict[str, Any]] = []
         with metered(runtime.prices) as meter:
-            draft = await plan_goal(
-                runtime.model_for_agent("planner"),
-                tree,
-                roles=list(runtime.roles.values()),
-                tools=runtime.tool_descriptions,
-                max_repairs=runtime.limits.max_repairs,
-            )
+            try:
+                draft = await plan_goal(
+                    runtime.model_for_agent("planner"),
+                    tree,
+                    roles=list(runtime.roles.values()),
+                    tools=runtime.tool_descriptions,
+                    max_repairs=runtime.limits.max_repairs,
+                )
+            except PlanningError as err:
+                found = fallback_plan(err, tree) if runtime.fallbacks else None
+                if found is None:
+                    raise
+                draft, kind, message = found
+                notices.append(emit.notice(kind, message, ROOT_ID))  # type: ignore[arg-type]
         tree.root.usage = meter.usage
         nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
         tree.add(nodes)
@@ -61,6 +70,7 @@ def build_graph(
             "tree": tree.model_dump(mode="json"),
             "roles": roles_to_state(runtime.initial_roles()),
             "replans": [],
+            "notices": notices,
         }
 
     async def design_roles(state: RunState) -> RunState:
@@ -69,6 +79,7 @@ def build_graph(
         return {
             "tree": scheduler.tree.model_dump(mode="json"),
             "roles": roles_to_state(scheduler.roles),
+            "notices": scheduler.notices,
         }
 
     async def dispatch(state: RunState) -> RunState:
@@ -80,6 +91,7 @@ def build_graph(
             "replans": [r.model_dump(mode="json") for r in scheduler.replans],
             "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
             "reason": scheduler.failure,
+            "notices": scheduler.notices,
         }
 
     def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
@@ -97,7 +109,10 @@ def build_graph(
         update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
         if output is None:  # never lose the work: answer with the results themselves
             update["output"] = results_digest(tree)
-            update["reason"] = "the synthesizer gave no answer; the output is the task results"
+            message = "the synthesizer gave no answer; the output is the task results"
+            update["notices"] = [
+                Emitter(state["run_id"]).notice("synthesis_fallback", message, ROOT_ID)
+            ]
         return update
 
     async def finish(state: RunState) -> RunState:

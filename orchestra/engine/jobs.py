@@ -22,9 +22,11 @@ from langgraph.func import task
 from orchestra.agents.calls import metered
 from orchestra.agents.critic import judge
 from orchestra.agents.executor import execute_task
-from orchestra.agents.planner import replan_task
-from orchestra.agents.role_designer import design_role
+from orchestra.agents.planner import fallback_plan, replan_task
+from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
+from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.events import ToolCalled
+from orchestra.core.plan import PlanDraft
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.engine.emit import Emitter
@@ -87,6 +89,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             duration_s=outcome.duration_s,
         )
 
+    notices: list[dict[str, str]] = []
     with metered(rt.prices) as meter:
         execution = await execute_task(
             rt.model_for(job.role),
@@ -100,16 +103,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         )
         verdict: Verdict | None = None
         if execution.output is not None:
-            if rt.critic:
-                verdict = await judge(
-                    rt.model_for_agent("critic"),
-                    job.tree,
-                    job.task_id,
-                    execution.output,
-                    max_repairs=rt.limits.max_repairs,
-                )
-            else:
-                verdict = Verdict(verdict="pass", reason="no critic in this team")
+            verdict = await _verdict(job, execution.output, notices)
     return {
         "usage": meter.usage.model_dump(),
         "output": execution.output,
@@ -117,42 +111,101 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "verdict": verdict.model_dump() if verdict else None,
         "tool_calls": len(execution.tool_calls),
         "finished_at": datetime.now(UTC).isoformat(),
+        "notices": notices,
     }
 
 
-async def replan(job: ReplanJob) -> dict[str, Any]:
-    """The planner's replacement draft for the failed leaf, as JSON data."""
+async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:
     rt = job.runtime
-    with metered(rt.prices) as meter:
-        draft = await replan_task(
-            rt.model_for_agent("planner"),
+    if not rt.critic:
+        return Verdict(verdict="pass", reason="no critic in this team")
+    try:
+        return await judge(
+            rt.model_for_agent("critic"),
             job.tree,
             job.task_id,
-            job.reason,
-            roles=job.roles,
-            tools=rt.tool_descriptions,
+            output,
             max_repairs=rt.limits.max_repairs,
         )
-    return {"draft": draft.model_dump(mode="json"), "usage": meter.usage.model_dump()}
+    except ModelBehaviorError as err:
+        if not rt.fallbacks:
+            raise
+        why = "; ".join(err.errors)
+        notices.append(
+            {"kind": "critic_fallback", "message": f"no valid verdict ({why}); accepted unchecked"}
+        )
+        return Verdict(verdict="pass", reason="accepted without a valid critic verdict")
+
+
+async def replan(job: ReplanJob) -> dict[str, Any]:
+    """The planner's replacement draft for the failed leaf, as JSON data.
+
+    ``draft`` is None (with ``error``) when no valid replacement came out of the planner
+    and, with fallbacks on, none could be salvaged: the scheduler then fails the task.
+    """
+    rt = job.runtime
+    notices: list[dict[str, str]] = []
+    draft: PlanDraft | None = None
+    error: str | None = None
+    with metered(rt.prices) as meter:
+        try:
+            draft = await replan_task(
+                rt.model_for_agent("planner"),
+                job.tree,
+                job.task_id,
+                job.reason,
+                roles=job.roles,
+                tools=rt.tool_descriptions,
+                max_repairs=rt.limits.max_repairs,
+            )
+        except PlanningError as err:
+            error = str(err)
+            base_depth = job.tree.get(job.task_id).depth - 1
+            found = (
+                fallback_plan(err, job.tree, base_depth=base_depth, allow_single_task=False)
+                if rt.fallbacks
+                else None
+            )
+            if found is not None:
+                draft, kind, message = found
+                notices.append({"kind": kind, "message": message})
+                error = None
+    return {
+        "draft": draft.model_dump(mode="json") if draft else None,
+        "error": error,
+        "usage": meter.usage.model_dump(),
+        "notices": notices,
+    }
 
 
 async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
+    notices: list[dict[str, str]] = []
     with metered(rt.prices) as meter:
-        spec, designed = await design_role(
-            rt.model_for_agent("role_designer"),
-            job.tree,
-            job.task_id,
-            roles=job.roles,
-            tools=rt.tool_descriptions,
-            models=frozenset(rt.models),
-            max_repairs=rt.limits.max_repairs,
-        )
+        try:
+            spec, designed = await design_role(
+                rt.model_for_agent("role_designer"),
+                job.tree,
+                job.task_id,
+                roles=job.roles,
+                tools=rt.tool_descriptions,
+                models=frozenset(rt.models),
+                max_repairs=rt.limits.max_repairs,
+            )
+        except RoleDesignError as err:
+            if not rt.fallbacks:
+                raise
+            spec, designed = FALLBACK_ROLE, True
+            why = "; ".join(err.errors)
+            notices.append(
+                {"kind": "role_fallback", "message": f"no valid role ({why}); using generalist"}
+            )
     return {
         "spec": spec.model_dump(mode="json"),
         "designed": designed,
         "usage": meter.usage.model_dump(),
+        "notices": notices,
     }
 
 

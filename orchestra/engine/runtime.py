@@ -51,6 +51,9 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    fallbacks: bool = False
+    """Fall back to documented defaults (salvaged or single-task plans, a generic role,
+    unchecked acceptance) instead of raising when model output stays invalid."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     """USD per million tokens by model-name prefix."""
 

@@ -73,6 +73,8 @@ class Scheduler:
     replans: list[ReplanRecord]
     emit: Emitter
     failure: str | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    """Notices raised by this node's jobs (state data, newest last)."""
     _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
@@ -203,14 +205,19 @@ class Scheduler:
 
     # -- handling results ----------------------------------------------------------
 
+    def _take_usage_and_notices(self, node: TaskNode, out: dict[str, Any]) -> None:
+        node.usage += Usage.model_validate(out["usage"])
+        for notice in out.get("notices", []):
+            self.notices.append(self.emit.notice(notice["kind"], notice["message"], node.id))
+
     def _on_design(self, leaf: TaskNode, out: dict[str, Any]) -> None:
-        leaf.usage += Usage.model_validate(out["usage"])
+        self._take_usage_and_notices(leaf, out)
         spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["spec"]))
         leaf.role = spec.name
         self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
 
     def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
-        leaf.usage += Usage.model_validate(out["usage"])
+        self._take_usage_and_notices(leaf, out)
         leaf.executions += 1
         leaf.attempts += 1
         if out["verdict"] is None:
@@ -292,7 +299,13 @@ class Scheduler:
         )
 
     def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
-        failed.usage += Usage.model_validate(out["usage"])
+        self._take_usage_and_notices(failed, out)
+        if out["draft"] is None:
+            self.notices.append(
+                self.emit.notice("replan_failed", f"no usable re-plan: {out['error']}", failed.id)
+            )
+            self._fail(failed, f"re-planning failed ({out['error']}) after: {reason}")
+            return
         parent_id = failed.parent_id or ROOT_ID
         nodes = draft_to_nodes(
             PlanDraft.model_validate(out["draft"]),

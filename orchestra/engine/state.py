@@ -6,8 +6,10 @@ serializers; nodes convert to and from the pydantic models at their boundaries.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import operator
+from typing import Annotated, Any, TypedDict
 
+from orchestra.core.events import Notice
 from orchestra.core.record import ReplanRecord, RunResult, RunStatus
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
@@ -26,6 +28,8 @@ class RunState(TypedDict, total=False):
     status: str
     output: str | None
     reason: str | None
+    notices: Annotated[list[dict[str, Any]], operator.add]
+    """Fallbacks taken (see ``orchestra.Notice``); nodes return only their new ones."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:
@@ -48,4 +52,5 @@ def result_from_state(state: RunState) -> RunResult:
         tree=TaskTree.model_validate(state["tree"]),
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         roles=roles_from_state(state),
+        notices=[Notice.model_validate(n) for n in state.get("notices", [])],
     )

@@ -249,7 +249,7 @@ def to_chat_messages(
     out: list[dict[str, str]] = []
     for message in messages:
         if isinstance(message, SystemMessage):
-            content = message.text
+            content: str = message.text
             if tools:
                 content += "\n\n" + _tool_instructions(tools)
             out.append({"role": "system", "content": content})
@@ -288,7 +288,7 @@ def _reply_message(text: str, tools: Sequence[Mapping[str, Any]]) -> AIMessage:
     except ValueError:
         return AIMessage(content=text)  # cut off mid-JSON: the executor sees the text
     if isinstance(action, dict) and action.get("tool") in names:
-        args = action.get("args") if isinstance(action.get("args"), dict) else {}
+        args: dict[str, Any] = action["args"] if isinstance(action.get("args"), dict) else {}
         call = ToolCall(name=action["tool"], args=args, id=f"call_{uuid.uuid4().hex[:8]}")
         return AIMessage(content="", tool_calls=[call])
     if isinstance(action, dict) and isinstance(action.get("final"), str):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -79,9 +80,9 @@ def _from_provider(text: str) -> BaseChatModel:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:  # pragma: no cover - langchain is a dependency
         raise ConfigError("model strings need the 'langchain' package") from exc
-    kwargs: dict[str, str] = {"base_url": base_url} if base_url else {}
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
     try:
-        model_obj = init_chat_model(model, model_provider=provider, **kwargs)
+        model_obj: object = init_chat_model(model, model_provider=provider, **kwargs)
     except ImportError as exc:
         extra = _EXTRAS.get(provider)
         hint = f" (pip install 'orchestra-teams[{extra}]')" if extra else ""

@@ -260,4 +260,6 @@ async def test_an_empty_synthesis_falls_back_to_the_results_and_says_so():
     model.assert_complete()
     assert result.succeeded
     assert result.output == "## A (a)\nresult of a\n\n## B (b)\nresult of b"
-    assert result.reason == "the synthesizer gave no answer; the output is the task results"
+    assert result.reason is None
+    [notice] = result.notices
+    assert notice.kind == "synthesis_fallback" and notice.task_id == "root"
