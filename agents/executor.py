@@ -7,6 +7,7 @@ without it get a JSON-action protocol in the prompt. Either way every call goes 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,12 +92,18 @@ async def execute_task(
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
     for step in range(1, max_steps + 1):
         loop.result.steps = step
-        reply = await ask(bound, loop.messages, call)
+        # The last step, or one after a repeated identical tool call, is answer-only: the
+        # model gets no tools, so a model stuck in a tool loop still ends with a result.
+        answer_only = bool(role_tools) and (step == max_steps or loop.repeated)
+        if answer_only:
+            loop.messages.append(HumanMessage(content=render("executor_finish")))
+            loop.repeated = False
+        reply = await ask(model if answer_only else bound, loop.messages, call)
         loop.messages.append(reply)
-        if await loop.answer_native_calls(reply, step):
+        if await loop.answer_native_calls(reply, step, closed=answer_only):
             continue
         text = message_text(reply).strip()
-        action = _json_action(text) if role_tools and not native else None
+        action = _json_action(text) if role_tools and not native and not answer_only else None
         if action is not None and "tool" in action:
             outcome = await loop.use(str(action["tool"]), action.get("args", {}))
             loop.messages.append(HumanMessage(content=_tool_result_message(outcome)))
@@ -122,17 +129,26 @@ class _ToolLoop:
     observer: OnToolCall | None
     messages: list[BaseMessage]
     result: ExecutionResult = field(default_factory=lambda: ExecutionResult(output=None))
+    repeated: bool = False
+    """The last tool call repeated an earlier one exactly."""
+    _seen: set[str] = field(default_factory=set)
 
     async def use(self, name: str, args: object) -> ToolOutcome:
         """Call a tool through the allowlist and argument checks, and record it."""
+        key = json.dumps([name, args], sort_keys=True, default=str)
+        self.repeated = key in self._seen
+        self._seen.add(key)
         outcome = await call_tool(
             name, args, available=self.tools, allowed=self.allowed, role=self.role
         )
         await self._record(outcome)
         return outcome
 
-    async def answer_native_calls(self, reply: AIMessage, step: int) -> bool:
-        """Run the reply's native tool calls and append their results; False if none."""
+    async def answer_native_calls(self, reply: AIMessage, step: int, *, closed: bool) -> bool:
+        """Run the reply's native tool calls and append their results; False if none.
+
+        With ``closed`` (an answer-only step) every call is refused instead of run.
+        """
         for bad in reply.invalid_tool_calls:  # arguments that were not even JSON
             outcome = ToolOutcome(
                 tool=bad.get("name") or "?",
@@ -145,7 +161,17 @@ class _ToolLoop:
             await self._record(outcome)
             self._append_result(outcome, bad.get("id") or f"call-{step}")
         for tc in reply.tool_calls:
-            outcome = await self.use(tc["name"], tc["args"])
+            if closed:
+                outcome = ToolOutcome(
+                    tool=tc["name"],
+                    args=dict(tc["args"]),
+                    ok=False,
+                    output="refused: no more tool calls; give your final result",
+                    duration_s=0.0,
+                )
+                await self._record(outcome)
+            else:
+                outcome = await self.use(tc["name"], tc["args"])
             self._append_result(outcome, tc["id"] or f"call-{step}")
         return bool(reply.tool_calls or reply.invalid_tool_calls)
 

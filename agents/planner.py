@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -15,7 +16,7 @@ from orchestra.core.plan import PlanDraft, plan_errors, salvage_plan, single_tas
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 
-__all__ = ["fallback_plan", "plan_goal", "replan_task"]
+__all__ = ["fallback_plan", "plan_goal", "plan_schema", "replan_task"]
 
 
 async def plan_goal(
@@ -102,10 +103,28 @@ async def _decompose(
         [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
         AgentCall(agent="planner", task_id=task_id),
+        json_schema=plan_schema([r.name for r in roles], min_tasks=2 if task_id == ROOT_ID else 1),
         check=lambda draft: plan_errors(draft, base_depth=base_depth, max_depth=tree.max_depth),
         max_repairs=max_repairs,
         error=PlanningError,
     )
+
+
+def plan_schema(role_names: Sequence[str], *, min_tasks: int = 1) -> dict[str, Any]:
+    """The plan's JSON schema with ``role`` limited to the roles that exist.
+
+    A first plan asks for at least two tasks (the point of a team); models that honour
+    schemas then cannot answer with the goal restated as one task.
+    """
+    schema = PlanDraft.model_json_schema()
+    schema["properties"]["tasks"]["minItems"] = min_tasks
+    schema["$defs"]["DraftTask"]["properties"]["role"] = (
+        {"anyOf": [{"enum": sorted(role_names)}, {"type": "null"}]}
+        if role_names
+        else {"type": "null"}
+    )
+    schema["title"] = "PlanDraft"
+    return schema
 
 
 def fallback_plan(

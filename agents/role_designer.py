@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -15,7 +16,14 @@ from orchestra.core.errors import RoleDesignError
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 
-__all__ = ["FALLBACK_ROLE", "RoleDraft", "adopt_role", "design_role", "role_draft_errors"]
+__all__ = [
+    "FALLBACK_ROLE",
+    "RoleDraft",
+    "adopt_role",
+    "design_role",
+    "role_draft_errors",
+    "role_schema",
+]
 
 FALLBACK_ROLE = RoleSpec(
     name="generalist",
@@ -27,10 +35,30 @@ FALLBACK_ROLE = RoleSpec(
 class RoleDraft(BaseModel):
     """The role designer's reply: the name of an existing role, or a new role."""
 
-    name: str
-    instructions: str = ""
-    tools: list[str] = Field(default_factory=list)
+    name: str = Field(max_length=48)
+    instructions: str = Field(default="", max_length=800)
+    tools: list[str] = Field(default_factory=list, max_length=16)
     model: str | None = None
+
+
+def role_schema(tools: Set[str], models: Set[str]) -> dict[str, Any]:
+    """The JSON schema the model answers in: only the team's tools and models exist in it.
+
+    Under a grammar (the embedded model) or strict structured output an unknown tool
+    cannot even be written; other models still get it rejected by validation.
+    """
+    schema = RoleDraft.model_json_schema()
+    props = schema["properties"]
+    props["name"]["pattern"] = "^[a-z][a-z0-9-]{1,31}$"
+    props["tools"]["items"] = {"enum": sorted(tools)} if tools else {"type": "string"}
+    if not tools:
+        props["tools"]["maxItems"] = 0
+    props["model"] = (
+        {"anyOf": [{"enum": sorted(models)}, {"type": "null"}]} if models else {"type": "null"}
+    )
+    schema["title"] = "RoleDraft"
+    schema["description"] = "A role to reuse (name only) or a new role."
+    return schema
 
 
 def role_draft_errors(
@@ -89,6 +117,7 @@ async def design_role(
         RoleDraft,
         AgentCall(agent="role_designer", task_id=task_id),
         check=lambda d: role_draft_errors(d, roles=roles, tools=set(tools), models=models),
+        json_schema=role_schema(set(tools), models),
         max_repairs=max_repairs,
         error=RoleDesignError,
     )

@@ -47,7 +47,7 @@ class DraftTask(BaseModel):
 class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
-    tasks: list[DraftTask] = Field(max_length=MAX_TASKS_PER_LEVEL)
+    tasks: list[DraftTask] = Field(min_length=1, max_length=MAX_TASKS_PER_LEVEL)
 
 
 def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[str]:

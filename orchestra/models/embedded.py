@@ -58,8 +58,6 @@ DEFAULT_MAX_TOKENS: dict[str, int] = {
 }
 """Output-token budget per call kind (the ``orchestra_agent`` of the call)."""
 
-_FINAL_MAX_CHARS = 1200
-
 _LOADED: dict[tuple[str, int, int], Any] = {}
 _LOCKS: dict[tuple[str, int, int], threading.Lock] = {}
 _LOAD_LOCK = threading.Lock()
@@ -235,7 +233,9 @@ def tool_action_schema(tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     options.append(
         {
             "type": "object",
-            "properties": {"final": {"type": "string", "maxLength": _FINAL_MAX_CHARS}},
+            # No maxLength: llama.cpp unrolls it into nested rules (over ~600 characters
+            # the grammar is refused); the executor's max_tokens bounds the answer instead.
+            "properties": {"final": {"type": "string"}},
             "required": ["final"],
         }
     )

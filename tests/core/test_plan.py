@@ -19,7 +19,11 @@ def test_valid_plan_has_no_errors():
 
 
 def test_empty_plan_is_rejected():
-    assert errors() == ["the plan has no tasks; give at least one"]
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        draft()
+    assert plan_errors(PlanDraft.model_construct(tasks=[]), base_depth=0, max_depth=3) == [
+        "the plan has no tasks; give at least one"
+    ]
 
 
 def test_duplicate_ids_are_rejected_across_levels():

@@ -71,8 +71,15 @@ async def test_an_executor_that_never_answers_is_bounded_by_max_steps():
     result, events = await run_collect(team)
     assert result.status is RunStatus.FAILED
     assert "no final result after 3 model calls" in (result.reason or "")
-    assert len(model.calls_for("executor", "a")) == 6
-    assert len([e for e in events if e.type == "tool_called"]) == 6
+    calls = model.calls_for("executor", "a")
+    assert len(calls) == 6
+    # the second call repeats the first exactly, so the third is answer-only: no tools
+    # bound, and the tool call it makes anyway is refused, not run
+    assert [c.tools for c in calls[:3]] == [["word_count"], ["word_count"], []]
+    outcomes = [(e.ok, e.output) for e in events if e.type == "tool_called"]
+    assert [ok for ok, _ in outcomes] == [True, True, False] * 2
+    assert outcomes[2][1] == "refused: no more tool calls; give your final result"
+    assert "Stop calling tools now." in calls[2].last
 
 
 async def test_malformed_planner_json_is_repaired_with_the_errors_fed_back():
