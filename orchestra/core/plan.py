@@ -6,11 +6,14 @@ words a model can act on, so the planner can feed them back for a repair.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from orchestra.core.parsing import extract_json
 from orchestra.core.tree import TaskNode, TaskTree
 
 __all__ = ["DraftTask", "PlanDraft", "draft_to_nodes", "plan_errors"]
@@ -18,6 +21,8 @@ __all__ = ["DraftTask", "PlanDraft", "draft_to_nodes", "plan_errors"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 MAX_TASKS_PER_LEVEL = 8
+TITLE_MAX = 100
+DESCRIPTION_MAX = 400
 
 
 class DraftTask(BaseModel):
@@ -28,8 +33,10 @@ class DraftTask(BaseModel):
     """
 
     id: str = Field(description="Short unique id, e.g. 'research'.", pattern=ID_PATTERN)
-    title: str = Field(description="A few words.", max_length=100)
-    description: str = Field(description="What to do, in one to three sentences.", max_length=600)
+    title: str = Field(description="A few words.", max_length=TITLE_MAX)
+    description: str = Field(
+        description="What to do, in one to three sentences.", max_length=DESCRIPTION_MAX
+    )
     acceptance_criteria: list[str] = Field(default_factory=list, max_length=5)
     depends_on: list[str] = Field(
         default_factory=list,
@@ -183,8 +190,9 @@ def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
 
 def single_task_plan(goal: str) -> PlanDraft:
     """The last-resort plan: the whole goal as one task."""
-    title = " ".join(goal.split()[:12])[:100] or "Goal"
-    return PlanDraft(tasks=[DraftTask(id="goal", title=title, description=goal[:600] or title)])
+    title = " ".join(goal.split()[:12])[:TITLE_MAX] or "Goal"
+    description = _cut(goal, DESCRIPTION_MAX) or title
+    return PlanDraft(tasks=[DraftTask(id="goal", title=title, description=description)])
 
 
 def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[PlanDraft, list[str]]:
@@ -196,20 +204,19 @@ def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[Plan
     * nested subtasks are dropped (the plan becomes flat);
     * missing, malformed or duplicate ids are replaced by ``t1``, ``t2``, ...;
     * an empty title or description is filled from the other; tasks with neither are dropped;
-    * over-long text is cut (titles at 100, descriptions at 600 characters);
+    * a reply cut off mid-JSON (out of tokens) keeps its complete tasks;
+    * over-long text is cut (titles at 100, descriptions at 400 characters);
     * tasks with the same title and description are merged into the first;
     * dependencies on unknown, later or identical tasks are dropped (so no cycles remain).
 
     Raises:
         ValueError: nothing usable is left (no JSON object, or no task with any text).
     """
-    from orchestra.core.parsing import extract_json
-
-    data = extract_json(raw)
+    notes: list[str] = []
+    data = _parse_possibly_truncated(raw, notes)
     items = data.get("tasks") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValueError("no task list in the reply")
-    notes: list[str] = []
     tasks: list[DraftTask] = []
     rename: dict[str, str] = {}
     seen_text: dict[tuple[str, str], str] = {}
@@ -256,9 +263,9 @@ def _salvage_task(
         return None
     title = title or " ".join(description.split()[:8])
     description = description or title
-    if len(title) > 100 or len(description) > 600:
+    if len(title) > TITLE_MAX or len(description) > DESCRIPTION_MAX:
         notes.append(f"shortened the text of task #{position}")
-    title, description = title[:100], _cut(description, 600)
+    title, description = title[:TITLE_MAX], _cut(description, DESCRIPTION_MAX)
     key = (title.lower(), description.lower())
     if key in seen_text:
         notes.append(f"merged duplicate task #{position} into {seen_text[key]!r}")
@@ -285,6 +292,26 @@ def _salvage_task(
         else [],
         depends_on=[str(d) for d in deps] if isinstance(deps, list) else [],
     )
+
+
+def _parse_possibly_truncated(raw: str, notes: list[str]) -> Any:
+    """The reply's JSON object; for a reply cut off mid-task, the tasks before the cut."""
+    try:
+        return extract_json(raw)
+    except ValueError:
+        pass
+    start = raw.find("{")
+    # Close the object after each complete task, newest cut first.
+    for end in range(len(raw) - 1, start, -1):
+        if raw[end] != "}":
+            continue
+        try:
+            value = json.loads(raw[start : end + 1] + "]}")
+        except json.JSONDecodeError:
+            continue
+        notes.append("the reply was cut off; kept the tasks before the cut")
+        return value
+    raise ValueError("no JSON object in the reply")
 
 
 def _cut(text: str, limit: int) -> str:

