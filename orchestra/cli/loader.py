@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def load_team(target: str) -> Team:
     if not hasattr(module, attr):
         raise ConfigError(f"{path} has no attribute {attr!r}")
     obj = getattr(module, attr)
-    if callable(obj) and not isinstance(obj, Team):
+    if inspect.isfunction(obj):
         obj = obj()
     if not isinstance(obj, Team):
         raise ConfigError(f"{target} is a {type(obj).__name__}, not an orchestra Team")

@@ -70,7 +70,7 @@ def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[st
         return ["the plan has no tasks; give at least one"]
     seen: set[str] = set()
     _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors)
-    return errors
+    return list(dict.fromkeys(errors))  # a model that repeats itself gets each error once
 
 
 def _check_level(

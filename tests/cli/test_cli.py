@@ -78,11 +78,12 @@ def test_replan_demo_json_record_tells_the_whole_story():
 
 def test_human_output_shows_the_tree_and_the_answer():
     result = CliRunner().invoke(
-        app, ["run", "examples/research_team.py:team", "Brief me on solar roofs"]
+        app, ["run", "examples/replan_demo.py:team", "Brief me on solar roofs"]
     )
     assert result.exit_code == 0, result.output
     assert "succeeded: Brief me on solar roofs" in result.output
-    assert "write [done] Write the briefing" in result.output
+    assert "collect [done] Collect facts" in result.output
+    assert "draft [failed] Draft the text" in result.output and "replaced by" in result.output
     assert "answer" in result.output
 
 
@@ -90,8 +91,8 @@ def test_bad_targets_exit_2_with_a_message():
     runner = CliRunner()
     for target, message in [
         ("examples/nope.py:team", "no such file"),
-        ("examples/research_team.py:nope", "has no attribute 'nope'"),
-        ("examples/research_team.py:NOTES", "not an orchestra Team"),
+        ("examples/replan_demo.py:nope", "has no attribute 'nope'"),
+        ("examples/replan_demo.py:lookup_facts", "not an orchestra Team"),
         ("no-colon", "must look like"),
     ]:
         result = runner.invoke(app, ["run", target, "goal"])
