@@ -34,7 +34,7 @@ def run(
     ] = False,
 ) -> None:
     """Run GOAL with the team at TARGET; exits 1 when the run fails."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     out = Console()
     try:
         team = load_team(target)
@@ -64,6 +64,6 @@ def graph(target: Annotated[str, typer.Argument(help="The team: path/to/file.py:
     try:
         team = load_team(target)
     except OrchestraError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     sys.stdout.write(team.graph.get_graph().draw_mermaid())
