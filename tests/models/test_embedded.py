@@ -1,0 +1,113 @@
+"""The embedded default model (llama.cpp + SmolLM2-135M), for real: marked slow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from orchestra.agents.calls import AgentCall
+from orchestra.core.plan import PlanDraft
+from orchestra.models.embedded import EmbeddedChatModel, default_model_path
+from orchestra.models.resolve import resolve_model
+from tests.conftest import word_count
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def model() -> EmbeddedChatModel:
+    return EmbeddedChatModel.default()
+
+
+def test_the_weights_ship_in_a_pip_package_and_resolve_by_default(monkeypatch):
+    path = default_model_path()
+    assert path.suffix == ".gguf" and "site-packages" in str(path)
+    monkeypatch.delenv("ORCHESTRA_MODEL", raising=False)
+    assert isinstance(resolve_model(None), EmbeddedChatModel)
+    assert isinstance(resolve_model(str(path)), EmbeddedChatModel)
+
+
+def test_free_text_with_usage_and_greedy_determinism(model):
+    msgs = [HumanMessage(content="Name one planet.")]
+    first, second = model.invoke(msgs), model.invoke(msgs)
+    assert first.text.strip() and first.text == second.text
+    assert first.usage_metadata["input_tokens"] > 0 and first.usage_metadata["output_tokens"] > 0
+    assert first.response_metadata["model_name"] == "embedded:SmolLM2-135M-Instruct.Q4_1"
+
+
+def test_structured_output_is_decoded_under_the_schema_grammar(model):
+    structured = model.with_structured_output(PlanDraft, include_raw=True)
+    out = structured.invoke(
+        [
+            SystemMessage(content="Break the goal into tasks. Reply with JSON."),
+            HumanMessage(content="Goal: plan a picnic"),
+        ],
+        config=AgentCall(agent="planner").config(),
+    )
+    data = json.loads(out["raw"].text)  # the grammar guarantees well-formed JSON
+    assert isinstance(data["tasks"], list)
+    if out["parsed"] is not None:
+        assert isinstance(out["parsed"], PlanDraft)
+
+
+def test_bound_tools_give_schema_valid_tool_calls_or_a_final_answer(model):
+    bound = model.bind_tools([word_count])
+    reply = bound.invoke(
+        [
+            SystemMessage(content="Use tools when useful."),
+            HumanMessage(content="Count the words in 'one two three'."),
+        ],
+        config=AgentCall(agent="executor").config(),
+    )
+    if reply.tool_calls:
+        [call] = reply.tool_calls
+        assert call["name"] == "word_count" and isinstance(call["args"]["text"], str)
+    else:
+        assert reply.text.strip()
+
+
+GOALS = [
+    "Summarize the pros and cons of remote work for a small company",
+    "Draft a packing list for a weekend hiking trip",
+    "Explain the water cycle to a ten year old",
+    "Suggest three names for a neighborhood bakery and justify them",
+    "Outline a study plan for learning basic statistics in a month",
+]
+
+
+@pytest.mark.parametrize("goal", GOALS)
+def test_research_team_runs_offline_on_the_embedded_model(goal):
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestra.cli",
+            "run",
+            "examples/research_team.py:team",
+            goal,
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    assert record["status"] == "succeeded" and record["output"]
+    executed = [t for t in record["tasks"] if t["executions"] >= 1]
+    assert len(executed) >= 2
+    for task in executed:
+        assert task["usage"]["input_tokens"] > 0 and task["usage"]["output_tokens"] > 0
+    assert record["usage"]["model_calls"] >= 2 + 2 * len(executed)
+    assert record["usage"]["cost_usd"] == 0.0 and record["usage"]["unpriced_calls"] == 0
