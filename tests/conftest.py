@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -57,3 +58,39 @@ def gate() -> tuple[asyncio.Event, Callable[[], Any]]:
 @pytest.fixture
 def words() -> Any:
     return word_count
+
+
+_LOCAL = ("127.", "::1", "localhost")
+
+
+def _is_local(host: object) -> bool:
+    return isinstance(host, str) and host.startswith(_LOCAL)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that tries to reach beyond this machine (DNS included)."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and not _is_local(host):
+            raise OSError(f"tests must not reach the network (looked up {host!r})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def guard(address: Any) -> None:
+        if isinstance(address, tuple) and not _is_local(address[0]):
+            raise OSError(f"tests must not reach the network (connect to {address!r})")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        guard(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

@@ -69,3 +69,12 @@ def test_wheel_has_one_namespace_and_no_bare_top_level_packages(tmp_path: Path):
         "orchestra/py.typed",
     ):
         assert path in names
+
+
+def test_the_suite_cannot_reach_the_network():
+    import socket
+
+    with pytest.raises(OSError, match="must not reach the network"):
+        socket.getaddrinfo("api.openai.com", 443)
+    with pytest.raises(OSError, match="must not reach the network"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
