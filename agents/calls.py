@@ -24,6 +24,8 @@ __all__ = [
     "UsageMeter",
     "ask",
     "ask_structured",
+    "ask_with_schema",
+    "structured_runnable",
     "message_text",
     "metered",
     "model_name",
@@ -158,14 +160,14 @@ async def ask_structured(
     On failure the errors go back to the model, at most ``max_repairs`` times; then
     ``error`` is raised with every raw reply.
     """
-    structured = _structured_runnable(model, json_schema or schema.model_json_schema())
+    structured = structured_runnable(model, json_schema or schema.model_json_schema())
     history = list(messages)
     raws: list[str] = []
     errors: list[str] = []
     for round_ in range(max_repairs + 1):
         this_call = replace(call, repair=round_)
         if structured is not None:
-            raw, data, problem = await _ask_with_schema(structured, model, history, this_call)
+            raw, data, problem = await ask_with_schema(structured, model, history, this_call)
         else:
             reply = await ask(model, history, this_call)
             raw, data, problem = message_text(reply), None, None
@@ -196,7 +198,7 @@ async def ask_structured(
     )
 
 
-def _structured_runnable(
+def structured_runnable(
     model: BaseChatModel, json_schema: dict[str, Any]
 ) -> Runnable[Any, Any] | None:
     """``model.with_structured_output`` with the raw reply kept, or None if unsupported."""
@@ -206,7 +208,7 @@ def _structured_runnable(
         return None
 
 
-async def _ask_with_schema(
+async def ask_with_schema(
     structured: Runnable[Any, Any],
     model: BaseChatModel,
     history: Sequence[BaseMessage],

@@ -17,7 +17,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
-from orchestra.agents.calls import AgentCall, ask, message_text
+from orchestra.agents.calls import (
+    AgentCall,
+    ask,
+    ask_with_schema,
+    message_text,
+    structured_runnable,
+)
 from orchestra.agents.context import describe_task, describe_tools
 from orchestra.agents.prompts import render
 from orchestra.core.parsing import extract_json
@@ -82,6 +88,8 @@ async def execute_task(
     task_text = describe_task(tree, tree.get(task_id))
     if feedback:
         task_text += f"\n\nYour previous attempt was rejected: {feedback}\nDo better this time."
+    # Restated last: small models follow the end of a prompt best.
+    task_text += f"\n\nNow do your task: {tree.get(task_id).title}"
     loop = _ToolLoop(
         tools=tools,
         allowed=frozenset(role.tools),
@@ -94,16 +102,21 @@ async def execute_task(
         loop.result.steps = step
         # The last step, or one after a repeated identical tool call, is answer-only: the
         # model gets no tools, so a model stuck in a tool loop still ends with a result.
-        answer_only = bool(role_tools) and (step == max_steps or loop.repeated)
-        if answer_only:
+        if role_tools and (step == max_steps or loop.repeated):
             loop.messages.append(HumanMessage(content=render("executor_finish")))
             loop.repeated = False
-        reply = await ask(model if answer_only else bound, loop.messages, call)
+            final = await _final_answer(model, loop.messages, call)
+            if final:
+                loop.result.output = final
+                return loop.result
+            loop.messages.append(HumanMessage(content="That was not a final answer."))
+            continue
+        reply = await ask(bound, loop.messages, call)
         loop.messages.append(reply)
-        if await loop.answer_native_calls(reply, step, closed=answer_only):
+        if await loop.answer_native_calls(reply, step):
             continue
         text = message_text(reply).strip()
-        action = _json_action(text) if role_tools and not native and not answer_only else None
+        action = _json_action(text) if role_tools and not native else None
         if action is not None and "tool" in action:
             outcome = await loop.use(str(action["tool"]), action.get("args", {}))
             loop.messages.append(HumanMessage(content=_tool_result_message(outcome)))
@@ -144,11 +157,8 @@ class _ToolLoop:
         await self._record(outcome)
         return outcome
 
-    async def answer_native_calls(self, reply: AIMessage, step: int, *, closed: bool) -> bool:
-        """Run the reply's native tool calls and append their results; False if none.
-
-        With ``closed`` (an answer-only step) every call is refused instead of run.
-        """
+    async def answer_native_calls(self, reply: AIMessage, step: int) -> bool:
+        """Run the reply's native tool calls and append their results; False if none."""
         for bad in reply.invalid_tool_calls:  # arguments that were not even JSON
             outcome = ToolOutcome(
                 tool=bad.get("name") or "?",
@@ -161,17 +171,7 @@ class _ToolLoop:
             await self._record(outcome)
             self._append_result(outcome, bad.get("id") or f"call-{step}")
         for tc in reply.tool_calls:
-            if closed:
-                outcome = ToolOutcome(
-                    tool=tc["name"],
-                    args=dict(tc["args"]),
-                    ok=False,
-                    output="refused: no more tool calls; give your final result",
-                    duration_s=0.0,
-                )
-                await self._record(outcome)
-            else:
-                outcome = await self.use(tc["name"], tc["args"])
+            outcome = await self.use(tc["name"], tc["args"])
             self._append_result(outcome, tc["id"] or f"call-{step}")
         return bool(reply.tool_calls or reply.invalid_tool_calls)
 
@@ -191,6 +191,39 @@ class _ToolLoop:
             maybe = self.observer(outcome)
             if maybe is not None:
                 await maybe
+
+
+FINAL_ANSWER_SCHEMA: dict[str, Any] = {
+    "title": "FinalAnswer",
+    "description": "Your final result for the task.",
+    "type": "object",
+    "properties": {"final": {"type": "string", "description": "The result, as plain text."}},
+    "required": ["final"],
+}
+
+
+async def _final_answer(
+    model: BaseChatModel, messages: list[BaseMessage], call: AgentCall
+) -> str | None:
+    """One answer-only step: the model's final result, or None if it gave none.
+
+    The model is asked for ``{"final": ...}`` through structured output where it has it (a
+    grammar on the embedded model, which otherwise imitates its earlier tool-call turns;
+    a forced schema on providers, which keeps the tool definitions the conversation needs);
+    else it is called without tools. Either way no tool runs on this step.
+    """
+    structured = structured_runnable(model, FINAL_ANSWER_SCHEMA)
+    if structured is not None:
+        raw, data, _ = await ask_with_schema(structured, model, messages, call)
+        messages.append(AIMessage(content=raw))
+        final = data.get("final") if isinstance(data, dict) else None
+        return final.strip() if isinstance(final, str) and final.strip() else None
+    reply = await ask(model, messages, call)
+    messages.append(reply)
+    text = message_text(reply).strip()
+    if reply.tool_calls or _json_action(text) is not None:
+        return None
+    return text or None
 
 
 def _bind(

@@ -29,7 +29,11 @@ async def synthesize(model: BaseChatModel, tree: TaskTree, *, max_repairs: int =
     """
     messages: list[BaseMessage] = [
         SystemMessage(content=render("synthesizer")),
-        HumanMessage(content=f"Goal: {tree.goal}\n\nResults:\n\n{results_digest(tree)}"),
+        # The goal comes last too: small models follow the end of a prompt best.
+        HumanMessage(
+            content=f"Goal: {tree.goal}\n\nResults of the team's tasks:\n\n"
+            f"{results_digest(tree)}\n\nNow write the final answer to: {tree.goal}"
+        ),
     ]
     call = AgentCall(agent="synthesizer", task_id=ROOT_ID)
     for _ in range(max_repairs + 1):

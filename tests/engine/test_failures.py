@@ -74,12 +74,28 @@ async def test_an_executor_that_never_answers_is_bounded_by_max_steps():
     calls = model.calls_for("executor", "a")
     assert len(calls) == 6
     # the second call repeats the first exactly, so the third is answer-only: no tools
-    # bound, and the tool call it makes anyway is refused, not run
+    # bound, and what it answers (another tool call) is neither run nor taken as a result
     assert [c.tools for c in calls[:3]] == [["word_count"], ["word_count"], []]
-    outcomes = [(e.ok, e.output) for e in events if e.type == "tool_called"]
-    assert [ok for ok, _ in outcomes] == [True, True, False] * 2
-    assert outcomes[2][1] == "refused: no more tool calls; give your final result"
+    assert [e.ok for e in events if e.type == "tool_called"] == [True, True] * 2
     assert "Stop calling tools now." in calls[2].last
+
+
+async def test_the_answer_only_step_takes_a_final_answer():
+    script = {
+        "planner": [ONE_TASK],
+        "role_designer": role_spec("worker", "Do the task.", ["word_count"]),
+        "executor@a": [
+            tool_call("word_count", {"text": "x y"}),
+            tool_call("word_count", {"text": "x y"}),
+            '{"final": "two words"}',
+        ],
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.succeeded and result.tree.get("a").result == "two words"
 
 
 async def test_malformed_planner_json_is_repaired_with_the_errors_fed_back():
