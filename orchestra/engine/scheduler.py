@@ -107,13 +107,7 @@ class Scheduler:
         Designs run concurrently (``limit`` bounds them) and are adopted in tree order, so
         equal specs collapse into one role deterministically.
         """
-        pending: list[TaskNode] = []
-        for leaf in self.tree.leaves():
-            if leaf.role is not None and leaf.role in self.roles:
-                self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
-            else:
-                leaf.role = None
-                pending.append(leaf)
+        pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
 
         async def design(leaf: TaskNode) -> dict[str, Any]:
             async with limit:
@@ -186,11 +180,17 @@ class Scheduler:
             lambda out: self._on_attempt(leaf, out),
         )
 
-    def _design(self, leaf: TaskNode) -> None:
+    def _use_hint(self, leaf: TaskNode) -> bool:
+        """Assign the planner's role hint if it names a known role; else clear it."""
         if leaf.role is not None and leaf.role in self.roles:
             self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
+            return True
+        leaf.role = None
+        return False
+
+    def _design(self, leaf: TaskNode) -> None:
+        if self._use_hint(leaf):
             return
-        leaf.role = None  # a planner hint that names no known role
         job = DesignJob(
             runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
         )
