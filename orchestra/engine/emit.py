@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -9,6 +10,8 @@ from langgraph.config import get_stream_writer
 from orchestra.core.events import EventBase, Notice, NoticeKind
 
 __all__ = ["Emitter"]
+
+logger = logging.getLogger("orchestra")
 
 
 class Emitter:
@@ -30,5 +33,6 @@ class Emitter:
     def notice(self, kind: NoticeKind, message: str, task_id: str | None = None) -> dict[str, Any]:
         """Emit a :class:`Notice` and return it as state data."""
         event = Notice(run_id=self._run_id, kind=kind, message=message, task_id=task_id)
+        logger.warning("run %s: %s on task %s: %s", self._run_id, kind, task_id or "-", message)
         self._write(event)
         return event.model_dump(mode="json")

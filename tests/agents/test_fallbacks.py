@@ -92,9 +92,11 @@ async def test_with_fallbacks_an_unrepairable_plan_is_salvaged_and_says_so():
     assert result.to_record().notices == result.notices
 
 
-async def test_with_fallbacks_garbage_becomes_a_single_task_plan():
+async def test_with_fallbacks_garbage_becomes_a_single_task_plan(caplog):
     team, model = make_team(worker_script(["I cannot", "do that", "sorry"]), fallbacks=True)
-    result, _ = await run_collect(team, "Write a poem about rain")
+    with caplog.at_level("WARNING", logger="orchestra"):
+        result, _ = await run_collect(team, "Write a poem about rain")
+    assert "plan_fallback on task root" in caplog.text
     assert result.succeeded
     [task] = result.tree.leaves()
     assert task.id == "goal" and task.description == "Write a poem about rain"
