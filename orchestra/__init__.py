@@ -5,6 +5,8 @@ specialist, executors run subtasks in parallel as soon as their dependencies fin
 critic checks each result, re-planning only the failed branch.
 """
 
+import logging
+
 from orchestra.core.errors import (
     ConfigError,
     InputError,
@@ -66,3 +68,7 @@ __all__ = [
     "VerdictGiven",
     "tool",
 ]
+
+# A library logs; the application decides where it goes (notices and fallbacks are
+# warnings on the "orchestra" logger).
+logging.getLogger("orchestra").addHandler(logging.NullHandler())
