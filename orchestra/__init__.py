@@ -13,6 +13,7 @@ from orchestra.core.errors import (
     ModelBehaviorError,
     OrchestraError,
     PlanningError,
+    RetryableToolError,
     RoleDesignError,
     RunError,
     ScriptError,
@@ -34,7 +35,7 @@ from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.team import Team
-from orchestra.tools.decorator import tool
+from orchestra.tools.decorator import ToolSet, tool
 
 __all__ = [
     "ConfigError",
@@ -44,6 +45,7 @@ __all__ = [
     "OrchestraError",
     "PlanningError",
     "Replanned",
+    "RetryableToolError",
     "Role",
     "RoleAssigned",
     "RoleDesignError",
@@ -64,6 +66,7 @@ __all__ = [
     "TaskTree",
     "Team",
     "ToolCalled",
+    "ToolSet",
     "Verdict",
     "VerdictGiven",
     "tool",

@@ -22,11 +22,15 @@ from orchestra.engine.runtime import Limits, TeamRuntime
 from orchestra.engine.state import RunState, result_from_state
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
+from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
 
 __all__ = ["Team"]
 
 MAX_GOAL_CHARS = 20_000
+
+TeamTool = BaseTool | ToolSet | Callable[..., Any]
+"""What ``Team(tools=[...])`` accepts."""
 
 
 class Team:
@@ -37,7 +41,8 @@ class Team:
             ``BaseChatModel``, a string such as ``"openai:gpt-4.1-mini"``,
             ``"ollama:qwen2.5"``, ``"provider:model@URL"`` or a ``.gguf`` path, or None for
             ``ORCHESTRA_MODEL`` or else the embedded default model.
-        tools: tools the team's agents may use (``BaseTool`` objects or typed functions).
+        tools: tools the team's agents may use: langchain ``BaseTool`` objects, ``ToolSet``
+            instances, or typed functions (made tools with :func:`orchestra.tool`).
         roles: roles the role designer reuses when they fit a subtask.
         models: named models: overrides for agents (``planner``, ``role_designer``,
             ``critic``, ``synthesizer``) and models a designed role may name.
@@ -67,7 +72,7 @@ class Team:
         self,
         model: ModelSpec = None,
         *,
-        tools: Iterable[BaseTool | Callable[..., Any]] = (),
+        tools: Iterable[TeamTool] = (),
         roles: Iterable[Role] = (),
         models: Mapping[str, ModelSpec] | None = None,
         max_depth: int = 3,
@@ -190,10 +195,19 @@ def _check_goal(goal: object) -> str:
     return goal.strip()
 
 
-def _tools_by_name(tools: Iterable[BaseTool | Callable[..., Any]]) -> dict[str, BaseTool]:
-    out: dict[str, BaseTool] = {}
+def _tools_by_name(tools: Iterable[TeamTool]) -> dict[str, BaseTool]:
+    flat: list[BaseTool] = []
     for item in tools:
-        t = item if isinstance(item, BaseTool) else make_tool(item)
+        if isinstance(item, BaseTool):
+            flat.append(item)
+        elif isinstance(item, ToolSet):
+            flat.extend(item.tools())
+        elif callable(item):
+            flat.append(make_tool(item))
+        else:
+            raise ConfigError(f"{item!r} is not a tool, a ToolSet or a function")
+    out: dict[str, BaseTool] = {}
+    for t in flat:
         if t.name in out:
             raise ConfigError(f"two tools are named {t.name!r}")
         out[t.name] = t

@@ -1,6 +1,15 @@
 """Tools for orchestra teams: the ``@tool`` decorator and safe invocation."""
 
-from orchestra.tools.decorator import tool
-from orchestra.tools.invoke import ToolOutcome, call_tool
+from orchestra.tools.decorator import ToolSet, tool
+from orchestra.tools.invoke import ToolOutcome, call_tool, idempotency_key
+from orchestra.tools.options import ToolOptions, options_of
 
-__all__ = ["ToolOutcome", "call_tool", "tool"]
+__all__ = [
+    "ToolOptions",
+    "ToolOutcome",
+    "ToolSet",
+    "call_tool",
+    "idempotency_key",
+    "options_of",
+    "tool",
+]

@@ -1,4 +1,4 @@
-"""``@tool``: turn a typed Python function into a tool the team's agents can call."""
+"""``@tool``: turn a typed Python function (or a method of a ``ToolSet``) into a tool."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any, overload
 from langchain_core.tools import BaseTool, StructuredTool
 
 from orchestra.core.errors import ConfigError
+from orchestra.tools.options import ToolOptions, with_options
 
-__all__ = ["tool"]
+__all__ = ["ToolSet", "tool"]
+
+_METHOD_MARK = "__orchestra_tool__"
 
 
 @overload
@@ -19,7 +22,15 @@ def tool(func: Callable[..., Any], /) -> BaseTool: ...
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    side_effects: bool = False,
+    timeout: float | None = 60.0,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (),
+    backoff: float = 0.5,
+    max_result_chars: int = 8000,
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -29,22 +40,37 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
+    side_effects: bool = False,
+    timeout: float | None = 60.0,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (),
+    backoff: float = 0.5,
+    max_result_chars: int = 8000,
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a tool from a sync or async function.
 
     The name defaults to the function's name, the description to its docstring, and the
     argument schema comes from the type hints. The result is a langchain-core
-    ``StructuredTool``, so it works anywhere LangChain tools do.
+    ``StructuredTool``, so it works anywhere LangChain tools do; the keyword options are
+    :class:`~orchestra.tools.options.ToolOptions`.
 
     Example:
-        >>> @tool
-        ... def word_count(text: str) -> int:
-        ...     '''Count the words in a text.'''
-        ...     return len(text.split())
+        >>> @tool(side_effects=True, timeout=10)
+        ... def send_email(to: str, body: str) -> str:
+        ...     '''Send an email.'''
+        ...     return "sent"
 
     Raises:
         ConfigError: the function has neither a docstring nor a ``description``.
     """
+    options = ToolOptions(
+        side_effects=side_effects,
+        timeout_s=timeout,
+        retries=retries,
+        retry_on=retry_on,
+        backoff_s=backoff,
+        max_result_chars=max_result_chars,
+    )
 
     def build(fn: Callable[..., Any]) -> BaseTool:
         desc = description or inspect.getdoc(fn)
@@ -53,12 +79,55 @@ def tool(
                 f"tool {fn.__name__!r} needs a description: add a docstring or pass description="
             )
         is_async = inspect.iscoroutinefunction(fn)
-        return StructuredTool.from_function(
+        made = StructuredTool.from_function(
             func=None if is_async else fn,
             coroutine=fn if is_async else None,
             name=name or fn.__name__,
             description=desc,
             infer_schema=True,
         )
+        return with_options(made, options)
 
     return build(func) if func is not None else build
+
+
+class ToolSet:
+    """A class whose marked methods are tools sharing state (a client, a connection).
+
+    Example::
+
+        class Inbox(ToolSet):
+            def __init__(self, client):
+                self.client = client
+
+            @ToolSet.method(side_effects=True)
+            async def send(self, to: str, body: str) -> str:
+                '''Send a message.'''
+                return await self.client.send(to, body)
+
+        team = Team(tools=[Inbox(client)])    # the team gets the tool "send"
+    """
+
+    @staticmethod
+    def method(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Mark a method as a tool; ``options`` are those of :func:`tool`."""
+
+        def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+            setattr(fn, _METHOD_MARK, options)
+            return fn
+
+        return mark(func) if func is not None else mark
+
+    def tools(self) -> list[BaseTool]:
+        """The marked methods, bound to this instance, as tools."""
+        found: list[BaseTool] = []
+        for attr in dir(type(self)):
+            marked = getattr(getattr(type(self), attr, None), _METHOD_MARK, None)
+            if marked is None:
+                continue
+            options = dict(marked)
+            bound = getattr(self, attr)
+            name = options.pop("name", attr)
+            description = options.pop("description", None) or inspect.getdoc(bound)
+            found.append(tool(name=name, description=description, **options)(bound))
+        return found

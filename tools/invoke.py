@@ -1,33 +1,57 @@
-"""Calling a tool on a model's behalf: validate the arguments, run it, never crash the run.
+"""Calling a tool on a model's behalf: check, validate, run with a timeout and retries.
 
-Whatever goes wrong (unknown tool, refused tool, invalid arguments, an exception in the
-tool) becomes an observation the model can read and react to.
+Whatever goes wrong (unknown tool, refused tool, invalid arguments, a timeout, an
+exception in the tool) becomes an observation the model can read and react to; the run
+never crashes on a tool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-__all__ = ["ToolOutcome", "call_tool", "tool_output_text"]
+from orchestra.core.errors import RetryableToolError
+from orchestra.tools.options import ToolOptions, options_of
+
+__all__ = ["ToolOutcome", "call_tool", "idempotency_key", "tool_output_text", "truncate_for_model"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolOutcome:
-    """What came of one tool call."""
+    """What came of one tool call (the tool-call log keeps these whole)."""
 
     tool: str
     args: dict[str, Any]
     ok: bool
     output: str
-    """The result as text for the model, or the error message when ``ok`` is False."""
+    """The whole result as text, or the error message when ``ok`` is False."""
     duration_s: float
+    key: str = ""
+    """Idempotency key: the same call at the same point of the same attempt of a run."""
+    tries: int = 1
+    side_effects: bool = False
+    started_at: datetime | None = None
+
+
+def idempotency_key(scope: str, seq: int, tool: str, args: Mapping[str, Any]) -> str:
+    """A stable key for the ``seq``-th call within ``scope`` (run/task/attempt)."""
+    canonical = json.dumps([scope, seq, tool, args], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def tool_output_text(value: object) -> str:
@@ -40,6 +64,16 @@ def tool_output_text(value: object) -> str:
         return json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def truncate_for_model(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with a marker saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return (
+        f"{text[:limit]}\n[... truncated: {len(text) - limit} more characters not shown;"
+        " the full result is kept in the run's tool-call log]"
+    )
 
 
 def _argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
@@ -63,17 +97,33 @@ async def call_tool(
     available: Mapping[str, BaseTool],
     allowed: frozenset[str] | set[str],
     role: str,
+    key: str = "",
 ) -> ToolOutcome:
-    """Call tool ``name`` with ``args`` if the role may, and report what happened."""
+    """Call tool ``name`` with ``args`` if the role may, and report what happened.
+
+    The allowlist is enforced here, at call time, whatever the prompt said.
+    """
     start = time.perf_counter()
+    started_at = datetime.now(UTC)
     arg_dict: dict[str, Any] = dict(args) if isinstance(args, Mapping) else {}
+    tool = available.get(name) if name in allowed else None
+    options = options_of(tool) if tool is not None else ToolOptions()
+    tries = 0
 
     def outcome(ok: bool, output: str) -> ToolOutcome:
         return ToolOutcome(
-            tool=name, args=arg_dict, ok=ok, output=output, duration_s=time.perf_counter() - start
+            tool=name,
+            args=arg_dict,
+            ok=ok,
+            output=output,
+            duration_s=time.perf_counter() - start,
+            key=key,
+            tries=max(tries, 1),
+            side_effects=options.side_effects,
+            started_at=started_at,
         )
 
-    if name not in allowed or name not in available:
+    if tool is None:
         permitted = sorted(t for t in allowed if t in available)
         return outcome(
             False,
@@ -82,12 +132,29 @@ async def call_tool(
         )
     if not isinstance(args, Mapping):
         return outcome(False, f"invalid arguments for {name}: expected a JSON object")
-    tool = available[name]
     problem = _argument_errors(tool, arg_dict)
     if problem:
         return outcome(False, problem)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(options.retries + 1),
+        wait=wait_exponential(multiplier=options.backoff_s, max=30),
+        retry=retry_if_exception_type((RetryableToolError, *options.retry_on)),
+        reraise=True,
+    )
     try:
-        value = await tool.ainvoke(arg_dict)
+        async for attempt in retrying:
+            with attempt:
+                tries += 1
+                value = await _run_once(tool, arg_dict, options.timeout_s)
+    except TimeoutError:
+        return outcome(
+            False, f"error: timed out after {options.timeout_s:g} s; the call was abandoned"
+        )
     except Exception as exc:  # a failing tool is an observation, not a crash
         return outcome(False, f"error: {type(exc).__name__}: {exc}")
     return outcome(True, tool_output_text(value))
+
+
+async def _run_once(tool: BaseTool, args: dict[str, Any], timeout_s: float | None) -> Any:
+    # ainvoke runs a sync tool in a worker thread, so the timeout holds for both kinds.
+    return await asyncio.wait_for(tool.ainvoke(args), timeout_s)

@@ -5,6 +5,7 @@ The hierarchy::
     OrchestraError
     ├── ConfigError            a developer mistake: bad Team/Role/tool configuration
     ├── InputError             bad input to a run (an empty goal, an unknown run id)
+    ├── RetryableToolError     raised by a tool: this call may succeed if tried again
     └── RunError               a run could not continue; carries the data needed to debug it
         ├── ModelBehaviorError model output stayed invalid after the bounded repair loop
         │   ├── PlanningError      ... from the planner (carries the raw outputs)
@@ -24,6 +25,7 @@ __all__ = [
     "ModelBehaviorError",
     "OrchestraError",
     "PlanningError",
+    "RetryableToolError",
     "RoleDesignError",
     "RunError",
     "ScriptError",
@@ -40,6 +42,14 @@ class ConfigError(OrchestraError, ValueError):
 
 class InputError(OrchestraError, ValueError):
     """The input of a run is unusable, e.g. an empty goal or an unknown run id."""
+
+
+class RetryableToolError(OrchestraError):
+    """Raised by a tool when the same call may succeed if tried again (a flaky service).
+
+    orchestra retries it with backoff up to the tool's ``retries``; other exceptions are
+    not retried unless the tool lists their types in ``retry_on``.
+    """
 
 
 class RunError(OrchestraError):

@@ -89,7 +89,11 @@ class ToolCalled(EventBase):
     args: dict[str, Any]
     ok: bool
     output: str
+    """The result (cut to 2000 characters; the tool-call log has it whole) or the error."""
     duration_s: float
+    key: str = ""
+    """The call's idempotency key (see ``orchestra.core.record.ToolCallRecord``)."""
+    tries: int = 1
 
 
 class VerdictGiven(EventBase):

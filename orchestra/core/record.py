@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +13,14 @@ from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.core.usage import Usage
 
-__all__ = ["ReplanRecord", "RunRecord", "RunResult", "RunStatus", "TaskRecord"]
+__all__ = [
+    "ReplanRecord",
+    "RunRecord",
+    "RunResult",
+    "RunStatus",
+    "TaskRecord",
+    "ToolCallRecord",
+]
 
 
 class RunStatus(StrEnum):
@@ -31,6 +39,25 @@ class ReplanRecord(BaseModel):
     reason: str
     new_task_ids: list[str]
     at: datetime
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call in the run's tool-call log, with its whole result."""
+
+    key: str
+    """Idempotency key: the same call at the same point of the same attempt of the run."""
+    task_id: str
+    attempt: int
+    tool: str
+    args: dict[str, Any]
+    ok: bool
+    result: str | None
+    """The whole result (the model may have seen it cut)."""
+    error: str | None
+    side_effects: bool
+    tries: int
+    duration_s: float
+    started_at: datetime | None
 
 
 class TaskRecord(BaseModel):
@@ -67,6 +94,7 @@ class RunRecord(BaseModel):
     replans: list[ReplanRecord]
     roles: list[RoleSpec]
     notices: list[Notice]
+    tool_calls: list[ToolCallRecord]
 
 
 class RunResult(BaseModel):
@@ -82,6 +110,8 @@ class RunResult(BaseModel):
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     notices: list[Notice] = Field(default_factory=list)
     """Fallbacks orchestra took from invalid model output (salvaged plans, ...)."""
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    """Every tool call of the run, in the order they finished."""
 
     @property
     def usage(self) -> Usage:
@@ -130,4 +160,5 @@ class RunResult(BaseModel):
             replans=self.replans,
             roles=list(self.roles.values()),
             notices=self.notices,
+            tool_calls=self.tool_calls,
         )

@@ -92,6 +92,7 @@ def build_graph(
             "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
             "reason": scheduler.failure,
             "notices": scheduler.notices,
+            "tool_calls": scheduler.tool_calls,
         }
 
     def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:

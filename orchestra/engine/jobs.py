@@ -27,6 +27,7 @@ from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.events import ToolCalled
 from orchestra.core.plan import PlanDraft
+from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.engine.emit import Emitter
@@ -50,6 +51,7 @@ class AttemptJob:
     task_id: str
     role: RoleSpec
     feedback: str | None
+    attempt: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +89,8 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             ok=outcome.ok,
             output=outcome.output[:_EVENT_OUTPUT_CHARS],
             duration_s=outcome.duration_s,
+            key=outcome.key,
+            tries=outcome.tries,
         )
 
     notices: list[dict[str, str]] = []
@@ -100,6 +104,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             feedback=job.feedback,
             max_steps=rt.limits.max_steps,
             on_tool_call=report,
+            key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
         )
         verdict: Verdict | None = None
         if execution.output is not None:
@@ -109,10 +114,27 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "output": execution.output,
         "error": execution.error,
         "verdict": verdict.model_dump() if verdict else None,
-        "tool_calls": len(execution.tool_calls),
+        "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
+
+
+def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
+    return ToolCallRecord(
+        key=outcome.key,
+        task_id=job.task_id,
+        attempt=job.attempt,
+        tool=outcome.tool,
+        args=outcome.args,
+        ok=outcome.ok,
+        result=outcome.output if outcome.ok else None,
+        error=None if outcome.ok else outcome.output,
+        side_effects=outcome.side_effects,
+        tries=outcome.tries,
+        duration_s=outcome.duration_s,
+        started_at=outcome.started_at,
+    ).model_dump(mode="json")
 
 
 async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:

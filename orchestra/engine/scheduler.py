@@ -75,6 +75,8 @@ class Scheduler:
     failure: str | None = None
     notices: list[dict[str, Any]] = field(default_factory=list)
     """Notices raised by this node's jobs (state data, newest last)."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Tool-call log entries of this node's attempts (state data)."""
     _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
@@ -169,6 +171,7 @@ class Scheduler:
             task_id=leaf.id,
             role=self.roles[leaf.role],
             feedback=self._feedback.pop(leaf.id, None),
+            attempt=leaf.attempts + 1,
         )
         name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
         self._start(
@@ -218,6 +221,7 @@ class Scheduler:
 
     def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
         self._take_usage_and_notices(leaf, out)
+        self.tool_calls.extend(out["tool_calls"])
         leaf.executions += 1
         leaf.attempts += 1
         if out["verdict"] is None:

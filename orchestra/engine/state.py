@@ -10,7 +10,7 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 from orchestra.core.events import Notice
-from orchestra.core.record import ReplanRecord, RunResult, RunStatus
+from orchestra.core.record import ReplanRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 
@@ -30,6 +30,8 @@ class RunState(TypedDict, total=False):
     reason: str | None
     notices: Annotated[list[dict[str, Any]], operator.add]
     """Fallbacks taken (see ``orchestra.Notice``); nodes return only their new ones."""
+    tool_calls: Annotated[list[dict[str, Any]], operator.add]
+    """The tool-call log; nodes return only their new calls."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:
@@ -53,4 +55,5 @@ def result_from_state(state: RunState) -> RunResult:
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         roles=roles_from_state(state),
         notices=[Notice.model_validate(n) for n in state.get("notices", [])],
+        tool_calls=[ToolCallRecord.model_validate(c) for c in state.get("tool_calls", [])],
     )

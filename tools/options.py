@@ -1,0 +1,46 @@
+"""How a tool wants to be called: side effects, timeout, retries, result size."""
+
+from __future__ import annotations
+
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["OPTIONS_KEY", "ToolOptions", "options_of", "with_options"]
+
+OPTIONS_KEY = "orchestra"
+"""Key of the options in a langchain tool's ``metadata``."""
+
+
+class ToolOptions(BaseModel):
+    """Call options of one tool; any langchain tool without them gets the defaults."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    side_effects: bool = False
+    """The tool changes the world (sends, writes, deletes): a resumed run must not repeat a
+    call that completed (the tool-call log's idempotency key decides)."""
+    timeout_s: float | None = Field(default=60.0, gt=0)
+    """Seconds before the call is abandoned and the model told so (None: no limit).
+    A sync tool runs in a worker thread; Python cannot kill that thread, so it finishes in
+    the background, but the run moves on."""
+    retries: int = Field(default=0, ge=0, le=10)
+    """Extra tries for errors the tool marks retryable (``RetryableToolError`` or a type
+    in ``retry_on``), with exponential backoff."""
+    retry_on: tuple[type[BaseException], ...] = ()
+    """Exception types worth retrying, besides ``RetryableToolError``."""
+    backoff_s: float = Field(default=0.5, ge=0)
+    """First wait between tries; it doubles each time (at most 30 s)."""
+    max_result_chars: int = Field(default=8000, ge=200)
+    """Longer results reach the model cut, with a marker; the log keeps them whole."""
+
+
+def options_of(tool: BaseTool) -> ToolOptions:
+    """The tool's options, or the defaults for a plain langchain tool."""
+    found = (tool.metadata or {}).get(OPTIONS_KEY)
+    return found if isinstance(found, ToolOptions) else ToolOptions()
+
+
+def with_options(tool: BaseTool, options: ToolOptions) -> BaseTool:
+    """Attach ``options`` to ``tool`` (in its metadata) and return it."""
+    tool.metadata = {**(tool.metadata or {}), OPTIONS_KEY: options}
+    return tool
