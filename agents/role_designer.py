@@ -93,6 +93,7 @@ async def design_role(
     *,
     roles: Mapping[str, RoleSpec],
     tools: dict[str, str],
+    team_tools: Set[str] | None = None,
     models: Set[str] = frozenset(),
     max_repairs: int = 2,
 ) -> tuple[RoleSpec, bool]:
@@ -101,10 +102,15 @@ async def design_role(
     A new spec is not added anywhere: pass it to :func:`adopt_role`, which dedupes it
     against the roles the run has by then.
 
+    ``tools`` are the tools offered (name to description: the most relevant ones when the
+    team has many); ``team_tools`` all the team's tools, which a spec may name (default:
+    the offered ones).
+
     Raises:
         RoleDesignError: the reply stayed invalid (e.g. named unknown tools) after
             ``max_repairs`` repairs.
     """
+    known = set(team_tools) if team_tools is not None else set(tools)
     system = render(
         "role_designer", roles=describe_roles(roles.values()), tools=describe_tools(tools)
     )
@@ -116,7 +122,7 @@ async def design_role(
         ],
         RoleDraft,
         AgentCall(agent="role_designer", task_id=task_id),
-        check=lambda d: role_draft_errors(d, roles=roles, tools=set(tools), models=models),
+        check=lambda d: role_draft_errors(d, roles=roles, tools=known, models=models),
         json_schema=role_schema(set(tools), models),
         max_repairs=max_repairs,
         error=RoleDesignError,

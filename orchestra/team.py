@@ -62,6 +62,8 @@ class Team:
         checkpointer: where runs are checkpointed; in memory by default.
         prices: USD per million tokens by model-name prefix, added to (or overriding)
             ``orchestra.core.usage.DEFAULT_PRICES``.
+        tool_top_k: how many tools the planner, role designer and executors see when there
+            are more (the most relevant ones, by BM25 over names and descriptions).
         name: the team's name (used for the graph and in traces).
 
     Raises:
@@ -86,8 +88,11 @@ class Team:
         fallbacks: bool | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         prices: Mapping[str, Price] | None = None,
+        tool_top_k: int = 8,
         name: str = "orchestra-team",
     ) -> None:
+        if tool_top_k < 1:
+            raise ConfigError("tool_top_k must be at least 1")
         tool_map = _tools_by_name(tools)
         role_map = _roles_by_name(roles, tool_map)
         try:
@@ -120,6 +125,7 @@ class Team:
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks
             ),
             prices={**DEFAULT_PRICES, **(prices or {})},
+            tool_top_k=tool_top_k,
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self._graph = build_graph(self.runtime, checkpointer=self.checkpointer, name=name)

@@ -53,7 +53,7 @@ def build_graph(
                     runtime.model_for_agent("planner"),
                     tree,
                     roles=list(runtime.roles.values()),
-                    tools=runtime.tool_descriptions,
+                    tools=runtime.tools_for(state["goal"]),
                     max_repairs=runtime.limits.max_repairs,
                 )
             except PlanningError as err:

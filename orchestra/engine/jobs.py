@@ -101,6 +101,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             job.task_id,
             job.role,
             rt.tools,
+            offered=rt.registry.relevant(_task_text(job.tree, job.task_id), among=job.role.tools),
             feedback=job.feedback,
             max_steps=rt.limits.max_steps,
             on_tool_call=report,
@@ -118,6 +119,12 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
+
+
+def _task_text(tree: TaskTree, task_id: str) -> str:
+    """What a task is about, for tool retrieval."""
+    task = tree.get(task_id)
+    return f"{task.title}. {task.description} {' '.join(task.acceptance_criteria)}"
 
 
 def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
@@ -177,7 +184,7 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
                 job.task_id,
                 job.reason,
                 roles=job.roles,
-                tools=rt.tool_descriptions,
+                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
                 max_repairs=rt.limits.max_repairs,
             )
         except PlanningError as err:
@@ -211,7 +218,8 @@ async def design(job: DesignJob) -> dict[str, Any]:
                 job.tree,
                 job.task_id,
                 roles=job.roles,
-                tools=rt.tool_descriptions,
+                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
+                team_tools=frozenset(rt.tools),
                 models=frozenset(rt.models),
                 max_repairs=rt.limits.max_repairs,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
+from orchestra.tools.registry import ToolRegistry
 
 __all__ = ["Limits", "TeamRuntime"]
 
@@ -56,11 +57,16 @@ class TeamRuntime:
     unchecked acceptance) instead of raising when model output stays invalid."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     """USD per million tokens by model-name prefix."""
+    tool_top_k: int = 8
+    """How many tools an agent is shown when the team has more."""
+    registry: ToolRegistry = field(init=False)
 
-    @property
-    def tool_descriptions(self) -> dict[str, str]:
-        """Tool name to description, for prompts."""
-        return {name: tool.description for name, tool in self.tools.items()}
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registry", ToolRegistry(self.tools, top_k=self.tool_top_k))
+
+    def tools_for(self, text: str, *, among: Iterable[str] | None = None) -> dict[str, str]:
+        """The tools most relevant to ``text`` (name to description), for prompts."""
+        return self.registry.descriptions(self.registry.relevant(text, among=among))
 
     def initial_roles(self) -> dict[str, RoleSpec]:
         """The user's roles as specs: the starting point of every run's roles."""

@@ -1,0 +1,60 @@
+"""Benchmarks are not tests, but they must keep working: a smoke size of each."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tool(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    }
+
+
+def test_tool_retrieval_benchmark_runs_on_any_file_in_the_format(tmp_path: Path):
+    records = [
+        {
+            "id": "r1",
+            "goal": "What is the weather in Oslo?",
+            "tools": [
+                tool("get_weather", "Weather forecast for a city"),
+                tool("send_mail", "Send mail"),
+            ],
+            "nodes": [{"id": "n0", "tool": "get_weather", "args": {}, "deps": []}],
+        },
+        {
+            "id": "r2",
+            "goal": "Mail the report to Bo and translate it to French",
+            "tools": [
+                tool("send_mail", "Send mail to someone"),
+                tool("translate", "Translate text"),
+            ],
+            "nodes": [
+                {"id": "n0", "tool": "translate", "args": {}, "deps": []},
+                {"id": "n1", "tool": "send_mail", "args": {}, "deps": ["n0"]},
+            ],
+        },
+    ]
+    path = tmp_path / "dags.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    bench = load("tool_retrieval")
+    result = bench.run(path, [1, 2], seed=1)
+    assert result["pool_size"] == 3 and result["records"] == 2
+    assert result["recall_at_k"]["bm25"]["2"] == 1.0
+    assert 0 < result["recall_at_k"]["random"]["2"] < 1.0
+    assert result["ratio_bm25_over_random"]["2"] > 1

@@ -1,0 +1,97 @@
+"""Finding the right tools among many: a registry with pluggable retrieval.
+
+With hundreds of tools a prompt cannot hold them all (TaskMatrix, TPTU-v2): the planner,
+the role designer and the executors see the ``top_k`` tools most relevant to their goal or
+subtask. Retrieval sits behind :class:`ToolRetriever`; lexical BM25 (``bm25s``) is the
+default, and an embedding retriever can take its place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+import bm25s
+from langchain_core.tools import BaseTool
+
+__all__ = ["BM25ToolRetriever", "ToolRegistry", "ToolRetriever", "tool_document"]
+
+_WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def tool_document(tool: BaseTool) -> str:
+    """The text a tool is found by: its name split into words, description, argument names."""
+    name_words = " ".join(_WORD.findall(tool.name.replace("_", " ").replace("-", " ")))
+    args = " ".join(tool.args)
+    return f"{name_words} {tool.description} {args}"
+
+
+class ToolRetriever(Protocol):
+    """Ranks tools by relevance to a text."""
+
+    def rank(self, query: str, k: int) -> list[str]:
+        """Names of the ``k`` most relevant tools, best first."""
+        ...
+
+
+class BM25ToolRetriever:
+    """Lexical BM25 over :func:`tool_document` texts."""
+
+    def __init__(self, documents: Mapping[str, str]) -> None:
+        self._names = list(documents)
+        self._index = bm25s.BM25()
+        if self._names:
+            tokens = bm25s.tokenize(
+                [_split(documents[n]) for n in self._names], stopwords="en", show_progress=False
+            )
+            self._index.index(tokens, show_progress=False)
+
+    def rank(self, query: str, k: int) -> list[str]:
+        """Names of the ``k`` best-matching tools (ties keep registration order)."""
+        k = min(k, len(self._names))
+        if k == 0:
+            return []
+        tokens = bm25s.tokenize([_split(query)], stopwords="en", show_progress=False)
+        if not any(tokens.ids):  # nothing but stopwords: no signal, keep the given order
+            return self._names[:k]
+        found, _ = self._index.retrieve(tokens, k=k, show_progress=False)
+        return [self._names[int(i)] for i in found[0]]
+
+
+def _split(text: str) -> str:
+    return " ".join(_WORD.findall(text.replace("_", " "))).lower()
+
+
+class ToolRegistry:
+    """The team's tools, and the most relevant of them for a given text."""
+
+    def __init__(
+        self,
+        tools: Mapping[str, BaseTool],
+        *,
+        top_k: int = 8,
+        retriever: Callable[[Mapping[str, str]], ToolRetriever] = BM25ToolRetriever,
+    ) -> None:
+        self.tools = dict(tools)
+        self.top_k = top_k
+        self._retriever = retriever({name: tool_document(t) for name, t in self.tools.items()})
+
+    def relevant(self, query: str, *, among: Iterable[str] | None = None) -> list[str]:
+        """Up to ``top_k`` tool names for ``query``, restricted to ``among`` when given.
+
+        When there are no more candidates than ``top_k`` all of them are returned, in their
+        own order: retrieval only ever narrows a list that would not fit.
+        """
+        candidates: Sequence[str] = (
+            [n for n in among if n in self.tools] if among is not None else list(self.tools)
+        )
+        if len(candidates) <= self.top_k:
+            return list(candidates)
+        allowed = set(candidates)
+        ranked = [n for n in self._retriever.rank(query, len(self.tools)) if n in allowed]
+        return ranked[: self.top_k]
+
+    def descriptions(self, names: Iterable[str]) -> dict[str, str]:
+        """Name to description for ``names``, for prompts."""
+        return {n: self.tools[n].description for n in names}
