@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from langchain_core.tools import BaseTool, StructuredTool
 
@@ -14,6 +14,8 @@ from orchestra.tools.options import ToolOptions, with_options
 __all__ = ["ToolSet", "tool"]
 
 _METHOD_MARK = "__orchestra_tool__"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @overload
@@ -108,11 +110,19 @@ class ToolSet:
         team = Team(tools=[Inbox(client)])    # the team gets the tool "send"
     """
 
+    @overload
     @staticmethod
-    def method(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def method(func: F, /) -> F: ...
+
+    @overload
+    @staticmethod
+    def method(**options: Any) -> Callable[[F], F]: ...
+
+    @staticmethod
+    def method(func: F | None = None, /, **options: Any) -> F | Callable[[F], F]:
         """Mark a method as a tool; ``options`` are those of :func:`tool`."""
 
-        def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def mark(fn: F) -> F:
             setattr(fn, _METHOD_MARK, options)
             return fn
 
