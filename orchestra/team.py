@@ -128,7 +128,7 @@ class Team:
             tool_top_k=tool_top_k,
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
-        self._graph = build_graph(self.runtime, checkpointer=self.checkpointer, name=name)
+        self._graph = build_graph(checkpointer=self.checkpointer, name=name)
 
     @property
     def graph(self) -> RunGraph:
@@ -140,7 +140,10 @@ class Team:
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        async for chunk in self._graph.astream(start, _config(run_id), stream_mode="custom"):
+        stream = self._graph.astream(
+            start, _config(run_id), context=self.runtime, stream_mode="custom"
+        )
+        async for chunk in stream:
             yield EventAdapter.validate_python(chunk)
 
     async def arun(

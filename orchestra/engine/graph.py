@@ -18,6 +18,7 @@ from typing import Any, Literal
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from orchestra.agents.calls import metered
 from orchestra.agents.planner import fallback_plan, plan_goal
@@ -34,98 +35,111 @@ from orchestra.engine.state import RunState, roles_from_state, roles_to_state
 
 __all__ = ["build_graph"]
 
-RunGraph = CompiledStateGraph[RunState, None, RunState, RunState]
+RunGraph = CompiledStateGraph[RunState, TeamRuntime, RunState, RunState]
 
 
-def build_graph(
-    runtime: TeamRuntime, *, checkpointer: BaseCheckpointSaver[Any] | None, name: str
-) -> RunGraph:
-    """Compile the state machine of a team."""
-
-    async def plan(state: RunState) -> RunState:
-        emit = Emitter(state["run_id"])
-        emit(RunStarted, goal=state["goal"])
-        tree = TaskTree.for_goal(state["goal"], runtime.limits.max_depth)
-        notices: list[dict[str, Any]] = []
-        with metered(runtime.prices) as meter:
-            try:
-                draft = await plan_goal(
-                    runtime.model_for_agent("planner"),
-                    tree,
-                    roles=list(runtime.roles.values()),
-                    tools=runtime.tools_for(state["goal"]),
-                    max_repairs=runtime.limits.max_repairs,
-                )
-            except PlanningError as err:
-                found = fallback_plan(err, tree) if runtime.fallbacks else None
-                if found is None:
-                    raise
-                draft, kind, message = found
-                notices.append(emit.notice(kind, message, ROOT_ID))  # type: ignore[arg-type]
-        tree.root.usage = meter.usage
-        nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
-        tree.add(nodes)
-        emit_planned(emit, nodes)
-        return {
-            "tree": tree.model_dump(mode="json"),
-            "roles": roles_to_state(runtime.initial_roles()),
-            "replans": [],
-            "notices": notices,
-        }
-
-    async def design_roles(state: RunState) -> RunState:
-        scheduler = _scheduler(runtime, state)
-        await scheduler.design_all(limit=asyncio.Semaphore(runtime.limits.max_parallel))
-        return {
-            "tree": scheduler.tree.model_dump(mode="json"),
-            "roles": roles_to_state(scheduler.roles),
-            "notices": scheduler.notices,
-        }
-
-    async def dispatch(state: RunState) -> RunState:
-        scheduler = _scheduler(runtime, state)
-        await scheduler.run()
-        return {
-            "tree": scheduler.tree.model_dump(mode="json"),
-            "roles": roles_to_state(scheduler.roles),
-            "replans": [r.model_dump(mode="json") for r in scheduler.replans],
-            "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
-            "reason": scheduler.failure,
-            "notices": scheduler.notices,
-            "tool_calls": scheduler.tool_calls,
-        }
-
-    def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
-        return "synthesize" if state.get("status") == RunStatus.SUCCEEDED.value else "finish"
-
-    async def synthesize_answer(state: RunState) -> RunState:
-        tree = TaskTree.model_validate(state["tree"])
-        with metered(runtime.prices) as meter:
-            output = await synthesize(
-                runtime.model_for_agent("synthesizer"),
+async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """The planner turns the goal into the first task tree."""
+    rt = runtime.context
+    emit = Emitter(state["run_id"])
+    emit(RunStarted, goal=state["goal"])
+    tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth)
+    notices: list[dict[str, Any]] = []
+    with metered(rt.prices) as meter:
+        try:
+            draft = await plan_goal(
+                rt.model_for_agent("planner"),
                 tree,
-                max_repairs=runtime.limits.max_repairs,
+                roles=list(rt.roles.values()),
+                tools=rt.tools_for(state["goal"]),
+                max_repairs=rt.limits.max_repairs,
             )
-        tree.root.usage += meter.usage
-        update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
-        if output is None:  # never lose the work: answer with the results themselves
-            update["output"] = results_digest(tree)
-            message = "the synthesizer gave no answer; the output is the task results"
-            update["notices"] = [
-                Emitter(state["run_id"]).notice("synthesis_fallback", message, ROOT_ID)
-            ]
-        return update
+        except PlanningError as err:
+            found = fallback_plan(err, tree) if rt.fallbacks else None
+            if found is None:
+                raise
+            draft, kind, message = found
+            notices.append(emit.notice(kind, message, ROOT_ID))  # type: ignore[arg-type]
+    tree.root.usage = meter.usage
+    nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
+    tree.add(nodes)
+    emit_planned(emit, nodes)
+    return {
+        "tree": tree.model_dump(mode="json"),
+        "roles": roles_to_state(rt.initial_roles()),
+        "replans": [],
+        "notices": notices,
+    }
 
-    async def finish(state: RunState) -> RunState:
-        Emitter(state["run_id"])(
-            RunFinished,
-            status=state.get("status", RunStatus.FAILED.value),
-            output=state.get("output"),
-            reason=state.get("reason"),
+
+async def design_roles(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """Every leaf of the first plan gets a role."""
+    rt = runtime.context
+    scheduler = _scheduler(rt, state)
+    await scheduler.design_all(limit=asyncio.Semaphore(rt.limits.max_parallel))
+    return {
+        "tree": scheduler.tree.model_dump(mode="json"),
+        "roles": roles_to_state(scheduler.roles),
+        "notices": scheduler.notices,
+    }
+
+
+async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """Run the tree to a final status (see ``Scheduler``)."""
+    rt = runtime.context
+    scheduler = _scheduler(rt, state)
+    await scheduler.run()
+    return {
+        "tree": scheduler.tree.model_dump(mode="json"),
+        "roles": roles_to_state(scheduler.roles),
+        "replans": [r.model_dump(mode="json") for r in scheduler.replans],
+        "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
+        "reason": scheduler.failure,
+        "notices": scheduler.notices,
+        "tool_calls": scheduler.tool_calls,
+    }
+
+
+def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
+    """Synthesize only after a successful dispatch."""
+    return "synthesize" if state.get("status") == RunStatus.SUCCEEDED.value else "finish"
+
+
+async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """The final answer from the finished tree."""
+    rt = runtime.context
+    tree = TaskTree.model_validate(state["tree"])
+    with metered(rt.prices) as meter:
+        output = await synthesize(
+            rt.model_for_agent("synthesizer"),
+            tree,
+            max_repairs=rt.limits.max_repairs,
         )
-        return {}
+    tree.root.usage += meter.usage
+    update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
+    if output is None:  # never lose the work: answer with the results themselves
+        update["output"] = results_digest(tree)
+        message = "the synthesizer gave no answer; the output is the task results"
+        update["notices"] = [
+            Emitter(state["run_id"]).notice("synthesis_fallback", message, ROOT_ID)
+        ]
+    return update
 
-    graph = StateGraph(RunState)
+
+async def finish(state: RunState) -> RunState:
+    """Announce the end of the run."""
+    Emitter(state["run_id"])(
+        RunFinished,
+        status=state.get("status", RunStatus.FAILED.value),
+        output=state.get("output"),
+        reason=state.get("reason"),
+    )
+    return {}
+
+
+def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> RunGraph:
+    """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
+    graph = StateGraph(RunState, context_schema=TeamRuntime)
     graph.add_node("plan", plan)
     graph.add_node("design_roles", design_roles)
     graph.add_node("dispatch", dispatch)

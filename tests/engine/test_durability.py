@@ -36,7 +36,7 @@ async def test_a_crash_keeps_finished_tasks_and_langgraph_resumes_only_the_rest(
 
     # LangGraph's own resume: the dispatch node runs again; finished jobs come back from
     # the checkpoint instead of running again.
-    async for _ in team.graph.astream(None, config, stream_mode="custom"):
+    async for _ in team.graph.astream(None, config, context=team.runtime, stream_mode="custom"):
         pass
     result = await team.aget_run("crashy")
     assert result.status is RunStatus.SUCCEEDED and result.output == "final"
