@@ -36,6 +36,7 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.team import Team
 from orchestra.tools.decorator import ToolSet, tool
+from orchestra.tools.mcp import mcp_server
 
 __all__ = [
     "ConfigError",
@@ -69,6 +70,7 @@ __all__ = [
     "ToolSet",
     "Verdict",
     "VerdictGiven",
+    "mcp_server",
     "tool",
 ]
 

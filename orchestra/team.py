@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -24,12 +26,13 @@ from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
 from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
+from orchestra.tools.mcp import MCPServerTools
 
 __all__ = ["Team"]
 
 MAX_GOAL_CHARS = 20_000
 
-TeamTool = BaseTool | ToolSet | Callable[..., Any]
+TeamTool = BaseTool | ToolSet | MCPServerTools | Callable[..., Any]
 """What ``Team(tools=[...])`` accepts."""
 
 
@@ -42,7 +45,8 @@ class Team:
             ``"ollama:qwen2.5"``, ``"provider:model@URL"`` or a ``.gguf`` path, or None for
             ``ORCHESTRA_MODEL`` or else the embedded default model.
         tools: tools the team's agents may use: langchain ``BaseTool`` objects, ``ToolSet``
-            instances, or typed functions (made tools with :func:`orchestra.tool`).
+            instances, MCP servers (:func:`orchestra.mcp_server`, connected for each run),
+            or typed functions (made tools with :func:`orchestra.tool`).
         roles: roles the role designer reuses when they fit a subtask.
         models: named models: overrides for agents (``planner``, ``role_designer``,
             ``critic``, ``synthesizer``) and models a designed role may name.
@@ -93,8 +97,11 @@ class Team:
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
-        tool_map = _tools_by_name(tools)
-        role_map = _roles_by_name(roles, tool_map)
+        tools = list(tools)
+        self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
+        tool_map = _tools_by_name(t for t in tools if not isinstance(t, MCPServerTools))
+        # Tools of MCP servers are known only once connected: roles are checked then too.
+        role_map = _roles_by_name(roles, tool_map, check_tools=not self._servers)
         try:
             limits = Limits(
                 max_depth=max_depth,
@@ -140,11 +147,62 @@ class Team:
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        stream = self._graph.astream(
-            start, _config(run_id), context=self.runtime, stream_mode="custom"
-        )
-        async for chunk in stream:
-            yield EventAdapter.validate_python(chunk)
+        if not self._servers:
+            stream = self._graph.astream(
+                start, _config(run_id), context=self.runtime, stream_mode="custom"
+            )
+            async for chunk in stream:
+                yield EventAdapter.validate_python(chunk)
+            return
+        async for event in self._stream_with_servers(start, run_id):
+            yield event
+
+    async def _stream_with_servers(self, start: RunState, run_id: str) -> AsyncIterator[Event]:
+        """Run with the MCP servers connected, in a task of its own.
+
+        The servers' clients hold anyio task groups, which must not be suspended across
+        an async generator's ``yield``; the run therefore happens in a separate task and
+        its events come through a queue.
+        """
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        done = object()
+
+        async def produce() -> None:
+            try:
+                async with AsyncExitStack() as stack:
+                    extra: list[BaseTool] = []
+                    for server in self._servers:
+                        extra.extend(await stack.enter_async_context(server.connect()))
+                    runtime = self._runtime_with(extra)
+                    stream = self._graph.astream(
+                        start, _config(run_id), context=runtime, stream_mode="custom"
+                    )
+                    async for chunk in stream:
+                        await queue.put(chunk)
+            finally:
+                await queue.put(done)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while (item := await queue.get()) is not done:
+                yield EventAdapter.validate_python(item)
+            try:
+                await producer  # re-raises what ended the run
+            except BaseExceptionGroup as group:
+                raise _sole_exception(group) from group
+        finally:
+            if not producer.done():
+                producer.cancel()
+
+    def _runtime_with(self, extra: list[BaseTool]) -> TeamRuntime:
+        """The team's runtime with the connected servers' tools added and roles re-checked."""
+        tools = dict(self.runtime.tools)
+        for t in extra:
+            if t.name in tools:
+                raise ConfigError(f"two tools are named {t.name!r} (use mcp_server(prefix=...))")
+            tools[t.name] = t
+        _roles_by_name(self.runtime.roles.values(), tools)
+        return replace(self.runtime, tools=tools)
 
     async def arun(
         self,
@@ -192,6 +250,17 @@ class Team:
         return result_from_state(cast(RunState, snapshot.values))
 
 
+def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside (nested) exception groups, so typed errors stay typed.
+
+    The MCP client's task groups wrap whatever ends a run in an exception group.
+    """
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
+
+
 def _config(run_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": run_id}}
 
@@ -223,13 +292,15 @@ def _tools_by_name(tools: Iterable[TeamTool]) -> dict[str, BaseTool]:
     return out
 
 
-def _roles_by_name(roles: Iterable[Role], tools: Mapping[str, BaseTool]) -> dict[str, Role]:
+def _roles_by_name(
+    roles: Iterable[Role], tools: Mapping[str, BaseTool], *, check_tools: bool = True
+) -> dict[str, Role]:
     out: dict[str, Role] = {}
     for role in roles:
         if role.name in out:
             raise ConfigError(f"two roles are named {role.name!r}")
         unknown = [t for t in role.tools if t not in tools]
-        if unknown:
+        if unknown and check_tools:
             raise ConfigError(
                 f"role {role.name!r} names unknown tool(s) {unknown}; the team has {sorted(tools)}"
             )

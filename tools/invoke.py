@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ValidationError
 from tenacity import (
@@ -78,6 +79,13 @@ def truncate_for_model(text: str, limit: int) -> str:
 
 def _argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
     schema = tool.args_schema
+    if isinstance(schema, dict):  # a JSON schema, e.g. from an MCP server
+        validator = jsonschema.Draft202012Validator(schema)
+        issues = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or 'args'}: {e.message}"
+            for e in validator.iter_errors(dict(args))
+        ]
+        return f"invalid arguments for {tool.name}: {'; '.join(issues)}" if issues else None
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         try:
             schema.model_validate(dict(args))
