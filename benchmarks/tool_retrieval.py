@@ -5,8 +5,10 @@
 Reads task graphs in the JSONL format of ``shared/eval/sample-dags.jsonl`` (any file in that
 format). All tools of all records form one pool, as in a team with hundreds of tools; for
 each goal the pool is ranked and recall@k = |gold tools in the top k| / |gold tools|.
+Retrievers: lexical BM25, MiniLM embeddings (offline, see orchestra.memory.embeddings) and
+their reciprocal-rank fusion.
 The baseline is a seeded random ranking measured in the same run; the ratio is
-retriever / baseline. Embedding retrieval joins when the memory issue's embeddings land.
+retriever / baseline.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from typing import Any
 
 from langchain_core.tools import StructuredTool
 
-from orchestra.tools.registry import BM25ToolRetriever, tool_document
+from orchestra.memory.embeddings import MiniLMEmbedder
+from orchestra.tools.registry import (
+    BM25ToolRetriever,
+    EmbeddingToolRetriever,
+    HybridToolRetriever,
+    tool_document,
+)
 
 DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results" / "tool_retrieval.json"
@@ -71,6 +79,8 @@ def run(path: Path, ks: Sequence[int], seed: int) -> dict[str, Any]:
     pool = tool_pool(records)
     names = list(pool)
     bm25 = BM25ToolRetriever(pool)
+    embeddings = EmbeddingToolRetriever(pool, MiniLMEmbedder().embed)
+    hybrid = HybridToolRetriever(bm25, embeddings)
     rng = random.Random(seed)
 
     def random_rank(_: str, k: int) -> list[str]:
@@ -80,6 +90,8 @@ def run(path: Path, ks: Sequence[int], seed: int) -> dict[str, Any]:
     draws = [recall_at(records, random_rank, ks) for _ in range(RANDOM_DRAWS)]
     results = {
         "bm25": recall_at(records, bm25.rank, ks),
+        "embeddings": recall_at(records, embeddings.rank, ks),
+        "hybrid": recall_at(records, hybrid.rank, ks),
         "random": {k: statistics.fmean(d[k] for d in draws) for k in ks},
     }
     return {
@@ -91,11 +103,14 @@ def run(path: Path, ks: Sequence[int], seed: int) -> dict[str, Any]:
         "recall_at_k": {
             name: {str(k): round(v, 5) for k, v in r.items()} for name, r in results.items()
         },
-        "ratio_bm25_over_random": {
-            str(k): round(results["bm25"][k] / results["random"][k], 1)
-            if results["random"][k]
-            else None
-            for k in ks
+        "ratio_over_random": {
+            name: {
+                str(k): round(results[name][k] / results["random"][k], 1)
+                if results["random"][k]
+                else None
+                for k in ks
+            }
+            for name in ("bm25", "embeddings", "hybrid")
         },
     }
 
@@ -117,13 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{result['records']} goals, {result['pool_size']} tools in the pool ({args.dags})")
-    print(f"{'k':>4} {'bm25':>8} {'random':>8} {'ratio':>7}")
-    for k in args.k:
-        rec = result["recall_at_k"]
-        print(
-            f"{k:>4} {rec['bm25'][str(k)]:>8.3f} {rec['random'][str(k)]:>8.3f}"
-            f" {result['ratio_bm25_over_random'][str(k)] or 'n/a':>7}"
-        )
+    names = ("bm25", "embeddings", "hybrid")
+    print(f"{'k':>4}" + "".join(f" {n:>11}" for n in (*names, "random")) + "  (× random)")
+    rec, ratio = result["recall_at_k"], result["ratio_over_random"]
+    for k in map(str, args.k):
+        cells = "".join(f" {rec[n][k]:>5.3f} ({ratio[n][k] or 'n/a':>4})" for n in names)
+        print(f"{k:>4}{cells} {rec['random'][k]:>11.3f}")
     return 0
 
 

@@ -1,1 +1,5 @@
-"""Shared vector-store memory for teams (chromadb); the store itself arrives with issue 6."""
+"""Shared memory for teams: offline embeddings now; the chromadb store comes with issue 6."""
+
+from orchestra.memory.embeddings import MiniLMEmbedder
+
+__all__ = ["MiniLMEmbedder"]

@@ -20,7 +20,7 @@ from orchestra.core.record import RunResult
 from orchestra.core.roles import Role
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
-from orchestra.engine.runtime import Limits, TeamRuntime
+from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.state import RunState, result_from_state
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
@@ -68,6 +68,9 @@ class Team:
             ``orchestra.core.usage.DEFAULT_PRICES``.
         tool_top_k: how many tools the planner, role designer and executors see when there
             are more (the most relevant ones, by BM25 over names and descriptions).
+        tool_retrieval: how the most relevant tools are found: ``"bm25"`` (lexical),
+            ``"embeddings"`` (MiniLM, offline) or ``"hybrid"`` (rank fusion of both); see
+            docs/tools.md for their recall on public task graphs.
         name: the team's name (used for the graph and in traces).
 
     Raises:
@@ -93,6 +96,7 @@ class Team:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         prices: Mapping[str, Price] | None = None,
         tool_top_k: int = 8,
+        tool_retrieval: ToolRetrieval = "bm25",
         name: str = "orchestra-team",
     ) -> None:
         if tool_top_k < 1:
@@ -133,6 +137,7 @@ class Team:
             ),
             prices={**DEFAULT_PRICES, **(prices or {})},
             tool_top_k=tool_top_k,
+            tool_retrieval=tool_retrieval,
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self._graph = build_graph(checkpointer=self.checkpointer, name=name)

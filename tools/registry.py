@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import bm25s
 from langchain_core.tools import BaseTool
 
-__all__ = ["BM25ToolRetriever", "ToolRegistry", "ToolRetriever", "tool_document"]
+__all__ = [
+    "BM25ToolRetriever",
+    "EmbeddingToolRetriever",
+    "HybridToolRetriever",
+    "ToolRegistry",
+    "ToolRetriever",
+    "tool_document",
+]
 
 _WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+")
 
@@ -48,15 +55,55 @@ class BM25ToolRetriever:
             self._index.index(tokens, show_progress=False)
 
     def rank(self, query: str, k: int) -> list[str]:
-        """Names of the ``k`` best-matching tools (ties keep registration order)."""
+        """Names of up to ``k`` tools sharing words with ``query``, best first.
+
+        Tools with no word in common are left out rather than ranked arbitrarily.
+        """
         k = min(k, len(self._names))
         if k == 0:
             return []
         tokens = bm25s.tokenize([_split(query)], stopwords="en", show_progress=False)
-        if not any(tokens.ids):  # nothing but stopwords: no signal, keep the given order
-            return self._names[:k]
-        found, _ = self._index.retrieve(tokens, k=k, show_progress=False)
-        return [self._names[int(i)] for i in found[0]]
+        if not any(tokens.ids):  # nothing but stopwords
+            return []
+        found, scores = self._index.retrieve(tokens, k=k, show_progress=False)
+        return [self._names[int(i)] for i, s in zip(found[0], scores[0], strict=True) if s > 0]
+
+
+class EmbeddingToolRetriever:
+    """Cosine similarity between the query's and each tool document's embedding.
+
+    ``embed`` maps texts to unit vectors (e.g. ``orchestra.memory.MiniLMEmbedder().embed``).
+    """
+
+    def __init__(self, documents: Mapping[str, str], embed: Callable[[Sequence[str]], Any]) -> None:
+        self._names = list(documents)
+        self._embed = embed
+        self._vectors = embed([documents[n] for n in self._names]) if self._names else None
+
+    def rank(self, query: str, k: int) -> list[str]:
+        """Names of the ``k`` tools closest to ``query``."""
+        k = min(k, len(self._names))
+        if k == 0 or self._vectors is None:
+            return []
+        scores = self._vectors @ self._embed([query])[0]
+        order = sorted(range(len(self._names)), key=lambda i: (-float(scores[i]), i))
+        return [self._names[i] for i in order[:k]]
+
+
+class HybridToolRetriever:
+    """Reciprocal-rank fusion of several retrievers (e.g. BM25 and embeddings)."""
+
+    def __init__(self, *retrievers: ToolRetriever, depth: int = 60) -> None:
+        self._retrievers = retrievers
+        self._depth = depth
+
+    def rank(self, query: str, k: int) -> list[str]:
+        """Names ranked by the sum of 1 / (60 + rank) over the retrievers."""
+        scores: dict[str, float] = {}
+        for retriever in self._retrievers:
+            for position, name in enumerate(retriever.rank(query, max(k, self._depth))):
+                scores[name] = scores.get(name, 0.0) + 1.0 / (60 + position)
+        return sorted(scores, key=lambda n: -scores[n])[:k]
 
 
 def _split(text: str) -> str:
@@ -90,6 +137,8 @@ class ToolRegistry:
             return list(candidates)
         allowed = set(candidates)
         ranked = [n for n in self._retriever.rank(query, len(self.tools)) if n in allowed]
+        # Too few matches: fill up with the other candidates, in their own order.
+        ranked += [n for n in candidates if n not in set(ranked)]
         return ranked[: self.top_k]
 
     def descriptions(self, names: Iterable[str]) -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -12,9 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
-from orchestra.tools.registry import ToolRegistry
+from orchestra.memory.embeddings import MiniLMEmbedder
+from orchestra.tools.registry import (
+    BM25ToolRetriever,
+    EmbeddingToolRetriever,
+    HybridToolRetriever,
+    ToolRegistry,
+    ToolRetriever,
+)
 
-__all__ = ["Limits", "TeamRuntime"]
+__all__ = ["Limits", "TeamRuntime", "ToolRetrieval"]
 
 
 class Limits(BaseModel):
@@ -38,6 +46,20 @@ class Limits(BaseModel):
     """Repair rounds for invalid planner, role designer or critic output."""
 
 
+ToolRetrieval = Literal["bm25", "embeddings", "hybrid"]
+
+
+def _retriever_factory(kind: ToolRetrieval) -> Callable[[Mapping[str, str]], ToolRetriever]:
+    if kind == "bm25":
+        return BM25ToolRetriever
+    embed = MiniLMEmbedder().embed
+    if kind == "embeddings":
+        return lambda docs: EmbeddingToolRetriever(docs, embed)
+    return lambda docs: HybridToolRetriever(
+        BM25ToolRetriever(docs), EmbeddingToolRetriever(docs, embed)
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TeamRuntime:
     """The fixed parts of a team, shared by all its runs (nothing here changes per run)."""
@@ -59,10 +81,15 @@ class TeamRuntime:
     """USD per million tokens by model-name prefix."""
     tool_top_k: int = 8
     """How many tools an agent is shown when the team has more."""
+    tool_retrieval: ToolRetrieval = "bm25"
+    """How the most relevant tools are found: ``bm25``, ``embeddings`` or ``hybrid``."""
     registry: ToolRegistry = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "registry", ToolRegistry(self.tools, top_k=self.tool_top_k))
+        registry = ToolRegistry(
+            self.tools, top_k=self.tool_top_k, retriever=_retriever_factory(self.tool_retrieval)
+        )
+        object.__setattr__(self, "registry", registry)
 
     def tools_for(self, text: str, *, among: Iterable[str] | None = None) -> dict[str, str]:
         """The tools most relevant to ``text`` (name to description), for prompts."""

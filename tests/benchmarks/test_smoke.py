@@ -57,4 +57,6 @@ def test_tool_retrieval_benchmark_runs_on_any_file_in_the_format(tmp_path: Path)
     assert result["pool_size"] == 3 and result["records"] == 2
     assert result["recall_at_k"]["bm25"]["2"] == 1.0
     assert 0 < result["recall_at_k"]["random"]["2"] < 1.0
-    assert result["ratio_bm25_over_random"]["2"] > 1
+    assert result["recall_at_k"]["embeddings"]["2"] >= 0.5
+    assert result["recall_at_k"]["hybrid"]["2"] == 1.0
+    assert result["ratio_over_random"]["bm25"]["2"] > 1

@@ -86,3 +86,16 @@ async def test_an_executor_binds_only_the_relevant_tools_of_a_big_role():
     bound = model.calls_for("executor", "w")[0].tools
     assert len(bound) == 3 and "get_weather" in bound
     assert result.roles["do-all"].tools == tuple(tools)  # the allowlist itself is unchanged
+
+
+def test_embedding_and_hybrid_retrieval_find_paraphrases():
+    from orchestra.engine.runtime import TeamRuntime
+    from orchestra.testing import ScriptedChatModel
+
+    tools = make_tools()
+    for kind in ("embeddings", "hybrid"):
+        rt = TeamRuntime(
+            model=ScriptedChatModel({}), tools=tools, roles={}, tool_top_k=2, tool_retrieval=kind
+        )
+        # no word in common with "Get the weather forecast for a city"
+        assert "get_weather" in rt.registry.relevant("Will it rain in Oslo tomorrow?")
