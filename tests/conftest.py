@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestra import Event, Team, tool
 from orchestra.testing import ScriptedChatModel
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GUARD_S = 10.0
 """Upper bound for waits on in-test events; reaching it means the engine serialized work."""
@@ -55,9 +61,21 @@ def gate() -> tuple[asyncio.Event, Callable[[], Any]]:
     return ev, wait
 
 
-@pytest.fixture
-def words() -> Any:
-    return word_count
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``orchestra ARGS`` in a subprocess from the repository root, as a user runs it.
+
+    ``ORCHESTRA_MODEL`` is removed, so a team without a model gets the embedded one.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestra.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 _LOCAL = ("127.", "::1", "localhost")

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_the_mcp_example_starts_its_server_and_runs_offline():
-    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestra.cli",
-            "run",
-            "examples/mcp_team.py:team",
-            "Convert 10 km to miles",
-            "--json",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = run_cli(
+        "run",
+        "examples/mcp_team.py:team",
+        "Convert 10 km to miles",
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)

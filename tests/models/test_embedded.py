@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ from orchestra.agents.calls import AgentCall
 from orchestra.core.plan import PlanDraft
 from orchestra.models.embedded import EmbeddedChatModel, default_model_path
 from orchestra.models.resolve import resolve_model
-from tests.conftest import word_count
+from tests.conftest import run_cli, word_count
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,23 +81,11 @@ GOALS = [
 
 @pytest.mark.parametrize("goal", GOALS)
 def test_research_team_runs_offline_on_the_embedded_model(goal):
-    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestra.cli",
-            "run",
-            "examples/research_team.py:team",
-            goal,
-            "--json",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = run_cli(
+        "run",
+        "examples/research_team.py:team",
+        goal,
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
