@@ -61,6 +61,24 @@ def gate() -> tuple[asyncio.Event, Callable[[], Any]]:
     return ev, wait
 
 
+def wait_for_line(stream: Any, pattern: str) -> bool:
+    """Read a server's output until a line matches ``pattern``; keep draining it after.
+
+    Waiting for the server's own "listening" line is exact where a timer guesses; the
+    drain thread stops the server from blocking once its pipe buffer fills with logs.
+    """
+    import re
+    import threading
+
+    found = False
+    for line in stream:
+        if re.search(pattern, line):
+            found = True
+            break
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
+    return found
+
+
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``orchestra ARGS`` in a subprocess from the repository root, as a user runs it.
 

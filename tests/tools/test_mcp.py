@@ -12,7 +12,7 @@ import pytest
 
 from orchestra import ConfigError, Role, mcp_server
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
-from tests.conftest import make_team, run_collect
+from tests.conftest import make_team, run_collect, wait_for_line
 
 SERVER = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_server.py"
 STDIO = f"{sys.executable} {SERVER}"
@@ -74,10 +74,7 @@ def http_server() -> Iterator[str]:
     )
     try:
         assert proc.stderr is not None
-        for line in proc.stderr:  # wait for the server's own "running" line, not a timer
-            if "running on" in line.lower():
-                break
-        else:
+        if not wait_for_line(proc.stderr, r"(?i)running on"):
             pytest.fail("the MCP HTTP server did not start")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
