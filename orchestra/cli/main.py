@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from orchestra.cli.loader import load_team
+from orchestra.cli.memory_cmd import app as memory_app
 from orchestra.cli.render import event_line, print_result
 from orchestra.core.errors import OrchestraError
 from orchestra.core.events import Event
@@ -18,6 +19,9 @@ from orchestra.core.record import RunResult
 app = typer.Typer(
     name="orchestra", help="Run and inspect orchestra agent teams.", no_args_is_help=True
 )
+
+
+app.add_typer(memory_app, name="memory")
 
 
 @app.callback()

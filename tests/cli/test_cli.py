@@ -91,3 +91,31 @@ def test_graph_command_prints_mermaid():
     result = CliRunner().invoke(app, ["graph", "examples/replan_demo.py:team"])
     assert result.exit_code == 0
     assert "dispatch(dispatch)" in result.output and "plan --> design_roles" in result.output
+
+
+def test_memory_search_and_forget(tmp_path):
+    from orchestra.memory import Memory
+
+    store = Memory.local(tmp_path / "mem")
+    kept = store.add("The office cat is called Pixel.", team="acme", source="document")
+    store.add("Run notes about invoices.", team="acme", scope="run", run_id="r9")
+    runner = CliRunner()
+    found = runner.invoke(
+        app,
+        [
+            "memory",
+            "search",
+            "name of the feline",
+            "--team",
+            "acme",
+            "--path",
+            str(tmp_path / "mem"),
+            "--json",
+        ],
+    )
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output)
+    assert hits[0]["record"]["id"] == kept.id and hits[0]["record"]["source"] == "document"
+    gone = runner.invoke(app, ["memory", "forget", "--run", "r9", "--path", str(tmp_path / "mem")])
+    assert gone.exit_code == 0 and "forgot 1 memory" in gone.output
+    assert Memory.local(tmp_path / "mem").count() == 1
