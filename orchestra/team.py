@@ -22,6 +22,7 @@ from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.state import RunState, result_from_state
+from orchestra.memory import Memory
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
 from orchestra.tools.decorator import ToolSet
@@ -71,7 +72,12 @@ class Team:
         tool_retrieval: how the most relevant tools are found: ``"bm25"`` (lexical),
             ``"embeddings"`` (MiniLM, offline) or ``"hybrid"`` (rank fusion of both); see
             docs/tools.md for their recall on public task graphs.
-        name: the team's name (used for the graph and in traces).
+        memory: a shared memory (``Memory.local()``, ``Memory.connect(url)``): executors get
+            the memories relevant to their task, ``remember`` / ``recall`` tools within their
+            role's scopes, and finished results are written to it for later tasks and runs.
+        memory_k: memories an executor receives automatically.
+        memory_min_score: similarity (0-1) below which a memory is not shown.
+        name: the team's name (used for the graph, traces, and the team memory scope).
 
     Raises:
         ConfigError: duplicate tool or role names, or a role that names unknown tools.
@@ -97,6 +103,9 @@ class Team:
         prices: Mapping[str, Price] | None = None,
         tool_top_k: int = 8,
         tool_retrieval: ToolRetrieval = "bm25",
+        memory: Memory | None = None,
+        memory_k: int = 4,
+        memory_min_score: float = 0.3,
         name: str = "orchestra-team",
     ) -> None:
         if tool_top_k < 1:
@@ -138,6 +147,10 @@ class Team:
             prices={**DEFAULT_PRICES, **(prices or {})},
             tool_top_k=tool_top_k,
             tool_retrieval=tool_retrieval,
+            team_name=name,
+            memory=memory,
+            memory_k=memory_k,
+            memory_min_score=memory_min_score,
         )
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self._graph = build_graph(checkpointer=self.checkpointer, name=name)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Role", "RoleSpec"]
+__all__ = ["MemoryScopeName", "Role", "RoleSpec"]
+
+MemoryScopeName = Literal["run", "team", "global"]
+"""A memory scope: this run only, every run of the team, every team."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
@@ -34,6 +38,10 @@ class RoleSpec(BaseModel):
     model: str | None = Field(
         default=None, description="Name of one of the team's models, or null for the default."
     )
+    memory_read: tuple[MemoryScopeName, ...] = ("run", "team", "global")
+    """Memory scopes this role may search (automatically and with ``recall``)."""
+    memory_write: tuple[MemoryScopeName, ...] = ("run",)
+    """Memory scopes this role may write with ``remember``."""
 
     @field_validator("name")
     @classmethod
@@ -72,6 +80,10 @@ class Role(BaseModel):
     model: BaseChatModel | str | None = None
     """A model for this role only (an object or a model string such as
     ``"openai:gpt-4.1"``); the team's model otherwise."""
+    memory_read: tuple[MemoryScopeName, ...] = ("run", "team", "global")
+    """Memory scopes this role may search."""
+    memory_write: tuple[MemoryScopeName, ...] = ("run",)
+    """Memory scopes this role may write with ``remember``."""
 
     @field_validator("name")
     @classmethod
@@ -90,4 +102,6 @@ class Role(BaseModel):
             instructions=self.instructions,
             tools=self.tools,
             model=f"role:{self.name}" if self.model is not None else None,
+            memory_read=self.memory_read,
+            memory_write=self.memory_write,
         )

@@ -12,11 +12,13 @@ only ever come back to the call it belongs to.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from langchain_core.tools import BaseTool
 from langgraph.func import task
 
 from orchestra.agents.calls import metered
@@ -32,7 +34,9 @@ from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
+from orchestra.memory import MemoryScope, MemorySource
 from orchestra.tools.invoke import ToolOutcome
+from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_tools
 
 __all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt", "design", "replan", "start"]
 
@@ -94,14 +98,22 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         )
 
     notices: list[dict[str, str]] = []
+    task_text = _task_text(job.tree, job.task_id)
+    role, tools = job.role, rt.tools
+    memories: list[str] = []
+    offered = rt.registry.relevant(task_text, among=role.tools)
+    if rt.memory is not None:
+        role, tools, memories = await _with_memory(job, task_text)
+        offered = [*offered, *MEMORY_TOOL_NAMES]
     with metered(rt.prices) as meter:
         execution = await execute_task(
-            rt.model_for(job.role),
+            rt.model_for(role),
             job.tree,
             job.task_id,
-            job.role,
-            rt.tools,
-            offered=rt.registry.relevant(_task_text(job.tree, job.task_id), among=job.role.tools),
+            role,
+            tools,
+            offered=offered,
+            memories=memories,
             feedback=job.feedback,
             max_steps=rt.limits.max_steps,
             on_tool_call=report,
@@ -110,6 +122,19 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         verdict: Verdict | None = None
         if execution.output is not None:
             verdict = await _verdict(job, execution.output, notices)
+    if rt.memory is not None and verdict is not None and verdict.verdict == "pass":
+        # Finished results feed later tasks and later runs of the team (the TME idea).
+        await asyncio.to_thread(
+            rt.memory.add,
+            execution.output or "",
+            team=rt.team_name,
+            scope=MemoryScope.TEAM,
+            source=MemorySource.TASK_RESULT,
+            run_id=job.run_id,
+            task_id=job.task_id,
+            role=role.name,
+            title=job.tree.get(job.task_id).title,
+        )
     return {
         "usage": meter.usage.model_dump(),
         "output": execution.output,
@@ -119,6 +144,40 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
+
+
+async def _with_memory(
+    job: AttemptJob, task_text: str
+) -> tuple[RoleSpec, dict[str, BaseTool], list[str]]:
+    """The role and tools of an attempt with memory, and the memories for its task.
+
+    The role gets ``remember`` and ``recall`` on its allowlist; the memories shown are
+    those within the role's read scopes.
+    """
+    rt = job.runtime
+    assert rt.memory is not None
+    hits = await asyncio.to_thread(
+        rt.memory.search,
+        task_text,
+        team=rt.team_name,
+        run_id=job.run_id,
+        scopes=job.role.memory_read,
+        k=rt.memory_k,
+        min_score=rt.memory_min_score,
+    )
+    extra = memory_tools(
+        rt.memory,
+        team=rt.team_name,
+        run_id=job.run_id,
+        task_id=job.task_id,
+        role=job.role.name,
+        read=job.role.memory_read,
+        write=job.role.memory_write,
+    )
+    role = job.role.model_copy(
+        update={"tools": tuple(dict.fromkeys([*job.role.tools, *MEMORY_TOOL_NAMES]))}
+    )
+    return role, {**rt.tools, **{t.name: t for t in extra}}, [format_hit(h) for h in hits]
 
 
 def _task_text(tree: TaskTree, task_id: str) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
+from orchestra.memory import Memory
 from orchestra.memory.embeddings import MiniLMEmbedder
 from orchestra.tools.registry import (
     BM25ToolRetriever,
@@ -83,6 +84,13 @@ class TeamRuntime:
     """How many tools an agent is shown when the team has more."""
     tool_retrieval: ToolRetrieval = "bm25"
     """How the most relevant tools are found: ``bm25``, ``embeddings`` or ``hybrid``."""
+    team_name: str = "orchestra-team"
+    memory: Memory | None = None
+    """The shared memory; None runs without one."""
+    memory_k: int = 4
+    """Memories an executor receives automatically for its task."""
+    memory_min_score: float = 0.3
+    """Similarity below which a memory is not worth showing."""
     registry: ToolRegistry = field(init=False)
 
     def __post_init__(self) -> None:
