@@ -79,15 +79,15 @@ def wait_for_line(stream: Any, pattern: str) -> bool:
     return found
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``orchestra ARGS`` in a subprocess from the repository root, as a user runs it.
+def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``orchestra ARGS`` in a subprocess (from the repository root by default), as a user would.
 
     ``ORCHESTRA_MODEL`` is removed, so a team without a model gets the embedded one.
     """
     env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
     return subprocess.run(
         [sys.executable, "-m", "orchestra.cli", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

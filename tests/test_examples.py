@@ -24,3 +24,24 @@ def test_the_mcp_example_starts_its_server_and_runs_offline():
     record = json.loads(proc.stdout)
     assert record["status"] == "succeeded"
     assert any(t["executions"] >= 1 for t in record["tasks"])
+
+
+@pytest.mark.slow
+def test_the_memory_example_carries_results_from_one_run_to_the_next(tmp_path):
+    from orchestra.memory import Memory, MemorySource
+
+    example = str(ROOT / "examples" / "memory_team.py") + ":team"
+    runs = []
+    for goal in ("What does the premium plan cost?", "How much is premium per year?"):
+        proc = run_cli("run", example, goal, "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(proc.stdout)["run_id"])
+    store = Memory.local(tmp_path / ".orchestra" / "memory")
+    hits = store.search("premium plan price", team="memory-team", k=20)
+    sources = {h.record.source for h in hits}
+    assert MemorySource.DOCUMENT in sources and MemorySource.TASK_RESULT in sources
+    assert {h.record.run_id for h in hits if h.record.source is MemorySource.TASK_RESULT} <= set(
+        runs
+    )
+    # the sheet is one chunk, and loading it again in the second run added nothing
+    assert len([h for h in hits if h.record.source is MemorySource.DOCUMENT]) == 1
