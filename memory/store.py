@@ -1,10 +1,11 @@
-"""The shared memory: a chromadb collection of texts with provenance, scoped by team and run."""
+"""The shared memory: chromadb collections of texts with provenance, scoped by team and run."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ DEFAULT_PATH = Path(".orchestra/memory")
 MEMORY_URL_ENV = "ORCHESTRA_MEMORY_URL"
 """Set to a chromadb server URL (``http://127.0.0.1:8000``) to share memory between machines."""
 COLLECTION = "orchestra_memory"
+MISS_TTL_S = 5.0
 
 
 def _settings() -> Settings:
@@ -44,15 +46,19 @@ class Memory:
     ``Memory.connect(url)`` uses a chromadb server; ``Memory.from_env()`` picks the server in
     ``ORCHESTRA_MEMORY_URL`` or else ``.orchestra/memory``. Embeddings are computed offline
     (all-MiniLM-L6-v2); equal texts in the same scope are stored once.
+
+    Each visibility domain is a collection of its own (``<prefix>-g`` for global memories,
+    ``<prefix>-t-<team>`` per team, ``<prefix>-r-<run>`` per run), so a search reads at most
+    three collections without a metadata filter: chromadb's filters cost time linear in the
+    collection (measured: 30 ms at 11k entries against 1.5 ms unfiltered).
     """
 
     def __init__(self, client: Any, *, collection: str = COLLECTION) -> None:
         self.client = client
-        self.collection = client.get_or_create_collection(
-            collection,
-            embedding_function=MiniLMEmbeddingFunction(),
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        self.prefix = _slug(collection)
+        self._function = MiniLMEmbeddingFunction()
+        self._open: dict[str, Any] = {}
+        self._missing: dict[str, float] = {}
 
     @classmethod
     def local(cls, path: str | Path = DEFAULT_PATH, *, collection: str = COLLECTION) -> Memory:
@@ -82,6 +88,44 @@ class Memory:
         url = os.environ.get(MEMORY_URL_ENV, "").strip()
         return cls.connect(url) if url else cls.local()
 
+    # -- collections ---------------------------------------------------------------------
+
+    def _name(self, scope: MemoryScope, owner: str) -> str:
+        if scope is MemoryScope.GLOBAL:
+            return f"{self.prefix}-g"
+        return f"{self.prefix}-{scope.value[0]}-{_slug(owner)}"
+
+    def _collection(self, name: str, *, create: bool) -> Any | None:
+        found = self._open.get(name)
+        if found is not None:
+            return found
+        if create:
+            found = self.client.get_or_create_collection(
+                name,
+                embedding_function=self._function,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        else:
+            # A miss is remembered briefly: a search must not pay a failed lookup each time,
+            # yet a collection another process creates shows up within seconds.
+            if time.monotonic() - self._missing.get(name, -MISS_TTL_S) < MISS_TTL_S:
+                return None
+            try:
+                found = self.client.get_collection(name, embedding_function=self._function)
+            except Exception:  # chromadb raises NotFoundError or ValueError by version
+                self._missing[name] = time.monotonic()
+                return None
+        self._missing.pop(name, None)
+        self._open[name] = found
+        return found
+
+    def _all_collections(self) -> list[Any]:
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        found = [
+            self._collection(n, create=False) for n in names if n.startswith(f"{self.prefix}-")
+        ]
+        return [c for c in found if c is not None]
+
     # -- writing -------------------------------------------------------------------------
 
     def add(
@@ -109,8 +153,9 @@ class Memory:
             raise ValueError("a run-scoped memory needs the run id")
         digest = content_hash(text)
         owner = {"run": run_id or "", "team": team, "global": ""}[scope.value]
+        collection = self._collection(self._name(scope, owner), create=True)
         memory_id = hashlib.sha256(f"{scope}|{owner}|{digest}".encode()).hexdigest()[:32]
-        existing = self.collection.get(ids=[memory_id], include=["documents", "metadatas"])
+        existing = collection.get(ids=[memory_id], include=["documents", "metadatas"])
         if existing["ids"]:
             return _record(memory_id, existing["documents"][0], existing["metadatas"][0])
         record = MemoryRecord(
@@ -127,7 +172,7 @@ class Memory:
             content_hash=digest,
             title=title,
         )
-        self.collection.add(ids=[memory_id], documents=[text], metadatas=[_metadata(record)])
+        collection.add(ids=[memory_id], documents=[text], metadatas=[_metadata(record)])
         return record
 
     def add_documents(
@@ -147,15 +192,11 @@ class Memory:
             items = list(documents.items())
         else:
             items = [(str(p), Path(p).read_text("utf-8")) for p in documents]
-        records = []
-        for title, text in items:
-            for chunk in chunk_text(text, chunk_chars):
-                records.append(
-                    self.add(
-                        chunk, team=team, scope=scope, source=MemorySource.DOCUMENT, title=title
-                    )
-                )
-        return records
+        return [
+            self.add(chunk, team=team, scope=scope, source=MemorySource.DOCUMENT, title=title)
+            for title, text in items
+            for chunk in chunk_text(text, chunk_chars)
+        ]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -173,39 +214,55 @@ class Memory:
 
         Run-scoped memories are visible only to ``run_id``, team-scoped ones only to ``team``.
         """
-        where = _visibility(team, run_id, {MemoryScope(s) for s in scopes})
-        if where is None or k < 1 or self.collection.count() == 0:
+        wanted = {MemoryScope(s) for s in scopes}
+        names = []
+        if MemoryScope.RUN in wanted and run_id:
+            names.append(self._name(MemoryScope.RUN, run_id))
+        if MemoryScope.TEAM in wanted:
+            names.append(self._name(MemoryScope.TEAM, team))
+        if MemoryScope.GLOBAL in wanted:
+            names.append(self._name(MemoryScope.GLOBAL, ""))
+        collections = [c for c in (self._collection(n, create=False) for n in names) if c]
+        if k < 1 or not collections:
             return []
-        found = self.collection.query(
-            query_texts=[query],
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        hits = []
-        for memory_id, text, meta, distance in zip(
-            found["ids"][0],
-            found["documents"][0],
-            found["metadatas"][0],
-            found["distances"][0],
-            strict=True,
-        ):
-            score = max(-1.0, min(1.0, 1.0 - float(distance)))
-            if score >= min_score:
-                hits.append(MemoryHit(record=_record(memory_id, text, meta), score=score))
-        return hits
+        vector = self._function([query])  # embedded once for every collection
+        hits: list[MemoryHit] = []
+        for collection in collections:
+            found = collection.query(
+                query_embeddings=vector,
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
+            for memory_id, text, meta, distance in zip(
+                found["ids"][0],
+                found["documents"][0],
+                found["metadatas"][0],
+                found["distances"][0],
+                strict=True,
+            ):
+                score = max(-1.0, min(1.0, 1.0 - float(distance)))
+                if score >= min_score:
+                    hits.append(MemoryHit(record=_record(memory_id, text, meta), score=score))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
 
     def get(self, ids: Sequence[str]) -> list[MemoryRecord]:
         """The records with these ids (unknown ids are skipped)."""
-        found = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
-        return [
-            _record(i, d, m)
-            for i, d, m in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
-        ]
+        out = []
+        for collection in self._all_collections():
+            found = collection.get(ids=list(ids), include=["documents", "metadatas"])
+            out += [
+                _record(i, d, m)
+                for i, d, m in zip(
+                    found["ids"], found["documents"], found["metadatas"], strict=True
+                )
+            ]
+        order = {i: n for n, i in enumerate(ids)}
+        return sorted(out, key=lambda r: order.get(r.id, 0))
 
     def count(self) -> int:
         """How many memories the store holds."""
-        return int(self.collection.count())
+        return sum(int(c.count()) for c in self._all_collections())
 
     # -- forgetting ----------------------------------------------------------------------
 
@@ -231,10 +288,13 @@ class Memory:
             if len(conditions) == 1
             else {"$and": conditions}
         )
-        found = self.collection.get(ids=list(ids) if ids is not None else None, where=filter_)
-        if found["ids"]:
-            self.collection.delete(ids=found["ids"])
-        return len(found["ids"])
+        gone = 0
+        for collection in self._all_collections():
+            found = collection.get(ids=list(ids) if ids is not None else None, where=filter_)
+            if found["ids"]:
+                collection.delete(ids=found["ids"])
+                gone += len(found["ids"])
+        return gone
 
 
 def chunk_text(text: str, chunk_chars: int) -> list[str]:
@@ -258,17 +318,11 @@ def chunk_text(text: str, chunk_chars: int) -> list[str]:
     return chunks
 
 
-def _visibility(team: str, run_id: str | None, scopes: set[MemoryScope]) -> dict[str, Any] | None:
-    clauses: list[dict[str, Any]] = []
-    if MemoryScope.RUN in scopes and run_id:
-        clauses.append({"$and": [{"scope": "run"}, {"run_id": run_id}]})
-    if MemoryScope.TEAM in scopes:
-        clauses.append({"$and": [{"scope": "team"}, {"team": team}]})
-    if MemoryScope.GLOBAL in scopes:
-        clauses.append({"scope": "global"})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+def _slug(text: str) -> str:
+    """A collection-name-safe form of ``text`` (chromadb allows [a-zA-Z0-9._-])."""
+    clean = re.sub(r"[^a-zA-Z0-9._-]+", "-", text).strip("-._")[:40] or "x"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{clean}-{digest}"
 
 
 def _metadata(record: MemoryRecord) -> dict[str, Any]:
