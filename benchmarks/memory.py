@@ -69,6 +69,7 @@ def embedding_speed(n: int) -> dict[str, float]:
 def fill(memory: Memory, count: int, start: int, rng: np.random.Generator) -> None:
     # The team's collection, written directly with precomputed vectors (see the docstring).
     collection = memory._collection(memory._name(MemoryScope.TEAM, "bench"), create=True)
+    assert collection is not None
     for offset in range(0, count, 5000):
         size = min(5000, count - offset)
         vectors = rng.standard_normal((size, 384)).astype(np.float32)

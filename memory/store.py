@@ -154,6 +154,7 @@ class Memory:
         digest = content_hash(text)
         owner = {"run": run_id or "", "team": team, "global": ""}[scope.value]
         collection = self._collection(self._name(scope, owner), create=True)
+        assert collection is not None  # create=True always returns one
         memory_id = hashlib.sha256(f"{scope}|{owner}|{digest}".encode()).hexdigest()[:32]
         existing = collection.get(ids=[memory_id], include=["documents", "metadatas"])
         if existing["ids"]:
