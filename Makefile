@@ -54,6 +54,7 @@ test-fast: $(STAMP)
 DAGS ?= ../shared/eval/sample-dags.jsonl
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
+	$(BIN)/python benchmarks/memory.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -60,3 +60,10 @@ def test_tool_retrieval_benchmark_runs_on_any_file_in_the_format(tmp_path: Path)
     assert result["recall_at_k"]["embeddings"]["2"] >= 0.5
     assert result["recall_at_k"]["hybrid"]["2"] == 1.0
     assert result["ratio_over_random"]["bm25"]["2"] > 1
+
+
+def test_memory_benchmark_runs_at_a_smoke_size():
+    bench = load("memory")
+    result = bench.run(1000)
+    assert result["embedding"]["texts_per_s"] > 0 and result["embedding"]["ratio"] > 1
+    assert result["query_at_1k"]["p95_ms"] > 0
