@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,6 +64,7 @@ def test_tool_retrieval_benchmark_runs_on_any_file_in_the_format(tmp_path: Path)
     assert result["ratio_over_random"]["bm25"]["2"] > 1
 
 
+@pytest.mark.slow
 def test_memory_benchmark_runs_at_a_smoke_size():
     bench = load("memory")
     result = bench.run(1000)
