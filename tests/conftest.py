@@ -7,7 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,31 @@ def gate() -> tuple[asyncio.Event, Callable[[], Any]]:
         await asyncio.wait_for(ev.wait(), GUARD_S)
 
     return ev, wait
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def background_server(
+    command: list[str], ready: str, *, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Run a local server for a test; enter once its output matches ``ready``."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        if not wait_for_line(proc.stdout, ready):
+            pytest.fail(f"{command[0]} did not start (no line matching {ready!r})")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def wait_for_line(stream: Any, pattern: str) -> bool:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.memory import Memory
-from tests.conftest import wait_for_line
+from tests.conftest import background_server, free_port
 
 CHROMA = Path(sys.executable).parent / "chroma"
 
@@ -22,32 +20,13 @@ CHROMA = Path(sys.executable).parent / "chroma"
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``chroma run`` on 127.0.0.1 (offline, telemetry off) for the whole session."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    command = [
-        str(CHROMA) if CHROMA.exists() else shutil.which("chroma") or "chroma",
-        "run",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--path",
-        str(data),
-    ]
+    chroma = str(CHROMA) if CHROMA.exists() else shutil.which("chroma") or "chroma"
+    command = [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data)]
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    try:
-        assert proc.stdout is not None
-        if not wait_for_line(proc.stdout, r"listening"):
-            pytest.fail("chroma run did not start")
+    with background_server(command, r"listening", env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.slow)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +10,7 @@ import pytest
 
 from orchestra import ConfigError, Role, mcp_server
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
-from tests.conftest import make_team, run_collect, wait_for_line
+from tests.conftest import background_server, free_port, make_team, run_collect
 
 SERVER = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_server.py"
 STDIO = f"{sys.executable} {SERVER}"
@@ -64,22 +62,9 @@ async def test_an_executor_uses_stdio_mcp_tools_inside_a_team_run():
 
 @pytest.fixture
 def http_server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "http", str(port)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        if not wait_for_line(proc.stderr, r"(?i)running on"):
-            pytest.fail("the MCP HTTP server did not start")
+    port = free_port()
+    with background_server([sys.executable, str(SERVER), "http", str(port)], r"(?i)running on"):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_an_executor_uses_mcp_tools_over_streamable_http(http_server: str):
