@@ -156,6 +156,11 @@ class Team:
         self._graph = build_graph(checkpointer=self.checkpointer, name=name)
 
     @property
+    def memory(self) -> Memory | None:
+        """The team's shared memory, e.g. ``team.memory.add_documents({...}, team=team.name)``."""
+        return self.runtime.memory
+
+    @property
     def graph(self) -> RunGraph:
         """The compiled LangGraph state machine; ``team.graph.get_graph().draw_mermaid()``."""
         return self._graph

@@ -38,6 +38,7 @@ async def test_executors_get_relevant_memories_and_results_are_written_back(memo
     team, model = make_team(
         script(**{"executor@price": ["It costs 30 euros a month."]}), memory=memory, name="sales"
     )
+    assert team.memory is memory
     result = await team.arun("What does premium cost?", run_id="run-a")
     model.assert_complete()
     prompt = model.calls_for("executor", "price")[0].prompt
