@@ -97,6 +97,13 @@ def metered(prices: Mapping[str, Price]) -> Iterator[UsageMeter]:
         _METER.reset(token)
 
 
+def _count_usage(model: object, reply: AIMessage) -> None:
+    """Add the reply's usage to the active meter, if a job is metering."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.record(model, reply)
+
+
 def model_name(model: object, reply: AIMessage | None = None) -> str:
     """The name a reply or a model gives itself, for pricing and traces."""
     if reply is not None:
@@ -126,9 +133,7 @@ async def ask(
     reply = await model.ainvoke(list(messages), config=call.config())
     if not isinstance(reply, AIMessage):
         raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
-    meter = _METER.get()
-    if meter is not None:
-        meter.record(model, reply)
+    _count_usage(model, reply)
     return reply
 
 
@@ -219,9 +224,7 @@ async def ask_with_schema(
     reply = out.get("raw") if isinstance(out, dict) else None
     if not isinstance(reply, AIMessage):
         raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
-    meter = _METER.get()
-    if meter is not None:
-        meter.record(model, reply)
+    _count_usage(model, reply)
     raw = message_text(reply)
     if reply.tool_calls and not raw.strip():
         raw = json.dumps(reply.tool_calls[0]["args"])

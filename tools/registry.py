@@ -138,7 +138,8 @@ class ToolRegistry:
         allowed = set(candidates)
         ranked = [n for n in self._retriever.rank(query, len(self.tools)) if n in allowed]
         # Too few matches: fill up with the other candidates, in their own order.
-        ranked += [n for n in candidates if n not in set(ranked)]
+        seen = set(ranked)
+        ranked += [n for n in candidates if n not in seen]
         return ranked[: self.top_k]
 
     def descriptions(self, names: Iterable[str]) -> dict[str, str]:

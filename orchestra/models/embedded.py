@@ -29,10 +29,8 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
-    HumanMessage,
     SystemMessage,
     ToolCall,
-    ToolMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
@@ -253,8 +251,6 @@ def to_chat_messages(
             if tools:
                 content += "\n\n" + _tool_instructions(tools)
             out.append({"role": "system", "content": content})
-        elif isinstance(message, HumanMessage):
-            out.append({"role": "user", "content": message.text})
         elif isinstance(message, AIMessage):
             if message.tool_calls:
                 call = message.tool_calls[0]
@@ -262,9 +258,7 @@ def to_chat_messages(
             else:
                 content = message.text
             out.append({"role": "assistant", "content": content})
-        elif isinstance(message, ToolMessage):
-            out.append({"role": "user", "content": message.text})
-        else:
+        else:  # human turns and tool results alike: the chat template knows no tool role
             out.append({"role": "user", "content": message.text})
     return out
 
