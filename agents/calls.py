@@ -12,12 +12,16 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
 from orchestra.agents.prompts import render
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
+from orchestra.observability import semconv as sc
+from orchestra.observability.messages import input_messages, output_messages
+from orchestra.observability.spans import chat_span, set_attributes, set_content
 
 __all__ = [
     "AgentCall",
@@ -29,6 +33,7 @@ __all__ = [
     "message_text",
     "metered",
     "model_name",
+    "provider_name",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -119,6 +124,17 @@ def model_name(model: object, reply: AIMessage | None = None) -> str:
     return type(inner).__name__
 
 
+def provider_name(model: object) -> str:
+    """The provider behind a model (``openai``, ``anthropic``, ``ollama``, ...), for traces."""
+    inner = getattr(model, "bound", model)
+    params = getattr(inner, "_get_ls_params", None)
+    try:
+        provider = params().get("ls_provider") if callable(params) else None
+    except Exception:  # a provider's own tracing hook must never break a call
+        provider = None
+    return str(provider) if provider else type(inner).__name__.lower()
+
+
 def message_text(message: BaseMessage) -> str:
     """The text of a model reply, whatever shape its content has."""
     return message.text if isinstance(message.text, str) else str(message.content)
@@ -130,11 +146,40 @@ async def ask(
     call: AgentCall,
 ) -> AIMessage:
     """One model call, tagged with ``call``; the reply must be an ``AIMessage``."""
-    reply = await model.ainvoke(list(messages), config=call.config())
-    if not isinstance(reply, AIMessage):
-        raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
-    _count_usage(model, reply)
+    with _traced(model, messages, call) as span:
+        reply = await model.ainvoke(list(messages), config=call.config())
+        if not isinstance(reply, AIMessage):
+            raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
+        _count_usage(model, reply)
+        _trace_reply(span, model, reply)
     return reply
+
+
+@contextmanager
+def _traced(model: object, messages: Sequence[BaseMessage], call: AgentCall) -> Iterator[Span]:
+    """A ``chat`` span for one call, with the prompt when content capture is on."""
+    with chat_span(
+        model_name(model), provider=provider_name(model), agent=call.agent, task_id=call.task_id
+    ) as span:
+        if call.repair:
+            set_attributes(span, {"orchestra.repair": call.repair})
+        set_content(span, sc.INPUT_MESSAGES, input_messages(messages))
+        yield span
+
+
+def _trace_reply(span: Span, model: object, reply: AIMessage) -> None:
+    tokens: Mapping[str, Any] = reply.usage_metadata or {}
+    finish = (reply.response_metadata or {}).get("finish_reason")
+    set_attributes(
+        span,
+        {
+            sc.RESPONSE_MODEL: model_name(model, reply),
+            sc.USAGE_INPUT_TOKENS: int(tokens.get("input_tokens", 0)),
+            sc.USAGE_OUTPUT_TOKENS: int(tokens.get("output_tokens", 0)),
+            sc.RESPONSE_FINISH_REASONS: [str(finish)] if finish else None,
+        },
+    )
+    set_content(span, sc.OUTPUT_MESSAGES, output_messages(reply))
 
 
 def _validation_messages(exc: ValidationError) -> list[str]:
@@ -220,11 +265,13 @@ async def ask_with_schema(
     call: AgentCall,
 ) -> tuple[str, Any, Exception | None]:
     """One structured call: the raw text, the parsed data, and the parse error if any."""
-    out = await structured.ainvoke(list(history), config=call.config())
-    reply = out.get("raw") if isinstance(out, dict) else None
-    if not isinstance(reply, AIMessage):
-        raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
-    _count_usage(model, reply)
+    with _traced(model, history, call) as span:
+        out = await structured.ainvoke(list(history), config=call.config())
+        reply = out.get("raw") if isinstance(out, dict) else None
+        if not isinstance(reply, AIMessage):
+            raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
+        _count_usage(model, reply)
+        _trace_reply(span, model, reply)
     raw = message_text(reply)
     if reply.tool_calls and not raw.strip():
         raw = json.dumps(reply.tool_calls[0]["args"])

@@ -155,7 +155,7 @@ class _ToolLoop:
     _seen: set[str] = field(default_factory=set)
     _calls: int = 0
 
-    async def use(self, name: str, args: object) -> ToolOutcome:
+    async def use(self, name: str, args: object, call_id: str | None = None) -> ToolOutcome:
         """Call a tool through the allowlist and argument checks, and record it."""
         signature = json.dumps([name, args], sort_keys=True, default=str)
         self.repeated = signature in self._seen
@@ -169,6 +169,7 @@ class _ToolLoop:
             allowed=self.allowed,
             role=self.role,
             key=idempotency_key(self.key_scope, self._calls, name, arg_map),
+            call_id=call_id,
         )
         await self._record(outcome)
         return outcome
@@ -195,11 +196,12 @@ class _ToolLoop:
                 output="invalid tool call: the arguments are not valid JSON"
                 f" ({bad.get('error') or 'unparsable'})",
                 duration_s=0.0,
+                error_type="invalid_arguments",
             )
             await self._record(outcome)
             self._append_result(outcome, bad.get("id") or f"call-{step}")
         for tc in reply.tool_calls:
-            outcome = await self.use(tc["name"], tc["args"])
+            outcome = await self.use(tc["name"], tc["args"], tc["id"])
             self._append_result(outcome, tc["id"] or f"call-{step}")
         return bool(reply.tool_calls or reply.invalid_tool_calls)
 

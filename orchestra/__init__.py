@@ -34,6 +34,8 @@ from orchestra.core.events import (
 from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
+from orchestra.observability.redact import Redactor
+from orchestra.observability.setup import Tracing
 from orchestra.team import Team
 from orchestra.tools.decorator import ToolSet, tool
 from orchestra.tools.mcp import mcp_server
@@ -45,6 +47,7 @@ __all__ = [
     "ModelBehaviorError",
     "OrchestraError",
     "PlanningError",
+    "Redactor",
     "Replanned",
     "RetryableToolError",
     "Role",
@@ -68,6 +71,7 @@ __all__ = [
     "Team",
     "ToolCalled",
     "ToolSet",
+    "Tracing",
     "Verdict",
     "VerdictGiven",
     "mcp_server",

@@ -15,7 +15,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra.core.errors import ConfigError, InputError
-from orchestra.core.events import Event, EventAdapter
+from orchestra.core.events import Event, EventAdapter, RunFinished
 from orchestra.core.record import RunResult
 from orchestra.core.roles import Role
 from orchestra.core.usage import DEFAULT_PRICES, Price
@@ -25,6 +25,8 @@ from orchestra.engine.state import RunState, result_from_state
 from orchestra.memory import Memory
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
+from orchestra.observability.setup import Tracing
+from orchestra.observability.spans import run_span, trace_run_end, trace_run_usage, use_settings
 from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
 from orchestra.tools.mcp import MCPServerTools
@@ -78,6 +80,9 @@ class Team:
         memory_k: memories an executor receives automatically.
         memory_min_score: similarity (0-1) below which a memory is not shown.
         name: the team's name (used for the graph, traces, and the team memory scope).
+        tracing: where the runs' OpenTelemetry spans go and whether they carry message
+            content (:class:`orchestra.Tracing`); by default the ``OTEL_*`` environment
+            variables decide, and with none set nothing leaves the process.
 
     Raises:
         ConfigError: duplicate tool or role names, or a role that names unknown tools.
@@ -107,6 +112,7 @@ class Team:
         memory_k: int = 4,
         memory_min_score: float = 0.3,
         name: str = "orchestra-team",
+        tracing: Tracing | None = None,
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
@@ -152,6 +158,8 @@ class Team:
             memory_k=memory_k,
             memory_min_score=memory_min_score,
         )
+        self.tracing = tracing if tracing is not None else Tracing()
+        self._trace = self.tracing.settings(name)
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self._graph = build_graph(checkpointer=self.checkpointer, name=name)
 
@@ -170,38 +178,40 @@ class Team:
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        if not self._servers:
-            stream = self._graph.astream(
-                start, _config(run_id), context=self.runtime, stream_mode="custom"
-            )
-            async for chunk in stream:
-                yield EventAdapter.validate_python(chunk)
-            return
-        async for event in self._stream_with_servers(start, run_id):
+        async for event in self._stream(start, run_id):
             yield event
 
-    async def _stream_with_servers(self, start: RunState, run_id: str) -> AsyncIterator[Event]:
-        """Run with the MCP servers connected, in a task of its own.
+    async def _stream(self, start: RunState, run_id: str) -> AsyncIterator[Event]:
+        """Run in a task of its own, inside the run's span; events come through a queue.
 
-        The servers' clients hold anyio task groups, which must not be suspended across
-        an async generator's ``yield``; the run therefore happens in a separate task and
-        its events come through a queue.
+        The own task gives the run its own context (the run span and trace settings are
+        current there and reach every graph node), and MCP servers' clients hold anyio
+        task groups, which must not be suspended across an async generator's ``yield``.
         """
         queue: asyncio.Queue[object] = asyncio.Queue()
         done = object()
 
         async def produce() -> None:
             try:
-                async with AsyncExitStack() as stack:
-                    extra: list[BaseTool] = []
-                    for server in self._servers:
-                        extra.extend(await stack.enter_async_context(server.connect()))
-                    runtime = self._runtime_with(extra)
-                    stream = self._graph.astream(
-                        start, _config(run_id), context=runtime, stream_mode="custom"
-                    )
-                    async for chunk in stream:
-                        await queue.put(chunk)
+                with (
+                    use_settings(self._trace),
+                    run_span(team=self.name, run_id=run_id, goal=start["goal"]) as span,
+                ):
+                    async with AsyncExitStack() as stack:
+                        runtime = self.runtime
+                        if self._servers:
+                            extra: list[BaseTool] = []
+                            for server in self._servers:
+                                extra.extend(await stack.enter_async_context(server.connect()))
+                            runtime = self._runtime_with(extra)
+                        stream = self._graph.astream(
+                            start, _config(run_id), context=runtime, stream_mode="custom"
+                        )
+                        async for chunk in stream:
+                            if isinstance(chunk, RunFinished):
+                                trace_run_end(span, chunk.status, chunk.reason)
+                            await queue.put(chunk)
+                    trace_run_usage(span, (await self.aget_run(run_id)).usage)
             finally:
                 await queue.put(done)
 

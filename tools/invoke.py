@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 from langchain_core.tools import BaseTool
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -27,6 +28,8 @@ from tenacity import (
 )
 
 from orchestra.core.errors import RetryableToolError
+from orchestra.observability import semconv as sc
+from orchestra.observability.spans import set_attributes, set_content, tool_span
 from orchestra.tools.options import ToolOptions, options_of
 
 __all__ = ["ToolOutcome", "call_tool", "idempotency_key", "tool_output_text", "truncate_for_model"]
@@ -47,6 +50,9 @@ class ToolOutcome:
     tries: int = 1
     side_effects: bool = False
     started_at: datetime | None = None
+    error_type: str | None = None
+    """Why the call failed: ``refused``, ``invalid_arguments``, ``timeout`` or the
+    exception's class name; None when it succeeded."""
 
 
 def idempotency_key(scope: str, seq: int, tool: str, args: Mapping[str, Any]) -> str:
@@ -106,11 +112,46 @@ async def call_tool(
     allowed: frozenset[str] | set[str],
     role: str,
     key: str = "",
+    call_id: str | None = None,
 ) -> ToolOutcome:
     """Call tool ``name`` with ``args`` if the role may, and report what happened.
 
-    The allowlist is enforced here, at call time, whatever the prompt said.
+    The allowlist is enforced here, at call time, whatever the prompt said. The call is
+    traced as an ``execute_tool`` span (arguments and result only with content capture).
     """
+    known = available.get(name)
+    with tool_span(
+        name, call_id=call_id or key or None, description=known.description if known else None
+    ) as span:
+        outcome = await _checked_call(
+            name, args, available=available, allowed=allowed, role=role, key=key
+        )
+        set_attributes(
+            span,
+            {
+                "orchestra.tool.ok": outcome.ok,
+                "orchestra.tool.tries": outcome.tries,
+                "orchestra.tool.side_effects": outcome.side_effects,
+                "orchestra.tool.key": key or None,
+                sc.ERROR_TYPE: outcome.error_type,
+            },
+        )
+        set_content(span, sc.TOOL_CALL_ARGUMENTS, outcome.args)
+        set_content(span, sc.TOOL_CALL_RESULT, outcome.output)
+        if not outcome.ok:
+            span.set_status(StatusCode.ERROR, outcome.error_type)
+    return outcome
+
+
+async def _checked_call(
+    name: str,
+    args: object,
+    *,
+    available: Mapping[str, BaseTool],
+    allowed: frozenset[str] | set[str],
+    role: str,
+    key: str,
+) -> ToolOutcome:
     start = time.perf_counter()
     started_at = datetime.now(UTC)
     arg_dict: dict[str, Any] = dict(args) if isinstance(args, Mapping) else {}
@@ -118,7 +159,7 @@ async def call_tool(
     options = options_of(tool) if tool is not None else ToolOptions()
     tries = 0
 
-    def outcome(ok: bool, output: str) -> ToolOutcome:
+    def outcome(ok: bool, output: str, error_type: str | None = None) -> ToolOutcome:
         return ToolOutcome(
             tool=name,
             args=arg_dict,
@@ -129,6 +170,7 @@ async def call_tool(
             tries=max(tries, 1),
             side_effects=options.side_effects,
             started_at=started_at,
+            error_type=error_type,
         )
 
     if tool is None:
@@ -137,12 +179,15 @@ async def call_tool(
             False,
             f"refused: tool {name!r} is not available to role {role!r};"
             f" you may use {permitted or 'no tools'}",
+            "refused",
         )
     if not isinstance(args, Mapping):
-        return outcome(False, f"invalid arguments for {name}: expected a JSON object")
+        return outcome(
+            False, f"invalid arguments for {name}: expected a JSON object", "invalid_arguments"
+        )
     problem = _argument_errors(tool, arg_dict)
     if problem:
-        return outcome(False, problem)
+        return outcome(False, problem, "invalid_arguments")
     retrying = AsyncRetrying(
         stop=stop_after_attempt(options.retries + 1),
         wait=wait_exponential(multiplier=options.backoff_s, max=30),
@@ -156,10 +201,12 @@ async def call_tool(
                 value = await _run_once(tool, arg_dict, options.timeout_s)
     except TimeoutError:
         return outcome(
-            False, f"error: timed out after {options.timeout_s:g} s; the call was abandoned"
+            False,
+            f"error: timed out after {options.timeout_s:g} s; the call was abandoned",
+            "timeout",
         )
     except Exception as exc:  # a failing tool is an observation, not a crash
-        return outcome(False, f"error: {type(exc).__name__}: {exc}")
+        return outcome(False, f"error: {type(exc).__name__}: {exc}", type(exc).__name__)
     return outcome(True, tool_output_text(value))
 
 

@@ -6,8 +6,11 @@ import logging
 from typing import Any
 
 from langgraph.config import get_stream_writer
+from opentelemetry import trace
 
 from orchestra.core.events import EventBase, Notice, NoticeKind
+from orchestra.observability.semconv import ORCHESTRA_TASK_ID
+from orchestra.observability.spans import add_event
 
 __all__ = ["Emitter"]
 
@@ -34,5 +37,11 @@ class Emitter:
         """Emit a :class:`Notice` and return it as state data."""
         event = Notice(run_id=self._run_id, kind=kind, message=message, task_id=task_id)
         logger.warning("run %s: %s on task %s: %s", self._run_id, kind, task_id or "-", message)
+        add_event(
+            trace.get_current_span(),
+            "orchestra.notice",
+            {"orchestra.notice.kind": kind, ORCHESTRA_TASK_ID: task_id},
+            content={"orchestra.notice.message": message},
+        )
         self._write(event)
         return event.model_dump(mode="json")

@@ -32,6 +32,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
+from orchestra.observability.spans import agent_span
 
 __all__ = ["build_graph"]
 
@@ -45,7 +46,10 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     emit(RunStarted, goal=state["goal"])
     tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth)
     notices: list[dict[str, Any]] = []
-    with metered(rt.prices) as meter:
+    with (
+        metered(rt.prices) as meter,
+        agent_span("planner", task=tree.root, run_id=state["run_id"]),
+    ):
         try:
             draft = await plan_goal(
                 rt.model_for_agent("planner"),
@@ -109,7 +113,10 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
     """The final answer from the finished tree."""
     rt = runtime.context
     tree = TaskTree.model_validate(state["tree"])
-    with metered(rt.prices) as meter:
+    with (
+        metered(rt.prices) as meter,
+        agent_span("synthesizer", task=tree.root, run_id=state["run_id"]),
+    ):
         output = await synthesize(
             rt.model_for_agent("synthesizer"),
             tree,

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from langchain_core.tools import BaseTool
 from langgraph.func import task
+from opentelemetry.trace import Span, StatusCode
 
 from orchestra.agents.calls import metered
 from orchestra.agents.critic import judge
@@ -32,9 +33,23 @@ from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
+from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
+from orchestra.observability.semconv import (
+    ORCHESTRA_TASK_ID,
+    ORCHESTRA_TASK_OUTPUT,
+    ORCHESTRA_TASK_STATUS,
+    REPLAN_EVENT,
+)
+from orchestra.observability.spans import (
+    add_event,
+    agent_span,
+    set_attributes,
+    set_content,
+    trace_verdict,
+)
 from orchestra.tools.invoke import ToolOutcome
 from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_tools
 
@@ -63,6 +78,7 @@ class ReplanJob:
     """A replacement plan for a failed leaf."""
 
     runtime: TeamRuntime
+    run_id: str
     tree: TaskTree
     task_id: str
     reason: str
@@ -74,6 +90,7 @@ class DesignJob:
     """The role for a leaf."""
 
     runtime: TeamRuntime
+    run_id: str
     tree: TaskTree
     task_id: str
     roles: dict[str, RoleSpec]
@@ -105,7 +122,13 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     if rt.memory is not None:
         role, tools, memories = await _with_memory(job, task_text)
         offered = [*offered, *MEMORY_TOOL_NAMES]
-    with metered(rt.prices) as meter:
+    node = job.tree.get(job.task_id)
+    with (
+        metered(rt.prices) as meter,
+        agent_span(
+            "executor", task=node, role=role.name, attempt=job.attempt, run_id=job.run_id
+        ) as span,
+    ):
         execution = await execute_task(
             rt.model_for(role),
             job.tree,
@@ -119,9 +142,12 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             on_tool_call=report,
             key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
         )
+        set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         verdict: Verdict | None = None
         if execution.output is not None:
+            # The critic's span sits inside the attempt it judges.
             verdict = await _verdict(job, execution.output, notices)
+        _trace_attempt(span, execution.error, verdict, meter.usage)
     if rt.memory is not None and verdict is not None and verdict.verdict == "pass":
         # Finished results feed later tasks and later runs of the team (the TME idea).
         await asyncio.to_thread(
@@ -203,26 +229,51 @@ def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
+def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage: Usage) -> None:
+    """The attempt's outcome on its span: done, retry, replan or failed, and its tokens."""
+    status = (
+        "failed" if verdict is None else ("done" if verdict.verdict == "pass" else verdict.verdict)
+    )
+    set_attributes(
+        span,
+        {
+            ORCHESTRA_TASK_STATUS: status,
+            "orchestra.usage.input_tokens": usage.input_tokens,
+            "orchestra.usage.output_tokens": usage.output_tokens,
+            "orchestra.usage.cost_usd": usage.cost_usd,
+        },
+    )
+    if verdict is None:
+        span.set_status(StatusCode.ERROR, error or "no result")
+
+
 async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:
     rt = job.runtime
     if not rt.critic:
         return Verdict(verdict="pass", reason="no critic in this team")
-    try:
-        return await judge(
-            rt.model_for_agent("critic"),
-            job.tree,
-            job.task_id,
-            output,
-            max_repairs=rt.limits.max_repairs,
-        )
-    except ModelBehaviorError as err:
-        if not rt.fallbacks:
-            raise
-        why = "; ".join(err.errors)
-        notices.append(
-            {"kind": "critic_fallback", "message": f"no valid verdict ({why}); accepted unchecked"}
-        )
-        return Verdict(verdict="pass", reason="accepted without a valid critic verdict")
+    node = job.tree.get(job.task_id)
+    with agent_span("critic", task=node, attempt=job.attempt, run_id=job.run_id) as span:
+        try:
+            verdict = await judge(
+                rt.model_for_agent("critic"),
+                job.tree,
+                job.task_id,
+                output,
+                max_repairs=rt.limits.max_repairs,
+            )
+        except ModelBehaviorError as err:
+            if not rt.fallbacks:
+                raise
+            why = "; ".join(err.errors)
+            notices.append(
+                {
+                    "kind": "critic_fallback",
+                    "message": f"no valid verdict ({why}); accepted unchecked",
+                }
+            )
+            verdict = Verdict(verdict="pass", reason="accepted without a valid critic verdict")
+        trace_verdict(span, verdict)
+    return verdict
 
 
 async def replan(job: ReplanJob) -> dict[str, Any]:
@@ -235,7 +286,17 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
     notices: list[dict[str, str]] = []
     draft: PlanDraft | None = None
     error: str | None = None
-    with metered(rt.prices) as meter:
+    node = job.tree.get(job.task_id)
+    with (
+        metered(rt.prices) as meter,
+        agent_span("planner", task=node, run_id=job.run_id) as span,
+    ):
+        add_event(
+            span,
+            REPLAN_EVENT,
+            {ORCHESTRA_TASK_ID: job.task_id},
+            content={"orchestra.replan.reason": job.reason},
+        )
         try:
             draft = await replan_task(
                 rt.model_for_agent("planner"),
@@ -270,7 +331,10 @@ async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
     notices: list[dict[str, str]] = []
-    with metered(rt.prices) as meter:
+    with (
+        metered(rt.prices) as meter,
+        agent_span("role_designer", task=job.tree.get(job.task_id), run_id=job.run_id) as span,
+    ):
         try:
             spec, designed = await design_role(
                 rt.model_for_agent("role_designer"),
@@ -290,6 +354,7 @@ async def design(job: DesignJob) -> dict[str, Any]:
             notices.append(
                 {"kind": "role_fallback", "message": f"no valid role ({why}); using generalist"}
             )
+        set_attributes(span, {"orchestra.role.designed": spec.name})
     return {
         "spec": spec.model_dump(mode="json"),
         "designed": designed,

@@ -114,7 +114,11 @@ class Scheduler:
         async def design(leaf: TaskNode) -> dict[str, Any]:
             async with limit:
                 job = DesignJob(
-                    runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
+                    runtime=self.runtime,
+                    run_id=self.run_id,
+                    tree=self.tree,
+                    task_id=leaf.id,
+                    roles=dict(self.roles),
                 )
                 return await jobs.start(jobs.design, f"design.{leaf.id}", job)
 
@@ -195,7 +199,11 @@ class Scheduler:
         if self._use_hint(leaf):
             return
         job = DesignJob(
-            runtime=self.runtime, tree=self.tree, task_id=leaf.id, roles=dict(self.roles)
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=leaf.id,
+            roles=dict(self.roles),
         )
         self._start(
             "design",
@@ -288,6 +296,7 @@ class Scheduler:
         leaf.reason = f"re-planning: {reason}"
         job = ReplanJob(
             runtime=self.runtime,
+            run_id=self.run_id,
             tree=self.tree,
             task_id=leaf.id,
             reason=reason,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -111,6 +111,11 @@ class EmbeddedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "orchestra-embedded-llama-cpp"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "llama_cpp"
+        return params
 
     @property
     def model_name(self) -> str:

@@ -1,0 +1,307 @@
+"""The spans orchestra writes, through the OpenTelemetry API only.
+
+Agents, tools and the engine call these helpers; which provider receives the spans,
+whether message content is captured and what is redacted come from the
+:class:`TraceSettings` active in the run's context (see :func:`use_settings`). With no
+SDK provider configured, every span here is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+
+from orchestra.core.tree import TaskNode, Verdict
+from orchestra.core.usage import Usage
+from orchestra.observability import semconv as sc
+from orchestra.observability.redact import Redactor
+
+__all__ = [
+    "CAPTURE_CONTENT_ENV",
+    "TraceSettings",
+    "add_event",
+    "agent_span",
+    "chat_span",
+    "current_settings",
+    "record_error",
+    "run_span",
+    "set_attributes",
+    "set_content",
+    "task_attributes",
+    "tool_span",
+    "trace_run_end",
+    "trace_run_usage",
+    "trace_verdict",
+    "use_settings",
+]
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The GenAI instrumentations' standard switch for capturing message content."""
+
+AttributeValue: TypeAlias = str | bool | int | float | Sequence[str]
+Attributes: TypeAlias = Mapping[str, AttributeValue | None]
+
+_TRACER_NAME = "orchestra"
+_MAX_CONTENT_CHARS = 32_000
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSettings:
+    """Where a run's spans go and what they may contain.
+
+    Attributes:
+        provider: the tracer provider (None: OpenTelemetry's global one).
+        capture_content: put prompts, replies, tool arguments and results, goals and task
+            titles on spans. Off unless the user opts in.
+        redactor: applied to every string orchestra puts on a span, content or not.
+    """
+
+    provider: TracerProvider | None = None
+    capture_content: bool = False
+    redactor: Redactor = field(default_factory=Redactor)
+
+    @classmethod
+    def from_env(cls) -> TraceSettings:
+        """The global provider, content capture from ``OTEL_INSTRUMENTATION_GENAI_...``."""
+        return cls(capture_content=_env_flag(CAPTURE_CONTENT_ENV))
+
+    @property
+    def tracer(self) -> Tracer:
+        """Orchestra's tracer on this provider."""
+        return trace.get_tracer(_TRACER_NAME, tracer_provider=self.provider)
+
+
+_SETTINGS: ContextVar[TraceSettings | None] = ContextVar("orchestra_trace_settings", default=None)
+_DEFAULT: list[TraceSettings] = []
+
+
+def current_settings() -> TraceSettings:
+    """The settings of the run in this context, else defaults from the environment."""
+    found = _SETTINGS.get()
+    if found is not None:
+        return found
+    if not _DEFAULT:
+        _DEFAULT.append(TraceSettings.from_env())
+    return _DEFAULT[0]
+
+
+@contextmanager
+def use_settings(settings: TraceSettings) -> Iterator[None]:
+    """Make ``settings`` the current ones inside the ``with`` block (in this context)."""
+    token = _SETTINGS.set(settings)
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def _clean(value: AttributeValue, redact: Redactor) -> AttributeValue:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (bool, int, float)):
+        return value
+    return [redact(str(v)) for v in value]
+
+
+def set_attributes(span: Span, attributes: Attributes) -> None:
+    """Set ``attributes`` on ``span``, redacted; None values are left out."""
+    if not span.is_recording():
+        return
+    redact = current_settings().redactor
+    span.set_attributes({k: _clean(v, redact) for k, v in attributes.items() if v is not None})
+
+
+def set_content(span: Span, key: str, value: object) -> None:
+    """Set a content attribute (JSON unless a string), only when content capture is on."""
+    settings = current_settings()
+    if not settings.capture_content or not span.is_recording():
+        return
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) > _MAX_CONTENT_CHARS:
+        text = f"{text[:_MAX_CONTENT_CHARS]}[... {len(text) - _MAX_CONTENT_CHARS} more chars]"
+    span.set_attribute(key, settings.redactor(text))
+
+
+def add_event(
+    span: Span, name: str, attributes: Attributes, content: Attributes | None = None
+) -> None:
+    """Add a span event; ``content`` attributes only when content capture is on."""
+    if not span.is_recording():
+        return
+    settings = current_settings()
+    merged = dict(attributes)
+    if content and settings.capture_content:
+        merged.update(content)
+    span.add_event(
+        name, {k: _clean(v, settings.redactor) for k, v in merged.items() if v is not None}
+    )
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` failed with ``exc``: type always, message and stack redacted."""
+    if not span.is_recording():
+        return
+    redact = current_settings().redactor
+    message = redact(str(exc))
+    span.set_attribute(sc.ERROR_TYPE, type(exc).__qualname__)
+    span.add_event(
+        "exception",
+        {
+            "exception.type": type(exc).__qualname__,
+            "exception.message": message,
+            "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, message[:500]))
+
+
+@contextmanager
+def _span(name: str, kind: SpanKind, attributes: Attributes) -> Iterator[Span]:
+    """A current span that records (redacted) any exception that leaves the block."""
+    tracer = current_settings().tracer
+    with tracer.start_as_current_span(
+        name, kind=kind, record_exception=False, set_status_on_exception=False
+    ) as span:
+        set_attributes(span, attributes)
+        try:
+            yield span
+        except BaseException as exc:
+            record_error(span, exc)
+            raise
+
+
+def task_attributes(task: TaskNode) -> dict[str, AttributeValue | None]:
+    """What locates a span in the task tree: id, parent id, depth, role."""
+    return {
+        sc.ORCHESTRA_TASK_ID: task.id,
+        sc.ORCHESTRA_TASK_PARENT_ID: task.parent_id,
+        sc.ORCHESTRA_TASK_DEPTH: task.depth,
+        sc.ORCHESTRA_TASK_ROLE: task.role,
+    }
+
+
+@contextmanager
+def agent_span(
+    agent: str,
+    *,
+    task: TaskNode | None = None,
+    role: str | None = None,
+    attempt: int | None = None,
+    run_id: str | None = None,
+) -> Iterator[Span]:
+    """An ``invoke_agent`` span for one agent's work (planner, executor, critic, ...).
+
+    The agent's name on the span is the role when there is one (``invoke_agent writer``),
+    else the agent kind; ``orchestra.agent`` always says the kind.
+    """
+    name = role or agent
+    attributes: dict[str, AttributeValue | None] = {
+        sc.OPERATION_NAME: sc.OP_INVOKE_AGENT,
+        sc.AGENT_NAME: name,
+        "orchestra.agent": agent,
+        sc.CONVERSATION_ID: run_id,
+        sc.ORCHESTRA_RUN_ID: run_id,
+        sc.ORCHESTRA_ATTEMPT: attempt,
+    }
+    if task is not None:
+        attributes.update(task_attributes(task))
+    if role is not None:
+        attributes[sc.ORCHESTRA_TASK_ROLE] = role
+    with _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes) as span:
+        if task is not None:
+            set_content(span, sc.ORCHESTRA_TASK_TITLE, task.title)
+        yield span
+
+
+@contextmanager
+def chat_span(
+    model: str, *, provider: str, agent: str, task_id: str | None = None
+) -> Iterator[Span]:
+    """A ``chat`` span around one model call."""
+    attributes: dict[str, AttributeValue | None] = {
+        sc.OPERATION_NAME: sc.OP_CHAT,
+        sc.PROVIDER_NAME: provider,
+        sc.REQUEST_MODEL: model,
+        "orchestra.agent": agent,
+        sc.ORCHESTRA_TASK_ID: task_id,
+    }
+    with _span(f"{sc.OP_CHAT} {model}", SpanKind.CLIENT, attributes) as span:
+        yield span
+
+
+@contextmanager
+def tool_span(
+    tool: str, *, call_id: str | None = None, description: str | None = None
+) -> Iterator[Span]:
+    """An ``execute_tool`` span around one tool call."""
+    attributes: dict[str, AttributeValue | None] = {
+        sc.OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+        sc.TOOL_NAME: tool,
+        sc.TOOL_TYPE: "function",
+        sc.TOOL_CALL_ID: call_id,
+        sc.TOOL_DESCRIPTION: description,
+    }
+    with _span(f"{sc.OP_EXECUTE_TOOL} {tool}", SpanKind.INTERNAL, attributes) as span:
+        yield span
+
+
+def trace_verdict(span: Span, verdict: Verdict) -> None:
+    """A critic's verdict as a ``gen_ai.evaluation.result`` event (reason: content only)."""
+    set_attributes(span, {sc.ORCHESTRA_TASK_STATUS: verdict.verdict})
+    add_event(
+        span,
+        sc.EVALUATION_EVENT,
+        {sc.EVALUATION_NAME: "critic", sc.EVALUATION_SCORE_LABEL: verdict.verdict},
+        content={sc.EVALUATION_EXPLANATION: verdict.reason},
+    )
+
+
+@contextmanager
+def run_span(*, team: str, run_id: str, goal: str) -> Iterator[Span]:
+    """The span of a whole run (``invoke_workflow <team>``); every other span is inside it."""
+    attributes: dict[str, AttributeValue | None] = {
+        sc.OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
+        sc.WORKFLOW_NAME: team,
+        sc.CONVERSATION_ID: run_id,
+        sc.ORCHESTRA_RUN_ID: run_id,
+    }
+    with _span(f"{sc.OP_INVOKE_WORKFLOW} {team}", SpanKind.INTERNAL, attributes) as span:
+        set_content(span, sc.ORCHESTRA_GOAL, goal)
+        yield span
+
+
+def trace_run_end(span: Span, status: str, reason: str | None) -> None:
+    """The run's final status on its span (ERROR unless it succeeded)."""
+    set_attributes(span, {sc.ORCHESTRA_RUN_STATUS: status})
+    if status != "succeeded":
+        span.set_status(StatusCode.ERROR, current_settings().redactor(reason or status)[:500])
+
+
+def trace_run_usage(span: Span, usage: Usage) -> None:
+    """The run's total tokens, model calls and cost on its span.
+
+    Under orchestra's own names: ``gen_ai.usage.*`` stays on the ``chat`` spans, so a
+    dashboard summing tokens over a trace counts each call once.
+    """
+    set_attributes(
+        span,
+        {
+            "orchestra.usage.input_tokens": usage.input_tokens,
+            "orchestra.usage.output_tokens": usage.output_tokens,
+            "orchestra.usage.model_calls": usage.model_calls,
+            "orchestra.usage.cost_usd": usage.cost_usd,
+        },
+    )
