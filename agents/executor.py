@@ -36,6 +36,8 @@ __all__ = ["ExecutionResult", "OnToolCall", "execute_task"]
 
 OnToolCall = Callable[[ToolOutcome], Awaitable[None] | None]
 """Called after every tool call (including refused and invalid ones)."""
+OnToolStart = Callable[[str, str], None]
+"""Called with the tool's name and the call's idempotency key just before a call."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -60,6 +62,7 @@ async def execute_task(
     feedback: str | None = None,
     max_steps: int = 8,
     on_tool_call: OnToolCall | None = None,
+    on_tool_start: OnToolStart | None = None,
     key_scope: str = "",
 ) -> ExecutionResult:
     """Run the tool loop for ``task_id`` as ``role`` until a final answer or ``max_steps``.
@@ -76,6 +79,7 @@ async def execute_task(
         feedback: the critic's reason when this is a retry.
         max_steps: model calls allowed for this attempt.
         on_tool_call: observer for each tool call.
+        on_tool_start: told of each tool call just before it starts.
         key_scope: prefix of the tool calls' idempotency keys (run/task/attempt).
     """
     shown = role.tools if offered is None else [n for n in offered if n in role.tools]
@@ -100,6 +104,7 @@ async def execute_task(
         allowed=frozenset(role.tools),
         role=role.name,
         observer=on_tool_call,
+        starter=on_tool_start,
         key_scope=key_scope,
         messages=[SystemMessage(content=system), HumanMessage(content=task_text)],
     )
@@ -146,6 +151,7 @@ class _ToolLoop:
     allowed: frozenset[str]
     role: str
     observer: OnToolCall | None
+    starter: OnToolStart | None = None
     messages: list[BaseMessage]
     result: ExecutionResult = field(default_factory=lambda: ExecutionResult(output=None))
     key_scope: str = ""
@@ -162,13 +168,16 @@ class _ToolLoop:
         self._seen.add(signature)
         self._calls += 1
         arg_map = args if isinstance(args, dict) else {"_": args}
+        key = idempotency_key(self.key_scope, self._calls, name, arg_map)
+        if self.starter is not None:
+            self.starter(name, key)
         outcome = await call_tool(
             name,
             args,
             available=self.tools,
             allowed=self.allowed,
             role=self.role,
-            key=idempotency_key(self.key_scope, self._calls, name, arg_map),
+            key=key,
             call_id=call_id,
         )
         await self._record(outcome)

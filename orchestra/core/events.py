@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from orchestra.core.tree import VerdictKind
+from orchestra.core.usage import Usage
 
 __all__ = [
     "Event",
@@ -27,6 +28,8 @@ __all__ = [
     "TaskPlanned",
     "TaskStarted",
     "ToolCalled",
+    "ToolStarted",
+    "UsageRecorded",
     "VerdictGiven",
 ]
 
@@ -78,6 +81,15 @@ class TaskStarted(EventBase):
     task_id: str
     role: str
     attempt: int
+
+
+class ToolStarted(EventBase):
+    """An executor is about to call a tool (a ``tool_called`` event follows)."""
+
+    type: Literal["tool_started"] = "tool_started"
+    task_id: str
+    tool: str
+    key: str = ""
 
 
 class ToolCalled(EventBase):
@@ -156,6 +168,14 @@ class Notice(EventBase):
     message: str
 
 
+class UsageRecorded(EventBase):
+    """Model usage was added to a node (the root: planning and synthesis)."""
+
+    type: Literal["usage"] = "usage"
+    task_id: str
+    usage: Usage
+
+
 class RunFinished(EventBase):
     """The run ended."""
 
@@ -170,12 +190,14 @@ Event = Annotated[
     | TaskPlanned
     | RoleAssigned
     | TaskStarted
+    | ToolStarted
     | ToolCalled
     | VerdictGiven
     | TaskFinished
     | TaskFailed
     | Replanned
     | Notice
+    | UsageRecorded
     | RunFinished,
     Field(discriminator="type"),
 ]

@@ -24,7 +24,7 @@ from orchestra.agents.calls import metered
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
 from orchestra.core.errors import PlanningError
-from orchestra.core.events import RunFinished, RunStarted
+from orchestra.core.events import RunFinished, RunStarted, UsageRecorded
 from orchestra.core.plan import draft_to_nodes
 from orchestra.core.record import ReplanRecord, RunStatus
 from orchestra.core.tree import ROOT_ID, TaskTree
@@ -68,6 +68,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
     tree.add(nodes)
     emit_planned(emit, nodes)
+    emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
     return {
         "tree": tree.model_dump(mode="json"),
         "roles": roles_to_state(rt.initial_roles()),
@@ -123,6 +124,7 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
             max_repairs=rt.limits.max_repairs,
         )
     tree.root.usage += meter.usage
+    Emitter(state["run_id"])(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
     update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
     if output is None:  # never lose the work: answer with the results themselves
         update["output"] = results_digest(tree)

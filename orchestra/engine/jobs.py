@@ -28,7 +28,7 @@ from orchestra.agents.executor import execute_task
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
-from orchestra.core.events import ToolCalled
+from orchestra.core.events import ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
@@ -140,6 +140,9 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             feedback=job.feedback,
             max_steps=rt.limits.max_steps,
             on_tool_call=report,
+            on_tool_start=lambda tool, key: emit(
+                ToolStarted, task_id=job.task_id, tool=tool, key=key
+            ),
             key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
         )
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)

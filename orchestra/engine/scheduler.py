@@ -23,6 +23,7 @@ from orchestra.core.events import (
     TaskFinished,
     TaskPlanned,
     TaskStarted,
+    UsageRecorded,
     VerdictGiven,
 )
 from orchestra.core.plan import PlanDraft, draft_to_nodes
@@ -217,7 +218,10 @@ class Scheduler:
     # -- handling results ----------------------------------------------------------
 
     def _take_usage_and_notices(self, node: TaskNode, out: dict[str, Any]) -> None:
-        node.usage += Usage.model_validate(out["usage"])
+        usage = Usage.model_validate(out["usage"])
+        node.usage += usage
+        if usage.model_calls:
+            self.emit(UsageRecorded, task_id=node.id, usage=usage)
         for notice in out.get("notices", []):
             self.notices.append(self.emit.notice(notice["kind"], notice["message"], node.id))
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from orchestra import Event, InputError, Role, RunStatus, TaskStatus, tool
+from orchestra.core.events import UsageRecorded
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import GUARD_S, gate, index_of, make_team, run_collect
 
@@ -230,12 +231,22 @@ async def test_events_are_typed_and_the_run_is_checkpointed():
     assert kinds == [
         "run_started",
         "task_planned",
+        "usage",  # planning, on the root
+        "usage",  # the role design of a
         "role_assigned",
         "task_started",
+        "usage",  # a's attempt and critique
         "verdict",
         "task_finished",
+        "usage",  # synthesis, on the root
         "run_finished",
     ]
+    usage = [e for e in events if isinstance(e, UsageRecorded)]
+    assert [e.task_id for e in usage] == ["root", "a", "a", "root"]
+    assert (
+        sum(e.usage.input_tokens for e in usage)
+        == (await team.aget_run("run-1")).usage.input_tokens
+    )
     assert {e.run_id for e in events} == {"run-1"}
     stored = await team.aget_run("run-1")
     assert stored.status is RunStatus.SUCCEEDED and stored.output == "ok"
