@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from typing import Any, cast
 
@@ -16,7 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
-from orchestra.core.record import RunResult
+from orchestra.core.record import RunRecord, RunResult
 from orchestra.core.roles import Role
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.graph import RunGraph, build_graph
@@ -25,6 +25,7 @@ from orchestra.engine.state import RunState, result_from_state
 from orchestra.memory import Memory
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
+from orchestra.observability.history import RunHistory
 from orchestra.observability.setup import Tracing
 from orchestra.observability.spans import run_span, trace_run_end, trace_run_usage, use_settings
 from orchestra.tools.decorator import ToolSet
@@ -80,6 +81,9 @@ class Team:
         memory_k: memories an executor receives automatically.
         memory_min_score: similarity (0-1) below which a memory is not shown.
         name: the team's name (used for the graph, traces, and the team memory scope).
+        history: where runs are listed for ``orchestra runs`` and reports: a
+            :class:`~orchestra.observability.history.RunHistory`, True (the default:
+            ``$ORCHESTRA_HOME/runs.db``, else ``.orchestra/runs.db``) or False (nowhere).
         tracing: where the runs' OpenTelemetry spans go and whether they carry message
             content (:class:`orchestra.Tracing`); by default the ``OTEL_*`` environment
             variables decide, and with none set nothing leaves the process.
@@ -113,6 +117,7 @@ class Team:
         memory_min_score: float = 0.3,
         name: str = "orchestra-team",
         tracing: Tracing | None = None,
+        history: RunHistory | bool = True,
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
@@ -158,6 +163,7 @@ class Team:
             memory_k=memory_k,
             memory_min_score=memory_min_score,
         )
+        self.history = RunHistory.default() if history is True else (history or None)
         self.tracing = tracing if tracing is not None else Tracing()
         self._trace = self.tracing.settings(name)
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
@@ -197,7 +203,7 @@ class Team:
                     use_settings(self._trace),
                     run_span(team=self.name, run_id=run_id, goal=start["goal"]) as span,
                 ):
-                    async with AsyncExitStack() as stack:
+                    async with self._recorded(run_id, start["goal"]), AsyncExitStack() as stack:
                         runtime = self.runtime
                         if self._servers:
                             extra: list[BaseTool] = []
@@ -211,7 +217,10 @@ class Team:
                             if isinstance(chunk, RunFinished):
                                 trace_run_end(span, chunk.status, chunk.reason)
                             await queue.put(chunk)
-                    trace_run_usage(span, (await self.aget_run(run_id)).usage)
+                        result = await self.aget_run(run_id)
+                        trace_run_usage(span, result.usage)
+                        if self.history is not None:
+                            await asyncio.to_thread(self.history.finished, result.to_record())
             finally:
                 await queue.put(done)
 
@@ -226,6 +235,30 @@ class Team:
         finally:
             if not producer.done():
                 producer.cancel()
+
+    @asynccontextmanager
+    async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:
+        """Put the run in the history as running, and as errored if an exception ends it."""
+        history = self.history
+        if history is None:
+            yield
+            return
+        await asyncio.to_thread(history.started, run_id, team=self.name, goal=goal)
+        try:
+            yield
+        except BaseException as exc:
+            if isinstance(exc, BaseExceptionGroup):
+                exc = _sole_exception(exc)
+            partial = await self._partial_record(run_id)
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            await asyncio.shield(asyncio.to_thread(history.errored, run_id, error, record=partial))
+            raise
+
+    async def _partial_record(self, run_id: str) -> RunRecord | None:
+        try:
+            return (await self.aget_run(run_id)).to_record()
+        except Exception:  # nothing checkpointed yet, or the checkpointer itself failed
+            return None
 
     def _runtime_with(self, extra: list[BaseTool]) -> TeamRuntime:
         """The team's runtime with the connected servers' tools added and roles re-checked."""

@@ -130,6 +130,14 @@ def _is_local(host: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _orchestra_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps its run history (and anything else orchestra writes) to itself."""
+    home = tmp_path / "orchestra-home"
+    monkeypatch.setenv("ORCHESTRA_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that tries to reach beyond this machine (DNS included)."""
     real_getaddrinfo = socket.getaddrinfo

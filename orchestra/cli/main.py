@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 
 from orchestra.cli.loader import load_team
 from orchestra.cli.memory_cmd import app as memory_app
-from orchestra.cli.render import event_line, print_result
-from orchestra.core.errors import OrchestraError
-from orchestra.core.events import Event
+from orchestra.cli.render import event_line, print_record
+from orchestra.cli.runs_cmd import DbOption, history
+from orchestra.cli.runs_cmd import app as runs_app
+from orchestra.core.errors import InputError, OrchestraError
+from orchestra.core.events import Event, ToolStarted, UsageRecorded
 from orchestra.core.record import RunResult
+from orchestra.observability.live import LiveView
+from orchestra.observability.report import render_report
+from orchestra.team import Team
 
 app = typer.Typer(
     name="orchestra", help="Run and inspect orchestra agent teams.", no_args_is_help=True
@@ -22,6 +29,7 @@ app = typer.Typer(
 
 
 app.add_typer(memory_app, name="memory")
+app.add_typer(runs_app, name="runs")
 
 
 @app.callback()
@@ -36,6 +44,13 @@ def run(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON run record and nothing else")
     ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--no-live",
+            help="Redraw the task tree as the run goes (default: on when stderr is a terminal)",
+        ),
+    ] = None,
 ) -> None:
     """Run GOAL with the team at TARGET; exits 1 when the run fails."""
     err = Console(stderr=True, soft_wrap=True)
@@ -45,21 +60,58 @@ def run(
     except OrchestraError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-
-    def show(event: Event) -> None:
-        if not json_output:
-            err.print(event_line(event))
-
+    if live is None:
+        live = err.is_terminal and not json_output
     try:
-        result: RunResult = asyncio.run(team.arun(goal, on_event=show))
+        result = _run_team(team, goal, err, live=live and not json_output, quiet=json_output)
     except OrchestraError as exc:
         err.print(f"[red]{type(exc).__name__}:[/red] {exc}")
         raise typer.Exit(1) from exc
     if json_output:
         sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
     else:
-        print_result(out, result)
+        print_record(out, result.to_record())
+        if team.history is not None:
+            err.print(
+                f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
+                f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
+            )
     raise typer.Exit(0 if result.succeeded else 1)
+
+
+def _run_team(team: Team, goal: str, err: Console, *, live: bool, quiet: bool) -> RunResult:
+    """Run the team with the live view, event lines, or silently."""
+    if live:
+        view = LiveView()
+        with Live(view, console=err, refresh_per_second=8, transient=False):
+            return asyncio.run(team.arun(goal, on_event=view.update))
+
+    def show(event: Event) -> None:
+        # usage and tool_started feed live views; as log lines they are noise
+        if not quiet and not isinstance(event, (UsageRecorded, ToolStarted)):
+            err.print(event_line(event))
+
+    return asyncio.run(team.arun(goal, on_event=show))
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="A run id, or enough of its start")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the HTML page")
+    ] = Path("run.html"),
+    db: DbOption = None,
+) -> None:
+    """Write one self-contained HTML page for a run: tree, timeline, tokens, verdicts."""
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        stored = history(db).get(run_id)
+        page = render_report(stored)
+    except (InputError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    output.write_text(page, encoding="utf-8")
+    err.print(f"wrote {output} ({len(page) // 1024} KiB)")
 
 
 @app.command()

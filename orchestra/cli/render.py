@@ -1,16 +1,20 @@
-"""Showing a run in the terminal with rich."""
+"""Showing runs in the terminal with rich."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
 from orchestra.core.events import Event
-from orchestra.core.record import RunResult
-from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree
+from orchestra.core.record import RunRecord, TaskRecord
+from orchestra.core.tree import ROOT_ID, TaskStatus
+from orchestra.observability.history import RunSummary
 
-__all__ = ["event_line", "tree_view"]
+__all__ = ["event_line", "print_record", "record_tree", "runs_table"]
 
 _STYLE = {
     TaskStatus.DONE: "green",
@@ -18,6 +22,7 @@ _STYLE = {
     TaskStatus.SKIPPED: "yellow",
     TaskStatus.RUNNING: "cyan",
 }
+_RUN_STYLE = {"succeeded": "green", "failed": "red", "error": "red", "running": "cyan"}
 
 
 def event_line(event: Event) -> Text:
@@ -33,58 +38,76 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def tree_view(result: RunResult) -> Tree:
-    """The task tree with status, role, executions and timing per node."""
-    tree = result.tree
-    root = Tree(Text(f"{result.status.value}: {tree.goal}", style="bold"))
-    _add_children(root, tree, ROOT_ID)
+def record_tree(record: RunRecord) -> Tree:
+    """The task tree: status, role, executions, timing, tokens and verdicts per node."""
+    root = Tree(Text(f"{record.status.value}: {record.goal}", style="bold"))
+    _add_children(root, record.children(), ROOT_ID)
     return root
 
 
-def _add_children(branch: Tree, tree: TaskTree, parent_id: str) -> None:
-    for node in _display_order(tree.children(parent_id)):
-        label = Text(f"{node.id} ", style="bold")
-        label.append(f"[{node.status.value}]", style=_STYLE.get(node.status, ""))
-        label.append(f" {node.title}")
-        if node.role:
-            label.append(f"  role={node.role}", style="dim")
-        if node.executions:
-            label.append(f" runs={node.executions}", style="dim")
-        if node.started_at and node.finished_at:
-            secs = (node.finished_at - node.started_at).total_seconds()
+def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id: str) -> None:
+    for task in children.get(parent_id, []):
+        label = Text(f"{task.id} ", style="bold")
+        label.append(f"[{task.status.value}]", style=_STYLE.get(task.status, ""))
+        label.append(f" {task.title}")
+        if task.role:
+            label.append(f"  role={task.role}", style="dim")
+        if task.executions:
+            label.append(f" runs={task.executions}", style="dim")
+        if task.started_at and task.finished_at:
+            secs = (task.finished_at - task.started_at).total_seconds()
             label.append(f" {secs:.2f}s", style="dim")
-        if node.depends_on:
-            label.append(f" after {', '.join(node.depends_on)}", style="dim")
-        if node.replaced_by:
-            label.append(f" → replaced by {', '.join(node.replaced_by)}", style="magenta")
-        _add_children(branch.add(label), tree, node.id)
+        if task.usage.total_tokens:
+            label.append(f" {task.usage.total_tokens} tok", style="dim")
+        if task.verdicts:
+            label.append(f" verdicts={'/'.join(v.verdict for v in task.verdicts)}", style="dim")
+        if task.depends_on:
+            label.append(f" after {', '.join(task.depends_on)}", style="dim")
+        if task.replaced_by:
+            label.append(f" → replaced by {', '.join(task.replaced_by)}", style="magenta")
+        _add_children(branch.add(label), children, task.id)
 
 
-def print_result(console: Console, result: RunResult) -> None:
-    """The tree, then the answer or the reason the run failed."""
-    console.print(tree_view(result))
-    if result.output:
+def print_record(console: Console, record: RunRecord) -> None:
+    """The tree, the critic's objections, then the answer or why the run failed."""
+    console.print(record_tree(record))
+    for task in record.tasks:
+        for n, verdict in enumerate(task.verdicts, 1):
+            if verdict.verdict != "pass":
+                console.print(
+                    Text(f"critic on {task.id} (attempt {n}): {verdict.verdict}: ", style="yellow")
+                    + Text(verdict.reason)
+                )
+    usage = record.usage
+    console.print(
+        Text(
+            f"{usage.model_calls} model calls, {usage.input_tokens} in / {usage.output_tokens}"
+            f" out tokens, ${usage.cost_usd:.4f}",
+            style="dim",
+        )
+    )
+    if record.output:
         console.rule("answer")
-        console.print(result.output)
-    if result.reason:
-        console.print(Text(f"reason: {result.reason}", style="red"))
+        console.print(record.output)
+    if record.reason:
+        console.print(Text(f"reason: {record.reason}", style="red"))
 
 
-def _display_order(nodes: list[TaskNode]) -> list[TaskNode]:
-    """Creation order, except that replacements follow the task they replaced."""
-    by_replaced: dict[str, list[TaskNode]] = {}
-    for node in nodes:
-        if node.replaces is not None:
-            by_replaced.setdefault(node.replaces, []).append(node)
-    present = {n.id for n in nodes}
-    out: list[TaskNode] = []
-
-    def place(node: TaskNode) -> None:
-        out.append(node)
-        for replacement in by_replaced.get(node.id, []):
-            place(replacement)
-
-    for node in nodes:
-        if node.replaces is None or node.replaces not in present:
-            place(node)
-    return out
+def runs_table(runs: Sequence[RunSummary]) -> Table:
+    """The runs of ``orchestra runs list``, newest first."""
+    table = Table(box=None, pad_edge=False)
+    for name in ("run", "team", "status", "started", "secs", "tasks", "tokens", "goal"):
+        table.add_column(name, no_wrap=name != "goal", overflow="ellipsis")
+    for run in runs:
+        secs = run.seconds
+        table.add_row(
+            run.run_id[:12],
+            run.team,
+            Text(run.status, style=_RUN_STYLE.get(run.status, "")),
+            run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            "" if secs is None else f"{secs:.1f}",
+            str(run.tasks),
+            str(run.input_tokens + run.output_tokens),
+            _short(run.goal, 50),
+        )
+    return table

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.events import Notice
 from orchestra.core.roles import RoleSpec
-from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 
 __all__ = [
@@ -66,6 +66,7 @@ class TaskRecord(BaseModel):
     id: str
     parent_id: str | None
     title: str
+    depth: int = 1
     depends_on: list[str]
     status: TaskStatus
     role: str | None
@@ -78,6 +79,8 @@ class TaskRecord(BaseModel):
     replaces: str | None
     replaced_by: list[str]
     usage: Usage
+    verdicts: list[Verdict] = Field(default_factory=list)
+    """The critic's verdict on each attempt, in order."""
 
 
 class RunRecord(BaseModel):
@@ -95,6 +98,38 @@ class RunRecord(BaseModel):
     roles: list[RoleSpec]
     notices: list[Notice]
     tool_calls: list[ToolCallRecord]
+    planning_usage: Usage = Field(default_factory=Usage)
+    """Usage of the planner's first plan and of the synthesis (the root node's)."""
+
+    def children(self) -> dict[str, list[TaskRecord]]:
+        """Each task's children by parent id (the goal's under ``"root"``), in display order.
+
+        Display order is creation order, except that replacements follow the task they
+        replaced.
+        """
+        by_parent: dict[str, list[TaskRecord]] = {}
+        for task in self.tasks:
+            by_parent.setdefault(task.parent_id or ROOT_ID, []).append(task)
+        return {parent: _display_order(tasks) for parent, tasks in by_parent.items()}
+
+
+def _display_order(tasks: list[TaskRecord]) -> list[TaskRecord]:
+    by_replaced: dict[str, list[TaskRecord]] = {}
+    for task in tasks:
+        if task.replaces is not None:
+            by_replaced.setdefault(task.replaces, []).append(task)
+    present = {t.id for t in tasks}
+    out: list[TaskRecord] = []
+
+    def place(task: TaskRecord) -> None:
+        out.append(task)
+        for replacement in by_replaced.get(task.id, []):
+            place(replacement)
+
+    for task in tasks:
+        if task.replaces is None or task.replaces not in present:
+            place(task)
+    return out
 
 
 class RunResult(BaseModel):
@@ -133,6 +168,7 @@ class RunResult(BaseModel):
                 id=n.id,
                 parent_id=n.parent_id,
                 title=n.title,
+                depth=n.depth,
                 depends_on=n.depends_on,
                 status=n.status,
                 role=n.role,
@@ -145,6 +181,7 @@ class RunResult(BaseModel):
                 replaces=n.replaces,
                 replaced_by=n.replaced_by,
                 usage=n.usage,
+                verdicts=n.verdicts,
             )
             for n in self.tree.nodes.values()
             if n.id != ROOT_ID
@@ -161,4 +198,5 @@ class RunResult(BaseModel):
             roles=list(self.roles.values()),
             notices=self.notices,
             tool_calls=self.tool_calls,
+            planning_usage=self.tree.root.usage,
         )

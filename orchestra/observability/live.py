@@ -1,0 +1,164 @@
+"""A live terminal view of a run, built from its events alone.
+
+``orchestra run`` shows it on a terminal; any program can feed it events::
+
+    view = LiveView()
+    with rich.live.Live(view, console=console):
+        await team.arun(goal, on_event=view.update)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.text import Text
+from rich.tree import Tree
+
+from orchestra.core.events import (
+    Event,
+    Replanned,
+    RoleAssigned,
+    RunFinished,
+    RunStarted,
+    TaskFailed,
+    TaskFinished,
+    TaskPlanned,
+    TaskStarted,
+    ToolCalled,
+    ToolStarted,
+    UsageRecorded,
+    VerdictGiven,
+)
+from orchestra.core.tree import ROOT_ID
+from orchestra.core.usage import Usage
+
+__all__ = ["LiveView"]
+
+_ICON = {
+    "pending": ("○", "dim"),
+    "running": ("◐", "cyan"),
+    "done": ("●", "green"),
+    "failed": ("✗", "red"),
+    "replaced": ("↻", "magenta"),
+}
+
+
+@dataclass(slots=True)
+class _Task:
+    id: str
+    parent_id: str | None
+    title: str
+    depends_on: list[str]
+    status: str = "pending"
+    role: str | None = None
+    attempt: int = 0
+    started: float | None = None
+    ended: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    tools: dict[str, str] = field(default_factory=dict)
+    """Running tool calls: key → tool name."""
+    tool_calls: int = 0
+    verdict: str | None = None
+
+
+class LiveView:
+    """The task tree with per-node status, running tools, tokens and elapsed time.
+
+    Feed it every event of a run with :meth:`update`; rich renders it (it is a rich
+    renderable), so ``rich.live.Live(view)`` redraws it as the run goes.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._now = clock
+        self.goal = ""
+        self.status = "starting"
+        self.started = self._now()
+        self.ended: float | None = None
+        self.tasks: dict[str, _Task] = {}
+        self.usage = Usage()
+
+    def update(self, event: Event) -> None:
+        """Take one event of the run into the view."""
+        now = self._now()
+        match event:
+            case RunStarted():
+                self.goal, self.status, self.started = event.goal, "running", now
+            case TaskPlanned():
+                self.tasks[event.task_id] = _Task(
+                    event.task_id, event.parent_id, event.title, event.depends_on
+                )
+            case RoleAssigned():
+                self._task(event.task_id).role = event.role
+            case TaskStarted():
+                task = self._task(event.task_id)
+                task.status, task.attempt, task.role = "running", event.attempt, event.role
+                task.started = task.started or now
+            case ToolStarted():
+                self._task(event.task_id).tools[event.key or event.tool] = event.tool
+            case ToolCalled():
+                task = self._task(event.task_id)
+                task.tools.pop(event.key or event.tool, None)
+                task.tool_calls += 1
+            case VerdictGiven():
+                self._task(event.task_id).verdict = event.verdict
+            case TaskFinished():
+                self._end(event.task_id, "done", now)
+            case TaskFailed():
+                self._end(event.task_id, "failed", now)
+            case Replanned():
+                self._end(event.task_id, "replaced", now)
+            case UsageRecorded():
+                self.usage = self.usage + event.usage
+                if event.task_id != ROOT_ID:
+                    self._task(event.task_id).usage += event.usage
+            case RunFinished():
+                self.status, self.ended = event.status, now
+            case _:
+                pass
+
+    def _task(self, task_id: str) -> _Task:
+        if task_id not in self.tasks:  # an event about a task planned before we listened
+            self.tasks[task_id] = _Task(task_id, ROOT_ID, task_id, [])
+        return self.tasks[task_id]
+
+    def _end(self, task_id: str, status: str, now: float) -> None:
+        task = self._task(task_id)
+        task.status, task.ended = status, now
+        task.tools.clear()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        now = self.ended if self.ended is not None else self._now()
+        done = sum(t.status == "done" for t in self.tasks.values())
+        header = Text.assemble(
+            (f"{self.status} ", "bold"),
+            (f"{now - self.started:6.1f}s  ", "dim"),
+            f"{done}/{len(self.tasks)} tasks done  ",
+            (f"{self.usage.total_tokens} tokens", "dim"),
+            (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
+        )
+        root = Tree(Text(self.goal or "(goal)", style="bold"))
+        self._add(root, ROOT_ID, now)
+        yield Group(header, root)
+
+    def _add(self, branch: Tree, parent_id: str, now: float) -> None:
+        for task in self.tasks.values():
+            if task.parent_id != parent_id:
+                continue
+            icon, style = _ICON.get(task.status, ("?", ""))
+            label = Text.assemble((f"{icon} ", style), (task.id, "bold"), f" {task.title}")
+            if task.role:
+                label.append(f"  {task.role}", style="dim")
+            if task.attempt > 1:
+                label.append(f" attempt {task.attempt}", style="yellow")
+            if task.started is not None:
+                label.append(f"  {(task.ended or now) - task.started:.1f}s", style="dim")
+            if task.usage.total_tokens:
+                label.append(f"  {task.usage.total_tokens} tok", style="dim")
+            if task.tools:
+                label.append(f"  ⚙ {', '.join(sorted(set(task.tools.values())))}", style="cyan")
+            elif task.status == "pending" and task.depends_on:
+                label.append(f"  waits for {', '.join(task.depends_on)}", style="dim")
+            self._add(branch.add(label), task.id, now)

@@ -1,0 +1,118 @@
+"""One self-contained HTML page per run: tree, timeline, tokens and cost, verdicts.
+
+The page needs no network to open: styles and the timeline (an inline SVG) are in it,
+and it loads nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.resources import files
+
+from jinja2 import Environment, select_autoescape
+
+from orchestra.core.record import TaskRecord
+from orchestra.core.tree import ROOT_ID
+from orchestra.observability.history import StoredRun
+
+__all__ = ["render_report"]
+
+_WIDTH = 760
+"""Width of the timeline's plotting area, in SVG units."""
+_ROW = 22
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    task: TaskRecord
+    row: int
+    x: float
+    width: float
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    bars: list[_Bar]
+    span_s: float
+    ticks: list[tuple[float, float]]
+    """(x, seconds) of each axis tick."""
+    peak_parallel: int
+    height: int
+
+
+def _timeline(tasks: list[TaskRecord], run_start: datetime | None) -> _Timeline:
+    timed = [t for t in tasks if t.started_at and t.finished_at]
+    if not timed:
+        return _Timeline([], 0.0, [], 0, _ROW)
+    origin = min([t.started_at for t in timed if t.started_at] + ([run_start] if run_start else []))
+    end = max(t.finished_at for t in timed if t.finished_at)
+    span = max((end - origin).total_seconds(), 1e-3)
+    scale = _WIDTH / span
+    bars = []
+    for row, t in enumerate(sorted(timed, key=lambda t: (t.started_at, t.id))):
+        assert t.started_at and t.finished_at
+        start_s = (t.started_at - origin).total_seconds()
+        end_s = (t.finished_at - origin).total_seconds()
+        bars.append(
+            _Bar(t, row, start_s * scale, max((end_s - start_s) * scale, 2.0), start_s, end_s)
+        )
+    step = _nice_step(span)
+    ticks = [(i * step * scale, i * step) for i in range(int(span / step) + 1)]
+    return _Timeline(bars, span, ticks, _peak(bars), (len(bars) + 1) * _ROW + 10)
+
+
+def _nice_step(span: float) -> float:
+    """A round tick spacing that gives 4 to 10 ticks."""
+    step = 10 ** math.floor(math.log10(span))
+    for factor in (1, 2, 5, 10):
+        if span / (step * factor) <= 10:
+            return step * factor
+    return step * 10
+
+
+def _peak(bars: list[_Bar]) -> int:
+    """The most tasks running at one moment."""
+    edges = sorted([(b.start_s, 1) for b in bars] + [(b.end_s, -1) for b in bars])
+    running = peak = 0
+    for _, delta in edges:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def _environment() -> Environment:
+    env = Environment(
+        autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters["secs"] = lambda v: "" if v is None else f"{v:.2f} s"
+    env.filters["usd"] = lambda v: f"${v:.4f}"
+    return env
+
+
+def render_report(stored: StoredRun) -> str:
+    """The HTML page for a stored run (it must have a run record)."""
+    record = stored.record
+    if record is None:
+        raise ValueError(f"run {stored.summary.run_id} has no run record yet")
+    template_text = (
+        files("orchestra.observability").joinpath("templates/report.html.j2").read_text()
+    )
+    template = _environment().from_string(template_text)
+    tool_calls: dict[str, int] = {}
+    for call in record.tool_calls:
+        tool_calls[call.task_id] = tool_calls.get(call.task_id, 0) + 1
+    return template.render(
+        summary=stored.summary,
+        record=record,
+        children=record.children(),
+        root=ROOT_ID,
+        timeline=_timeline(record.tasks, stored.summary.started_at),
+        width=_WIDTH,
+        row=_ROW,
+        tool_calls=tool_calls,
+        generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
