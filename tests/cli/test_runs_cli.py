@@ -1,0 +1,134 @@
+"""``orchestra runs`` and ``orchestra report``, and the report in a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestra.cli.main import app
+from tests.conftest import run_cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # the page must need nothing from outside: any lookup of a host fails
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One real run of the re-plan demo through the CLI, kept in a history of its own."""
+    home = tmp_path_factory.mktemp("home")
+    proc = run_cli(
+        "run",
+        "examples/replan_demo.py:team",
+        "Plan a team offsite",
+        "--json",
+        env_extra={"ORCHESTRA_HOME": str(home)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return home / "runs.db", json.loads(proc.stdout)["run_id"]
+
+
+def test_runs_list_and_show(demo_run: tuple[Path, str]):
+    db, run_id = demo_run
+    runner = CliRunner()
+    listed = runner.invoke(app, ["runs", "list", "--json", "--db", str(db)])
+    assert listed.exit_code == 0, listed.output
+    [line] = listed.output.splitlines()
+    summary = json.loads(line)
+    assert summary["run_id"] == run_id and summary["status"] == "succeeded"
+    assert summary["team"] == "replan-demo" and summary["tasks"] == 5
+
+    table = runner.invoke(app, ["runs", "list", "--db", str(db)])
+    assert run_id[:12] in table.output and "succeeded" in table.output
+
+    shown = runner.invoke(app, ["runs", "show", run_id[:6], "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    text = shown.output
+    assert "draft [failed]" in text and "replaced by outline, write" in text
+    assert "critic on draft (attempt 1): replan" in text
+    assert "verdicts=pass" in text and " tok" in text and "model calls" in text
+
+    missing = runner.invoke(app, ["runs", "show", "nope", "--db", str(db)])
+    assert missing.exit_code == 2 and "no run" in missing.output
+
+
+def test_runs_prune(tmp_path: Path):
+    from datetime import UTC, datetime, timedelta
+
+    from orchestra.observability.history import RunHistory
+
+    db = tmp_path / "h.db"
+    RunHistory(db).started("old", team="t", goal="g", at=datetime.now(UTC) - timedelta(days=9))
+    RunHistory(db).started("new", team="t", goal="g")
+    pruned = CliRunner().invoke(app, ["runs", "prune", "--older-than", "7d", "--db", str(db)])
+    assert pruned.exit_code == 0 and "pruned 1 run" in pruned.output
+    assert [r.run_id for r in RunHistory(db).list()] == ["new"]
+    bad = CliRunner().invoke(app, ["runs", "prune", "--older-than", "soon", "--db", str(db)])
+    assert bad.exit_code == 2
+
+
+def test_report_is_one_self_contained_page(demo_run: tuple[Path, str], tmp_path: Path):
+    db, run_id = demo_run
+    out = tmp_path / "run.html"
+    made = CliRunner().invoke(app, ["report", run_id, "-o", str(out), "--db", str(db)])
+    assert made.exit_code == 0, made.output
+    page = out.read_text()
+    # nothing to fetch: no scripts, stylesheets, images or fonts from anywhere
+    for needle in ("<script", "<link", "<img", "@import", "url(", "http://", "https://"):
+        assert needle not in page, needle
+    assert page.count('class="task"') == 5
+    assert page.count('<rect class="bar') == 5
+
+
+def test_the_report_in_a_headless_browser(demo_run: tuple[Path, str], tmp_path: Path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium is not installed at {CHROMIUM} (make test installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    db, run_id = demo_run
+    out = tmp_path / "run.html"
+    assert (
+        CliRunner().invoke(app, ["report", run_id, "-o", str(out), "--db", str(db)]).exit_code == 0
+    )
+
+    requests: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(out.as_uri())
+        # the tree: every task, the replaced one marked and linked to its replacements
+        tasks = page.locator("#tree li.task")
+        assert tasks.count() == 5
+        ids = [tasks.nth(i).get_attribute("data-task-id") for i in range(tasks.count())]
+        assert ids == ["collect", "draft", "outline", "write", "publish"]
+        draft = page.locator('#tree li.task[data-task-id="draft"]')
+        assert draft.get_attribute("data-status") == "failed"
+        assert "replaced by outline, write" in draft.inner_text()
+        # the timeline: one visible bar per task, collect overlapping the replacement branch
+        bars = page.locator("#timeline rect.bar")
+        assert bars.count() == 5
+        box = {
+            i: page.locator(f'#timeline rect.bar[data-task-id="{i}"]').bounding_box()
+            for i in ("collect", "outline")
+        }
+        assert all(b and b["width"] > 0 for b in box.values())
+        assert box["outline"]["x"] < box["collect"]["x"] + box["collect"]["width"]
+        assert int(page.locator("#peak-parallel").inner_text()) >= 2
+        assert "replan" in page.locator("#verdicts").inner_text()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert requests == [out.as_uri()]
