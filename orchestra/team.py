@@ -215,7 +215,7 @@ class Team:
                         )
                         async for chunk in stream:
                             if isinstance(chunk, RunFinished):
-                                trace_run_end(span, chunk.status, chunk.reason)
+                                trace_run_end(span, chunk.status, chunk.reason, chunk.output)
                             await queue.put(chunk)
                         result = await self.aget_run(run_id)
                         trace_run_usage(span, result.usage)

@@ -16,9 +16,10 @@ from orchestra.cli.memory_cmd import app as memory_app
 from orchestra.cli.render import event_line, print_record
 from orchestra.cli.runs_cmd import DbOption, history
 from orchestra.cli.runs_cmd import app as runs_app
-from orchestra.core.errors import InputError, OrchestraError
+from orchestra.core.errors import ConfigError, InputError, OrchestraError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
 from orchestra.core.record import RunResult
+from orchestra.observability.dashboard import start_phoenix
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
 from orchestra.team import Team
@@ -112,6 +113,39 @@ def report(
         raise typer.Exit(2) from exc
     output.write_text(page, encoding="utf-8")
     err.print(f"wrote {output} ({len(page) // 1024} KiB)")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="The port of Phoenix's web UI and OTLP HTTP")] = 6006,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Phoenix's data (default: $ORCHESTRA_HOME/phoenix)"),
+    ] = None,
+) -> None:
+    """Start a local Arize Phoenix and trace every team's runs to it until Ctrl-C.
+
+    Needs the extra: pip install 'orchestra-teams[dashboard]'.
+    """
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        phoenix = start_phoenix(port, working_dir)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    url = phoenix.info.url
+    err.print(
+        f"Phoenix is running at [bold]{url}[/bold] (loopback only, offline, gRPC receiver off).\n"
+        f"Runs started from this directory (same $ORCHESTRA_HOME) are traced to it; elsewhere:\n"
+        f"  export OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT={url}\n"
+        "Ctrl-C stops it."
+    )
+    try:
+        phoenix.process.wait()
+    except KeyboardInterrupt:
+        err.print("stopping Phoenix")
+    finally:
+        phoenix.stop()
 
 
 @app.command()

@@ -38,6 +38,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
 from orchestra.observability.semconv import (
+    OPENINFERENCE_OUTPUT,
     ORCHESTRA_TASK_ID,
     ORCHESTRA_TASK_OUTPUT,
     ORCHESTRA_TASK_STATUS,
@@ -146,6 +147,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
         )
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
+        set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
         if execution.output is not None:
             # The critic's span sits inside the attempt it judges.

@@ -78,6 +78,7 @@ class LiveView:
         self.started = self._now()
         self.ended: float | None = None
         self.tasks: dict[str, _Task] = {}
+        self.replaced_by: dict[str, list[str]] = {}
         self.usage = Usage()
 
     def update(self, event: Event) -> None:
@@ -110,6 +111,7 @@ class LiveView:
                 self._end(event.task_id, "failed", now)
             case Replanned():
                 self._end(event.task_id, "replaced", now)
+                self.replaced_by[event.task_id] = list(event.new_task_ids)
             case UsageRecorded():
                 self.usage = self.usage + event.usage
                 if event.task_id != ROOT_ID:
@@ -131,11 +133,12 @@ class LiveView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         now = self.ended if self.ended is not None else self._now()
-        done = sum(t.status == "done" for t in self.tasks.values())
+        counts = {s: sum(t.status == s for t in self.tasks.values()) for s in _ICON}
+        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n and s != "pending")
         header = Text.assemble(
             (f"{self.status} ", "bold"),
             (f"{now - self.started:6.1f}s  ", "dim"),
-            f"{done}/{len(self.tasks)} tasks done  ",
+            f"{len(self.tasks)} tasks: {tally or 'none started'}  ",
             (f"{self.usage.total_tokens} tokens", "dim"),
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
@@ -143,10 +146,26 @@ class LiveView:
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 
+    def _children(self, parent_id: str) -> list[_Task]:
+        """Planned order, except that replacements follow the task they replaced."""
+        siblings = [t for t in self.tasks.values() if t.parent_id == parent_id]
+        ids = {t.id for t in siblings}
+        replacing = {new for old in ids for new in self.replaced_by.get(old, []) if new in ids}
+        out: list[_Task] = []
+
+        def place(task: _Task) -> None:
+            out.append(task)
+            for new in self.replaced_by.get(task.id, []):
+                if new in ids:
+                    place(self.tasks[new])
+
+        for task in siblings:
+            if task.id not in replacing:
+                place(task)
+        return out
+
     def _add(self, branch: Tree, parent_id: str, now: float) -> None:
-        for task in self.tasks.values():
-            if task.parent_id != parent_id:
-                continue
+        for task in self._children(parent_id):
             icon, style = _ICON.get(task.status, ("?", ""))
             label = Text.assemble((f"{icon} ", style), (task.id, "bold"), f" {task.title}")
             if task.role:

@@ -67,7 +67,7 @@ def _timeline(tasks: list[TaskRecord], run_start: datetime | None) -> _Timeline:
 
 def _nice_step(span: float) -> float:
     """A round tick spacing that gives 4 to 10 ticks."""
-    step = 10 ** math.floor(math.log10(span))
+    step = 10.0 ** math.floor(math.log10(span))
     for factor in (1, 2, 5, 10):
         if span / (step * factor) <= 10:
             return step * factor
@@ -98,9 +98,7 @@ def render_report(stored: StoredRun) -> str:
     record = stored.record
     if record is None:
         raise ValueError(f"run {stored.summary.run_id} has no run record yet")
-    template_text = (
-        files("orchestra.observability").joinpath("templates/report.html.j2").read_text()
-    )
+    template_text = files("orchestra.observability").joinpath("report.html.j2").read_text()
     template = _environment().from_string(template_text)
     tool_calls: dict[str, int] = {}
     for call in record.tool_calls:

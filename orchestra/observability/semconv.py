@@ -28,6 +28,9 @@ __all__ = [
     "ORCHESTRA_TASK_ROLE",
     "ORCHESTRA_TASK_STATUS",
     "ORCHESTRA_TASK_TITLE",
+    "OPENINFERENCE_INPUT",
+    "OPENINFERENCE_OUTPUT",
+    "OPENINFERENCE_SPAN_KIND",
     "OUTPUT_MESSAGES",
     "PROJECT_NAME",
     "PROVIDER_NAME",
@@ -79,6 +82,10 @@ ERROR_TYPE = "error.type"
 
 # Where Phoenix files a trace (a resource attribute of the tracer provider).
 PROJECT_NAME = "openinference.project.name"
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_INPUT = "input.value"
+OPENINFERENCE_OUTPUT = "output.value"
+"""What Phoenix shows as a span's input and output (content: only when captured)."""
 
 # orchestra's own: enough to rebuild the task tree from the spans alone.
 ORCHESTRA_RUN_ID = "orchestra.run.id"

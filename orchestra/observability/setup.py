@@ -25,6 +25,7 @@ from opentelemetry.trace import NoOpTracerProvider
 from opentelemetry.trace import TracerProvider as AnyTracerProvider
 
 from orchestra.core.errors import ConfigError
+from orchestra.observability.dashboard import running_dashboard
 from orchestra.observability.redact import Redactor
 from orchestra.observability.semconv import PROJECT_NAME
 from orchestra.observability.spans import CAPTURE_CONTENT_ENV, TraceSettings
@@ -64,7 +65,9 @@ class Tracing:
     ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` / ``..._HEADERS``, ``OTEL_SERVICE_NAME``,
     ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SDK_DISABLED`` and
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. When none is set, spans go to
-    OpenTelemetry's global tracer provider: nowhere, unless the application configured one.
+    a dashboard started by ``orchestra dashboard`` (found through ``$ORCHESTRA_HOME``), or
+    else OpenTelemetry's global tracer provider: nowhere, unless the application
+    configured one.
 
     Args:
         exporter: ``"otlp"``, ``"console"`` (to stderr, so ``--json`` output stays clean),
@@ -153,11 +156,15 @@ class Tracing:
         if _env("OTEL_SDK_DISABLED") == "true":
             return NoOpTracerProvider()
         exporter = self.exporter if self.exporter is not None else _env("OTEL_TRACES_EXPORTER")
+        endpoint = self.endpoint
         if exporter is None:
-            return None
+            dashboard = running_dashboard()
+            if dashboard is None:
+                return None
+            exporter, endpoint = "otlp", dashboard.traces_endpoint
         with self._lock:
             if project not in self._built:
-                self._built[project] = self._build(exporter, project)
+                self._built[project] = self._build(exporter, project, endpoint)
             return self._built[project]
 
     def flush(self, timeout_ms: int = 30_000) -> bool:
@@ -170,11 +177,13 @@ class Tracing:
                 ok = bool(flush(timeout_ms)) and ok
         return ok
 
-    def _build(self, exporter: SpanExporter | str, project: str) -> TracerProvider:
+    def _build(
+        self, exporter: SpanExporter | str, project: str, endpoint: str | None
+    ) -> TracerProvider:
         if isinstance(exporter, str):
             if exporter == "none":
                 return TracerProvider(resource=_resource(project))
-            exporter = self._named_exporter(exporter)
+            exporter = self._named_exporter(exporter, endpoint)
         provider = TracerProvider(resource=_resource(project))
         processor: SpanProcessor = (
             BatchSpanProcessor(exporter) if self.batch else SimpleSpanProcessor(exporter)
@@ -182,7 +191,7 @@ class Tracing:
         provider.add_span_processor(processor)
         return provider
 
-    def _named_exporter(self, name: str) -> SpanExporter:
+    def _named_exporter(self, name: str, endpoint: str | None) -> SpanExporter:
         if name == "console":
             return ConsoleSpanExporter(out=sys.stderr)
         if name != "otlp":
@@ -198,10 +207,8 @@ class Tracing:
                 OTLPSpanExporter as GrpcExporter,
             )
 
-            insecure = self.endpoint.startswith("http://") if self.endpoint else None
-            return GrpcExporter(
-                endpoint=self.endpoint, insecure=insecure, headers=self.headers or None
-            )
+            insecure = endpoint.startswith("http://") if endpoint else None
+            return GrpcExporter(endpoint=endpoint, insecure=insecure, headers=self.headers or None)
         if protocol != "http/protobuf":
             raise ConfigError(
                 f"OTLP protocol {protocol!r} is not supported; use http/protobuf or grpc"
@@ -210,7 +217,7 @@ class Tracing:
             OTLPSpanExporter as HttpExporter,
         )
 
-        return HttpExporter(endpoint=_http_endpoint(self.endpoint), headers=self.headers or None)
+        return HttpExporter(endpoint=_http_endpoint(endpoint), headers=self.headers or None)
 
 
 def _http_endpoint(endpoint: str | None) -> str | None:

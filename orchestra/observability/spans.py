@@ -127,7 +127,7 @@ def set_attributes(span: Span, attributes: Attributes) -> None:
 def set_content(span: Span, key: str, value: object) -> None:
     """Set a content attribute (JSON unless a string), only when content capture is on."""
     settings = current_settings()
-    if not settings.capture_content or not span.is_recording():
+    if value is None or not settings.capture_content or not span.is_recording():
         return
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     if len(text) > _MAX_CONTENT_CHARS:
@@ -277,15 +277,19 @@ def run_span(*, team: str, run_id: str, goal: str) -> Iterator[Span]:
         sc.WORKFLOW_NAME: team,
         sc.CONVERSATION_ID: run_id,
         sc.ORCHESTRA_RUN_ID: run_id,
+        # Phoenix maps gen_ai.* operations to its span kinds but has none for a workflow.
+        sc.OPENINFERENCE_SPAN_KIND: "CHAIN",
     }
     with _span(f"{sc.OP_INVOKE_WORKFLOW} {team}", SpanKind.INTERNAL, attributes) as span:
         set_content(span, sc.ORCHESTRA_GOAL, goal)
+        set_content(span, sc.OPENINFERENCE_INPUT, goal)
         yield span
 
 
-def trace_run_end(span: Span, status: str, reason: str | None) -> None:
-    """The run's final status on its span (ERROR unless it succeeded)."""
+def trace_run_end(span: Span, status: str, reason: str | None, output: str | None) -> None:
+    """The run's final status (ERROR unless it succeeded) and answer on its span."""
     set_attributes(span, {sc.ORCHESTRA_RUN_STATUS: status})
+    set_content(span, sc.OPENINFERENCE_OUTPUT, output)
     if status != "succeeded":
         span.set_status(StatusCode.ERROR, current_settings().redactor(reason or status)[:500])
 

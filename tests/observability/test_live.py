@@ -64,7 +64,7 @@ async def test_the_view_shows_running_tools_then_statuses_tokens_and_times():
 
     final = _text(view)
     header = final.splitlines()[0]
-    assert header.startswith("succeeded") and "4/4 tasks done" in header
+    assert header.startswith("succeeded") and "4 tasks: 4 done" in header
     assert f"{result.usage.total_tokens} tokens" in header
     lines = final.splitlines()
     # the tree: gather's children are indented under it, and every task is done
@@ -76,3 +76,27 @@ async def test_the_view_shows_running_tools_then_statuses_tokens_and_times():
         assert "●" in line, line
     web_tokens = result.tree.get("web").usage.total_tokens
     assert f"{web_tokens} tok" in lines[web] and "⚙" not in lines[web]
+
+
+async def test_replacements_follow_the_task_they_replaced():
+    script = {
+        "planner": [plan(subtask("draft"), subtask("other"))],
+        "planner@draft": [plan(subtask("outline"), subtask("write", deps=["outline"]))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor@draft": ["bad draft"],
+        "executor": "fine",
+        "critic@draft": [verdict("replan", "wrong approach")],
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+    team, _ = make_team(script)
+    view = LiveView()
+    await team.arun("goal", on_event=view.update)
+    lines = _text(view).splitlines()
+    assert "4 tasks: 3 done, 1 replaced" in lines[0]
+    order = [
+        next(t for t in ("draft", "outline", "write", "other") if f" {t} " in line)
+        for line in lines[2:]
+    ]
+    assert order == ["draft", "outline", "write", "other"]
+    assert "↻" in lines[2]

@@ -97,6 +97,8 @@ async def test_content_stays_off_the_spans_unless_the_user_opts_in(spans: Spans)
         sc.ORCHESTRA_GOAL,
         sc.ORCHESTRA_TASK_TITLE,
         sc.ORCHESTRA_TASK_OUTPUT,
+        sc.OPENINFERENCE_INPUT,
+        sc.OPENINFERENCE_OUTPUT,
     }
     for span in spans.all:
         assert not content_keys & set(span.attributes), span.name
