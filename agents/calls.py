@@ -163,7 +163,7 @@ def _traced(model: object, messages: Sequence[BaseMessage], call: AgentCall) -> 
     ) as span:
         if call.repair:
             set_attributes(span, {"orchestra.repair": call.repair})
-        set_content(span, sc.INPUT_MESSAGES, input_messages(messages))
+        set_content(span, sc.INPUT_MESSAGES, lambda: input_messages(messages))
         yield span
 
 
@@ -179,7 +179,7 @@ def _trace_reply(span: Span, model: object, reply: AIMessage) -> None:
             sc.RESPONSE_FINISH_REASONS: [str(finish)] if finish else None,
         },
     )
-    set_content(span, sc.OUTPUT_MESSAGES, output_messages(reply))
+    set_content(span, sc.OUTPUT_MESSAGES, lambda: output_messages(reply))
 
 
 def _validation_messages(exc: ValidationError) -> list[str]:

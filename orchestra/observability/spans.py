@@ -72,16 +72,17 @@ class TraceSettings:
     provider: TracerProvider | None = None
     capture_content: bool = False
     redactor: Redactor = field(default_factory=Redactor)
+    tracer: Tracer = field(init=False, repr=False, compare=False)
+    """orchestra's tracer on this provider (looked up once: spans are made often)."""
+
+    def __post_init__(self) -> None:
+        tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=self.provider)
+        object.__setattr__(self, "tracer", tracer)
 
     @classmethod
     def from_env(cls) -> TraceSettings:
         """The global provider, content capture from ``OTEL_INSTRUMENTATION_GENAI_...``."""
         return cls(capture_content=_env_flag(CAPTURE_CONTENT_ENV))
-
-    @property
-    def tracer(self) -> Tracer:
-        """Orchestra's tracer on this provider."""
-        return trace.get_tracer(_TRACER_NAME, tracer_provider=self.provider)
 
 
 _SETTINGS: ContextVar[TraceSettings | None] = ContextVar("orchestra_trace_settings", default=None)
@@ -125,10 +126,17 @@ def set_attributes(span: Span, attributes: Attributes) -> None:
 
 
 def set_content(span: Span, key: str, value: object) -> None:
-    """Set a content attribute (JSON unless a string), only when content capture is on."""
+    """Set a content attribute (JSON unless a string), only when content capture is on.
+
+    ``value`` may be a function of no arguments: it is called only when captured.
+    """
     settings = current_settings()
     if value is None or not settings.capture_content or not span.is_recording():
         return
+    if callable(value):
+        value = value()
+        if value is None:
+            return
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     if len(text) > _MAX_CONTENT_CHARS:
         text = f"{text[:_MAX_CONTENT_CHARS]}[... {len(text) - _MAX_CONTENT_CHARS} more chars]"
