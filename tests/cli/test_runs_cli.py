@@ -132,3 +132,20 @@ def test_the_report_in_a_headless_browser(demo_run: tuple[Path, str], tmp_path: 
         browser.close()
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert requests == [out.as_uri()]
+
+
+def test_run_shows_the_live_view_when_asked_and_stays_quiet_with_json():
+    runner = CliRunner()
+    goal = "Write a launch note"
+    live = runner.invoke(app, ["run", "examples/replan_demo.py:team", goal, "--live"])
+    assert live.exit_code == 0, live.output
+    assert "5 tasks: 4 done, 1 replaced" in live.output
+    assert "task_started" not in live.output  # the view, not event lines
+    assert "orchestra report" in live.output
+
+    plain = runner.invoke(app, ["run", "examples/replan_demo.py:team", goal, "--no-live"])
+    assert "task_started" in plain.output and "5 tasks:" not in plain.output
+    assert "tool_started" not in plain.output and " usage " not in plain.output
+
+    quiet = runner.invoke(app, ["run", "examples/replan_demo.py:team", goal, "--json"])
+    assert json.loads(quiet.stdout)["status"] == "succeeded"

@@ -37,6 +37,9 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     result, _ = await run_collect(team, "write a report")
     assert result.status is RunStatus.SUCCEEDED
 
+    # the whole tree: run, planner, synthesizer, per leaf designer + executor + critic,
+    # one chat span per model call, one tool span
+    assert len(spans.all) == 3 + 3 * 3 + result.usage.model_calls + 1
     run = spans.one("invoke_workflow writers")
     assert run.parent is None
     assert {s.context.trace_id for s in spans.all} == {run.context.trace_id}
