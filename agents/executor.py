@@ -29,7 +29,13 @@ from orchestra.agents.prompts import render
 from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
-from orchestra.tools.invoke import ToolOutcome, call_tool, idempotency_key, truncate_for_model
+from orchestra.tools.invoke import (
+    CallLog,
+    ToolOutcome,
+    call_tool,
+    idempotency_key,
+    truncate_for_model,
+)
 from orchestra.tools.options import options_of
 
 __all__ = ["ExecutionResult", "OnToolCall", "execute_task"]
@@ -64,6 +70,7 @@ async def execute_task(
     on_tool_call: OnToolCall | None = None,
     on_tool_start: OnToolStart | None = None,
     key_scope: str = "",
+    call_log: CallLog | None = None,
 ) -> ExecutionResult:
     """Run the tool loop for ``task_id`` as ``role`` until a final answer or ``max_steps``.
 
@@ -81,6 +88,7 @@ async def execute_task(
         on_tool_call: observer for each tool call.
         on_tool_start: told of each tool call just before it starts.
         key_scope: prefix of the tool calls' idempotency keys (run/task/attempt).
+        call_log: where side-effecting calls are logged so a resumed run does not repeat them.
     """
     shown = role.tools if offered is None else [n for n in offered if n in role.tools]
     role_tools = {name: tools[name] for name in shown if name in tools}
@@ -105,6 +113,7 @@ async def execute_task(
         role=role.name,
         observer=on_tool_call,
         starter=on_tool_start,
+        call_log=call_log,
         key_scope=key_scope,
         messages=[SystemMessage(content=system), HumanMessage(content=task_text)],
     )
@@ -152,6 +161,7 @@ class _ToolLoop:
     role: str
     observer: OnToolCall | None
     starter: OnToolStart | None = None
+    call_log: CallLog | None = None
     messages: list[BaseMessage]
     result: ExecutionResult = field(default_factory=lambda: ExecutionResult(output=None))
     key_scope: str = ""
@@ -179,6 +189,7 @@ class _ToolLoop:
             role=self.role,
             key=key,
             call_id=call_id,
+            log=self.call_log,
         )
         await self._record(outcome)
         return outcome

@@ -76,6 +76,7 @@ def _team(leaves: int, tracing: Tracing) -> Team:
         tools=[lookup],
         tracing=tracing,
         history=False,
+        checkpointer="memory",
         max_parallel=8,
         max_depth=4,
         name="bench",

@@ -11,14 +11,13 @@ from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
 from orchestra.core.record import RunRecord, RunResult
 from orchestra.core.roles import Role
 from orchestra.core.usage import DEFAULT_PRICES, Price
+from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.state import RunState, result_from_state
@@ -67,7 +66,9 @@ class Team:
             ``Notice``) instead of raising ``PlanningError`` / ``RoleDesignError`` /
             ``ModelBehaviorError``. None (the default) turns them on exactly when the
             team's model is the embedded one, whose small model needs them.
-        checkpointer: where runs are checkpointed; in memory by default.
+        checkpointer: where runs are checkpointed so they can be resumed: SQLite in
+            ``$ORCHESTRA_HOME/runs.db`` by default; ``"memory"``, a ``.db`` path, a
+            :class:`~orchestra.engine.checkpoints.Checkpoints` or a LangGraph saver.
         prices: USD per million tokens by model-name prefix, added to (or overriding)
             ``orchestra.core.usage.DEFAULT_PRICES``.
         tool_top_k: how many tools the planner, role designer and executors see when there
@@ -108,7 +109,7 @@ class Team:
         max_repairs: int = 2,
         critic: bool = True,
         fallbacks: bool | None = None,
-        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        checkpointer: CheckpointSpec = None,
         prices: Mapping[str, Price] | None = None,
         tool_top_k: int = 8,
         tool_retrieval: ToolRetrieval = "bm25",
@@ -139,6 +140,7 @@ class Team:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         self.name = name
+        self.checkpoints = Checkpoints.parse(checkpointer)
         default_model = resolve_model(model)
         self.runtime = TeamRuntime(
             model=default_model,
@@ -159,6 +161,7 @@ class Team:
             tool_top_k=tool_top_k,
             tool_retrieval=tool_retrieval,
             team_name=name,
+            call_log=self.checkpoints.call_log(),
             memory=memory,
             memory_k=memory_k,
             memory_min_score=memory_min_score,
@@ -166,8 +169,7 @@ class Team:
         self.history = RunHistory.default() if history is True else (history or None)
         self.tracing = tracing if tracing is not None else Tracing()
         self._trace = self.tracing.settings(name)
-        self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
-        self._graph = build_graph(checkpointer=self.checkpointer, name=name)
+        self._graph = build_graph(checkpointer=None, name=name)
 
     @property
     def memory(self) -> Memory | None:
@@ -176,23 +178,54 @@ class Team:
 
     @property
     def graph(self) -> RunGraph:
-        """The compiled LangGraph state machine; ``team.graph.get_graph().draw_mermaid()``."""
+        """The state machine (``team.graph.get_graph().draw_mermaid()``).
+
+        Runs compile it with a checkpoint saver of their own (see
+        :class:`~orchestra.engine.checkpoints.Checkpoints`); this copy has none.
+        """
         return self._graph
+
+    @asynccontextmanager
+    async def _checkpointed_graph(self) -> AsyncIterator[RunGraph]:
+        async with self.checkpoints.open() as saver:
+            yield build_graph(checkpointer=saver, name=self.name)
 
     async def astream(self, goal: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
         """Run ``goal`` and yield every typed event as it happens."""
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        async for event in self._stream(start, run_id):
+        async for event in self._stream(start, run_id, goal):
             yield event
 
-    async def _stream(self, start: RunState, run_id: str) -> AsyncIterator[Event]:
+    async def aresume_stream(self, run_id: str) -> AsyncIterator[Event]:
+        """Continue run ``run_id`` from its last checkpoint, yielding the events from there.
+
+        Work that finished before the interruption is not done again: finished jobs come
+        back from the checkpoint, and side-effecting tool calls that completed are
+        answered from the tool-call log (see docs/reliability.md).
+
+        Raises:
+            InputError: no run with that id was checkpointed.
+        """
+        state = await self._checkpointed_state(run_id)
+        async for event in self._stream(None, run_id, str(state["goal"])):
+            yield event
+
+    async def _checkpointed_state(self, run_id: str) -> RunState:
+        async with self._checkpointed_graph() as graph:
+            snapshot = await graph.aget_state(_config(run_id))
+        if not snapshot.values or "goal" not in snapshot.values:
+            raise InputError(f"no checkpointed run with id {run_id!r} in {self.checkpoints!r}")
+        return cast(RunState, snapshot.values)
+
+    async def _stream(self, start: RunState | None, run_id: str, goal: str) -> AsyncIterator[Event]:
         """Run in a task of its own, inside the run's span; events come through a queue.
 
-        The own task gives the run its own context (the run span and trace settings are
-        current there and reach every graph node), and MCP servers' clients hold anyio
-        task groups, which must not be suspended across an async generator's ``yield``.
+        ``start`` None resumes the run from its checkpoint. The own task gives the run its
+        own context (the run span and trace settings are current there and reach every
+        graph node), and MCP servers' clients hold anyio task groups, which must not be
+        suspended across an async generator's ``yield``.
         """
         queue: asyncio.Queue[object] = asyncio.Queue()
         done = object()
@@ -201,23 +234,27 @@ class Team:
             try:
                 with (
                     use_settings(self._trace),
-                    run_span(team=self.name, run_id=run_id, goal=start["goal"]) as span,
+                    run_span(team=self.name, run_id=run_id, goal=goal) as span,
                 ):
-                    async with self._recorded(run_id, start["goal"]), AsyncExitStack() as stack:
+                    async with (
+                        self._recorded(run_id, goal),
+                        self._checkpointed_graph() as graph,
+                        AsyncExitStack() as stack,
+                    ):
                         runtime = self.runtime
                         if self._servers:
                             extra: list[BaseTool] = []
                             for server in self._servers:
                                 extra.extend(await stack.enter_async_context(server.connect()))
                             runtime = self._runtime_with(extra)
-                        stream = self._graph.astream(
+                        stream = graph.astream(
                             start, _config(run_id), context=runtime, stream_mode="custom"
                         )
                         async for chunk in stream:
                             if isinstance(chunk, RunFinished):
                                 trace_run_end(span, chunk.status, chunk.reason, chunk.output)
                             await queue.put(chunk)
-                        result = await self.aget_run(run_id)
+                        result = await _result(graph, run_id)
                         trace_run_usage(span, result.usage)
                         if self.history is not None:
                             await asyncio.to_thread(self.history.finished, result.to_record())
@@ -290,6 +327,21 @@ class Team:
                 on_event(event)
         return await self.aget_run(run_id)
 
+    async def aresume(
+        self, run_id: str, *, on_event: Callable[[Event], None] | None = None
+    ) -> RunResult:
+        """Continue an interrupted run to the end (see :meth:`aresume_stream`).
+
+        A run that already ended is returned as it is.
+
+        Raises:
+            InputError: no run with that id was checkpointed.
+        """
+        async for event in self.aresume_stream(run_id):
+            if on_event is not None:
+                on_event(event)
+        return await self.aget_run(run_id)
+
     def run(
         self,
         goal: str,
@@ -298,11 +350,13 @@ class Team:
         on_event: Callable[[Event], None] | None = None,
     ) -> RunResult:
         """Blocking form of :meth:`arun`; call ``arun`` from async code instead."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event))
-        raise RuntimeError("Team.run() cannot be called from a running event loop; use arun()")
+        _no_running_loop("run")
+        return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event))
+
+    def resume(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Blocking form of :meth:`aresume`."""
+        _no_running_loop("resume")
+        return asyncio.run(self.aresume(run_id, on_event=on_event))
 
     async def aget_run(self, run_id: str) -> RunResult:
         """The result of run ``run_id`` as checkpointed so far.
@@ -310,10 +364,25 @@ class Team:
         Raises:
             InputError: no run with that id was checkpointed.
         """
-        snapshot = await self._graph.aget_state(_config(run_id))
-        if not snapshot.values or "tree" not in snapshot.values:
-            raise InputError(f"no checkpointed run with id {run_id!r}")
-        return result_from_state(cast(RunState, snapshot.values))
+        async with self._checkpointed_graph() as graph:
+            return await _result(graph, run_id)
+
+
+async def _result(graph: RunGraph, run_id: str) -> RunResult:
+    snapshot = await graph.aget_state(_config(run_id))
+    if not snapshot.values or "tree" not in snapshot.values:
+        raise InputError(f"no checkpointed run with id {run_id!r}")
+    return result_from_state(cast(RunState, snapshot.values))
+
+
+def _no_running_loop(method: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        f"Team.{method}() cannot be called from a running event loop; use a{method}()"
+    )
 
 
 def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -12,9 +12,9 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 from langchain_core.tools import BaseTool
@@ -32,7 +32,14 @@ from orchestra.observability import semconv as sc
 from orchestra.observability.spans import set_attributes, set_content, tool_span
 from orchestra.tools.options import ToolOptions, options_of
 
-__all__ = ["ToolOutcome", "call_tool", "idempotency_key", "tool_output_text", "truncate_for_model"]
+__all__ = [
+    "CallLog",
+    "ToolOutcome",
+    "call_tool",
+    "idempotency_key",
+    "tool_output_text",
+    "truncate_for_model",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +60,25 @@ class ToolOutcome:
     error_type: str | None = None
     """Why the call failed: ``refused``, ``invalid_arguments``, ``timeout`` or the
     exception's class name; None when it succeeded."""
+    replayed: bool = False
+    """The tool was not called: this side-effecting call had completed before (a resumed
+    run) and its logged result was returned instead."""
+
+
+class CallLog(Protocol):
+    """A durable log of side-effecting tool calls that completed, by idempotency key.
+
+    A resumed run re-executes an interrupted attempt; the log makes a side-effecting call
+    that had already completed return its logged result instead of running again.
+    """
+
+    async def completed(self, key: str) -> ToolOutcome | None:
+        """The logged outcome of the call with this key, if it completed."""
+        ...
+
+    async def record(self, outcome: ToolOutcome) -> None:
+        """Log a completed call (durably, before its result is used)."""
+        ...
 
 
 def idempotency_key(scope: str, seq: int, tool: str, args: Mapping[str, Any]) -> str:
@@ -113,6 +139,7 @@ async def call_tool(
     role: str,
     key: str = "",
     call_id: str | None = None,
+    log: CallLog | None = None,
 ) -> ToolOutcome:
     """Call tool ``name`` with ``args`` if the role may, and report what happened.
 
@@ -124,7 +151,7 @@ async def call_tool(
         name, call_id=call_id or key or None, description=known.description if known else None
     ) as span:
         outcome = await _checked_call(
-            name, args, available=available, allowed=allowed, role=role, key=key
+            name, args, available=available, allowed=allowed, role=role, key=key, log=log
         )
         set_attributes(
             span,
@@ -133,6 +160,7 @@ async def call_tool(
                 "orchestra.tool.tries": outcome.tries,
                 "orchestra.tool.side_effects": outcome.side_effects,
                 "orchestra.tool.key": key or None,
+                "orchestra.tool.replayed": outcome.replayed,
                 sc.ERROR_TYPE: outcome.error_type,
             },
         )
@@ -151,6 +179,7 @@ async def _checked_call(
     allowed: frozenset[str] | set[str],
     role: str,
     key: str,
+    log: CallLog | None,
 ) -> ToolOutcome:
     start = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -188,6 +217,12 @@ async def _checked_call(
     problem = _argument_errors(tool, arg_dict)
     if problem:
         return outcome(False, problem, "invalid_arguments")
+    logged = log is not None and options.side_effects and bool(key)
+    if logged:
+        assert log is not None
+        earlier = await log.completed(key)
+        if earlier is not None:
+            return replace(earlier, replayed=True, duration_s=time.perf_counter() - start)
     retrying = AsyncRetrying(
         stop=stop_after_attempt(options.retries + 1),
         wait=wait_exponential(multiplier=options.backoff_s, max=30),
@@ -207,7 +242,11 @@ async def _checked_call(
         )
     except Exception as exc:  # a failing tool is an observation, not a crash
         return outcome(False, f"error: {type(exc).__name__}: {exc}", type(exc).__name__)
-    return outcome(True, tool_output_text(value))
+    done = outcome(True, tool_output_text(value))
+    if logged:
+        assert log is not None
+        await log.record(done)
+    return done
 
 
 async def _run_once(tool: BaseTool, args: dict[str, Any], timeout_s: float | None) -> Any:

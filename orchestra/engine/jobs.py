@@ -145,6 +145,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
                 ToolStarted, task_id=job.task_id, tool=tool, key=key
             ),
             key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+            call_log=rt.call_log,
         )
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)

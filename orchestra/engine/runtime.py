@@ -15,6 +15,7 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.memory import Memory
 from orchestra.memory.embeddings import MiniLMEmbedder
+from orchestra.tools.invoke import CallLog
 from orchestra.tools.registry import (
     BM25ToolRetriever,
     EmbeddingToolRetriever,
@@ -85,6 +86,8 @@ class TeamRuntime:
     tool_retrieval: ToolRetrieval = "bm25"
     """How the most relevant tools are found: ``bm25``, ``embeddings`` or ``hybrid``."""
     team_name: str = "orchestra-team"
+    call_log: CallLog | None = None
+    """Where side-effecting tool calls are logged, so resumed runs do not repeat them."""
     memory: Memory | None = None
     """The shared memory; None runs without one."""
     memory_k: int = 4

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from orchestra.core.errors import ConfigError
-from orchestra.observability.history import orchestra_home
+from orchestra.core.home import orchestra_home
 
 __all__ = [
     "DashboardInfo",

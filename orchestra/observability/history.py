@@ -6,7 +6,6 @@ its whole run record, so a run that crashed still shows up.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,12 +17,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 from orchestra.core.errors import InputError
+from orchestra.core.home import orchestra_home
 from orchestra.core.record import RunRecord
 
-__all__ = ["HOME_ENV", "RunHistory", "RunSummary", "StoredRun", "orchestra_home"]
-
-HOME_ENV = "ORCHESTRA_HOME"
-"""Where orchestra keeps its files (default: ``.orchestra`` in the working directory)."""
+__all__ = ["RunHistory", "RunSummary", "StoredRun"]
 
 HistoryStatus = Literal["running", "succeeded", "failed", "error"]
 
@@ -48,11 +45,6 @@ _COLUMNS = (
     "run_id, team, goal, status, started_at, finished_at,"
     " input_tokens, output_tokens, cost_usd, tasks, error"
 )
-
-
-def orchestra_home() -> Path:
-    """``$ORCHESTRA_HOME``, else ``./.orchestra``."""
-    return Path(os.environ.get(HOME_ENV) or ".orchestra")
 
 
 class RunSummary(BaseModel):

@@ -250,9 +250,8 @@ async def test_events_are_typed_and_the_run_is_checkpointed():
     assert {e.run_id for e in events} == {"run-1"}
     stored = await team.aget_run("run-1")
     assert stored.status is RunStatus.SUCCEEDED and stored.output == "ok"
-    history = [
-        s async for s in team.graph.aget_state_history({"configurable": {"thread_id": "run-1"}})
-    ]
+    async with team.checkpoints.open() as saver:
+        history = [c async for c in saver.alist({"configurable": {"thread_id": "run-1"}})]
     assert len(history) >= 5
     with pytest.raises(InputError):
         await team.aget_run("no-such-run")

@@ -1,0 +1,119 @@
+"""Where runs are checkpointed: SQLite by default, memory or a saver of yours when asked.
+
+A LangGraph saver of SQLite or Postgres holds a connection bound to one event loop, and
+``Team.run`` starts a new loop for every run; so a :class:`Checkpoints` opens a saver for
+each run (or look-up) and the team compiles its graph with it (about 2.5 ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+from orchestra.core.errors import ConfigError
+from orchestra.core.home import orchestra_home
+from orchestra.engine.call_log import MemoryCallLog, SqliteCallLog
+from orchestra.tools.invoke import CallLog
+
+__all__ = ["Checkpoints", "CheckpointSpec"]
+
+Saver = BaseCheckpointSaver[Any]
+
+
+class Checkpoints:
+    """A place for checkpoints that opens a LangGraph saver per run.
+
+    Use :meth:`sqlite`, :meth:`memory` or :meth:`of` (a saver you made); :meth:`parse`
+    reads ``"memory"``, ``"sqlite:///path.db"`` or a ``.db`` path.
+    """
+
+    def __init__(self, kind: str, target: str | None = None, saver: Saver | None = None) -> None:
+        self.kind = kind
+        self.target = target
+        self._saver = saver
+
+    @classmethod
+    def default(cls) -> Checkpoints:
+        """SQLite in ``$ORCHESTRA_HOME/runs.db`` (default ``.orchestra/runs.db``)."""
+        return cls.sqlite(orchestra_home() / "runs.db")
+
+    @classmethod
+    def sqlite(cls, path: str | Path) -> Checkpoints:
+        """Checkpoints in a SQLite file (created with its folder on first use)."""
+        return cls("sqlite", str(path))
+
+    @classmethod
+    def memory(cls) -> Checkpoints:
+        """Checkpoints in this process only (gone when it exits)."""
+        return cls("memory", saver=InMemorySaver())
+
+    @classmethod
+    def of(cls, saver: Saver) -> Checkpoints:
+        """A saver you made and manage (it must work on the loop the team runs on)."""
+        return cls("saver", saver=saver)
+
+    @classmethod
+    def parse(cls, spec: CheckpointSpec) -> Checkpoints:
+        """Checkpoints from what ``Team(checkpointer=...)`` accepts.
+
+        Raises:
+            ConfigError: a string that names no known kind of store.
+        """
+        if spec is None:
+            return cls.default()
+        if isinstance(spec, Checkpoints):
+            return spec
+        if isinstance(spec, BaseCheckpointSaver):
+            return cls.of(spec)
+        text = str(spec)
+        if text == "memory":
+            return cls.memory()
+        if text.startswith("sqlite:///"):
+            return cls.sqlite(text.removeprefix("sqlite:///"))
+        if isinstance(spec, Path) or text.endswith((".db", ".sqlite", ".sqlite3")):
+            return cls.sqlite(text)
+        raise ConfigError(
+            f"unknown checkpointer {text!r}: use 'memory', a .db path or 'sqlite:///PATH'"
+        )
+
+    @property
+    def durable(self) -> bool:
+        """Whether checkpoints outlive the process."""
+        return self.kind == "sqlite"
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Saver]:
+        """A saver for the current event loop, closed when the block ends."""
+        if self._saver is not None:
+            yield self._saver
+            return
+        async with self._sqlite() as saver:
+            yield saver
+
+    def call_log(self) -> CallLog:
+        """The log of completed side-effecting tool calls that goes with these checkpoints."""
+        if self.kind == "sqlite":
+            assert self.target is not None
+            return SqliteCallLog(self.target)
+        return MemoryCallLog()
+
+    @asynccontextmanager
+    async def _sqlite(self) -> AsyncIterator[Saver]:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        assert self.target is not None
+        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(self.target) as saver:
+            yield saver
+
+    def __repr__(self) -> str:
+        return f"Checkpoints({self.kind}{': ' + self.target if self.target else ''})"
+
+
+CheckpointSpec = Checkpoints | Saver | str | Path | None
+"""What ``Team(checkpointer=...)`` accepts (see :meth:`Checkpoints.parse`)."""
