@@ -11,13 +11,14 @@ from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
 from orchestra.core.record import RunRecord, RunResult
 from orchestra.core.roles import Role
 from orchestra.core.usage import DEFAULT_PRICES, Price
-from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec
+from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.state import RunState, result_from_state
@@ -242,11 +243,14 @@ class Team:
                         AsyncExitStack() as stack,
                     ):
                         runtime = self.runtime
+                        if start is None and isinstance(graph.checkpointer, BaseCheckpointSaver):
+                            finished = await finished_jobs(graph.checkpointer, run_id)
+                            runtime = replace(runtime, finished_jobs=finished)
                         if self._servers:
                             extra: list[BaseTool] = []
                             for server in self._servers:
                                 extra.extend(await stack.enter_async_context(server.connect()))
-                            runtime = self._runtime_with(extra)
+                            runtime = self._runtime_with(runtime, extra)
                         stream = graph.astream(
                             start, _config(run_id), context=runtime, stream_mode="custom"
                         )
@@ -297,15 +301,15 @@ class Team:
         except Exception:  # nothing checkpointed yet, or the checkpointer itself failed
             return None
 
-    def _runtime_with(self, extra: list[BaseTool]) -> TeamRuntime:
-        """The team's runtime with the connected servers' tools added and roles re-checked."""
-        tools = dict(self.runtime.tools)
+    def _runtime_with(self, runtime: TeamRuntime, extra: list[BaseTool]) -> TeamRuntime:
+        """``runtime`` with the connected servers' tools added and roles re-checked."""
+        tools = dict(runtime.tools)
         for t in extra:
             if t.name in tools:
                 raise ConfigError(f"two tools are named {t.name!r} (use mcp_server(prefix=...))")
             tools[t.name] = t
-        _roles_by_name(self.runtime.roles.values(), tools)
-        return replace(self.runtime, tools=tools)
+        _roles_by_name(runtime.roles.values(), tools)
+        return replace(runtime, tools=tools)
 
     async def arun(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -38,22 +39,64 @@ def main() -> None:
     """Run and inspect orchestra agent teams."""
 
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON run record and nothing else")
+]
+LiveOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--live/--no-live",
+        help="Redraw the task tree as the run goes (default: on when stderr is a terminal)",
+    ),
+]
+
+
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
     goal: Annotated[str, typer.Argument(help="What the team should achieve")],
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON run record and nothing else")
-    ] = False,
-    live: Annotated[
-        bool | None,
-        typer.Option(
-            "--live/--no-live",
-            help="Redraw the task tree as the run goes (default: on when stderr is a terminal)",
-        ),
+    json_output: JsonOption = False,
+    live: LiveOption = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="The run's id (default: a new random one)")
     ] = None,
 ) -> None:
     """Run GOAL with the team at TARGET; exits 1 when the run fails."""
+    _execute(
+        target,
+        lambda team, on_event: team.arun(goal, run_id=run_id, on_event=on_event),
+        json_output=json_output,
+        live=live,
+    )
+
+
+@app.command()
+def resume(
+    target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
+    run_id: Annotated[str, typer.Argument(help="The id of the interrupted run")],
+    json_output: JsonOption = False,
+    live: LiveOption = None,
+) -> None:
+    """Continue run RUN_ID of the team at TARGET from its last checkpoint.
+
+    Finished work is not done again; side-effecting tool calls that completed are not
+    repeated. Exits like ``run``.
+    """
+    _execute(
+        target,
+        lambda team, on_event: team.aresume(run_id, on_event=on_event),
+        json_output=json_output,
+        live=live,
+    )
+
+
+def _execute(
+    target: str,
+    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    *,
+    json_output: bool,
+    live: bool | None,
+) -> None:
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
     try:
@@ -64,7 +107,10 @@ def run(
     if live is None:
         live = err.is_terminal and not json_output
     try:
-        result = _run_team(team, goal, err, live=live and not json_output, quiet=json_output)
+        result = _watch(team, start, err, live=live and not json_output, quiet=json_output)
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except OrchestraError as exc:
         err.print(f"[red]{type(exc).__name__}:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -80,19 +126,30 @@ def run(
     raise typer.Exit(0 if result.succeeded else 1)
 
 
-def _run_team(team: Team, goal: str, err: Console, *, live: bool, quiet: bool) -> RunResult:
-    """Run the team with the live view, event lines, or silently."""
+def _watch(
+    team: Team,
+    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    err: Console,
+    *,
+    live: bool,
+    quiet: bool,
+) -> RunResult:
+    """Run with the live view, event lines, or silently."""
     if live:
         view = LiveView()
         with Live(view, console=err, refresh_per_second=8, transient=False):
-            return asyncio.run(team.arun(goal, on_event=view.update))
+            return asyncio.run(_awaited(start(team, view.update)))
 
     def show(event: Event) -> None:
         # usage and tool_started feed live views; as log lines they are noise
         if not quiet and not isinstance(event, (UsageRecorded, ToolStarted)):
             err.print(event_line(event))
 
-    return asyncio.run(team.arun(goal, on_event=show))
+    return asyncio.run(_awaited(start(team, show)))
+
+
+async def _awaited(pending: Awaitable[RunResult]) -> RunResult:
+    return await pending
 
 
 @app.command()

@@ -55,6 +55,8 @@ class ToolCallRecord(BaseModel):
     """The whole result (the model may have seen it cut)."""
     error: str | None
     side_effects: bool
+    replayed: bool = False
+    """Answered from the tool-call log: the call had completed before the run resumed."""
     tries: int
     duration_s: float
     started_at: datetime | None

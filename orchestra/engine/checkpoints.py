@@ -18,11 +18,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from orchestra.core.errors import ConfigError
 from orchestra.core.home import orchestra_home
 from orchestra.engine.call_log import MemoryCallLog, SqliteCallLog
+from orchestra.engine.jobs import JOB_KEY
 from orchestra.tools.invoke import CallLog
 
-__all__ = ["Checkpoints", "CheckpointSpec"]
+__all__ = ["Checkpoints", "CheckpointSpec", "finished_jobs"]
 
 Saver = BaseCheckpointSaver[Any]
+
+RETURN_CHANNEL = "__return__"
+"""Where LangGraph writes a task's return value."""
 
 
 class Checkpoints:
@@ -117,3 +121,18 @@ class Checkpoints:
 
 CheckpointSpec = Checkpoints | Saver | str | Path | None
 """What ``Team(checkpointer=...)`` accepts (see :meth:`Checkpoints.parse`)."""
+
+
+async def finished_jobs(saver: Saver, run_id: str) -> dict[str, dict[str, Any]]:
+    """Results of the jobs that finished in the run's interrupted step, by job name.
+
+    They are the step's pending writes: LangGraph stores each task's return value as it
+    finishes, and every job's result carries its name (``orchestra.engine.jobs.JOB_KEY``).
+    """
+    found = await saver.aget_tuple({"configurable": {"thread_id": run_id}})
+    out: dict[str, dict[str, Any]] = {}
+    writes = found.pending_writes or [] if found is not None else []
+    for _task, channel, value in writes:
+        if channel == RETURN_CHANNEL and isinstance(value, dict) and JOB_KEY in value:
+            out[str(value[JOB_KEY])] = value
+    return out

@@ -7,13 +7,16 @@ persisted); their outputs are plain JSON data.
 LangGraph identifies a task call by its name and its position among the node's calls.
 Positions depend on completion order, which can differ when a run resumes, so every job
 is named after the tree node (and attempt) it serves: a checkpointed result can then
-only ever come back to the call it belongs to.
+only ever come back to the call it belongs to. And since a changed position would make
+LangGraph run a finished job again, a resumed run first collects the finished jobs'
+results from the checkpoint by name (each result carries its job's name) and
+:func:`start` answers those without running them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -54,11 +57,23 @@ from orchestra.observability.spans import (
 from orchestra.tools.invoke import ToolOutcome
 from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_tools
 
-__all__ = ["AttemptJob", "DesignJob", "ReplanJob", "attempt", "design", "replan", "start"]
+__all__ = [
+    "JOB_KEY",
+    "AttemptJob",
+    "DesignJob",
+    "ReplanJob",
+    "attempt",
+    "design",
+    "replan",
+    "start",
+]
 
 J = TypeVar("J")
 
 _EVENT_OUTPUT_CHARS = 2000
+
+JOB_KEY = "job"
+"""Key of a job's name in its result."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +244,7 @@ def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
         result=outcome.output if outcome.ok else None,
         error=None if outcome.ok else outcome.output,
         side_effects=outcome.side_effects,
+        replayed=outcome.replayed,
         tries=outcome.tries,
         duration_s=outcome.duration_s,
         started_at=outcome.started_at,
@@ -377,11 +393,24 @@ class _NamedJob(Generic[J]):
         self._fn = fn
 
     async def __call__(self, job: J) -> dict[str, Any]:
-        return await self._fn(job)
+        out = await self._fn(job)
+        out[JOB_KEY] = self.__name__  # lets a resumed run find this result by name
+        return out
 
 
 def start(
-    fn: Callable[[J], Awaitable[dict[str, Any]]], name: str, job: J
+    fn: Callable[[J], Awaitable[dict[str, Any]]],
+    name: str,
+    job: J,
+    finished: Mapping[str, dict[str, Any]],
 ) -> Awaitable[dict[str, Any]]:
-    """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run)."""
+    """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run).
+
+    A job in ``finished`` (results a resumed run found in its checkpoint) is not run
+    again: its result comes back at once, whatever order the jobs now start in.
+    """
+    if name in finished:
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        done.set_result(finished[name])
+        return done
     return task(_NamedJob(fn, name))(job)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -88,6 +88,8 @@ class TeamRuntime:
     team_name: str = "orchestra-team"
     call_log: CallLog | None = None
     """Where side-effecting tool calls are logged, so resumed runs do not repeat them."""
+    finished_jobs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Results of jobs a resumed run found finished in its checkpoint, by job name."""
     memory: Memory | None = None
     """The shared memory; None runs without one."""
     memory_k: int = 4

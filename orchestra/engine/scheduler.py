@@ -121,7 +121,9 @@ class Scheduler:
                     task_id=leaf.id,
                     roles=dict(self.roles),
                 )
-                return await jobs.start(jobs.design, f"design.{leaf.id}", job)
+                return await jobs.start(
+                    jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
+                )
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
@@ -139,7 +141,7 @@ class Scheduler:
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
-        future = asyncio.ensure_future(jobs.start(fn, name, job))
+        future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
         self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
 
     def _busy(self, task_id: str) -> bool:

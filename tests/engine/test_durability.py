@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from orchestra import RunStatus
-from orchestra.testing import ScriptedCall, plan, role_spec, subtask, verdict
-from tests.conftest import make_team
+from orchestra import Event, RunStatus, TaskFinished, tool
+from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
+from tests.conftest import GUARD_S, make_team
 
 
 async def test_a_crash_keeps_finished_tasks_and_langgraph_resumes_only_the_rest():
@@ -41,3 +43,56 @@ async def test_a_crash_keeps_finished_tasks_and_langgraph_resumes_only_the_rest(
     assert len(model.calls_for("planner")) == 1
     assert len(model.calls_for("critic", "a")) == 1
     assert {n.id: n.executions for n in result.tree.leaves()} == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_resume_finds_finished_jobs_by_name_whatever_order_they_start_in():
+    """LangGraph matches a task call to its checkpointed result by position; a resumed
+    run may start jobs in another order, so orchestra matches them by name first."""
+    y_finished = asyncio.Event()
+    crashes = {"left": 1}
+
+    @tool
+    async def wait_for_y() -> str:
+        """Return once y is finished."""
+        await asyncio.wait_for(y_finished.wait(), GUARD_S)
+        return "y is done"
+
+    def executor_x(call: ScriptedCall) -> str:
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise RuntimeError("process died in x")
+        return "x ok"
+
+    script = {
+        "planner": [
+            plan(subtask("a"), subtask("b"), subtask("x", deps=["a"]), subtask("y", deps=["b"]))
+        ],
+        "role_designer": role_spec("worker", "Do the task.", ["wait_for_y"]),
+        # a finishes only after y: first run order b, y, a, x; a resume starts a's
+        # dependent x before y
+        "executor@a": [tool_call("wait_for_y", {}), "a ok"],
+        "executor@b": "b ok",
+        "executor@x": executor_x,
+        "executor@y": "y ok",
+        "critic": verdict("pass"),
+        "synthesizer": "final",
+    }
+    team, model = make_team(script, tools=[wait_for_y])
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, TaskFinished) and event.task_id == "y":
+            y_finished.set()
+
+    with pytest.raises(RuntimeError, match="process died"):
+        await team.arun("goal", run_id="reordered", on_event=on_event)
+    assert len(model.calls_for("executor", "y")) == 1
+
+    resumed = await team.aresume("reordered")
+    assert resumed.status is RunStatus.SUCCEEDED
+    assert {t: len(model.calls_for("executor", t)) for t in "abxy"} == {
+        "a": 2,  # a tool call, then its answer: once
+        "b": 1,
+        "x": 2,  # the crash, then the resumed attempt
+        "y": 1,  # not again, although it now starts after x
+    }
+    assert len(model.calls_for("critic", "y")) == 1
