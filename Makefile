@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/tracing.py
+	$(BIN)/python benchmarks/scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

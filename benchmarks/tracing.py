@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestra import Team, Tracing, tool
-from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from orchestra.testing import ScriptedChatModel, fan_out, role_spec, tool_call, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tracing.json"
 
@@ -44,25 +44,10 @@ def lookup(q: str) -> str:
     return f"fact about {q}"
 
 
-WIDTH = 8
-"""A plan level holds at most 8 tasks: wider fan-outs nest in groups."""
-
-
-def _level(ids: list[str], prefix: str) -> list[dict[str, Any]]:
-    if len(ids) <= WIDTH:
-        return [subtask(i) for i in ids]
-    size = -(-len(ids) // WIDTH)
-    groups = [ids[k : k + size] for k in range(0, len(ids), size)]
-    return [
-        subtask(f"{prefix}{n}", subtasks=_level(group, f"{prefix}{n}-"))
-        for n, group in enumerate(groups)
-    ]
-
-
 def _script(leaves: int) -> dict[str, Any]:
     ids = [f"t{i}" for i in range(leaves)]
     return {
-        "planner": [plan(*_level(ids, "g"))],
+        "planner": [fan_out(ids)],
         "role_designer": role_spec("worker", "Do the task.", ["lookup"]),
         **{f"executor@{i}": [tool_call("lookup", {"q": i}), f"result {i}"] for i in ids},
         "critic": verdict("pass"),

@@ -47,12 +47,15 @@ from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK
 from orchestra.core.errors import ScriptError
+from orchestra.core.plan import MAX_TASKS_PER_LEVEL
 from orchestra.models.structured import structured_output_parser
 
 __all__ = [
     "Reply",
     "ScriptedCall",
     "ScriptedChatModel",
+    "chain",
+    "fan_out",
     "plan",
     "role_spec",
     "subtask",
@@ -292,6 +295,44 @@ def subtask(
 def plan(*tasks: dict[str, Any]) -> dict[str, Any]:
     """A scripted planner reply."""
     return {"tasks": list(tasks)}
+
+
+def fan_out(leaf_ids: Sequence[str], *, group_prefix: str = "g") -> dict[str, Any]:
+    """A planner reply whose leaves are ``leaf_ids``, all independent.
+
+    A plan level holds at most ``MAX_TASKS_PER_LEVEL`` tasks, so wide fan-outs nest in
+    groups (200 leaves: 8 groups of 25, each 5 groups of 5): ``max_depth`` must allow it.
+    """
+    return plan(*_groups([subtask(i) for i in leaf_ids], group_prefix, chained=False))
+
+
+def chain(leaf_ids: Sequence[str], *, group_prefix: str = "c") -> dict[str, Any]:
+    """A planner reply whose leaves run one after another, in the order given.
+
+    Long chains nest like :func:`fan_out`, each group depending on the one before.
+    """
+    leaves = [subtask(i, deps=[leaf_ids[n - 1]] if n else []) for n, i in enumerate(leaf_ids)]
+    return plan(*_groups(leaves, group_prefix, chained=True))
+
+
+def _groups(tasks: list[dict[str, Any]], prefix: str, *, chained: bool) -> list[dict[str, Any]]:
+    if len(tasks) <= MAX_TASKS_PER_LEVEL:
+        return tasks
+    size = -(-len(tasks) // MAX_TASKS_PER_LEVEL)
+    parts = [tasks[k : k + size] for k in range(0, len(tasks), size)]
+    groups = []
+    for n, part in enumerate(parts):
+        if chained:  # a dependency only ever points at a sibling
+            part[0] = {**part[0], "depends_on": []}
+        name = f"{prefix}{n}"
+        groups.append(
+            subtask(
+                name,
+                deps=[f"{prefix}{n - 1}"] if chained and n else [],
+                subtasks=_groups(part, f"{name}-", chained=chained),
+            )
+        )
+    return groups
 
 
 def verdict(kind: str = "pass", reason: str = "Meets the criteria.") -> dict[str, Any]:

@@ -80,3 +80,10 @@ def test_tracing_benchmark_runs_at_a_smoke_size():
     assert result["spans_per_run"]["on"] >= 12 * 4
     assert result["spans_per_run"]["on+content"] == result["spans_per_run"]["on"]
     assert set(result["on"]) == {"overhead_ms_per_node", "ratio_vs_off"}
+
+
+def test_scale_benchmark_runs_at_a_smoke_size():
+    result = load("scale").run(wide=20, deep=12)
+    assert set(result) == {"wide/memory", "wide/sqlite", "deep/memory", "deep/sqlite"}
+    for entry in result.values():
+        assert entry["run"]["ms_per_node"] > 0 and entry["heap_per_node_kb"] > 0
