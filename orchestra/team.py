@@ -276,6 +276,8 @@ class Team:
         finally:
             if not producer.done():
                 producer.cancel()
+                # let it record how the run ended (history, span) before we go on
+                await asyncio.wait([producer])
 
     @asynccontextmanager
     async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
@@ -61,10 +62,15 @@ def run(
         str | None, typer.Option("--run-id", help="The run's id (default: a new random one)")
     ] = None,
 ) -> None:
-    """Run GOAL with the team at TARGET; exits 1 when the run fails."""
+    """Run GOAL with the team at TARGET; exits 1 when the run fails.
+
+    Ctrl-C stops the run and keeps its checkpoint: ``orchestra resume`` continues it.
+    """
+    the_id = run_id or uuid.uuid4().hex
     _execute(
         target,
-        lambda team, on_event: team.arun(goal, run_id=run_id, on_event=on_event),
+        the_id,
+        lambda team, on_event: team.arun(goal, run_id=the_id, on_event=on_event),
         json_output=json_output,
         live=live,
     )
@@ -84,6 +90,7 @@ def resume(
     """
     _execute(
         target,
+        run_id,
         lambda team, on_event: team.aresume(run_id, on_event=on_event),
         json_output=json_output,
         live=live,
@@ -92,6 +99,7 @@ def resume(
 
 def _execute(
     target: str,
+    run_id: str,
     start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
     *,
     json_output: bool,
@@ -108,6 +116,12 @@ def _execute(
         live = err.is_terminal and not json_output
     try:
         result = _watch(team, start, err, live=live and not json_output, quiet=json_output)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted; the run is checkpointed. Continue it with:\n"
+            f"  orchestra resume {target} {run_id}"
+        )
+        raise typer.Exit(130) from None
     except InputError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

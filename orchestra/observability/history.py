@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
+_CHECKPOINT_TABLES = {"checkpoints", "writes"}
+"""LangGraph's SQLite saver's tables, keyed by ``thread_id`` (= run id)."""
 _COLUMNS = (
     "run_id, team, goal, status, started_at, finished_at,"
     " input_tokens, output_tokens, cost_usd, tasks, error"
@@ -183,10 +185,29 @@ class RunHistory:
         return StoredRun(summary=_summary(row[:-1]), record=record)
 
     def prune(self, older_than: timedelta) -> int:
-        """Forget runs that started more than ``older_than`` ago; how many went."""
-        cutoff = _iso(datetime.now(UTC) - older_than)
+        """Forget runs that started more than ``older_than`` ago; how many went.
+
+        Their checkpoints go too when they live in the same file (the default), and so
+        do tool-call log entries older than the cutoff.
+        """
+        moment = datetime.now(UTC) - older_than
         with self._db() as db:
-            return db.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            old = [
+                (row[0],)
+                for row in db.execute(
+                    "SELECT run_id FROM runs WHERE started_at < ?", (_iso(moment),)
+                )
+            ]
+            for table in _CHECKPOINT_TABLES & tables:
+                db.executemany(f"DELETE FROM {table} WHERE thread_id = ?", old)
+            if "tool_call_log" in tables:
+                db.execute(
+                    "DELETE FROM tool_call_log WHERE logged_at < ?",
+                    (moment.strftime("%Y-%m-%d %H:%M:%S"),),
+                )
+            db.executemany("DELETE FROM runs WHERE run_id = ?", old)
+            return len(old)
 
 
 def _iso(at: datetime | None) -> str:

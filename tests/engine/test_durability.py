@@ -96,3 +96,39 @@ async def test_resume_finds_finished_jobs_by_name_whatever_order_they_start_in()
         "y": 1,  # not again, although it now starts after x
     }
     assert len(model.calls_for("critic", "y")) == 1
+
+
+async def test_a_cancelled_run_leaves_a_checkpoint_it_resumes_from():
+    holding = asyncio.Event()
+    release = {"now": False}
+
+    @tool
+    async def slow(q: str) -> str:
+        """Take a while."""
+        if not release["now"]:
+            holding.set()
+            await asyncio.Event().wait()  # until cancelled
+        return "slow done"
+
+    script = {
+        "planner": [plan(subtask("a"), subtask("b", deps=["a"]))],
+        "role_designer": role_spec("worker", "Do the task.", ["slow"]),
+        "executor@a": "a ok",
+        "executor@b": [tool_call("slow", {"q": "x"}), tool_call("slow", {"q": "x"}), "b ok"],
+        "critic": verdict("pass"),
+        "synthesizer": "final",
+    }
+    team, model = make_team(script, tools=[slow])
+    running = asyncio.create_task(team.arun("goal", run_id="cancelled"))
+    await asyncio.wait_for(holding.wait(), GUARD_S)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert team.history is not None
+    assert team.history.get("cancelled").summary.status == "error"
+
+    release["now"] = True
+    resumed = await team.aresume("cancelled")
+    assert resumed.status is RunStatus.SUCCEEDED and resumed.output == "final"
+    assert len(model.calls_for("executor", "a")) == 1  # a finished before the cancel
+    assert team.history.get("cancelled").summary.status == "succeeded"

@@ -111,3 +111,38 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
+
+
+def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
+    home = tmp_path / "home"
+    env = {
+        "ORCHESTRA_HOME": str(home),
+        "CALLS_FILE": str(tmp_path / "calls.txt"),
+        "MODEL_CALLS_FILE": str(tmp_path / "model.txt"),
+    }
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)) as server:
+        server.settimeout(GUARD_S * 6)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "orchestra.cli", "run", TEAM, "goal", "--run-id", "ctrl-c"],
+            cwd=ROOT,
+            env={**_environ(), **env, "CRASH_HOLD": "1", "CRASH_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        conn, _ = server.accept()
+        with conn:
+            assert conn.makefile().readline().strip() == "holding c"
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=GUARD_S * 3)
+    assert child.returncode == 130, stderr
+    assert f"orchestra resume {TEAM} ctrl-c" in stderr
+    shown = json.loads(run_cli("runs", "show", "ctrl-c", "--json", env_extra=env).stdout)
+    assert shown["summary"]["status"] == "error"
+    assert shown["summary"]["error"].startswith("CancelledError")
+
+    resumed = run_cli("resume", TEAM, "ctrl-c", "--json", env_extra=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "succeeded"
+    assert (tmp_path / "calls.txt").read_text().split() == ["a@example.org", "c@example.org"]

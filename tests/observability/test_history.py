@@ -87,3 +87,22 @@ def test_two_histories_on_one_file_see_each_other(tmp_path: Path):
     assert [r.run_id for r in two.list()] == ["r1"]
     with sqlite3.connect(tmp_path / "h.db") as db:
         assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+async def test_pruning_takes_the_checkpoints_of_old_runs_along(_orchestra_home: Path):
+    team, _ = make_team(dict(SCRIPT, planner=SCRIPT["planner"] * 2))
+    await team.arun("old goal", run_id="old-run")
+    await team.arun("new goal", run_id="new-run")
+    db = _orchestra_home / "runs.db"
+    with sqlite3.connect(db) as conn:  # make the first run ten days old
+        conn.execute(
+            "UPDATE runs SET started_at = ? WHERE run_id = 'old-run'",
+            ((datetime.now(UTC) - timedelta(days=10)).isoformat(),),
+        )
+    assert team.history is not None and team.history.prune(timedelta(days=7)) == 1
+    with sqlite3.connect(db) as conn:
+        threads = {row[0] for row in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert threads == {"new-run"}
+    with pytest.raises(InputError):
+        await team.aget_run("old-run")
+    assert (await team.aget_run("new-run")).succeeded
