@@ -74,12 +74,15 @@ class Memory:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"memory server URL must be http(s)://host:port, not {url!r}")
-        client = chromadb.HttpClient(
-            host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 8000),
-            ssl=parts.scheme == "https",
-            settings=_settings(),
-        )
+        try:
+            client = chromadb.HttpClient(
+                host=parts.hostname,
+                port=parts.port or (443 if parts.scheme == "https" else 8000),
+                ssl=parts.scheme == "https",
+                settings=_settings(),
+            )
+        except ValueError as exc:  # chromadb's way of saying nobody answered
+            raise ConfigError(f"no chromadb server answers at {url}: {exc}") from exc
         return cls(client, collection=collection)
 
     @classmethod

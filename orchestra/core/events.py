@@ -149,6 +149,7 @@ NoticeKind = Literal[
     "role_fallback",
     "critic_fallback",
     "synthesis_fallback",
+    "memory_unavailable",
 ]
 
 
@@ -159,7 +160,8 @@ class Notice(EventBase):
     ``plan_fallback`` (the goal became a single task), ``replan_failed`` (no usable
     replacement plan: the task failed), ``role_fallback`` (a generic role without tools),
     ``critic_fallback`` (a result accepted without a valid verdict),
-    ``synthesis_fallback`` (the output is the task results).
+    ``synthesis_fallback`` (the output is the task results), ``memory_unavailable`` (the
+    shared memory could not be read or written; the attempt went on without it).
     """
 
     type: Literal["notice"] = "notice"

@@ -136,8 +136,12 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     memories: list[str] = []
     offered = rt.registry.relevant(task_text, among=role.tools)
     if rt.memory is not None:
-        role, tools, memories = await _with_memory(job, task_text)
-        offered = [*offered, *MEMORY_TOOL_NAMES]
+        try:
+            role, tools, memories = await _with_memory(job, task_text)
+        except Exception as exc:  # a memory that is down must not stop the work
+            notices.append(_memory_notice("read", exc))
+        else:
+            offered = [*offered, *MEMORY_TOOL_NAMES]
     node = job.tree.get(job.task_id)
     with (
         metered(rt.prices) as meter,
@@ -171,17 +175,20 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         _trace_attempt(span, execution.error, verdict, meter.usage)
     if rt.memory is not None and verdict is not None and verdict.verdict == "pass":
         # Finished results feed later tasks and later runs of the team (the TME idea).
-        await asyncio.to_thread(
-            rt.memory.add,
-            execution.output or "",
-            team=rt.team_name,
-            scope=MemoryScope.TEAM,
-            source=MemorySource.TASK_RESULT,
-            run_id=job.run_id,
-            task_id=job.task_id,
-            role=role.name,
-            title=job.tree.get(job.task_id).title,
-        )
+        try:
+            await asyncio.to_thread(
+                rt.memory.add,
+                execution.output or "",
+                team=rt.team_name,
+                scope=MemoryScope.TEAM,
+                source=MemorySource.TASK_RESULT,
+                run_id=job.run_id,
+                task_id=job.task_id,
+                role=role.name,
+                title=job.tree.get(job.task_id).title,
+            )
+        except Exception as exc:  # the result stands; only its copy in memory is missing
+            notices.append(_memory_notice("write", exc))
     return {
         "usage": meter.usage.model_dump(),
         "output": execution.output,
@@ -225,6 +232,14 @@ async def _with_memory(
         update={"tools": tuple(dict.fromkeys([*job.role.tools, *MEMORY_TOOL_NAMES]))}
     )
     return role, {**rt.tools, **{t.name: t for t in extra}}, [format_hit(h) for h in hits]
+
+
+def _memory_notice(what: str, exc: Exception) -> dict[str, str]:
+    doing = "reading memories" if what == "read" else "storing the result in memory"
+    return {
+        "kind": "memory_unavailable",
+        "message": f"{doing} failed ({type(exc).__name__}: {exc}); the attempt went on without",
+    }
 
 
 def _task_text(tree: TaskTree, task_id: str) -> str:
