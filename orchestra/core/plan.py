@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -16,7 +16,14 @@ from pydantic import BaseModel, Field
 from orchestra.core.parsing import extract_json
 from orchestra.core.tree import TaskNode, TaskTree
 
-__all__ = ["DraftTask", "PlanDraft", "draft_to_nodes", "plan_errors"]
+__all__ = [
+    "DraftTask",
+    "PlanDraft",
+    "PlanSignature",
+    "draft_to_nodes",
+    "plan_errors",
+    "plan_signature",
+]
 
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
@@ -55,6 +62,32 @@ class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
     tasks: list[DraftTask] = Field(min_length=1, max_length=MAX_TASKS_PER_LEVEL)
+
+
+PlanSignature = tuple[tuple[str, str, tuple[int, ...], object], ...]
+"""A plan's shape and wording without its ids (see :func:`plan_signature`)."""
+
+
+def _words(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def plan_signature(tasks: Sequence[DraftTask]) -> PlanSignature:
+    """What makes two plans the same plan: titles, descriptions, dependencies, subtasks.
+
+    Ids are left out (a model renames freely), dependencies become positions, and text is
+    compared without case or spacing differences.
+    """
+    position = {t.id: n for n, t in enumerate(tasks)}
+    return tuple(
+        (
+            _words(t.title),
+            _words(t.description),
+            tuple(sorted(position[d] for d in t.depends_on if d in position)),
+            plan_signature(t.subtasks),
+        )
+        for t in tasks
+    )
 
 
 def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[str]:

@@ -26,7 +26,7 @@ from orchestra.core.events import (
     UsageRecorded,
     VerdictGiven,
 )
-from orchestra.core.plan import PlanDraft, draft_to_nodes
+from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signature
 from orchestra.core.record import ReplanRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
@@ -325,9 +325,15 @@ class Scheduler:
             )
             self._fail(failed, f"re-planning failed ({out['error']}) after: {reason}")
             return
+        draft = PlanDraft.model_validate(out["draft"])
+        if self._tried_before(failed, draft):
+            message = "the re-plan repeats a plan this branch already tried"
+            self.notices.append(self.emit.notice("replan_failed", message, failed.id))
+            self._fail(failed, f"{message} (loop stopped) after: {reason}")
+            return
         parent_id = failed.parent_id or ROOT_ID
         nodes = draft_to_nodes(
-            PlanDraft.model_validate(out["draft"]),
+            draft,
             self.tree,
             parent_id=parent_id,
             replaces=failed.id,
@@ -357,6 +363,35 @@ class Scheduler:
         for node in nodes:
             if self.tree.is_leaf(node.id):
                 self._design(node)
+
+    def _tried_before(self, failed: TaskNode, draft: PlanDraft) -> bool:
+        """Whether ``draft`` equals a plan already tried in ``failed``'s line of re-plans.
+
+        Tried plans, read off the tree (so a resumed run knows them too): the task the
+        line started from, as a plan of one task, and each replacement plan since.
+        """
+        origin = failed
+        while origin.replaces is not None and origin.replaces in self.tree.nodes:
+            origin = self.tree.get(origin.replaces)
+        tried = {plan_signature([self._as_draft(origin)])}
+        line = [origin]
+        while line:
+            replaced = line.pop()
+            replacements = [n for n in self.tree.nodes.values() if n.replaces == replaced.id]
+            if replacements:
+                tried.add(plan_signature([self._as_draft(n) for n in replacements]))
+                line.extend(replacements)
+        return plan_signature(draft.tasks) in tried
+
+    def _as_draft(self, node: TaskNode) -> DraftTask:
+        """A tree node (and its subtree) as the planner would have written it."""
+        return DraftTask.model_construct(
+            id=node.id,
+            title=node.title,
+            description=node.description,
+            depends_on=node.depends_on,
+            subtasks=[self._as_draft(c) for c in self.tree.children(node.id)],
+        )
 
     # -- the end -------------------------------------------------------------------
 

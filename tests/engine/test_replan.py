@@ -148,3 +148,47 @@ async def test_run_wide_replan_budget():
     result, _ = await run_collect(team)
     assert result.status is RunStatus.FAILED
     assert "re-plan budget of the run is spent (0)" in (result.reason or "")
+
+
+async def test_a_replan_that_repeats_the_failed_task_is_stopped_not_retried():
+    script = {
+        "planner": [plan(subtask("draft"), subtask("other"))],
+        # the same task under a new id, wording changed only in case and spacing
+        "planner@draft": [plan(subtask("again", "DRAFT", "Do   draft."))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": "result",
+        "critic@draft": [verdict("replan", "wrong approach")],
+        "critic": verdict("pass"),
+    }
+    team, model = make_team(script, max_replans=5, max_replans_per_node=5)
+    result, events = await run_collect(team)
+    assert result.status is RunStatus.FAILED
+    draft = result.tree.get("draft")
+    assert draft.status is TaskStatus.FAILED and "already tried" in (draft.reason or "")
+    assert "again" not in result.tree.nodes  # the repeat never entered the tree
+    assert any(n.kind == "replan_failed" and "already tried" in n.message for n in result.notices)
+    assert result.tree.get("other").status is TaskStatus.DONE
+
+
+async def test_a_nested_replan_that_repeats_an_earlier_replacement_plan_is_stopped():
+    replacement = plan(subtask("outline"), subtask("write", deps=["outline"]))
+    same_again = plan(
+        subtask("outline2", "Outline", "Do outline."),
+        subtask("write2", "Write", "Do write.", deps=["outline2"]),
+    )
+    script = {
+        "planner": [plan(subtask("draft"))],
+        "planner@draft": [replacement],
+        "planner@write": [same_again],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": "result",
+        "critic@draft": [verdict("replan", "wrong approach")],
+        "critic@write": [verdict("replan", "still wrong")],
+        "critic": verdict("pass"),
+    }
+    team, model = make_team(script, max_replans=5, max_replans_per_node=5)
+    result, _ = await run_collect(team)
+    assert result.status is RunStatus.FAILED
+    write = result.tree.get("write")
+    assert write.status is TaskStatus.FAILED and "already tried" in (write.reason or "")
+    assert len(model.calls_for("planner", "write")) == 1  # stopped, not asked again
