@@ -15,21 +15,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import publish, rss_mb
 
 from orchestra.memory import Memory, MemoryScope
 from orchestra.memory.embeddings import MiniLMEmbedder
 
-RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 SENTENCES = [
     "The quarterly report shows revenue growth in the northern region.",
     "Our office cat sleeps on the printer every afternoon.",
@@ -37,14 +34,6 @@ SENTENCES = [
     "The offsite will be held in Lisbon in June.",
     "Customers asked for an export button on the dashboard.",
 ]
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def embedding_speed(n: int) -> dict[str, float]:
@@ -136,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(max(args.entries, 1000))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    publish("memory", result)
     return 0
 
 

@@ -14,27 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from common import publish, rss_mb
+
 from orchestra import Team
 from orchestra.testing import ScriptedChatModel, chain, fan_out, role_spec, verdict
-
-RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _team(shape: str, n: int, checkpointer: str) -> Team:
@@ -100,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deep", type=int, default=480 if full else 120)
     args = parser.parse_args(argv)
     result = run(args.wide, args.deep)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    publish("scale", result)
     return 0
 
 

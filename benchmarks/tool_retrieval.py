@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common import save
 from langchain_core.tools import StructuredTool
 
 from orchestra.memory.embeddings import MiniLMEmbedder
@@ -33,7 +34,6 @@ from orchestra.tools.registry import (
 )
 
 DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
-RESULTS = Path(__file__).resolve().parent / "results" / "tool_retrieval.json"
 
 Ranker = Callable[[str, int], list[str]]
 RANDOM_DRAWS = 200
@@ -126,8 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no task-graph file at {args.dags}; pass --dags FILE", file=sys.stderr)
         return 2
     result = run(args.dags, args.k, args.seed)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    save("tool_retrieval", result)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

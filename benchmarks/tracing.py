@@ -20,22 +20,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from common import publish
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestra import Team, Tracing, tool
 from orchestra.testing import ScriptedChatModel, fan_out, role_spec, tool_call, verdict
-
-RESULTS = Path(__file__).resolve().parent / "results" / "tracing.json"
 
 
 @tool
@@ -124,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=21 if full else 9)
     args = parser.parse_args(argv)
     result = run(max(args.leaves, 2), max(args.reps, 1))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    publish("tracing", result)
     return 0
 
 
