@@ -16,6 +16,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
 from orchestra.agents.prompts import render
+from orchestra.core.budget import charge_model, check_budget
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
@@ -77,15 +78,17 @@ class UsageMeter:
     prices: Mapping[str, Price]
     usage: Usage = field(default_factory=Usage)
 
-    def record(self, model: object, reply: AIMessage) -> None:
-        """Count one reply of ``model``."""
+    def record(self, model: object, reply: AIMessage) -> Usage:
+        """Count one reply of ``model``; the reply's own usage back."""
         tokens: Mapping[str, Any] = reply.usage_metadata or {}
-        self.usage = self.usage + Usage.of_call(
+        call = Usage.of_call(
             model_name(model, reply),
             int(tokens.get("input_tokens", 0)),
             int(tokens.get("output_tokens", 0)),
             self.prices,
         )
+        self.usage = self.usage + call
+        return call
 
 
 _METER: ContextVar[UsageMeter | None] = ContextVar("orchestra_usage_meter", default=None)
@@ -106,7 +109,7 @@ def _count_usage(model: object, reply: AIMessage) -> None:
     """Add the reply's usage to the active meter, if a job is metering."""
     meter = _METER.get()
     if meter is not None:
-        meter.record(model, reply)
+        charge_model(meter.record(model, reply))
 
 
 def model_name(model: object, reply: AIMessage | None = None) -> str:
@@ -157,7 +160,11 @@ async def ask(
 
 @contextmanager
 def _traced(model: object, messages: Sequence[BaseMessage], call: AgentCall) -> Iterator[Span]:
-    """A ``chat`` span for one call, with the prompt when content capture is on."""
+    """A ``chat`` span for one call, with the prompt when content capture is on.
+
+    The run's budget is checked first: a call past it does not start.
+    """
+    check_budget()
     with chat_span(
         model_name(model), provider=provider_name(model), agent=call.agent, task_id=call.task_id
     ) as span:

@@ -7,7 +7,9 @@ critic checks each result, re-planning only the failed branch.
 
 import logging
 
+from orchestra.core.budget import Budget
 from orchestra.core.errors import (
+    BudgetExceeded,
     ConfigError,
     InputError,
     ModelBehaviorError,
@@ -34,20 +36,20 @@ from orchestra.core.events import (
 from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
-from orchestra.observability.redact import Redactor
 from orchestra.observability.setup import Tracing
 from orchestra.team import Team
 from orchestra.tools.decorator import ToolSet, tool
 from orchestra.tools.mcp import mcp_server
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
     "ConfigError",
     "Event",
     "InputError",
     "ModelBehaviorError",
     "OrchestraError",
     "PlanningError",
-    "Redactor",
     "Replanned",
     "RetryableToolError",
     "Role",

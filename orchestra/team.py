@@ -13,14 +13,17 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
-from orchestra.core.record import RunRecord, RunResult
+from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role
+from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
 from orchestra.engine.graph import RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
+from orchestra.engine.scheduler import reopen_after_budget
 from orchestra.engine.state import RunState, result_from_state
 from orchestra.memory import Memory
 from orchestra.models.embedded import EmbeddedChatModel
@@ -86,6 +89,9 @@ class Team:
         history: where runs are listed for ``orchestra runs`` and reports: a
             :class:`~orchestra.observability.history.RunHistory`, True (the default:
             ``$ORCHESTRA_HOME/runs.db``, else ``.orchestra/runs.db``) or False (nowhere).
+        budget: limits on each run (tokens, USD, seconds, model and tool calls), checked
+            before every call; a run that reaches one ends ``budget_exceeded`` with its
+            finished work kept, and :meth:`resume` with a larger budget goes on.
         tracing: where the runs' OpenTelemetry spans go and whether they carry message
             content (:class:`orchestra.Tracing`); by default the ``OTEL_*`` environment
             variables decide, and with none set nothing leaves the process.
@@ -120,6 +126,7 @@ class Team:
         name: str = "orchestra-team",
         tracing: Tracing | None = None,
         history: RunHistory | bool = True,
+        budget: Budget | None = None,
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
@@ -167,6 +174,7 @@ class Team:
             memory_k=memory_k,
             memory_min_score=memory_min_score,
         )
+        self.budget = budget
         self.history = RunHistory.default() if history is True else (history or None)
         self.tracing = tracing if tracing is not None else Tracing()
         self._trace = self.tracing.settings(name)
@@ -199,19 +207,33 @@ class Team:
         async for event in self._stream(start, run_id, goal):
             yield event
 
-    async def aresume_stream(self, run_id: str) -> AsyncIterator[Event]:
+    async def aresume_stream(
+        self, run_id: str, *, budget: Budget | None = None
+    ) -> AsyncIterator[Event]:
         """Continue run ``run_id`` from its last checkpoint, yielding the events from there.
 
         Work that finished before the interruption is not done again: finished jobs come
         back from the checkpoint, and side-effecting tool calls that completed are
-        answered from the tool-call log (see docs/reliability.md).
+        answered from the tool-call log (see docs/reliability.md). A run that stopped at
+        its budget goes on from where it stopped, under ``budget`` (default: the team's),
+        with what it already spent counted against it.
 
         Raises:
             InputError: no run with that id was checkpointed.
         """
         state = await self._checkpointed_state(run_id)
-        async for event in self._stream(None, run_id, str(state["goal"])):
+        if state.get("status") == RunStatus.BUDGET_EXCEEDED.value:
+            await self._reopen(run_id, state)
+        async for event in self._stream(None, run_id, str(state["goal"]), budget=budget):
             yield event
+
+    async def _reopen(self, run_id: str, state: RunState) -> None:
+        """Put a run that ended at its budget back before ``dispatch``, unrun tasks pending."""
+        tree = TaskTree.model_validate(state["tree"])
+        reopen_after_budget(tree)
+        update: RunState = {"tree": tree.model_dump(mode="json"), "reason": None}
+        async with self._checkpointed_graph() as graph:
+            await graph.aupdate_state(_config(run_id), update, as_node="design_roles")
 
     async def _checkpointed_state(self, run_id: str) -> RunState:
         async with self._checkpointed_graph() as graph:
@@ -220,7 +242,9 @@ class Team:
             raise InputError(f"no checkpointed run with id {run_id!r} in {self.checkpoints!r}")
         return cast(RunState, snapshot.values)
 
-    async def _stream(self, start: RunState | None, run_id: str, goal: str) -> AsyncIterator[Event]:
+    async def _stream(
+        self, start: RunState | None, run_id: str, goal: str, *, budget: Budget | None = None
+    ) -> AsyncIterator[Event]:
         """Run in a task of its own, inside the run's span; events come through a queue.
 
         ``start`` None resumes the run from its checkpoint. The own task gives the run its
@@ -233,8 +257,10 @@ class Team:
 
         async def produce() -> None:
             try:
+                meter = await self._budget_meter(budget or self.budget, start, run_id)
                 with (
                     use_settings(self._trace),
+                    metering(meter),
                     run_span(team=self.name, run_id=run_id, goal=goal) as span,
                 ):
                     async with (
@@ -278,6 +304,17 @@ class Team:
                 producer.cancel()
                 # let it record how the run ended (history, span) before we go on
                 await asyncio.wait([producer])
+
+    async def _budget_meter(
+        self, budget: Budget | None, start: RunState | None, run_id: str
+    ) -> BudgetMeter | None:
+        """The run's meter; a resumed run starts with what it spent before."""
+        if budget is None:
+            return None
+        if start is not None:
+            return BudgetMeter(budget)
+        earlier = await self.aget_run(run_id)
+        return BudgetMeter(budget, spent=earlier.usage, tool_calls=len(earlier.tool_calls))
 
     @asynccontextmanager
     async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:
@@ -334,7 +371,11 @@ class Team:
         return await self.aget_run(run_id)
 
     async def aresume(
-        self, run_id: str, *, on_event: Callable[[Event], None] | None = None
+        self,
+        run_id: str,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Continue an interrupted run to the end (see :meth:`aresume_stream`).
 
@@ -343,7 +384,7 @@ class Team:
         Raises:
             InputError: no run with that id was checkpointed.
         """
-        async for event in self.aresume_stream(run_id):
+        async for event in self.aresume_stream(run_id, budget=budget):
             if on_event is not None:
                 on_event(event)
         return await self.aget_run(run_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "InputError",
     "ModelBehaviorError",
@@ -54,6 +55,18 @@ class RetryableToolError(OrchestraError):
 
 class RunError(OrchestraError):
     """A run could not continue."""
+
+
+class BudgetExceeded(RunError):
+    """A run's budget is spent: the call that would have gone over it did not start.
+
+    Attributes:
+        reason: which limit, and how much was spent against it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"budget exceeded: {reason}")
+        self.reason = reason
 
 
 class ModelBehaviorError(RunError):

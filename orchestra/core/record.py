@@ -28,6 +28,8 @@ class RunStatus(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    """The budget ran out: finished work is kept, and a resume with more budget goes on."""
 
 
 class ReplanRecord(BaseModel):

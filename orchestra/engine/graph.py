@@ -98,11 +98,17 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
         "tree": scheduler.tree.model_dump(mode="json"),
         "roles": roles_to_state(scheduler.roles),
         "replans": [r.model_dump(mode="json") for r in scheduler.replans],
-        "status": (RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED).value,
+        "status": _dispatch_status(scheduler).value,
         "reason": scheduler.failure,
         "notices": scheduler.notices,
         "tool_calls": scheduler.tool_calls,
     }
+
+
+def _dispatch_status(scheduler: Scheduler) -> RunStatus:
+    if scheduler.budget_exceeded is not None:
+        return RunStatus.BUDGET_EXCEEDED
+    return RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED
 
 
 def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestra.agents.role_designer import adopt_role
+from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import (
     Replanned,
     RoleAssigned,
@@ -74,6 +75,8 @@ class Scheduler:
     replans: list[ReplanRecord]
     emit: Emitter
     failure: str | None = None
+    budget_exceeded: str | None = None
+    """Which budget limit stopped the run, when one did."""
     notices: list[dict[str, Any]] = field(default_factory=list)
     """Notices raised by this node's jobs (state data, newest last)."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -97,6 +100,10 @@ class Scheduler:
                 done, _ = await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: self._jobs[f].seq):
                     job = self._jobs.pop(fut)
+                    error = fut.exception()
+                    if isinstance(error, BudgetExceeded):
+                        self._out_of_budget(job, error)
+                        continue
                     job.handle(fut.result())
                 self._launch_ready()
         finally:
@@ -276,6 +283,15 @@ class Scheduler:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
 
+    def _out_of_budget(self, job: _Job, error: BudgetExceeded) -> None:
+        """A job stopped at the budget: its task waits (skipped) and nothing new starts."""
+        node = self.tree.get(job.task_id)
+        if not node.status.is_final:
+            node.status = TaskStatus.PENDING
+        if self.budget_exceeded is None:
+            self.budget_exceeded = error.reason
+            self.failure = str(error)
+
     def _fail(self, node: TaskNode, reason: str) -> None:
         node.status = TaskStatus.FAILED
         node.reason = reason
@@ -415,3 +431,16 @@ class Scheduler:
                 node.status = TaskStatus.FAILED if failed else TaskStatus.SKIPPED
                 node.reason = self.failure
             node.finished_at = node.finished_at or _now()
+
+
+def reopen_after_budget(tree: TaskTree) -> list[str]:
+    """Make the tasks a spent budget left unrun pending again; their ids.
+
+    For resuming a run that ended with ``budget_exceeded``: finished work stays as it is.
+    """
+    reopened = []
+    for node in tree.nodes.values():
+        if node.status is TaskStatus.SKIPPED and "budget exceeded:" in (node.reason or ""):
+            node.status, node.reason, node.finished_at = TaskStatus.PENDING, None, None
+            reopened.append(node.id)
+    return reopened

@@ -22,7 +22,7 @@ from orchestra.core.record import RunRecord
 
 __all__ = ["RunHistory", "RunSummary", "StoredRun"]
 
-HistoryStatus = Literal["running", "succeeded", "failed", "error"]
+HistoryStatus = Literal["running", "succeeded", "failed", "budget_exceeded", "error"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
