@@ -16,7 +16,7 @@ from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
 from orchestra.agents.prompts import render
-from orchestra.core.budget import charge_model, check_budget
+from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
@@ -77,6 +77,8 @@ class UsageMeter:
 
     prices: Mapping[str, Price]
     usage: Usage = field(default_factory=Usage)
+    parent: UsageMeter | None = None
+    """The meter this one was opened inside; it counts the same calls."""
 
     def record(self, model: object, reply: AIMessage) -> Usage:
         """Count one reply of ``model``; the reply's own usage back."""
@@ -87,7 +89,10 @@ class UsageMeter:
             int(tokens.get("output_tokens", 0)),
             self.prices,
         )
-        self.usage = self.usage + call
+        meter: UsageMeter | None = self
+        while meter is not None:
+            meter.usage = meter.usage + call
+            meter = meter.parent
         return call
 
 
@@ -96,8 +101,11 @@ _METER: ContextVar[UsageMeter | None] = ContextVar("orchestra_usage_meter", defa
 
 @contextmanager
 def metered(prices: Mapping[str, Price]) -> Iterator[UsageMeter]:
-    """Meter the model calls made inside the ``with`` block (in this context)."""
-    meter = UsageMeter(prices)
+    """Meter the model calls made inside the ``with`` block (in this context).
+
+    An enclosing meter counts the same calls too.
+    """
+    meter = UsageMeter(prices, parent=_METER.get())
     token = _METER.set(meter)
     try:
         yield meter
@@ -164,7 +172,7 @@ def _traced(model: object, messages: Sequence[BaseMessage], call: AgentCall) -> 
 
     The run's budget is checked first: a call past it does not start.
     """
-    check_budget()
+    start_model_call()
     with chat_span(
         model_name(model), provider=provider_name(model), agent=call.agent, task_id=call.task_id
     ) as span:

@@ -27,7 +27,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from orchestra.core.budget import charge_tool, check_budget
+from orchestra.core.budget import start_tool_call
 from orchestra.core.errors import RetryableToolError
 from orchestra.observability import semconv as sc
 from orchestra.observability.spans import set_attributes, set_content, tool_span
@@ -218,14 +218,13 @@ async def _checked_call(
     problem = _argument_errors(tool, arg_dict)
     if problem:
         return outcome(False, problem, "invalid_arguments")
-    check_budget()  # a call past the run's budget does not start
     logged = log is not None and options.side_effects and bool(key)
     if logged:
         assert log is not None
         earlier = await log.completed(key)
         if earlier is not None:
             return replace(earlier, replayed=True, duration_s=time.perf_counter() - start)
-    charge_tool()
+    start_tool_call()  # a call past the run's budget does not start
     retrying = AsyncRetrying(
         stop=stop_after_attempt(options.retries + 1),
         wait=wait_exponential(multiplier=options.backoff_s, max=30),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
@@ -18,9 +19,10 @@ from orchestra.cli.memory_cmd import app as memory_app
 from orchestra.cli.render import event_line, print_record
 from orchestra.cli.runs_cmd import DbOption, history
 from orchestra.cli.runs_cmd import app as runs_app
+from orchestra.core.budget import Budget
 from orchestra.core.errors import ConfigError, InputError, OrchestraError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
-from orchestra.core.record import RunResult
+from orchestra.core.record import RunResult, RunStatus
 from orchestra.observability.dashboard import start_phoenix
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
@@ -52,6 +54,40 @@ LiveOption = Annotated[
 ]
 
 
+MaxTokens = Annotated[
+    int | None, typer.Option("--max-tokens", help="Budget: input plus output tokens")
+]
+MaxUsd = Annotated[float | None, typer.Option("--max-usd", help="Budget: USD")]
+MaxSeconds = Annotated[
+    float | None, typer.Option("--max-seconds", help="Budget: wall-clock seconds")
+]
+MaxModelCalls = Annotated[int | None, typer.Option("--max-model-calls", help="Budget: model calls")]
+MaxToolCalls = Annotated[int | None, typer.Option("--max-tool-calls", help="Budget: tool calls")]
+
+
+def _budget(
+    tokens: int | None,
+    usd: float | None,
+    seconds: float | None,
+    model_calls: int | None,
+    tool_calls: int | None,
+) -> Budget | None:
+    """A budget from the --max-* options, or None (the team's own) when none is given."""
+    limits = {
+        "tokens": tokens,
+        "usd": usd,
+        "seconds": seconds,
+        "model_calls": model_calls,
+        "tool_calls": tool_calls,
+    }
+    if all(v is None for v in limits.values()):
+        return None
+    try:
+        return Budget(**limits)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
@@ -61,19 +97,26 @@ def run(
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="The run's id (default: a new random one)")
     ] = None,
+    max_tokens: MaxTokens = None,
+    max_usd: MaxUsd = None,
+    max_seconds: MaxSeconds = None,
+    max_model_calls: MaxModelCalls = None,
+    max_tool_calls: MaxToolCalls = None,
 ) -> None:
-    """Run GOAL with the team at TARGET; exits 1 when the run fails.
+    """Run GOAL with the team at TARGET; exits 1 when the run fails, 3 at its budget.
 
     Ctrl-C stops the run and keeps its checkpoint: ``orchestra resume`` continues it.
+    The --max-* options set the run's budget (instead of the team's own).
     """
     the_id = run_id or uuid.uuid4().hex
-    _execute(
-        target,
-        the_id,
-        lambda team, on_event: team.arun(goal, run_id=the_id, on_event=on_event),
-        json_output=json_output,
-        live=live,
-    )
+    budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
+
+    def start(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
+        if budget is not None:
+            team.budget = budget
+        return team.arun(goal, run_id=the_id, on_event=on_event)
+
+    _execute(target, the_id, start, json_output=json_output, live=live)
 
 
 @app.command()
@@ -82,19 +125,29 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The id of the interrupted run")],
     json_output: JsonOption = False,
     live: LiveOption = None,
+    max_tokens: MaxTokens = None,
+    max_usd: MaxUsd = None,
+    max_seconds: MaxSeconds = None,
+    max_model_calls: MaxModelCalls = None,
+    max_tool_calls: MaxToolCalls = None,
 ) -> None:
     """Continue run RUN_ID of the team at TARGET from its last checkpoint.
 
     Finished work is not done again; side-effecting tool calls that completed are not
-    repeated. Exits like ``run``.
+    repeated; a run stopped at its budget goes on under the --max-* budget (what it spent
+    before counts). Exits like ``run``.
     """
+    budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
     _execute(
         target,
         run_id,
-        lambda team, on_event: team.aresume(run_id, on_event=on_event),
+        lambda team, on_event: team.aresume(run_id, on_event=on_event, budget=budget),
         json_output=json_output,
         live=live,
     )
+
+
+_EXIT_CODES = {RunStatus.SUCCEEDED: 0, RunStatus.FAILED: 1, RunStatus.BUDGET_EXCEEDED: 3}
 
 
 def _execute(
@@ -137,7 +190,7 @@ def _execute(
                 f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
                 f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
             )
-    raise typer.Exit(0 if result.succeeded else 1)
+    raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 
 def _watch(

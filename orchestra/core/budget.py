@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.usage import Usage
 
-__all__ = ["Budget", "BudgetMeter", "charge_model", "charge_tool", "check_budget", "metering"]
+__all__ = [
+    "Budget",
+    "BudgetMeter",
+    "charge_model",
+    "metering",
+    "start_model_call",
+    "start_tool_call",
+]
 
 
 class Budget(BaseModel):
@@ -34,11 +41,17 @@ class Budget(BaseModel):
 
 
 class BudgetMeter:
-    """What a run has spent against its :class:`Budget` (shared by all its jobs)."""
+    """What a run has spent against its :class:`Budget` (shared by all its jobs).
+
+    Model and tool calls are counted when they start, under a lock, so calls running in
+    parallel cannot together pass a call limit; tokens and USD are known only when a
+    reply comes, so parallel calls may pass those by what they were already spending.
+    """
 
     def __init__(self, budget: Budget, *, spent: Usage | None = None, tool_calls: int = 0) -> None:
         self.budget = budget
         self.spent = spent or Usage()
+        self.model_calls = self.spent.model_calls
         self.tool_calls = tool_calls
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -50,7 +63,7 @@ class BudgetMeter:
         checks = (
             (b.tokens, spent.total_tokens, "tokens"),
             (b.usd, spent.cost_usd, "USD"),
-            (b.model_calls, spent.model_calls, "model calls"),
+            (b.model_calls, self.model_calls, "model calls"),
             (b.tool_calls, self.tool_calls, "tool calls"),
             (b.seconds, elapsed, "seconds"),
         )
@@ -59,21 +72,21 @@ class BudgetMeter:
                 return f"{used:g} {name} spent of {limit:g}"
         return None
 
-    def check(self) -> None:
-        """Raise :class:`BudgetExceeded` if a limit is reached."""
-        reason = self.over()
-        if reason is not None:
-            raise BudgetExceeded(reason)
+    def begin(self, kind: str) -> None:
+        """Admit one ``"model"`` or ``"tool"`` call, or raise :class:`BudgetExceeded`."""
+        with self._lock:
+            reason = self.over()
+            if reason is not None:
+                raise BudgetExceeded(reason)
+            if kind == "model":
+                self.model_calls += 1
+            else:
+                self.tool_calls += 1
 
     def add_model(self, usage: Usage) -> None:
-        """Count one model call's usage."""
+        """Count the tokens and cost of a model reply."""
         with self._lock:
             self.spent = self.spent + usage
-
-    def add_tool(self) -> None:
-        """Count one tool call."""
-        with self._lock:
-            self.tool_calls += 1
 
 
 _METER: ContextVar[BudgetMeter | None] = ContextVar("orchestra_budget", default=None)
@@ -89,22 +102,22 @@ def metering(meter: BudgetMeter | None) -> Iterator[None]:
         _METER.reset(token)
 
 
-def check_budget() -> None:
-    """Before a model or tool call: raise :class:`BudgetExceeded` if the run's budget is spent."""
+def start_model_call() -> None:
+    """Before a model call: admit it, or raise :class:`BudgetExceeded` if the budget is spent."""
     meter = _METER.get()
     if meter is not None:
-        meter.check()
+        meter.begin("model")
+
+
+def start_tool_call() -> None:
+    """Before a tool call: admit it, or raise :class:`BudgetExceeded` if the budget is spent."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.begin("tool")
 
 
 def charge_model(usage: Usage) -> None:
-    """Count a model call's usage against the run's budget."""
+    """Count a model reply's tokens and cost against the run's budget."""
     meter = _METER.get()
     if meter is not None:
         meter.add_model(usage)
-
-
-def charge_tool() -> None:
-    """Count a tool call against the run's budget."""
-    meter = _METER.get()
-    if meter is not None:
-        meter.add_tool()

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.tools import BaseTool
 from langgraph.func import task
@@ -30,7 +30,7 @@ from orchestra.agents.critic import judge
 from orchestra.agents.executor import execute_task
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
-from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
+from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.events import ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
@@ -58,7 +58,9 @@ from orchestra.tools.invoke import ToolOutcome
 from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_tools
 
 __all__ = [
+    "BUDGET_KEY",
     "JOB_KEY",
+    "JobInput",
     "AttemptJob",
     "DesignJob",
     "ReplanJob",
@@ -68,12 +70,23 @@ __all__ = [
     "start",
 ]
 
-J = TypeVar("J")
+J = TypeVar("J", bound="JobInput")
 
 _EVENT_OUTPUT_CHARS = 2000
 
 JOB_KEY = "job"
 """Key of a job's name in its result."""
+BUDGET_KEY = "budget_exceeded"
+"""Key, in the result of a job the run's budget stopped, of the reason."""
+
+
+class JobInput(Protocol):
+    """What every job gets: at least the team's runtime."""
+
+    @property
+    def runtime(self) -> TeamRuntime:
+        """The team's runtime for this run."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -408,7 +421,12 @@ class _NamedJob(Generic[J]):
         self._fn = fn
 
     async def __call__(self, job: J) -> dict[str, Any]:
-        out = await self._fn(job)
+        with metered(job.runtime.prices) as meter:
+            try:
+                out = await self._fn(job)
+            except BudgetExceeded as exc:
+                # the job stopped before a call past the budget; what it spent still counts
+                out = {BUDGET_KEY: exc.reason, "usage": meter.usage.model_dump(), "notices": []}
         out[JOB_KEY] = self.__name__  # lets a resumed run find this result by name
         return out
 

@@ -100,11 +100,11 @@ class Scheduler:
                 done, _ = await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: self._jobs[f].seq):
                     job = self._jobs.pop(fut)
-                    error = fut.exception()
-                    if isinstance(error, BudgetExceeded):
-                        self._out_of_budget(job, error)
+                    out = fut.result()
+                    if jobs.BUDGET_KEY in out:
+                        self._out_of_budget(job, out)
                         continue
-                    job.handle(fut.result())
+                    job.handle(out)
                 self._launch_ready()
         finally:
             for fut in self._jobs:
@@ -134,6 +134,8 @@ class Scheduler:
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
+            if jobs.BUDGET_KEY in out:  # before any execution: the run cannot go on
+                raise BudgetExceeded(str(out[jobs.BUDGET_KEY]))
             self._on_design(leaf, out)
 
     # -- starting work -------------------------------------------------------------
@@ -144,7 +146,7 @@ class Scheduler:
         leaf: TaskNode,
         name: str,
         fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: object,
+        job: jobs.JobInput,
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
@@ -283,14 +285,15 @@ class Scheduler:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
 
-    def _out_of_budget(self, job: _Job, error: BudgetExceeded) -> None:
+    def _out_of_budget(self, job: _Job, out: dict[str, Any]) -> None:
         """A job stopped at the budget: its task waits (skipped) and nothing new starts."""
         node = self.tree.get(job.task_id)
+        self._take_usage_and_notices(node, out)
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
-            self.budget_exceeded = error.reason
-            self.failure = str(error)
+            self.budget_exceeded = str(out[jobs.BUDGET_KEY])
+            self.failure = str(BudgetExceeded(self.budget_exceeded))
 
     def _fail(self, node: TaskNode, reason: str) -> None:
         node.status = TaskStatus.FAILED

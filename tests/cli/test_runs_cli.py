@@ -149,3 +149,38 @@ def test_run_shows_the_live_view_when_asked_and_stays_quiet_with_json():
 
     quiet = runner.invoke(app, ["run", "examples/replan_demo.py:team", goal, "--json"])
     assert json.loads(quiet.stdout)["status"] == "succeeded"
+
+
+def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path):
+    env = {"ORCHESTRA_HOME": str(tmp_path / "home")}
+    # the re-plan demo: planner 1 + role designs 3 + ...; 5 model calls cannot finish it
+    stopped = run_cli(
+        "run",
+        "examples/replan_demo.py:team",
+        "Plan it",
+        "--run-id",
+        "tight",
+        "--max-model-calls",
+        "5",
+        "--json",
+        env_extra=env,
+    )
+    assert stopped.returncode == 3, stopped.stderr
+    record = json.loads(stopped.stdout)
+    assert record["status"] == "budget_exceeded" and record["usage"]["model_calls"] == 5
+    assert "5 model calls spent of 5" in record["reason"]
+
+    resumed = run_cli(
+        "resume",
+        "examples/replan_demo.py:team",
+        "tight",
+        "--max-model-calls",
+        "100",
+        "--json",
+        env_extra=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "succeeded"
+
+    bad = run_cli("run", "examples/replan_demo.py:team", "x", "--max-tokens", "-3", env_extra=env)
+    assert bad.returncode == 2
