@@ -199,12 +199,17 @@ class Team:
         async with self.checkpoints.open() as saver:
             yield build_graph(checkpointer=saver, name=self.name)
 
-    async def astream(self, goal: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
-        """Run ``goal`` and yield every typed event as it happens."""
+    async def astream(
+        self, goal: str, *, run_id: str | None = None, budget: Budget | None = None
+    ) -> AsyncIterator[Event]:
+        """Run ``goal`` and yield every typed event as it happens.
+
+        ``budget`` replaces the team's budget for this run.
+        """
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        async for event in self._stream(start, run_id, goal):
+        async for event in self._stream(start, run_id, goal, budget=budget):
             yield event
 
     async def aresume_stream(
@@ -356,8 +361,11 @@ class Team:
         *,
         run_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Run ``goal`` to the end and return the result (``on_event`` sees every event).
+
+        ``budget`` replaces the team's budget for this run.
 
         Raises:
             InputError: the goal is empty or too long.
@@ -365,7 +373,7 @@ class Team:
             RoleDesignError: the role designer never produced a valid role.
         """
         run_id = run_id or uuid.uuid4().hex
-        async for event in self.astream(goal, run_id=run_id):
+        async for event in self.astream(goal, run_id=run_id, budget=budget):
             if on_event is not None:
                 on_event(event)
         return await self.aget_run(run_id)

@@ -110,13 +110,13 @@ def run(
     """
     the_id = run_id or uuid.uuid4().hex
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
-
-    def start(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
-        if budget is not None:
-            team.budget = budget
-        return team.arun(goal, run_id=the_id, on_event=on_event)
-
-    _execute(target, the_id, start, json_output=json_output, live=live)
+    _execute(
+        target,
+        the_id,
+        lambda team, on_event: team.arun(goal, run_id=the_id, on_event=on_event, budget=budget),
+        json_output=json_output,
+        live=live,
+    )
 
 
 @app.command()
