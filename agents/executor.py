@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    messages_from_dict,
+    messages_to_dict,
+)
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel, Field
 
 from orchestra.agents.calls import (
     AgentCall,
@@ -26,6 +35,7 @@ from orchestra.agents.calls import (
 )
 from orchestra.agents.context import describe_task, describe_tools
 from orchestra.agents.prompts import render
+from orchestra.core.approval import Decision, EditArgs, Reject
 from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
@@ -38,7 +48,7 @@ from orchestra.tools.invoke import (
 )
 from orchestra.tools.options import options_of
 
-__all__ = ["ExecutionResult", "OnToolCall", "execute_task"]
+__all__ = ["ExecutionResult", "OnToolCall", "PausedAttempt", "execute_task"]
 
 OnToolCall = Callable[[ToolOutcome], Awaitable[None] | None]
 """Called after every tool call (including refused and invalid ones)."""
@@ -46,14 +56,41 @@ OnToolStart = Callable[[str, str], None]
 """Called with the tool's name and the call's idempotency key just before a call."""
 
 
+class PausedAttempt(BaseModel):
+    """An attempt stopped before a tool call that needs a person's approval.
+
+    It holds what the attempt needs to go on exactly where it stopped (the conversation,
+    not a new one), so the model is not asked again and the call approved is the call
+    made. Plain JSON data: it is checkpointed with the run.
+    """
+
+    key: str
+    """Idempotency key of the waiting call; the decision is looked up by it."""
+    tool: str
+    args: dict[str, Any]
+    step: int
+    """Model calls the attempt had made."""
+    messages: list[dict[str, Any]]
+    seen: list[str] = Field(default_factory=list)
+    calls: int = 0
+
+
 @dataclass(slots=True, kw_only=True)
 class ExecutionResult:
-    """What an executor produced: a result, or the reason it could not."""
+    """What an executor produced: a result, the reason it could not, or a pause."""
 
     output: str | None
     error: str | None = None
     steps: int = 0
     tool_calls: list[ToolOutcome] = field(default_factory=list)
+    paused: PausedAttempt | None = None
+    """Set when the attempt waits for approval of a tool call (``output`` is None)."""
+
+
+class _NeedsApproval(Exception):
+    def __init__(self, key: str, tool: str, args: dict[str, Any]) -> None:
+        super().__init__(tool)
+        self.key, self.tool, self.call_args = key, tool, args
 
 
 async def execute_task(
@@ -71,6 +108,8 @@ async def execute_task(
     on_tool_start: OnToolStart | None = None,
     key_scope: str = "",
     call_log: CallLog | None = None,
+    resume: PausedAttempt | None = None,
+    decisions: Mapping[str, Decision] | None = None,
 ) -> ExecutionResult:
     """Run the tool loop for ``task_id`` as ``role`` until a final answer or ``max_steps``.
 
@@ -89,6 +128,9 @@ async def execute_task(
         on_tool_start: told of each tool call just before it starts.
         key_scope: prefix of the tool calls' idempotency keys (run/task/attempt).
         call_log: where side-effecting calls are logged so a resumed run does not repeat them.
+        resume: an attempt paused for approval, to go on from where it stopped.
+        decisions: people's decisions on calls of tools that require approval, by the
+            call's idempotency key; such a call without one pauses the attempt.
     """
     shown = role.tools if offered is None else [n for n in offered if n in role.tools]
     role_tools = {name: tools[name] for name in shown if name in tools}
@@ -116,40 +158,66 @@ async def execute_task(
         call_log=call_log,
         key_scope=key_scope,
         messages=[SystemMessage(content=system), HumanMessage(content=task_text)],
+        decisions=decisions or {},
     )
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
-    for step in range(1, max_steps + 1):
+    first = 1
+    if resume is not None:
+        loop.restore(resume)
+        first = resume.step + 1
+        try:
+            await loop.answer_pending(resume.step)
+        except _NeedsApproval as pause:
+            return loop.pause(pause, resume.step)
+    for step in range(first, max_steps + 1):
         loop.result.steps = step
-        # The last step, or one after a repeated identical tool call, is answer-only: the
-        # model gets no tools, so a model stuck in a tool loop still ends with a result.
-        if role_tools and (step == max_steps or loop.repeated):
-            loop.messages.append(HumanMessage(content=render("executor_finish")))
-            loop.repeated = False
-            final = await _final_answer(model, loop.messages, call)
-            if final:
-                loop.result.output = final
+        try:
+            if await _step(loop, model, bound, call, step, max_steps, bool(role_tools), native):
                 return loop.result
-            loop.messages.append(HumanMessage(content="That was not a final answer."))
-            continue
-        reply = await ask(bound, loop.messages, call)
-        loop.messages.append(reply)
-        if await loop.answer_native_calls(reply, step):
-            continue
-        text = message_text(reply).strip()
-        action = _json_action(text) if role_tools and not native else None
-        if action is not None and "tool" in action:
-            outcome = await loop.use(str(action["tool"]), action.get("args", {}))
-            loop.messages.append(HumanMessage(content=loop.observation(outcome)))
-            continue
-        if action is not None and "final" in action:
-            text = str(action["final"]).strip()
-        if not text:
-            loop.messages.append(HumanMessage(content="Your reply was empty. Give your result."))
-            continue
-        loop.result.output = text
-        return loop.result
+        except _NeedsApproval as pause:
+            return loop.pause(pause, step)
     loop.result.error = f"no final result after {max_steps} model calls"
     return loop.result
+
+
+async def _step(
+    loop: _ToolLoop,
+    model: BaseChatModel,
+    bound: BaseChatModel | Runnable[Any, BaseMessage],
+    call: AgentCall,
+    step: int,
+    max_steps: int,
+    has_tools: bool,
+    native: bool,
+) -> bool:
+    """One model call of the attempt and the tool calls it asks for; True once done."""
+    # The last step, or one after a repeated identical tool call, is answer-only: the
+    # model gets no tools, so a model stuck in a tool loop still ends with a result.
+    if has_tools and (step == max_steps or loop.repeated):
+        loop.messages.append(HumanMessage(content=render("executor_finish")))
+        loop.repeated = False
+        final = await _final_answer(model, loop.messages, call)
+        if final:
+            loop.result.output = final
+            return True
+        loop.messages.append(HumanMessage(content="That was not a final answer."))
+        return False
+    reply = await ask(bound, loop.messages, call)
+    loop.messages.append(reply)
+    if await loop.answer_native_calls(reply, step):
+        return False
+    text = message_text(reply).strip()
+    action = _json_action(text) if has_tools and not native else None
+    if action is not None and "tool" in action:
+        await loop.answer_action(action)
+        return False
+    if action is not None and "final" in action:
+        text = str(action["final"]).strip()
+    if not text:
+        loop.messages.append(HumanMessage(content="Your reply was empty. Give your result."))
+        return False
+    loop.result.output = text
+    return True
 
 
 @dataclass(slots=True, kw_only=True)
@@ -168,17 +236,38 @@ class _ToolLoop:
     """Prefix of the idempotency keys of this attempt's calls (run/task/attempt)."""
     repeated: bool = False
     """The last tool call repeated an earlier one exactly."""
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
     _calls: int = 0
 
     async def use(self, name: str, args: object, call_id: str | None = None) -> ToolOutcome:
-        """Call a tool through the allowlist and argument checks, and record it."""
+        """Call a tool through the allowlist and argument checks, and record it.
+
+        Raises:
+            _NeedsApproval: the tool requires approval and this call has no decision yet
+                (nothing was changed, so the same call gets the same key on resume).
+        """
+        arg_map = args if isinstance(args, dict) else {"_": args}
+        key = idempotency_key(self.key_scope, self._calls + 1, name, arg_map)
+        decision = self._decision(name, key, arg_map)
         signature = json.dumps([name, args], sort_keys=True, default=str)
         self.repeated = signature in self._seen
         self._seen.add(signature)
         self._calls += 1
-        arg_map = args if isinstance(args, dict) else {"_": args}
-        key = idempotency_key(self.key_scope, self._calls, name, arg_map)
+        if isinstance(decision, Reject):
+            outcome = ToolOutcome(
+                tool=name,
+                args=arg_map,
+                ok=False,
+                output=f"rejected: a person did not approve this call ({decision.reason})",
+                duration_s=0.0,
+                key=key,
+                error_type="rejected",
+            )
+            await self._record(outcome)
+            return outcome
+        if isinstance(decision, EditArgs):
+            args = decision.args
         if self.starter is not None:
             self.starter(name, key)
         outcome = await call_tool(
@@ -193,6 +282,56 @@ class _ToolLoop:
         )
         await self._record(outcome)
         return outcome
+
+    def _decision(self, name: str, key: str, args: dict[str, Any]) -> Decision | None:
+        tool = self.tools.get(name)
+        if tool is None or name not in self.allowed or not options_of(tool).requires_approval:
+            return None
+        decision = self.decisions.get(key)
+        if decision is None:
+            raise _NeedsApproval(key, name, args)
+        return decision
+
+    def pause(self, pause: _NeedsApproval, step: int) -> ExecutionResult:
+        """End the attempt for now, keeping what it needs to go on (see ``restore``)."""
+        self.result.steps = step
+        self.result.paused = PausedAttempt(
+            key=pause.key,
+            tool=pause.tool,
+            args=pause.call_args,
+            step=step,
+            messages=messages_to_dict(self.messages),
+            seen=sorted(self._seen),
+            calls=self._calls,
+        )
+        return self.result
+
+    def restore(self, paused: PausedAttempt) -> None:
+        """Continue a paused attempt: its conversation and call count, not a new one."""
+        self.messages = messages_from_dict(paused.messages)
+        self._seen = set(paused.seen)
+        self._calls = paused.calls
+        self.result.steps = paused.step
+
+    async def answer_pending(self, step: int) -> None:
+        """Make the tool calls of the last reply that the pause left unanswered."""
+        last = max(i for i, m in enumerate(self.messages) if isinstance(m, AIMessage))
+        reply = self.messages[last]
+        assert isinstance(reply, AIMessage)
+        if reply.tool_calls:
+            answered = sum(isinstance(m, ToolMessage) for m in self.messages[last + 1 :])
+            for tc in reply.tool_calls[answered - len(reply.invalid_tool_calls) :]:
+                outcome = await self.use(tc["name"], tc["args"], tc["id"])
+                self._append_result(outcome, tc["id"] or f"call-{step}")
+            return
+        action = _json_action(message_text(reply).strip())
+        if action is not None and "tool" in action:
+            await self.answer_action(action)
+
+    async def answer_action(self, action: dict[str, Any]) -> None:
+        """Make the call of a JSON action and append what came of it."""
+        outcome = await self.use(str(action["tool"]), action.get("args", {}))
+        self.messages.append(HumanMessage(content=self.observation(outcome)))
 
     def observation(self, outcome: ToolOutcome) -> str:
         """The outcome as the model sees it: delimited as data, cut to the tool's limit."""

@@ -12,7 +12,9 @@ from typing import Any, cast
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, Interrupt
 
+from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
@@ -38,6 +40,9 @@ from orchestra.tools.mcp import MCPServerTools
 __all__ = ["Team"]
 
 MAX_GOAL_CHARS = 20_000
+
+Decisions = Decision | Mapping[str, Decision]
+"""What resuming a paused run takes: one decision for every request, or decisions by id."""
 
 TeamTool = BaseTool | ToolSet | MCPServerTools | Callable[..., Any]
 """What ``Team(tools=[...])`` accepts."""
@@ -65,6 +70,10 @@ class Team:
         max_steps: model calls per executor attempt.
         max_repairs: repair rounds for invalid planner, role designer or critic output.
         critic: judge every result (True) or accept every result as it comes (False).
+        approve_plan: pause every run after planning until a person approves, edits or
+            rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
+            ``decisions=``). Tools made with ``requires_approval=True`` pause the same way
+            before each call.
         fallbacks: when planner, role-designer or critic output stays invalid after the
             repair rounds, fall back to documented defaults (each one recorded as a
             ``Notice``) instead of raising ``PlanningError`` / ``RoleDesignError`` /
@@ -115,6 +124,7 @@ class Team:
         max_steps: int = 8,
         max_repairs: int = 2,
         critic: bool = True,
+        approve_plan: bool = False,
         fallbacks: bool | None = None,
         checkpointer: CheckpointSpec = None,
         prices: Mapping[str, Price] | None = None,
@@ -162,6 +172,7 @@ class Team:
             },
             limits=limits,
             critic=critic,
+            approve_plan=approve_plan,
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks
             ),
@@ -213,7 +224,11 @@ class Team:
             yield event
 
     async def aresume_stream(
-        self, run_id: str, *, budget: Budget | None = None
+        self,
+        run_id: str,
+        *,
+        decisions: Decisions | None = None,
+        budget: Budget | None = None,
     ) -> AsyncIterator[Event]:
         """Continue run ``run_id`` from its last checkpoint, yielding the events from there.
 
@@ -221,15 +236,28 @@ class Team:
         back from the checkpoint, and side-effecting tool calls that completed are
         answered from the tool-call log (see docs/reliability.md). A run that stopped at
         its budget goes on from where it stopped, under ``budget`` (default: the team's),
-        with what it already spent counted against it.
+        with what it already spent counted against it. A run paused for approval needs
+        ``decisions``: one :class:`~orchestra.core.approval.Decision` for every pending
+        request, or a mapping of request id to decision.
 
         Raises:
-            InputError: no run with that id was checkpointed.
+            InputError: no run with that id was checkpointed; the run waits for approval
+                and ``decisions`` is missing, incomplete or does not fit; or decisions
+                were given to a run that waits for none.
         """
-        state = await self._checkpointed_state(run_id)
-        if state.get("status") == RunStatus.BUDGET_EXCEEDED.value:
+        state, pending = await self._checkpointed_state(run_id)
+        start: Command[Any] | None = None
+        if pending:
+            if decisions is None:
+                ids = [r.id for r in pending]
+                raise InputError(f"run {run_id!r} waits for approval of {ids}: give decisions")
+            checked = decisions_for(pending, decisions, max_depth=self.runtime.limits.max_depth)
+            start = Command(resume={rid: d.model_dump(mode="json") for rid, d in checked.items()})
+        elif decisions is not None:
+            raise InputError(f"run {run_id!r} is not waiting for any approval")
+        elif state.get("status") == RunStatus.BUDGET_EXCEEDED.value:
             await self._reopen(run_id, state)
-        async for event in self._stream(None, run_id, str(state["goal"]), budget=budget):
+        async for event in self._stream(start, run_id, str(state["goal"]), budget=budget):
             yield event
 
     async def _reopen(self, run_id: str, state: RunState) -> None:
@@ -240,19 +268,25 @@ class Team:
         async with self._checkpointed_graph() as graph:
             await graph.aupdate_state(_config(run_id), update, as_node="design_roles")
 
-    async def _checkpointed_state(self, run_id: str) -> RunState:
+    async def _checkpointed_state(self, run_id: str) -> tuple[RunState, list[ApprovalRequest]]:
         async with self._checkpointed_graph() as graph:
             snapshot = await graph.aget_state(_config(run_id))
         if not snapshot.values or "goal" not in snapshot.values:
             raise InputError(f"no checkpointed run with id {run_id!r} in {self.checkpoints!r}")
-        return cast(RunState, snapshot.values)
+        return cast(RunState, snapshot.values), _pending(snapshot.interrupts)
 
     async def _stream(
-        self, start: RunState | None, run_id: str, goal: str, *, budget: Budget | None = None
+        self,
+        start: RunState | Command[Any] | None,
+        run_id: str,
+        goal: str,
+        *,
+        budget: Budget | None = None,
     ) -> AsyncIterator[Event]:
         """Run in a task of its own, inside the run's span; events come through a queue.
 
-        ``start`` None resumes the run from its checkpoint. The own task gives the run its
+        ``start`` None resumes the run from its checkpoint, a ``Command`` resumes it with
+        people's decisions. The own task gives the run its
         own context (the run span and trace settings are current there and reach every
         graph node), and MCP servers' clients hold anyio task groups, which must not be
         suspended across an async generator's ``yield``.
@@ -274,7 +308,8 @@ class Team:
                         AsyncExitStack() as stack,
                     ):
                         runtime = self.runtime
-                        if start is None and isinstance(graph.checkpointer, BaseCheckpointSaver):
+                        resuming = not isinstance(start, dict)
+                        if resuming and isinstance(graph.checkpointer, BaseCheckpointSaver):
                             finished = await finished_jobs(graph.checkpointer, run_id)
                             runtime = replace(runtime, finished_jobs=finished)
                         if self._servers:
@@ -290,6 +325,8 @@ class Team:
                                 trace_run_end(span, chunk.status, chunk.reason, chunk.output)
                             await queue.put(chunk)
                         result = await _result(graph, run_id)
+                        if result.status is RunStatus.AWAITING_APPROVAL:
+                            trace_run_end(span, result.status.value, None, None)
                         trace_run_usage(span, result.usage)
                         if self.history is not None:
                             await asyncio.to_thread(self.history.finished, result.to_record())
@@ -311,12 +348,12 @@ class Team:
                 await asyncio.wait([producer])
 
     async def _budget_meter(
-        self, budget: Budget | None, start: RunState | None, run_id: str
+        self, budget: Budget | None, start: RunState | Command[Any] | None, run_id: str
     ) -> BudgetMeter | None:
         """The run's meter; a resumed run starts with what it spent before."""
         if budget is None:
             return None
-        if start is not None:
+        if isinstance(start, dict):
             return BudgetMeter(budget)
         earlier = await self.aget_run(run_id)
         return BudgetMeter(budget, spent=earlier.usage, tool_calls=len(earlier.tool_calls))
@@ -382,17 +419,19 @@ class Team:
         self,
         run_id: str,
         *,
+        decisions: Decisions | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
     ) -> RunResult:
-        """Continue an interrupted run to the end (see :meth:`aresume_stream`).
+        """Continue an interrupted or paused run (see :meth:`aresume_stream`).
 
         A run that already ended is returned as it is.
 
         Raises:
-            InputError: no run with that id was checkpointed.
+            InputError: no run with that id was checkpointed, or ``decisions`` do not
+                answer what the run waits for.
         """
-        async for event in self.aresume_stream(run_id, budget=budget):
+        async for event in self.aresume_stream(run_id, decisions=decisions, budget=budget):
             if on_event is not None:
                 on_event(event)
         return await self.aget_run(run_id)
@@ -403,15 +442,25 @@ class Team:
         *,
         run_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
+        budget: Budget | None = None,
     ) -> RunResult:
         """Blocking form of :meth:`arun`; call ``arun`` from async code instead."""
         _no_running_loop("run")
-        return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event))
+        return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event, budget=budget))
 
-    def resume(self, run_id: str, *, on_event: Callable[[Event], None] | None = None) -> RunResult:
+    def resume(
+        self,
+        run_id: str,
+        *,
+        decisions: Decisions | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        budget: Budget | None = None,
+    ) -> RunResult:
         """Blocking form of :meth:`aresume`."""
         _no_running_loop("resume")
-        return asyncio.run(self.aresume(run_id, on_event=on_event))
+        return asyncio.run(
+            self.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
+        )
 
     async def aget_run(self, run_id: str) -> RunResult:
         """The result of run ``run_id`` as checkpointed so far.
@@ -427,7 +476,12 @@ async def _result(graph: RunGraph, run_id: str) -> RunResult:
     snapshot = await graph.aget_state(_config(run_id))
     if not snapshot.values or "tree" not in snapshot.values:
         raise InputError(f"no checkpointed run with id {run_id!r}")
-    return result_from_state(cast(RunState, snapshot.values))
+    return result_from_state(cast(RunState, snapshot.values), _pending(snapshot.interrupts))
+
+
+def _pending(interrupts: Iterable[Interrupt]) -> list[ApprovalRequest]:
+    """The approval requests a paused run's checkpoint holds."""
+    return [ApprovalRequest.model_validate(r) for i in interrupts for r in i.value]
 
 
 def _no_running_loop(method: str) -> None:

@@ -33,6 +33,7 @@ def tool(
     retry_on: tuple[type[BaseException], ...] = (),
     backoff: float = 0.5,
     max_result_chars: int = 8000,
+    requires_approval: bool = False,
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -48,6 +49,7 @@ def tool(
     retry_on: tuple[type[BaseException], ...] = (),
     backoff: float = 0.5,
     max_result_chars: int = 8000,
+    requires_approval: bool = False,
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a tool from a sync or async function.
 
@@ -72,6 +74,7 @@ def tool(
         retry_on=retry_on,
         backoff_s=backoff,
         max_result_chars=max_result_chars,
+        requires_approval=requires_approval,
     )
 
     def build(fn: Callable[..., Any]) -> BaseTool:

@@ -32,6 +32,10 @@ class ToolOptions(BaseModel):
     """First wait between tries; it doubles each time (at most 30 s)."""
     max_result_chars: int = Field(default=8000, ge=200)
     """Longer results reach the model cut, with a marker; the log keeps them whole."""
+    requires_approval: bool = False
+    """Each call waits for a person: the run pauses before the call (persisted, so it can
+    be approved from another process), and goes on with the call approved, its arguments
+    edited, or rejected (the model is told why)."""
 
 
 def options_of(tool: BaseTool) -> ToolOptions:

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -14,11 +15,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
+from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
 from orchestra.cli.loader import load_team
 from orchestra.cli.memory_cmd import app as memory_app
 from orchestra.cli.render import event_line, print_record
 from orchestra.cli.runs_cmd import DbOption, history
 from orchestra.cli.runs_cmd import app as runs_app
+from orchestra.core.approval import ApprovalRequest, Decision, Reject
 from orchestra.core.budget import Budget
 from orchestra.core.errors import ConfigError, InputError, OrchestraError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
@@ -53,6 +56,15 @@ LiveOption = Annotated[
     ),
 ]
 
+
+InteractiveOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--interactive/--no-interactive",
+        help="Ask at the terminal when the run waits for approval (default: when stdin is a"
+        " terminal)",
+    ),
+]
 
 MaxTokens = Annotated[
     int | None, typer.Option("--max-tokens", help="Budget: input plus output tokens")
@@ -102,11 +114,15 @@ def run(
     max_seconds: MaxSeconds = None,
     max_model_calls: MaxModelCalls = None,
     max_tool_calls: MaxToolCalls = None,
+    interactive: InteractiveOption = None,
 ) -> None:
-    """Run GOAL with the team at TARGET; exits 1 when the run fails, 3 at its budget.
+    """Run GOAL with the team at TARGET.
 
-    Ctrl-C stops the run and keeps its checkpoint: ``orchestra resume`` continues it.
-    The --max-* options set the run's budget (instead of the team's own).
+    Exits 0 when the run succeeds, 1 when it fails, 3 at its budget, 4 when it waits for
+    approval (``orchestra approve`` / ``orchestra reject`` go on) and 5 when a person
+    rejected its plan. Ctrl-C stops the run and keeps its checkpoint: ``orchestra
+    resume`` continues it. The --max-* options set the run's budget (instead of the
+    team's own).
     """
     the_id = run_id or uuid.uuid4().hex
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
@@ -116,6 +132,8 @@ def run(
         lambda team, on_event: team.arun(goal, run_id=the_id, on_event=on_event, budget=budget),
         json_output=json_output,
         live=live,
+        interactive=interactive,
+        budget=budget,
     )
 
 
@@ -144,10 +162,123 @@ def resume(
         lambda team, on_event: team.aresume(run_id, on_event=on_event, budget=budget),
         json_output=json_output,
         live=live,
+        budget=budget,
     )
 
 
-_EXIT_CODES = {RunStatus.SUCCEEDED: 0, RunStatus.FAILED: 1, RunStatus.BUDGET_EXCEEDED: 3}
+RequestOption = Annotated[
+    str | None,
+    typer.Option("--request", help="The pending request this decides (default: every one)"),
+]
+
+
+@app.command()
+def approve(
+    target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
+    run_id: Annotated[str, typer.Argument(help="The id of the run waiting for approval")],
+    request: RequestOption = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Go on with this plan instead (JSON, the planner's format)"),
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="Drop task ID")] = None,
+    reword: Annotated[
+        list[str] | None, typer.Option("--reword", help="ID=NEW TITLE: retitle a task")
+    ] = None,
+    add: Annotated[
+        list[str] | None, typer.Option("--add", help="ID=TITLE: add a top-level task")
+    ] = None,
+    args_json: Annotated[
+        str | None,
+        typer.Option("--args", help="Make the waiting tool call with these arguments (JSON)"),
+    ] = None,
+    json_output: JsonOption = False,
+    live: LiveOption = None,
+    max_tokens: MaxTokens = None,
+    max_usd: MaxUsd = None,
+    max_seconds: MaxSeconds = None,
+    max_model_calls: MaxModelCalls = None,
+    max_tool_calls: MaxToolCalls = None,
+) -> None:
+    """Approve what run RUN_ID waits for, edited if asked, and go on with the run.
+
+    Exits like ``run``. --plan, --drop, --reword and --add edit a plan; --args the
+    arguments of a waiting tool call.
+    The plan and the requests are shown by ``orchestra runs show RUN_ID`` (``--json``
+    prints the plan in the format --plan takes).
+    """
+    budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
+
+    def decide(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
+        return _decided(team, run_id, request, on_event, budget, edit)
+
+    def edit(pending: ApprovalRequest) -> Decision:
+        if pending.plan is not None:
+            return plan_decision(
+                pending.plan,
+                plan_file=plan_file,
+                drop=drop or (),
+                reword=reword or (),
+                add=add or (),
+            )
+        return tool_decision(args_json)
+
+    _execute(target, run_id, decide, json_output=json_output, live=live, budget=budget)
+
+
+@app.command()
+def reject(
+    target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
+    run_id: Annotated[str, typer.Argument(help="The id of the run waiting for approval")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (the executor is told it)")],
+    request: RequestOption = None,
+    json_output: JsonOption = False,
+    live: LiveOption = None,
+) -> None:
+    """Reject what run RUN_ID waits for, then go on with the run.
+
+    A rejected plan ends the run (exit code 5); a rejected tool call is not made, and
+    its task's executor is told so and why.
+    """
+
+    def decide(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
+        return _decided(team, run_id, request, on_event, None, lambda _: Reject(reason=reason))
+
+    _execute(target, run_id, decide, json_output=json_output, live=live, budget=None)
+
+
+async def _decided(
+    team: Team,
+    run_id: str,
+    request_id: str | None,
+    on_event: Callable[[Event], None],
+    budget: Budget | None,
+    decide: Callable[[ApprovalRequest], Decision],
+) -> RunResult:
+    """Resume ``run_id`` with ``decide``'s decision on one pending request or on all."""
+    pending = (await team.aget_run(run_id)).pending
+    if not pending:
+        raise InputError(f"run {run_id!r} is not waiting for any approval")
+    chosen = [r for r in pending if request_id is None or r.id == request_id]
+    if not chosen:
+        ids = [r.id for r in pending]
+        raise InputError(f"run {run_id!r} has no pending request {request_id!r}; pending: {ids}")
+    if len(chosen) < len(pending):
+        raise InputError(
+            "a run goes on once every pending request is decided; decide them all at once"
+            f" (pending: {[r.id for r in pending]})"
+        )
+    decisions = {r.id: decide(r) for r in chosen}
+    return await team.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
+
+
+_EXIT_CODES = {
+    RunStatus.SUCCEEDED: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.BUDGET_EXCEEDED: 3,
+    RunStatus.AWAITING_APPROVAL: 4,
+    RunStatus.REJECTED: 5,
+}
 
 
 def _execute(
@@ -157,6 +288,8 @@ def _execute(
     *,
     json_output: bool,
     live: bool | None,
+    budget: Budget | None,
+    interactive: bool | None = False,
 ) -> None:
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
@@ -167,8 +300,64 @@ def _execute(
         raise typer.Exit(2) from exc
     if live is None:
         live = err.is_terminal and not json_output
+    if interactive is None:
+        interactive = sys.stdin.isatty() and not json_output
+    watch = partial(_watched, team, err, live=live and not json_output, quiet=json_output)
+    result = watch(start, target=target, run_id=run_id)
+    while result.status is RunStatus.AWAITING_APPROVAL and interactive:
+        print_pending(err, result.pending)
+        go_on = partial(_resume_with, run_id, ask_decisions(err, result.pending), budget)
+        try:
+            result = watch(go_on, target=target, run_id=run_id, retry_input=True)
+        except _BadDecision as exc:
+            err.print(f"[red]error:[/red] {exc}")
+    if json_output:
+        sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
+    else:
+        print_record(out, result.to_record())
+        if result.pending:
+            print_pending(err, result.pending)
+            err.print(
+                f"the run waits for approval. Go on with:\n"
+                f"  orchestra approve {target} {run_id}\n"
+                f"  orchestra reject {target} {run_id} --reason '...'"
+            )
+        if team.history is not None:
+            err.print(
+                f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
+                f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
+            )
+    raise typer.Exit(_EXIT_CODES.get(result.status, 1))
+
+
+def _resume_with(
+    run_id: str,
+    decisions: dict[str, Decision],
+    budget: Budget | None,
+    team: Team,
+    on_event: Callable[[Event], None],
+) -> Awaitable[RunResult]:
+    return team.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
+
+
+class _BadDecision(Exception):
+    """Decisions the run did not accept (asked again in interactive mode)."""
+
+
+def _watched(
+    team: Team,
+    err: Console,
+    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    *,
+    live: bool,
+    quiet: bool,
+    target: str,
+    run_id: str,
+    retry_input: bool = False,
+) -> RunResult:
+    """Run ``start`` under :func:`_watch`, turning errors into exit codes."""
     try:
-        result = _watch(team, start, err, live=live and not json_output, quiet=json_output)
+        return _watch(team, start, err, live=live, quiet=quiet)
     except KeyboardInterrupt:
         err.print(
             f"interrupted; the run is checkpointed. Continue it with:\n"
@@ -176,21 +365,13 @@ def _execute(
         )
         raise typer.Exit(130) from None
     except InputError as exc:
+        if retry_input:
+            raise _BadDecision(str(exc)) from exc
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except OrchestraError as exc:
         err.print(f"[red]{type(exc).__name__}:[/red] {exc}")
         raise typer.Exit(1) from exc
-    if json_output:
-        sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
-    else:
-        print_record(out, result.to_record())
-        if team.history is not None:
-            err.print(
-                f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
-                f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
-            )
-    raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 
 def _watch(

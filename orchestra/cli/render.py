@@ -21,8 +21,17 @@ _STYLE = {
     TaskStatus.FAILED: "red",
     TaskStatus.SKIPPED: "yellow",
     TaskStatus.RUNNING: "cyan",
+    TaskStatus.WAITING: "yellow",
 }
-_RUN_STYLE = {"succeeded": "green", "failed": "red", "error": "red", "running": "cyan"}
+_RUN_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "error": "red",
+    "running": "cyan",
+    "awaiting_approval": "yellow",
+    "budget_exceeded": "yellow",
+    "rejected": "yellow",
+}
 
 
 def event_line(event: Event) -> Text:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from orchestra.cli.approval_cmd import print_pending
 from orchestra.cli.render import print_record, runs_table
 from orchestra.core.errors import InputError
 from orchestra.observability.history import RunHistory
@@ -77,6 +78,8 @@ def show(
         out.print(f"no run record yet{f': {summary.error}' if summary.error else ''}")
         return
     print_record(out, stored.record)
+    if stored.record.pending:
+        print_pending(out, stored.record.pending)
 
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")

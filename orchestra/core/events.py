@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from orchestra.core.approval import ApprovalRequest
 from orchestra.core.tree import VerdictKind
 from orchestra.core.usage import Usage
 
 __all__ = [
+    "ApprovalRequested",
     "Event",
     "EventAdapter",
     "EventBase",
@@ -150,6 +152,8 @@ NoticeKind = Literal[
     "critic_fallback",
     "synthesis_fallback",
     "memory_unavailable",
+    "plan_edited",
+    "loop_stopped",
 ]
 
 
@@ -161,7 +165,9 @@ class Notice(EventBase):
     replacement plan: the task failed), ``role_fallback`` (a generic role without tools),
     ``critic_fallback`` (a result accepted without a valid verdict),
     ``synthesis_fallback`` (the output is the task results), ``memory_unavailable`` (the
-    shared memory could not be read or written; the attempt went on without it).
+    shared memory could not be read or written; the attempt went on without it),
+    ``plan_edited`` (a person edited the plan before approving it), ``loop_stopped`` (a
+    loop or stall guard stopped a branch or the run).
     """
 
     type: Literal["notice"] = "notice"
@@ -176,6 +182,13 @@ class UsageRecorded(EventBase):
     type: Literal["usage"] = "usage"
     task_id: str
     usage: Usage
+
+
+class ApprovalRequested(EventBase):
+    """The run paused for a person's decision (see ``orchestra.core.approval``)."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    request: ApprovalRequest
 
 
 class RunFinished(EventBase):
@@ -200,6 +213,7 @@ Event = Annotated[
     | Replanned
     | Notice
     | UsageRecorded
+    | ApprovalRequested
     | RunFinished,
     Field(discriminator="type"),
 ]

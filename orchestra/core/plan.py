@@ -20,6 +20,7 @@ __all__ = [
     "DraftTask",
     "PlanDraft",
     "PlanSignature",
+    "draft_of",
     "draft_to_nodes",
     "plan_errors",
     "plan_signature",
@@ -62,6 +63,89 @@ class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
     tasks: list[DraftTask] = Field(min_length=1, max_length=MAX_TASKS_PER_LEVEL)
+
+    def without(self, task_id: str) -> PlanDraft:
+        """This plan without task ``task_id``, its subtasks and any dependency on it.
+
+        Raises:
+            KeyError: no task has that id.
+        """
+        self._find(task_id)
+
+        def keep(tasks: list[DraftTask]) -> list[DraftTask]:
+            return [
+                t.model_copy(
+                    update={
+                        "depends_on": [d for d in t.depends_on if d != task_id],
+                        "subtasks": keep(t.subtasks),
+                    }
+                )
+                for t in tasks
+                if t.id != task_id
+            ]
+
+        return PlanDraft.model_construct(tasks=keep(self.tasks))
+
+    def reworded(
+        self, task_id: str, *, title: str | None = None, description: str | None = None
+    ) -> PlanDraft:
+        """This plan with the title and/or description of ``task_id`` replaced.
+
+        Raises:
+            KeyError: no task has that id.
+        """
+        self._find(task_id)
+        update = {k: v for k, v in (("title", title), ("description", description)) if v}
+
+        def edit(tasks: list[DraftTask]) -> list[DraftTask]:
+            return [
+                t.model_copy(update=update if t.id == task_id else {"subtasks": edit(t.subtasks)})
+                for t in tasks
+            ]
+
+        return PlanDraft.model_construct(tasks=edit(self.tasks))
+
+    def with_task(self, task: DraftTask, *, parent: str | None = None) -> PlanDraft:
+        """This plan with ``task`` added at the end of the top level, or under ``parent``.
+
+        Raises:
+            KeyError: no task has the id ``parent``.
+        """
+        if parent is None:
+            return PlanDraft.model_construct(tasks=[*self.tasks, task])
+        self._find(parent)
+
+        def add(tasks: list[DraftTask]) -> list[DraftTask]:
+            return [
+                t.model_copy(
+                    update={"subtasks": [*t.subtasks, task] if t.id == parent else add(t.subtasks)}
+                )
+                for t in tasks
+            ]
+
+        return PlanDraft.model_construct(tasks=add(self.tasks))
+
+    def _find(self, task_id: str) -> DraftTask:
+        for task in _walk(self.tasks):
+            if task.id == task_id:
+                return task
+        raise KeyError(f"no task {task_id!r} in the plan")
+
+
+def draft_of(tree: TaskTree, parent_id: str) -> list[DraftTask]:
+    """The live children of ``parent_id`` (and their subtrees) as the planner writes them."""
+    return [
+        DraftTask.model_construct(
+            id=node.id,
+            title=node.title,
+            description=node.description,
+            acceptance_criteria=list(node.acceptance_criteria),
+            depends_on=list(node.depends_on),
+            role=node.role,
+            subtasks=draft_of(tree, node.id),
+        )
+        for node in tree.children(parent_id, live_only=True)
+    ]
 
 
 PlanSignature = tuple[tuple[str, str, tuple[int, ...], object], ...]

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
@@ -30,6 +31,10 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     BUDGET_EXCEEDED = "budget_exceeded"
     """The budget ran out: finished work is kept, and a resume with more budget goes on."""
+    AWAITING_APPROVAL = "awaiting_approval"
+    """Paused for a person's decision (``RunResult.pending``); resume with decisions."""
+    REJECTED = "rejected"
+    """A person rejected the plan."""
 
 
 class ReplanRecord(BaseModel):
@@ -104,6 +109,8 @@ class RunRecord(BaseModel):
     tool_calls: list[ToolCallRecord]
     planning_usage: Usage = Field(default_factory=Usage)
     """Usage of the planner's first plan and of the synthesis (the root node's)."""
+    pending: list[ApprovalRequest] = Field(default_factory=list)
+    """What the run waits for a person to decide (status ``awaiting_approval``)."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -151,6 +158,9 @@ class RunResult(BaseModel):
     """Fallbacks orchestra took from invalid model output (salvaged plans, ...)."""
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     """Every tool call of the run, in the order they finished."""
+    pending: list[ApprovalRequest] = Field(default_factory=list)
+    """What the run waits for a person to decide (status ``awaiting_approval``): resume
+    it with ``team.resume(run_id, decisions=...)``."""
 
     @property
     def usage(self) -> Usage:
@@ -203,4 +213,5 @@ class RunResult(BaseModel):
             notices=self.notices,
             tool_calls=self.tool_calls,
             planning_usage=self.tree.root.usage,
+            pending=self.pending,
         )

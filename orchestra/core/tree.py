@@ -26,6 +26,8 @@ class TaskStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    WAITING = "waiting"
+    """Paused before a tool call that needs a person's approval."""
 
     @property
     def is_final(self) -> bool:

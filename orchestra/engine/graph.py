@@ -2,8 +2,13 @@
 
 ::
 
-    plan ─► design_roles ─► dispatch ─┬─► synthesize ─► finish
-                                      └────────────────► finish   (a task failed)
+    plan ─► review_plan ─► design_roles ─► dispatch ─┬─► synthesize ─► finish
+                 │                          ▲   │     └────────────────► finish  (a task failed)
+                 └──► finish (rejected)     └── await_approval  (a tool call waits for a person)
+
+``review_plan`` and ``await_approval`` pause the run with a LangGraph interrupt (persisted
+in the checkpoint) until it is resumed with people's decisions; ``review_plan`` passes
+straight through unless the team has ``approve_plan=True``.
 
 ``dispatch`` runs the event-driven :class:`~orchestra.engine.scheduler.Scheduler`; each
 executor attempt, re-plan and role design inside it is a LangGraph ``@task``, so every
@@ -16,18 +21,27 @@ import asyncio
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import GraphInterrupt
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import interrupt
 
 from orchestra.agents.calls import metered
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
-from orchestra.core.errors import PlanningError
-from orchestra.core.events import RunFinished, RunStarted, UsageRecorded
-from orchestra.core.plan import draft_to_nodes
+from orchestra.core.approval import (
+    PLAN_REQUEST_ID,
+    ApprovalRequest,
+    DecisionAdapter,
+    EditPlan,
+    Reject,
+)
+from orchestra.core.errors import InputError, PlanningError
+from orchestra.core.events import ApprovalRequested, RunFinished, RunStarted, UsageRecorded
+from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
 from orchestra.core.record import ReplanRecord, RunStatus
-from orchestra.core.tree import ROOT_ID, TaskTree
+from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned
@@ -77,6 +91,93 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     }
 
 
+async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """With ``approve_plan``, wait for a person to approve, edit or reject the plan."""
+    if not runtime.context.approve_plan:
+        return {}
+    tree = TaskTree.model_validate(state["tree"])
+    plan = PlanDraft.model_construct(tasks=draft_of(tree, ROOT_ID))
+    count = sum(1 for _ in tree.live_nodes())
+    request = ApprovalRequest(
+        id=PLAN_REQUEST_ID,
+        kind="plan",
+        task_id=ROOT_ID,
+        summary=f"a plan of {count} task(s) for the goal",
+        plan=plan,
+    )
+    emit = Emitter(state["run_id"])
+    decision = DecisionAdapter.validate_python(_ask(emit, [request])[PLAN_REQUEST_ID])
+    if isinstance(decision, Reject):
+        reason = f"a person rejected the plan: {decision.reason}"
+        for node in tree.nodes.values():
+            node.status, node.reason = TaskStatus.SKIPPED, reason
+        return {
+            "tree": tree.model_dump(mode="json"),
+            "status": RunStatus.REJECTED.value,
+            "reason": reason,
+        }
+    if not isinstance(decision, EditPlan):
+        return {}
+    errors = plan_errors(decision.plan, base_depth=0, max_depth=tree.max_depth)
+    if errors:  # Team checks before resuming; a run resumed some other way is checked here
+        raise InputError("the edited plan is not valid: " + "; ".join(errors))
+    edited = TaskTree.for_goal(tree.goal, tree.max_depth)
+    edited.root.usage = tree.root.usage
+    nodes = draft_to_nodes(decision.plan, edited, parent_id=ROOT_ID)
+    edited.add(nodes)
+    emit_planned(emit, nodes)
+    before, after = set(tree.nodes) - {ROOT_ID}, {n.id for n in nodes}
+    changed = sorted(
+        n.id for n in nodes if n.id in before and (n.title, n.description) != _text(tree, n.id)
+    )
+    message = (
+        f"a person edited the plan: dropped {sorted(before - after)}, added"
+        f" {sorted(after - before)}, reworded {changed}"
+    )
+    return {
+        "tree": edited.model_dump(mode="json"),
+        "notices": [emit.notice("plan_edited", message, ROOT_ID)],
+    }
+
+
+def _text(tree: TaskTree, task_id: str) -> tuple[str, str]:
+    node = tree.get(task_id)
+    return node.title, node.description
+
+
+def after_review(state: RunState) -> Literal["design_roles", "finish"]:
+    """A rejected plan ends the run."""
+    return "finish" if state.get("status") == RunStatus.REJECTED.value else "design_roles"
+
+
+def _ask(emit: Emitter, requests: list[ApprovalRequest]) -> dict[str, Any]:
+    """Pause the run for ``requests`` (a LangGraph interrupt); the decisions by request id.
+
+    The node calling this runs again from its start when the run is resumed, and this
+    call then returns the decisions the run was resumed with.
+    """
+    try:
+        answer = interrupt([r.model_dump(mode="json") for r in requests])
+    except GraphInterrupt:
+        for request in requests:
+            emit(ApprovalRequested, request=request)
+        raise
+    if not isinstance(answer, dict) or any(r.id not in answer for r in requests):
+        raise InputError(f"resumed without a decision for each of {[r.id for r in requests]}")
+    return answer
+
+
+async def await_approval(state: RunState) -> RunState:
+    """Wait for people's decisions on the tool calls paused for approval."""
+    requests = [
+        ApprovalRequest.model_validate(entry["request"])
+        for entry in state.get("waiting", {}).values()
+    ]
+    answer = _ask(Emitter(state["run_id"]), requests)
+    decisions = {r.id: DecisionAdapter.validate_python(answer[r.id]) for r in requests}
+    return {"decisions": {rid: d.model_dump(mode="json") for rid, d in decisions.items()}}
+
+
 async def design_roles(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     """Every leaf of the first plan gets a role."""
     rt = runtime.context
@@ -102,18 +203,25 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
         "reason": scheduler.failure,
         "notices": scheduler.notices,
         "tool_calls": scheduler.tool_calls,
+        "waiting": scheduler.waiting,
+        "decisions": {},
     }
 
 
 def _dispatch_status(scheduler: Scheduler) -> RunStatus:
     if scheduler.budget_exceeded is not None:
         return RunStatus.BUDGET_EXCEEDED
-    return RunStatus.FAILED if scheduler.failure else RunStatus.SUCCEEDED
+    if scheduler.failure:
+        return RunStatus.FAILED
+    return RunStatus.AWAITING_APPROVAL if scheduler.waiting else RunStatus.SUCCEEDED
 
 
-def after_dispatch(state: RunState) -> Literal["synthesize", "finish"]:
-    """Synthesize only after a successful dispatch."""
-    return "synthesize" if state.get("status") == RunStatus.SUCCEEDED.value else "finish"
+def after_dispatch(state: RunState) -> Literal["synthesize", "await_approval", "finish"]:
+    """Synthesize after a successful dispatch; wait when tool calls wait for approval."""
+    status = state.get("status")
+    if status == RunStatus.AWAITING_APPROVAL.value:
+        return "await_approval"
+    return "synthesize" if status == RunStatus.SUCCEEDED.value else "finish"
 
 
 async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
@@ -156,14 +264,20 @@ def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> 
     """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
     graph = StateGraph(RunState, context_schema=TeamRuntime)
     graph.add_node("plan", plan)
+    graph.add_node("review_plan", review_plan)
     graph.add_node("design_roles", design_roles)
     graph.add_node("dispatch", dispatch)
+    graph.add_node("await_approval", await_approval)
     graph.add_node("synthesize", synthesize_answer)
     graph.add_node("finish", finish)
     graph.add_edge(START, "plan")
-    graph.add_edge("plan", "design_roles")
+    graph.add_edge("plan", "review_plan")
+    graph.add_conditional_edges("review_plan", after_review, ["design_roles", "finish"])
     graph.add_edge("design_roles", "dispatch")
-    graph.add_conditional_edges("dispatch", after_dispatch, ["synthesize", "finish"])
+    graph.add_conditional_edges(
+        "dispatch", after_dispatch, ["synthesize", "await_approval", "finish"]
+    )
+    graph.add_edge("await_approval", "dispatch")
     graph.add_edge("synthesize", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=name)
@@ -177,4 +291,8 @@ def _scheduler(runtime: TeamRuntime, state: RunState) -> Scheduler:
         roles=roles_from_state(state),
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         emit=Emitter(state["run_id"]),
+        waiting=dict(state.get("waiting", {})),
+        decisions={
+            rid: DecisionAdapter.validate_python(d) for rid, d in state.get("decisions", {}).items()
+        },
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -27,9 +27,10 @@ from opentelemetry.trace import Span, StatusCode
 
 from orchestra.agents.calls import metered
 from orchestra.agents.critic import judge
-from orchestra.agents.executor import execute_task
+from orchestra.agents.executor import PausedAttempt, execute_task
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
+from orchestra.core.approval import Decision
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.events import ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
@@ -100,6 +101,10 @@ class AttemptJob:
     role: RoleSpec
     feedback: str | None
     attempt: int
+    paused: PausedAttempt | None = None
+    """The attempt stopped for approval of a tool call: go on from there."""
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
+    """Decisions on calls of tools that require approval, by call key."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,7 +155,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     offered = rt.registry.relevant(task_text, among=role.tools)
     if rt.memory is not None:
         try:
-            role, tools, memories = await _with_memory(job, task_text)
+            role, tools, memories = await _with_memory(job, task_text, search=job.paused is None)
         except Exception as exc:  # a memory that is down must not stop the work
             notices.append(_memory_notice("read", exc))
         else:
@@ -178,7 +183,17 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             ),
             key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
             call_log=rt.call_log,
+            resume=job.paused,
+            decisions=job.decisions,
         )
+        if execution.paused is not None:
+            set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})
+            return {
+                "usage": meter.usage.model_dump(),
+                "paused": execution.paused.model_dump(mode="json"),
+                "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
+                "notices": notices,
+            }
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
@@ -214,24 +229,27 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
 
 
 async def _with_memory(
-    job: AttemptJob, task_text: str
+    job: AttemptJob, task_text: str, *, search: bool = True
 ) -> tuple[RoleSpec, dict[str, BaseTool], list[str]]:
     """The role and tools of an attempt with memory, and the memories for its task.
 
     The role gets ``remember`` and ``recall`` on its allowlist; the memories shown are
-    those within the role's read scopes.
+    those within the role's read scopes (none are looked up without ``search``: an
+    attempt going on after a pause has them in its conversation already).
     """
     rt = job.runtime
     assert rt.memory is not None
-    hits = await asyncio.to_thread(
-        rt.memory.search,
-        task_text,
-        team=rt.team_name,
-        run_id=job.run_id,
-        scopes=job.role.memory_read,
-        k=rt.memory_k,
-        min_score=rt.memory_min_score,
-    )
+    hits = []
+    if search:
+        hits = await asyncio.to_thread(
+            rt.memory.search,
+            task_text,
+            team=rt.team_name,
+            run_id=job.run_id,
+            scopes=job.role.memory_read,
+            k=rt.memory_k,
+            min_score=rt.memory_min_score,
+        )
     extra = memory_tools(
         rt.memory,
         team=rt.team_name,

@@ -76,6 +76,8 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    approve_plan: bool = False
+    """Pause after planning until a person approves, edits or rejects the plan."""
     fallbacks: bool = False
     """Fall back to documented defaults (salvaged or single-task plans, a generic role,
     unchecked acceptance) instead of raising when model output stays invalid."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestra.agents.executor import PausedAttempt
 from orchestra.agents.role_designer import adopt_role
+from orchestra.core.approval import ApprovalRequest, Decision
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import (
     Replanned,
@@ -81,10 +83,16 @@ class Scheduler:
     """Notices raised by this node's jobs (state data, newest last)."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """Tool-call log entries of this node's attempts (state data)."""
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Attempts paused for approval, by task id (state data, see ``RunState.waiting``)."""
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """People's decisions on pending requests, by request id."""
     _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
     _replans_started: int = 0
+    _continue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Paused attempts with a decision, by task id, to go on when a slot is free."""
 
     async def run(self) -> None:
         """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
@@ -92,6 +100,8 @@ class Scheduler:
         for leaf in self.tree.leaves():
             if leaf.status is TaskStatus.RUNNING:  # interrupted mid-attempt: start it again
                 leaf.status = TaskStatus.PENDING
+            if leaf.status is TaskStatus.WAITING:
+                self._take_decision(leaf)
             if not leaf.status.is_final and leaf.role not in self.roles:
                 self._design(leaf)
         self._launch_ready()
@@ -110,6 +120,16 @@ class Scheduler:
             for fut in self._jobs:
                 fut.cancel()
         self._settle()
+
+    def _take_decision(self, leaf: TaskNode) -> None:
+        """A paused attempt with a decision goes on (when a slot is free); else it waits."""
+        entry = self.waiting.get(leaf.id)
+        if entry is None:  # nothing to go on from: the task starts over
+            leaf.status = TaskStatus.PENDING
+            return
+        if entry["request"]["id"] in self.decisions:
+            self._continue[leaf.id] = self.waiting.pop(leaf.id)
+            leaf.status = TaskStatus.READY
 
     async def design_all(self, limit: asyncio.Semaphore) -> None:
         """Give every leaf a role: known planner hints directly, others by the role designer.
@@ -171,6 +191,7 @@ class Scheduler:
             self._launch_attempt(leaf)
 
     def _launch_attempt(self, leaf: TaskNode) -> None:
+        paused = self._continue.pop(leaf.id, None)
         now = _now()
         leaf.status = TaskStatus.RUNNING
         leaf.started_at = leaf.started_at or now
@@ -190,6 +211,14 @@ class Scheduler:
             attempt=leaf.attempts + 1,
         )
         name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
+        if paused is not None:  # go on from the pause, with the person's decision
+            request_id = paused["request"]["id"]
+            job = replace(
+                job,
+                paused=PausedAttempt.model_validate(paused["paused"]),
+                decisions={request_id: self.decisions[request_id]},
+            )
+            name += f".after-{paused['pauses']}"
         self._start(
             "attempt",
             leaf,
@@ -245,6 +274,9 @@ class Scheduler:
     def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
         self._take_usage_and_notices(leaf, out)
         self.tool_calls.extend(out["tool_calls"])
+        if "paused" in out:
+            self._pause(leaf, PausedAttempt.model_validate(out["paused"]), out[jobs.JOB_KEY])
+            return
         leaf.executions += 1
         leaf.attempts += 1
         if out["verdict"] is None:
@@ -266,6 +298,27 @@ class Scheduler:
                 )
         else:
             self._replan(leaf, verdict.reason)
+
+    def _pause(self, leaf: TaskNode, paused: PausedAttempt, job_name: str) -> None:
+        """The attempt waits for a person to decide on a tool call; the rest goes on."""
+        leaf.status = TaskStatus.WAITING
+        args = ", ".join(f"{k}={v!r}" for k, v in paused.args.items())
+        request = ApprovalRequest(
+            id=paused.key,
+            kind="tool_call",
+            task_id=leaf.id,
+            summary=f"{leaf.role} wants to call {paused.tool}({args}) for {leaf.title!r}",
+            tool=paused.tool,
+            args=paused.args,
+            role=leaf.role,
+        )
+        self.waiting[leaf.id] = {
+            "request": request.model_dump(mode="json"),
+            "paused": paused.model_dump(mode="json"),
+            "attempt": leaf.attempts + 1,
+            # job names must stay unique: each pause of an attempt numbers its sequel
+            "pauses": job_name.count(".after-") + 1,
+        }
 
     def _complete(self, node: TaskNode, at: datetime) -> None:
         node.status = TaskStatus.DONE
@@ -415,7 +468,13 @@ class Scheduler:
     # -- the end -------------------------------------------------------------------
 
     def _settle(self) -> None:
-        """Give every unfinished task its final status once nothing runs any more."""
+        """Give every unfinished task its final status once nothing runs any more.
+
+        Not when tasks wait for approval and nothing failed: the run pauses as it is.
+        """
+        if self.failure is None and self.waiting:
+            return
+        self.waiting = {}
         if self.failure is None and self.tree.root.status is not TaskStatus.DONE:
             stuck = [n.id for n in self.tree.leaves() if not n.status.is_final]
             self.failure = f"tasks {stuck} could never start (their prerequisites never finished)"

@@ -7,8 +7,10 @@ serializers; nodes convert to and from the pydantic models at their boundaries.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
+from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
 from orchestra.core.record import ReplanRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
@@ -32,6 +34,11 @@ class RunState(TypedDict, total=False):
     """Fallbacks taken (see ``orchestra.Notice``); nodes return only their new ones."""
     tool_calls: Annotated[list[dict[str, Any]], operator.add]
     """The tool-call log; nodes return only their new calls."""
+    waiting: dict[str, dict[str, Any]]
+    """Attempts paused for approval of a tool call, by task id: the request, the paused
+    attempt and its number."""
+    decisions: dict[str, dict[str, Any]]
+    """People's decisions on the pending requests, by request id, until dispatch uses them."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:
@@ -44,11 +51,19 @@ def roles_from_state(state: RunState) -> dict[str, RoleSpec]:
     return {name: RoleSpec.model_validate(v) for name, v in state.get("roles", {}).items()}
 
 
-def result_from_state(state: RunState) -> RunResult:
-    """The typed result of a finished (or interrupted) run."""
+def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) -> RunResult:
+    """The typed result of a finished, interrupted or paused run.
+
+    ``pending`` are the requests of a run paused for approval (from its checkpoint's
+    interrupt): its status is then ``awaiting_approval``.
+    """
+    status = RunStatus(state.get("status", RunStatus.FAILED))
+    if pending:
+        status = RunStatus.AWAITING_APPROVAL
     return RunResult(
         run_id=state["run_id"],
-        status=RunStatus(state.get("status", RunStatus.FAILED)),
+        status=status,
+        pending=list(pending),
         output=state.get("output"),
         reason=state.get("reason"),
         tree=TaskTree.model_validate(state["tree"]),

@@ -22,7 +22,9 @@ from orchestra.core.record import RunRecord
 
 __all__ = ["RunHistory", "RunSummary", "StoredRun"]
 
-HistoryStatus = Literal["running", "succeeded", "failed", "budget_exceeded", "error"]
+HistoryStatus = Literal[
+    "running", "succeeded", "failed", "budget_exceeded", "awaiting_approval", "rejected", "error"
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

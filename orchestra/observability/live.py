@@ -18,6 +18,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from orchestra.core.events import (
+    ApprovalRequested,
     Event,
     Replanned,
     RoleAssigned,
@@ -43,6 +44,7 @@ _ICON = {
     "done": ("●", "green"),
     "failed": ("✗", "red"),
     "replaced": ("↻", "magenta"),
+    "waiting": ("⏸", "yellow"),
 }
 
 
@@ -116,10 +118,17 @@ class LiveView:
                 self.usage = self.usage + event.usage
                 if event.task_id != ROOT_ID:
                     self._task(event.task_id).usage += event.usage
+            case ApprovalRequested():
+                self._waiting(event)
             case RunFinished():
                 self.status, self.ended = event.status, now
             case _:
                 pass
+
+    def _waiting(self, event: ApprovalRequested) -> None:
+        if event.request.kind == "tool_call":
+            self._task(event.request.task_id).status = "waiting"
+        self.status = "awaiting_approval"
 
     def _task(self, task_id: str) -> _Task:
         if task_id not in self.tasks:  # an event about a task planned before we listened

@@ -1,0 +1,162 @@
+"""Deciding on a paused run from the command line: options, prompts and their display."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.text import Text
+from rich.tree import Tree
+
+from orchestra.core.approval import (
+    ApprovalRequest,
+    Approve,
+    Decision,
+    EditArgs,
+    EditPlan,
+    Reject,
+)
+from orchestra.core.errors import InputError
+from orchestra.core.plan import DraftTask, PlanDraft
+
+__all__ = ["ask_decisions", "plan_decision", "print_pending", "tool_decision"]
+
+
+def print_pending(console: Console, pending: Sequence[ApprovalRequest]) -> None:
+    """What a paused run waits for: the plan as a tree, tool calls with their arguments."""
+    for request in pending:
+        console.rule(f"waiting for approval: {request.id}")
+        if request.plan is not None:
+            tree = Tree(Text(request.summary, style="bold"))
+            _plan_branch(tree, request.plan.tasks)
+            console.print(tree)
+        else:
+            console.print(Text(request.summary))
+            console.print_json(json.dumps(request.args, default=str))
+
+
+def _plan_branch(branch: Tree, tasks: Sequence[DraftTask]) -> None:
+    for task in tasks:
+        label = Text(f"{task.id} ", style="bold")
+        label.append(task.title)
+        if task.depends_on:
+            label.append(f"  after {', '.join(task.depends_on)}", style="dim")
+        node = branch.add(label)
+        node.add(Text(task.description, style="dim"))
+        _plan_branch(node, task.subtasks)
+
+
+def plan_decision(
+    plan: PlanDraft,
+    *,
+    plan_file: Path | None = None,
+    drop: Sequence[str] = (),
+    reword: Sequence[str] = (),
+    add: Sequence[str] = (),
+) -> Decision:
+    """Approve, or an :class:`EditPlan` built from a plan file and/or edit options.
+
+    ``reword`` items are ``ID=NEW TITLE``; ``add`` items are ``ID=TITLE`` (a new top-level
+    task whose description is its title; use a plan file for more).
+
+    Raises:
+        InputError: an unreadable plan file, a malformed option or an unknown task id.
+    """
+    if plan_file is None and not (drop or reword or add):
+        return Approve()
+    if plan_file is not None:
+        try:
+            plan = PlanDraft.model_validate_json(plan_file.read_text())
+        except (OSError, ValidationError) as exc:
+            raise InputError(f"cannot use {plan_file} as a plan: {exc}") from exc
+    try:
+        for task_id in drop:
+            plan = plan.without(task_id)
+        for item in reword:
+            task_id, title = _pair(item, "--reword")
+            plan = plan.reworded(task_id, title=title)
+        for item in add:
+            task_id, title = _pair(item, "--add")
+            plan = plan.with_task(
+                DraftTask.model_construct(
+                    id=task_id,
+                    title=title,
+                    description=title,
+                    acceptance_criteria=[],
+                    depends_on=[],
+                    role=None,
+                    subtasks=[],
+                )
+            )
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from exc
+    return EditPlan(plan=plan)
+
+
+def tool_decision(args_json: str | None) -> Decision:
+    """Approve, or :class:`EditArgs` from a JSON object.
+
+    Raises:
+        InputError: the arguments are not a JSON object.
+    """
+    if args_json is None:
+        return Approve()
+    try:
+        args = json.loads(args_json)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--args is not JSON: {exc}") from exc
+    if not isinstance(args, dict):
+        raise InputError("--args must be a JSON object")
+    return EditArgs(args=args)
+
+
+def _pair(item: str, option: str) -> tuple[str, str]:
+    task_id, sep, text = item.partition("=")
+    if not sep or not task_id.strip() or not text.strip():
+        raise InputError(f"{option} takes ID=TEXT, got {item!r}")
+    return task_id.strip(), text.strip()
+
+
+def ask_decisions(console: Console, pending: Sequence[ApprovalRequest]) -> dict[str, Decision]:
+    """Ask a person at the terminal for a decision on each request.
+
+    Plans: approve, reject (with a reason) or edit (the plan opens in ``$EDITOR`` as
+    JSON; an invalid edit is shown and asked again). Tool calls: approve, reject or edit
+    the arguments as JSON.
+    """
+    decisions: dict[str, Decision] = {}
+    for request in pending:
+        decisions[request.id] = _ask_one(console, request)
+    return decisions
+
+
+def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
+    while True:
+        choice = typer.prompt(f"{request.id}: [a]pprove, [r]eject or [e]dit?", default="a").strip()[
+            :1
+        ]
+        if choice == "a":
+            return Approve()
+        if choice == "r":
+            return Reject(reason=typer.prompt("reason").strip() or "rejected")
+        if choice != "e":
+            continue
+        try:
+            return _edit(request)
+        except (InputError, ValidationError, json.JSONDecodeError) as exc:
+            console.print(Text(f"not usable: {exc}", style="red"))
+
+
+def _edit(request: ApprovalRequest) -> Decision:
+    if request.plan is not None:
+        text = click.edit(request.plan.model_dump_json(indent=2), extension=".json")
+        if text is None:
+            raise InputError("the editor was closed without saving")
+        return EditPlan(plan=PlanDraft.model_validate_json(text))
+    text = typer.prompt("arguments (JSON)", default=json.dumps(request.args))
+    return tool_decision(text)
