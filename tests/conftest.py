@@ -16,6 +16,7 @@ import pytest
 
 from orchestra import Event, Team, tool
 from orchestra.testing import ScriptedChatModel
+from tests.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,3 +170,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test session on 127.0.0.1 (see tests/postgres_server.py)."""
+    try:
+        with postgres_server(free_port()) as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")

@@ -1,7 +1,8 @@
 """Durable logs of completed side-effecting tool calls (see ``orchestra.tools.CallLog``).
 
-The SQLite log lives in the same file as the run's checkpoints, so a run resumed from
-them finds its calls: a completed call is written before its result reaches the model.
+The log lives next to the run's checkpoints (the same SQLite file, or the same Postgres
+database), so a run resumed from them, in any process, finds its calls: a completed call
+is written before its result reaches the model.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from orchestra.tools.invoke import ToolOutcome
 
-__all__ = ["MemoryCallLog", "SqliteCallLog"]
+__all__ = ["MemoryCallLog", "PostgresCallLog", "SqliteCallLog"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tool_call_log (
@@ -92,3 +93,49 @@ class MemoryCallLog:
     async def record(self, outcome: ToolOutcome) -> None:
         """Log a completed call."""
         self._calls[outcome.key] = outcome
+
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orchestra_tool_call_log (
+    key TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL,
+    logged_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+
+class PostgresCallLog:
+    """Completed side-effecting calls in a Postgres table (one connection per call).
+
+    Connections are opened on the running event loop, as psycopg's async connections
+    are bound to one; side-effecting calls are rare enough for that to be cheap.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._ready = False
+
+    async def _execute(self, sql: str, params: tuple[str, ...]) -> tuple[str, ...] | None:
+        from psycopg import AsyncConnection
+
+        async with await AsyncConnection.connect(self.url, autocommit=True) as conn:
+            if not self._ready:
+                await conn.execute(_PG_SCHEMA)
+                self._ready = True
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchone() if cursor.description else None
+
+    async def completed(self, key: str) -> ToolOutcome | None:
+        """The logged outcome of the call with this key, if it completed."""
+        row = await self._execute(
+            "SELECT outcome FROM orchestra_tool_call_log WHERE key = %s", (key,)
+        )
+        return _decode(row[0]) if row else None
+
+    async def record(self, outcome: ToolOutcome) -> None:
+        """Log a completed call; committed before this returns."""
+        await self._execute(
+            "INSERT INTO orchestra_tool_call_log (key, outcome) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET outcome = EXCLUDED.outcome",
+            (outcome.key, _encode(outcome)),
+        )

@@ -1,4 +1,4 @@
-"""Where runs are checkpointed: SQLite by default, memory or a saver of yours when asked.
+"""Where runs are checkpointed: SQLite by default; Postgres, memory or a saver of yours.
 
 A LangGraph saver of SQLite or Postgres holds a connection bound to one event loop, and
 ``Team.run`` starts a new loop for every run; so a :class:`Checkpoints` opens a saver for
@@ -7,8 +7,10 @@ each run (or look-up) and the team compiles its graph with it (about 2.5 ms).
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra.core.errors import ConfigError
 from orchestra.core.home import orchestra_home
-from orchestra.engine.call_log import MemoryCallLog, SqliteCallLog
+from orchestra.engine.call_log import MemoryCallLog, PostgresCallLog, SqliteCallLog
 from orchestra.engine.jobs import JOB_KEY
 from orchestra.tools.invoke import CallLog
 
-__all__ = ["Checkpoints", "CheckpointSpec", "finished_jobs"]
+__all__ = ["CHECKPOINTER_ENV", "Checkpoints", "CheckpointSpec", "finished_jobs"]
+
+CHECKPOINTER_ENV = "ORCHESTRA_CHECKPOINTER"
+"""Environment variable naming the default checkpoint store of every team."""
 
 Saver = BaseCheckpointSaver[Any]
 
@@ -32,24 +37,44 @@ RETURN_CHANNEL = "__return__"
 class Checkpoints:
     """A place for checkpoints that opens a LangGraph saver per run.
 
-    Use :meth:`sqlite`, :meth:`memory` or :meth:`of` (a saver you made); :meth:`parse`
-    reads ``"memory"``, ``"sqlite:///path.db"`` or a ``.db`` path.
+    Use :meth:`sqlite`, :meth:`postgres`, :meth:`memory` or :meth:`of` (a saver you
+    made); :meth:`parse` reads ``"memory"``, ``"sqlite:///path.db"``, a ``.db`` path or a
+    ``postgresql://`` URL.
     """
 
     def __init__(self, kind: str, target: str | None = None, saver: Saver | None = None) -> None:
         self.kind = kind
         self.target = target
         self._saver = saver
+        self._set_up = False
 
     @classmethod
     def default(cls) -> Checkpoints:
-        """SQLite in ``$ORCHESTRA_HOME/runs.db`` (default ``.orchestra/runs.db``)."""
+        """The store of every team that names none.
+
+        ``$ORCHESTRA_CHECKPOINTER`` when set (anything :meth:`parse` reads, e.g. a
+        ``postgresql://`` URL), else SQLite in ``$ORCHESTRA_HOME/runs.db`` (default
+        ``.orchestra/runs.db``).
+        """
+        configured = os.environ.get(CHECKPOINTER_ENV, "").strip()
+        if configured:
+            return cls.parse(configured)
         return cls.sqlite(orchestra_home() / "runs.db")
 
     @classmethod
     def sqlite(cls, path: str | Path) -> Checkpoints:
         """Checkpoints in a SQLite file (created with its folder on first use)."""
         return cls("sqlite", str(path))
+
+    @classmethod
+    def postgres(cls, url: str) -> Checkpoints:
+        """Checkpoints in a Postgres database (``postgresql://user:pw@host:5432/db``).
+
+        Needs the ``postgres`` extra (``pip install 'orchestra-teams[postgres]'``). The
+        tables are created on first use. Several processes can share the database: a
+        run started in one can be resumed in another.
+        """
+        return cls("postgres", url)
 
     @classmethod
     def memory(cls) -> Checkpoints:
@@ -77,18 +102,21 @@ class Checkpoints:
         text = str(spec)
         if text == "memory":
             return cls.memory()
+        if text.startswith(("postgresql://", "postgres://")):
+            return cls.postgres(text)
         if text.startswith("sqlite:///"):
             return cls.sqlite(text.removeprefix("sqlite:///"))
         if isinstance(spec, Path) or text.endswith((".db", ".sqlite", ".sqlite3")):
             return cls.sqlite(text)
         raise ConfigError(
-            f"unknown checkpointer {text!r}: use 'memory', a .db path or 'sqlite:///PATH'"
+            f"unknown checkpointer {text!r}: use 'memory', a .db path, 'sqlite:///PATH'"
+            " or a postgresql:// URL"
         )
 
     @property
     def durable(self) -> bool:
         """Whether checkpoints outlive the process."""
-        return self.kind == "sqlite"
+        return self.kind in ("sqlite", "postgres")
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Saver]:
@@ -96,7 +124,8 @@ class Checkpoints:
         if self._saver is not None:
             yield self._saver
             return
-        async with self._sqlite() as saver:
+        opener = self._postgres if self.kind == "postgres" else self._sqlite
+        async with opener() as saver:
             yield saver
 
     def call_log(self) -> CallLog:
@@ -104,6 +133,9 @@ class Checkpoints:
         if self.kind == "sqlite":
             assert self.target is not None
             return SqliteCallLog(self.target)
+        if self.kind == "postgres":
+            assert self.target is not None
+            return PostgresCallLog(self.target)
         return MemoryCallLog()
 
     @asynccontextmanager
@@ -115,8 +147,40 @@ class Checkpoints:
         async with AsyncSqliteSaver.from_conn_string(self.target) as saver:
             yield saver
 
+    @asynccontextmanager
+    async def _postgres(self) -> AsyncIterator[Saver]:
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError as exc:
+            raise ConfigError(
+                "Postgres checkpoints need the postgres extra:"
+                " pip install 'orchestra-teams[postgres]'"
+            ) from exc
+        from psycopg import OperationalError
+
+        assert self.target is not None
+        async with AsyncExitStack() as stack:
+            try:
+                saver = await stack.enter_async_context(
+                    AsyncPostgresSaver.from_conn_string(self.target)
+                )
+                if not self._set_up:
+                    await saver.setup()
+                    self._set_up = True
+            except OperationalError as exc:
+                raise ConfigError(f"cannot use the Postgres checkpoints at {self}: {exc}") from exc
+            yield saver
+
     def __repr__(self) -> str:
-        return f"Checkpoints({self.kind}{': ' + self.target if self.target else ''})"
+        where = f": {_without_password(self.target)}" if self.target else ""
+        return f"Checkpoints({self.kind}{where})"
+
+
+def _without_password(target: str | None) -> str:
+    """A target fit for messages and logs: a URL's password is replaced by ``***``."""
+    if not target:
+        return ""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", target)
 
 
 CheckpointSpec = Checkpoints | Saver | str | Path | None

@@ -21,8 +21,18 @@ TEAM = "tests/engine/crash_team.py:team"
 RUN = "killed-run"
 
 
-def _durable(db: Path, text: str) -> bool:
+def _durable(db: Path | str, text: str) -> bool:
     """Whether a finished job whose result contains ``text`` is in the checkpoint."""
+    if isinstance(db, str):  # a Postgres URL
+        import psycopg
+
+        with psycopg.connect(db) as pg:
+            row = pg.execute(
+                "SELECT count(*) FROM checkpoint_writes WHERE thread_id = %s"
+                " AND channel = '__return__' AND position(%s::bytea in blob) > 0",
+                (RUN, text.encode()),
+            ).fetchone()
+        return bool(row and row[0])
     with sqlite3.connect(db) as conn:
         (count,) = conn.execute(
             "SELECT count(*) FROM writes WHERE thread_id = ? AND channel = '__return__'"
@@ -39,13 +49,19 @@ def _comparable(record: dict) -> list[tuple]:
     )
 
 
-def test_sigkill_mid_wave_then_resume(tmp_path: Path):
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytest.FixtureRequest):
+    """With Postgres, the run is resumed from the database by another process."""
     home, calls, model_calls = tmp_path / "home", tmp_path / "calls.txt", tmp_path / "model.txt"
     env = {
         "ORCHESTRA_HOME": str(home),
         "CALLS_FILE": str(calls),
         "MODEL_CALLS_FILE": str(model_calls),
     }
+    checkpoints: Path | str = home / "runs.db"
+    if store == "postgres":
+        checkpoints = request.getfixturevalue("postgres").new_database()
+        env["ORCHESTRA_CHECKPOINTER"] = str(checkpoints)
     port = free_port()
     with socket.create_server(("127.0.0.1", port)) as server:
         server.settimeout(GUARD_S * 6)
@@ -62,7 +78,7 @@ def test_sigkill_mid_wave_then_resume(tmp_path: Path):
                 assert conn.makefile().readline().strip() == "holding c"
             # d ran beside c in the same wave; wait until its result is checkpointed
             deadline = time.monotonic() + GUARD_S
-            while not _durable(home / "runs.db", "d done"):
+            while not _durable(checkpoints, "d done"):
                 assert time.monotonic() < deadline, "d's result never reached the checkpoint"
                 time.sleep(0.05)  # another process: nothing to wait on but the file
         finally:
