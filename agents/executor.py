@@ -8,6 +8,7 @@ without it get a JSON-action protocol in the prompt. Either way every call goes 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,7 @@ from orchestra.tools.invoke import (
 )
 from orchestra.tools.options import options_of
 
-__all__ = ["ExecutionResult", "OnToolCall", "PausedAttempt", "execute_task"]
+__all__ = ["ExecutionResult", "OnToolCall", "PausedAttempt", "call_signature", "execute_task"]
 
 OnToolCall = Callable[[ToolOutcome], Awaitable[None] | None]
 """Called after every tool call (including refused and invalid ones)."""
@@ -71,7 +72,7 @@ class PausedAttempt(BaseModel):
     step: int
     """Model calls the attempt had made."""
     messages: list[dict[str, Any]]
-    seen: list[str] = Field(default_factory=list)
+    seen: dict[str, int] = Field(default_factory=dict)
     calls: int = 0
 
 
@@ -85,6 +86,17 @@ class ExecutionResult:
     tool_calls: list[ToolOutcome] = field(default_factory=list)
     paused: PausedAttempt | None = None
     """Set when the attempt waits for approval of a tool call (``output`` is None)."""
+    loop: str | None = None
+    """Why a loop guard stopped the attempt (also in ``error``)."""
+
+
+def call_signature(tool: str, args: Mapping[str, Any]) -> str:
+    """What makes two tool calls the same call: the tool and its arguments."""
+    return json.dumps([tool, args], sort_keys=True, default=str)
+
+
+class _LoopDetected(Exception):
+    """The model repeats one tool call past the task's limit."""
 
 
 class _NeedsApproval(Exception):
@@ -110,6 +122,8 @@ async def execute_task(
     call_log: CallLog | None = None,
     resume: PausedAttempt | None = None,
     decisions: Mapping[str, Decision] | None = None,
+    max_identical_calls: int | None = None,
+    prior_calls: Mapping[str, int] | None = None,
 ) -> ExecutionResult:
     """Run the tool loop for ``task_id`` as ``role`` until a final answer or ``max_steps``.
 
@@ -131,6 +145,10 @@ async def execute_task(
         resume: an attempt paused for approval, to go on from where it stopped.
         decisions: people's decisions on calls of tools that require approval, by the
             call's idempotency key; such a call without one pauses the attempt.
+        max_identical_calls: the most times the task may make one call (same tool and
+            arguments, counting ``prior_calls``); the attempt stops (``loop``) instead of
+            making it once more.
+        prior_calls: calls of the task's earlier attempts, by :func:`call_signature`.
     """
     shown = role.tools if offered is None else [n for n in offered if n in role.tools]
     role_tools = {name: tools[name] for name in shown if name in tools}
@@ -159,6 +177,8 @@ async def execute_task(
         key_scope=key_scope,
         messages=[SystemMessage(content=system), HumanMessage(content=task_text)],
         decisions=decisions or {},
+        max_identical_calls=max_identical_calls,
+        prior_calls=prior_calls or {},
     )
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
     first = 1
@@ -169,6 +189,8 @@ async def execute_task(
             await loop.answer_pending(resume.step)
         except _NeedsApproval as pause:
             return loop.pause(pause, resume.step)
+        except _LoopDetected as stop:
+            return loop.stop(str(stop))
     for step in range(first, max_steps + 1):
         loop.result.steps = step
         try:
@@ -176,6 +198,8 @@ async def execute_task(
                 return loop.result
         except _NeedsApproval as pause:
             return loop.pause(pause, step)
+        except _LoopDetected as stop:
+            return loop.stop(str(stop))
     loop.result.error = f"no final result after {max_steps} model calls"
     return loop.result
 
@@ -237,7 +261,11 @@ class _ToolLoop:
     repeated: bool = False
     """The last tool call repeated an earlier one exactly."""
     decisions: Mapping[str, Decision] = field(default_factory=dict)
-    _seen: set[str] = field(default_factory=set)
+    max_identical_calls: int | None = None
+    """The most times the task may make one call (same tool, same arguments)."""
+    prior_calls: Mapping[str, int] = field(default_factory=dict)
+    """Calls the task's earlier attempts made, by :func:`call_signature`."""
+    _seen: Counter[str] = field(default_factory=Counter)
     _calls: int = 0
 
     async def use(self, name: str, args: object, call_id: str | None = None) -> ToolOutcome:
@@ -250,9 +278,15 @@ class _ToolLoop:
         arg_map = args if isinstance(args, dict) else {"_": args}
         key = idempotency_key(self.key_scope, self._calls + 1, name, arg_map)
         decision = self._decision(name, key, arg_map)
-        signature = json.dumps([name, args], sort_keys=True, default=str)
+        signature = call_signature(name, arg_map)
+        made = self._seen[signature] + self.prior_calls.get(signature, 0)
+        if self.max_identical_calls is not None and made >= self.max_identical_calls:
+            raise _LoopDetected(
+                f"{name} was called {made} times with the same arguments in this task"
+                f" (limit {self.max_identical_calls}); the call was not made again"
+            )
         self.repeated = signature in self._seen
-        self._seen.add(signature)
+        self._seen[signature] += 1
         self._calls += 1
         if isinstance(decision, Reject):
             outcome = ToolOutcome(
@@ -301,15 +335,20 @@ class _ToolLoop:
             args=pause.call_args,
             step=step,
             messages=messages_to_dict(self.messages),
-            seen=sorted(self._seen),
+            seen=dict(self._seen),
             calls=self._calls,
         )
+        return self.result
+
+    def stop(self, reason: str) -> ExecutionResult:
+        """End the attempt because a loop guard fired."""
+        self.result.error = self.result.loop = reason
         return self.result
 
     def restore(self, paused: PausedAttempt) -> None:
         """Continue a paused attempt: its conversation and call count, not a new one."""
         self.messages = messages_from_dict(paused.messages)
-        self._seen = set(paused.seen)
+        self._seen = Counter(paused.seen)
         self._calls = paused.calls
         self.result.steps = paused.step
 

@@ -23,7 +23,7 @@ from orchestra.core.roles import Role
 from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
-from orchestra.engine.graph import RunGraph, build_graph
+from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.scheduler import reopen_after_budget
 from orchestra.engine.state import RunState, result_from_state
@@ -69,6 +69,10 @@ class Team:
         max_replans: re-plans in a whole run.
         max_steps: model calls per executor attempt.
         max_repairs: repair rounds for invalid planner, role designer or critic output.
+        max_identical_tool_calls: the most times one task makes the same tool call (same
+            arguments) over all its attempts; one more stops the task (a loop guard).
+        max_idle_jobs: jobs that may finish in a row without any task finishing; one
+            more stops the run as stalled.
         critic: judge every result (True) or accept every result as it comes (False).
         approve_plan: pause every run after planning until a person approves, edits or
             rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
@@ -123,6 +127,8 @@ class Team:
         max_replans: int = 3,
         max_steps: int = 8,
         max_repairs: int = 2,
+        max_identical_tool_calls: int = 3,
+        max_idle_jobs: int = 30,
         critic: bool = True,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
@@ -154,6 +160,8 @@ class Team:
                 max_replans=max_replans,
                 max_steps=max_steps,
                 max_repairs=max_repairs,
+                max_identical_tool_calls=max_identical_tool_calls,
+                max_idle_jobs=max_idle_jobs,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
@@ -317,9 +325,8 @@ class Team:
                             for server in self._servers:
                                 extra.extend(await stack.enter_async_context(server.connect()))
                             runtime = self._runtime_with(runtime, extra)
-                        stream = graph.astream(
-                            start, _config(run_id), context=runtime, stream_mode="custom"
-                        )
+                        config = _config(run_id) | {"recursion_limit": RECURSION_LIMIT}
+                        stream = graph.astream(start, config, context=runtime, stream_mode="custom")
                         async for chunk in stream:
                             if isinstance(chunk, RunFinished):
                                 trace_run_end(span, chunk.status, chunk.reason, chunk.output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ __all__ = [
     "Budget",
     "BudgetMeter",
     "charge_model",
+    "current_meter",
     "metering",
     "start_model_call",
     "start_tool_call",
@@ -28,7 +29,9 @@ class Budget(BaseModel):
 
     Checked before every model and tool call: a call that would start once a limit is
     reached does not start. ``seconds`` counts wall-clock time of one invocation (a run,
-    or a resume of it).
+    or a resume of it). ``subtree`` limits each subtree of the goal on its own: a
+    top-level task with everything below it and every re-plan that replaced it
+    (``Budget(usd=5, subtree=Budget(usd=1))``: no branch may spend more than a dollar).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -38,6 +41,8 @@ class Budget(BaseModel):
     seconds: float | None = Field(default=None, gt=0)
     model_calls: int | None = Field(default=None, ge=0)
     tool_calls: int | None = Field(default=None, ge=0)
+    subtree: Budget | None = None
+    """Limits for each top-level subtree of the plan (its own ``subtree`` is ignored)."""
 
 
 class BudgetMeter:
@@ -48,13 +53,31 @@ class BudgetMeter:
     reply comes, so parallel calls may pass those by what they were already spending.
     """
 
-    def __init__(self, budget: Budget, *, spent: Usage | None = None, tool_calls: int = 0) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        *,
+        spent: Usage | None = None,
+        tool_calls: int = 0,
+        parent: BudgetMeter | None = None,
+        scope: str | None = None,
+    ) -> None:
         self.budget = budget
         self.spent = spent or Usage()
         self.model_calls = self.spent.model_calls
         self.tool_calls = tool_calls
+        self.parent = parent
+        """The meter of the enclosing budget (a subtree's meter has the run's)."""
+        self.scope = scope
+        """None for a run's meter; the subtree's id for a subtree's."""
         self._started = time.monotonic()
         self._lock = threading.Lock()
+
+    def _chain(self) -> list[BudgetMeter]:
+        meters: list[BudgetMeter] = [self]
+        while (parent := meters[-1].parent) is not None:
+            meters.append(parent)
+        return meters
 
     def over(self) -> str | None:
         """Which limit is reached, if one is."""
@@ -73,20 +96,32 @@ class BudgetMeter:
         return None
 
     def begin(self, kind: str) -> None:
-        """Admit one ``"model"`` or ``"tool"`` call, or raise :class:`BudgetExceeded`."""
-        with self._lock:
-            reason = self.over()
-            if reason is not None:
-                raise BudgetExceeded(reason)
-            if kind == "model":
-                self.model_calls += 1
-            else:
-                self.tool_calls += 1
+        """Admit one ``"model"`` or ``"tool"`` call, or raise :class:`BudgetExceeded`.
+
+        A subtree's meter admits a call only if its run's meter does too; the call then
+        counts against both.
+        """
+        chain = self._chain()
+        with ExitStack() as locks:  # always innermost first, so no two calls deadlock
+            for meter in chain:
+                locks.enter_context(meter._lock)
+            for meter in chain:
+                reason = meter.over()
+                if reason is not None:
+                    if meter.scope is not None:
+                        reason = f"subtree {meter.scope!r}: {reason}"
+                    raise BudgetExceeded(reason, scope=meter.scope)
+            for meter in chain:
+                if kind == "model":
+                    meter.model_calls += 1
+                else:
+                    meter.tool_calls += 1
 
     def add_model(self, usage: Usage) -> None:
-        """Count the tokens and cost of a model reply."""
-        with self._lock:
-            self.spent = self.spent + usage
+        """Count the tokens and cost of a model reply (in enclosing meters too)."""
+        for meter in self._chain():
+            with meter._lock:
+                meter.spent = meter.spent + usage
 
 
 _METER: ContextVar[BudgetMeter | None] = ContextVar("orchestra_budget", default=None)
@@ -100,6 +135,11 @@ def metering(meter: BudgetMeter | None) -> Iterator[None]:
         yield
     finally:
         _METER.reset(token)
+
+
+def current_meter() -> BudgetMeter | None:
+    """The meter calls in this context are counted against, if any."""
+    return _METER.get()
 
 
 def start_model_call() -> None:

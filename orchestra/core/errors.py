@@ -62,11 +62,13 @@ class BudgetExceeded(RunError):
 
     Attributes:
         reason: which limit, and how much was spent against it.
+        scope: None for the run's budget, else the id of the subtree whose budget it is.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, scope: str | None = None) -> None:
         super().__init__(f"budget exceeded: {reason}")
         self.reason = reason
+        self.scope = scope
 
 
 class ModelBehaviorError(RunError):

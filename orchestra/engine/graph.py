@@ -48,7 +48,7 @@ from orchestra.engine.scheduler import Scheduler, emit_planned
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
 from orchestra.observability.spans import agent_span
 
-__all__ = ["build_graph"]
+__all__ = ["RECURSION_LIMIT", "build_graph"]
 
 RunGraph = CompiledStateGraph[RunState, TeamRuntime, RunState, RunState]
 
@@ -260,6 +260,27 @@ async def finish(state: RunState) -> RunState:
     return {}
 
 
+NODES = (
+    "plan",
+    "review_plan",
+    "design_roles",
+    "dispatch",
+    "await_approval",
+    "synthesize",
+    "finish",
+)
+
+RECURSION_LIMIT = 2 * len(NODES) + 1
+"""The supersteps one invocation (a run, or a resume) can take, passed to LangGraph.
+
+LangGraph's recursion limit counts supersteps, and a plan's size adds none: every
+subtask, retry and re-plan runs inside ``dispatch`` as a LangGraph task. An invocation
+passes each node at most twice (``dispatch`` and ``await_approval`` twice when a resume
+brings decisions and a tool call then asks for another), so this bound is never what
+ends a run, whatever ``LANGGRAPH_DEFAULT_RECURSION_LIMIT`` says in the environment.
+"""
+
+
 def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> RunGraph:
     """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
     graph = StateGraph(RunState, context_schema=TeamRuntime)
@@ -292,6 +313,7 @@ def _scheduler(runtime: TeamRuntime, state: RunState) -> Scheduler:
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         emit=Emitter(state["run_id"]),
         waiting=dict(state.get("waiting", {})),
+        earlier_tool_calls=state.get("tool_calls", []),
         decisions={
             rid: DecisionAdapter.validate_python(d) for rid, d in state.get("decisions", {}).items()
         },

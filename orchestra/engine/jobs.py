@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -31,6 +32,7 @@ from orchestra.agents.executor import PausedAttempt, execute_task
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.core.approval import Decision
+from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.events import ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
@@ -60,6 +62,7 @@ from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_t
 
 __all__ = [
     "BUDGET_KEY",
+    "BUDGET_SCOPE_KEY",
     "JOB_KEY",
     "JobInput",
     "AttemptJob",
@@ -79,6 +82,8 @@ JOB_KEY = "job"
 """Key of a job's name in its result."""
 BUDGET_KEY = "budget_exceeded"
 """Key, in the result of a job the run's budget stopped, of the reason."""
+BUDGET_SCOPE_KEY = "budget_scope"
+"""Key, next to ``BUDGET_KEY``, of the subtree whose budget it was (None: the run's)."""
 
 
 class JobInput(Protocol):
@@ -87,6 +92,11 @@ class JobInput(Protocol):
     @property
     def runtime(self) -> TeamRuntime:
         """The team's runtime for this run."""
+        ...
+
+    @property
+    def meter(self) -> BudgetMeter | None:
+        """The budget meter of the job's subtree, when the budget has one."""
         ...
 
 
@@ -105,6 +115,9 @@ class AttemptJob:
     """The attempt stopped for approval of a tool call: go on from there."""
     decisions: Mapping[str, Decision] = field(default_factory=dict)
     """Decisions on calls of tools that require approval, by call key."""
+    prior_calls: Mapping[str, int] = field(default_factory=dict)
+    """Tool calls the task's earlier attempts made (for the repeated-call guard)."""
+    meter: BudgetMeter | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +130,7 @@ class ReplanJob:
     task_id: str
     reason: str
     roles: list[RoleSpec]
+    meter: BudgetMeter | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +142,7 @@ class DesignJob:
     tree: TaskTree
     task_id: str
     roles: dict[str, RoleSpec]
+    meter: BudgetMeter | None = None
 
 
 async def attempt(job: AttemptJob) -> dict[str, Any]:
@@ -185,6 +200,8 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             call_log=rt.call_log,
             resume=job.paused,
             decisions=job.decisions,
+            max_identical_calls=rt.limits.max_identical_tool_calls,
+            prior_calls=job.prior_calls,
         )
         if execution.paused is not None:
             set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})
@@ -201,6 +218,8 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             # The critic's span sits inside the attempt it judges.
             verdict = await _verdict(job, execution.output, notices)
         _trace_attempt(span, execution.error, verdict, meter.usage)
+        if execution.loop is not None:
+            set_attributes(span, {"orchestra.guard": "repeated_tool_call"})
     if rt.memory is not None and verdict is not None and verdict.verdict == "pass":
         # Finished results feed later tasks and later runs of the team (the TME idea).
         try:
@@ -222,6 +241,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "output": execution.output,
         "error": execution.error,
         "verdict": verdict.model_dump() if verdict else None,
+        "loop": execution.loop,
         "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
@@ -439,12 +459,18 @@ class _NamedJob(Generic[J]):
         self._fn = fn
 
     async def __call__(self, job: J) -> dict[str, Any]:
-        with metered(job.runtime.prices) as meter:
+        subtree = metering(job.meter) if job.meter is not None else nullcontext()
+        with subtree, metered(job.runtime.prices) as meter:
             try:
                 out = await self._fn(job)
             except BudgetExceeded as exc:
                 # the job stopped before a call past the budget; what it spent still counts
-                out = {BUDGET_KEY: exc.reason, "usage": meter.usage.model_dump(), "notices": []}
+                out = {
+                    BUDGET_KEY: exc.reason,
+                    BUDGET_SCOPE_KEY: exc.scope,
+                    "usage": meter.usage.model_dump(),
+                    "notices": [],
+                }
         out[JOB_KEY] = self.__name__  # lets a resumed run find this result by name
         return out
 

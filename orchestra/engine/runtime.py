@@ -46,6 +46,13 @@ class Limits(BaseModel):
     """Model calls per executor attempt."""
     max_repairs: int = Field(default=2, ge=0)
     """Repair rounds for invalid planner, role designer or critic output."""
+    max_identical_tool_calls: int = Field(default=3, ge=1)
+    """The most times one task makes the same tool call (same arguments), over all its
+    attempts; one more stops the task with the reason (a loop guard)."""
+    max_idle_jobs: int = Field(default=30, ge=1)
+    """Jobs (attempts, re-plans, role designs) that may finish in a row without any task
+    finishing; one more stops the run as stalled (a guard against loops no other limit
+    names). Counted within one invocation (a run or a resume)."""
 
 
 ToolRetrieval = Literal["bm25", "embeddings", "hybrid"]

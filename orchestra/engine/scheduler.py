@@ -10,14 +10,16 @@ rest of the tree keeps running. The tree is mutated here and only here, between 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestra.agents.executor import PausedAttempt
+from orchestra.agents.executor import PausedAttempt, call_signature
 from orchestra.agents.role_designer import adopt_role
 from orchestra.core.approval import ApprovalRequest, Decision
+from orchestra.core.budget import BudgetMeter, current_meter
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import (
     Replanned,
@@ -87,12 +89,20 @@ class Scheduler:
     """Attempts paused for approval, by task id (state data, see ``RunState.waiting``)."""
     decisions: dict[str, Decision] = field(default_factory=dict)
     """People's decisions on pending requests, by request id."""
+    earlier_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """The run's tool-call log before this node (state data), for the loop guard."""
     _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
     _replans_started: int = 0
     _continue: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Paused attempts with a decision, by task id, to go on when a slot is free."""
+    _idle_jobs: int = 0
+    """Jobs finished since a task last finished (the stall guard)."""
+    _subtree_meters: dict[str, BudgetMeter] = field(default_factory=dict)
+    """Budget meters of the plan's top-level subtrees, by the subtree's first task."""
+    _spent_subtrees: set[str] = field(default_factory=set)
+    """Subtrees whose budget is spent: nothing more starts in them."""
 
     async def run(self) -> None:
         """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
@@ -114,7 +124,10 @@ class Scheduler:
                     if jobs.BUDGET_KEY in out:
                         self._out_of_budget(job, out)
                         continue
-                    job.handle(out)
+                    if "paused" not in out:  # waiting for a person is not a loop
+                        self._idle_jobs += 1
+                    job.handle(out)  # a task that finishes sets _idle_jobs back to 0
+                    self._stop_if_stalled()
                 self._launch_ready()
         finally:
             for fut in self._jobs:
@@ -147,6 +160,7 @@ class Scheduler:
                     tree=self.tree,
                     task_id=leaf.id,
                     roles=dict(self.roles),
+                    meter=self._meter_for(leaf.id),
                 )
                 return await jobs.start(
                     jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
@@ -166,10 +180,11 @@ class Scheduler:
         leaf: TaskNode,
         name: str,
         fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: jobs.JobInput,
+        job: AttemptJob | ReplanJob | DesignJob,
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
+        job = replace(job, meter=self._meter_for(leaf.id))
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
         self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
 
@@ -184,6 +199,8 @@ class Scheduler:
             if leaf.status is TaskStatus.PENDING:
                 leaf.status = TaskStatus.READY
             if leaf.role not in self.roles or self._busy(leaf.id):
+                continue
+            if self._spent_subtrees and self._subtree_of(leaf.id) in self._spent_subtrees:
                 continue
             if running >= self.runtime.limits.max_parallel:
                 break
@@ -210,6 +227,7 @@ class Scheduler:
             feedback=self._feedback.pop(leaf.id, None),
             attempt=leaf.attempts + 1,
         )
+        job = replace(job, prior_calls=self._prior_calls(leaf.id, leaf.attempts + 1))
         name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
         if paused is not None:  # go on from the pause, with the person's decision
             request_id = paused["request"]["id"]
@@ -227,6 +245,23 @@ class Scheduler:
             job,
             lambda out: self._on_attempt(leaf, out),
         )
+
+    def _prior_calls(self, task_id: str, attempt: int) -> dict[str, int]:
+        """The tool calls of the task's attempts before ``attempt``, counted by signature."""
+        counts: Counter[str] = Counter()
+        for record in (*self.earlier_tool_calls, *self.tool_calls):
+            if record["task_id"] == task_id and record["attempt"] < attempt:
+                counts[call_signature(record["tool"], record["args"])] += 1
+        return dict(counts)
+
+    def _stop_if_stalled(self) -> None:
+        """Stop the run when many jobs in a row finish and no task does."""
+        limit = self.runtime.limits.max_idle_jobs
+        if self._idle_jobs <= limit or self.failure is not None:
+            return
+        message = f"stalled: {self._idle_jobs} jobs finished in a row and no task did"
+        self.notices.append(self.emit.notice("loop_stopped", message))
+        self.failure = f"{message} (limit {limit})"
 
     def _use_hint(self, leaf: TaskNode) -> bool:
         """Assign the planner's role hint if it names a known role; else clear it."""
@@ -279,6 +314,10 @@ class Scheduler:
             return
         leaf.executions += 1
         leaf.attempts += 1
+        if out.get("loop"):
+            self.notices.append(self.emit.notice("loop_stopped", out["loop"], leaf.id))
+            self._fail(leaf, f"loop stopped: {out['loop']}")
+            return
         if out["verdict"] is None:
             verdict = Verdict(verdict="retry", reason=f"the executor failed: {out['error']}")
         else:
@@ -321,6 +360,7 @@ class Scheduler:
         }
 
     def _complete(self, node: TaskNode, at: datetime) -> None:
+        self._idle_jobs = 0
         node.status = TaskStatus.DONE
         node.finished_at = at
         node.reason = None
@@ -339,14 +379,62 @@ class Scheduler:
             parent_id = parent.parent_id
 
     def _out_of_budget(self, job: _Job, out: dict[str, Any]) -> None:
-        """A job stopped at the budget: its task waits (skipped) and nothing new starts."""
+        """A job stopped at the budget: its task waits (skipped at the end).
+
+        At the run's budget nothing new starts; at a subtree's, nothing new starts in that
+        subtree and the others go on (the run then ends ``budget_exceeded``).
+        """
         node = self.tree.get(job.task_id)
         self._take_usage_and_notices(node, out)
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
             self.budget_exceeded = str(out[jobs.BUDGET_KEY])
-            self.failure = str(BudgetExceeded(self.budget_exceeded))
+        scope = out.get(jobs.BUDGET_SCOPE_KEY)
+        if scope is not None:
+            self._spent_subtrees.add(scope)
+        elif self.failure is None:
+            self.failure = str(BudgetExceeded(str(out[jobs.BUDGET_KEY])))
+
+    # -- subtree budgets -------------------------------------------------------------
+
+    def _subtree_of(self, task_id: str) -> str:
+        """The top-level task whose subtree ``task_id`` is in (re-plans followed back)."""
+        node = self.tree.get(task_id)
+        while node.parent_id not in (None, ROOT_ID):
+            node = self.tree.get(node.parent_id)
+        while node.replaces is not None and node.replaces in self.tree.nodes:
+            node = self.tree.get(node.replaces)
+        return node.id
+
+    def _meter_for(self, task_id: str) -> BudgetMeter | None:
+        """The meter of ``task_id``'s subtree when the run's budget limits subtrees.
+
+        Made on first use with what the subtree has spent so far (earlier invocations
+        included), inside the run's meter.
+        """
+        run = current_meter()
+        if run is None or run.budget.subtree is None or task_id == ROOT_ID:
+            return None
+        top = self._subtree_of(task_id)
+        if top not in self._subtree_meters:
+            members = {
+                n.id
+                for n in self.tree.nodes.values()
+                if n.id != ROOT_ID and self._subtree_of(n.id) == top
+            }
+            spent = Usage()
+            for member in members:
+                spent += self.tree.get(member).usage
+            calls = sum(
+                1
+                for record in (*self.earlier_tool_calls, *self.tool_calls)
+                if record["task_id"] in members
+            )
+            self._subtree_meters[top] = BudgetMeter(
+                run.budget.subtree, spent=spent, tool_calls=calls, parent=run, scope=top
+            )
+        return self._subtree_meters[top]
 
     def _fail(self, node: TaskNode, reason: str) -> None:
         node.status = TaskStatus.FAILED
@@ -475,6 +563,8 @@ class Scheduler:
         if self.failure is None and self.waiting:
             return
         self.waiting = {}
+        if self.failure is None and self.budget_exceeded is not None:  # a subtree's budget
+            self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is None and self.tree.root.status is not TaskStatus.DONE:
             stuck = [n.id for n in self.tree.leaves() if not n.status.is_final]
             self.failure = f"tasks {stuck} could never start (their prerequisites never finished)"

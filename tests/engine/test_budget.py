@@ -73,3 +73,44 @@ async def test_token_budget_and_a_budget_spent_while_planning():
 def test_budgets_reject_negative_limits():
     with pytest.raises(ValueError):
         Budget(tokens=-1)
+
+
+async def test_a_subtree_budget_stops_only_its_subtree_and_a_resume_goes_on():
+    script = {
+        "planner": [
+            plan(
+                subtask("a", subtasks=[subtask("a1"), subtask("a2", deps=["a1"])]),
+                subtask("b"),
+            )
+        ],
+        "role_designer": role_spec("worker", "Do the task.", []),
+        "executor": lambda call: f"{call.task_id} done",
+        "critic": verdict("pass"),
+        "synthesizer": "answer",
+    }
+    # subtree a: designs of a1 and a2 (2) + a1's executor and critic (2) = 4 calls;
+    # a2's executor would be the 5th and does not start. b needs 3 and finishes.
+    team, model = make_team(script, budget=Budget(subtree=Budget(model_calls=4)))
+    result = await team.arun("goal", run_id="branchy")
+    tree = result.tree
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert tree.get("a1").status is TaskStatus.DONE and tree.get("b").status is TaskStatus.DONE
+    assert tree.get("a2").status is TaskStatus.SKIPPED
+    assert "budget exceeded: subtree 'a': 4 model calls spent of 4" in (tree.get("a2").reason or "")
+    assert not model.calls_for("executor", "a2") and not model.calls_for("synthesizer")
+    assert sum(n.usage.model_calls for n in tree.subtree("a")) == 4
+
+    done = await team.aresume("branchy", budget=Budget(subtree=Budget(model_calls=6)))
+    assert done.status is RunStatus.SUCCEEDED and done.output == "answer"
+    assert {n.id: n.executions for n in done.tree.leaves()} == {"a1": 1, "a2": 1, "b": 1}
+    assert sum(n.usage.model_calls for n in done.tree.subtree("a")) == 6
+
+
+async def test_a_subtree_budget_counts_inside_the_run_budget():
+    script = dict(CHAIN) | {"planner": [plan(subtask("a"), subtask("b"))]}
+    # the run's 4 calls (planner, 2 designs, a's executor) end it before any subtree's 10
+    team, model = make_team(script, budget=Budget(model_calls=4, subtree=Budget(model_calls=10)))
+    result = await team.arun("goal")
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert len(model.calls) == 4
+    assert "subtree" not in (result.reason or "")

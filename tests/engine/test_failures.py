@@ -67,7 +67,8 @@ async def test_an_executor_that_never_answers_is_bounded_by_max_steps():
         "role_designer": role_spec("worker", "Do the task.", ["word_count"]),
         "executor@a": tool_call("word_count", {"text": "again"}),
     }
-    team, model = make_team(script, max_steps=3, max_attempts=2)
+    # (the repeated-call guard is set high: this test is about the max_steps bound)
+    team, model = make_team(script, max_steps=3, max_attempts=2, max_identical_tool_calls=10)
     result, events = await run_collect(team)
     assert result.status is RunStatus.FAILED
     assert "no final result after 3 model calls" in (result.reason or "")
