@@ -66,8 +66,8 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
         if task.started_at and task.finished_at:
             secs = (task.finished_at - task.started_at).total_seconds()
             label.append(f" {secs:.2f}s", style="dim")
-        if task.usage.total_tokens:
-            label.append(f" {task.usage.total_tokens} tok", style="dim")
+        if task.total_usage.total_tokens:
+            label.append(f" {task.total_usage.total_tokens} tok", style="dim")
         if task.verdicts:
             label.append(f" verdicts={'/'.join(v.verdict for v in task.verdicts)}", style="dim")
         if task.depends_on:

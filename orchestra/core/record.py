@@ -88,6 +88,10 @@ class TaskRecord(BaseModel):
     replaces: str | None
     replaced_by: list[str]
     usage: Usage
+    """Spent on this task itself (for a group: its share of re-planning)."""
+    total_usage: Usage = Field(default_factory=Usage)
+    """Spent on this task and every task below it (what a subtree budget counts,
+    re-plans that replaced it aside)."""
     verdicts: list[Verdict] = Field(default_factory=list)
     """The critic's verdict on each attempt, in order."""
 
@@ -195,6 +199,7 @@ class RunResult(BaseModel):
                 replaces=n.replaces,
                 replaced_by=n.replaced_by,
                 usage=n.usage,
+                total_usage=self.tree.total_usage(n.id),
                 verdicts=n.verdicts,
             )
             for n in self.tree.nodes.values()

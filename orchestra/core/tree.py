@@ -186,6 +186,13 @@ class TaskTree(BaseModel):
             out.extend(self.subtree(child.id))
         return out
 
+    def total_usage(self, task_id: str) -> Usage:
+        """Usage of ``task_id`` and of every task below it (replaced ones included)."""
+        total = Usage()
+        for node in self.subtree(task_id):
+            total += node.usage
+        return total
+
     def add(self, nodes: Iterable[TaskNode]) -> None:
         """Insert new nodes; ids must be new."""
         for node in nodes:

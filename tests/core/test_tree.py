@@ -1,5 +1,5 @@
 from orchestra.core.plan import PlanDraft, draft_to_nodes
-from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree
 from orchestra.testing import plan, subtask
 
 
@@ -45,3 +45,23 @@ def test_replaced_nodes_leave_the_live_plan_but_stay_in_the_tree():
     assert "r1" not in [n.id for n in tree.leaves()]
     assert "r1" in tree.nodes
     assert [n.id for n in tree.subtree("research")] == ["research", "r1", "r2"]
+
+
+def test_usage_rolls_up_the_tree():
+    from orchestra.core.usage import Usage
+
+    tree = TaskTree.for_goal("goal", 3)
+    tree.add(
+        [
+            TaskNode(id="g", parent_id="root", title="G", description="g", depth=1),
+            TaskNode(id="x", parent_id="g", title="X", description="x", depth=2),
+            TaskNode(id="y", parent_id="g", title="Y", description="y", depth=2),
+        ]
+    )
+    tree.get("g").usage = Usage(input_tokens=1, model_calls=1)
+    tree.get("x").usage = Usage(input_tokens=10, output_tokens=5, model_calls=2)
+    tree.get("y").usage = Usage(input_tokens=100, model_calls=1)
+    assert tree.total_usage("g").total_tokens == 116
+    assert tree.total_usage("g").model_calls == 4
+    assert tree.total_usage("x").total_tokens == 15
+    assert tree.total_usage("root") == tree.total_usage("g")

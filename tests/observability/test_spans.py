@@ -7,6 +7,7 @@ import json
 from opentelemetry.trace import SpanKind, StatusCode
 
 from orchestra import RunStatus, tool
+from orchestra.core.approval import Approve
 from orchestra.observability import semconv as sc
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team, run_collect
@@ -241,3 +242,53 @@ async def test_without_configuration_nothing_is_recorded():
     team, _ = make_team(script, tools=[probe])
     await run_collect(team)
     assert recorded == [False]
+
+
+async def test_an_approval_pause_shows_on_the_spans_and_is_not_an_error(spans: Spans):
+    @tool(requires_approval=True)
+    def publish(text: str) -> str:
+        """Publish a text."""
+        return "published"
+
+    script = {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("writer", "Do the task.", ["publish"]),
+        "executor@a": lambda call: (
+            "published" if call.messages[-1].type == "tool" else tool_call("publish", {"text": "x"})
+        ),
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, _ = make_team(script, tools=[publish], tracing=spans.tracing())
+    paused = await team.arun("goal", run_id="traced-pause")
+    assert paused.status is RunStatus.AWAITING_APPROVAL
+    run_span = spans.one("invoke_workflow orchestra-team")
+    assert run_span.attributes[sc.ORCHESTRA_RUN_STATUS] == "awaiting_approval"
+    assert run_span.status.status_code is not StatusCode.ERROR
+    waiting = spans.one("invoke_agent writer", **{TASK: "a"})
+    assert waiting.attributes[sc.ORCHESTRA_TASK_STATUS] == "waiting"
+    assert not spans.named("execute_tool")  # the call waits; nothing ran
+
+    await team.aresume("traced-pause", decisions=Approve())
+    assert len(spans.named("invoke_workflow")) == 2  # the resume is a trace of its own
+    assert spans.one("execute_tool publish").status.status_code is not StatusCode.ERROR
+
+
+async def test_a_loop_guard_shows_on_the_spans(spans: Spans):
+    script = {
+        "planner": [plan(subtask("b"))],
+        "role_designer": role_spec("counter", "Do the task.", ["word_count"]),
+        "executor@b": lambda call: tool_call("word_count", {"text": "x"}),
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, _ = make_team(script, tracing=spans.tracing(), max_identical_tool_calls=1)
+    result, _ = await run_collect(team)
+    assert result.status is RunStatus.FAILED
+    looped = spans.one("invoke_agent counter", **{TASK: "b"})
+    assert looped.attributes["orchestra.guard"] == "repeated_tool_call"
+    assert looped.status.status_code is StatusCode.ERROR
+    assert "word_count was called 1 times" in (looped.status.description or "")
+    notices = [e for s in spans.all for e in s.events if e.name == "orchestra.notice"]
+    assert [e.attributes["orchestra.notice.kind"] for e in notices] == ["loop_stopped"]
+    assert notices[0].attributes[TASK] == "b"
