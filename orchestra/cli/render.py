@@ -39,7 +39,7 @@ def event_line(event: Event) -> Text:
     at = event.at.strftime("%H:%M:%S.%f")[:-3]
     fields = event.model_dump(exclude={"run_id", "at", "type"})
     detail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
-    return Text.assemble((f"{at} ", "dim"), (f"{event.type:<14}", "bold"), detail)
+    return Text.assemble((f"{at} ", "dim"), (f"{event.type:<14} ", "bold"), detail)
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -295,8 +295,11 @@ def run_span(*, team: str, run_id: str, goal: str) -> Iterator[Span]:
 
 
 def trace_run_end(span: Span, status: str, reason: str | None, output: str | None) -> None:
-    """The run's status and answer on its span: ERROR when it failed or ran out of budget
-    (not when it waits for a person, or a person rejected its plan)."""
+    """The run's status and answer on its span.
+
+    ERROR when it failed or ran out of budget; not when it waits for a person, or a person
+    rejected its plan.
+    """
     set_attributes(span, {sc.ORCHESTRA_RUN_STATUS: status})
     set_content(span, sc.OPENINFERENCE_OUTPUT, output)
     if status not in ("succeeded", "awaiting_approval", "rejected"):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from orchestra.cli.main import app
 from tests.conftest import run_cli
 
-TEAM = "tests/cli/approval_team.py:team"
+TEAM = "examples/approval_demo.py:team"
 
 
 def _outbox() -> list[str]:

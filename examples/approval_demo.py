@@ -1,18 +1,27 @@
-"""A team that asks for approval, for the CLI tests (loaded afresh by every command).
+"""A team that asks a person first: it shows its plan, and each email waits for a yes.
 
-``send_email`` requires approval; each real call appends a line to
-``$ORCHESTRA_HOME/outbox.txt``. The executor's replies depend only on the conversation,
-so a run resumed by another command (a fresh model) answers the same way.
+    orchestra run examples/approval_demo.py:team "Send the quarterly report to Ann"
+
+On a terminal the run asks at each pause ([a]pprove, [r]eject or [e]dit: the plan opens
+in $EDITOR as JSON). Elsewhere it stops with exit code 4 and the commands that go on,
+from any process::
+
+    orchestra approve examples/approval_demo.py:team ID --drop check
+    orchestra approve examples/approval_demo.py:team ID --args '{"to": "bob@x.org", "body": "x"}'
+    orchestra reject examples/approval_demo.py:team ID --reason "not yet"
+
+``send_email`` requires approval and "sends" by appending a line to
+``$ORCHESTRA_HOME/outbox.txt`` (``.orchestra/outbox.txt``). The model is scripted
+(``orchestra.testing``) so the demo runs the same way offline, every time; its replies
+depend only on the conversation, so a run resumed by another command goes on alike.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from langchain_core.messages import ToolMessage
 
 from orchestra import Team, tool
+from orchestra.core.home import orchestra_home
 from orchestra.testing import (
     ScriptedCall,
     ScriptedChatModel,
@@ -27,7 +36,8 @@ from orchestra.testing import (
 @tool(side_effects=True, requires_approval=True)
 def send_email(to: str, body: str) -> str:
     """Send an email."""
-    with (Path(os.environ["ORCHESTRA_HOME"]) / "outbox.txt").open("a") as outbox:
+    orchestra_home().mkdir(parents=True, exist_ok=True)
+    with (orchestra_home() / "outbox.txt").open("a") as outbox:
         outbox.write(f"{to}: {body}\n")
     return f"sent to {to}"
 
@@ -59,5 +69,5 @@ team = Team(
     ScriptedChatModel(SCRIPT),
     tools=[send_email],
     approve_plan=True,
-    name="approval-team",
+    name="approval-demo",
 )
