@@ -142,7 +142,13 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
         child = subprocess.Popen(
             [sys.executable, "-m", "orchestra.cli", "run", TEAM, "goal", "--run-id", "ctrl-c"],
             cwd=ROOT,
-            env={**_environ(), **env, "CRASH_HOLD": "1", "CRASH_PORT": str(port)},
+            env={
+                **_environ(),
+                **env,
+                "CRASH_HOLD": "1",
+                "CRASH_PORT": str(port),
+                "PYTHONFAULTHANDLER": "1",
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -151,7 +157,12 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
         with conn:
             assert conn.makefile().readline().strip() == "holding c"
         child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=GUARD_S * 3)
+        try:
+            _, stderr = child.communicate(timeout=GUARD_S * 3)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            _, stderr = child.communicate(timeout=GUARD_S)
+            pytest.fail(f"the run did not stop after Ctrl-C:\n{stderr[-6000:]}")
     assert child.returncode == 130, stderr
     assert f"orchestra resume {TEAM} ctrl-c" in stderr
     shown = json.loads(run_cli("runs", "show", "ctrl-c", "--json", env_extra=env).stdout)
