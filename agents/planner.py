@@ -12,7 +12,13 @@ from orchestra.agents.calls import AgentCall, ask_structured
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
-from orchestra.core.plan import PlanDraft, plan_errors, salvage_plan, single_task_plan
+from orchestra.core.plan import (
+    MAX_TASKS_PER_LEVEL,
+    PlanDraft,
+    plan_errors,
+    salvage_plan,
+    single_task_plan,
+)
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 
@@ -103,21 +109,35 @@ async def _decompose(
         [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
         AgentCall(agent="planner", task_id=task_id),
-        json_schema=plan_schema([r.name for r in roles], min_tasks=2 if task_id == ROOT_ID else 1),
-        check=lambda draft: plan_errors(draft, base_depth=base_depth, max_depth=tree.max_depth),
+        json_schema=plan_schema(
+            [r.name for r in roles],
+            min_tasks=2 if task_id == ROOT_ID else 1,
+            max_tasks=tree.max_tasks_per_level,
+        ),
+        check=lambda draft: plan_errors(
+            draft,
+            base_depth=base_depth,
+            max_depth=tree.max_depth,
+            max_tasks=tree.max_tasks_per_level,
+        ),
         max_repairs=max_repairs,
         error=PlanningError,
     )
 
 
-def plan_schema(role_names: Sequence[str], *, min_tasks: int = 1) -> dict[str, Any]:
+def plan_schema(
+    role_names: Sequence[str], *, min_tasks: int = 1, max_tasks: int = MAX_TASKS_PER_LEVEL
+) -> dict[str, Any]:
     """The plan's JSON schema with ``role`` limited to the roles that exist.
 
     A first plan asks for at least two tasks (the point of a team); models that honour
-    schemas then cannot answer with the goal restated as one task.
+    schemas then cannot answer with the goal restated as one task. ``max_tasks`` bounds
+    every level (a grammar then stops a small model's endless lists at the source).
     """
     schema = PlanDraft.model_json_schema()
     schema["properties"]["tasks"]["minItems"] = min_tasks
+    schema["properties"]["tasks"]["maxItems"] = max_tasks
+    schema["$defs"]["DraftTask"]["properties"]["subtasks"]["maxItems"] = max_tasks
     schema["$defs"]["DraftTask"]["properties"]["role"] = (
         {"anyOf": [{"enum": sorted(role_names)}, {"type": "null"}]}
         if role_names
@@ -140,7 +160,12 @@ def fallback_plan(
     why = "; ".join(error.errors) or str(error)
     for raw in reversed(error.raw_outputs):
         try:
-            draft, fixes = salvage_plan(raw, max_depth=tree.max_depth, base_depth=base_depth)
+            draft, fixes = salvage_plan(
+                raw,
+                max_depth=tree.max_depth,
+                base_depth=base_depth,
+                max_tasks=tree.max_tasks_per_level,
+            )
         except ValueError:
             continue
         message = f"planner output stayed invalid ({why}); salvaged it: {'; '.join(fixes)}"

@@ -63,6 +63,7 @@ class Team:
         models: named models: overrides for agents (``planner``, ``role_designer``,
             ``critic``, ``synthesizer``) and models a designed role may name.
         max_depth: deepest level of the task tree (the goal's subtasks are level 1).
+        max_tasks_per_level: the most subtasks a plan may give one node (at most 64).
         max_parallel: executor attempts running at the same time.
         max_attempts: attempts per task, counting the first.
         max_replans_per_node: re-plans along one line of replacements of a task.
@@ -121,6 +122,7 @@ class Team:
         roles: Iterable[Role] = (),
         models: Mapping[str, ModelSpec] | None = None,
         max_depth: int = 3,
+        max_tasks_per_level: int = 8,
         max_parallel: int = 4,
         max_attempts: int = 2,
         max_replans_per_node: int = 1,
@@ -154,6 +156,7 @@ class Team:
         try:
             limits = Limits(
                 max_depth=max_depth,
+                max_tasks_per_level=max_tasks_per_level,
                 max_parallel=max_parallel,
                 max_attempts=max_attempts,
                 max_replans_per_node=max_replans_per_node,
@@ -259,7 +262,13 @@ class Team:
             if decisions is None:
                 ids = [r.id for r in pending]
                 raise InputError(f"run {run_id!r} waits for approval of {ids}: give decisions")
-            checked = decisions_for(pending, decisions, max_depth=self.runtime.limits.max_depth)
+            limits = self.runtime.limits
+            checked = decisions_for(
+                pending,
+                decisions,
+                max_depth=limits.max_depth,
+                max_tasks=limits.max_tasks_per_level,
+            )
             start = Command(resume={rid: d.model_dump(mode="json") for rid, d in checked.items()})
         elif decisions is not None:
             raise InputError(f"run {run_id!r} is not waiting for any approval")

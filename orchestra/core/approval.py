@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestra.core.errors import InputError
-from orchestra.core.plan import PlanDraft, plan_errors
+from orchestra.core.plan import MAX_TASKS_PER_LEVEL, PlanDraft, plan_errors
 
 __all__ = [
     "PLAN_REQUEST_ID",
@@ -101,6 +101,7 @@ def decisions_for(
     given: Decision | Mapping[str, Decision | Mapping[str, Any]],
     *,
     max_depth: int,
+    max_tasks: int = MAX_TASKS_PER_LEVEL,
 ) -> dict[str, Decision]:
     """One checked decision per pending request.
 
@@ -130,15 +131,17 @@ def decisions_for(
     if missing:
         raise InputError(f"no decision for pending request(s) {missing}")
     for request in pending:
-        _check_fits(request, by_id[request.id], max_depth=max_depth)
+        _check_fits(request, by_id[request.id], max_depth=max_depth, max_tasks=max_tasks)
     return by_id
 
 
-def _check_fits(request: ApprovalRequest, decision: Decision, *, max_depth: int) -> None:
+def _check_fits(
+    request: ApprovalRequest, decision: Decision, *, max_depth: int, max_tasks: int
+) -> None:
     if isinstance(decision, EditPlan):
         if request.kind != "plan":
             raise InputError(f"request {request.id!r} is a tool call; EditPlan is for the plan")
-        errors = plan_errors(decision.plan, base_depth=0, max_depth=max_depth)
+        errors = plan_errors(decision.plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks)
         if errors:
             raise InputError("the edited plan is not valid: " + "; ".join(errors))
     if isinstance(decision, EditArgs) and request.kind != "tool_call":

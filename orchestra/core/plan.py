@@ -29,6 +29,9 @@ __all__ = [
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 MAX_TASKS_PER_LEVEL = 8
+"""The default for the most tasks a plan may put on one level (``Team(max_tasks_per_level)``)."""
+HARD_MAX_TASKS_PER_LEVEL = 64
+"""What a plan level can hold at all, whatever the team allows."""
 TITLE_MAX = 100
 DESCRIPTION_MAX = 400
 
@@ -49,20 +52,20 @@ class DraftTask(BaseModel):
     depends_on: list[str] = Field(
         default_factory=list,
         description="Ids of sibling tasks that must finish first.",
-        max_length=MAX_TASKS_PER_LEVEL,
+        max_length=HARD_MAX_TASKS_PER_LEVEL,
     )
     role: str | None = Field(default=None, description="Name of an existing role, if one fits.")
     subtasks: list[DraftTask] = Field(
         default_factory=list,
         description="Optional further decomposition.",
-        max_length=MAX_TASKS_PER_LEVEL,
+        max_length=HARD_MAX_TASKS_PER_LEVEL,
     )
 
 
 class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
-    tasks: list[DraftTask] = Field(min_length=1, max_length=MAX_TASKS_PER_LEVEL)
+    tasks: list[DraftTask] = Field(min_length=1, max_length=HARD_MAX_TASKS_PER_LEVEL)
 
     def without(self, task_id: str) -> PlanDraft:
         """This plan without task ``task_id``, its subtasks and any dependency on it.
@@ -174,25 +177,42 @@ def plan_signature(tasks: Sequence[DraftTask]) -> PlanSignature:
     )
 
 
-def plan_errors(draft: PlanDraft, *, base_depth: int, max_depth: int) -> list[str]:
+def plan_errors(
+    draft: PlanDraft,
+    *,
+    base_depth: int,
+    max_depth: int,
+    max_tasks: int = MAX_TASKS_PER_LEVEL,
+) -> list[str]:
     """Everything wrong with ``draft``; an empty list means it can be used.
 
     Args:
         draft: the parsed planner output.
         base_depth: depth of the node the draft's top-level tasks will hang under.
         max_depth: the deepest level a task may have (the root's children are depth 1).
+        max_tasks: the most tasks one level may hold.
     """
     errors: list[str] = []
     if not draft.tasks:
         return ["the plan has no tasks; give at least one"]
     seen: set[str] = set()
-    _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors)
+    _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors, max_tasks)
     return list(dict.fromkeys(errors))  # a model that repeats itself gets each error once
 
 
 def _check_level(
-    tasks: list[DraftTask], depth: int, max_depth: int, seen: set[str], errors: list[str]
+    tasks: list[DraftTask],
+    depth: int,
+    max_depth: int,
+    seen: set[str],
+    errors: list[str],
+    max_tasks: int,
 ) -> None:
+    if len(tasks) > max_tasks:
+        errors.append(
+            f"{len(tasks)} tasks on one level ({[t.id for t in tasks]}); at most {max_tasks}:"
+            " group related tasks under a parent task"
+        )
     if depth > max_depth:
         errors.append(
             f"tasks {[t.id for t in tasks]} are at depth {depth} but the limit is {max_depth};"
@@ -223,7 +243,7 @@ def _check_level(
         errors.append(f"dependency cycle: {' -> '.join(cycle)}")
     for task in tasks:
         if task.subtasks:
-            _check_level(task.subtasks, depth + 1, max_depth, seen, errors)
+            _check_level(task.subtasks, depth + 1, max_depth, seen, errors, max_tasks)
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -312,7 +332,9 @@ def single_task_plan(goal: str) -> PlanDraft:
     return PlanDraft(tasks=[DraftTask(id="goal", title=title, description=description)])
 
 
-def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[PlanDraft, list[str]]:
+def salvage_plan(
+    raw: str, *, max_depth: int, base_depth: int = 0, max_tasks: int = MAX_TASKS_PER_LEVEL
+) -> tuple[PlanDraft, list[str]]:
     """Deterministically repair the planner's last reply into a valid flat plan.
 
     Used only after the model's own repair rounds failed. Each fix is listed in the
@@ -337,12 +359,12 @@ def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[Plan
     tasks: list[DraftTask] = []
     rename: dict[str, str] = {}
     seen_text: dict[tuple[str, str], str] = {}
-    for item in items[:MAX_TASKS_PER_LEVEL]:
+    for item in items[:max_tasks]:
         task = _salvage_task(item, len(tasks) + 1, rename, seen_text, notes)
         if task is not None:
             tasks.append(task)
-    if len(items) > MAX_TASKS_PER_LEVEL:
-        notes.append(f"kept the first {MAX_TASKS_PER_LEVEL} of {len(items)} tasks")
+    if len(items) > max_tasks:
+        notes.append(f"kept the first {max_tasks} of {len(items)} tasks")
     if not tasks:
         raise ValueError("no task with a title or description")
     order = {t.id: i for i, t in enumerate(tasks)}
@@ -356,7 +378,7 @@ def salvage_plan(raw: str, *, max_depth: int, base_depth: int = 0) -> tuple[Plan
                 notes.append(f"dropped dependency {dep!r} of task {task.id!r}")
         task.depends_on = kept
     draft = PlanDraft(tasks=tasks)
-    leftover = plan_errors(draft, base_depth=base_depth, max_depth=max_depth)
+    leftover = plan_errors(draft, base_depth=base_depth, max_depth=max_depth, max_tasks=max_tasks)
     if leftover:
         raise ValueError("; ".join(leftover))
     return draft, notes

@@ -91,15 +91,22 @@ class TaskTree(BaseModel):
 
     goal: str
     max_depth: int
+    max_tasks_per_level: int = 8
+    """The most subtasks a plan may give one node (the goal included)."""
     nodes: dict[str, TaskNode] = Field(default_factory=dict)
     _index: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     _index_size: int = PrivateAttr(default=-1)
 
     @classmethod
-    def for_goal(cls, goal: str, max_depth: int) -> TaskTree:
+    def for_goal(cls, goal: str, max_depth: int, max_tasks_per_level: int = 8) -> TaskTree:
         """A tree holding only the root node for ``goal``."""
         root = TaskNode(id=ROOT_ID, parent_id=None, title=goal[:120], description=goal)
-        return cls(goal=goal, max_depth=max_depth, nodes={ROOT_ID: root})
+        return cls(
+            goal=goal,
+            max_depth=max_depth,
+            max_tasks_per_level=max_tasks_per_level,
+            nodes={ROOT_ID: root},
+        )
 
     @property
     def root(self) -> TaskNode:

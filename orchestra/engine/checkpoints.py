@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,10 @@ class Checkpoints:
         assert self.target is not None
         Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         async with AsyncSqliteSaver.from_conn_string(self.target) as saver:
-            yield saver
+            try:
+                yield saver
+            finally:
+                await _settle_writes(saver)
 
     @asynccontextmanager
     async def _postgres(self) -> AsyncIterator[Saver]:
@@ -174,6 +177,21 @@ class Checkpoints:
     def __repr__(self) -> str:
         where = f": {_without_password(self.target)}" if self.target else ""
         return f"Checkpoints({self.kind}{where})"
+
+
+async def _settle_writes(saver: Any) -> None:
+    """Let a write in flight finish before the SQLite saver's connection closes.
+
+    A cancelled run can leave LangGraph writing in the background; if the connection
+    closed between that write and its commit, the statement still held by its cursor
+    would keep the connection, and its write lock, alive, and nothing else could write
+    to the file (the run history could not record how the run ended). The saver holds
+    its lock across each write and commit, so taking it waits for the write; the
+    rollback ends any transaction a cancelled writer left open.
+    """
+    async with saver.lock:
+        with suppress(Exception):
+            await saver.conn.rollback()
 
 
 def _without_password(target: str | None) -> str:

@@ -58,7 +58,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     rt = runtime.context
     emit = Emitter(state["run_id"])
     emit(RunStarted, goal=state["goal"])
-    tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth)
+    tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth, rt.limits.max_tasks_per_level)
     notices: list[dict[str, Any]] = []
     with (
         metered(rt.prices) as meter,
@@ -118,10 +118,15 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         }
     if not isinstance(decision, EditPlan):
         return {}
-    errors = plan_errors(decision.plan, base_depth=0, max_depth=tree.max_depth)
+    errors = plan_errors(
+        decision.plan,
+        base_depth=0,
+        max_depth=tree.max_depth,
+        max_tasks=tree.max_tasks_per_level,
+    )
     if errors:  # Team checks before resuming; a run resumed some other way is checked here
         raise InputError("the edited plan is not valid: " + "; ".join(errors))
-    edited = TaskTree.for_goal(tree.goal, tree.max_depth)
+    edited = TaskTree.for_goal(tree.goal, tree.max_depth, tree.max_tasks_per_level)
     edited.root.usage = tree.root.usage
     nodes = draft_to_nodes(decision.plan, edited, parent_id=ROOT_ID)
     edited.add(nodes)

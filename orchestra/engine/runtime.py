@@ -34,6 +34,8 @@ class Limits(BaseModel):
 
     max_depth: int = Field(default=3, ge=1, le=8)
     """Deepest level of the task tree (the goal's subtasks are level 1)."""
+    max_tasks_per_level: int = Field(default=8, ge=1, le=64)
+    """The most subtasks a plan may give one node (more must be grouped under parents)."""
     max_parallel: int = Field(default=4, ge=1)
     """Executor attempts running at the same time."""
     max_attempts: int = Field(default=2, ge=1)

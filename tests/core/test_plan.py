@@ -63,8 +63,8 @@ def test_blank_fields_and_bad_ids_are_rejected():
         draft(subtask("a b"))
     with pytest.raises(ValidationError, match="at most 100 characters"):
         draft(subtask("a", title="x" * 101))
-    with pytest.raises(ValidationError, match="at most 8 items"):
-        draft(*(subtask(f"t{i}") for i in range(9)))
+    with pytest.raises(ValidationError, match="at most 64 items"):
+        draft(*(subtask(f"t{i}") for i in range(65)))
 
 
 def test_draft_to_nodes_renames_taken_ids_and_their_dependencies():
@@ -82,3 +82,29 @@ def test_draft_to_nodes_renames_taken_ids_and_their_dependencies():
     assert by_title["B"].depends_on == ["a-2"]
     assert by_title["C"].parent_id == "b-2" and by_title["C"].depth == 2
     assert all(n.replaces == "b" and n.replan_generation == 1 for n in nodes)
+
+
+def test_tasks_per_level_are_limited_by_the_team_setting():
+    wide = draft(*(subtask(f"t{i}") for i in range(10)))
+    [problem] = plan_errors(wide, base_depth=0, max_depth=3)
+    assert problem.startswith("10 tasks on one level") and "at most 8" in problem
+    assert plan_errors(wide, base_depth=0, max_depth=3, max_tasks=12) == []
+    nested = draft(subtask("g", subtasks=[subtask(f"s{i}") for i in range(9)]))
+    assert "9 tasks on one level" in plan_errors(nested, base_depth=0, max_depth=3)[0]
+
+
+async def test_a_team_with_more_tasks_per_level_runs_a_wide_plan():
+    from orchestra import RunStatus
+    from orchestra.testing import role_spec, verdict
+    from tests.conftest import make_team
+
+    script = {
+        "planner": [plan(*(subtask(f"t{i}") for i in range(12)))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": "ok",
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, _ = make_team(script, max_tasks_per_level=12)
+    result = await team.arun("goal")
+    assert result.status is RunStatus.SUCCEEDED and len(result.tree.leaves()) == 12
