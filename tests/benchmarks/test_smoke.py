@@ -19,6 +19,7 @@ def load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would: type hints resolve in it
     spec.loader.exec_module(module)
     return module
 
@@ -90,3 +91,28 @@ def test_scale_benchmark_runs_at_a_smoke_size():
     assert set(result) == {"wide/memory", "wide/sqlite", "deep/memory", "deep/sqlite"}
     for entry in result.values():
         assert entry["run"]["ms_per_node"] > 0 and entry["heap_per_node_kb"] > 0
+
+
+SMALL_DAGS = ROOT / "tests" / "fixtures" / "dags-small.jsonl"
+
+
+def test_overhead_benchmark_runs_at_a_smoke_size():
+    import asyncio
+
+    from orchestra.evals.dags import load_dags
+
+    bench = load("overhead")
+    result = asyncio.run(bench.measure(load_dags(SMALL_DAGS), reps=1))
+    assert result["records"] == 4 and result["nodes"] == 20
+    assert result["per_run"]["median_ratio"] > 0
+    assert result["per_node"]["orchestra_ms"] > 0 and result["per_node"]["bare_ms"] > 0
+
+
+def test_replay_benchmark_runs_at_a_smoke_size():
+    import asyncio
+
+    result = asyncio.run(load("replay").measure(SMALL_DAGS, None, seed=1))
+    assert result["records"] == 4
+    for spec in ("0.05", "uniform:0.01:0.3"):
+        assert result[spec]["exactly_once"] == 4 and result[spec]["order_ok"] == 4
+        assert 0 < result[spec]["median_efficiency"] <= 1

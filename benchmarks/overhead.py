@@ -1,0 +1,204 @@
+"""Framework overhead: orchestra against a minimal hand-written LangGraph graph.
+
+    python benchmarks/overhead.py --dags FILE [--records N] [--reps R]   (BENCH_SIZE=full)
+
+The same gold task graphs run (a) through orchestra (``orchestra.evals.replay``: planner,
+roles, dispatch, executors, critic, synthesizer) and (b) through a bare LangGraph graph
+written by hand for this: a planner call, then waves of ``Send`` to a ``step`` node that
+makes the executor's model call, the tool call, the executor's second call and the
+critic's call, then a synthesizer call. Both use the same scripted model, the same stub
+tools and the same replies, with tool latency 0, so what differs is the framework.
+
+Reported, from R repetitions of every record in one process (interleaved):
+
+* ``per_run``: orchestra's run time over bare LangGraph's, per record (median over the
+  repetitions), then the median and quartiles over the records;
+* ``per_node``: the slope of run time against the number of nodes (least squares over the
+  records, one fit per repetition) for each, and the ratio of the slopes: what one more
+  node costs in orchestra against what it costs in LangGraph. Median and range over the
+  repetitions.
+
+Target: within 1.5x of bare LangGraph per node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import operator
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from common import publish
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from orchestra.agents.calls import METADATA_AGENT, METADATA_TASK
+from orchestra.evals.dags import DagRecord, load_dags
+from orchestra.evals.latency import LatencySpec
+from orchestra.evals.replay import StubCalls, replay_record, replay_script, stub_tools
+from orchestra.testing import ScriptedChatModel
+
+DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
+
+
+class _Bare(TypedDict, total=False):
+    done: Annotated[dict[str, str], operator.or_]
+    answer: str
+
+
+def _meta(agent: str, task: str | None = None) -> dict[str, Any]:
+    return {"metadata": {METADATA_AGENT: agent, METADATA_TASK: task}}
+
+
+def bare_graph(record: DagRecord) -> Any:
+    """A LangGraph graph making the calls orchestra makes for ``record``, and no more."""
+    task_ids = {node.id: f"t{i}" for i, node in enumerate(record.nodes)}
+    calls = StubCalls()
+    model = ScriptedChatModel(replay_script(record, task_ids, calls))
+    tools = {t.name: t for t in stub_tools(record, dict.fromkeys(task_ids, 0.0), calls)}
+    bound = model.bind_tools(list(tools.values()))
+
+    async def plan(state: _Bare) -> _Bare:
+        reply = await model.ainvoke([HumanMessage(content=record.goal)], config=_meta("planner"))
+        json.loads(reply.text)
+        return {"done": {}}
+
+    async def step(payload: dict[str, str]) -> _Bare:
+        node = record.node(payload["node"])
+        task = task_ids[node.id]
+        messages: list[BaseMessage] = [HumanMessage(content=f"Do {node.tool} ({node.id})")]
+        first = await bound.ainvoke(messages, config=_meta("executor", task))
+        call = first.tool_calls[0]
+        result = await tools[call["name"]].ainvoke(call["args"])
+        messages += [first, ToolMessage(content=json.dumps(result), tool_call_id=call["id"])]
+        final = await bound.ainvoke(messages, config=_meta("executor", task))
+        judged = await model.ainvoke(
+            [HumanMessage(content=f"Judge: {final.text}")], config=_meta("critic", task)
+        )
+        json.loads(judged.text)
+        return {"done": {node.id: final.text}}
+
+    async def join(state: _Bare) -> _Bare:
+        return {}
+
+    def route(state: _Bare) -> list[Send] | str:
+        done = state.get("done", {})
+        if len(done) == len(record.nodes):
+            return "synthesize"
+        return [
+            Send("step", {"node": n.id})
+            for n in record.nodes
+            if n.id not in done and all(d in done for d in n.deps)
+        ]
+
+    async def synthesize(state: _Bare) -> _Bare:
+        reply = await model.ainvoke([HumanMessage(content="Answer.")], config=_meta("synthesizer"))
+        return {"answer": reply.text}
+
+    graph = StateGraph(_Bare)
+    graph.add_node("plan", plan)
+    graph.add_node("step", step)
+    graph.add_node("join", join)
+    graph.add_node("synthesize", synthesize)
+    graph.add_edge(START, "plan")
+    graph.add_conditional_edges("plan", route, ["step", "synthesize"])
+    graph.add_edge("step", "join")
+    graph.add_conditional_edges("join", route, ["step", "synthesize"])
+    graph.add_edge("synthesize", END)
+    return graph.compile(), calls
+
+
+async def time_bare(record: DagRecord) -> float:
+    """Seconds of one bare run (graph built before the clock starts)."""
+    graph, calls = bare_graph(record)
+    start = time.perf_counter()
+    await graph.ainvoke({}, config={"recursion_limit": 10_000})
+    elapsed = time.perf_counter() - start
+    assert len(calls.outputs) == len(record.nodes), "the bare graph skipped a node"
+    return elapsed
+
+
+async def time_orchestra(record: DagRecord) -> float:
+    """Seconds of one orchestra run (the team built before the clock starts)."""
+    done = await replay_record(record, LatencySpec("fixed", 0.0))
+    assert done.exactly_once and done.order_ok, done.problems
+    return done.run_s
+
+
+def _slope(sizes: list[int], seconds: list[float]) -> float:
+    if len(set(sizes)) < 2:
+        return statistics.mean(s / n for s, n in zip(seconds, sizes, strict=True))
+    return statistics.linear_regression(sizes, seconds).slope
+
+
+async def measure(records: list[DagRecord], reps: int) -> dict[str, Any]:
+    sizes = [len(r.nodes) for r in records]
+    orch: list[list[float]] = [[] for _ in records]
+    bare: list[list[float]] = [[] for _ in records]
+    for record in records[:3]:  # warm up imports, caches and the scripted model's parsers
+        await time_bare(record)
+        await time_orchestra(record)
+    slopes_o, slopes_b = [], []
+    for _ in range(reps):
+        run_o, run_b = [], []
+        for i, record in enumerate(records):
+            gc.collect()
+            b = await time_bare(record)
+            o = await time_orchestra(record)
+            bare[i].append(b)
+            orch[i].append(o)
+            run_b.append(b)
+            run_o.append(o)
+        slopes_o.append(_slope(sizes, run_o))
+        slopes_b.append(_slope(sizes, run_b))
+    per_run = [statistics.median(o) / statistics.median(b) for o, b in zip(orch, bare, strict=True)]
+    q = statistics.quantiles(per_run, n=4) if len(per_run) > 1 else [per_run[0]] * 3
+    ratios = [o / b for o, b in zip(slopes_o, slopes_b, strict=True)]
+    return {
+        "records": len(records),
+        "nodes": sum(sizes),
+        "reps": reps,
+        "per_run": {
+            "median_ratio": round(statistics.median(per_run), 3),
+            "q1_ratio": round(q[0], 3),
+            "q3_ratio": round(q[2], 3),
+            "orchestra_median_ms": round(
+                statistics.median(statistics.median(o) for o in orch) * 1000, 2
+            ),
+            "bare_median_ms": round(
+                statistics.median(statistics.median(b) for b in bare) * 1000, 2
+            ),
+        },
+        "per_node": {
+            "orchestra_ms": round(statistics.median(slopes_o) * 1000, 3),
+            "bare_ms": round(statistics.median(slopes_b) * 1000, 3),
+            "ratio": round(statistics.median(ratios), 3),
+            "ratio_min": round(min(ratios), 3),
+            "ratio_max": round(max(ratios), 3),
+        },
+        "target_per_node_ratio": 1.5,
+    }
+
+
+def main() -> None:
+    full = os.environ.get("BENCH_SIZE") == "full"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dags", type=Path, default=DEFAULT_DAGS)
+    parser.add_argument("--records", type=int, default=60 if full else 20)
+    parser.add_argument("--reps", type=int, default=7 if full else 3)
+    args = parser.parse_args()
+    records = load_dags(args.dags, limit=args.records)
+    result = asyncio.run(measure(records, args.reps))
+    result["dags"] = str(args.dags)
+    publish("overhead", result)
+
+
+if __name__ == "__main__":
+    main()

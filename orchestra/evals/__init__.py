@@ -1,0 +1,1 @@
+"""Measuring orchestra on task graphs it did not write: replays of gold DAGs and planner scores."""
