@@ -79,6 +79,8 @@ test-fast: $(STAMP)
 # benchmarks/results/*.json. The task-graph sample lives outside the repository.
 DAGS ?= ../shared/eval/sample-dags.jsonl
 bench: $(STAMP)
+	$(BIN)/python benchmarks/replay.py --dags $(DAGS)
+	$(BIN)/python benchmarks/overhead.py --dags $(DAGS)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/tracing.py

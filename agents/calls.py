@@ -20,6 +20,7 @@ from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
+from orchestra.models.structured import json_schema_of
 from orchestra.observability import semconv as sc
 from orchestra.observability.messages import input_messages, output_messages
 from orchestra.observability.spans import chat_span, set_attributes, set_content
@@ -225,7 +226,7 @@ async def ask_structured(
     On failure the errors go back to the model, at most ``max_repairs`` times; then
     ``error`` is raised with every raw reply.
     """
-    structured = structured_runnable(model, json_schema or schema.model_json_schema())
+    structured = structured_runnable(model, json_schema or json_schema_of(schema))
     history = list(messages)
     raws: list[str] = []
     errors: list[str] = []

@@ -21,6 +21,7 @@ from orchestra.core.plan import (
 )
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
+from orchestra.models.structured import json_schema_of
 
 __all__ = ["fallback_plan", "plan_goal", "plan_schema", "replan_task"]
 
@@ -134,7 +135,7 @@ def plan_schema(
     schemas then cannot answer with the goal restated as one task. ``max_tasks`` bounds
     every level (a grammar then stops a small model's endless lists at the source).
     """
-    schema = PlanDraft.model_json_schema()
+    schema = json_schema_of(PlanDraft)
     schema["properties"]["tasks"]["minItems"] = min_tasks
     schema["properties"]["tasks"]["maxItems"] = max_tasks
     schema["$defs"]["DraftTask"]["properties"]["subtasks"]["maxItems"] = max_tasks

@@ -15,6 +15,7 @@ from orchestra.agents.prompts import render
 from orchestra.core.errors import RoleDesignError
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
+from orchestra.models.structured import json_schema_of
 
 __all__ = [
     "FALLBACK_ROLE",
@@ -47,7 +48,7 @@ def role_schema(tools: Set[str], models: Set[str]) -> dict[str, Any]:
     Under a grammar (the embedded model) or strict structured output an unknown tool
     cannot even be written; other models still get it rejected by validation.
     """
-    schema = RoleDraft.model_json_schema()
+    schema = json_schema_of(RoleDraft)
     props = schema["properties"]
     props["name"]["pattern"] = "^[a-z][a-z0-9-]{1,31}$"
     props["tools"]["items"] = {"enum": sorted(tools)} if tools else {"type": "string"}
