@@ -61,6 +61,7 @@ SCRIPT = {
     "executor@draft": "the draft",
     "executor@check": "figures ok",
     "executor@send": mailer,
+    "executor": lambda call: f"{call.task_id} done",  # tasks a person adds to the plan
     "critic": verdict("pass"),
     "synthesizer": "report sent",
 }

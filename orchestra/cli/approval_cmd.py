@@ -82,19 +82,11 @@ def plan_decision(
             plan = plan.reworded(task_id, title=title)
         for item in add:
             task_id, title = _pair(item, "--add")
-            plan = plan.with_task(
-                DraftTask.model_construct(
-                    id=task_id,
-                    title=title,
-                    description=title,
-                    acceptance_criteria=[],
-                    depends_on=[],
-                    role=None,
-                    subtasks=[],
-                )
-            )
+            plan = plan.with_task(DraftTask(id=task_id, title=title, description=title))
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from exc
+    except ValidationError as exc:
+        raise InputError(f"cannot add that task: {exc}") from exc
     return EditPlan(plan=plan)
 
 

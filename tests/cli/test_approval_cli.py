@@ -33,8 +33,19 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes():
     bad = run_cli("approve", TEAM, "cli1", "--drop", "nope")
     assert bad.returncode == 2 and "no task 'nope' in the plan" in bad.stderr
 
+    bad_add = run_cli("approve", TEAM, "cli1", "--add", "no spaces allowed=Title")
+    assert bad_add.returncode == 2 and "cannot add that task" in bad_add.stderr
+
     edited = run_cli(
-        "approve", TEAM, "cli1", "--drop", "check", "--reword", "draft=Write the report"
+        "approve",
+        TEAM,
+        "cli1",
+        "--drop",
+        "check",
+        "--reword",
+        "draft=Write the report",
+        "--add",
+        "archive=Archive the report",
     )
     assert edited.returncode == 4, edited.stderr  # now the email waits
     assert "mailer wants to call send_email" in edited.stderr
@@ -48,6 +59,7 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes():
     assert [(t["id"], t["title"]) for t in record["tasks"]] == [
         ("draft", "Write the report"),
         ("send", "Send the report"),
+        ("archive", "Archive the report"),
     ]
     assert _outbox() == ["bob@example.com: the report"]
 
