@@ -46,6 +46,8 @@ def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -
         parts.append(
             "Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria)
         )
+    if task.tools:
+        parts.append(f"Tools the plan expects you to use: {', '.join(task.tools)}")
     if with_inputs:
         for dep in dependency_results(tree, task.id):
             parts.append(f"Result of '{dep.title}' ({dep.id}):\n{dep.result}")

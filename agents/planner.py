@@ -114,12 +114,14 @@ async def _decompose(
             [r.name for r in roles],
             min_tasks=2 if task_id == ROOT_ID else 1,
             max_tasks=tree.max_tasks_per_level,
+            tool_names=list(tools),
         ),
         check=lambda draft: plan_errors(
             draft,
             base_depth=base_depth,
             max_depth=tree.max_depth,
             max_tasks=tree.max_tasks_per_level,
+            tools=set(tools),
         ),
         max_repairs=max_repairs,
         error=PlanningError,
@@ -127,9 +129,13 @@ async def _decompose(
 
 
 def plan_schema(
-    role_names: Sequence[str], *, min_tasks: int = 1, max_tasks: int = MAX_TASKS_PER_LEVEL
+    role_names: Sequence[str],
+    *,
+    min_tasks: int = 1,
+    max_tasks: int = MAX_TASKS_PER_LEVEL,
+    tool_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The plan's JSON schema with ``role`` limited to the roles that exist.
+    """The plan's JSON schema with ``role`` and ``tools`` limited to what exists.
 
     A first plan asks for at least two tasks (the point of a team); models that honour
     schemas then cannot answer with the goal restated as one task. ``max_tasks`` bounds
@@ -138,7 +144,11 @@ def plan_schema(
     schema = json_schema_of(PlanDraft)
     schema["properties"]["tasks"]["minItems"] = min_tasks
     schema["properties"]["tasks"]["maxItems"] = max_tasks
-    schema["$defs"]["DraftTask"]["properties"]["subtasks"]["maxItems"] = max_tasks
+    task = schema["$defs"]["DraftTask"]["properties"]
+    task["subtasks"]["maxItems"] = max_tasks
+    task["tools"]["items"] = {"enum": sorted(tool_names)} if tool_names else {"type": "string"}
+    if not tool_names:
+        task["tools"]["maxItems"] = 0
     schema["$defs"]["DraftTask"]["properties"]["role"] = (
         {"anyOf": [{"enum": sorted(role_names)}, {"type": "null"}]}
         if role_names

@@ -17,6 +17,7 @@ from rich.live import Live
 
 from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
 from orchestra.cli.bench_cmd import app as bench_app
+from orchestra.cli.eval_cmd import app as eval_app
 from orchestra.cli.loader import load_team
 from orchestra.cli.memory_cmd import app as memory_app
 from orchestra.cli.render import event_line, print_record
@@ -39,6 +40,7 @@ app = typer.Typer(
 
 app.add_typer(memory_app, name="memory")
 app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
 app.add_typer(runs_app, name="runs")
 
 

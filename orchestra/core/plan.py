@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -55,6 +55,11 @@ class DraftTask(BaseModel):
         max_length=HARD_MAX_TASKS_PER_LEVEL,
     )
     role: str | None = Field(default=None, description="Name of an existing role, if one fits.")
+    tools: list[str] = Field(
+        default_factory=list,
+        description="Names of the team's tools this task will call, in order; empty if none.",
+        max_length=MAX_TASKS_PER_LEVEL,
+    )
     subtasks: list[DraftTask] = Field(
         default_factory=list,
         description="Optional further decomposition.",
@@ -145,6 +150,7 @@ def draft_of(tree: TaskTree, parent_id: str) -> list[DraftTask]:
             acceptance_criteria=list(node.acceptance_criteria),
             depends_on=list(node.depends_on),
             role=node.role,
+            tools=list(node.tools),
             subtasks=draft_of(tree, node.id),
         )
         for node in tree.children(parent_id, live_only=True)
@@ -183,6 +189,7 @@ def plan_errors(
     base_depth: int,
     max_depth: int,
     max_tasks: int = MAX_TASKS_PER_LEVEL,
+    tools: Collection[str] | None = None,
 ) -> list[str]:
     """Everything wrong with ``draft``; an empty list means it can be used.
 
@@ -191,12 +198,21 @@ def plan_errors(
         base_depth: depth of the node the draft's top-level tasks will hang under.
         max_depth: the deepest level a task may have (the root's children are depth 1).
         max_tasks: the most tasks one level may hold.
+        tools: the tool names a task may name (None: not checked).
     """
     errors: list[str] = []
     if not draft.tasks:
         return ["the plan has no tasks; give at least one"]
     seen: set[str] = set()
     _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors, max_tasks)
+    if tools is not None:
+        for task in _walk(draft.tasks):
+            unknown = [t for t in task.tools if t not in tools]
+            if unknown:
+                errors.append(
+                    f"task {task.id!r} names unknown tool(s) {unknown}; the tools are"
+                    f" {sorted(tools)}"
+                )
     return list(dict.fromkeys(errors))  # a model that repeats itself gets each error once
 
 
@@ -308,6 +324,7 @@ def draft_to_nodes(
                     acceptance_criteria=[c.strip() for c in task.acceptance_criteria if c.strip()],
                     depends_on=[renames[d] for d in dict.fromkeys(task.depends_on)],
                     role=task.role,
+                    tools=list(dict.fromkeys(task.tools)),
                     depth=depth,
                     replaces=replaces,
                     replan_generation=replan_generation,

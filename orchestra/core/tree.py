@@ -59,6 +59,8 @@ class TaskNode(BaseModel):
     """Ids of sibling tasks that must be done before this one starts."""
     status: TaskStatus = TaskStatus.PENDING
     role: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    """Tools the planner expects the task to call (a hint: the role's allowlist decides)."""
     depth: int = 0
     attempts: int = 0
     """Attempts judged by the critic (first try and retries)."""

@@ -167,7 +167,10 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     task_text = _task_text(job.tree, job.task_id)
     role, tools = job.role, rt.tools
     memories: list[str] = []
-    offered = rt.registry.relevant(task_text, among=role.tools)
+    planned = [t for t in job.tree.get(job.task_id).tools if t in role.tools]
+    relevant = rt.registry.relevant(task_text, among=role.tools)
+    # the tools the plan named first, then the most relevant others, top_k in all
+    offered = list(dict.fromkeys([*planned, *relevant]))[: max(rt.tool_top_k, len(planned))]
     if rt.memory is not None:
         try:
             role, tools, memories = await _with_memory(job, task_text, search=job.paused is None)

@@ -1,0 +1,204 @@
+"""Planner quality on gold task graphs, scored the TaskBench way.
+
+The real planner (``orchestra.agents.planner.plan_goal``, with its validation and repair
+rounds) decomposes each record's goal, seeing the record's tools. Each leaf task of the
+plan stands for the tool calls it names (``DraftTask.tools``); a dependency between two
+leaves (their own, or one inherited from an ancestor) links every tool of the one to
+every tool of the other. Against the gold DAG, per record:
+
+* **node F1**: tool names as a multiset (a tool called twice counts twice);
+* **edge F1**: (tool, tool) dependency pairs as a multiset, both sides transitively
+  reduced first so implied edges do not count (two empty edge sets agree: F1 1.0);
+* **exact**: both multisets equal.
+
+Over the records: the means of node and edge F1, the exact-DAG rate, and how many plans
+were valid on the first try, valid after repair rounds, or never valid (scored as empty).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
+
+from orchestra.agents.calls import metered
+from orchestra.agents.planner import plan_goal
+from orchestra.core.errors import PlanningError
+from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
+from orchestra.core.tree import TaskTree
+from orchestra.core.usage import DEFAULT_PRICES
+from orchestra.evals.dags import DagRecord, transitive_reduction
+
+__all__ = ["PlanScore", "PlanEvalReport", "PlanEvalSummary", "evaluate_plans", "score_plan"]
+
+
+class PlanScore(BaseModel):
+    """How one plan compares with its record's gold DAG."""
+
+    id: str
+    valid: str
+    """``first_try``, ``after_repair`` or ``invalid``."""
+    node_f1: float
+    edge_f1: float
+    exact: bool
+    predicted_tools: list[str]
+    gold_tools: list[str]
+    model_calls: int
+    seconds: float
+    error: str | None = None
+
+
+class PlanEvalSummary(BaseModel):
+    """Means and counts over the records."""
+
+    n: int
+    node_f1: float
+    edge_f1: float
+    exact_rate: float
+    valid_first_try: int
+    valid_after_repair: int
+    invalid: int
+
+
+class PlanEvalReport(BaseModel):
+    """``orchestra eval plan --json`` prints this."""
+
+    records: list[PlanScore]
+    summary: PlanEvalSummary
+    settings: dict[str, Any]
+
+
+def _f1(predicted: Counter[Any], gold: Counter[Any]) -> float:
+    if not predicted and not gold:
+        return 1.0
+    hits = sum((predicted & gold).values())
+    if not hits:
+        return 0.0
+    precision, recall = hits / sum(predicted.values()), hits / sum(gold.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def _leaves(
+    tasks: Sequence[DraftTask], inherited: Sequence[str] = ()
+) -> list[tuple[DraftTask, list[str]]]:
+    """Leaves with the ids of the tasks they must wait for (their own and inherited)."""
+    out: list[tuple[DraftTask, list[str]]] = []
+    for task in tasks:
+        waits = [*inherited, *task.depends_on]
+        if task.subtasks:
+            out.extend(_leaves(task.subtasks, waits))
+        else:
+            out.append((task, waits))
+    return out
+
+
+def _leaf_ids(task: DraftTask) -> list[str]:
+    return [task.id] if not task.subtasks else [i for t in task.subtasks for i in _leaf_ids(t)]
+
+
+def plan_graph(plan: PlanDraft) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """The plan as a tool graph: tool-name multiset and (tool, tool) edge multiset."""
+    by_id: dict[str, DraftTask] = {}
+    stack = list(plan.tasks)
+    while stack:
+        task = stack.pop()
+        by_id[task.id] = task
+        stack.extend(task.subtasks)
+    leaves = _leaves(plan.tasks)
+    tools_of = {leaf.id: leaf.tools for leaf, _ in leaves}
+    leaf_edges = set()
+    for leaf, waits in leaves:
+        for wait in waits:
+            for before in _leaf_ids(by_id[wait]) if wait in by_id else []:
+                if before != leaf.id:
+                    leaf_edges.add((before, leaf.id))
+    nodes = Counter(t for leaf, _ in leaves for t in leaf.tools)
+    edges = Counter(
+        (a, b)
+        for before, after in transitive_reduction(leaf_edges)
+        for a in tools_of[before]
+        for b in tools_of[after]
+    )
+    return nodes, edges
+
+
+def gold_graph(record: DagRecord) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """The gold DAG as a tool graph (edges transitively reduced)."""
+    tool = {n.id: n.tool for n in record.nodes}
+    nodes = Counter(n.tool for n in record.nodes)
+    edges = Counter((tool[a], tool[b]) for a, b in transitive_reduction(record.edges()))
+    return nodes, edges
+
+
+def score_plan(record: DagRecord, plan: PlanDraft | None) -> tuple[float, float, bool, list[str]]:
+    """Node F1, edge F1, exactness and the predicted tool names of ``plan`` (None: empty)."""
+    gold_nodes, gold_edges = gold_graph(record)
+    nodes, edges = plan_graph(plan) if plan is not None else (Counter(), Counter())
+    exact = nodes == gold_nodes and edges == gold_edges
+    return _f1(nodes, gold_nodes), _f1(edges, gold_edges), exact, sorted(nodes.elements())
+
+
+async def plan_record(
+    model: BaseChatModel, record: DagRecord, *, max_depth: int = 3, max_repairs: int = 2
+) -> PlanScore:
+    """Let the planner decompose ``record``'s goal with its tools, and score the plan."""
+    tree = TaskTree.for_goal(
+        record.goal, max_depth, min(max(8, len(record.nodes)), HARD_MAX_TASKS_PER_LEVEL)
+    )
+    tools = {t.name: t.description or t.name for t in record.tools}
+    start = time.perf_counter()
+    plan: PlanDraft | None = None
+    error: str | None = None
+    with metered(DEFAULT_PRICES) as meter:
+        try:
+            plan = await plan_goal(model, tree, roles=[], tools=tools, max_repairs=max_repairs)
+        except PlanningError as exc:
+            error = "; ".join(exc.errors) or str(exc)
+    calls = meter.usage.model_calls
+    valid = "invalid" if plan is None else ("first_try" if calls <= 1 else "after_repair")
+    node_f1, edge_f1, exact, predicted = score_plan(record, plan)
+    return PlanScore(
+        id=record.id,
+        valid=valid,
+        node_f1=round(node_f1, 4),
+        edge_f1=round(edge_f1, 4),
+        exact=exact,
+        predicted_tools=predicted,
+        gold_tools=sorted(n.tool for n in record.nodes),
+        model_calls=calls,
+        seconds=round(time.perf_counter() - start, 3),
+        error=error,
+    )
+
+
+async def evaluate_plans(
+    model: BaseChatModel,
+    records: Sequence[DagRecord],
+    *,
+    max_repairs: int = 2,
+    on_record: Callable[[PlanScore], None] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> PlanEvalReport:
+    """Plan and score every record, one after the other."""
+    scores: list[PlanScore] = []
+    for record in records:
+        score = await plan_record(model, record, max_repairs=max_repairs)
+        scores.append(score)
+        if on_record is not None:
+            on_record(score)
+    valid = Counter(s.valid for s in scores)
+    summary = PlanEvalSummary(
+        n=len(scores),
+        node_f1=round(statistics.mean(s.node_f1 for s in scores), 4),
+        edge_f1=round(statistics.mean(s.edge_f1 for s in scores), 4),
+        exact_rate=round(sum(s.exact for s in scores) / len(scores), 4),
+        valid_first_try=valid["first_try"],
+        valid_after_repair=valid["after_repair"],
+        invalid=valid["invalid"],
+    )
+    return PlanEvalReport(records=scores, summary=summary, settings=settings or {})

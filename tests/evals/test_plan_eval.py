@@ -1,0 +1,126 @@
+"""Planner quality, TaskBench-style: node and edge F1 against gold DAGs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.plan import PlanDraft
+from orchestra.evals.dags import load_dags
+from orchestra.evals.plan_eval import evaluate_plans, score_plan
+from orchestra.testing import ScriptedChatModel
+from tests.conftest import run_cli
+
+SMALL = Path(__file__).parents[1] / "fixtures" / "dags-small.jsonl"
+
+
+def task(id: str, tools: list[str], deps: list[str] = (), subtasks: list[dict] = ()) -> dict:
+    return {
+        "id": id,
+        "title": id.upper(),
+        "description": f"Do {id}.",
+        "depends_on": list(deps),
+        "tools": tools,
+        "subtasks": list(subtasks),
+    }
+
+
+def plan(*tasks: dict) -> PlanDraft:
+    return PlanDraft.model_validate({"tasks": list(tasks)})
+
+
+def records():
+    return {r.id: r for r in load_dags(SMALL)}
+
+
+def test_the_gold_plan_scores_one_and_is_exact():
+    diamond = records()["diamond"]
+    gold = plan(
+        task("a", ["fetch"]),
+        task("b", ["summarize"], ["a"]),
+        task("c", ["translate"], ["a"]),
+        task("d", ["merge"], ["b", "c"]),
+    )
+    assert score_plan(diamond, gold) == (
+        1.0,
+        1.0,
+        True,
+        ["fetch", "merge", "summarize", "translate"],
+    )
+
+
+def test_right_tools_without_dependencies_score_on_nodes_only():
+    diamond = records()["diamond"]
+    flat = plan(
+        *(
+            task(i, [t])
+            for i, t in zip("abcd", ["fetch", "summarize", "translate", "merge"], strict=True)
+        )
+    )
+    node_f1, edge_f1, exact, _ = score_plan(diamond, flat)
+    assert (node_f1, edge_f1, exact) == (1.0, 0.0, False)
+    half = plan(task("a", ["fetch"]), task("b", ["summarize"], ["a"]))
+    node_f1, edge_f1, _, _ = score_plan(diamond, half)
+    assert node_f1 == pytest.approx(2 * 0.5 * 1 / 1.5)  # precision 1, recall 0.5
+    assert edge_f1 == pytest.approx(2 * 1 * (1 / 4) / (1 + 1 / 4))
+
+
+def test_implied_gold_edges_do_not_count_and_groups_pass_their_dependencies_down():
+    chain = records()["chain-3"]  # n2 depends on n1 and (implied) n0
+    nested = plan(
+        task("find", ["find_city"]),
+        task("rest", [], ["find"], [task("w", ["weather"]), task("adv", ["advise"], ["w"])]),
+    )
+    node_f1, edge_f1, exact, _ = score_plan(chain, nested)
+    assert (node_f1, edge_f1, exact) == (1.0, 1.0, True)
+
+
+def test_duplicate_calls_count_as_a_multiset():
+    twins = records()["twins"]  # ping, ping, then ping after both
+    once = plan(task("p", ["ping"]))
+    node_f1, _, _, predicted = score_plan(twins, once)
+    assert predicted == ["ping"] and node_f1 == pytest.approx(0.5)
+    assert score_plan(twins, None)[:3] == (0.0, 0.0, False)
+
+
+async def test_the_real_planner_is_scored_with_repairs_counted():
+    recs = records()
+    diamond_plan = {
+        "tasks": [
+            task("a", ["fetch"]),
+            task("b", ["summarize"], ["a"]),
+            task("c", ["translate"], ["a"]),
+            task("d", ["merge"], ["b", "c"]),
+        ]
+    }
+    chain_first = {"tasks": [task("x", ["no_such_tool"]), task("y", ["weather"], ["x"])]}
+    chain_fixed = {"tasks": [task("x", ["find_city"]), task("y", ["weather"], ["x"])]}
+    replies = iter([diamond_plan, chain_first, chain_fixed, "nonsense", "nonsense", "nonsense"])
+    model = ScriptedChatModel({"planner": lambda call: next(replies)})
+    report = await evaluate_plans(model, [recs["diamond"], recs["chain-3"], recs["twins"]])
+    by_id = {s.id: s for s in report.records}
+    assert by_id["diamond"].valid == "first_try" and by_id["diamond"].exact
+    assert by_id["chain-3"].valid == "after_repair" and by_id["chain-3"].model_calls == 2
+    assert by_id["chain-3"].node_f1 == pytest.approx(0.8)  # 2 of 3 tools, no extras
+    assert by_id["twins"].valid == "invalid" and by_id["twins"].node_f1 == 0.0
+    assert "no JSON object" in (by_id["twins"].error or "")
+    summary = report.summary
+    assert (summary.valid_first_try, summary.valid_after_repair, summary.invalid) == (1, 1, 1)
+    assert summary.exact_rate == pytest.approx(1 / 3, abs=1e-4)
+    # the planner saw each record's own tools and was told why the first chain plan failed
+    calls = model.calls_for("planner")
+    assert "summarize" in calls[0].prompt and "find_city" in calls[1].prompt
+    assert "unknown tool(s) ['no_such_tool']" in calls[2].last
+
+
+@pytest.mark.slow
+def test_eval_plan_runs_on_the_embedded_model_offline():
+    done = run_cli("eval", "plan", "--dags", str(SMALL), "--limit", "1", "--json", timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["summary"]["n"] == 1
+    score = report["records"][0]
+    assert score["valid"] in {"first_try", "after_repair", "invalid"}
+    assert 0.0 <= score["node_f1"] <= 1.0 and 0.0 <= score["edge_f1"] <= 1.0
