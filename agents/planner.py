@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from orchestra.agents.context import describe_roles, describe_task, describe_too
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (
+    ID_PATTERN,
     MAX_TASKS_PER_LEVEL,
     PlanDraft,
     plan_errors,
@@ -115,6 +117,7 @@ async def _decompose(
             min_tasks=2 if task_id == ROOT_ID else 1,
             max_tasks=tree.max_tasks_per_level,
             tool_names=list(tools),
+            levels=tree.max_depth - base_depth,
         ),
         check=lambda draft: plan_errors(
             draft,
@@ -134,28 +137,55 @@ def plan_schema(
     min_tasks: int = 1,
     max_tasks: int = MAX_TASKS_PER_LEVEL,
     tool_names: Sequence[str] = (),
+    levels: int = 1,
 ) -> dict[str, Any]:
-    """The plan's JSON schema with ``role`` and ``tools`` limited to what exists.
+    """The plan's JSON schema, limited to what this plan may contain.
+
+    ``role`` and ``tools`` take only names that exist; a task at the last of ``levels``
+    levels has no subtasks, ids in ``depends_on`` follow the id pattern, titles and
+    descriptions are not empty. Everything a grammar can rule out is ruled out here, so a
+    grammar-constrained model (and any that honours schemas) cannot write the mistakes
+    that would otherwise cost a repair round trip; :func:`orchestra.core.plan.plan_errors`
+    still checks the rest (unique ids, known siblings, no cycles).
 
     A first plan asks for at least two tasks (the point of a team); models that honour
     schemas then cannot answer with the goal restated as one task. ``max_tasks`` bounds
     every level (a grammar then stops a small model's endless lists at the source).
     """
-    schema = json_schema_of(PlanDraft)
-    schema["properties"]["tasks"]["minItems"] = min_tasks
-    schema["properties"]["tasks"]["maxItems"] = max_tasks
-    task = schema["$defs"]["DraftTask"]["properties"]
-    task["subtasks"]["maxItems"] = max_tasks
-    task["tools"]["items"] = {"enum": sorted(tool_names)} if tool_names else {"type": "string"}
-    if not tool_names:
-        task["tools"]["maxItems"] = 0
-    schema["$defs"]["DraftTask"]["properties"]["role"] = (
+    if levels < 1:
+        raise ValueError(f"a plan has at least one level, not {levels}")
+    base = json_schema_of(PlanDraft)
+    task = base["$defs"].pop("DraftTask")
+    props = task["properties"]
+    props["title"]["minLength"] = 1
+    props["description"]["minLength"] = 1
+    props["depends_on"]["items"] = {"type": "string", "pattern": ID_PATTERN}
+    props["depends_on"]["maxItems"] = max_tasks
+    props["tools"]["items"] = {"enum": sorted(tool_names)} if tool_names else {"type": "string"}
+    props["tools"]["maxItems"] = max_tasks if tool_names else 0
+    props["role"] = (
         {"anyOf": [{"enum": sorted(role_names)}, {"type": "null"}]}
         if role_names
         else {"type": "null"}
     )
-    schema["title"] = "PlanDraft"
-    return schema
+    # one definition per level: the recursion is unrolled so the last level's `subtasks`
+    # can be empty by construction
+    for level in range(1, levels + 1):
+        level_task = copy.deepcopy(task)
+        subtasks = level_task["properties"]["subtasks"]
+        if level < levels:
+            subtasks["items"] = {"$ref": f"#/$defs/DraftTaskLevel{level + 1}"}
+            subtasks["maxItems"] = max_tasks
+        else:
+            subtasks["items"] = {"type": "object"}
+            subtasks["maxItems"] = 0
+        level_task["title"] = f"DraftTaskLevel{level}"
+        base["$defs"][f"DraftTaskLevel{level}"] = level_task
+    base["properties"]["tasks"]["items"] = {"$ref": "#/$defs/DraftTaskLevel1"}
+    base["properties"]["tasks"]["minItems"] = min_tasks
+    base["properties"]["tasks"]["maxItems"] = max_tasks
+    base["title"] = "PlanDraft"
+    return base
 
 
 def fallback_plan(

@@ -38,6 +38,7 @@ team = Team(
     ],
     memory=memory,
     max_depth=1,
+    max_tasks_per_level=3,  # a question needs a few steps, not eight
     name="memory-team",
 )
 
