@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 from orchestra.agents.prompts import render
 from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
+from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
-from orchestra.models.structured import json_schema_of
+from orchestra.models.structured import SchemaDecoder, json_schema_of, parse_reply
 from orchestra.observability import semconv as sc
 from orchestra.observability.messages import input_messages, output_messages
 from orchestra.observability.spans import chat_span, set_attributes, set_content
@@ -138,13 +139,19 @@ def model_name(model: object, reply: AIMessage | None = None) -> str:
 
 def provider_name(model: object) -> str:
     """The provider behind a model (``openai``, ``anthropic``, ``ollama``, ...), for traces."""
-    inner = getattr(model, "bound", model)
+    return _PROVIDERS(getattr(model, "bound", model))
+
+
+def _provider_of(inner: object) -> str:
     params = getattr(inner, "_get_ls_params", None)
     try:
         provider = params().get("ls_provider") if callable(params) else None
     except Exception:  # a provider's own tracing hook must never break a call
         provider = None
     return str(provider) if provider else type(inner).__name__.lower()
+
+
+_PROVIDERS: IdentityCache[object, str] = IdentityCache(_provider_of)
 
 
 def message_text(message: BaseMessage) -> str:
@@ -267,7 +274,14 @@ async def ask_structured(
 def structured_runnable(
     model: BaseChatModel, json_schema: dict[str, Any]
 ) -> Runnable[Any, Any] | None:
-    """``model.with_structured_output`` with the raw reply kept, or None if unsupported."""
+    """What answers under ``json_schema``, or None if the model cannot.
+
+    Orchestra's own models (:class:`~orchestra.models.structured.SchemaDecoder`) are bound
+    to the schema and their replies parsed by :func:`ask_with_schema`; other models go
+    through ``with_structured_output`` with the raw reply kept.
+    """
+    if isinstance(model, SchemaDecoder):
+        return model.bind_schema(json_schema)
     try:
         return model.with_structured_output(json_schema, include_raw=True)
     except NotImplementedError:
@@ -281,9 +295,20 @@ async def ask_with_schema(
     call: AgentCall,
 ) -> tuple[str, Any, Exception | None]:
     """One structured call: the raw text, the parsed data, and the parse error if any."""
+    data: Any = None
+    problem: object = None
     with _traced(model, history, call) as span:
         out = await structured.ainvoke(list(history), config=call.config())
-        reply = out.get("raw") if isinstance(out, dict) else None
+        if isinstance(out, AIMessage):  # a schema decoder's reply, parsed here
+            reply: object = out
+            try:
+                data = parse_reply(out)
+            except ValueError as exc:
+                problem = exc
+        else:
+            reply = out.get("raw") if isinstance(out, dict) else None
+            if isinstance(out, dict):
+                data, problem = out.get("parsed"), out.get("parsing_error")
         if not isinstance(reply, AIMessage):
             raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
         _count_usage(model, reply)
@@ -291,5 +316,4 @@ async def ask_with_schema(
     raw = message_text(reply)
     if reply.tool_calls and not raw.strip():
         raw = json.dumps(reply.tool_calls[0]["args"])
-    problem = out.get("parsing_error")
-    return raw, out.get("parsed"), problem if isinstance(problem, Exception) else None
+    return raw, data, problem if isinstance(problem, Exception) else None

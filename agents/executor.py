@@ -40,6 +40,7 @@ from orchestra.core.approval import Decision, EditArgs, Reject
 from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
+from orchestra.tools.definitions import tool_definition
 from orchestra.tools.invoke import (
     CallLog,
     ToolOutcome,
@@ -461,7 +462,7 @@ def _bind(
     if not tools:
         return model, False
     try:
-        return model.bind_tools(list(tools.values())), True
+        return model.bind_tools([tool_definition(t) for t in tools.values()]), True
     except NotImplementedError:
         return model, False
 

@@ -78,13 +78,13 @@ class ScriptedCall:
     @property
     def prompt(self) -> str:
         """All message texts of the call, joined."""
-        return "\n".join(m.text for m in self.messages)
+        return "\n".join(_text(m) for m in self.messages)
 
     @property
     def goal(self) -> str | None:
         """The run's goal as orchestra's prompts state it (``Goal:`` / ``Overall goal:``)."""
         for message in self.messages:
-            for line in message.text.splitlines():
+            for line in _text(message).splitlines():
                 for prefix in ("Overall goal: ", "Goal: "):
                     if line.startswith(prefix):
                         return line.removeprefix(prefix).strip()
@@ -93,7 +93,12 @@ class ScriptedCall:
     @property
     def last(self) -> str:
         """The text of the last message."""
-        return self.messages[-1].text if self.messages else ""
+        return _text(self.messages[-1]) if self.messages else ""
+
+
+def _text(message: BaseMessage) -> str:
+    # plain string content is the common case; ``.text`` builds an accessor object
+    return message.content if isinstance(message.content, str) else message.text
 
 
 Reply = str | dict[str, Any] | BaseModel | AIMessage | Callable[[ScriptedCall], Any]
@@ -243,6 +248,10 @@ class ScriptedChatModel(BaseChatModel):
         if not self.native_tools:
             raise NotImplementedError("this scripted model has no native tool calling")
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def bind_schema(self, schema: dict[str, Any]) -> Runnable[LanguageModelInput, BaseMessage]:
+        """This model: its replies are what the script says, the schema only parses them."""
+        return self
 
     def with_structured_output(  # type: ignore[override]
         self,

@@ -252,5 +252,7 @@ async def _checked_call(
 
 
 async def _run_once(tool: BaseTool, args: dict[str, Any], timeout_s: float | None) -> Any:
-    # ainvoke runs a sync tool in a worker thread, so the timeout holds for both kinds.
-    return await asyncio.wait_for(tool.ainvoke(args), timeout_s)
+    # ainvoke runs a sync tool in a worker thread, so the timeout holds for both kinds;
+    # asyncio.timeout, unlike wait_for, needs no extra task per call.
+    async with asyncio.timeout(timeout_s):
+        return await tool.ainvoke(args)

@@ -213,6 +213,10 @@ class EmbeddedChatModel(BaseChatModel):
         """Bind tools; replies are then grammar-constrained tool calls or a final answer."""
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
+    def bind_schema(self, schema: dict[str, Any]) -> Runnable[LanguageModelInput, BaseMessage]:
+        """Decode every reply under a grammar built from ``schema`` (see :class:`SchemaDecoder`)."""
+        return self.bind(response_schema=schema)
+
     def with_structured_output(  # type: ignore[override]
         self,
         schema: type[BaseModel] | dict[str, Any],
