@@ -225,17 +225,21 @@ async def _checked_call(
         if earlier is not None:
             return replace(earlier, replayed=True, duration_s=time.perf_counter() - start)
     start_tool_call()  # a call past the run's budget does not start
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(options.retries + 1),
-        wait=wait_exponential(multiplier=options.backoff_s, max=30),
-        retry=retry_if_exception_type((RetryableToolError, *options.retry_on)),
-        reraise=True,
-    )
     try:
-        async for attempt in retrying:
-            with attempt:
-                tries += 1
-                value = await _run_once(tool, arg_dict, options.timeout_s)
+        if options.retries == 0:  # the common case needs no retry machinery
+            tries = 1
+            value = await _run_once(tool, arg_dict, options.timeout_s)
+        else:
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(options.retries + 1),
+                wait=wait_exponential(multiplier=options.backoff_s, max=30),
+                retry=retry_if_exception_type((RetryableToolError, *options.retry_on)),
+                reraise=True,
+            )
+            async for attempt in retrying:
+                with attempt:
+                    tries += 1
+                    value = await _run_once(tool, arg_dict, options.timeout_s)
     except TimeoutError:
         return outcome(
             False,

@@ -174,11 +174,13 @@ class TaskTree(BaseModel):
 
     def ready_leaves(self) -> list[TaskNode]:
         """Pending leaves whose prerequisites are all done."""
+        # the status test first: it is cheap and rules out most tasks of a running plan
         return [
-            leaf
-            for leaf in self.leaves()
-            if leaf.status in (TaskStatus.PENDING, TaskStatus.READY)
-            and all(p.status is TaskStatus.DONE for p in self.prerequisites(leaf.id))
+            node
+            for node in self.live_nodes()
+            if node.status in (TaskStatus.PENDING, TaskStatus.READY)
+            and self.is_leaf(node.id)
+            and all(p.status is TaskStatus.DONE for p in self.prerequisites(node.id))
         ]
 
     def dependents(self, task_id: str) -> list[TaskNode]:

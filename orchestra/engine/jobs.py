@@ -16,6 +16,7 @@ results from the checkpoint by name (each result carries its job's name) and
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -456,6 +457,12 @@ async def design(job: DesignJob) -> dict[str, Any]:
 
 class _NamedJob(Generic[J]):
     """A job function under a per-node name (see the module docstring)."""
+
+    # LangGraph inspects the signature of every task function it runs, and a job is a
+    # new object each time; stating it here spares two inspect.signature calls a job.
+    __signature__ = inspect.Signature(
+        [inspect.Parameter("job", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    )
 
     def __init__(self, fn: Callable[[J], Awaitable[dict[str, Any]]], name: str) -> None:
         self.__name__ = name

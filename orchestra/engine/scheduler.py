@@ -188,17 +188,17 @@ class Scheduler:
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
         self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
 
-    def _busy(self, task_id: str) -> bool:
-        return any(j.task_id == task_id for j in self._jobs.values())
-
     def _launch_ready(self) -> None:
         if self.failure is not None:
             return
         running = sum(1 for j in self._jobs.values() if j.kind == "attempt")
+        if running >= self.runtime.limits.max_parallel:
+            return
+        busy = {j.task_id for j in self._jobs.values()}
         for leaf in self.tree.ready_leaves():
             if leaf.status is TaskStatus.PENDING:
                 leaf.status = TaskStatus.READY
-            if leaf.role not in self.roles or self._busy(leaf.id):
+            if leaf.role not in self.roles or leaf.id in busy:
                 continue
             if self._spent_subtrees and self._subtree_of(leaf.id) in self._spent_subtrees:
                 continue

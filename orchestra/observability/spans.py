@@ -179,10 +179,15 @@ def record_error(span: Span, exc: BaseException) -> None:
 @contextmanager
 def _span(name: str, kind: SpanKind, attributes: Attributes) -> Iterator[Span]:
     """A current span that records (redacted) any exception that leaves the block."""
-    tracer = current_settings().tracer
-    with tracer.start_as_current_span(
-        name, kind=kind, record_exception=False, set_status_on_exception=False
-    ) as span:
+    span = current_settings().tracer.start_span(name, kind=kind)
+    if not span.is_recording() and not span.get_span_context().is_valid:
+        # Tracing is off (a no-op tracer and no trace to join): making this span current
+        # would change nothing that anyone can see, and costs more than the span.
+        yield span
+        return
+    with trace.use_span(
+        span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    ):
         set_attributes(span, attributes)
         try:
             yield span
