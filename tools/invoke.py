@@ -29,6 +29,7 @@ from tenacity import (
 
 from orchestra.core.budget import start_tool_call
 from orchestra.core.errors import RetryableToolError
+from orchestra.core.identity_cache import IdentityCache
 from orchestra.observability import semconv as sc
 from orchestra.observability.spans import set_attributes, set_content, tool_span
 from orchestra.tools.options import ToolOptions, options_of
@@ -110,10 +111,20 @@ def truncate_for_model(text: str, limit: int) -> str:
     )
 
 
+def _json_schema_validator(tool: BaseTool) -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(tool.args_schema)
+
+
+_VALIDATORS: IdentityCache[BaseTool, jsonschema.protocols.Validator] = IdentityCache(
+    _json_schema_validator
+)
+"""One validator per tool whose arguments are a JSON schema (made once, not per call)."""
+
+
 def _argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
     schema = tool.args_schema
     if isinstance(schema, dict):  # a JSON schema, e.g. from an MCP server
-        validator = jsonschema.Draft202012Validator(schema)
+        validator = _VALIDATORS(tool)
         issues = [
             f"{'.'.join(str(p) for p in e.absolute_path) or 'args'}: {e.message}"
             for e in validator.iter_errors(dict(args))
