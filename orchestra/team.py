@@ -23,6 +23,7 @@ from orchestra.core.roles import Role
 from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
+from orchestra.engine.emit import event_sink, queue_sink
 from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.scheduler import reopen_after_budget
@@ -336,11 +337,19 @@ class Team:
                                 extra.extend(await stack.enter_async_context(server.connect()))
                             runtime = self._runtime_with(runtime, extra)
                         config = _config(run_id) | {"recursion_limit": RECURSION_LIMIT}
-                        stream = graph.astream(start, config, context=runtime, stream_mode="custom")
-                        async for chunk in stream:
-                            if isinstance(chunk, RunFinished):
-                                trace_run_end(span, chunk.status, chunk.reason, chunk.output)
-                            await queue.put(chunk)
+                        to_queue = queue_sink(queue)
+
+                        def forward(event: Any) -> None:
+                            if isinstance(event, RunFinished):
+                                trace_run_end(span, event.status, event.reason, event.output)
+                            to_queue(event)
+
+                        with event_sink(forward):
+                            stream = graph.astream(
+                                start, config, context=runtime, stream_mode="custom"
+                            )
+                            async for chunk in stream:  # only what a node wrote there itself
+                                forward(chunk)
                         result = await _result(graph, run_id)
                         if result.status is RunStatus.AWAITING_APPROVAL:
                             trace_run_end(span, result.status.value, None, None)

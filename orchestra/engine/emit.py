@@ -1,8 +1,19 @@
-"""Sending typed events to whoever streams the run."""
+"""Sending typed events to whoever streams the run.
+
+Events go to the run's sink when one is set (:func:`event_sink`, as ``Team`` does for
+every run): a call on the event loop, about 2 µs an event. Without one (a graph driven
+by hand) they go to LangGraph's custom stream, which wakes the loop through its
+thread-safe queue: about 25 µs an event, and a run emits some eight per task.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -12,9 +23,40 @@ from orchestra.core.events import EventBase, Notice, NoticeKind
 from orchestra.observability.semconv import ORCHESTRA_TASK_ID
 from orchestra.observability.spans import add_event
 
-__all__ = ["Emitter"]
+__all__ = ["Emitter", "EventSink", "event_sink", "queue_sink"]
 
 logger = logging.getLogger("orchestra")
+
+EventSink = Callable[[EventBase], None]
+_SINK: ContextVar[EventSink | None] = ContextVar("orchestra_event_sink", default=None)
+
+
+@contextmanager
+def event_sink(sink: EventSink) -> Iterator[None]:
+    """Send the events emitted inside the block (graph nodes and jobs included) to ``sink``.
+
+    Graph nodes and LangGraph tasks run in copies of the caller's context, so setting it
+    around the graph's stream reaches all of them.
+    """
+    token = _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+def queue_sink(queue: asyncio.Queue[Any]) -> EventSink:
+    """A sink putting events on ``queue``, from the loop's thread or any other."""
+    loop = asyncio.get_running_loop()
+    owner = threading.get_ident()
+
+    def put(event: EventBase) -> None:
+        if threading.get_ident() == owner:
+            queue.put_nowait(event)
+        else:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    return put
 
 
 class Emitter:
@@ -27,7 +69,7 @@ class Emitter:
 
     def __init__(self, run_id: str) -> None:
         self._run_id = run_id
-        self._write = get_stream_writer()
+        self._write: EventSink = _SINK.get() or get_stream_writer()
 
     def __call__(self, event_type: type[EventBase], **fields: Any) -> None:
         """Emit an event of ``event_type`` for this run."""
