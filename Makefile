@@ -80,6 +80,7 @@ DAGS ?= ../shared/eval/sample-dags.jsonl
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay.py --dags $(DAGS)
 	$(BIN)/python benchmarks/overhead.py --dags $(DAGS)
+	$(BIN)/python benchmarks/planner.py --dags $(DAGS)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/tracing.py

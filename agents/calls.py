@@ -21,7 +21,7 @@ from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
-from orchestra.models.structured import SchemaDecoder, json_schema_of, parse_reply
+from orchestra.models.structured import as_schema_decoder, json_schema_of, parse_reply
 from orchestra.observability import semconv as sc
 from orchestra.observability.messages import input_messages, output_messages
 from orchestra.observability.spans import chat_span, set_attributes, set_content
@@ -280,8 +280,9 @@ def structured_runnable(
     to the schema and their replies parsed by :func:`ask_with_schema`; other models go
     through ``with_structured_output`` with the raw reply kept.
     """
-    if isinstance(model, SchemaDecoder):
-        return model.bind_schema(json_schema)
+    decoder = as_schema_decoder(model)
+    if decoder is not None:
+        return decoder.bind_schema(json_schema)
     try:
         return model.with_structured_output(json_schema, include_raw=True)
     except NotImplementedError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
@@ -13,7 +13,13 @@ from pydantic import BaseModel
 
 from orchestra.core.parsing import extract_json
 
-__all__ = ["SchemaDecoder", "json_schema_of", "parse_reply", "structured_output_parser"]
+__all__ = [
+    "SchemaDecoder",
+    "as_schema_decoder",
+    "json_schema_of",
+    "parse_reply",
+    "structured_output_parser",
+]
 
 
 def json_schema_of(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +50,15 @@ class SchemaDecoder(Protocol):
     def bind_schema(self, schema: dict[str, Any]) -> Runnable[LanguageModelInput, BaseMessage]:
         """This model with its replies decoded under ``schema``; replies stay messages."""
         ...
+
+
+def as_schema_decoder(model: object) -> SchemaDecoder | None:
+    """``model`` if it is a :class:`SchemaDecoder`, else None.
+
+    The same test as ``isinstance(model, SchemaDecoder)``, without a runtime protocol
+    check's cost on every structured call.
+    """
+    return cast(SchemaDecoder, model) if callable(getattr(model, "bind_schema", None)) else None
 
 
 def parse_reply(message: BaseMessage) -> Any:

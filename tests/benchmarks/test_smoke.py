@@ -116,3 +116,14 @@ def test_replay_benchmark_runs_at_a_smoke_size():
     for spec in ("0.05", "uniform:0.01:0.3"):
         assert result[spec]["exactly_once"] == 4 and result[spec]["order_ok"] == 4
         assert 0 < result[spec]["median_efficiency"] <= 1
+
+
+@pytest.mark.slow
+def test_planner_benchmark_runs_on_the_embedded_model_at_a_smoke_size():
+    import asyncio
+
+    result = asyncio.run(load("planner").run(SMALL_DAGS, 1, "embedded"))
+    assert result["records"] == 1 and result["model"] == "embedded"
+    assert 0 <= result["planner"]["node_f1"] <= 1
+    assert result["chain_baseline"]["node_f1"] == 1.0  # it lists exactly the gold tools
+    assert result["planner"]["n"] == 1 and result["seconds_per_record"] > 0
