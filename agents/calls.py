@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,11 @@ from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
-from orchestra.models.structured import as_schema_decoder, json_schema_of, parse_reply
+from orchestra.models.structured import (
+    as_schema_decoder,
+    parse_reply,
+    shared_json_schema_of,
+)
 from orchestra.observability import semconv as sc
 from orchestra.observability.messages import input_messages, output_messages
 from orchestra.observability.spans import chat_span, set_attributes, set_content
@@ -129,12 +134,18 @@ def model_name(model: object, reply: AIMessage | None = None) -> str:
         for key in ("model_name", "model"):
             if isinstance(meta.get(key), str) and meta[key]:
                 return str(meta[key])
-    inner = getattr(model, "bound", model)  # a RunnableBinding from bind_tools
+    return _MODEL_NAMES(getattr(model, "bound", model))  # bound: a RunnableBinding
+
+
+def _name_of(inner: object) -> str:
     for attr in ("model_name", "model", "model_id"):
         value = getattr(inner, attr, None)
         if isinstance(value, str) and value:
             return value
     return type(inner).__name__
+
+
+_MODEL_NAMES: IdentityCache[object, str] = IdentityCache(_name_of)
 
 
 def provider_name(model: object) -> str:
@@ -233,7 +244,7 @@ async def ask_structured(
     On failure the errors go back to the model, at most ``max_repairs`` times; then
     ``error`` is raised with every raw reply.
     """
-    structured = structured_runnable(model, json_schema or json_schema_of(schema))
+    structured = structured_runnable(model, json_schema or shared_json_schema_of(schema))
     history = list(messages)
     raws: list[str] = []
     errors: list[str] = []
@@ -283,8 +294,8 @@ def structured_runnable(
     decoder = as_schema_decoder(model)
     if decoder is not None:
         return decoder.bind_schema(json_schema)
-    try:
-        return model.with_structured_output(json_schema, include_raw=True)
+    try:  # a copy: a provider's conversion may change the schema it is given
+        return model.with_structured_output(copy.deepcopy(json_schema), include_raw=True)
     except NotImplementedError:
         return None
 

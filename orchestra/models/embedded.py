@@ -15,6 +15,7 @@ default build crashes on these CPUs.
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib.util
 import json
 import os
@@ -215,7 +216,7 @@ class EmbeddedChatModel(BaseChatModel):
 
     def bind_schema(self, schema: dict[str, Any]) -> Runnable[LanguageModelInput, BaseMessage]:
         """Decode every reply under a grammar built from ``schema`` (see :class:`SchemaDecoder`)."""
-        return self.bind(response_schema=schema)
+        return self.bind(response_schema=copy.deepcopy(schema))  # llama.cpp may edit it
 
     def with_structured_output(  # type: ignore[override]
         self,

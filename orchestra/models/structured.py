@@ -18,6 +18,7 @@ __all__ = [
     "as_schema_decoder",
     "json_schema_of",
     "parse_reply",
+    "shared_json_schema_of",
     "structured_output_parser",
 ]
 
@@ -31,6 +32,11 @@ def json_schema_of(schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return copy.deepcopy(_model_schema(schema))
     return schema
+
+
+def shared_json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of ``model``, the same dict on every call: read it, never change it."""
+    return _model_schema(model)
 
 
 @functools.cache
