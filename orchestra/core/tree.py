@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -129,13 +129,17 @@ class TaskTree(BaseModel):
 
     def _child_index(self) -> dict[str, list[str]]:
         # Nodes are only ever added, so the node count tells whether the index is current.
-        if self._index_size != len(self.nodes):
+        # Read through the private dict: pydantic's attribute lookup for private fields is
+        # slow, and this runs for every tree query.
+        private = self.__pydantic_private__
+        assert private is not None
+        if private["_index_size"] != len(self.nodes):
             index: dict[str, list[str]] = {}
             for node in self.nodes.values():
                 if node.parent_id is not None:
                     index.setdefault(node.parent_id, []).append(node.id)
-            self._index, self._index_size = index, len(self.nodes)
-        return self._index
+            private["_index"], private["_index_size"] = index, len(self.nodes)
+        return cast(dict[str, list[str]], private["_index"])
 
     def is_leaf(self, task_id: str) -> bool:
         """Whether ``task_id`` has no live children (and so is executed)."""

@@ -184,7 +184,9 @@ class Scheduler:
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
-        job = replace(job, meter=self._meter_for(leaf.id))
+        meter = self._meter_for(leaf.id)
+        if meter is not None:  # most runs have no subtree budget: no copy of the job then
+            job = replace(job, meter=meter)
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
         self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
 
@@ -226,8 +228,8 @@ class Scheduler:
             role=self.roles[leaf.role],
             feedback=self._feedback.pop(leaf.id, None),
             attempt=leaf.attempts + 1,
+            prior_calls=self._prior_calls(leaf.id, leaf.attempts + 1),
         )
-        job = replace(job, prior_calls=self._prior_calls(leaf.id, leaf.attempts + 1))
         name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
         if paused is not None:  # go on from the pause, with the person's decision
             request_id = paused["request"]["id"]
@@ -249,6 +251,8 @@ class Scheduler:
     def _prior_calls(self, task_id: str, attempt: int) -> dict[str, int]:
         """The tool calls of the task's attempts before ``attempt``, counted by signature."""
         counts: Counter[str] = Counter()
+        if attempt == 1:  # a first attempt has none (and a run's tool calls can be many)
+            return {}
         for record in (*self.earlier_tool_calls, *self.tool_calls):
             if record["task_id"] == task_id and record["attempt"] < attempt:
                 counts[call_signature(record["tool"], record["args"])] += 1
