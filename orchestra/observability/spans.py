@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from orchestra.core.tree import TaskNode, Verdict
 from orchestra.core.usage import Usage
@@ -78,6 +88,11 @@ class TraceSettings:
     def __post_init__(self) -> None:
         tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=self.provider)
         object.__setattr__(self, "tracer", tracer)
+
+    def tracing_off(self) -> bool:
+        """No span can record: a no-op provider, or none given and no global one set."""
+        provider = self.provider if self.provider is not None else trace.get_tracer_provider()
+        return isinstance(provider, NoOpTracerProvider | ProxyTracerProvider)
 
     @classmethod
     def from_env(cls) -> TraceSettings:
@@ -179,7 +194,11 @@ def record_error(span: Span, exc: BaseException) -> None:
 @contextmanager
 def _span(name: str, kind: SpanKind, attributes: Attributes) -> Iterator[Span]:
     """A current span that records (redacted) any exception that leaves the block."""
-    span = current_settings().tracer.start_span(name, kind=kind)
+    settings = current_settings()
+    if settings.tracing_off():
+        yield INVALID_SPAN  # nothing is configured to record spans: skip making one
+        return
+    span = settings.tracer.start_span(name, kind=kind)
     if not span.is_recording() and not span.get_span_context().is_valid:
         # Tracing is off (a no-op tracer and no trace to join): making this span current
         # would change nothing that anyone can see, and costs more than the span.
