@@ -20,6 +20,7 @@ from orchestra.agents.prompts import render
 from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.identity_cache import IdentityCache
+from orchestra.core.messages import message_text
 from orchestra.core.parsing import extract_json
 from orchestra.core.usage import Price, Usage
 from orchestra.models.structured import (
@@ -163,11 +164,6 @@ def _provider_of(inner: object) -> str:
 
 
 _PROVIDERS: IdentityCache[object, str] = IdentityCache(_provider_of)
-
-
-def message_text(message: BaseMessage) -> str:
-    """The text of a model reply, whatever shape its content has."""
-    return message.text if isinstance(message.text, str) else str(message.content)
 
 
 async def ask(

@@ -47,6 +47,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK
 from orchestra.core.errors import ScriptError
+from orchestra.core.messages import message_text
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL
 from orchestra.models.structured import structured_output_parser
 
@@ -78,13 +79,13 @@ class ScriptedCall:
     @property
     def prompt(self) -> str:
         """All message texts of the call, joined."""
-        return "\n".join(_text(m) for m in self.messages)
+        return "\n".join(message_text(m) for m in self.messages)
 
     @property
     def goal(self) -> str | None:
         """The run's goal as orchestra's prompts state it (``Goal:`` / ``Overall goal:``)."""
         for message in self.messages:
-            for line in _text(message).splitlines():
+            for line in message_text(message).splitlines():
                 for prefix in ("Overall goal: ", "Goal: "):
                     if line.startswith(prefix):
                         return line.removeprefix(prefix).strip()
@@ -93,12 +94,7 @@ class ScriptedCall:
     @property
     def last(self) -> str:
         """The text of the last message."""
-        return _text(self.messages[-1]) if self.messages else ""
-
-
-def _text(message: BaseMessage) -> str:
-    # plain string content is the common case; ``.text`` builds an accessor object
-    return message.content if isinstance(message.content, str) else message.text
+        return message_text(self.messages[-1]) if self.messages else ""
 
 
 Reply = str | dict[str, Any] | BaseModel | AIMessage | Callable[[ScriptedCall], Any]

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel
 
+from orchestra.core.messages import message_text
 from orchestra.core.parsing import extract_json
 
 __all__ = [
@@ -75,8 +76,7 @@ def parse_reply(message: BaseMessage) -> Any:
     """
     if isinstance(message, AIMessage) and message.tool_calls:
         return message.tool_calls[0]["args"]
-    content = message.content
-    return extract_json(content if isinstance(content, str) else message.text)
+    return extract_json(message_text(message))
 
 
 def structured_output_parser(

@@ -7,18 +7,16 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+from orchestra.core.messages import message_text
+
 __all__ = ["input_messages", "output_messages"]
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
-def _text(message: BaseMessage) -> str:
-    return message.text if isinstance(message.text, str) else str(message.content)
-
-
 def _parts(message: BaseMessage) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    text = _text(message)
+    text = message_text(message)
     if isinstance(message, ToolMessage):
         return [{"type": "tool_call_response", "id": message.tool_call_id, "response": text}]
     if text:
