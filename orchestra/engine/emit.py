@@ -60,9 +60,10 @@ def queue_sink(queue: asyncio.Queue[Any]) -> EventSink:
 
 
 class Emitter:
-    """Builds events for one run and writes them to LangGraph's custom stream.
+    """Builds events for one run and writes them to the run's sink (see the module docstring).
 
-    Create it inside a graph node or task (where LangGraph provides the stream writer).
+    Create it inside a graph node or task: there the run's sink, or else LangGraph's
+    stream writer, is in reach.
     """
 
     __slots__ = ("_run_id", "_write")

@@ -250,9 +250,9 @@ class Scheduler:
 
     def _prior_calls(self, task_id: str, attempt: int) -> dict[str, int]:
         """The tool calls of the task's attempts before ``attempt``, counted by signature."""
-        counts: Counter[str] = Counter()
         if attempt == 1:  # a first attempt has none (and a run's tool calls can be many)
             return {}
+        counts: Counter[str] = Counter()
         for record in (*self.earlier_tool_calls, *self.tool_calls):
             if record["task_id"] == task_id and record["attempt"] < attempt:
                 counts[call_signature(record["tool"], record["args"])] += 1

@@ -226,7 +226,7 @@ class EmbeddedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
         """Decode under a grammar built from ``schema`` and parse the reply into it."""
-        bound = self.bind(response_schema=json_schema_of(schema))
+        bound = self.bind_schema(json_schema_of(schema))
         return bound | structured_output_parser(schema, include_raw=include_raw)
 
 
