@@ -143,7 +143,10 @@ class TaskTree(BaseModel):
 
     def is_leaf(self, task_id: str) -> bool:
         """Whether ``task_id`` has no live children (and so is executed)."""
-        return task_id != ROOT_ID and not self.children(task_id, live_only=True)
+        if task_id == ROOT_ID:
+            return False
+        nodes = self.nodes
+        return all(nodes[i].replaced_by for i in self._child_index().get(task_id, ()))
 
     def ancestors(self, task_id: str) -> list[TaskNode]:
         """Ancestors of ``task_id`` from the root down, excluding the node itself."""
@@ -178,13 +181,16 @@ class TaskTree(BaseModel):
 
     def ready_leaves(self) -> list[TaskNode]:
         """Pending leaves whose prerequisites are all done."""
-        # the status test first: it is cheap and rules out most tasks of a running plan
+        # Cheapest tests first: the status, then the task's own dependencies; between them
+        # they rule out most tasks of a running plan (the scheduler asks after every job).
+        done = TaskStatus.DONE
         return [
             node
             for node in self.live_nodes()
             if node.status in (TaskStatus.PENDING, TaskStatus.READY)
+            and all(self.get(d).status is done for d in node.depends_on)
             and self.is_leaf(node.id)
-            and all(p.status is TaskStatus.DONE for p in self.prerequisites(node.id))
+            and all(p.status is done for p in self.prerequisites(node.id))
         ]
 
     def dependents(self, task_id: str) -> list[TaskNode]:

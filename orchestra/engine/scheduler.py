@@ -92,6 +92,8 @@ class Scheduler:
     earlier_tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """The run's tool-call log before this node (state data), for the loop guard."""
     _jobs: dict[asyncio.Future[Any], _Job] = field(default_factory=dict)
+    _finished: asyncio.Queue[asyncio.Future[Any]] = field(default_factory=asyncio.Queue)
+    """Jobs' futures as they finish, put there by their done callbacks."""
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
     _replans_started: int = 0
@@ -117,7 +119,11 @@ class Scheduler:
         self._launch_ready()
         try:
             while self._jobs:
-                done, _ = await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
+                # a queue, not asyncio.wait: that adds and removes a callback on every
+                # running job at each wake-up, quadratic in a wide fan-out
+                done = [await self._finished.get()]
+                while not self._finished.empty():
+                    done.append(self._finished.get_nowait())
                 for fut in sorted(done, key=lambda f: self._jobs[f].seq):
                     job = self._jobs.pop(fut)
                     out = fut.result()
@@ -189,6 +195,7 @@ class Scheduler:
             job = replace(job, meter=meter)
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
         self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
+        future.add_done_callback(self._finished.put_nowait)
 
     def _launch_ready(self) -> None:
         if self.failure is not None:

@@ -45,6 +45,9 @@ def test_replaced_nodes_leave_the_live_plan_but_stay_in_the_tree():
     assert "r1" not in [n.id for n in tree.leaves()]
     assert "r1" in tree.nodes
     assert [n.id for n in tree.subtree("research")] == ["research", "r1", "r2"]
+    assert not tree.is_leaf("research")  # r2 is still live
+    tree.get("r2").replaced_by = ["y"]
+    assert tree.is_leaf("research")  # every child replaced: the inner node runs itself
 
 
 def test_usage_rolls_up_the_tree():
