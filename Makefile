@@ -25,7 +25,7 @@ CHROMIUM ?= /usr/bin/chromium
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres]"
+	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres,ray]"
 	$(MAKE) embedded-model
 	touch $(STAMP)
 

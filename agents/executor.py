@@ -41,6 +41,7 @@ from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 from orchestra.tools.definitions import tool_definition
+from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import (
     CallLog,
     ToolOutcome,
@@ -125,6 +126,7 @@ async def execute_task(
     decisions: Mapping[str, Decision] | None = None,
     max_identical_calls: int | None = None,
     prior_calls: Mapping[str, int] | None = None,
+    runner: ToolRunner = LOCAL_RUNNER,
 ) -> ExecutionResult:
     """Run the tool loop for ``task_id`` as ``role`` until a final answer or ``max_steps``.
 
@@ -150,6 +152,7 @@ async def execute_task(
             arguments, counting ``prior_calls``); the attempt stops (``loop``) instead of
             making it once more.
         prior_calls: calls of the task's earlier attempts, by :func:`call_signature`.
+        runner: where the tool calls run (the team's executor; in this process by default).
     """
     shown = role.tools if offered is None else [n for n in offered if n in role.tools]
     role_tools = {name: tools[name] for name in shown if name in tools}
@@ -180,6 +183,7 @@ async def execute_task(
         decisions=decisions or {},
         max_identical_calls=max_identical_calls,
         prior_calls=prior_calls or {},
+        runner=runner,
     )
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
     first = 1
@@ -266,6 +270,7 @@ class _ToolLoop:
     """The most times the task may make one call (same tool, same arguments)."""
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Calls the task's earlier attempts made, by :func:`call_signature`."""
+    runner: ToolRunner = LOCAL_RUNNER
     _seen: Counter[str] = field(default_factory=Counter)
     _calls: int = 0
 
@@ -314,6 +319,7 @@ class _ToolLoop:
             key=key,
             call_id=call_id,
             log=self.call_log,
+            runner=self.runner,
         )
         await self._record(outcome)
         return outcome

@@ -17,6 +17,7 @@ from orchestra.core.errors import (
     PlanningError,
     RetryableToolError,
     RoleDesignError,
+    RunBusyError,
     RunError,
     ScriptError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "RoleAssigned",
     "RoleDesignError",
     "RoleSpec",
+    "RunBusyError",
     "RunError",
     "RunFinished",
     "RunRecord",

@@ -28,6 +28,7 @@ from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
 from orchestra.engine.scheduler import reopen_after_budget
 from orchestra.engine.state import RunState, result_from_state
+from orchestra.executors import ExecutorSpec, resolve_executor
 from orchestra.memory import Memory
 from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
@@ -110,6 +111,9 @@ class Team:
         tracing: where the runs' OpenTelemetry spans go and whether they carry message
             content (:class:`orchestra.Tracing`); by default the ``OTEL_*`` environment
             variables decide, and with none set nothing leaves the process.
+        executor: where tool calls run: in this process (``"local"``, the default) or on
+            a Ray cluster (``"ray"`` or :class:`orchestra.executors.RayExecutor`); None
+            lets ``ORCHESTRA_EXECUTOR`` / ``RAY_ADDRESS`` decide (docs/cluster.md).
 
     Raises:
         ConfigError: duplicate tool or role names, or a role that names unknown tools.
@@ -146,6 +150,7 @@ class Team:
         tracing: Tracing | None = None,
         history: RunHistory | bool = True,
         budget: Budget | None = None,
+        executor: ExecutorSpec = None,
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
@@ -171,6 +176,7 @@ class Team:
             raise ConfigError(str(exc)) from exc
         self.name = name
         self.checkpoints = Checkpoints.parse(checkpointer)
+        self.executor = resolve_executor(executor)
         default_model = resolve_model(model)
         self.runtime = TeamRuntime(
             model=default_model,
@@ -257,8 +263,11 @@ class Team:
             InputError: no run with that id was checkpointed; the run waits for approval
                 and ``decisions`` is missing, incomplete or does not fit; or decisions
                 were given to a run that waits for none.
+            RunBusyError: the run is running or being resumed elsewhere (this process or
+                another one sharing the checkpoints).
         """
-        state, pending = await self._checkpointed_state(run_id)
+        async with self.checkpoints.lock(run_id):  # a running run's state is not final
+            state, pending = await self._checkpointed_state(run_id)
         start: Command[Any] | None = None
         if pending:
             if decisions is None:
@@ -284,7 +293,7 @@ class Team:
         tree = TaskTree.model_validate(state["tree"])
         reopen_after_budget(tree)
         update: RunState = {"tree": tree.model_dump(mode="json"), "reason": None}
-        async with self._checkpointed_graph() as graph:
+        async with self.checkpoints.lock(run_id), self._checkpointed_graph() as graph:
             await graph.aupdate_state(_config(run_id), update, as_node="design_roles")
 
     async def _checkpointed_state(self, run_id: str) -> tuple[RunState, list[ApprovalRequest]]:
@@ -322,6 +331,7 @@ class Team:
                     run_span(team=self.name, run_id=run_id, goal=goal) as span,
                 ):
                     async with (
+                        self.checkpoints.lock(run_id),  # one writer per run, in any process
                         self._recorded(run_id, goal),
                         self._checkpointed_graph() as graph,
                         AsyncExitStack() as stack,
@@ -336,6 +346,10 @@ class Team:
                             for server in self._servers:
                                 extra.extend(await stack.enter_async_context(server.connect()))
                             runtime = self._runtime_with(runtime, extra)
+                        runner = await stack.enter_async_context(
+                            self.executor.open_run(run_id, runtime.tools)
+                        )
+                        runtime = replace(runtime, tool_runner=runner)
                         config = _config(run_id) | {"recursion_limit": RECURSION_LIMIT}
                         to_queue = queue_sink(queue)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -34,6 +34,11 @@ def tool(
     backoff: float = 0.5,
     max_result_chars: int = 8000,
     requires_approval: bool = False,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: Mapping[str, float] | None = None,
+    stateful: bool = False,
+    in_process: bool = False,
 ) -> Callable[[Callable[..., Any]], BaseTool]: ...
 
 
@@ -50,6 +55,11 @@ def tool(
     backoff: float = 0.5,
     max_result_chars: int = 8000,
     requires_approval: bool = False,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    resources: Mapping[str, float] | None = None,
+    stateful: bool = False,
+    in_process: bool = False,
 ) -> BaseTool | Callable[[Callable[..., Any]], BaseTool]:
     """Make a tool from a sync or async function.
 
@@ -75,6 +85,11 @@ def tool(
         backoff_s=backoff,
         max_result_chars=max_result_chars,
         requires_approval=requires_approval,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        resources=dict(resources or {}),
+        stateful=stateful,
+        in_process=in_process,
     )
 
     def build(fn: Callable[..., Any]) -> BaseTool:

@@ -32,6 +32,7 @@ from orchestra.core.errors import RetryableToolError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.observability import semconv as sc
 from orchestra.observability.spans import set_attributes, set_content, tool_span
+from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.options import ToolOptions, options_of
 
 __all__ = [
@@ -152,18 +153,28 @@ async def call_tool(
     key: str = "",
     call_id: str | None = None,
     log: CallLog | None = None,
+    runner: ToolRunner = LOCAL_RUNNER,
 ) -> ToolOutcome:
     """Call tool ``name`` with ``args`` if the role may, and report what happened.
 
     The allowlist is enforced here, at call time, whatever the prompt said. The call is
     traced as an ``execute_tool`` span (arguments and result only with content capture).
+    ``runner`` runs the call itself (in this process by default; see
+    :mod:`orchestra.tools.dispatch`).
     """
     known = available.get(name)
     with tool_span(
         name, call_id=call_id or key or None, description=known.description if known else None
     ) as span:
         outcome = await _checked_call(
-            name, args, available=available, allowed=allowed, role=role, key=key, log=log
+            name,
+            args,
+            available=available,
+            allowed=allowed,
+            role=role,
+            key=key,
+            log=log,
+            runner=runner,
         )
         set_attributes(
             span,
@@ -192,6 +203,7 @@ async def _checked_call(
     role: str,
     key: str,
     log: CallLog | None,
+    runner: ToolRunner,
 ) -> ToolOutcome:
     start = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -239,7 +251,7 @@ async def _checked_call(
     try:
         if options.retries == 0:  # the common case needs no retry machinery
             tries = 1
-            value = await _run_once(tool, arg_dict, options.timeout_s)
+            value = await _run_once(runner, tool, arg_dict, options.timeout_s)
         else:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(options.retries + 1),
@@ -250,7 +262,7 @@ async def _checked_call(
             async for attempt in retrying:
                 with attempt:
                     tries += 1
-                    value = await _run_once(tool, arg_dict, options.timeout_s)
+                    value = await _run_once(runner, tool, arg_dict, options.timeout_s)
     except TimeoutError:
         return outcome(
             False,
@@ -266,8 +278,10 @@ async def _checked_call(
     return done
 
 
-async def _run_once(tool: BaseTool, args: dict[str, Any], timeout_s: float | None) -> Any:
-    # ainvoke runs a sync tool in a worker thread, so the timeout holds for both kinds;
+async def _run_once(
+    runner: ToolRunner, tool: BaseTool, args: dict[str, Any], timeout_s: float | None
+) -> Any:
+    # A timeout cancels the runner's await, which cancels the call where it runs;
     # asyncio.timeout, unlike wait_for, needs no extra task per call.
     async with asyncio.timeout(timeout_s):
-        return await tool.ainvoke(args)
+        return await runner.run(tool, args)

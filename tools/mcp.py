@@ -49,7 +49,8 @@ class MCPServerTools:
         self.env = dict(env) if env else None
         self.cwd = cwd
         self.prefix = prefix
-        self.options = options or ToolOptions()
+        # the server's session lives in this process: its tools cannot run elsewhere
+        self.options = (options or ToolOptions()).model_copy(update={"in_process": True})
 
     @property
     def is_http(self) -> bool:

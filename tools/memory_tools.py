@@ -29,7 +29,7 @@ def memory_tools(
 ) -> list[BaseTool]:
     """The memory tools for one attempt: they know who calls them and what it may touch."""
 
-    @tool(side_effects=True, timeout=30)
+    @tool(side_effects=True, timeout=30, in_process=True)
     async def remember(text: str, scope: Literal["run", "team", "global"] = "run") -> str:
         """Keep a note in the team's shared memory (scope: run, team or global)."""
         if scope not in write:
@@ -48,7 +48,7 @@ def memory_tools(
         )
         return f"remembered as {record.id[:12]} ({scope})"
 
-    @tool(timeout=30)
+    @tool(timeout=30, in_process=True)
     async def recall(query: str) -> str:
         """Search the team's shared memory for notes and results relevant to a query."""
         hits = await asyncio.to_thread(

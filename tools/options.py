@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +38,24 @@ class ToolOptions(BaseModel):
     """Each call waits for a person: the run pauses before the call (persisted, so it can
     be approved from another process), and goes on with the call approved, its arguments
     edited, or rejected (the model is told why)."""
+
+    # Where the call runs: these matter to an executor that spreads calls over machines
+    # (``RayExecutor``); the default in-process executor runs every call where it is.
+    num_cpus: float | None = Field(default=None, ge=0)
+    """CPUs a call needs on the cluster (None: the executor's default; 0 for a tool that
+    only waits on I/O, so that many calls share a core)."""
+    num_gpus: float | None = Field(default=None, ge=0)
+    """GPUs (or a fraction of one) a call needs on the cluster."""
+    resources: Mapping[str, float] = Field(default_factory=dict)
+    """Custom cluster resources a call needs, e.g. ``{"browser": 1}``."""
+    stateful: bool = False
+    """The tool keeps a session between calls (a login, a browser, a model in memory): on
+    a cluster its calls of one run go to one long-lived worker (a Ray actor) that keeps the
+    tool object, one call at a time, instead of a fresh copy per call. Tools of one
+    :class:`~orchestra.tools.ToolSet` instance share that worker."""
+    in_process: bool = False
+    """The tool must run in the team's own process (it holds a client or connection of
+    that process, as the memory and MCP tools do); executors never ship it elsewhere."""
 
 
 def options_of(tool: BaseTool) -> ToolOptions:

@@ -28,6 +28,7 @@ __all__ = [
     "PlanningError",
     "RetryableToolError",
     "RoleDesignError",
+    "RunBusyError",
     "RunError",
     "ScriptError",
 ]
@@ -55,6 +56,19 @@ class RetryableToolError(OrchestraError):
 
 class RunError(OrchestraError):
     """A run could not continue."""
+
+
+class RunBusyError(RunError):
+    """Another run (in this process or another) is writing this run right now.
+
+    Each run holds a lock while it executes or is edited, so that two workers never
+    write the same run's checkpoints at once (they would fork its history). Try again
+    when the other one has finished or paused.
+    """
+
+    def __init__(self, run_id: str, where: str) -> None:
+        super().__init__(f"run {run_id!r} is in use elsewhere ({where}); try again later")
+        self.run_id = run_id
 
 
 class BudgetExceeded(RunError):

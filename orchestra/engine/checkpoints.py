@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from orchestra.core.errors import ConfigError
 from orchestra.core.home import orchestra_home
 from orchestra.engine.call_log import MemoryCallLog, PostgresCallLog, SqliteCallLog
 from orchestra.engine.jobs import JOB_KEY
+from orchestra.engine.run_lock import file_run_lock, local_run_lock, postgres_run_lock
 from orchestra.tools.invoke import CallLog
 
 __all__ = ["CHECKPOINTER_ENV", "Checkpoints", "CheckpointSpec", "finished_jobs"]
@@ -127,6 +128,20 @@ class Checkpoints:
         opener = self._postgres if self.kind == "postgres" else self._sqlite
         async with opener() as saver:
             yield saver
+
+    def lock(self, run_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold run ``run_id`` for writing; :class:`RunBusyError` when another holds it.
+
+        See :mod:`orchestra.engine.run_lock`: a Postgres advisory lock, a file lock beside
+        a SQLite database, or a lock within this process for the other stores.
+        """
+        if self.kind == "postgres":
+            assert self.target is not None
+            return postgres_run_lock(self.target, run_id)
+        if self.kind == "sqlite":
+            assert self.target is not None
+            return file_run_lock(self.target, run_id)
+        return local_run_lock(f"{self.kind}:{id(self)}", run_id)
 
     def call_log(self) -> CallLog:
         """The log of completed side-effecting tool calls that goes with these checkpoints."""

@@ -206,6 +206,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             decisions=job.decisions,
             max_identical_calls=rt.limits.max_identical_tool_calls,
             prior_calls=job.prior_calls,
+            runner=rt.tool_runner,
         )
         if execution.paused is not None:
             set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})

@@ -15,6 +15,7 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.memory import Memory
 from orchestra.memory.embeddings import MiniLMEmbedder
+from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import CallLog
 from orchestra.tools.registry import (
     BM25ToolRetriever,
@@ -101,6 +102,8 @@ class TeamRuntime:
     """Where side-effecting tool calls are logged, so resumed runs do not repeat them."""
     finished_jobs: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     """Results of jobs a resumed run found finished in its checkpoint, by job name."""
+    tool_runner: ToolRunner = LOCAL_RUNNER
+    """Where this run's tool calls run: the runner the team's executor opened for it."""
     memory: Memory | None = None
     """The shared memory; None runs without one."""
     memory_k: int = 4

@@ -126,6 +126,9 @@ class Scheduler:
                     done.append(self._finished.get_nowait())
                 for fut in sorted(done, key=lambda f: self._jobs[f].seq):
                     job = self._jobs.pop(fut)
+                    if fut.cancelled():
+                        self._on_cancelled(job)
+                        continue
                     out = fut.result()
                     if jobs.BUDGET_KEY in out:
                         self._out_of_budget(job, out)
@@ -454,6 +457,25 @@ class Scheduler:
         self.emit(TaskFailed, task_id=node.id, reason=reason)
         if self.failure is None:
             self.failure = f"task {node.id!r} failed: {reason}"
+            self._cancel_running()
+
+    def _cancel_running(self) -> None:
+        """Cancel every job still running: the run has failed and they cannot change that.
+
+        Cancelling a job cancels its model and tool calls, wherever the executor runs them
+        (a sibling left running would spend tokens and tool time for nothing).
+        """
+        for fut in self._jobs:
+            fut.cancel()
+
+    def _on_cancelled(self, job: _Job) -> None:
+        node = self.tree.get(job.task_id)
+        if node.status.is_final:
+            return
+        node.status = TaskStatus.SKIPPED
+        node.reason = f"cancelled: {self.failure}"
+        node.finished_at = _now()
+        self.emit(TaskFailed, task_id=node.id, reason=node.reason)
 
     def _replan(self, leaf: TaskNode, reason: str) -> None:
         limits = self.runtime.limits
