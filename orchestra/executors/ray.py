@@ -160,6 +160,7 @@ class _RayRunner:
         self._executor = executor
         self._tools = tools
         self._shipped: dict[int, tuple[BaseTool, Any]] = {}
+        self._tasks: dict[int, Any] = {}
         self._sessions: dict[int, Any] = {}
         self._in_flight: set[Any] = set()
         for tool in tools.values():  # unshippable tools fail the run's start, clearly
@@ -174,8 +175,7 @@ class _RayRunner:
         if options.stateful:
             ref = self._session(tool, options).call.remote(tool.name, dict(args))
         else:
-            task = _remote_call().options(name=tool.name, **self._task_options(options))
-            ref = task.remote(self._ship(tool), dict(args))
+            ref = self._task(tool, options).remote(self._ship(tool), dict(args))
         self._in_flight.add(ref)
         try:
             return await ref
@@ -211,6 +211,14 @@ class _RayRunner:
             ) from exc
         self._shipped[id(tool)] = (tool, ref)  # the tool is kept so its id stays its own
         return ref
+
+    def _task(self, tool: BaseTool, options: ToolOptions) -> Any:
+        """The remote function with ``tool``'s placement (made once per tool and run)."""
+        found = self._tasks.get(id(tool))
+        if found is None:
+            found = _remote_call().options(name=tool.name, **self._task_options(options))
+            self._tasks[id(tool)] = found
+        return found
 
     def _task_options(self, options: ToolOptions) -> dict[str, Any]:
         executor = self._executor
@@ -266,7 +274,13 @@ def _owner(tool: BaseTool) -> object:
 
 
 def _call_tool(tool: BaseTool, args: dict[str, Any]) -> Any:
-    """The body of a Ray task: one call of ``tool`` (sync tools run in a worker thread)."""
+    """The body of a Ray task: one call of ``tool``.
+
+    A sync tool runs right in the task's thread, so that Ray's cancellation (an interrupt
+    of that thread) stops it; an async one runs on an event loop of its own.
+    """
+    if getattr(tool, "func", None) is not None:
+        return tool.invoke(args)
     return asyncio.run(tool.ainvoke(args))
 
 

@@ -127,3 +127,17 @@ def test_planner_benchmark_runs_on_the_embedded_model_at_a_smoke_size():
     assert 0 <= result["planner"]["node_f1"] <= 1
     assert result["chain_baseline"]["node_f1"] == 1.0  # it lists exactly the gold tools
     assert result["planner"]["n"] == 1 and result["seconds_per_record"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_cluster_benchmark_runs_at_a_smoke_size():
+    import asyncio
+
+    result = asyncio.run(load("cluster").measure(chain_length=3, width=16, reps=1))
+    for latency in ("0ms", "50ms"):
+        entry = result["overhead"][latency]
+        assert entry["ray_overhead_ms_per_subtask"] > 0 and entry["ratio_ray_local"] > 0
+    scaling = result["scaling"]
+    assert scaling["width"] == 16
+    assert scaling["makespan_s_1_worker"] > scaling["makespan_s_4_workers"] > 0

@@ -51,3 +51,35 @@ class Tally(ToolSet):
     def read(self) -> str:
         """The total so far."""
         return f"total {self.total} in {os.getpid()}"
+
+
+def _crash_once(marker: str) -> str:
+    """Kill the worker process on the first call (noted in ``marker``); answer after that."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("crashed once\n")
+        os._exit(1)  # the worker dies mid-call, as on a lost node
+    return f"ok in {os.getpid()}"
+
+
+@tool(num_cpus=0)
+def idempotent_lookup(marker: str) -> str:
+    """A lookup without side effects; its first worker dies."""
+    return _crash_once(marker)
+
+
+@tool(num_cpus=0, side_effects=True)
+def send_once(marker: str) -> str:
+    """A call with side effects; its first worker dies."""
+    return _crash_once(marker)
+
+
+@tool(num_cpus=1)
+def sleepy(seconds: float, log: str) -> str:
+    """A sync tool that sleeps (noting its start and end in ``log``)."""
+    import time
+
+    _note(log, "start")
+    time.sleep(seconds)
+    _note(log, "end")
+    return "slept"

@@ -11,8 +11,17 @@ import pytest
 from orchestra import RunStatus, TaskStatus
 from orchestra.executors import LocalExecutor, RayExecutor
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
+from orchestra.tools.options import options_of, with_options
 from tests.conftest import make_team
-from tests.executors.ray_tools import Tally, slow_step, square, whereami
+from tests.executors.ray_tools import (
+    Tally,
+    idempotent_lookup,
+    send_once,
+    sleepy,
+    slow_step,
+    square,
+    whereami,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -134,3 +143,49 @@ async def test_a_stateful_tool_set_keeps_its_session_in_one_actor_per_run(
     script["planner"] = [plan(subtask("c"))]
     again = await _team(script, ray_executor, [tally]).arun("read the tally")
     assert str(again.tool_calls[0].result).startswith("total 0 ")  # a new run, a new session
+
+
+def _one_call_script(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "planner": [plan(subtask("t"))],
+        "role_designer": role_spec("worker", "Do the task.", [tool]),
+        "executor": lambda call: _last_tool_text(call) or tool_call(tool, args),
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+
+
+@pytest.mark.parametrize(
+    ("tool", "rerun"), [(idempotent_lookup, True), (send_once, False)], ids=lambda p: str(p)
+)
+async def test_ray_runs_a_call_again_after_a_worker_died_only_without_side_effects(
+    ray_executor: RayExecutor, tmp_path: Path, tool: Any, rerun: bool
+):
+    marker = tmp_path / "crashed"
+    script = _one_call_script(tool.name, {"marker": str(marker)})
+    result = await _team(script, ray_executor, [tool]).arun("a call whose worker dies")
+    [call] = result.tool_calls
+    assert marker.exists()  # the first worker did die
+    if rerun:
+        assert call.ok and str(call.result).startswith("ok in ")
+    else:  # never run twice: the model is told the call failed
+        assert not call.ok and "WorkerCrashedError" in str(call.error)
+
+
+async def test_a_timeout_cancels_a_sync_tool_where_it_runs(
+    ray_executor: RayExecutor, tmp_path: Path
+):
+    log = tmp_path / "sleep.log"
+    timed = with_options(
+        sleepy.model_copy(), options_of(sleepy).model_copy(update={"timeout_s": 1})
+    )
+    script = _one_call_script("sleepy", {"seconds": 30, "log": str(log)})
+    result = await _team(script, ray_executor, [timed]).arun("sleep too long")
+    [call] = result.tool_calls
+    assert not call.ok and "timed out" in str(call.error)
+    # the worker was interrupted: nothing runs on; the next call gets a free CPU at once
+    again = await _team(
+        _one_call_script("sleepy", {"seconds": 0, "log": str(log)}), ray_executor, [sleepy]
+    ).arun("sleep briefly")
+    assert again.tool_calls[0].ok
+    assert log.read_text().splitlines() == ["start", "start", "end"]
