@@ -137,7 +137,7 @@ class Checkpoints:
         """
         if self.kind == "postgres":
             assert self.target is not None
-            return postgres_run_lock(self.target, run_id)
+            return postgres_run_lock(self.target, run_id, label=repr(self))
         if self.kind == "sqlite":
             assert self.target is not None
             return file_run_lock(self.target, run_id)

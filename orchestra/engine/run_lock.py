@@ -83,15 +83,18 @@ def _unlock(path: Path, fd: int) -> None:
 
 
 @asynccontextmanager
-async def postgres_run_lock(url: str, run_id: str) -> AsyncIterator[None]:
-    """Exclude every other holder sharing the database: a Postgres advisory lock."""
+async def postgres_run_lock(url: str, run_id: str, *, label: str) -> AsyncIterator[None]:
+    """Exclude every other holder sharing the database: a Postgres advisory lock.
+
+    ``label`` names the store in errors (without the URL's password).
+    """
     from psycopg import AsyncConnection, OperationalError
 
     async with local_run_lock(url, run_id):
         try:
             conn = await AsyncConnection.connect(url, autocommit=True)
         except OperationalError as exc:
-            raise ConfigError(f"cannot lock run {run_id!r} in Postgres: {exc}") from exc
+            raise ConfigError(f"cannot use the Postgres checkpoints at {label}: {exc}") from exc
         try:
             key = f"orchestra.run:{run_id}"
             cursor = await conn.execute(

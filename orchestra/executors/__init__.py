@@ -12,6 +12,7 @@ from typing import Literal
 
 from orchestra.core.errors import ConfigError
 from orchestra.executors.ray import RayExecutor
+from orchestra.executors.remote_model import RemoteModel
 from orchestra.tools.dispatch import LocalExecutor, ToolExecutor
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ExecutorSpec",
     "LocalExecutor",
     "RayExecutor",
+    "RemoteModel",
     "ToolExecutor",
     "resolve_executor",
 ]
