@@ -39,6 +39,8 @@ def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -
     """The task, the path of ancestors from the goal, and (optionally) its inputs."""
     path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
     parts = [f"Overall goal: {tree.goal}"]
+    if tree.statement is not None:
+        parts.append(f"Task statement of the goal:\n{tree.statement.render()}")
     if path:
         parts.append(f"Part of: {path}")
     parts.append(f"Your task ({task.id}): {task.title}\n{task.description}")

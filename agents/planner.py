@@ -46,13 +46,20 @@ async def plan_goal(
         model,
         tree,
         template="planner",
-        request=f"Goal: {tree.goal}",
+        request=goal_request(tree),
         task_id=ROOT_ID,
         base_depth=0,
         roles=roles,
         tools=tools,
         max_repairs=max_repairs,
     )
+
+
+def goal_request(tree: TaskTree) -> str:
+    """The goal as the planner is asked for it, with its task statement when refined."""
+    if tree.statement is None:
+        return f"Goal: {tree.goal}"
+    return f"Goal: {tree.goal}\n\nTask statement (plan to meet it):\n{tree.statement.render()}"
 
 
 async def replan_task(

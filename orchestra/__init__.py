@@ -23,6 +23,7 @@ from orchestra.core.errors import (
 )
 from orchestra.core.events import (
     Event,
+    GoalRefined,
     Replanned,
     RoleAssigned,
     RunFinished,
@@ -47,6 +48,7 @@ __all__ = [
     "BudgetExceeded",
     "ConfigError",
     "Event",
+    "GoalRefined",
     "InputError",
     "ModelBehaviorError",
     "OrchestraError",

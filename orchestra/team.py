@@ -77,6 +77,11 @@ class Team:
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
             more stops the run as stalled.
         critic: judge every result (True) or accept every result as it comes (False).
+        refine_goal: first turn the raw request into a task statement (objective,
+            constraints, deliverables, acceptance criteria) that the planner plans to and
+            every agent, the critic included, sees next to the goal; it is in the tree
+            (``result.tree.statement``), the ``goal_refined`` event and the trace, and a
+            person can edit it with the plan when ``approve_plan`` is on.
         approve_plan: pause every run after planning until a person approves, edits or
             rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
             ``decisions=``). Tools made with ``requires_approval=True`` pause the same way
@@ -137,6 +142,7 @@ class Team:
         max_identical_tool_calls: int = 3,
         max_idle_jobs: int = 30,
         critic: bool = True,
+        refine_goal: bool = False,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
         checkpointer: CheckpointSpec = None,
@@ -190,6 +196,7 @@ class Team:
             },
             limits=limits,
             critic=critic,
+            refine_goal=refine_goal,
             approve_plan=approve_plan,
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks

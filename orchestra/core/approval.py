@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestra.core.errors import InputError
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL, PlanDraft, plan_errors
+from orchestra.core.statement import TaskStatement
 
 __all__ = [
     "PLAN_REQUEST_ID",
@@ -48,6 +49,9 @@ class ApprovalRequest(BaseModel):
     plan: PlanDraft | None = None
     """The plan to approve, in the planner's format (edit it and send it back as
     :class:`EditPlan`)."""
+    statement: TaskStatement | None = None
+    """The refined task statement the plan was made for (``refine_goal``); an
+    :class:`EditPlan` may send an edited one back."""
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     role: str | None = None
@@ -79,6 +83,8 @@ class EditPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
     decision: Literal["edit_plan"] = "edit_plan"
     plan: PlanDraft
+    statement: TaskStatement | None = None
+    """An edited task statement (None: keep the refiner's); the agents see it from now on."""
 
 
 class EditArgs(BaseModel):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from orchestra.core.approval import ApprovalRequest
+from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import VerdictKind
 from orchestra.core.usage import Usage
 
@@ -19,6 +20,7 @@ __all__ = [
     "Event",
     "EventAdapter",
     "EventBase",
+    "GoalRefined",
     "Notice",
     "NoticeKind",
     "Replanned",
@@ -54,6 +56,13 @@ class RunStarted(EventBase):
 
     type: Literal["run_started"] = "run_started"
     goal: str
+
+
+class GoalRefined(EventBase):
+    """The refiner made the request a task statement (``Team(refine_goal=True)``)."""
+
+    type: Literal["goal_refined"] = "goal_refined"
+    statement: TaskStatement
 
 
 class TaskPlanned(EventBase):
@@ -154,6 +163,7 @@ NoticeKind = Literal[
     "memory_unavailable",
     "plan_edited",
     "loop_stopped",
+    "refine_fallback",
 ]
 
 
@@ -167,7 +177,8 @@ class Notice(EventBase):
     ``synthesis_fallback`` (the output is the task results), ``memory_unavailable`` (the
     shared memory could not be read or written; the attempt went on without it),
     ``plan_edited`` (a person edited the plan before approving it), ``loop_stopped`` (a
-    loop or stall guard stopped a branch or the run).
+    loop or stall guard stopped a branch or the run), ``refine_fallback`` (no valid task
+    statement: the planner worked from the raw goal).
     """
 
     type: Literal["notice"] = "notice"
@@ -202,6 +213,7 @@ class RunFinished(EventBase):
 
 Event = Annotated[
     RunStarted
+    | GoalRefined
     | TaskPlanned
     | RoleAssigned
     | TaskStarted

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
 from orchestra.core.roles import RoleSpec
+from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 
@@ -101,6 +102,8 @@ class RunRecord(BaseModel):
 
     run_id: str
     goal: str
+    statement: TaskStatement | None = None
+    """The goal's refined task statement, when the team refines goals."""
     status: RunStatus
     output: str | None
     reason: str | None
@@ -208,6 +211,7 @@ class RunResult(BaseModel):
         return RunRecord(
             run_id=self.run_id,
             goal=self.tree.goal,
+            statement=self.tree.statement,
             status=self.status,
             output=self.output,
             reason=self.reason,

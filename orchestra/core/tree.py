@@ -9,6 +9,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from orchestra.core.statement import TaskStatement
 from orchestra.core.usage import Usage
 
 __all__ = ["ROOT_ID", "TaskNode", "TaskStatus", "TaskTree", "Verdict", "VerdictKind"]
@@ -95,6 +96,9 @@ class TaskTree(BaseModel):
     max_depth: int
     max_tasks_per_level: int = 8
     """The most subtasks a plan may give one node (the goal included)."""
+    statement: TaskStatement | None = None
+    """The goal refined into a task statement (``Team(refine_goal=True)``), which every
+    agent sees next to the goal."""
     nodes: dict[str, TaskNode] = Field(default_factory=dict)
     _index: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     _index_size: int = PrivateAttr(default=-1)

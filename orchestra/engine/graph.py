@@ -2,7 +2,7 @@
 
 ::
 
-    plan ─► review_plan ─► design_roles ─► dispatch ─┬─► synthesize ─► finish
+    refine ─► plan ─► review_plan ─► design_roles ─► dispatch ─┬─► synthesize ─► finish
                  │                          ▲   │     └────────────────► finish  (a task failed)
                  └──► finish (rejected)     └── await_approval  (a tool call waits for a person)
 
@@ -29,6 +29,7 @@ from langgraph.types import interrupt
 
 from orchestra.agents.calls import metered
 from orchestra.agents.planner import fallback_plan, plan_goal
+from orchestra.agents.refiner import refine_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
 from orchestra.core.approval import (
     PLAN_REQUEST_ID,
@@ -37,28 +38,71 @@ from orchestra.core.approval import (
     EditPlan,
     Reject,
 )
-from orchestra.core.errors import InputError, PlanningError
-from orchestra.core.events import ApprovalRequested, RunFinished, RunStarted, UsageRecorded
+from orchestra.core.errors import InputError, ModelBehaviorError, PlanningError
+from orchestra.core.events import (
+    ApprovalRequested,
+    GoalRefined,
+    RunFinished,
+    RunStarted,
+    UsageRecorded,
+)
 from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
 from orchestra.core.record import ReplanRecord, RunStatus
+from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
-from orchestra.observability.spans import agent_span
+from orchestra.observability.spans import agent_span, trace_statement
 
 __all__ = ["RECURSION_LIMIT", "build_graph"]
 
 RunGraph = CompiledStateGraph[RunState, TeamRuntime, RunState, RunState]
 
 
-async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
-    """The planner turns the goal into the first task tree."""
+async def refine(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """With ``refine_goal``, the refiner makes the raw request a task statement."""
     rt = runtime.context
+    if not rt.refine_goal:
+        return {}
     emit = Emitter(state["run_id"])
     emit(RunStarted, goal=state["goal"])
+    root = TaskTree.for_goal(state["goal"], rt.limits.max_depth).root
+    with (
+        metered(rt.prices) as meter,
+        agent_span("refiner", task=root, run_id=state["run_id"]) as span,
+    ):
+        try:
+            statement = await refine_goal(
+                rt.model_for_agent("refiner"),
+                state["goal"],
+                tools=rt.tools_for(state["goal"]),
+                max_repairs=rt.limits.max_repairs,
+            )
+        except ModelBehaviorError as err:
+            if not rt.fallbacks:
+                raise
+            message = f"no valid task statement ({err}); planning from the raw goal"
+            notice = emit.notice("refine_fallback", message, ROOT_ID)
+            emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
+            return {"notices": [notice], "usage": meter.usage.model_dump()}
+        trace_statement(span, statement)
+    emit(GoalRefined, statement=statement)
+    emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
+    return {"statement": statement.model_dump(mode="json"), "usage": meter.usage.model_dump()}
+
+
+async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+    """The planner turns the goal (and its task statement, if refined) into the first tree."""
+    rt = runtime.context
+    emit = Emitter(state["run_id"])
+    if not rt.refine_goal:  # else the refine node announced the run
+        emit(RunStarted, goal=state["goal"])
     tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth, rt.limits.max_tasks_per_level)
+    if state.get("statement"):
+        tree.statement = TaskStatement.model_validate(state["statement"])
     notices: list[dict[str, Any]] = []
     with (
         metered(rt.prices) as meter,
@@ -78,7 +122,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                 raise
             draft, kind, message = found
             notices.append(emit.notice(kind, message, ROOT_ID))  # type: ignore[arg-type]
-    tree.root.usage = meter.usage
+    tree.root.usage = Usage.model_validate(state.get("usage") or {}) + meter.usage
     nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
     tree.add(nodes)
     emit_planned(emit, nodes)
@@ -104,6 +148,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         task_id=ROOT_ID,
         summary=f"a plan of {count} task(s) for the goal",
         plan=plan,
+        statement=tree.statement,
     )
     emit = Emitter(state["run_id"])
     decision = DecisionAdapter.validate_python(_ask(emit, [request])[PLAN_REQUEST_ID])
@@ -128,6 +173,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         raise InputError("the edited plan is not valid: " + "; ".join(errors))
     edited = TaskTree.for_goal(tree.goal, tree.max_depth, tree.max_tasks_per_level)
     edited.root.usage = tree.root.usage
+    edited.statement = decision.statement or tree.statement
     nodes = draft_to_nodes(decision.plan, edited, parent_id=ROOT_ID)
     edited.add(nodes)
     emit_planned(emit, nodes)
@@ -139,6 +185,8 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         f"a person edited the plan: dropped {sorted(before - after)}, added"
         f" {sorted(after - before)}, reworded {changed}"
     )
+    if decision.statement is not None and decision.statement != tree.statement:
+        message += "; and the task statement"
     return {
         "tree": edited.model_dump(mode="json"),
         "notices": [emit.notice("plan_edited", message, ROOT_ID)],
@@ -266,6 +314,7 @@ async def finish(state: RunState) -> RunState:
 
 
 NODES = (
+    "refine",
     "plan",
     "review_plan",
     "design_roles",
@@ -289,6 +338,7 @@ ends a run, whatever ``LANGGRAPH_DEFAULT_RECURSION_LIMIT`` says in the environme
 def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> RunGraph:
     """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
     graph = StateGraph(RunState, context_schema=TeamRuntime)
+    graph.add_node("refine", refine)
     graph.add_node("plan", plan)
     graph.add_node("review_plan", review_plan)
     graph.add_node("design_roles", design_roles)
@@ -296,7 +346,8 @@ def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> 
     graph.add_node("await_approval", await_approval)
     graph.add_node("synthesize", synthesize_answer)
     graph.add_node("finish", finish)
-    graph.add_edge(START, "plan")
+    graph.add_edge(START, "refine")
+    graph.add_edge("refine", "plan")
     graph.add_edge("plan", "review_plan")
     graph.add_conditional_edges("review_plan", after_review, ["design_roles", "finish"])
     graph.add_edge("design_roles", "dispatch")

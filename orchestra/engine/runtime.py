@@ -86,6 +86,8 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    refine_goal: bool = False
+    """Refine the raw request into a task statement before planning."""
     approve_plan: bool = False
     """Pause after planning until a person approves, edits or rejects the plan."""
     fallbacks: bool = False

@@ -39,6 +39,10 @@ class RunState(TypedDict, total=False):
     attempt and its number."""
     decisions: dict[str, dict[str, Any]]
     """People's decisions on the pending requests, by request id, until dispatch uses them."""
+    statement: dict[str, Any]
+    """The refined task statement (``refine_goal``), until ``plan`` puts it in the tree."""
+    usage: dict[str, Any]
+    """Usage spent before the tree exists (the refiner's), until ``plan`` adds it to the root."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:

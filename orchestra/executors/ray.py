@@ -37,12 +37,13 @@ from orchestra.tools.options import ToolOptions, options_of
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "await_remote", "ray_module"]
 
 USAGE_STATS_ENV = "RAY_USAGE_STATS_ENABLED"
 
 
-def _ray() -> ModuleType:
+def ray_module() -> ModuleType:
+    """The ``ray`` package; :class:`ConfigError` saying how to install it when missing."""
     try:
         import ray
     except ImportError as exc:
@@ -105,7 +106,7 @@ class RayExecutor:
 
     def connect(self) -> None:
         """Start or join Ray now (it takes a few seconds); nothing when already connected."""
-        ray = _ray()
+        ray = ray_module()
         if ray.is_initialized():
             return
         os.environ.setdefault(USAGE_STATS_ENV, "0")
@@ -129,7 +130,7 @@ class RayExecutor:
     def shutdown(self) -> None:
         """Stop the Ray instance this executor started (a joined cluster is left running)."""
         if self._started_here:
-            _ray().shutdown()
+            ray_module().shutdown()
             self._started_here = False
 
     @asynccontextmanager
@@ -156,7 +157,7 @@ class _RayRunner:
     """The calls of one run: shipped tools, session actors, calls in flight."""
 
     def __init__(self, executor: RayExecutor, tools: Mapping[str, BaseTool]) -> None:
-        self._ray = _ray()
+        self._ray = ray_module()
         self._executor = executor
         self._tools = tools
         self._shipped: dict[int, tuple[BaseTool, Any]] = {}
@@ -178,15 +179,7 @@ class _RayRunner:
             ref = self._task(tool, options).remote(self._ship(tool), dict(args))
         self._in_flight.add(ref)
         try:
-            return await ref
-        except asyncio.CancelledError:
-            self._ray.cancel(ref)
-            raise
-        except self._ray.exceptions.RayTaskError as err:
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, Exception):  # the tool's own error, as the tool raised it
-                raise cause from None
-            raise
+            return await await_remote(ref)
         finally:
             self._in_flight.discard(ref)
 
@@ -264,6 +257,25 @@ class _RayRunner:
         return actor
 
 
+async def await_remote(ref: Any) -> Any:
+    """The result of a Ray task or actor call, as if it had run here.
+
+    Cancelling the await cancels the remote work; an exception raised remotely comes back
+    as itself (not wrapped in Ray's ``RayTaskError``), so retry rules by type still hold.
+    """
+    ray = ray_module()
+    try:
+        return await ref
+    except asyncio.CancelledError:
+        ray.cancel(ref)
+        raise
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
 def _owner(tool: BaseTool) -> object:
     """What a stateful tool's state belongs to: a ``ToolSet`` instance, or the tool."""
     for attr in ("coroutine", "func"):
@@ -296,9 +308,9 @@ class _ToolSession:
 
 @cache
 def _remote_call() -> Any:
-    return _ray().remote(_call_tool)
+    return ray_module().remote(_call_tool)
 
 
 @cache
 def _session_class() -> Any:
-    return _ray().remote(_ToolSession)
+    return ray_module().remote(_ToolSession)

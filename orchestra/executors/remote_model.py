@@ -16,7 +16,6 @@ engine; only the expensive part, the model, runs on the cluster.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -31,7 +30,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from orchestra.core.errors import ConfigError
-from orchestra.executors.ray import RayExecutor, _ray
+from orchestra.executors.ray import RayExecutor, await_remote, ray_module
 
 __all__ = ["RemoteModel"]
 
@@ -112,19 +111,9 @@ class RemoteModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        ray = _ray()
         metadata = dict(run_manager.metadata) if run_manager is not None else {}
         ref = self._host().generate.remote(messages, stop, kwargs, metadata)
-        try:
-            message = await ref
-        except asyncio.CancelledError:
-            ray.cancel(ref)
-            raise
-        except ray.exceptions.RayTaskError as err:
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, Exception):  # the hosted model's own error
-                raise cause from None
-            raise
+        message = await await_remote(ref)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
@@ -134,7 +123,7 @@ class RemoteModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        ray = _ray()
+        ray = ray_module()
         metadata = dict(run_manager.metadata) if run_manager is not None else {}
         message = ray.get(self._host().generate.remote(messages, stop, kwargs, metadata))
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -142,7 +131,7 @@ class RemoteModel(BaseChatModel):
     def close(self) -> None:
         """Kill the actor (and so unload the model); the next call starts a new one."""
         if self._actor is not None:
-            _ray().kill(self._actor)
+            ray_module().kill(self._actor)
             self._actor = None
 
 
@@ -193,4 +182,4 @@ class _ModelHost:
 
 @cache
 def _host_class() -> Any:
-    return _ray().remote(_ModelHost)
+    return ray_module().remote(_ModelHost)

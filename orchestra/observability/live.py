@@ -20,6 +20,7 @@ from rich.tree import Tree
 from orchestra.core.events import (
     ApprovalRequested,
     Event,
+    GoalRefined,
     Replanned,
     RoleAssigned,
     RunFinished,
@@ -33,6 +34,7 @@ from orchestra.core.events import (
     UsageRecorded,
     VerdictGiven,
 )
+from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import Usage
 
@@ -76,6 +78,7 @@ class LiveView:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._now = clock
         self.goal = ""
+        self.statement: TaskStatement | None = None
         self.status = "starting"
         self.started = self._now()
         self.ended: float | None = None
@@ -89,6 +92,21 @@ class LiveView:
         match event:
             case RunStarted():
                 self.goal, self.status, self.started = event.goal, "running", now
+            case GoalRefined():
+                self.statement = event.statement
+            case UsageRecorded():
+                self.usage = self.usage + event.usage
+                if event.task_id != ROOT_ID:
+                    self._task(event.task_id).usage += event.usage
+            case ApprovalRequested():
+                self._waiting(event)
+            case RunFinished():
+                self.status, self.ended = event.status, now
+            case _:
+                self._task_event(event, now)
+
+    def _task_event(self, event: Event, now: float) -> None:
+        match event:
             case TaskPlanned():
                 self.tasks[event.task_id] = _Task(
                     event.task_id, event.parent_id, event.title, event.depends_on
@@ -114,14 +132,6 @@ class LiveView:
             case Replanned():
                 self._end(event.task_id, "replaced", now)
                 self.replaced_by[event.task_id] = list(event.new_task_ids)
-            case UsageRecorded():
-                self.usage = self.usage + event.usage
-                if event.task_id != ROOT_ID:
-                    self._task(event.task_id).usage += event.usage
-            case ApprovalRequested():
-                self._waiting(event)
-            case RunFinished():
-                self.status, self.ended = event.status, now
             case _:
                 pass
 
@@ -152,6 +162,8 @@ class LiveView:
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
         root = Tree(Text(self.goal or "(goal)", style="bold"))
+        if self.statement is not None:
+            root.add(Text(self.statement.render(), style="italic dim"))
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 

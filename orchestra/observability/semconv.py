@@ -19,6 +19,7 @@ __all__ = [
     "OPERATION_NAME",
     "ORCHESTRA_ATTEMPT",
     "ORCHESTRA_GOAL",
+    "ORCHESTRA_STATEMENT",
     "ORCHESTRA_RUN_ID",
     "ORCHESTRA_TASK_DEPTH",
     "ORCHESTRA_RUN_STATUS",
@@ -90,6 +91,9 @@ OPENINFERENCE_OUTPUT = "output.value"
 # orchestra's own: enough to rebuild the task tree from the spans alone.
 ORCHESTRA_RUN_ID = "orchestra.run.id"
 ORCHESTRA_GOAL = "orchestra.goal"
+ORCHESTRA_STATEMENT = "orchestra.goal.statement"
+"""The refined task statement (JSON; content, so only with capture on); with the suffixes
+``.constraints``, ``.deliverables``, ``.acceptance_criteria``: how many it has of each."""
 ORCHESTRA_TASK_ID = "orchestra.task.id"
 ORCHESTRA_TASK_PARENT_ID = "orchestra.task.parent_id"
 ORCHESTRA_TASK_DEPTH = "orchestra.task.depth"

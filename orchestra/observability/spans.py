@@ -30,6 +30,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
+from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import TaskNode, Verdict
 from orchestra.core.usage import Usage
 from orchestra.observability import semconv as sc
@@ -50,6 +51,7 @@ __all__ = [
     "tool_span",
     "trace_run_end",
     "trace_run_usage",
+    "trace_statement",
     "trace_verdict",
     "use_settings",
 ]
@@ -288,6 +290,20 @@ def tool_span(
     }
     with _span(f"{sc.OP_EXECUTE_TOOL} {tool}", SpanKind.INTERNAL, attributes) as span:
         yield span
+
+
+def trace_statement(span: Span, statement: TaskStatement) -> None:
+    """The refiner's task statement on its span: sizes always, the text as content."""
+    set_attributes(
+        span,
+        {
+            f"{sc.ORCHESTRA_STATEMENT}.constraints": len(statement.constraints),
+            f"{sc.ORCHESTRA_STATEMENT}.deliverables": len(statement.deliverables),
+            f"{sc.ORCHESTRA_STATEMENT}.acceptance_criteria": len(statement.acceptance_criteria),
+        },
+    )
+    set_content(span, sc.ORCHESTRA_STATEMENT, statement.model_dump_json())
+    set_content(span, sc.OPENINFERENCE_OUTPUT, statement.render())
 
 
 def trace_verdict(span: Span, verdict: Verdict) -> None:
