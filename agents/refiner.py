@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -14,9 +16,20 @@ from orchestra.core.tree import ROOT_ID
 __all__ = ["refine_goal", "statement_errors"]
 
 
-def statement_errors(statement: TaskStatement) -> list[str]:
-    """What makes a statement unusable beyond its schema (for the repair loop)."""
+def _stems(text: str) -> set[str]:
+    """Crude stems of the words of four letters or more (``laptop`` and ``laptops`` meet)."""
+    return {w[:5] for w in re.findall(r"[^\W\d_]{4,}", text.casefold())}
+
+
+def statement_errors(statement: TaskStatement, request: str) -> list[str]:
+    """What makes a statement unusable beyond its schema (for the repair loop).
+
+    The objective must be about the request (share the stem of a word of four letters or
+    more with it): a statement copied from the prompt's example, or about something else, is not.
+    """
     errors = []
+    if _stems(request) and not _stems(statement.objective) & _stems(request):
+        errors.append(f"objective is not about the request: restate what {request!r} asks for")
     for label, items in (
         ("constraints", statement.constraints),
         ("deliverables", statement.deliverables),
@@ -25,8 +38,6 @@ def statement_errors(statement: TaskStatement) -> list[str]:
         seen = {item.casefold() for item in items}
         if len(seen) < len(items):
             errors.append(f"{label} repeats an item: list each once")
-    if not statement.acceptance_criteria:
-        errors.append("acceptance_criteria is empty: give at least one check")
     return errors
 
 
@@ -46,6 +57,6 @@ async def refine_goal(
         ],
         TaskStatement,
         AgentCall(agent="refiner", task_id=ROOT_ID),
-        check=statement_errors,
+        check=lambda statement: statement_errors(statement, goal),
         max_repairs=max_repairs,
     )

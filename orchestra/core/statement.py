@@ -29,7 +29,7 @@ class TaskStatement(BaseModel):
     """Limits the work must respect (scope, sources, format, length, things to avoid)."""
     deliverables: list[Item] = Field(min_length=1, max_length=8)
     """What the final answer must contain."""
-    acceptance_criteria: list[Item] = Field(default_factory=list, max_length=8)
+    acceptance_criteria: list[Item] = Field(min_length=1, max_length=8)
     """Checks the final answer must pass."""
 
     def render(self) -> str:
