@@ -51,6 +51,7 @@ METADATA_AGENT = "orchestra_agent"
 METADATA_ROLE = "orchestra_role"
 METADATA_TASK = "orchestra_task"
 METADATA_REPAIR = "orchestra_repair"
+METADATA_SAMPLE = "orchestra_sample"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +67,9 @@ class AgentCall:
     role: str | None = None
     repair: int = 0
     """Which repair round this call is (0: the first try); models may sample wider."""
+    sample: int = 0
+    """Which of several samples of the same request this call is (plan sampling); a
+    greedy model must sample for every one but the first, or all would be the same."""
 
     def config(self) -> RunnableConfig:
         """A runnable config that carries this call's identity."""
@@ -76,6 +80,8 @@ class AgentCall:
             metadata[METADATA_ROLE] = self.role
         if self.repair:
             metadata[METADATA_REPAIR] = self.repair
+        if self.sample:
+            metadata[METADATA_SAMPLE] = self.sample
         return {"metadata": metadata, "run_name": f"orchestra.{self.agent}"}
 
 

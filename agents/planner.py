@@ -35,8 +35,9 @@ async def plan_goal(
     roles: Sequence[Role | RoleSpec],
     tools: dict[str, str],
     max_repairs: int = 2,
+    sample: int = 0,
 ) -> PlanDraft:
-    """Decompose the tree's goal into a plan of subtasks.
+    """Decompose the tree's goal into a plan of subtasks (``sample``: which of several).
 
     Raises:
         PlanningError: the plan stayed invalid after ``max_repairs`` repairs; it carries
@@ -52,6 +53,7 @@ async def plan_goal(
         roles=roles,
         tools=tools,
         max_repairs=max_repairs,
+        sample=sample,
     )
 
 
@@ -106,6 +108,7 @@ async def _decompose(
     roles: Sequence[Role | RoleSpec],
     tools: dict[str, str],
     max_repairs: int,
+    sample: int = 0,
 ) -> PlanDraft:
     """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired."""
     system = render(
@@ -118,7 +121,7 @@ async def _decompose(
         model,
         [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
-        AgentCall(agent="planner", task_id=task_id),
+        AgentCall(agent="planner", task_id=task_id, sample=sample),
         json_schema=plan_schema(
             [r.name for r in roles],
             min_tasks=2 if task_id == ROOT_ID else 1,

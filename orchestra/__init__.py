@@ -24,6 +24,7 @@ from orchestra.core.errors import (
 from orchestra.core.events import (
     Event,
     GoalRefined,
+    PlanChosen,
     Replanned,
     RoleAssigned,
     RunFinished,
@@ -52,6 +53,7 @@ __all__ = [
     "InputError",
     "ModelBehaviorError",
     "OrchestraError",
+    "PlanChosen",
     "PlanningError",
     "Replanned",
     "RetryableToolError",

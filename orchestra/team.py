@@ -42,6 +42,8 @@ from orchestra.tools.mcp import MCPServerTools
 __all__ = ["Team"]
 
 MAX_GOAL_CHARS = 20_000
+MAX_PLAN_SAMPLES = 8
+"""The most plans ``Team(plan_samples=...)`` draws for one goal."""
 
 Decisions = Decision | Mapping[str, Decision]
 """What resuming a paused run takes: one decision for every request, or decisions by id."""
@@ -82,6 +84,11 @@ class Team:
             every agent, the critic included, sees next to the goal; it is in the tree
             (``result.tree.statement``), the ``goal_refined`` event and the trace, and a
             person can edit it with the plan when ``approve_plan`` is on.
+        plan_samples: draw this many plans for the goal (in parallel, 1-8); valid ones
+            are merged where they are the same plan and a plan critic (``models=
+            {"plan_critic": ...}`` to give it its own model) scores them and chooses one;
+            ``result.plan_selection`` keeps the candidates, scores and the stage's tokens
+            next to a single plan's (docs/search.md).
         approve_plan: pause every run after planning until a person approves, edits or
             rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
             ``decisions=``). Tools made with ``requires_approval=True`` pause the same way
@@ -143,6 +150,7 @@ class Team:
         max_idle_jobs: int = 30,
         critic: bool = True,
         refine_goal: bool = False,
+        plan_samples: int = 1,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
         checkpointer: CheckpointSpec = None,
@@ -160,6 +168,8 @@ class Team:
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
+        if not 1 <= plan_samples <= MAX_PLAN_SAMPLES:
+            raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
         tool_map = _tools_by_name(t for t in tools if not isinstance(t, MCPServerTools))
@@ -197,6 +207,7 @@ class Team:
             limits=limits,
             critic=critic,
             refine_goal=refine_goal,
+            plan_samples=plan_samples,
             approve_plan=approve_plan,
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks

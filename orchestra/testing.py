@@ -45,7 +45,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
-from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_TASK
+from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPLE, METADATA_TASK
 from orchestra.core.errors import ScriptError
 from orchestra.core.messages import message_text
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL
@@ -75,6 +75,8 @@ class ScriptedCall:
     messages: list[BaseMessage]
     tools: list[str] = field(default_factory=list)
     """Names of the tools bound for this call."""
+    sample: int = 0
+    """Which of several samples of one request this is (plan sampling), from 0."""
 
     @property
     def prompt(self) -> str:
@@ -164,6 +166,7 @@ class ScriptedChatModel(BaseChatModel):
             agent=metadata.get(METADATA_AGENT),
             task_id=metadata.get(METADATA_TASK),
             role=metadata.get(METADATA_ROLE),
+            sample=int(metadata.get(METADATA_SAMPLE) or 0),
             messages=list(messages),
             tools=[t["function"]["name"] for t in kwargs.get("tools", [])],
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from orchestra.core.approval import ApprovalRequest
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import VerdictKind
 from orchestra.core.usage import Usage
@@ -23,6 +24,7 @@ __all__ = [
     "GoalRefined",
     "Notice",
     "NoticeKind",
+    "PlanChosen",
     "Replanned",
     "RoleAssigned",
     "RunFinished",
@@ -63,6 +65,13 @@ class GoalRefined(EventBase):
 
     type: Literal["goal_refined"] = "goal_refined"
     statement: TaskStatement
+
+
+class PlanChosen(EventBase):
+    """The first plan was chosen among sampled plans (``Team(plan_samples=K)``)."""
+
+    type: Literal["plan_chosen"] = "plan_chosen"
+    selection: PlanSelection
 
 
 class TaskPlanned(EventBase):
@@ -164,6 +173,7 @@ NoticeKind = Literal[
     "plan_edited",
     "loop_stopped",
     "refine_fallback",
+    "plan_choice_fallback",
 ]
 
 
@@ -178,7 +188,8 @@ class Notice(EventBase):
     shared memory could not be read or written; the attempt went on without it),
     ``plan_edited`` (a person edited the plan before approving it), ``loop_stopped`` (a
     loop or stall guard stopped a branch or the run), ``refine_fallback`` (no valid task
-    statement: the planner worked from the raw goal).
+    statement: the planner worked from the raw goal), ``plan_choice_fallback`` (the plan
+    critic's answer stayed invalid: votes and agreement chose among sampled plans).
     """
 
     type: Literal["notice"] = "notice"
@@ -214,6 +225,7 @@ class RunFinished(EventBase):
 Event = Annotated[
     RunStarted
     | GoalRefined
+    | PlanChosen
     | TaskPlanned
     | RoleAssigned
     | TaskStarted

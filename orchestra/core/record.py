@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.roles import RoleSpec
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
@@ -118,6 +119,8 @@ class RunRecord(BaseModel):
     """Usage of the planner's first plan and of the synthesis (the root node's)."""
     pending: list[ApprovalRequest] = Field(default_factory=list)
     """What the run waits for a person to decide (status ``awaiting_approval``)."""
+    plan_selection: PlanSelection | None = None
+    """How the first plan was chosen among samples: candidates, scores, tokens."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -168,6 +171,8 @@ class RunResult(BaseModel):
     pending: list[ApprovalRequest] = Field(default_factory=list)
     """What the run waits for a person to decide (status ``awaiting_approval``): resume
     it with ``team.resume(run_id, decisions=...)``."""
+    plan_selection: PlanSelection | None = None
+    """How the first plan was chosen among samples (``Team(plan_samples=K)``)."""
 
     @property
     def usage(self) -> Usage:
@@ -223,4 +228,5 @@ class RunResult(BaseModel):
             tool_calls=self.tool_calls,
             planning_usage=self.tree.root.usage,
             pending=self.pending,
+            plan_selection=self.plan_selection,
         )

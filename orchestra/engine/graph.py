@@ -28,6 +28,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from orchestra.agents.calls import metered
+from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.refiner import refine_goal
 from orchestra.agents.synthesizer import results_digest, synthesize
@@ -42,11 +43,13 @@ from orchestra.core.errors import InputError, ModelBehaviorError, PlanningError
 from orchestra.core.events import (
     ApprovalRequested,
     GoalRefined,
+    PlanChosen,
     RunFinished,
     RunStarted,
     UsageRecorded,
 )
 from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.record import ReplanRecord, RunStatus
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
@@ -55,7 +58,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
-from orchestra.observability.spans import agent_span, trace_statement
+from orchestra.observability.spans import agent_span, trace_plan_selection, trace_statement
 
 __all__ = ["RECURSION_LIMIT", "build_graph"]
 
@@ -104,18 +107,33 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     if state.get("statement"):
         tree.statement = TaskStatement.model_validate(state["statement"])
     notices: list[dict[str, Any]] = []
+    selection: PlanSelection | None = None
     with (
         metered(rt.prices) as meter,
-        agent_span("planner", task=tree.root, run_id=state["run_id"]),
+        agent_span("planner", task=tree.root, run_id=state["run_id"]) as span,
     ):
         try:
-            draft = await plan_goal(
-                rt.model_for_agent("planner"),
-                tree,
-                roles=list(rt.roles.values()),
-                tools=rt.tools_for(state["goal"]),
-                max_repairs=rt.limits.max_repairs,
-            )
+            if rt.plan_samples > 1:
+                draft, selection = await sample_plans(
+                    rt.model_for_agent("planner"),
+                    rt.model_for_agent("plan_critic"),
+                    tree,
+                    k=rt.plan_samples,
+                    roles=list(rt.roles.values()),
+                    tools=rt.tools_for(state["goal"]),
+                    prices=rt.prices,
+                    max_repairs=rt.limits.max_repairs,
+                    fallbacks=rt.fallbacks,
+                )
+                trace_plan_selection(span, selection)
+            else:
+                draft = await plan_goal(
+                    rt.model_for_agent("planner"),
+                    tree,
+                    roles=list(rt.roles.values()),
+                    tools=rt.tools_for(state["goal"]),
+                    max_repairs=rt.limits.max_repairs,
+                )
         except PlanningError as err:
             found = fallback_plan(err, tree) if rt.fallbacks else None
             if found is None:
@@ -125,9 +143,15 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     tree.root.usage = Usage.model_validate(state.get("usage") or {}) + meter.usage
     nodes = draft_to_nodes(draft, tree, parent_id=ROOT_ID)
     tree.add(nodes)
+    out: RunState = {}
+    if selection is not None:
+        emit(PlanChosen, selection=selection)
+        if selection.chosen_by == "agreement":
+            notices.append(emit.notice("plan_choice_fallback", selection.reason, ROOT_ID))
+        out["plan_selection"] = selection.model_dump(mode="json")
     emit_planned(emit, nodes)
     emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
-    return {
+    return out | {
         "tree": tree.model_dump(mode="json"),
         "roles": roles_to_state(rt.initial_roles()),
         "replans": [],

@@ -88,6 +88,8 @@ class TeamRuntime:
     critic: bool = True
     refine_goal: bool = False
     """Refine the raw request into a task statement before planning."""
+    plan_samples: int = 1
+    """Plans sampled for the goal; above 1 the plan critic chooses among them."""
     approve_plan: bool = False
     """Pause after planning until a person approves, edits or rejects the plan."""
     fallbacks: bool = False

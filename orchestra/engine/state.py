@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypedDict
 
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.record import ReplanRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
@@ -43,6 +44,8 @@ class RunState(TypedDict, total=False):
     """The refined task statement (``refine_goal``), until ``plan`` puts it in the tree."""
     usage: dict[str, Any]
     """Usage spent before the tree exists (the refiner's), until ``plan`` adds it to the root."""
+    plan_selection: dict[str, Any]
+    """How the first plan was chosen among samples (``plan_samples``), when it was."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:
@@ -75,4 +78,9 @@ def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) 
         roles=roles_from_state(state),
         notices=[Notice.model_validate(n) for n in state.get("notices", [])],
         tool_calls=[ToolCallRecord.model_validate(c) for c in state.get("tool_calls", [])],
+        plan_selection=(
+            PlanSelection.model_validate(state["plan_selection"])
+            if state.get("plan_selection")
+            else None
+        ),
     )

@@ -160,6 +160,7 @@ class EmbeddedChatModel(BaseChatModel):
         metadata = run_manager.metadata if run_manager else {}
         agent = metadata.get("orchestra_agent") or "*"
         repair = int(metadata.get("orchestra_repair") or 0)
+        sample = int(metadata.get("orchestra_sample") or 0)
         tools: list[dict[str, Any]] = kwargs.get("tools") or []
         schema: dict[str, Any] | None = kwargs.get("response_schema")
         if tools:
@@ -168,10 +169,11 @@ class EmbeddedChatModel(BaseChatModel):
         request: dict[str, Any] = {
             "messages": to_chat_messages(messages, tools),
             "max_tokens": self.max_tokens.get(agent, self.max_tokens.get("*", 320)),
-            # A repair round that decoded greedily again would repeat the same mistake.
-            "temperature": min(1.0, self.temperature + 0.4 * repair),
+            # A repair round that decoded greedily again would repeat the same mistake, and
+            # samples of one request (plan sampling) would all be the first one.
+            "temperature": min(1.0, self.temperature + 0.4 * repair + (0.7 if sample else 0)),
             "repeat_penalty": self.repeat_penalty,
-            "seed": self.seed + repair,
+            "seed": self.seed + repair + 1000 * sample,
             "stop": stop,
         }
         if schema is not None:

@@ -30,6 +30,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import TaskNode, Verdict
 from orchestra.core.usage import Usage
@@ -51,6 +52,7 @@ __all__ = [
     "tool_span",
     "trace_run_end",
     "trace_run_usage",
+    "trace_plan_selection",
     "trace_statement",
     "trace_verdict",
     "use_settings",
@@ -59,7 +61,7 @@ __all__ = [
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The GenAI instrumentations' standard switch for capturing message content."""
 
-AttributeValue: TypeAlias = str | bool | int | float | Sequence[str]
+AttributeValue: TypeAlias = str | bool | int | float | Sequence[str] | Sequence[float]
 Attributes: TypeAlias = Mapping[str, AttributeValue | None]
 
 _TRACER_NAME = "orchestra"
@@ -131,6 +133,8 @@ def _clean(value: AttributeValue, redact: Redactor) -> AttributeValue:
         return redact(value)
     if isinstance(value, (bool, int, float)):
         return value
+    if all(isinstance(v, (int, float)) for v in value):
+        return [float(v) for v in value]  # numbers: nothing to redact
     return [redact(str(v)) for v in value]
 
 
@@ -304,6 +308,26 @@ def trace_statement(span: Span, statement: TaskStatement) -> None:
     )
     set_content(span, sc.ORCHESTRA_STATEMENT, statement.model_dump_json())
     set_content(span, sc.OPENINFERENCE_OUTPUT, statement.render())
+
+
+def trace_plan_selection(span: Span, selection: PlanSelection) -> None:
+    """How the plan was chosen among samples, on the planner's span."""
+    scores = [c.score for c in selection.candidates if c.score is not None]
+    set_attributes(
+        span,
+        {
+            "orchestra.plan.samples": selection.k,
+            "orchestra.plan.rejected_samples": len(selection.rejected),
+            "orchestra.plan.candidates": len(selection.candidates),
+            "orchestra.plan.chosen": selection.chosen,
+            "orchestra.plan.chosen_by": selection.chosen_by,
+            "orchestra.plan.scores": scores or None,
+            "orchestra.plan.agreement": [c.agreement for c in selection.candidates],
+            "orchestra.plan.stage_tokens": selection.usage.total_tokens,
+            "orchestra.plan.single_shot_tokens": selection.single_shot_usage.total_tokens,
+        },
+    )
+    set_content(span, "orchestra.plan.choice_reason", selection.reason)
 
 
 def trace_verdict(span: Span, verdict: Verdict) -> None:

@@ -1,0 +1,141 @@
+"""Plan sampling: K plans drawn in parallel, merged, and one chosen by the plan critic.
+
+See :mod:`orchestra.core.plan_selection` for what is kept. Every sample goes through the
+planner's own validation and repair loop; a sample that stays invalid is rejected, not
+scored. With one valid distinct plan there is nothing to choose; otherwise the plan critic
+scores the candidates. When the critic's answer stays invalid, the team's ``fallbacks``
+decide: off, the error is raised; on, votes and agreement choose (``chosen_by``
+``agreement``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from langchain_core.language_models import BaseChatModel
+
+from orchestra.agents.calls import metered
+from orchestra.agents.plan_critic import choose_plan
+from orchestra.agents.planner import plan_goal
+from orchestra.core.errors import ModelBehaviorError, PlanningError
+from orchestra.core.plan import PlanDraft
+from orchestra.core.plan_selection import (
+    ChosenBy,
+    PlanCandidate,
+    PlanSelection,
+    RejectedSample,
+    merge_samples,
+    pick_by_agreement,
+)
+from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.tree import TaskTree
+from orchestra.core.usage import Price, Usage
+
+__all__ = ["sample_plans"]
+
+
+async def sample_plans(
+    planner: BaseChatModel,
+    critic: BaseChatModel,
+    tree: TaskTree,
+    *,
+    k: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    prices: Mapping[str, Price],
+    max_repairs: int = 2,
+    fallbacks: bool = False,
+) -> tuple[PlanDraft, PlanSelection]:
+    """Draw ``k`` plans for the tree's goal, and the one chosen with how it was chosen.
+
+    Raises:
+        PlanningError: every sample stayed invalid (the first sample's error, with its
+            raw replies).
+        ModelBehaviorError: the plan critic's answer stayed invalid and ``fallbacks`` is
+            off.
+    """
+
+    async def one(sample: int) -> tuple[PlanDraft | PlanningError, Usage]:
+        with metered(prices) as meter:
+            try:
+                draft: PlanDraft | PlanningError = await plan_goal(
+                    planner,
+                    tree,
+                    roles=roles,
+                    tools=tools,
+                    max_repairs=max_repairs,
+                    sample=sample,
+                )
+            except PlanningError as err:
+                draft = err
+        return draft, meter.usage
+
+    with metered(prices) as stage:
+        drawn = await asyncio.gather(*(one(n) for n in range(k)))
+        valid = [(n, d) for n, (d, _) in enumerate(drawn) if isinstance(d, PlanDraft)]
+        rejected = [
+            RejectedSample(sample=n, error=str(d))
+            for n, (d, _) in enumerate(drawn)
+            if isinstance(d, PlanningError)
+        ]
+        if not valid:
+            first = drawn[0][0]
+            assert isinstance(first, PlanningError)
+            raise first
+        candidates = merge_samples(valid)
+        chosen, chosen_by, reason = await _choose(
+            critic, tree, candidates, k=k, max_repairs=max_repairs, fallbacks=fallbacks
+        )
+    single = Usage()
+    for _, usage in drawn:
+        single += usage
+    selection = PlanSelection(
+        k=k,
+        candidates=candidates,
+        rejected=rejected,
+        chosen=chosen.label,
+        chosen_by=chosen_by,
+        reason=reason,
+        usage=stage.usage,
+        single_shot_usage=_mean(single, k),
+    )
+    return selection.candidate(chosen.label).draft, selection
+
+
+async def _choose(
+    critic: BaseChatModel,
+    tree: TaskTree,
+    candidates: list[PlanCandidate],
+    *,
+    k: int,
+    max_repairs: int,
+    fallbacks: bool,
+) -> tuple[PlanCandidate, ChosenBy, str]:
+    """The chosen candidate, how it was chosen and why; scores filled in by the critic."""
+    if len(candidates) == 1:
+        votes = len(candidates[0].samples)
+        return candidates[0], "only_candidate", f"the only valid plan ({votes} of {k} samples)"
+    try:
+        choice = await choose_plan(critic, tree, candidates, k=k, max_repairs=max_repairs)
+    except ModelBehaviorError as err:
+        if not fallbacks:
+            raise
+        best = pick_by_agreement(candidates)
+        return best, "agreement", f"the plan critic's answer stayed invalid ({err})"
+    scores = {s.candidate: s for s in choice.scores}
+    for n, candidate in enumerate(candidates):
+        score = scores[candidate.label]
+        candidates[n] = candidate.model_copy(update={"score": score.score, "reason": score.reason})
+    chosen = next(c for c in candidates if c.label == choice.choice)
+    return chosen, "critic", choice.reason
+
+
+def _mean(total: Usage, n: int) -> Usage:
+    return Usage(
+        input_tokens=total.input_tokens // n,
+        output_tokens=total.output_tokens // n,
+        model_calls=round(total.model_calls / n),
+        cost_usd=round(total.cost_usd / n, 8),
+        unpriced_calls=round(total.unpriced_calls / n),
+    )
