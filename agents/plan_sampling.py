@@ -99,6 +99,7 @@ async def sample_plans(
         reason=reason,
         usage=stage.usage,
         single_shot_usage=_mean(single, k),
+        sample_calls=[usage.model_calls for _, usage in drawn],
     )
     return selection.candidate(chosen.label).draft, selection
 

@@ -39,6 +39,16 @@ def plan_cmd(
     max_repairs: Annotated[
         int, typer.Option("--max-repairs", min=0, help="Repair rounds for an invalid plan")
     ] = 2,
+    plan_samples: Annotated[
+        int,
+        typer.Option(
+            "--plan-samples",
+            min=1,
+            max=8,
+            help="Plans sampled per goal (the plan critic chooses); above 1 the single-shot"
+            " scores are reported next to the chosen plan's",
+        ),
+    ] = 1,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object and nothing else")
     ] = False,
@@ -63,10 +73,20 @@ def plan_cmd(
                 f" {score.valid}, {score.seconds:.1f}s"
             )
 
-    settings = {"model": model or "default", "dags": str(dags), "max_repairs": max_repairs}
+    settings = {
+        "model": model or "default",
+        "dags": str(dags),
+        "max_repairs": max_repairs,
+        "plan_samples": plan_samples,
+    }
     report = asyncio.run(
         evaluate_plans(
-            chat, records, max_repairs=max_repairs, on_record=progress, settings=settings
+            chat,
+            records,
+            max_repairs=max_repairs,
+            plan_samples=plan_samples,
+            on_record=progress,
+            settings=settings,
         )
     )
     if json_output:
@@ -96,3 +116,10 @@ def _print(out: Console, report: PlanEvalReport) -> None:
         f" {m.exact_rate:.1%}; valid first try {m.valid_first_try}, after repair"
         f" {m.valid_after_repair}, never {m.invalid} (model {report.settings['model']})"
     )
+    if m.k1_node_f1 is not None:
+        out.print(
+            f"single-shot (K=1, the first samples): node F1 {m.k1_node_f1:.3f}, edge F1"
+            f" {m.k1_edge_f1:.3f}, exact {m.k1_exact_rate:.1%}; tokens a record"
+            f" {m.k1_tokens_per_record:.0f} against {m.tokens_per_record:.0f} for"
+            f" K={m.plan_samples}"
+        )

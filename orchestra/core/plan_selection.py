@@ -80,6 +80,8 @@ class PlanSelection(BaseModel):
     """Tokens and cost of the whole stage: every sample, its repairs, the plan critic."""
     single_shot_usage: Usage
     """What one sample cost on average: the price of planning without sampling."""
+    sample_calls: list[int] = Field(default_factory=list)
+    """Model calls each sample took, repairs included (1: valid on the first try)."""
 
     def candidate(self, label: str) -> PlanCandidate:
         """The candidate called ``label``."""

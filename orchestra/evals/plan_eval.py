@@ -13,6 +13,12 @@ every tool of the other. Against the gold DAG, per record:
 
 Over the records: the means of node and edge F1, the exact-DAG rate, and how many plans
 were valid on the first try, valid after repair rounds, or never valid (scored as empty).
+
+With ``plan_samples=K`` (K > 1) each goal goes through plan sampling
+(:func:`orchestra.agents.plan_sampling.sample_plans`: K samples, the plan critic chooses,
+the same model playing both) and the chosen plan is scored; the first sample is exactly
+the single-shot plan, so its scores are reported next to it (``k1_*``), with the tokens
+of both. The validity counts then describe that first sample.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from orchestra.agents.calls import metered
+from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import plan_goal
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES
 from orchestra.evals.dags import DagRecord, transitive_reduction
@@ -51,6 +59,14 @@ class PlanScore(BaseModel):
     model_calls: int
     seconds: float
     error: str | None = None
+    tokens: int = 0
+    """Tokens spent planning this record (the whole sampling stage with K > 1)."""
+    k1_node_f1: float | None = None
+    """With K > 1: the single-shot plan's (the first sample's) node F1."""
+    k1_edge_f1: float | None = None
+    k1_exact: bool | None = None
+    k1_tokens: int | None = None
+    """With K > 1: what the single-shot plan cost (one sample, on average)."""
 
 
 class PlanEvalSummary(BaseModel):
@@ -63,6 +79,13 @@ class PlanEvalSummary(BaseModel):
     valid_first_try: int
     valid_after_repair: int
     invalid: int
+    plan_samples: int = 1
+    tokens_per_record: float = 0.0
+    k1_node_f1: float | None = None
+    """With K > 1: the same means for the single-shot plans (first samples)."""
+    k1_edge_f1: float | None = None
+    k1_exact_rate: float | None = None
+    k1_tokens_per_record: float | None = None
 
 
 class PlanEvalReport(BaseModel):
@@ -144,7 +167,12 @@ def score_plan(record: DagRecord, plan: PlanDraft | None) -> tuple[float, float,
 
 
 async def plan_record(
-    model: BaseChatModel, record: DagRecord, *, max_depth: int = 3, max_repairs: int = 2
+    model: BaseChatModel,
+    record: DagRecord,
+    *,
+    max_depth: int = 3,
+    max_repairs: int = 2,
+    plan_samples: int = 1,
 ) -> PlanScore:
     """Let the planner decompose ``record``'s goal with its tools, and score the plan."""
     tree = TaskTree.for_goal(
@@ -153,15 +181,42 @@ async def plan_record(
     tools = {t.name: t.description or t.name for t in record.tools}
     start = time.perf_counter()
     plan: PlanDraft | None = None
+    first: PlanDraft | None = None
+    selection: PlanSelection | None = None
     error: str | None = None
     with metered(DEFAULT_PRICES) as meter:
         try:
-            plan = await plan_goal(model, tree, roles=[], tools=tools, max_repairs=max_repairs)
+            if plan_samples > 1:
+                plan, selection = await sample_plans(
+                    model,
+                    model,
+                    tree,
+                    k=plan_samples,
+                    roles=[],
+                    tools=tools,
+                    prices=DEFAULT_PRICES,
+                    max_repairs=max_repairs,
+                    fallbacks=True,
+                )
+                first = next((c.draft for c in selection.candidates if 0 in c.samples), None)
+            else:
+                plan = await plan_goal(model, tree, roles=[], tools=tools, max_repairs=max_repairs)
         except PlanningError as exc:
             error = "; ".join(exc.errors) or str(exc)
-    calls = meter.usage.model_calls
-    valid = "invalid" if plan is None else ("first_try" if calls <= 1 else "after_repair")
+    # with samples, the validity of the first one: the single-shot plan
+    calls = selection.sample_calls[0] if selection is not None else meter.usage.model_calls
+    done = first if selection is not None else plan
+    valid = "invalid" if done is None else ("first_try" if calls <= 1 else "after_repair")
     node_f1, edge_f1, exact, predicted = score_plan(record, plan)
+    k1: dict[str, Any] = {}
+    if plan_samples > 1:
+        k1_node, k1_edge, k1_exact, _ = score_plan(record, first)
+        k1 = {
+            "k1_node_f1": round(k1_node, 4),
+            "k1_edge_f1": round(k1_edge, 4),
+            "k1_exact": k1_exact,
+            "k1_tokens": selection.single_shot_usage.total_tokens if selection else None,
+        }
     return PlanScore(
         id=record.id,
         valid=valid,
@@ -170,9 +225,11 @@ async def plan_record(
         exact=exact,
         predicted_tools=predicted,
         gold_tools=sorted(n.tool for n in record.nodes),
-        model_calls=calls,
+        model_calls=meter.usage.model_calls,
         seconds=round(time.perf_counter() - start, 3),
         error=error,
+        tokens=meter.usage.total_tokens,
+        **k1,
     )
 
 
@@ -181,13 +238,14 @@ async def evaluate_plans(
     records: Sequence[DagRecord],
     *,
     max_repairs: int = 2,
+    plan_samples: int = 1,
     on_record: Callable[[PlanScore], None] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> PlanEvalReport:
-    """Plan and score every record, one after the other."""
+    """Plan and score every record, one after the other (see the module docstring)."""
     scores: list[PlanScore] = []
     for record in records:
-        score = await plan_record(model, record, max_repairs=max_repairs)
+        score = await plan_record(model, record, max_repairs=max_repairs, plan_samples=plan_samples)
         scores.append(score)
         if on_record is not None:
             on_record(score)
@@ -200,5 +258,16 @@ async def evaluate_plans(
         valid_first_try=valid["first_try"],
         valid_after_repair=valid["after_repair"],
         invalid=valid["invalid"],
+        plan_samples=plan_samples,
+        tokens_per_record=round(statistics.mean(s.tokens for s in scores), 1),
     )
+    if plan_samples > 1:
+        summary = summary.model_copy(
+            update={
+                "k1_node_f1": round(statistics.mean(s.k1_node_f1 or 0.0 for s in scores), 4),
+                "k1_edge_f1": round(statistics.mean(s.k1_edge_f1 or 0.0 for s in scores), 4),
+                "k1_exact_rate": round(sum(bool(s.k1_exact) for s in scores) / len(scores), 4),
+                "k1_tokens_per_record": round(statistics.mean(s.k1_tokens or 0 for s in scores), 1),
+            }
+        )
     return PlanEvalReport(records=scores, summary=summary, settings=settings or {})

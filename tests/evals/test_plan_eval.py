@@ -115,6 +115,43 @@ async def test_the_real_planner_is_scored_with_repairs_counted():
     assert "unknown tool(s) ['no_such_tool']" in calls[2].last
 
 
+async def test_with_plan_samples_the_chosen_plan_is_scored_next_to_the_single_shot():
+    recs = records()
+    diamond = {
+        "tasks": [
+            task("a", ["fetch"]),
+            task("b", ["summarize"], ["a"]),
+            task("c", ["translate"], ["a"]),
+            task("d", ["merge"], ["b", "c"]),
+        ]
+    }
+    chain = {"tasks": [task("a", ["fetch"]), task("b", ["summarize"], ["a"])]}
+    model = ScriptedChatModel(
+        {
+            # the single-shot plan (sample 0) is the weak one; sample 1 gets it right
+            "planner": lambda call: diamond if call.sample == 1 else chain,
+            "plan_critic": {
+                "scores": [
+                    {"candidate": "A", "score": 0.3, "reason": "misses tools"},
+                    {"candidate": "B", "score": 0.9, "reason": "complete"},
+                ],
+                "choice": "B",
+                "reason": "B uses every tool",
+            },
+        }
+    )
+    report = await evaluate_plans(model, [recs["diamond"]], plan_samples=3)
+    [score] = report.records
+    assert score.exact and score.node_f1 == 1.0  # the chosen plan, B
+    assert score.k1_exact is False and score.k1_node_f1 == pytest.approx(2 / 3, abs=1e-3)
+    assert score.valid == "first_try"  # the first sample needed no repair
+    assert score.tokens > score.k1_tokens > 0  # three samples and a critic against one plan
+    summary = report.summary
+    assert (summary.plan_samples, summary.exact_rate, summary.k1_exact_rate) == (3, 1.0, 0.0)
+    assert summary.k1_tokens_per_record is not None
+    assert summary.tokens_per_record > summary.k1_tokens_per_record
+
+
 @pytest.mark.slow
 def test_eval_plan_runs_on_the_embedded_model_offline():
     done = run_cli("eval", "plan", "--dags", str(SMALL), "--limit", "1", "--json", timeout=900)
@@ -124,3 +161,24 @@ def test_eval_plan_runs_on_the_embedded_model_offline():
     score = report["records"][0]
     assert score["valid"] in {"first_try", "after_repair", "invalid"}
     assert 0.0 <= score["node_f1"] <= 1.0 and 0.0 <= score["edge_f1"] <= 1.0
+
+
+@pytest.mark.slow
+def test_eval_plan_samples_plans_on_the_embedded_model_offline():
+    done = run_cli(
+        "eval",
+        "plan",
+        "--dags",
+        str(SMALL),
+        "--limit",
+        "1",
+        "--plan-samples",
+        "2",
+        "--json",
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    summary = report["summary"]
+    assert summary["plan_samples"] == 2 and summary["k1_node_f1"] is not None
+    assert summary["tokens_per_record"] >= summary["k1_tokens_per_record"] > 0
