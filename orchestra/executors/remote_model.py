@@ -9,7 +9,7 @@ engine; only the expensive part, the model, runs on the cluster.
     from orchestra.executors import RemoteModel
     from orchestra.models.embedded import EmbeddedChatModel
 
-    gpu_model = RemoteModel(EmbeddedChatModel, num_gpus=1)
+    gpu_model = RemoteModel(EmbeddedChatModel.default, num_gpus=1)
     team = Team(model, models={"local-gpu": gpu_model},
                 roles=[Role(name="analyst", ..., model="local-gpu")])
 """
@@ -64,6 +64,11 @@ class RemoteModel(BaseChatModel):
     model_name: str = "remote"
     executor: RayExecutor | None = None
     _actor: Any = PrivateAttr(default=None)
+
+    def __init__(self, factory: Callable[[], BaseChatModel] | None = None, /, **data: Any):
+        if factory is not None:
+            data["factory"] = factory
+        super().__init__(**data)
 
     @property
     def _llm_type(self) -> str:

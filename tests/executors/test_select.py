@@ -95,3 +95,13 @@ def test_memory_and_mcp_tools_stay_in_the_teams_process():
         write=("run",),
     )
     assert all(options_of(t).in_process for t in made)
+
+
+def test_a_remote_model_is_built_lazily_and_says_what_it_cannot_do():
+    from orchestra.executors import RemoteModel
+    from orchestra.testing import ScriptedChatModel
+
+    remote = RemoteModel(ScriptedChatModel, num_gpus=1, native_tools=False)
+    assert remote.factory is ScriptedChatModel and remote._actor is None  # no Ray yet
+    with pytest.raises(NotImplementedError):  # executors then use JSON actions
+        remote.bind_tools([browse])
