@@ -7,6 +7,7 @@ critic checks each result, re-planning only the failed branch.
 
 import logging
 
+from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.budget import Budget
 from orchestra.core.errors import (
     BudgetExceeded,
@@ -82,6 +83,7 @@ __all__ = [
     "Tracing",
     "Verdict",
     "VerdictGiven",
+    "WorkflowSearch",
     "mcp_server",
     "tool",
 ]

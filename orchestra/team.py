@@ -14,6 +14,7 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Interrupt
 
+from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
@@ -89,6 +90,9 @@ class Team:
             {"plan_critic": ...}`` to give it its own model) scores them and chooses one;
             ``result.plan_selection`` keeps the candidates, scores and the stage's tokens
             next to a single plan's (docs/search.md).
+        search: workflow search for every executor attempt: MCTS over the attempt's steps,
+            sampled from the role's model, scored by the critic or ``WorkflowSearch(scorer=
+            ...)``, within its budget; the search tree is on the attempt's span.
         approve_plan: pause every run after planning until a person approves, edits or
             rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
             ``decisions=``). Tools made with ``requires_approval=True`` pause the same way
@@ -151,6 +155,7 @@ class Team:
         critic: bool = True,
         refine_goal: bool = False,
         plan_samples: int = 1,
+        search: WorkflowSearch | None = None,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
         checkpointer: CheckpointSpec = None,
@@ -208,6 +213,7 @@ class Team:
             critic=critic,
             refine_goal=refine_goal,
             plan_samples=plan_samples,
+            search=search,
             approve_plan=approve_plan,
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks

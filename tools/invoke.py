@@ -38,6 +38,7 @@ from orchestra.tools.options import ToolOptions, options_of
 __all__ = [
     "CallLog",
     "ToolOutcome",
+    "argument_errors",
     "call_tool",
     "idempotency_key",
     "tool_output_text",
@@ -122,7 +123,8 @@ _VALIDATORS: IdentityCache[BaseTool, jsonschema.protocols.Validator] = IdentityC
 """One validator per tool whose arguments are a JSON schema (made once, not per call)."""
 
 
-def _argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
+def argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
+    """Why ``args`` do not fit ``tool``'s argument schema, or None when they do."""
     schema = tool.args_schema
     if isinstance(schema, dict):  # a JSON schema, e.g. from an MCP server
         validator = _VALIDATORS(tool)
@@ -238,7 +240,7 @@ async def _checked_call(
         return outcome(
             False, f"invalid arguments for {name}: expected a JSON object", "invalid_arguments"
         )
-    problem = _argument_errors(tool, arg_dict)
+    problem = argument_errors(tool, arg_dict)
     if problem:
         return outcome(False, problem, "invalid_arguments")
     logged = log is not None and options.side_effects and bool(key)

@@ -27,11 +27,19 @@ from langchain_core.tools import BaseTool
 from langgraph.func import task
 from opentelemetry.trace import Span, StatusCode
 
-from orchestra.agents.calls import metered
+from orchestra.agents.calls import UsageMeter, metered
 from orchestra.agents.critic import judge
-from orchestra.agents.executor import PausedAttempt, execute_task
+from orchestra.agents.executor import (
+    ExecutionResult,
+    PausedAttempt,
+    attempt_messages,
+    bind_tools_of,
+    execute_task,
+    offered_tools,
+)
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
+from orchestra.agents.workflow_search import search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
@@ -56,6 +64,7 @@ from orchestra.observability.spans import (
     agent_span,
     set_attributes,
     set_content,
+    trace_search,
     trace_verdict,
 )
 from orchestra.tools.invoke import ToolOutcome
@@ -186,28 +195,31 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             "executor", task=node, role=role.name, attempt=job.attempt, run_id=job.run_id
         ) as span,
     ):
-        execution = await execute_task(
-            rt.model_for(role),
-            job.tree,
-            job.task_id,
-            role,
-            tools,
-            offered=offered,
-            memories=memories,
-            feedback=job.feedback,
-            max_steps=rt.limits.max_steps,
-            on_tool_call=report,
-            on_tool_start=lambda tool, key: emit(
-                ToolStarted, task_id=job.task_id, tool=tool, key=key
-            ),
-            key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
-            call_log=rt.call_log,
-            resume=job.paused,
-            decisions=job.decisions,
-            max_identical_calls=rt.limits.max_identical_tool_calls,
-            prior_calls=job.prior_calls,
-            runner=rt.tool_runner,
-        )
+        if rt.search is not None and job.paused is None:
+            execution = await _searched(job, role, tools, offered, memories, report, span, meter)
+        else:
+            execution = await execute_task(
+                rt.model_for(role),
+                job.tree,
+                job.task_id,
+                role,
+                tools,
+                offered=offered,
+                memories=memories,
+                feedback=job.feedback,
+                max_steps=rt.limits.max_steps,
+                on_tool_call=report,
+                on_tool_start=lambda tool, key: emit(
+                    ToolStarted, task_id=job.task_id, tool=tool, key=key
+                ),
+                key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+                call_log=rt.call_log,
+                resume=job.paused,
+                decisions=job.decisions,
+                max_identical_calls=rt.limits.max_identical_tool_calls,
+                prior_calls=job.prior_calls,
+                runner=rt.tool_runner,
+            )
         if execution.paused is not None:
             set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})
             return {
@@ -454,6 +466,74 @@ async def design(job: DesignJob) -> dict[str, Any]:
         "usage": meter.usage.model_dump(),
         "notices": notices,
     }
+
+
+async def _searched(
+    job: AttemptJob,
+    role: RoleSpec,
+    tools: Mapping[str, BaseTool],
+    offered: list[str],
+    memories: list[str],
+    report: Callable[[ToolOutcome], None],
+    span: Span,
+    meter: UsageMeter,
+) -> ExecutionResult:
+    """The attempt as a workflow search (``Team(search=...)``) instead of one trajectory."""
+    rt = job.runtime
+    assert rt.search is not None
+    role_tools = offered_tools(role, tools, offered)
+    bound, native = bind_tools_of(rt.model_for(role), role_tools)
+    if role_tools and not native:
+        # a step is a tool call or an answer: without native tool calling it cannot be
+        # told apart, so such a role's attempt runs as usual (and the span says so)
+        set_attributes(span, {"orchestra.search.skipped": "no native tool calling"})
+        return await execute_task(
+            rt.model_for(role),
+            job.tree,
+            job.task_id,
+            role,
+            tools,
+            offered=offered,
+            memories=memories,
+            feedback=job.feedback,
+            max_steps=rt.limits.max_steps,
+            on_tool_call=report,
+            key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+            call_log=rt.call_log,
+            runner=rt.tool_runner,
+        )
+    messages = attempt_messages(
+        job.tree,
+        job.task_id,
+        role,
+        role_tools,
+        native=native,
+        memories=memories,
+        feedback=job.feedback,
+    )
+    answer, outcomes, result = await search_task(
+        bound,
+        job.tree,
+        job.task_id,
+        role,
+        role_tools,
+        messages,
+        options=rt.search,
+        critic=rt.model_for_agent("critic"),
+        tokens=lambda: meter.usage.total_tokens,
+        max_steps=rt.limits.max_steps,
+        max_repairs=rt.limits.max_repairs,
+        runner=rt.tool_runner,
+        on_tool_call=report,
+        key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+    )
+    trace_search(span, result)
+    return ExecutionResult(
+        output=answer,
+        error=None if answer else f"the search found no answer (stopped: {result.stop_reason})",
+        steps=result.evaluations,
+        tool_calls=outcomes,
+    )
 
 
 class _NamedJob(Generic[J]):

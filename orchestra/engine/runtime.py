@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.usage import DEFAULT_PRICES, Price
@@ -90,6 +91,8 @@ class TeamRuntime:
     """Refine the raw request into a task statement before planning."""
     plan_samples: int = 1
     """Plans sampled for the goal; above 1 the plan critic chooses among them."""
+    search: WorkflowSearch | None = None
+    """Workflow search for executor attempts (MCTS over their steps); None: one trajectory."""
     approve_plan: bool = False
     """Pause after planning until a person approves, edits or rejects the plan."""
     fallbacks: bool = False

@@ -1,0 +1,282 @@
+"""Workflow search: MCTS over an executor's trajectory (``Team(search=WorkflowSearch())``).
+
+Instead of one attempt, the executor's next step is searched for. A node of the search
+tree is a partial trajectory; an action is one executor step, the model's reply (tool
+calls, or a final answer) sampled with a sample index of its own. Candidates are checked
+like any model output before they count: an empty answer, a tool the role may not use,
+invalid arguments, or a tool with side effects or one that needs approval (every branch
+would make that call again) is rejected with the reason and never scored. A tool step's
+calls run through the run's normal tool runner (and are logged and evented like any call).
+A final answer is scored by the scorer given, else by the critic (pass 1, retry 0.4,
+replan 0); a partial trajectory by a greedy rollout to a final answer. The best-scored
+answer is the attempt's result, which the critic then judges as usual.
+
+Bounded by the search's budget (evaluations, depth, seconds, tokens) inside the run's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra.agents.calls import AgentCall, ask, message_text
+from orchestra.agents.critic import judge
+from orchestra.core.roles import RoleSpec
+from orchestra.core.search_tree import SearchBudget, SearchResult, TreeSearch
+from orchestra.core.tree import TaskTree
+from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
+from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
+from orchestra.tools.options import options_of
+
+__all__ = ["SearchBudget", "Step", "WorkflowSearch", "search_task"]
+
+VERDICT_SCORES = {"pass": 1.0, "retry": 0.4, "replan": 0.0}
+"""How the critic's verdict on a searched answer becomes a score."""
+
+Scorer = Callable[[str], float | Awaitable[float]]
+
+
+class WorkflowSearch(BaseModel):
+    """Options of workflow search (see the module docstring).
+
+    Args:
+        budget: evaluations, depth, branching, parallel rollouts, seconds and tokens.
+        scorer: scores an answer in [0, 1] (e.g. unit tests for code); default the critic.
+        seed: makes the search repeatable with a deterministic model.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    budget: SearchBudget = Field(
+        default_factory=lambda: SearchBudget(max_nodes=8, max_depth=4, branching=2, parallel=2)
+    )
+    scorer: Scorer | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One executor step: the model's reply (tool calls, or a final answer)."""
+
+    text: str
+    calls: tuple[tuple[str, str], ...]
+    """(tool, JSON arguments) of each tool call, for telling steps apart."""
+    message: AIMessage = field(compare=False)
+    index: int = field(compare=False)
+
+    @property
+    def final(self) -> bool:
+        """Whether this step is a final answer."""
+        return not self.calls
+
+    def summary(self) -> str:
+        """One line for traces."""
+        if self.final:
+            return f"answer: {self.text[:120]}"
+        return "; ".join(f"{name}({args[:80]})" for name, args in self.calls)
+
+
+@dataclass
+class _Trajectories:
+    """The conversation after each explored path, built once per path."""
+
+    base: list[BaseMessage]
+    run_calls: Callable[[AIMessage, list[BaseMessage]], Awaitable[None]]
+    states: dict[tuple[int, ...], list[BaseMessage]] = field(default_factory=dict)
+
+    async def messages(self, path: Sequence[Step]) -> list[BaseMessage]:
+        key = tuple(step.index for step in path)
+        if not path:
+            return list(self.base)
+        if key not in self.states:
+            before = await self.messages(path[:-1])
+            after = [*before, path[-1].message]
+            await self.run_calls(path[-1].message, after)
+            self.states[key] = after
+        return list(self.states[key])
+
+
+class _Searcher:
+    """The callbacks :class:`TreeSearch` needs, for one attempt."""
+
+    def __init__(
+        self,
+        model: BaseChatModel | Runnable[Any, BaseMessage],
+        tree: TaskTree,
+        task_id: str,
+        role: RoleSpec,
+        role_tools: Mapping[str, BaseTool],
+        messages: list[BaseMessage],
+        *,
+        options: WorkflowSearch,
+        critic: BaseChatModel,
+        max_steps: int,
+        max_repairs: int,
+        runner: ToolRunner,
+        on_tool_call: Callable[[ToolOutcome], None] | None,
+        key_scope: str,
+    ) -> None:
+        self.model, self.tree, self.task_id = model, tree, task_id
+        self.role, self.role_tools = role, role_tools
+        self.options, self.critic = options, critic
+        self.max_steps, self.max_repairs = max_steps, max_repairs
+        self.runner, self.on_tool_call, self.key_scope = runner, on_tool_call, key_scope
+        self.outcomes: list[ToolOutcome] = []
+        self.answers: dict[str, float] = {}
+        self._steps = 0
+        self._calls = 0
+        self.trajectories = _Trajectories(messages, self.run_calls)
+
+    async def run_calls(self, message: AIMessage, into: list[BaseMessage]) -> None:
+        """Make a step's tool calls through the run's runner; their results go ``into``."""
+        for call in message.tool_calls:
+            self._calls += 1
+            key = idempotency_key(self.key_scope, self._calls, call["name"], call["args"])
+            outcome = await call_tool(
+                call["name"],
+                call["args"],
+                available=self.role_tools,
+                allowed=set(self.role.tools),
+                role=self.role.name,
+                key=key,
+                call_id=call.get("id"),
+                runner=self.runner,
+            )
+            self.outcomes.append(outcome)
+            if self.on_tool_call is not None:
+                self.on_tool_call(outcome)
+            into.append(ToolMessage(content=outcome.output, tool_call_id=call.get("id") or key))
+
+    def as_step(self, reply: AIMessage) -> Step:
+        self._steps += 1
+        calls = tuple(
+            (c["name"], json.dumps(c["args"], sort_keys=True, default=str))
+            for c in reply.tool_calls
+        )
+        return Step(message_text(reply).strip(), calls, reply, self._steps)
+
+    def _call(self, sample: int = 0) -> AgentCall:
+        return AgentCall(agent="executor", task_id=self.task_id, role=self.role.name, sample=sample)
+
+    async def propose(self, path: Sequence[Step], k: int) -> list[Step]:
+        """``k`` next steps, sampled (each with a sample index of its own)."""
+        history = await self.trajectories.messages(path)
+        replies = await asyncio.gather(
+            *(ask(self.model, history, self._call(n + 1)) for n in range(k))
+        )
+        return [self.as_step(reply) for reply in replies]
+
+    def check(self, path: Sequence[Step], step: Step) -> str | None:
+        """Why ``step`` cannot be explored, or None."""
+        if step.final:
+            return None if step.text else "an empty answer"
+        for call in step.message.tool_calls:
+            tool = self.role_tools.get(call["name"])
+            if tool is None or call["name"] not in self.role.tools:
+                return f"tool {call['name']!r} is not available to role {self.role.name!r}"
+            opts = options_of(tool)
+            if opts.side_effects or opts.requires_approval:
+                return f"{call['name']} has side effects or needs approval: not explored"
+            problem = argument_errors(tool, call["args"])
+            if problem:
+                return problem
+        return None
+
+    @staticmethod
+    def is_terminal(path: Sequence[Step]) -> bool:
+        return bool(path) and path[-1].final
+
+    async def score(self, answer: str) -> float:
+        """The answer's score: the user's scorer, else the critic's verdict."""
+        if answer not in self.answers:
+            if self.options.scorer is not None:
+                value = self.options.scorer(answer)
+                value = await value if inspect.isawaitable(value) else value
+            else:
+                verdict = await judge(
+                    self.critic, self.tree, self.task_id, answer, max_repairs=self.max_repairs
+                )
+                value = VERDICT_SCORES[verdict.verdict]
+            self.answers[answer] = float(value)
+        return self.answers[answer]
+
+    async def rollout(self, path: Sequence[Step]) -> str:
+        """A greedy continuation of ``path`` to a final answer ("" if none in the steps)."""
+        history = await self.trajectories.messages(path)
+        for _ in range(max(0, self.max_steps - len(path))):
+            reply = await ask(self.model, history, self._call())
+            step = self.as_step(reply)
+            if step.final:
+                return step.text
+            if self.check(path, step) is not None:
+                return ""  # a rollout never makes a call the search would not make
+            history.append(reply)
+            await self.run_calls(reply, history)
+        return ""
+
+    async def evaluate(self, path: Sequence[Step]) -> float:
+        answer = path[-1].text if self.is_terminal(path) else await self.rollout(path)
+        return await self.score(answer) if answer else 0.0
+
+
+async def search_task(
+    model: BaseChatModel | Runnable[Any, BaseMessage],
+    tree: TaskTree,
+    task_id: str,
+    role: RoleSpec,
+    role_tools: Mapping[str, BaseTool],
+    messages: list[BaseMessage],
+    *,
+    options: WorkflowSearch,
+    critic: BaseChatModel,
+    tokens: Callable[[], int],
+    max_steps: int = 8,
+    max_repairs: int = 2,
+    runner: ToolRunner = LOCAL_RUNNER,
+    on_tool_call: Callable[[ToolOutcome], None] | None = None,
+    key_scope: str = "",
+) -> tuple[str | None, list[ToolOutcome], SearchResult[Step]]:
+    """Search for the task's answer; the best answer, every tool call made, and the tree.
+
+    ``model`` is the role's model with its tools bound natively; ``messages`` open the
+    attempt; ``tokens`` tells what the attempt has spent (for the budget's token limit).
+    """
+    searcher = _Searcher(
+        model,
+        tree,
+        task_id,
+        role,
+        role_tools,
+        messages,
+        options=options,
+        critic=critic,
+        max_steps=max_steps,
+        max_repairs=max_repairs,
+        runner=runner,
+        on_tool_call=on_tool_call,
+        key_scope=key_scope,
+    )
+    search = TreeSearch(
+        propose=searcher.propose,
+        check=searcher.check,
+        evaluate=searcher.evaluate,
+        is_terminal=searcher.is_terminal,
+        budget=options.budget.model_copy(
+            update={"max_depth": min(options.budget.max_depth, max_steps)}
+        ),
+        seed=options.seed,
+        tokens=tokens,
+    )
+    result = await search.run()
+    best = max(searcher.answers.items(), key=lambda kv: kv[1], default=None)
+    return (best[0] if best else None), searcher.outcomes, result

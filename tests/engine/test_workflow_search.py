@@ -1,0 +1,122 @@
+"""Workflow search on executor attempts, with the scripted model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestra import RunStatus, tool
+from orchestra.agents.workflow_search import WorkflowSearch
+from orchestra.core.search_tree import SearchBudget
+from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
+from tests.conftest import make_team
+from tests.observability.conftest import Spans
+
+SENT: list[str] = []
+
+
+@tool
+def lookup(q: str) -> str:
+    """Look something up."""
+    return f"fact about {q}"
+
+
+@tool(side_effects=True)
+def send(to: str) -> str:
+    """Send a message."""
+    SENT.append(to)
+    return "sent"
+
+
+def _executor(call: ScriptedCall) -> Any:
+    """Sample 1 looks up first, sample 2 guesses, sample 3 wants to send; greedy guesses."""
+    looked = any(m.type == "tool" for m in call.messages)
+    if looked:
+        return "right: fact about a" if call.sample in (0, 1) else "wrong"
+    if call.sample == 1:
+        return tool_call("lookup", {"q": "a"})
+    if call.sample == 3:
+        return tool_call("send", {"to": "boss"})
+    return "a guess"
+
+
+def _critic(call: ScriptedCall) -> Any:
+    judged = call.prompt.rsplit("Result to judge:", 1)[-1]
+    return verdict("pass") if "right" in judged else verdict("retry", "not grounded")
+
+
+def _script() -> dict[str, Any]:
+    return {
+        "planner": [plan(subtask("t", "Answer with a looked-up fact"))],
+        "role_designer": role_spec("worker", "Answer.", ["lookup", "send"]),
+        "executor": _executor,
+        "critic": _critic,
+        "synthesizer": "done",
+    }
+
+
+def _search(**budget: Any) -> WorkflowSearch:
+    limits = {"max_nodes": 6, "max_depth": 3, "branching": 3, "parallel": 2} | budget
+    return WorkflowSearch(budget=SearchBudget(**limits), seed=1)
+
+
+async def test_the_search_finds_the_grounded_answer_and_traces_its_tree():
+    SENT.clear()
+    spans = Spans()
+    team, model = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=_search(),
+        checkpointer="memory",
+        max_attempts=1,
+        tracing=spans.tracing(capture_content=True),
+    )
+    result = await team.arun("tell me a fact")
+    assert result.status is RunStatus.SUCCEEDED, result.reason
+    assert result.tree.get("t").result == "right: fact about a"
+    assert SENT == []  # the side-effecting step was proposed, rejected, never made
+    assert [c.tool for c in result.tool_calls] == ["lookup"]  # made once, then reused
+    assert {c.sample for c in model.calls_for("executor")} >= {1, 2, 3}
+
+    attempt = spans.one("invoke_agent worker")
+    attrs = attempt.attributes
+    assert attrs["orchestra.search.evaluations"] <= 6
+    assert attrs["orchestra.search.best_score"] == 1.0
+    nodes = [e for e in attempt.events if e.name == "orchestra.search.node"]
+    assert len(nodes) == attrs["orchestra.search.nodes"]
+    root = nodes[0].attributes
+    assert root["orchestra.search.node.rejected"] == 1
+    assert "side effects" in root["orchestra.search.node.rejected_reasons"][0]
+
+
+async def test_a_users_scorer_replaces_the_critic_in_the_search():
+    scored: list[str] = []
+
+    def scorer(answer: str) -> float:
+        scored.append(answer)
+        return 1.0 if answer.startswith("right") else 0.0
+
+    team, model = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=WorkflowSearch(budget=SearchBudget(max_nodes=6, branching=3), scorer=scorer),
+        checkpointer="memory",
+    )
+    result = await team.arun("tell me a fact")
+    assert result.succeeded and "right: fact about a" in scored
+    assert len(model.calls_for("critic")) == 1  # only the attempt's own verdict
+
+
+async def test_the_search_stops_at_its_budget():
+    spans = Spans()
+    team, _ = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=_search(max_nodes=1, parallel=1),
+        checkpointer="memory",
+        max_attempts=1,
+        tracing=spans.tracing(),
+    )
+    await team.arun("tell me a fact")
+    attrs = spans.one("invoke_agent worker").attributes
+    assert attrs["orchestra.search.evaluations"] == 1
+    assert attrs["orchestra.search.stop_reason"] == "max_nodes"
