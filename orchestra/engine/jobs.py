@@ -195,9 +195,10 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             "executor", task=node, role=role.name, attempt=job.attempt, run_id=job.run_id
         ) as span,
     ):
+        execution: ExecutionResult | None = None
         if rt.search is not None and job.paused is None:
             execution = await _searched(job, role, tools, offered, memories, report, span, meter)
-        else:
+        if execution is None:
             execution = await execute_task(
                 rt.model_for(role),
                 job.tree,
@@ -477,31 +478,19 @@ async def _searched(
     report: Callable[[ToolOutcome], None],
     span: Span,
     meter: UsageMeter,
-) -> ExecutionResult:
-    """The attempt as a workflow search (``Team(search=...)``) instead of one trajectory."""
+) -> ExecutionResult | None:
+    """The attempt as a workflow search (``Team(search=...)``) instead of one trajectory.
+
+    None when the role's model cannot call tools natively: a step could not be told apart
+    from an answer, so the attempt runs as usual (the span says so).
+    """
     rt = job.runtime
     assert rt.search is not None
     role_tools = offered_tools(role, tools, offered)
     bound, native = bind_tools_of(rt.model_for(role), role_tools)
     if role_tools and not native:
-        # a step is a tool call or an answer: without native tool calling it cannot be
-        # told apart, so such a role's attempt runs as usual (and the span says so)
         set_attributes(span, {"orchestra.search.skipped": "no native tool calling"})
-        return await execute_task(
-            rt.model_for(role),
-            job.tree,
-            job.task_id,
-            role,
-            tools,
-            offered=offered,
-            memories=memories,
-            feedback=job.feedback,
-            max_steps=rt.limits.max_steps,
-            on_tool_call=report,
-            key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
-            call_log=rt.call_log,
-            runner=rt.tool_runner,
-        )
+        return None
     messages = attempt_messages(
         job.tree,
         job.task_id,

@@ -120,3 +120,22 @@ async def test_the_search_stops_at_its_budget():
     attrs = spans.one("invoke_agent worker").attributes
     assert attrs["orchestra.search.evaluations"] == 1
     assert attrs["orchestra.search.stop_reason"] == "max_nodes"
+
+
+async def test_a_role_without_native_tool_calls_runs_its_attempt_as_usual():
+    spans = Spans()
+    script = _script() | {"executor": "right: from memory"}
+    team, model = make_team(
+        script,
+        tools=[lookup, send],
+        search=_search(),
+        checkpointer="memory",
+        native_tools=False,
+        tracing=spans.tracing(),
+    )
+    result = await team.arun("tell me a fact")
+    assert result.succeeded and result.tree.get("t").result == "right: from memory"
+    attrs = spans.one("invoke_agent worker").attributes
+    assert attrs["orchestra.search.skipped"] == "no native tool calling"
+    assert "orchestra.search.nodes" not in attrs
+    assert len(model.calls_for("executor")) == 1  # one ordinary attempt, no samples
