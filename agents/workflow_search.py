@@ -106,36 +106,31 @@ class _Trajectories:
         return list(self.states[key])
 
 
+@dataclass(kw_only=True)
 class _Searcher:
     """The callbacks :class:`TreeSearch` needs, for one attempt."""
 
-    def __init__(
-        self,
-        model: BaseChatModel | Runnable[Any, BaseMessage],
-        tree: TaskTree,
-        task_id: str,
-        role: RoleSpec,
-        role_tools: Mapping[str, BaseTool],
-        messages: list[BaseMessage],
-        *,
-        options: WorkflowSearch,
-        critic: BaseChatModel,
-        max_steps: int,
-        max_repairs: int,
-        runner: ToolRunner,
-        on_tool_call: Callable[[ToolOutcome], None] | None,
-        key_scope: str,
-    ) -> None:
-        self.model, self.tree, self.task_id = model, tree, task_id
-        self.role, self.role_tools = role, role_tools
-        self.options, self.critic = options, critic
-        self.max_steps, self.max_repairs = max_steps, max_repairs
-        self.runner, self.on_tool_call, self.key_scope = runner, on_tool_call, key_scope
-        self.outcomes: list[ToolOutcome] = []
-        self.answers: dict[str, float] = {}
-        self._steps = 0
-        self._calls = 0
-        self.trajectories = _Trajectories(messages, self.run_calls)
+    model: BaseChatModel | Runnable[Any, BaseMessage]
+    tree: TaskTree
+    task_id: str
+    role: RoleSpec
+    role_tools: Mapping[str, BaseTool]
+    messages: list[BaseMessage]
+    options: WorkflowSearch
+    critic: BaseChatModel
+    max_steps: int
+    max_repairs: int
+    runner: ToolRunner
+    on_tool_call: Callable[[ToolOutcome], None] | None
+    key_scope: str
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    answers: dict[str, float] = field(default_factory=dict)
+    _steps: int = 0
+    _calls: int = 0
+    trajectories: _Trajectories = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.trajectories = _Trajectories(self.messages, self.run_calls)
 
     async def run_calls(self, message: AIMessage, into: list[BaseMessage]) -> None:
         """Make a step's tool calls through the run's runner; their results go ``into``."""
@@ -252,12 +247,12 @@ async def search_task(
     attempt; ``tokens`` tells what the attempt has spent (for the budget's token limit).
     """
     searcher = _Searcher(
-        model,
-        tree,
-        task_id,
-        role,
-        role_tools,
-        messages,
+        model=model,
+        tree=tree,
+        task_id=task_id,
+        role=role,
+        role_tools=role_tools,
+        messages=messages,
         options=options,
         critic=critic,
         max_steps=max_steps,
