@@ -27,41 +27,21 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.critic import judge
 from orchestra.core.roles import RoleSpec
+from orchestra.core.search_options import Scorer, WorkflowSearch
 from orchestra.core.search_tree import SearchBudget, SearchResult, TreeSearch
 from orchestra.core.tree import TaskTree
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
 from orchestra.tools.options import options_of
 
-__all__ = ["SearchBudget", "Step", "WorkflowSearch", "search_task"]
+__all__ = ["Scorer", "SearchBudget", "Step", "WorkflowSearch", "search_task"]
 
 VERDICT_SCORES = {"pass": 1.0, "retry": 0.4, "replan": 0.0}
 """How the critic's verdict on a searched answer becomes a score."""
-
-Scorer = Callable[[str], float | Awaitable[float]]
-
-
-class WorkflowSearch(BaseModel):
-    """Options of workflow search (see the module docstring).
-
-    Args:
-        budget: evaluations, depth, branching, parallel rollouts, seconds and tokens.
-        scorer: scores an answer in [0, 1] (e.g. unit tests for code); default the critic.
-        seed: makes the search repeatable with a deterministic model.
-    """
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    budget: SearchBudget = Field(
-        default_factory=lambda: SearchBudget(max_nodes=8, max_depth=4, branching=2, parallel=2)
-    )
-    scorer: Scorer | None = None
-    seed: int = 0
 
 
 @dataclass(frozen=True)

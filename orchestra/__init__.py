@@ -7,7 +7,6 @@ critic checks each result, re-planning only the failed branch.
 
 import logging
 
-from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.budget import Budget
 from orchestra.core.errors import (
     BudgetExceeded,
@@ -39,6 +38,7 @@ from orchestra.core.events import (
 )
 from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.observability.setup import Tracing
 from orchestra.team import Team

@@ -14,13 +14,13 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Interrupt
 
-from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
 from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role
+from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
@@ -90,9 +90,12 @@ class Team:
             {"plan_critic": ...}`` to give it its own model) scores them and chooses one;
             ``result.plan_selection`` keeps the candidates, scores and the stage's tokens
             next to a single plan's (docs/search.md).
-        search: workflow search for every executor attempt: MCTS over the attempt's steps,
+        search: workflow search for executor attempts: MCTS over the attempt's steps,
             sampled from the role's model, scored by the critic or ``WorkflowSearch(scorer=
             ...)``, within its budget; the search tree is on the attempt's span.
+            ``WorkflowSearch(applies_to=..., from_attempt=...)`` narrows it to some
+            subtasks or to retries; ``Role(search=...)`` gives a role its own (or
+            ``False``: none).
         approve_plan: pause every run after planning until a person approves, edits or
             rejects the plan (``RunResult.pending``; go on with :meth:`resume` and
             ``decisions=``). Tools made with ``requires_approval=True`` pause the same way

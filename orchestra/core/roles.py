@@ -8,6 +8,8 @@ from typing import Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestra.core.search_options import WorkflowSearch
+
 __all__ = ["MemoryScopeName", "Role", "RoleSpec"]
 
 MemoryScopeName = Literal["run", "team", "global"]
@@ -84,6 +86,9 @@ class Role(BaseModel):
     """Memory scopes this role may search."""
     memory_write: tuple[MemoryScopeName, ...] = ("run",)
     """Memory scopes this role may write with ``remember``."""
+    search: WorkflowSearch | Literal[False] | None = None
+    """Workflow search for this role's subtasks: options of its own, ``False`` for never,
+    or None for the team's (``Team(search=...)``)."""
 
     @field_validator("name")
     @classmethod

@@ -47,6 +47,7 @@ from orchestra.core.events import ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
+from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
@@ -196,8 +197,11 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         ) as span,
     ):
         execution: ExecutionResult | None = None
-        if rt.search is not None and job.paused is None:
-            execution = await _searched(job, role, tools, offered, memories, report, span, meter)
+        search = rt.search_for(role, node, job.attempt) if job.paused is None else None
+        if search is not None:
+            execution = await _searched(
+                job, search, role, tools, offered, memories, report, span, meter
+            )
         if execution is None:
             execution = await execute_task(
                 rt.model_for(role),
@@ -471,6 +475,7 @@ async def design(job: DesignJob) -> dict[str, Any]:
 
 async def _searched(
     job: AttemptJob,
+    search: WorkflowSearch,
     role: RoleSpec,
     tools: Mapping[str, BaseTool],
     offered: list[str],
@@ -479,13 +484,12 @@ async def _searched(
     span: Span,
     meter: UsageMeter,
 ) -> ExecutionResult | None:
-    """The attempt as a workflow search (``Team(search=...)``) instead of one trajectory.
+    """The attempt as a workflow search (``search``) instead of one trajectory.
 
     None when the role's model cannot call tools natively: a step could not be told apart
     from an answer, so the attempt runs as usual (the span says so).
     """
     rt = job.runtime
-    assert rt.search is not None
     role_tools = offered_tools(role, tools, offered)
     bound, native = bind_tools_of(rt.model_for(role), role_tools)
     if role_tools and not native:
@@ -507,7 +511,7 @@ async def _searched(
         role,
         role_tools,
         messages,
-        options=rt.search,
+        options=search,
         critic=rt.model_for_agent("critic"),
         tokens=lambda: meter.usage.total_tokens,
         max_steps=rt.limits.max_steps,

@@ -10,9 +10,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestra.agents.workflow_search import WorkflowSearch
 from orchestra.core.errors import ConfigError
 from orchestra.core.roles import Role, RoleSpec
+from orchestra.core.search_options import WorkflowSearch
+from orchestra.core.tree import TaskNode
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.memory import Memory
 from orchestra.memory.embeddings import MiniLMEmbedder
@@ -92,7 +93,8 @@ class TeamRuntime:
     plan_samples: int = 1
     """Plans sampled for the goal; above 1 the plan critic chooses among them."""
     search: WorkflowSearch | None = None
-    """Workflow search for executor attempts (MCTS over their steps); None: one trajectory."""
+    """Workflow search for executor attempts (MCTS over their steps); None: one trajectory.
+    A user role's own ``search`` takes precedence (see :meth:`search_for`)."""
     approve_plan: bool = False
     """Pause after planning until a person approves, edits or rejects the plan."""
     fallbacks: bool = False
@@ -136,6 +138,19 @@ class TeamRuntime:
     def model_for_agent(self, agent: str) -> BaseChatModel:
         """The model of a team agent (``planner``, ``critic``, ...): override or default."""
         return self.models.get(agent, self.model)
+
+    def search_for(self, role: RoleSpec, task: TaskNode, attempt: int) -> WorkflowSearch | None:
+        """The workflow search for attempt ``attempt`` of ``task`` by ``role``, or None.
+
+        A user role's own options (or its ``search=False``) take precedence over the
+        team's; then the options' ``applies_to`` and ``from_attempt`` decide.
+        """
+        user_role = self.roles.get(role.name)
+        own = user_role.search if user_role is not None else None
+        options = self.search if own is None else (own or None)
+        if options is None or not options.applies(task, attempt):
+            return None
+        return options
 
     def model_for(self, role: RoleSpec) -> BaseChatModel:
         """The model that runs ``role``: its own, a named team model, or the default."""

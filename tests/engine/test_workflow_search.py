@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestra import RunStatus, tool
-from orchestra.agents.workflow_search import WorkflowSearch
+import pytest
+from pydantic import ValidationError
+
+from orchestra import Role, RunStatus, TaskNode, WorkflowSearch, tool
 from orchestra.core.search_tree import SearchBudget
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team
@@ -139,3 +141,117 @@ async def test_a_role_without_native_tool_calls_runs_its_attempt_as_usual():
     assert attrs["orchestra.search.skipped"] == "no native tool calling"
     assert "orchestra.search.nodes" not in attrs
     assert len(model.calls_for("executor")) == 1  # one ordinary attempt, no samples
+
+
+def _two_task_script(executor: Any) -> dict[str, Any]:
+    return {
+        "planner": [
+            plan(
+                subtask("hard", "Answer with a looked-up fact", role="searcher"),
+                subtask("easy", "Say hello", role="plain"),
+            )
+        ],
+        "executor": executor,
+        "critic": _critic,
+        "synthesizer": "done",
+    }
+
+
+def _per_task_executor(call: ScriptedCall) -> Any:
+    return _executor(call) if call.task_id == "hard" else "right: hello"
+
+
+def _searched_tasks(model: Any) -> set[str | None]:
+    """Tasks whose executor calls include samples (only a search samples executor steps)."""
+    return {c.task_id for c in model.calls_for("executor") if c.sample > 0}
+
+
+async def test_a_roles_own_search_applies_to_its_subtasks_only():
+    roles = [
+        Role(name="searcher", instructions="Look up.", tools=["lookup"], search=_search()),
+        Role(name="plain", instructions="Answer."),
+    ]
+    team, model = make_team(
+        _two_task_script(_per_task_executor),
+        tools=[lookup],
+        roles=roles,
+        checkpointer="memory",
+        max_attempts=1,
+    )
+    result = await team.arun("two things")
+    assert result.succeeded, result.reason
+    assert result.tree.get("hard").result == "right: fact about a"
+    assert _searched_tasks(model) == {"hard"}
+
+
+async def test_a_role_can_opt_out_of_the_teams_search():
+    roles = [
+        Role(name="searcher", instructions="Look up.", tools=["lookup"]),
+        Role(name="plain", instructions="Answer.", search=False),
+    ]
+    team, model = make_team(
+        _two_task_script(_per_task_executor),
+        tools=[lookup],
+        roles=roles,
+        search=_search(),
+        checkpointer="memory",
+        max_attempts=1,
+    )
+    assert (await team.arun("two things")).succeeded
+    assert _searched_tasks(model) == {"hard"}
+    assert len([c for c in model.calls_for("executor") if c.task_id == "easy"]) == 1
+
+
+async def test_applies_to_chooses_the_subtasks_to_search():
+    roles = [
+        Role(name="searcher", instructions="Look up.", tools=["lookup"]),
+        Role(name="plain", instructions="Answer.", tools=["lookup"]),
+    ]
+    seen: list[str] = []
+
+    def hard_only(task: TaskNode) -> bool:
+        seen.append(task.id)
+        return "looked-up" in task.title
+
+    team, model = make_team(
+        _two_task_script(_per_task_executor),
+        tools=[lookup],
+        roles=roles,
+        search=_search().model_copy(update={"applies_to": hard_only}),
+        checkpointer="memory",
+        max_attempts=1,
+    )
+    assert (await team.arun("two things")).succeeded
+    assert _searched_tasks(model) == {"hard"}
+    assert sorted(seen) == ["easy", "hard"]  # asked once per attempt
+
+
+async def test_from_attempt_searches_only_after_the_critic_sent_a_first_attempt_back():
+    def executor(call: ScriptedCall) -> Any:
+        if call.sample == 0 and not any(m.type == "tool" for m in call.messages):
+            return "a guess"  # the ordinary first attempt, which the critic sends back
+        return _executor(call)
+
+    spans = Spans()
+    team, model = make_team(
+        _script() | {"executor": executor},
+        tools=[lookup, send],
+        search=_search().model_copy(update={"from_attempt": 2}),
+        checkpointer="memory",
+        max_attempts=2,
+        tracing=spans.tracing(),
+    )
+    result = await team.arun("tell me a fact")
+    assert result.succeeded, result.reason
+    node = result.tree.get("t")
+    assert node.result == "right: fact about a"
+    assert [v.verdict for v in node.verdicts] == ["retry", "pass"]
+    attempts = [s for s in spans.all if s.name == "invoke_agent worker"]
+    assert ["orchestra.search.nodes" in s.attributes for s in attempts] == [False, True]
+    first_sampled = min(i for i, c in enumerate(model.calls_for("executor")) if c.sample > 0)
+    assert first_sampled > 0  # the search began after the ordinary attempt
+
+
+def test_from_attempt_is_at_least_one():
+    with pytest.raises(ValidationError):
+        WorkflowSearch(from_attempt=0)
