@@ -39,6 +39,7 @@ from orchestra.agents.prompts import render
 from orchestra.core.approval import Decision, EditArgs, Reject
 from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import TaskTree
 from orchestra.tools.definitions import tool_definition
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
@@ -90,6 +91,8 @@ class ExecutionResult:
     """Set when the attempt waits for approval of a tool call (``output`` is None)."""
     loop: str | None = None
     """Why a loop guard stopped the attempt (also in ``error``)."""
+    search: SearchRecord | None = None
+    """The workflow search that produced ``output``, when the attempt was searched."""
 
 
 def call_signature(tool: str, args: Mapping[str, Any]) -> str:

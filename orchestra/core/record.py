@@ -12,6 +12,7 @@ from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.roles import RoleSpec
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
@@ -96,6 +97,8 @@ class TaskRecord(BaseModel):
     re-plans that replaced it aside)."""
     verdicts: list[Verdict] = Field(default_factory=list)
     """The critic's verdict on each attempt, in order."""
+    searches: list[SearchRecord] = Field(default_factory=list)
+    """The workflow search of each searched attempt: what was tried, how it scored."""
 
 
 class RunRecord(BaseModel):
@@ -209,6 +212,7 @@ class RunResult(BaseModel):
                 usage=n.usage,
                 total_usage=self.tree.total_usage(n.id),
                 verdicts=n.verdicts,
+                searches=n.searches,
             )
             for n in self.tree.nodes.values()
             if n.id != ROOT_ID

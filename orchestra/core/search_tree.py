@@ -33,7 +33,15 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SearchBudget", "SearchError", "SearchNode", "SearchResult", "TreeSearch"]
+__all__ = [
+    "SearchBudget",
+    "SearchError",
+    "SearchNode",
+    "SearchNodeRecord",
+    "SearchRecord",
+    "SearchResult",
+    "TreeSearch",
+]
 
 A = TypeVar("A")
 
@@ -121,6 +129,83 @@ class SearchResult(Generic[A]):
     """Every node, in creation order (``nodes[0]`` is the root)."""
     evaluations: int
     stop_reason: StopReason
+
+
+class SearchNodeRecord(BaseModel):
+    """One node of a finished search, as plain data (for records, reports and traces)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    parent: int | None
+    depth: int
+    step: str | None
+    """The action that led here, described (None at the root)."""
+    visits: int
+    mean: float
+    score: float | None
+    """This trajectory's own evaluation (None: never evaluated)."""
+    terminal: bool
+    rejected: list[tuple[str, str]] = Field(default_factory=list)
+    """Proposed next actions that failed their check: (action, why)."""
+
+
+class SearchRecord(BaseModel):
+    """A finished search as plain data: its tree, why it stopped, and the best node."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    """The attempt (1-based) the search ran for."""
+    nodes: list[SearchNodeRecord]
+    evaluations: int
+    stop_reason: StopReason
+    best_node: int
+    best_score: float | None
+
+    @classmethod
+    def of(
+        cls, result: SearchResult[A], *, attempt: int, describe: Callable[[A], str] = str
+    ) -> SearchRecord:
+        """``result`` as a record, each action written with ``describe``."""
+        return cls(
+            attempt=attempt,
+            nodes=[
+                SearchNodeRecord(
+                    id=node.id,
+                    parent=node.parent.id if node.parent else None,
+                    depth=node.depth,
+                    step=describe(node.action) if node.action is not None else None,
+                    visits=node.visits,
+                    mean=round(node.mean, 4),
+                    score=node.score,
+                    terminal=node.terminal,
+                    rejected=[(describe(action), why) for action, why in node.rejected],
+                )
+                for node in result.nodes
+            ],
+            evaluations=result.evaluations,
+            stop_reason=result.stop_reason,
+            best_node=result.best.id,
+            best_score=result.best.score,
+        )
+
+    def children(self) -> dict[int | None, list[SearchNodeRecord]]:
+        """Nodes by parent id, in creation order."""
+        out: dict[int | None, list[SearchNodeRecord]] = {}
+        for node in self.nodes:
+            out.setdefault(node.parent, []).append(node)
+        return out
+
+    def best_path(self) -> set[int]:
+        """Ids of the nodes from the root to the best node."""
+        by_id = {node.id: node for node in self.nodes}
+        path: set[int] = set()
+        current: int | None = self.best_node
+        while current is not None and current in by_id:
+            path.add(current)
+            current = by_id[current].parent
+        return path
 
 
 Propose = Callable[[Sequence[A], int], Awaitable[Sequence[A]]]

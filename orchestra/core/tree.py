@@ -9,6 +9,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
 from orchestra.core.usage import Usage
 
@@ -71,6 +72,8 @@ class TaskNode(BaseModel):
     reason: str | None = None
     """Why the task failed or was skipped."""
     verdicts: list[Verdict] = Field(default_factory=list)
+    searches: list[SearchRecord] = Field(default_factory=list)
+    """The workflow searches of its attempts (``Team(search=...)``), in order."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     replaces: str | None = None

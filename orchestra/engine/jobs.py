@@ -39,7 +39,7 @@ from orchestra.agents.executor import (
 )
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
-from orchestra.agents.workflow_search import search_task
+from orchestra.agents.workflow_search import Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
@@ -48,6 +48,7 @@ from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import WorkflowSearch
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
@@ -264,6 +265,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "error": execution.error,
         "verdict": verdict.model_dump() if verdict else None,
         "loop": execution.loop,
+        "search": execution.search.model_dump(mode="json") if execution.search else None,
         "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
@@ -520,12 +522,14 @@ async def _searched(
         on_tool_call=report,
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
     )
-    trace_search(span, result)
+    record = SearchRecord.of(result, attempt=job.attempt, describe=Step.summary)
+    trace_search(span, record)
     return ExecutionResult(
         output=answer,
         error=None if answer else f"the search found no answer (stopped: {result.stop_reason})",
         steps=result.evaluations,
         tool_calls=outcomes,
+        search=record,
     )
 
 

@@ -34,6 +34,7 @@ from orchestra.core.events import (
 from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signature
 from orchestra.core.record import ReplanRecord
 from orchestra.core.roles import RoleSpec
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
@@ -328,6 +329,8 @@ class Scheduler:
             return
         leaf.executions += 1
         leaf.attempts += 1
+        if out.get("search"):
+            leaf.searches.append(SearchRecord.model_validate(out["search"]))
         if out.get("loop"):
             self.notices.append(self.emit.notice("loop_stopped", out["loop"], leaf.id))
             self._fail(leaf, f"loop stopped: {out['loop']}")

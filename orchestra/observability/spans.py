@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from opentelemetry import trace
 from opentelemetry.trace import (
@@ -31,7 +31,7 @@ from opentelemetry.trace import (
 )
 
 from orchestra.core.plan_selection import PlanSelection
-from orchestra.core.search_tree import SearchResult
+from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import TaskNode, Verdict
 from orchestra.core.usage import Usage
@@ -332,7 +332,7 @@ def trace_plan_selection(span: Span, selection: PlanSelection) -> None:
     set_content(span, "orchestra.plan.choice_reason", selection.reason)
 
 
-def trace_search(span: Span, result: SearchResult[Any]) -> None:
+def trace_search(span: Span, record: SearchRecord) -> None:
     """A workflow search on its attempt's span: totals, and one event per node of the tree.
 
     Each node's event holds its place (id, parent, depth) and numbers (visits, mean,
@@ -342,29 +342,28 @@ def trace_search(span: Span, result: SearchResult[Any]) -> None:
     set_attributes(
         span,
         {
-            "orchestra.search.nodes": len(result.nodes),
-            "orchestra.search.evaluations": result.evaluations,
-            "orchestra.search.stop_reason": result.stop_reason,
-            "orchestra.search.best_node": result.best.id,
-            "orchestra.search.best_score": result.best.score,
+            "orchestra.search.nodes": len(record.nodes),
+            "orchestra.search.evaluations": record.evaluations,
+            "orchestra.search.stop_reason": record.stop_reason,
+            "orchestra.search.best_node": record.best_node,
+            "orchestra.search.best_score": record.best_score,
         },
     )
-    for node in result.nodes:
-        summary = getattr(node.action, "summary", None)
+    for node in record.nodes:
         add_event(
             span,
             "orchestra.search.node",
             {
                 "orchestra.search.node.id": node.id,
-                "orchestra.search.node.parent": node.parent.id if node.parent else None,
+                "orchestra.search.node.parent": node.parent,
                 "orchestra.search.node.depth": node.depth,
                 "orchestra.search.node.visits": node.visits,
-                "orchestra.search.node.mean": round(node.mean, 4),
+                "orchestra.search.node.mean": node.mean,
                 "orchestra.search.node.score": node.score,
                 "orchestra.search.node.rejected": len(node.rejected),
             },
             content={
-                "orchestra.search.node.step": summary() if callable(summary) else None,
+                "orchestra.search.node.step": node.step,
                 "orchestra.search.node.rejected_reasons": [why for _, why in node.rejected] or None,
             },
         )

@@ -145,3 +145,21 @@ async def test_when_every_sample_is_invalid_planning_fails():
 def test_plan_samples_are_bounded(k: int):
     with pytest.raises(ConfigError, match="plan_samples"):
         make_team({}, plan_samples=k, checkpointer="memory")
+
+
+async def test_the_report_shows_the_candidates_the_choice_and_the_rejected(tmp_path):
+    from orchestra.observability.history import RunHistory
+    from orchestra.observability.report import render_report
+
+    planner = _planner({0: SHORT, 1: CYCLE, 2: LONG})
+    script = _script(planner, _choice("B", {"A": 0.4, "B": 0.7}))
+    team, _ = make_team(
+        script, plan_samples=3, checkpointer="memory", history=RunHistory(tmp_path / "h.db")
+    )
+    result = await team.arun("which laptop should I buy?")
+    assert team.history is not None
+    html = render_report(team.history.get(result.run_id))
+    assert 'id="plan-selection"' in html
+    assert '<tr data-candidate="B" class="chosen">' in html
+    assert '<tr data-candidate="A">' in html and "B covers the goal" in html
+    assert "sample 1</td>" in html and "cycle" in html

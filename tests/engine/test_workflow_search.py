@@ -255,3 +255,44 @@ async def test_from_attempt_searches_only_after_the_critic_sent_a_first_attempt_
 def test_from_attempt_is_at_least_one():
     with pytest.raises(ValidationError):
         WorkflowSearch(from_attempt=0)
+
+
+async def test_the_search_tree_is_kept_in_the_record_and_drawn_in_the_report(tmp_path):
+    from orchestra.observability.history import RunHistory
+    from orchestra.observability.report import render_report
+
+    team, _ = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=_search(),
+        checkpointer="memory",
+        max_attempts=1,
+        history=RunHistory(tmp_path / "history.db"),
+    )
+    result = await team.arun("tell me a fact")
+    [search] = result.tree.get("t").searches
+    assert search.attempt == 1 and search.best_score == 1.0
+    root = search.nodes[0]
+    assert root.parent is None and root.step is None
+    [(step, why)] = root.rejected
+    assert step.startswith("send(") and "side effects" in why
+    best = {n.id: n for n in search.nodes}[search.best_node]
+    assert best.score == 1.0 and best.id in search.best_path() and 0 in search.best_path()
+    assert all(n.parent in {m.id for m in search.nodes} for n in search.nodes[1:])
+
+    [task] = [t for t in result.to_record().tasks if t.id == "t"]
+    assert task.searches == [search]
+
+    assert team.history is not None
+    stored = team.history.get(result.run_id)
+    assert stored.record is not None and stored.record.tasks[0].searches == [search]
+    html = render_report(stored)
+    assert 'id="searches"' in html
+    assert html.count("data-node=") == len(search.nodes)
+    assert "rejected send(" in html and 'class="best"' in html
+
+
+async def test_attempts_that_were_not_searched_keep_no_search_record():
+    team, _ = make_team(_script() | {"executor": "right: known"}, tools=[lookup, send])
+    result = await team.arun("tell me a fact")
+    assert result.succeeded and result.tree.get("t").searches == []
