@@ -25,7 +25,7 @@ CHROMIUM ?= /usr/bin/chromium
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres,ray,bench]"
 	$(MAKE) embedded-model
 	touch $(STAMP)
 
@@ -86,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tracing.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/cluster.py
+	$(BIN)/python benchmarks/search.py --plot docs/images/search-noisy.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ from orchestra.core.approval import Decision, EditArgs, Reject
 from orchestra.core.parsing import extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
-from orchestra.core.tree import TaskTree
+from orchestra.core.tree import TaskTree, Verdict
 from orchestra.tools.definitions import tool_definition
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import (
@@ -93,6 +93,8 @@ class ExecutionResult:
     """Why a loop guard stopped the attempt (also in ``error``)."""
     search: SearchRecord | None = None
     """The workflow search that produced ``output``, when the attempt was searched."""
+    verdict: Verdict | None = None
+    """The critic's verdict on ``output`` when it was already given (inside a search)."""
 
 
 def call_signature(tool: str, args: Mapping[str, Any]) -> str:

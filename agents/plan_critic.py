@@ -80,10 +80,16 @@ def choice_errors(choice: PlanChoice, labels: Sequence[str]) -> list[str]:
 
 
 def choice_schema(labels: Sequence[str]) -> dict[str, Any]:
-    """:class:`PlanChoice`'s JSON schema with the candidates' labels as the only names."""
+    """:class:`PlanChoice`'s JSON schema with the candidates' labels as the only names.
+
+    It has a title: providers that answer through a forced function call (OpenAI's,
+    Anthropic's) name the function after it.
+    """
     names = {"type": "string", "enum": list(labels)}
     reason = {"type": "string", "minLength": 1, "maxLength": 400}
     return {
+        "title": "PlanChoice",
+        "description": "Scores of every candidate plan and the one chosen.",
         "type": "object",
         "properties": {
             "scores": {

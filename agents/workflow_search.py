@@ -8,8 +8,11 @@ invalid arguments, or a tool with side effects or one that needs approval (every
 would make that call again) is rejected with the reason and never scored. A tool step's
 calls run through the run's normal tool runner (and are logged and evented like any call).
 A final answer is scored by the scorer given, else by the critic (pass 1, retry 0.4,
-replan 0); a partial trajectory by a greedy rollout to a final answer. The best-scored
-answer is the attempt's result, which the critic then judges as usual.
+replan 0); a partial trajectory by a greedy rollout to a final answer. Each time the model
+proposes an answer counts as a vote for it (self-consistency): the result is the
+best-scored answer, the most proposed among equals. When the critic scored it, its verdict
+in the search is the attempt's verdict (asking it the same question again adds nothing);
+with a user's scorer the critic judges the result as usual.
 
 Bounded by the search's budget (evaluations, depth, seconds, tokens) inside the run's own.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,13 +36,20 @@ from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.critic import judge
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import Scorer, WorkflowSearch
-from orchestra.core.search_tree import SearchBudget, SearchResult, TreeSearch
-from orchestra.core.tree import TaskTree
+from orchestra.core.search_tree import SearchBudget, SearchNode, SearchResult, TreeSearch
+from orchestra.core.tree import TaskTree, Verdict
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
 from orchestra.tools.options import options_of
 
-__all__ = ["Scorer", "SearchBudget", "Step", "WorkflowSearch", "search_task"]
+__all__ = [
+    "Scorer",
+    "SearchBudget",
+    "SearchOutcome",
+    "Step",
+    "WorkflowSearch",
+    "search_task",
+]
 
 VERDICT_SCORES = {"pass": 1.0, "retry": 0.4, "replan": 0.0}
 """How the critic's verdict on a searched answer becomes a score."""
@@ -105,6 +116,15 @@ class _Searcher:
     key_scope: str
     outcomes: list[ToolOutcome] = field(default_factory=list)
     answers: dict[str, float] = field(default_factory=dict)
+    """Every answer scored, with its score."""
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    """The critic's verdict on each answer it scored."""
+    votes: Counter[str] = field(default_factory=Counter)
+    """How often the model proposed each answer (in expansions and rollouts)."""
+    drawn: Counter[tuple[int, ...]] = field(default_factory=Counter)
+    """Samples drawn after each path, so a widening asks for new ones."""
+    evaluated: dict[tuple[int, ...], str] = field(default_factory=dict)
+    """The answer each evaluated path led to (itself, or its rollout's)."""
     _steps: int = 0
     _calls: int = 0
     trajectories: _Trajectories = field(init=False)
@@ -146,10 +166,15 @@ class _Searcher:
     async def propose(self, path: Sequence[Step], k: int) -> list[Step]:
         """``k`` next steps, sampled (each with a sample index of its own)."""
         history = await self.trajectories.messages(path)
+        key = tuple(step.index for step in path)
+        first = self.drawn[key] + 1
+        self.drawn[key] += k
         replies = await asyncio.gather(
-            *(ask(self.model, history, self._call(n + 1)) for n in range(k))
+            *(ask(self.model, history, self._call(first + n)) for n in range(k))
         )
-        return [self.as_step(reply) for reply in replies]
+        steps = [self.as_step(reply) for reply in replies]
+        self.votes.update(step.text for step in steps if step.final and step.text)
+        return steps
 
     def check(self, path: Sequence[Step], step: Step) -> str | None:
         """Why ``step`` cannot be explored, or None."""
@@ -181,6 +206,7 @@ class _Searcher:
                 verdict = await judge(
                     self.critic, self.tree, self.task_id, answer, max_repairs=self.max_repairs
                 )
+                self.verdicts[answer] = verdict
                 value = VERDICT_SCORES[verdict.verdict]
             self.answers[answer] = float(value)
         return self.answers[answer]
@@ -192,6 +218,8 @@ class _Searcher:
             reply = await ask(self.model, history, self._call())
             step = self.as_step(reply)
             if step.final:
+                if step.text:
+                    self.votes[step.text] += 1
                 return step.text
             if self.check(path, step) is not None:
                 return ""  # a rollout never makes a call the search would not make
@@ -201,7 +229,34 @@ class _Searcher:
 
     async def evaluate(self, path: Sequence[Step]) -> float:
         answer = path[-1].text if self.is_terminal(path) else await self.rollout(path)
+        self.evaluated[tuple(step.index for step in path)] = answer
         return await self.score(answer) if answer else 0.0
+
+    def best_answer(self) -> str | None:
+        """The best-scored answer, the most proposed among equals, the first among those."""
+        order = {answer: n for n, answer in enumerate(self.answers)}
+        return max(
+            self.answers,
+            key=lambda a: (self.answers[a], self.votes[a], -order[a]),
+            default=None,
+        )
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """What a workflow search produced for an attempt."""
+
+    answer: str | None
+    """The chosen answer; None when no trajectory reached one."""
+    node: SearchNode[Step] | None
+    """The first node whose evaluation reached ``answer``."""
+    verdict: Verdict | None
+    """The critic's verdict on ``answer`` from the search (None with a user's scorer)."""
+    votes: int
+    """Times the model proposed ``answer``."""
+    tool_calls: list[ToolOutcome]
+    """Every tool call the search made."""
+    result: SearchResult[Step]
 
 
 async def search_task(
@@ -220,8 +275,8 @@ async def search_task(
     runner: ToolRunner = LOCAL_RUNNER,
     on_tool_call: Callable[[ToolOutcome], None] | None = None,
     key_scope: str = "",
-) -> tuple[str | None, list[ToolOutcome], SearchResult[Step]]:
-    """Search for the task's answer; the best answer, every tool call made, and the tree.
+) -> SearchOutcome:
+    """Search for the task's answer: the answer chosen, its verdict, the calls and the tree.
 
     ``model`` is the role's model with its tools bound natively; ``messages`` open the
     attempt; ``tokens`` tells what the attempt has spent (for the budget's token limit).
@@ -253,5 +308,21 @@ async def search_task(
         tokens=tokens,
     )
     result = await search.run()
-    best = max(searcher.answers.items(), key=lambda kv: kv[1], default=None)
-    return (best[0] if best else None), searcher.outcomes, result
+    answer = searcher.best_answer()
+    node = next(
+        (
+            n
+            for n in result.nodes
+            if answer is not None
+            and searcher.evaluated.get(tuple(step.index for step in n.path())) == answer
+        ),
+        None,
+    )
+    return SearchOutcome(
+        answer=answer,
+        node=node,
+        verdict=searcher.verdicts.get(answer) if answer is not None else None,
+        votes=searcher.votes[answer] if answer is not None else 0,
+        tool_calls=searcher.outcomes,
+        result=result,
+    )

@@ -6,8 +6,11 @@ the node). Each iteration
 1. **selects** a node: from the root, while a node is expanded, go to the child with the
    highest UCB1 value ``mean + c * sqrt(ln(N) / n)`` (a child never visited first);
 2. **expands** it: ``propose(path, k)`` suggests up to ``k`` next actions; each is
-   ``check``-ed, and an invalid one is kept as *rejected* with the reason and never
-   scored; the valid ones become children;
+   ``check``-ed, and an invalid one (or a repeat of a sibling) is kept as *rejected* with
+   the reason and never scored; the valid ones become children. A node whose branches
+   have all ended is **widened** (asked for ``k`` more actions) up to ``max_widenings``
+   times, until a widening brings nothing new: sampling goes on where the first samples
+   all ended, instead of the search stopping with budget left;
 3. **evaluates** a new child (or the node itself when it is terminal or has no valid
    child): ``evaluate(path)`` gives a score in [0, 1];
 4. **back-propagates** the score to every node on the path (visits and value sums).
@@ -70,6 +73,8 @@ class SearchBudget(BaseModel):
     """Iterations (rollouts) in flight at once."""
     exploration: float = Field(default=1.4, ge=0)
     """UCB1's exploration constant ``c``."""
+    max_widenings: int = Field(default=2, ge=0)
+    """Times a node whose branches have all ended may be asked for more actions."""
 
 
 @dataclass(eq=False)
@@ -91,6 +96,8 @@ class SearchNode(Generic[A]):
     """Ended: ``is_terminal`` said so, it is at the depth limit, or it has no valid child."""
     rejected: list[tuple[A, str]] = field(default_factory=list)
     """Proposed next actions that failed ``check``, with why (never scored)."""
+    widenings: int = 0
+    """Expansions after the first (see ``SearchBudget.max_widenings``)."""
     _pending: int = 0
     """Virtual losses: iterations through this node still waiting for their score."""
 
@@ -162,12 +169,24 @@ class SearchRecord(BaseModel):
     stop_reason: StopReason
     best_node: int
     best_score: float | None
+    votes: int = 0
+    """Times the model proposed the answer chosen (0 when none was)."""
 
     @classmethod
     def of(
-        cls, result: SearchResult[A], *, attempt: int, describe: Callable[[A], str] = str
+        cls,
+        result: SearchResult[A],
+        *,
+        attempt: int,
+        describe: Callable[[A], str] = str,
+        votes: int = 0,
+        best: SearchNode[A] | None = None,
     ) -> SearchRecord:
-        """``result`` as a record, each action written with ``describe``."""
+        """``result`` as a record, each action written with ``describe``.
+
+        ``best`` names the node chosen when the caller chose otherwise than ``result.best``.
+        """
+        best = best or result.best
         return cls(
             attempt=attempt,
             nodes=[
@@ -186,8 +205,9 @@ class SearchRecord(BaseModel):
             ],
             evaluations=result.evaluations,
             stop_reason=result.stop_reason,
-            best_node=result.best.id,
-            best_score=result.best.score,
+            best_node=best.id,
+            best_score=best.score,
+            votes=votes,
         )
 
     def children(self) -> dict[int | None, list[SearchNodeRecord]]:
@@ -307,19 +327,43 @@ class TreeSearch(Generic[A]):
             if not node.expanded:
                 await self._expand(node)
             open_children = [c for c in node.children if not self._closed(c)]
+            if not open_children and self._widenable(node):
+                await self._widen(node)
+                open_children = [c for c in node.children if not self._closed(c)]
             if not open_children:
-                return None  # only the root can get here: the others are chosen open
+                if node is self.root:
+                    return None
+                # This node just turned out to be a dead end (its expansion or widening
+                # found nothing new): it is closed now, so choose again from the root.
+                node = self.root
+                continue
             node = self._best_child(open_children)
         self._mark_pending(node, +1)
         return node
 
     def _closed(self, node: SearchNode[A]) -> bool:
-        """Nothing to do at or below ``node`` now: ended, or waiting for its own score."""
+        """Nothing to do at or below ``node`` now: ended, or waiting for a score."""
         if node.score is None:
             return bool(node._pending)  # in flight, or else it waits to be evaluated
         if node.terminal:
             return True
-        return node.expanded and all(self._closed(c) for c in node.children)
+        if not node.expanded:
+            return False
+        return all(self._closed(c) for c in node.children) and not self._widenable(node)
+
+    def _widenable(self, node: SearchNode[A]) -> bool:
+        """Whether ``node`` may be asked for more actions now.
+
+        Only when every branch below it has ended (nothing in flight) and it has
+        widenings left.
+        """
+        return (
+            node.expanded
+            and not node.terminal
+            and node.widenings < self.budget.max_widenings
+            and not node._pending
+            and node.depth < self.budget.max_depth
+        )
 
     def _best_child(self, children: list[SearchNode[A]]) -> SearchNode[A]:
         c = self.budget.exploration
@@ -334,20 +378,29 @@ class TreeSearch(Generic[A]):
         if node.depth >= self.budget.max_depth or self._is_terminal(path):
             node.terminal = True
             return
-        seen: list[A] = []
+        if not await self._add_children(node, path):
+            node.terminal = True  # a dead end: no valid way on
+
+    async def _widen(self, node: SearchNode[A]) -> None:
+        node.widenings += 1
+        if not await self._add_children(node, node.path()):
+            node.widenings = self.budget.max_widenings  # saturated: nothing new comes here
+
+    async def _add_children(self, node: SearchNode[A], path: list[A]) -> int:
+        """Ask for ``branching`` actions after ``path``; the valid new ones become children."""
+        added = 0
         for action in await self._propose(path, self.budget.branching):
             problem = self._check(path, action)
-            if problem is None and action in seen:
+            if problem is None and any(c.action == action for c in node.children):
                 problem = "the same action was proposed twice"
             if problem is not None:
                 node.rejected.append((action, problem))
                 continue
-            seen.append(action)
             child = SearchNode(id=len(self.nodes), parent=node, action=action, depth=node.depth + 1)
             node.children.append(child)
             self.nodes.append(child)
-        if not node.children:
-            node.terminal = True  # a dead end: no valid way on
+            added += 1
+        return added
 
     def _mark_pending(self, node: SearchNode[A], delta: int) -> None:
         walk: SearchNode[A] | None = node

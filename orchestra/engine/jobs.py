@@ -237,7 +237,10 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
-        if execution.output is not None:
+        if execution.verdict is not None:
+            verdict = execution.verdict  # the critic judged this answer inside the search
+            trace_verdict(span, verdict)
+        elif execution.output is not None:
             # The critic's span sits inside the attempt it judges.
             verdict = await _verdict(job, execution.output, notices)
         _trace_attempt(span, execution.error, verdict, meter.usage)
@@ -506,7 +509,7 @@ async def _searched(
         memories=memories,
         feedback=job.feedback,
     )
-    answer, outcomes, result = await search_task(
+    found = await search_task(
         bound,
         job.tree,
         job.task_id,
@@ -522,14 +525,22 @@ async def _searched(
         on_tool_call=report,
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
     )
-    record = SearchRecord.of(result, attempt=job.attempt, describe=Step.summary)
+    record = SearchRecord.of(
+        found.result,
+        attempt=job.attempt,
+        describe=Step.summary,
+        votes=found.votes,
+        best=found.node,
+    )
     trace_search(span, record)
+    stopped = found.result.stop_reason
     return ExecutionResult(
-        output=answer,
-        error=None if answer else f"the search found no answer (stopped: {result.stop_reason})",
-        steps=result.evaluations,
-        tool_calls=outcomes,
+        output=found.answer,
+        error=None if found.answer else f"the search found no answer (stopped: {stopped})",
+        steps=found.result.evaluations,
+        tool_calls=found.tool_calls,
         search=record,
+        verdict=found.verdict if rt.critic else None,
     )
 
 

@@ -147,3 +147,24 @@ def test_cluster_benchmark_runs_at_a_smoke_size():
         scaling["makespan_s_1_worker"] / scaling["makespan_s_4_workers"], rel=0.05
     )
     assert scaling["ideal_makespan_s"] == {"4_workers": 0.2, "1_worker": 0.8}
+
+
+def test_search_benchmark_scores_its_task_family_and_draws_its_plot(tmp_path: Path):
+    bench = load("search")
+    # a model that is always right and a critic that is never wrong: every strategy succeeds
+    perfect = bench.run(3, [1.0], critic_accuracy=1.0)["by_p"]["1.0"]
+    assert {s: perfect[s]["success"] for s in bench.STRATEGIES} == dict.fromkeys(
+        bench.STRATEGIES, 1.0
+    )
+    assert perfect["single"]["tokens_ratio"] == 1.0
+    assert perfect["plan_sampling"]["tokens"] > perfect["single"]["tokens"]
+    # a model that is never right: nothing succeeds, whatever the search
+    hopeless = bench.run(3, [0.0], critic_accuracy=1.0)["by_p"]["0.0"]
+    assert all(hopeless[s]["success"] == 0.0 for s in bench.STRATEGIES)
+    # seeded: the same instances and draws give the same numbers
+    noisy = bench.run(4, [0.6], seed=3)
+    assert noisy == bench.run(4, [0.6], seed=3)
+
+    image = tmp_path / "curves.png"
+    bench.plot(noisy, image)
+    assert image.read_bytes().startswith(b"\x89PNG")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -174,3 +174,64 @@ async def test_a_score_outside_0_to_1_is_an_error_not_a_value():
 
     with pytest.raises(SearchError, match="not a score"):
         await search(evaluate=broken).run()
+
+
+async def flat(path: Sequence[int]) -> float:
+    return 0.5
+
+
+def fresh_actions() -> tuple[list[int], Callable[[Sequence[int], int], Awaitable[list[int]]]]:
+    """A proposer that never repeats itself: 0, 1, 2, ... over all its calls."""
+    drawn: list[int] = []
+
+    async def propose_new(path: Sequence[int], k: int) -> list[int]:
+        start = len(drawn)
+        drawn.extend(range(start, start + k))
+        return drawn[start:]
+
+    return drawn, propose_new
+
+
+async def test_a_node_whose_branches_all_ended_is_widened_with_new_samples():
+    drawn, propose_new = fresh_actions()
+    budget = SearchBudget(max_nodes=100, max_depth=1, branching=2, parallel=1, max_widenings=2)
+    result = await search(propose=propose_new, evaluate=flat, budget=budget).run()
+    root = result.nodes[0]
+    assert drawn == [0, 1, 2, 3, 4, 5]  # the first expansion and two widenings
+    assert [c.action for c in root.children] == drawn and root.widenings == 2
+    assert result.evaluations == 6 and result.stop_reason == "exhausted"
+
+    _, propose_new = fresh_actions()
+    once = await search(
+        propose=propose_new,
+        evaluate=flat,
+        budget=budget.model_copy(update={"max_widenings": 0}),
+    ).run()
+    assert once.evaluations == 2  # without widening the search ends with budget left
+
+
+async def test_widening_stops_when_the_model_has_nothing_new_and_repeats_are_not_scored():
+    evaluated: list[list[int]] = []
+
+    async def recorded(path: Sequence[int]) -> float:
+        evaluated.append(list(path))
+        return 0.5
+
+    budget = SearchBudget(max_nodes=100, max_depth=1, branching=3, parallel=1, max_widenings=5)
+    result = await search(evaluate=recorded, budget=budget).run()
+    root = result.nodes[0]
+    assert result.stop_reason == "exhausted" and sorted(evaluated) == [[0], [1], [2]]
+    assert root.widenings == 5  # one widening brought nothing new: saturated
+    assert [why for _, why in root.rejected] == ["the same action was proposed twice"] * 3
+
+
+async def test_a_branch_that_turns_out_a_dead_end_does_not_end_the_search():
+    async def dead_end_after_two(path: Sequence[int], k: int) -> list[int]:
+        return [] if path and path[-1] == 2 else DIGITS[:k]
+
+    result = await search(
+        propose=dead_end_after_two, budget=SearchBudget(max_nodes=12, parallel=1)
+    ).run()
+    two = next(c for c in result.nodes[0].children if c.action == 2)
+    assert two.terminal and not two.children  # found to be a dead end when chosen
+    assert result.stop_reason == "max_nodes" and result.evaluations == 12

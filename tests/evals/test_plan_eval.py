@@ -182,3 +182,92 @@ def test_eval_plan_samples_plans_on_the_embedded_model_offline():
     summary = report["summary"]
     assert summary["plan_samples"] == 2 and summary["k1_node_f1"] is not None
     assert summary["tokens_per_record"] >= summary["k1_tokens_per_record"] > 0
+
+
+def test_eval_plan_samples_plans_on_a_provider_through_its_real_client(monkeypatch):
+    """`--model openai:...` with `--plan-samples`: recorded OpenAI replies from a local fake."""
+    import copy
+    import threading
+
+    from typer.testing import CliRunner
+
+    from orchestra.cli.main import app
+    from tests.models.test_providers import FIXTURES, fake_provider
+
+    def step(id: str, tool: str, deps: list[str]) -> dict:
+        return {
+            "id": id,
+            "title": f"Use {tool}",
+            "description": f"Call {tool}.",
+            "acceptance_criteria": ["done"],
+            "depends_on": deps,
+            "tools": [tool],
+            "subtasks": [],
+        }
+
+    partial = {"tasks": [step("city", "find_city", [])]}
+    full = {
+        "tasks": [
+            step("city", "find_city", []),
+            step("temp", "weather", ["city"]),
+            step("tip", "advise", ["temp"]),
+        ]
+    }
+    lock = threading.Lock()
+    planner_calls: list[dict] = []
+    critic_prompts: list[str] = []
+
+    def answer(body: dict) -> dict:
+        system = body["messages"][0]["content"]
+        user = body["messages"][-1]["content"]
+        reply = copy.deepcopy(json.loads((FIXTURES / "openai_chat_completion.json").read_text()))
+        assert body["response_format"]["type"] == "json_schema"
+        if system.startswith("You are the plan critic"):
+            critic_prompts.append(user)
+            blocks = user.split("\nPlan ")[1:]
+            scores = [
+                {
+                    "candidate": b[0],
+                    "score": 0.9 if "Use advise" in b else 0.2,
+                    "reason": "covers the goal" if "Use advise" in b else "stops at the city",
+                }
+                for b in blocks
+            ]
+            best = max(scores, key=lambda s: s["score"])["candidate"]
+            content = {"scores": scores, "choice": best, "reason": "the complete plan"}
+        else:
+            assert system.startswith("You are the planner")
+            with lock:  # the first request answered gets the weak plan
+                planner_calls.append(body)
+                content = partial if len(planner_calls) == 1 else full
+        reply["choices"][0]["message"]["content"] = json.dumps(content)
+        return reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    with fake_provider("/v1/chat/completions", answer) as url:
+        done = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "plan",
+                "--dags",
+                str(SMALL),
+                "--limit",
+                "1",
+                "--plan-samples",
+                "2",
+                "--model",
+                f"openai:gpt-4.1-mini@{url}/v1",
+                "--json",
+            ],
+        )
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    [score] = report["records"]
+    assert len(planner_calls) == 2 and len(critic_prompts) == 1
+    assert score["node_f1"] == 1.0 and score["edge_f1"] == 1.0  # the critic chose the full plan
+    assert score["k1_node_f1"] in (1.0, pytest.approx(0.5))  # whichever sample 0 got
+    summary = report["summary"]
+    assert summary["plan_samples"] == 2
+    assert summary["tokens_per_record"] == 3 * (412 + 57)  # two plans and a critic call
+    assert summary["k1_tokens_per_record"] == 412 + 57
