@@ -319,3 +319,33 @@ async def test_among_equal_scores_the_answer_proposed_most_wins_and_its_verdict_
     # search's verdict on the answer chosen, not a third call
     assert len(model.calls_for("critic")) == 2
     assert [v.verdict for v in result.tree.get("t").verdicts] == ["pass"]
+
+
+async def test_the_runs_budget_stops_a_search_mid_way_and_a_resume_goes_on():
+    from orchestra import Budget
+
+    # plan (1) and role (1) leave the search 3 model calls: its first expansion, no more
+    team, model = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=_search(),
+        checkpointer="memory",
+        max_attempts=1,
+        budget=Budget(model_calls=5),
+    )
+    stopped = await team.arun("tell me a fact", run_id="searching")
+    assert stopped.status is RunStatus.BUDGET_EXCEEDED
+    assert stopped.tree.get("t").status.value != "done"
+    assert len(model.calls_for("executor")) == 3 and not model.calls_for("critic")
+
+    done = await team.aresume("searching", budget=Budget(model_calls=60))
+    assert done.succeeded and done.tree.get("t").result == "right: fact about a"
+
+
+async def test_the_same_seed_searches_the_same_way_twice():
+    def run_once() -> Any:
+        team, _ = make_team(_script(), tools=[lookup, send], search=_search(), max_attempts=1)
+        return team.arun("tell me a fact")
+
+    first, second = await run_once(), await run_once()
+    assert first.tree.get("t").searches == second.tree.get("t").searches
