@@ -45,3 +45,24 @@ def test_the_memory_example_carries_results_from_one_run_to_the_next(tmp_path):
     )
     # the sheet is one chunk, and loading it again in the second run added nothing
     assert len([h for h in hits if h.record.source is MemorySource.DOCUMENT]) == 1
+
+
+def test_the_search_example_finds_the_quoted_venue_within_budget(tmp_path):
+    proc = run_cli(
+        "run",
+        str(ROOT / "examples" / "search_demo.py") + ":team",
+        "Book an offsite venue for 12 people",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    assert record["status"] == "succeeded"
+    tasks = {t["id"]: t for t in record["tasks"]}
+    assert tasks["venue"]["result"] == "venue: Mill Loft, price: 4080 EUR"
+    [search] = tasks["venue"]["searches"]  # the scout searches; the writer does not
+    assert tasks["invite"]["searches"] == []
+    scores = {n["step"]: n["score"] for n in search["nodes"]}
+    assert scores["answer: venue: Grand Palace, price: 4000 EUR"] == 0.0  # never quoted
+    assert scores["answer: venue: Harbor Hall, price: 6240 EUR"] == 0.3  # over budget
+    assert "Mill Loft" in record["output"] and "Now write" not in record["output"]
