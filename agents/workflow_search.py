@@ -34,9 +34,16 @@ from langchain_core.tools import BaseTool
 
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.critic import judge
+from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import Scorer, WorkflowSearch
-from orchestra.core.search_tree import SearchBudget, SearchNode, SearchResult, TreeSearch
+from orchestra.core.search_tree import (
+    SearchBudget,
+    SearchError,
+    SearchNode,
+    SearchResult,
+    TreeSearch,
+)
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
@@ -77,6 +84,11 @@ class Step:
         return "; ".join(f"{name}({args[:80]})" for name, args in self.calls)
 
 
+def _path_key(path: Sequence[Step]) -> tuple[int, ...]:
+    """What identifies a path: the indices of its steps."""
+    return tuple(step.index for step in path)
+
+
 @dataclass
 class _Trajectories:
     """The conversation after each explored path, built once per path."""
@@ -86,7 +98,7 @@ class _Trajectories:
     states: dict[tuple[int, ...], list[BaseMessage]] = field(default_factory=dict)
 
     async def messages(self, path: Sequence[Step]) -> list[BaseMessage]:
-        key = tuple(step.index for step in path)
+        key = _path_key(path)
         if not path:
             return list(self.base)
         if key not in self.states:
@@ -125,6 +137,9 @@ class _Searcher:
     """Samples drawn after each path, so a widening asks for new ones."""
     evaluated: dict[tuple[int, ...], str] = field(default_factory=dict)
     """The answer each evaluated path led to (itself, or its rollout's)."""
+    fallbacks: bool = False
+    notices: list[str] = field(default_factory=list)
+    """What the search fell back on (with ``fallbacks``)."""
     _steps: int = 0
     _calls: int = 0
     trajectories: _Trajectories = field(init=False)
@@ -166,7 +181,7 @@ class _Searcher:
     async def propose(self, path: Sequence[Step], k: int) -> list[Step]:
         """``k`` next steps, sampled (each with a sample index of its own)."""
         history = await self.trajectories.messages(path)
-        key = tuple(step.index for step in path)
+        key = _path_key(path)
         first = self.drawn[key] + 1
         self.drawn[key] += k
         replies = await asyncio.gather(
@@ -197,19 +212,38 @@ class _Searcher:
         return bool(path) and path[-1].final
 
     async def score(self, answer: str) -> float:
-        """The answer's score: the user's scorer, else the critic's verdict."""
+        """The answer's score: the user's scorer, else the critic's verdict.
+
+        Raises:
+            SearchError: the scorer gave something other than a number.
+            ModelBehaviorError: the critic's verdict stayed invalid (without fallbacks;
+                with them the answer scores 0 and a notice says so).
+        """
         if answer not in self.answers:
             if self.options.scorer is not None:
                 value = self.options.scorer(answer)
                 value = await value if inspect.isawaitable(value) else value
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise SearchError(f"the scorer gave {value!r}, not a number in [0, 1]")
             else:
-                verdict = await judge(
-                    self.critic, self.tree, self.task_id, answer, max_repairs=self.max_repairs
-                )
-                self.verdicts[answer] = verdict
-                value = VERDICT_SCORES[verdict.verdict]
+                value = await self._judged(answer)
             self.answers[answer] = float(value)
         return self.answers[answer]
+
+    async def _judged(self, answer: str) -> float:
+        try:
+            verdict = await judge(
+                self.critic, self.tree, self.task_id, answer, max_repairs=self.max_repairs
+            )
+        except ModelBehaviorError as err:
+            if not self.fallbacks:
+                raise
+            self.notices.append(
+                f"no valid verdict on a searched answer ({'; '.join(err.errors)}); scored 0"
+            )
+            return 0.0
+        self.verdicts[answer] = verdict
+        return VERDICT_SCORES[verdict.verdict]
 
     async def rollout(self, path: Sequence[Step]) -> str:
         """A greedy continuation of ``path`` to a final answer ("" if none in the steps)."""
@@ -229,8 +263,12 @@ class _Searcher:
 
     async def evaluate(self, path: Sequence[Step]) -> float:
         answer = path[-1].text if self.is_terminal(path) else await self.rollout(path)
-        self.evaluated[tuple(step.index for step in path)] = answer
+        self.evaluated[_path_key(path)] = answer
         return await self.score(answer) if answer else 0.0
+
+    def reached(self, node: SearchNode[Step], answer: str | None) -> bool:
+        """Whether evaluating ``node`` led to ``answer``."""
+        return answer is not None and self.evaluated.get(_path_key(node.path())) == answer
 
     def best_answer(self) -> str | None:
         """The best-scored answer, the most proposed among equals, the first among those."""
@@ -257,6 +295,8 @@ class SearchOutcome:
     tool_calls: list[ToolOutcome]
     """Every tool call the search made."""
     result: SearchResult[Step]
+    notices: list[str]
+    """What the search fell back on (with ``fallbacks``)."""
 
 
 async def search_task(
@@ -275,6 +315,7 @@ async def search_task(
     runner: ToolRunner = LOCAL_RUNNER,
     on_tool_call: Callable[[ToolOutcome], None] | None = None,
     key_scope: str = "",
+    fallbacks: bool = False,
 ) -> SearchOutcome:
     """Search for the task's answer: the answer chosen, its verdict, the calls and the tree.
 
@@ -295,6 +336,7 @@ async def search_task(
         runner=runner,
         on_tool_call=on_tool_call,
         key_scope=key_scope,
+        fallbacks=fallbacks,
     )
     search = TreeSearch(
         propose=searcher.propose,
@@ -309,20 +351,12 @@ async def search_task(
     )
     result = await search.run()
     answer = searcher.best_answer()
-    node = next(
-        (
-            n
-            for n in result.nodes
-            if answer is not None
-            and searcher.evaluated.get(tuple(step.index for step in n.path())) == answer
-        ),
-        None,
-    )
     return SearchOutcome(
         answer=answer,
-        node=node,
+        node=next((n for n in result.nodes if searcher.reached(n, answer)), None),
         verdict=searcher.verdicts.get(answer) if answer is not None else None,
         votes=searcher.votes[answer] if answer is not None else 0,
         tool_calls=searcher.outcomes,
         result=result,
+        notices=searcher.notices,
     )

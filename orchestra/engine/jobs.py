@@ -201,7 +201,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         search = rt.search_for(role, node, job.attempt) if job.paused is None else None
         if search is not None:
             execution = await _searched(
-                job, search, role, tools, offered, memories, report, span, meter
+                job, search, role, tools, offered, memories, report, span, meter, notices
             )
         if execution is None:
             execution = await execute_task(
@@ -488,6 +488,7 @@ async def _searched(
     report: Callable[[ToolOutcome], None],
     span: Span,
     meter: UsageMeter,
+    notices: list[dict[str, str]],
 ) -> ExecutionResult | None:
     """The attempt as a workflow search (``search``) instead of one trajectory.
 
@@ -524,7 +525,9 @@ async def _searched(
         runner=rt.tool_runner,
         on_tool_call=report,
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+        fallbacks=rt.fallbacks,
     )
+    notices.extend({"kind": "critic_fallback", "message": m} for m in found.notices)
     record = SearchRecord.of(
         found.result,
         attempt=job.attempt,

@@ -349,3 +349,35 @@ async def test_the_same_seed_searches_the_same_way_twice():
 
     first, second = await run_once(), await run_once()
     assert first.tree.get("t").searches == second.tree.get("t").searches
+
+
+async def test_a_critic_that_cannot_judge_a_searched_answer_stops_the_run_or_falls_back():
+    from orchestra import ModelBehaviorError
+
+    script = _script() | {"critic": "not a verdict at all"}
+    strict, _ = make_team(script, tools=[lookup, send], search=_search(), fallbacks=False)
+    with pytest.raises(ModelBehaviorError):
+        await strict.arun("tell me a fact")
+
+    lenient, _ = make_team(
+        script, tools=[lookup, send], search=_search(), fallbacks=True, max_attempts=1
+    )
+    result = await lenient.arun("tell me a fact")
+    assert result.succeeded  # accepted unchecked, as any attempt with fallbacks
+    messages = [n.message for n in result.notices if n.kind == "critic_fallback"]
+    assert any("searched answer" in m and "scored 0" in m for m in messages)
+    assert any("accepted unchecked" in m for m in messages)
+    [search] = result.tree.get("t").searches
+    assert {n.score for n in search.nodes[1:] if n.score is not None} == {0.0}
+
+
+async def test_a_scorer_that_returns_no_number_is_an_error_not_a_score():
+    from orchestra.core.search_tree import SearchError
+
+    team, _ = make_team(
+        _script(),
+        tools=[lookup, send],
+        search=WorkflowSearch(scorer=lambda answer: "0.9"),  # type: ignore[arg-type,return-value]
+    )
+    with pytest.raises(SearchError, match="not a number"):
+        await team.arun("tell me a fact")
