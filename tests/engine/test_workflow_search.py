@@ -61,17 +61,21 @@ def _search(**budget: Any) -> WorkflowSearch:
     return WorkflowSearch(budget=SearchBudget(**limits), seed=1)
 
 
+def _searching_team(**kw: Any) -> Any:
+    """A one-task team that searches (one attempt, checkpointed in memory)."""
+    args = {
+        "tools": [lookup, send],
+        "search": _search(),
+        "checkpointer": "memory",
+        "max_attempts": 1,
+    } | kw
+    return make_team(_script(), **args)
+
+
 async def test_the_search_finds_the_grounded_answer_and_traces_its_tree():
     SENT.clear()
     spans = Spans()
-    team, model = make_team(
-        _script(),
-        tools=[lookup, send],
-        search=_search(),
-        checkpointer="memory",
-        max_attempts=1,
-        tracing=spans.tracing(capture_content=True),
-    )
+    team, model = _searching_team(tracing=spans.tracing(capture_content=True))
     result = await team.arun("tell me a fact")
     assert result.status is RunStatus.SUCCEEDED, result.reason
     assert result.tree.get("t").result == "right: fact about a"
@@ -113,14 +117,7 @@ async def test_a_users_scorer_replaces_the_critic_in_the_search():
 
 async def test_the_search_stops_at_its_budget():
     spans = Spans()
-    team, _ = make_team(
-        _script(),
-        tools=[lookup, send],
-        search=_search(max_nodes=1, parallel=1),
-        checkpointer="memory",
-        max_attempts=1,
-        tracing=spans.tracing(),
-    )
+    team, _ = _searching_team(search=_search(max_nodes=1, parallel=1), tracing=spans.tracing())
     await team.arun("tell me a fact")
     attrs = spans.one("invoke_agent worker").attributes
     assert attrs["orchestra.search.evaluations"] == 1
@@ -264,14 +261,7 @@ async def test_the_search_tree_is_kept_in_the_record_and_drawn_in_the_report(tmp
     from orchestra.observability.history import RunHistory
     from orchestra.observability.report import render_report
 
-    team, _ = make_team(
-        _script(),
-        tools=[lookup, send],
-        search=_search(),
-        checkpointer="memory",
-        max_attempts=1,
-        history=RunHistory(tmp_path / "history.db"),
-    )
+    team, _ = _searching_team(history=RunHistory(tmp_path / "history.db"))
     result = await team.arun("tell me a fact")
     [search] = result.tree.get("t").searches
     assert search.attempt == 1 and search.best_score == 1.0
@@ -325,14 +315,7 @@ async def test_the_runs_budget_stops_a_search_mid_way_and_a_resume_goes_on():
     from orchestra import Budget
 
     # plan (1) and role (1) leave the search 3 model calls: its first expansion, no more
-    team, model = make_team(
-        _script(),
-        tools=[lookup, send],
-        search=_search(),
-        checkpointer="memory",
-        max_attempts=1,
-        budget=Budget(model_calls=5),
-    )
+    team, model = _searching_team(budget=Budget(model_calls=5))
     stopped = await team.arun("tell me a fact", run_id="searching")
     assert stopped.status is RunStatus.BUDGET_EXCEEDED
     assert stopped.tree.get("t").status.value != "done"
@@ -344,7 +327,7 @@ async def test_the_runs_budget_stops_a_search_mid_way_and_a_resume_goes_on():
 
 async def test_the_same_seed_searches_the_same_way_twice():
     def run_once() -> Any:
-        team, _ = make_team(_script(), tools=[lookup, send], search=_search(), max_attempts=1)
+        team, _ = _searching_team()
         return team.arun("tell me a fact")
 
     first, second = await run_once(), await run_once()
