@@ -70,6 +70,9 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
             label.append(f" {task.total_usage.total_tokens} tok", style="dim")
         if task.verdicts:
             label.append(f" verdicts={'/'.join(v.verdict for v in task.verdicts)}", style="dim")
+        if task.searches:
+            nodes = "/".join(str(len(s.nodes) - 1) for s in task.searches)
+            label.append(f" searched={nodes} steps", style="cyan")
         if task.depends_on:
             label.append(f" after {', '.join(task.depends_on)}", style="dim")
         if task.replaced_by:
@@ -80,6 +83,18 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
 def print_record(console: Console, record: RunRecord) -> None:
     """The tree, the critic's objections, then the answer or why the run failed."""
     console.print(record_tree(record))
+    selection = record.plan_selection
+    if selection is not None:
+        console.print(
+            Text(
+                f"plan {selection.chosen} chosen by {selection.chosen_by} among"
+                f" {len(selection.candidates)} distinct of {selection.k} samples"
+                f" ({len(selection.rejected)} rejected); planning"
+                f" {selection.usage.total_tokens} tokens, one plan"
+                f" {selection.single_shot_usage.total_tokens}",
+                style="cyan",
+            )
+        )
     for task in record.tasks:
         for n, verdict in enumerate(task.verdicts, 1):
             if verdict.verdict != "pass":

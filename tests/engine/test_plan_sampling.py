@@ -163,3 +163,13 @@ async def test_the_report_shows_the_candidates_the_choice_and_the_rejected(tmp_p
     assert '<tr data-candidate="B" class="chosen">' in html
     assert '<tr data-candidate="A">' in html and "B covers the goal" in html
     assert "sample 1</td>" in html and "cycle" in html
+
+    from rich.console import Console
+
+    from orchestra.cli.render import print_record
+
+    console = Console(width=200, record=True, color_system=None)
+    print_record(console, result.to_record())
+    assert "plan B chosen by critic among 2 distinct of 3 samples (1 rejected)" in (
+        console.export_text()
+    )

@@ -284,6 +284,14 @@ async def test_the_search_tree_is_kept_in_the_record_and_drawn_in_the_report(tmp
     assert html.count("data-node=") == len(search.nodes)
     assert "rejected send(" in html and 'class="best"' in html
 
+    from rich.console import Console
+
+    from orchestra.cli.render import print_record
+
+    console = Console(width=200, record=True, color_system=None)
+    print_record(console, result.to_record())
+    assert f"searched={len(search.nodes) - 1} steps" in console.export_text()
+
 
 async def test_attempts_that_were_not_searched_keep_no_search_record():
     team, _ = make_team(_script() | {"executor": "right: known"}, tools=[lookup, send])
