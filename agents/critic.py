@@ -14,9 +14,17 @@ __all__ = ["judge"]
 
 
 async def judge(
-    model: BaseChatModel, tree: TaskTree, task_id: str, result: str, *, max_repairs: int = 2
+    model: BaseChatModel,
+    tree: TaskTree,
+    task_id: str,
+    result: str,
+    *,
+    max_repairs: int = 2,
+    sample: int = 0,
 ) -> Verdict:
     """The critic's verdict on ``result`` for ``task_id``.
+
+    ``sample`` above 0 asks for another, independently sampled verdict on the same result.
 
     Raises:
         ModelBehaviorError: the verdict stayed unparsable after ``max_repairs`` repairs.
@@ -27,6 +35,6 @@ async def judge(
         model,
         [SystemMessage(content=render("critic")), HumanMessage(content=human)],
         Verdict,
-        AgentCall(agent="critic", task_id=task_id, role=task.role),
+        AgentCall(agent="critic", task_id=task_id, role=task.role, sample=sample),
         max_repairs=max_repairs,
     )

@@ -84,6 +84,13 @@ class Step:
         return "; ".join(f"{name}({args[:80]})" for name, args in self.calls)
 
 
+def majority(verdicts: Sequence[Verdict]) -> Verdict:
+    """The most common verdict (of a tie, the stricter one), first given of its kind."""
+    counts = Counter(v.verdict for v in verdicts)
+    kind = max(counts, key=lambda k: (counts[k], -VERDICT_SCORES[k]))
+    return next(v for v in verdicts if v.verdict == kind)
+
+
 def _path_key(path: Sequence[Step]) -> tuple[int, ...]:
     """What identifies a path: the indices of its steps."""
     return tuple(step.index for step in path)
@@ -231,9 +238,20 @@ class _Searcher:
         return self.answers[answer]
 
     async def _judged(self, answer: str) -> float:
+        """The mean score of the critic's ``judgments`` verdicts; the majority is kept."""
         try:
-            verdict = await judge(
-                self.critic, self.tree, self.task_id, answer, max_repairs=self.max_repairs
+            verdicts = await asyncio.gather(
+                *(
+                    judge(
+                        self.critic,
+                        self.tree,
+                        self.task_id,
+                        answer,
+                        max_repairs=self.max_repairs,
+                        sample=n,
+                    )
+                    for n in range(self.options.judgments)
+                )
             )
         except ModelBehaviorError as err:
             if not self.fallbacks:
@@ -242,8 +260,8 @@ class _Searcher:
                 f"no valid verdict on a searched answer ({'; '.join(err.errors)}); scored 0"
             )
             return 0.0
-        self.verdicts[answer] = verdict
-        return VERDICT_SCORES[verdict.verdict]
+        self.verdicts[answer] = majority(verdicts)
+        return sum(VERDICT_SCORES[v.verdict] for v in verdicts) / len(verdicts)
 
     async def rollout(self, path: Sequence[Step]) -> str:
         """A greedy continuation of ``path`` to a final answer ("" if none in the steps)."""

@@ -27,7 +27,8 @@ same calls). Every model sample is right with probability ``p``:
 * ``single``: one plan, one trajectory per attempt, the critic's retry loop (2 attempts);
 * ``plan_sampling``: ``Team(plan_samples=5)``;
 * ``search``: ``Team(search=WorkflowSearch(...))`` (8 nodes, branching 3);
-* ``both``: plan sampling and workflow search.
+* ``search_3_judgments``: the same with ``judgments=3`` (three critic verdicts an answer);
+* ``both``: plan sampling and workflow search (one judgment).
 
 Reported per ``p``: success rate, mean tokens a run (the scripted model counts 4
 characters a token) and both as ratios to ``single`` measured in the same run.
@@ -54,7 +55,7 @@ from orchestra.core.search_tree import SearchBudget
 from orchestra.testing import ScriptedCall, ScriptedChatModel, role_spec, tool_call, verdict
 
 WORDS = ("amber", "cobalt", "delta", "ember", "falcon", "garnet", "harbor", "indigo", "juniper")
-STRATEGIES = ("single", "plan_sampling", "search", "both")
+STRATEGIES = ("single", "plan_sampling", "search", "search_3_judgments", "both")
 PLAN_SAMPLES = 5
 _CODE_OF = re.compile(r"code of ([a-z]+-\d+): ([0-9a-f]{6})")
 
@@ -186,13 +187,15 @@ class NoisyScript:
 
 def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
     search = WorkflowSearch(
-        budget=SearchBudget(max_nodes=8, max_depth=3, branching=3, parallel=2), seed=seed
+        budget=SearchBudget(max_nodes=8, max_depth=3, branching=3, parallel=2),
+        seed=seed,
+        judgments=3 if strategy == "search_3_judgments" else 1,
     )
     return Team(
         model=model,
         tools=[lookup],
         plan_samples=PLAN_SAMPLES if strategy in ("plan_sampling", "both") else 1,
-        search=search if strategy in ("search", "both") else None,
+        search=search if strategy in ("search", "search_3_judgments", "both") else None,
         max_attempts=2,
         fallbacks=False,
         history=False,
@@ -272,7 +275,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     ps = [float(p) for p in result["by_p"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    for strategy, marker in zip(STRATEGIES, "osD^", strict=True):
+    for strategy, marker in zip(STRATEGIES, "osDv^", strict=True):
         rows = [result["by_p"][p][strategy] for p in result["by_p"]]
         left.plot(ps, [r["success"] for r in rows], marker=marker, label=strategy)
         right.plot(ps, [r["tokens"] for r in rows], marker=marker, label=strategy)

@@ -39,6 +39,10 @@ class WorkflowSearch(BaseModel):
         from_attempt: the first attempt that searches. ``2`` keeps the first attempt an
             ordinary one and searches only a subtask the critic sent back, so search is
             paid for only where a single shot failed.
+        judgments: verdicts the critic gives on each answer, sampled independently; the
+            score is their mean and the majority verdict counts (a tie counts as the
+            stricter one). Above 1 it buys a less noisy critic for that many calls per
+            answer; no effect with a ``scorer``.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -48,6 +52,7 @@ class WorkflowSearch(BaseModel):
     seed: int = 0
     applies_to: Callable[[TaskNode], bool] | None = None
     from_attempt: int = Field(default=1, ge=1)
+    judgments: int = Field(default=1, ge=1, le=9)
 
     def applies(self, task: TaskNode, attempt: int) -> bool:
         """Whether attempt number ``attempt`` (1-based) at ``task`` is searched."""

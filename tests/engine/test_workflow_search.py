@@ -372,3 +372,29 @@ async def test_a_scorer_that_returns_no_number_is_an_error_not_a_score():
     )
     with pytest.raises(SearchError, match="not a number"):
         await team.arun("tell me a fact")
+
+
+async def test_several_judgments_per_answer_average_the_score_and_keep_the_majority():
+    def critic(call: ScriptedCall) -> Any:
+        return verdict("retry", "unsure") if call.sample == 0 else verdict("pass")
+
+    script = _script() | {"executor": "right: known", "critic": critic}
+    options = _search().model_copy(update={"judgments": 3})
+    team, model = make_team(script, tools=[lookup, send], search=options, max_attempts=1)
+    result = await team.arun("tell me a fact")
+    assert result.succeeded  # two of three verdicts pass: the majority is the attempt's
+    assert sorted(c.sample for c in model.calls_for("critic")) == [0, 1, 2]
+    [search] = result.tree.get("t").searches
+    assert search.best_score == pytest.approx((0.4 + 1.0 + 1.0) / 3)
+
+
+def test_the_majority_of_verdicts_breaks_ties_towards_the_stricter():
+    from orchestra.agents.workflow_search import majority
+    from orchestra.core.tree import Verdict
+
+    def v(kind: str) -> Verdict:
+        return Verdict(verdict=kind, reason=kind)  # type: ignore[arg-type]
+
+    assert majority([v("pass"), v("retry"), v("pass")]).verdict == "pass"
+    assert majority([v("pass"), v("retry")]).verdict == "retry"
+    assert majority([v("replan"), v("pass")]).verdict == "replan"
