@@ -8,7 +8,8 @@ invalid arguments, or a tool with side effects or one that needs approval (every
 would make that call again) is rejected with the reason and never scored. A tool step's
 calls run through the run's normal tool runner (and are logged and evented like any call).
 A final answer is scored by the scorer given, else by the critic (pass 1, retry 0.4,
-replan 0); a partial trajectory by a greedy rollout to a final answer. Each time the model
+replan 0; with ``judgments`` above 1 the mean of that many sampled verdicts, the majority
+kept); a partial trajectory by a greedy rollout to a final answer. Each time the model
 proposes an answer counts as a vote for it (self-consistency): the result is the
 best-scored answer, the most proposed among equals. When the critic scored it, its verdict
 in the search is the attempt's verdict (asking it the same question again adds nothing);
