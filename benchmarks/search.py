@@ -199,6 +199,7 @@ def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
         max_attempts=2,
         fallbacks=False,
         history=False,
+        checkpointer="memory",  # runs go on in parallel; nothing here needs to survive
         name=f"noisy-{strategy}",
     )
 
