@@ -386,8 +386,16 @@ class Team:
                             to_queue(event)
 
                         with event_sink(forward):
+                            # "sync": a step starts once the checkpoint before it is
+                            # saved. LangGraph's default saves it in the background, so
+                            # a step's job results could be saved first, and a crash then
+                            # loses the step (a resume redoes it and all in it).
                             stream = graph.astream(
-                                start, config, context=runtime, stream_mode="custom"
+                                start,
+                                config,
+                                context=runtime,
+                                stream_mode="custom",
+                                durability="sync",
                             )
                             async for chunk in stream:  # only what a node wrote there itself
                                 forward(chunk)

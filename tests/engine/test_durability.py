@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra import Event, RunStatus, TaskFinished, tool
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
@@ -132,3 +134,45 @@ async def test_a_cancelled_run_leaves_a_checkpoint_it_resumes_from():
     assert resumed.status is RunStatus.SUCCEEDED and resumed.output == "final"
     assert len(model.calls_for("executor", "a")) == 1  # a finished before the cancel
     assert team.history.get("cancelled").summary.status == "succeeded"
+
+
+class _SlowSaver(InMemorySaver):
+    """Saves checkpoints slowly and notes the order of checkpoints and job results."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: set[str] = set()
+        self.early_writes: list[str] = []
+
+    async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        for _ in range(200):  # a busy disk: the rest of the run gets every chance to go on
+            await asyncio.sleep(0)
+        stored = await super().aput(config, checkpoint, metadata, new_versions)
+        self.saved.add(checkpoint["id"])
+        return stored
+
+    async def aput_writes(
+        self, config: Any, writes: Any, task_id: str, task_path: str = ""
+    ) -> None:
+        channels = {channel for channel, _ in writes}
+        work = channels & {"__return__", "tree"}  # a job's result, a node's output
+        if work and config["configurable"]["checkpoint_id"] not in self.saved:
+            self.early_writes.append(task_id)
+        await super().aput_writes(config, writes, task_id, task_path)
+
+
+async def test_a_step_starts_only_once_the_checkpoint_before_it_is_saved():
+    """A result saved for a step whose own checkpoint is not saved yet is lost by a crash
+    (resuming starts from the checkpoint before, and redoes the step and all in it)."""
+    saver = _SlowSaver()
+    script = {
+        "planner": [plan(subtask("a"), subtask("b"), subtask("c", deps=["a", "b"]))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": "done",
+        "critic": verdict("pass"),
+        "synthesizer": "final",
+    }
+    team, _ = make_team(script, checkpointer=saver)
+    result = await team.arun("goal", run_id="ordered")
+    assert result.status is RunStatus.SUCCEEDED
+    assert saver.saved and saver.early_writes == []
