@@ -54,6 +54,7 @@ __all__ = [
     "Scorer",
     "SearchBudget",
     "SearchOutcome",
+    "SearchProgress",
     "Step",
     "WorkflowSearch",
     "search_task",
@@ -90,6 +91,19 @@ def majority(verdicts: Sequence[Verdict]) -> Verdict:
     counts = Counter(v.verdict for v in verdicts)
     kind = max(counts, key=lambda k: (counts[k], -VERDICT_SCORES[k]))
     return next(v for v in verdicts if v.verdict == kind)
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """One more trajectory scored: what a live view shows of a running search."""
+
+    evaluations: int
+    max_evaluations: int
+    action: str
+    """The scored step, one line (:meth:`Step.summary`)."""
+    score: float
+    best: float
+    """The best score so far."""
 
 
 def _path_key(path: Sequence[Step]) -> tuple[int, ...]:
@@ -133,6 +147,8 @@ class _Searcher:
     max_repairs: int
     runner: ToolRunner
     on_tool_call: Callable[[ToolOutcome], None] | None
+    on_tool_start: Callable[[str, str], None] | None
+    on_scored: Callable[[SearchProgress], None] | None
     key_scope: str
     outcomes: list[ToolOutcome] = field(default_factory=list)
     answers: dict[str, float] = field(default_factory=dict)
@@ -150,6 +166,8 @@ class _Searcher:
     """What the search fell back on (with ``fallbacks``)."""
     _steps: int = 0
     _calls: int = 0
+    _scored: int = 0
+    _best: float = 0.0
     trajectories: _Trajectories = field(init=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +178,8 @@ class _Searcher:
         for call in message.tool_calls:
             self._calls += 1
             key = idempotency_key(self.key_scope, self._calls, call["name"], call["args"])
+            if self.on_tool_start is not None:
+                self.on_tool_start(call["name"], key)
             outcome = await call_tool(
                 call["name"],
                 call["args"],
@@ -283,7 +303,20 @@ class _Searcher:
     async def evaluate(self, path: Sequence[Step]) -> float:
         answer = path[-1].text if self.is_terminal(path) else await self.rollout(path)
         self.evaluated[_path_key(path)] = answer
-        return await self.score(answer) if answer else 0.0
+        value = await self.score(answer) if answer else 0.0
+        self._scored += 1
+        self._best = max(self._best, value)
+        if self.on_scored is not None:
+            self.on_scored(
+                SearchProgress(
+                    evaluations=self._scored,
+                    max_evaluations=self.options.budget.max_nodes,
+                    action=path[-1].summary(),
+                    score=value,
+                    best=self._best,
+                )
+            )
+        return value
 
     def reached(self, node: SearchNode[Step], answer: str | None) -> bool:
         """Whether evaluating ``node`` led to ``answer``."""
@@ -333,6 +366,8 @@ async def search_task(
     max_repairs: int = 2,
     runner: ToolRunner = LOCAL_RUNNER,
     on_tool_call: Callable[[ToolOutcome], None] | None = None,
+    on_tool_start: Callable[[str, str], None] | None = None,
+    on_scored: Callable[[SearchProgress], None] | None = None,
     key_scope: str = "",
     fallbacks: bool = False,
 ) -> SearchOutcome:
@@ -340,6 +375,8 @@ async def search_task(
 
     ``model`` is the role's model with its tools bound natively; ``messages`` open the
     attempt; ``tokens`` tells what the attempt has spent (for the budget's token limit).
+    ``on_tool_start`` hears of each tool call before it is made (tool, idempotency key),
+    ``on_tool_call`` of its outcome, and ``on_scored`` of each trajectory scored.
     """
     searcher = _Searcher(
         model=model,
@@ -354,6 +391,8 @@ async def search_task(
         max_repairs=max_repairs,
         runner=runner,
         on_tool_call=on_tool_call,
+        on_tool_start=on_tool_start,
+        on_scored=on_scored,
         key_scope=key_scope,
         fallbacks=fallbacks,
     )

@@ -29,6 +29,7 @@ __all__ = [
     "RoleAssigned",
     "RunFinished",
     "RunStarted",
+    "SearchStepped",
     "TaskFailed",
     "TaskFinished",
     "TaskPlanned",
@@ -126,6 +127,24 @@ class ToolCalled(EventBase):
     key: str = ""
     """The call's idempotency key (see ``orchestra.core.record.ToolCallRecord``)."""
     tries: int = 1
+
+
+class SearchStepped(EventBase):
+    """A workflow search scored one more trajectory of a task's attempt."""
+
+    type: Literal["search_step"] = "search_step"
+    task_id: str
+    attempt: int
+    evaluations: int
+    """Trajectories scored so far in this search."""
+    max_evaluations: int
+    """The search budget's ``max_nodes``."""
+    action: str
+    """The step that was scored, one line (a tool call, or ``answer: ...``)."""
+    score: float
+    """Its score in [0, 1] (0 when its rollout reached no answer)."""
+    best: float
+    """The best score so far in this search."""
 
 
 class VerdictGiven(EventBase):
@@ -231,6 +250,7 @@ Event = Annotated[
     | TaskStarted
     | ToolStarted
     | ToolCalled
+    | SearchStepped
     | VerdictGiven
     | TaskFinished
     | TaskFailed

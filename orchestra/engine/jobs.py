@@ -39,11 +39,11 @@ from orchestra.agents.executor import (
 )
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
-from orchestra.agents.workflow_search import Step, search_task
+from orchestra.agents.workflow_search import SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
-from orchestra.core.events import ToolCalled, ToolStarted
+from orchestra.core.events import SearchStepped, ToolCalled, ToolStarted
 from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
@@ -496,6 +496,20 @@ async def _searched(
     from an answer, so the attempt runs as usual (the span says so).
     """
     rt = job.runtime
+    emit = Emitter(job.run_id)
+
+    def scored(progress: SearchProgress) -> None:
+        emit(
+            SearchStepped,
+            task_id=job.task_id,
+            attempt=job.attempt,
+            evaluations=progress.evaluations,
+            max_evaluations=progress.max_evaluations,
+            action=progress.action,
+            score=progress.score,
+            best=progress.best,
+        )
+
     role_tools = offered_tools(role, tools, offered)
     bound, native = bind_tools_of(rt.model_for(role), role_tools)
     if role_tools and not native:
@@ -524,6 +538,8 @@ async def _searched(
         max_repairs=rt.limits.max_repairs,
         runner=rt.tool_runner,
         on_tool_call=report,
+        on_tool_start=lambda tool, key: emit(ToolStarted, task_id=job.task_id, tool=tool, key=key),
+        on_scored=scored,
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
         fallbacks=rt.fallbacks,
     )

@@ -25,6 +25,7 @@ from orchestra.core.events import (
     RoleAssigned,
     RunFinished,
     RunStarted,
+    SearchStepped,
     TaskFailed,
     TaskFinished,
     TaskPlanned,
@@ -66,10 +67,12 @@ class _Task:
     """Running tool calls: key → tool name."""
     tool_calls: int = 0
     verdict: str | None = None
+    search: SearchStepped | None = None
+    """The latest step of the current attempt's workflow search."""
 
 
 class LiveView:
-    """The task tree with per-node status, running tools, tokens and elapsed time.
+    """The task tree with per-node status, running tools and searches, tokens and time.
 
     Feed it every event of a run with :meth:`update`; rich renders it (it is a rich
     renderable), so ``rich.live.Live(view)`` redraws it as the run goes.
@@ -117,12 +120,15 @@ class LiveView:
                 task = self._task(event.task_id)
                 task.status, task.attempt, task.role = "running", event.attempt, event.role
                 task.started = task.started or now
+                task.search = None
             case ToolStarted():
                 self._task(event.task_id).tools[event.key or event.tool] = event.tool
             case ToolCalled():
                 task = self._task(event.task_id)
                 task.tools.pop(event.key or event.tool, None)
                 task.tool_calls += 1
+            case SearchStepped():
+                self._task(event.task_id).search = event
             case VerdictGiven():
                 self._task(event.task_id).verdict = event.verdict
             case TaskFinished():
@@ -197,6 +203,12 @@ class LiveView:
                 label.append(f"  {(task.ended or now) - task.started:.1f}s", style="dim")
             if task.usage.total_tokens:
                 label.append(f"  {task.usage.total_tokens} tok", style="dim")
+            if task.search is not None:
+                found = task.search
+                label.append(
+                    f"  search {found.evaluations}/{found.max_evaluations} best {found.best:.2f}",
+                    style="cyan",
+                )
             if task.tools:
                 label.append(f"  ⚙ {', '.join(sorted(set(task.tools.values())))}", style="cyan")
             elif task.status == "pending" and task.depends_on:

@@ -6,9 +6,12 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from rich.console import Console
 
-from orchestra import Role, RunStatus, TaskNode, WorkflowSearch, tool
+from orchestra import Event, Role, RunStatus, TaskNode, ToolCalled, WorkflowSearch, tool
+from orchestra.core.events import SearchStepped, ToolStarted
 from orchestra.core.search_tree import SearchBudget
+from orchestra.observability.live import LiveView
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team
 from tests.observability.conftest import Spans
@@ -95,6 +98,46 @@ async def test_the_search_finds_the_grounded_answer_and_traces_its_tree():
     assert "side effects" in reasons[0]
     # a widening of the root drew samples 4-6, which only repeated a guess
     assert all(why == "the same action was proposed twice" for why in reasons[1:])
+
+
+async def test_a_search_reports_each_scored_trajectory_and_its_tool_calls_as_events():
+    team, _ = _searching_team()
+    view = LiveView()
+    events: list[Event] = []
+    lines_during: list[str] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        view.update(event)
+        if isinstance(event, SearchStepped):
+            lines_during.append(_line_of(view, "t"))
+
+    result = await team.arun("tell me a fact", on_event=on_event)
+    assert result.status is RunStatus.SUCCEEDED, result.reason
+    [search] = result.tree.get("t").searches
+    steps = [e for e in events if isinstance(e, SearchStepped)]
+    assert [e.evaluations for e in steps] == list(range(1, len(search.nodes)))
+    assert {(e.task_id, e.attempt, e.max_evaluations) for e in steps} == {("t", 1, 6)}
+    assert [e.best for e in steps] == [
+        max(e.score for e in steps[: n + 1]) for n in range(len(steps))
+    ]
+    assert steps[-1].best == 1.0
+    assert any(e.action.startswith("lookup(") for e in steps)
+    assert any(e.action == "answer: a guess" and e.score == 0.4 for e in steps)
+    # every tool call the search made was announced first, under the same key
+    started = [e.key for e in events if isinstance(e, ToolStarted)]
+    called = [e.key for e in events if isinstance(e, ToolCalled)]
+    assert called and started == called
+    # the live view shows how far the search is
+    assert f"search 1/6 best {steps[0].best:.2f}" in lines_during[0]
+    assert f"search {len(steps)}/6 best 1.00" in lines_during[-1]
+
+
+def _line_of(view: LiveView, task_id: str) -> str:
+    console = Console(width=160, record=True, color_system=None, file=None)
+    with console.capture() as capture:
+        console.print(view)
+    return next(line for line in capture.get().splitlines() if f" {task_id} " in line)
 
 
 async def test_a_users_scorer_replaces_the_critic_in_the_search():
