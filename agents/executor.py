@@ -95,6 +95,8 @@ class ExecutionResult:
     """The workflow search that produced ``output``, when the attempt was searched."""
     verdict: Verdict | None = None
     """The critic's verdict on ``output`` when it was already given (inside a search)."""
+    role: RoleSpec | None = None
+    """The role that produced ``output`` when a search chose another than the attempt's."""
 
 
 def call_signature(tool: str, args: Mapping[str, Any]) -> str:

@@ -97,6 +97,7 @@ async def design_role(
     team_tools: Set[str] | None = None,
     models: Set[str] = frozenset(),
     max_repairs: int = 2,
+    sample: int = 0,
 ) -> tuple[RoleSpec, bool]:
     """The role for ``task_id`` and whether it is new (False: the designer reused one).
 
@@ -105,7 +106,8 @@ async def design_role(
 
     ``tools`` are the tools offered (name to description: the most relevant ones when the
     team has many); ``team_tools`` all the team's tools, which a spec may name (default:
-    the offered ones).
+    the offered ones). ``sample`` above 0 asks for another design of the same task
+    (workflow search choosing among roles).
 
     Raises:
         RoleDesignError: the reply stayed invalid (e.g. named unknown tools) after
@@ -122,7 +124,7 @@ async def design_role(
             HumanMessage(content=describe_task(tree, tree.get(task_id), with_inputs=False)),
         ],
         RoleDraft,
-        AgentCall(agent="role_designer", task_id=task_id),
+        AgentCall(agent="role_designer", task_id=task_id, sample=sample),
         check=lambda d: role_draft_errors(d, roles=roles, tools=known, models=models),
         json_schema=role_schema(set(tools), models),
         max_repairs=max_repairs,

@@ -15,6 +15,12 @@ best-scored answer, the most proposed among equals. When the critic scored it, i
 in the search is the attempt's verdict (asking it the same question again adds nothing);
 with a user's scorer the critic judges the result as usual.
 
+With ``WorkflowSearch(roles=N)`` the first action chooses who works on the task (HALO's
+choice among designed agents): the task's role, and N - 1 roles the role designer proposes
+when sampled again (a failed or clashing design is rejected with the reason); every step
+below runs as that role (its model, tools and prompt), and the task takes the role whose
+trajectory gave the chosen answer.
+
 Bounded by the search's budget (evaluations, depth, seconds, tokens) inside the run's own.
 """
 
@@ -55,6 +61,8 @@ __all__ = [
     "SearchBudget",
     "SearchOutcome",
     "SearchProgress",
+    "MoreRoles",
+    "RoleSetup",
     "Step",
     "WorkflowSearch",
     "search_task",
@@ -65,22 +73,50 @@ VERDICT_SCORES = {"pass": 1.0, "retry": 0.4, "replan": 0.0}
 
 
 @dataclass(frozen=True)
+class RoleSetup:
+    """What a role's executor steps need: the role, its model, tools and first messages."""
+
+    role: RoleSpec
+    model: BaseChatModel | Runnable[Any, BaseMessage]
+    """The role's model with its tools bound natively."""
+    tools: Mapping[str, BaseTool]
+    """The tools the role is offered, by name."""
+    messages: list[BaseMessage]
+    """The messages that open an attempt by this role."""
+
+
+MoreRoles = Callable[[int], Awaitable[RoleSetup | str]]
+"""Sample ``n`` (from 1) of the role designer for the task: a role, or why there is none."""
+
+
+@dataclass(frozen=True)
 class Step:
-    """One executor step: the model's reply (tool calls, or a final answer)."""
+    """One step of a trajectory: an executor's reply (tool calls, or a final answer).
+
+    When the search chooses roles, a trajectory's first step is the role working on it.
+    """
 
     text: str
     calls: tuple[tuple[str, str], ...]
     """(tool, JSON arguments) of each tool call, for telling steps apart."""
-    message: AIMessage = field(compare=False)
+    message: AIMessage | None = field(compare=False)
     index: int = field(compare=False)
+    role: RoleSpec | None = None
+    """The role this step chooses (a role step has no message)."""
+    problem: str | None = field(default=None, compare=False)
+    """Why this step cannot be explored (a role design that failed)."""
 
     @property
     def final(self) -> bool:
         """Whether this step is a final answer."""
-        return not self.calls
+        return not self.calls and self.role is None and self.problem is None
 
     def summary(self) -> str:
         """One line for traces."""
+        if self.role is not None:
+            return f"role {self.role.name}"
+        if self.problem is not None:
+            return "role: no valid design"
         if self.final:
             return f"answer: {self.text[:120]}"
         return "; ".join(f"{name}({args[:80]})" for name, args in self.calls)
@@ -111,36 +147,15 @@ def _path_key(path: Sequence[Step]) -> tuple[int, ...]:
     return tuple(step.index for step in path)
 
 
-@dataclass
-class _Trajectories:
-    """The conversation after each explored path, built once per path."""
-
-    base: list[BaseMessage]
-    run_calls: Callable[[AIMessage, list[BaseMessage]], Awaitable[None]]
-    states: dict[tuple[int, ...], list[BaseMessage]] = field(default_factory=dict)
-
-    async def messages(self, path: Sequence[Step]) -> list[BaseMessage]:
-        key = _path_key(path)
-        if not path:
-            return list(self.base)
-        if key not in self.states:
-            before = await self.messages(path[:-1])
-            after = [*before, path[-1].message]
-            await self.run_calls(path[-1].message, after)
-            self.states[key] = after
-        return list(self.states[key])
-
-
 @dataclass(kw_only=True)
 class _Searcher:
     """The callbacks :class:`TreeSearch` needs, for one attempt."""
 
-    model: BaseChatModel | Runnable[Any, BaseMessage]
+    setup: RoleSetup
+    """The task's role, whose steps the search explores (besides those of ``more_roles``)."""
+    more_roles: MoreRoles | None
     tree: TaskTree
     task_id: str
-    role: RoleSpec
-    role_tools: Mapping[str, BaseTool]
-    messages: list[BaseMessage]
     options: WorkflowSearch
     critic: BaseChatModel
     max_steps: int
@@ -164,17 +179,43 @@ class _Searcher:
     fallbacks: bool = False
     notices: list[str] = field(default_factory=list)
     """What the search fell back on (with ``fallbacks``)."""
+    states: dict[tuple[int, ...], list[BaseMessage]] = field(default_factory=dict)
+    """The conversation after each explored path, built once per path."""
+    roles: dict[str, RoleSetup] = field(default_factory=dict)
+    """The roles proposed so far, by name."""
     _steps: int = 0
     _calls: int = 0
     _scored: int = 0
     _best: float = 0.0
-    trajectories: _Trajectories = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.trajectories = _Trajectories(self.messages, self.run_calls)
+    @property
+    def chooses_roles(self) -> bool:
+        """Whether the first step of a trajectory is the choice of a role."""
+        return self.options.roles > 1 and self.more_roles is not None
 
-    async def run_calls(self, message: AIMessage, into: list[BaseMessage]) -> None:
+    def working(self, path: Sequence[Step]) -> RoleSetup:
+        """The role working on ``path``: the one its role step chose, else the task's."""
+        if path and path[0].role is not None:
+            return self.roles[path[0].role.name]
+        return self.setup
+
+    async def messages(self, path: Sequence[Step]) -> list[BaseMessage]:
+        """The conversation after ``path`` (its tool calls made, once per path)."""
+        if not path or path[-1].message is None:  # the start, or a role just chosen
+            return list(self.working(path).messages)
+        key = _path_key(path)
+        if key not in self.states:
+            message = path[-1].message
+            history = [*await self.messages(path[:-1]), message]
+            await self.run_calls(path, message, history)
+            self.states[key] = history
+        return list(self.states[key])
+
+    async def run_calls(
+        self, path: Sequence[Step], message: AIMessage, into: list[BaseMessage]
+    ) -> None:
         """Make a step's tool calls through the run's runner; their results go ``into``."""
+        setup = self.working(path)
         for call in message.tool_calls:
             self._calls += 1
             key = idempotency_key(self.key_scope, self._calls, call["name"], call["args"])
@@ -183,9 +224,9 @@ class _Searcher:
             outcome = await call_tool(
                 call["name"],
                 call["args"],
-                available=self.role_tools,
-                allowed=set(self.role.tools),
-                role=self.role.name,
+                available=setup.tools,
+                allowed=set(setup.role.tools),
+                role=setup.role.name,
                 key=key,
                 call_id=call.get("id"),
                 runner=self.runner,
@@ -196,6 +237,7 @@ class _Searcher:
             into.append(ToolMessage(content=outcome.output, tool_call_id=call.get("id") or key))
 
     def as_step(self, reply: AIMessage) -> Step:
+        """The reply as a step of a trajectory."""
         self._steps += 1
         calls = tuple(
             (c["name"], json.dumps(c["args"], sort_keys=True, default=str))
@@ -203,30 +245,70 @@ class _Searcher:
         )
         return Step(message_text(reply).strip(), calls, reply, self._steps)
 
-    def _call(self, sample: int = 0) -> AgentCall:
-        return AgentCall(agent="executor", task_id=self.task_id, role=self.role.name, sample=sample)
+    def _call(self, path: Sequence[Step], sample: int = 0) -> AgentCall:
+        role = self.working(path).role.name
+        return AgentCall(agent="executor", task_id=self.task_id, role=role, sample=sample)
 
     async def propose(self, path: Sequence[Step], k: int) -> list[Step]:
         """``k`` next steps, sampled (each with a sample index of its own)."""
-        history = await self.trajectories.messages(path)
+        if not path and self.chooses_roles:
+            return await self.propose_roles(k)
+        history = await self.messages(path)
         key = _path_key(path)
         first = self.drawn[key] + 1
         self.drawn[key] += k
+        model = self.working(path).model
         replies = await asyncio.gather(
-            *(ask(self.model, history, self._call(first + n)) for n in range(k))
+            *(ask(model, history, self._call(path, first + n)) for n in range(k))
         )
         steps = [self.as_step(reply) for reply in replies]
         self.votes.update(step.text for step in steps if step.final and step.text)
         return steps
 
+    async def propose_roles(self, k: int) -> list[Step]:
+        """The roles to start from.
+
+        The task's and ``roles - 1`` designer samples first; ``k`` more samples each time
+        the root is widened.
+        """
+        assert self.more_roles is not None
+        steps: list[Step] = []
+        if not self.drawn[()]:
+            steps.append(self._role_step(self.setup))
+            k = self.options.roles - 1
+        first = self.drawn[()] + 1
+        self.drawn[()] += k
+        found = await asyncio.gather(*(self.more_roles(first + n) for n in range(k)))
+        for setup in found:
+            if isinstance(setup, str):
+                self._steps += 1
+                steps.append(Step("", (), None, self._steps, problem=setup))
+            else:
+                steps.append(self._role_step(setup))
+        return steps
+
+    def _role_step(self, setup: RoleSetup) -> Step:
+        self.roles.setdefault(setup.role.name, setup)
+        self._steps += 1
+        return Step("", (), None, self._steps, role=setup.role)
+
     def check(self, path: Sequence[Step], step: Step) -> str | None:
         """Why ``step`` cannot be explored, or None."""
+        if step.problem is not None:
+            return step.problem
+        if step.role is not None:
+            known = self.roles.get(step.role.name)
+            if known is not None and known.role != step.role:
+                return f"another role is already called {step.role.name!r}"
+            return None
         if step.final:
             return None if step.text else "an empty answer"
+        assert step.message is not None
+        setup = self.working(path)
         for call in step.message.tool_calls:
-            tool = self.role_tools.get(call["name"])
-            if tool is None or call["name"] not in self.role.tools:
-                return f"tool {call['name']!r} is not available to role {self.role.name!r}"
+            tool = setup.tools.get(call["name"])
+            if tool is None or call["name"] not in setup.role.tools:
+                return f"tool {call['name']!r} is not available to role {setup.role.name!r}"
             opts = options_of(tool)
             if opts.side_effects or opts.requires_approval:
                 return f"{call['name']} has side effects or needs approval: not explored"
@@ -286,9 +368,11 @@ class _Searcher:
 
     async def rollout(self, path: Sequence[Step]) -> str:
         """A greedy continuation of ``path`` to a final answer ("" if none in the steps)."""
-        history = await self.trajectories.messages(path)
-        for _ in range(max(0, self.max_steps - len(path))):
-            reply = await ask(self.model, history, self._call())
+        history = await self.messages(path)
+        setup = self.working(path)
+        taken = sum(1 for step in path if step.role is None)
+        for _ in range(max(0, self.max_steps - taken)):
+            reply = await ask(setup.model, history, self._call(path))
             step = self.as_step(reply)
             if step.final:
                 if step.text:
@@ -297,7 +381,7 @@ class _Searcher:
             if self.check(path, step) is not None:
                 return ""  # a rollout never makes a call the search would not make
             history.append(reply)
-            await self.run_calls(reply, history)
+            await self.run_calls(path, reply, history)
         return ""
 
     async def evaluate(self, path: Sequence[Step]) -> float:
@@ -338,6 +422,8 @@ class SearchOutcome:
 
     answer: str | None
     """The chosen answer; None when no trajectory reached one."""
+    role: RoleSpec
+    """The role whose trajectory reached ``answer`` (the task's, unless roles were chosen)."""
     node: SearchNode[Step] | None
     """The first node whose evaluation reached ``answer``."""
     verdict: Verdict | None
@@ -352,14 +438,12 @@ class SearchOutcome:
 
 
 async def search_task(
-    model: BaseChatModel | Runnable[Any, BaseMessage],
+    setup: RoleSetup,
     tree: TaskTree,
     task_id: str,
-    role: RoleSpec,
-    role_tools: Mapping[str, BaseTool],
-    messages: list[BaseMessage],
     *,
     options: WorkflowSearch,
+    more_roles: MoreRoles | None = None,
     critic: BaseChatModel,
     tokens: Callable[[], int],
     max_steps: int = 8,
@@ -373,18 +457,18 @@ async def search_task(
 ) -> SearchOutcome:
     """Search for the task's answer: the answer chosen, its verdict, the calls and the tree.
 
-    ``model`` is the role's model with its tools bound natively; ``messages`` open the
-    attempt; ``tokens`` tells what the attempt has spent (for the budget's token limit).
+    ``setup`` is the task's role (its model with tools bound natively, the messages that
+    open the attempt); with ``options.roles`` above 1, ``more_roles`` samples other roles
+    for the first step. ``tokens`` tells what the attempt has spent (for the budget's
+    token limit).
     ``on_tool_start`` hears of each tool call before it is made (tool, idempotency key),
     ``on_tool_call`` of its outcome, and ``on_scored`` of each trajectory scored.
     """
     searcher = _Searcher(
-        model=model,
+        setup=setup,
+        more_roles=more_roles,
         tree=tree,
         task_id=task_id,
-        role=role,
-        role_tools=role_tools,
-        messages=messages,
         options=options,
         critic=critic,
         max_steps=max_steps,
@@ -396,22 +480,23 @@ async def search_task(
         key_scope=key_scope,
         fallbacks=fallbacks,
     )
+    depth = min(options.budget.max_depth, max_steps) + (1 if searcher.chooses_roles else 0)
     search = TreeSearch(
         propose=searcher.propose,
         check=searcher.check,
         evaluate=searcher.evaluate,
         is_terminal=searcher.is_terminal,
-        budget=options.budget.model_copy(
-            update={"max_depth": min(options.budget.max_depth, max_steps)}
-        ),
+        budget=options.budget.model_copy(update={"max_depth": depth}),
         seed=options.seed,
         tokens=tokens,
     )
     result = await search.run()
     answer = searcher.best_answer()
+    node = next((n for n in result.nodes if searcher.reached(n, answer)), None)
     return SearchOutcome(
         answer=answer,
-        node=next((n for n in result.nodes if searcher.reached(n, answer)), None),
+        role=searcher.working(node.path() if node is not None else []).role,
+        node=node,
         verdict=searcher.verdicts.get(answer) if answer is not None else None,
         votes=searcher.votes[answer] if answer is not None else 0,
         tool_calls=searcher.outcomes,

@@ -43,6 +43,10 @@ class WorkflowSearch(BaseModel):
             score is their mean and the majority verdict counts (a tie counts as the
             stricter one). Above 1 it buys a less noisy critic for that many calls per
             answer; no effect with a ``scorer``.
+        roles: roles the search chooses among for its first step: the subtask's role
+            and ``roles - 1`` more the role designer proposes when sampled again. The
+            subtask takes the role whose trajectory gave the chosen answer (its later
+            attempts run as that role). 1: only the subtask's role's steps are searched.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -53,6 +57,7 @@ class WorkflowSearch(BaseModel):
     applies_to: Callable[[TaskNode], bool] | None = None
     from_attempt: int = Field(default=1, ge=1)
     judgments: int = Field(default=1, ge=1, le=9)
+    roles: int = Field(default=1, ge=1, le=5)
 
     def applies(self, task: TaskNode, attempt: int) -> bool:
         """Whether attempt number ``attempt`` (1-based) at ``task`` is searched."""

@@ -39,7 +39,7 @@ from orchestra.agents.executor import (
 )
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
-from orchestra.agents.workflow_search import SearchProgress, Step, search_task
+from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
@@ -176,20 +176,9 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         )
 
     notices: list[dict[str, str]] = []
-    task_text = _task_text(job.tree, job.task_id)
-    role, tools = job.role, rt.tools
-    memories: list[str] = []
-    planned = [t for t in job.tree.get(job.task_id).tools if t in role.tools]
-    relevant = rt.registry.relevant(task_text, among=role.tools)
-    # the tools the plan named first, then the most relevant others, top_k in all
-    offered = list(dict.fromkeys([*planned, *relevant]))[: max(rt.tool_top_k, len(planned))]
-    if rt.memory is not None:
-        try:
-            role, tools, memories = await _with_memory(job, task_text, search=job.paused is None)
-        except Exception as exc:  # a memory that is down must not stop the work
-            notices.append(_memory_notice("read", exc))
-        else:
-            offered = [*offered, *MEMORY_TOOL_NAMES]
+    role, tools, offered, memories = await _prepared(
+        job, job.role, notices, search=job.paused is None
+    )
     node = job.tree.get(job.task_id)
     with (
         metered(rt.prices) as meter,
@@ -269,14 +258,40 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "verdict": verdict.model_dump() if verdict else None,
         "loop": execution.loop,
         "search": execution.search.model_dump(mode="json") if execution.search else None,
+        "role": execution.role.model_dump(mode="json") if execution.role else None,
         "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
 
 
+async def _prepared(
+    job: AttemptJob, role: RoleSpec, notices: list[dict[str, str]], *, search: bool = True
+) -> tuple[RoleSpec, dict[str, BaseTool], list[str], list[str]]:
+    """What ``role`` works on the job's task with: role, tools, tools offered, memories.
+
+    The tools offered are those the plan named first, then the most relevant others,
+    ``tool_top_k`` in all; with a team memory, ``remember`` and ``recall`` too.
+    """
+    rt = job.runtime
+    task_text = _task_text(job.tree, job.task_id)
+    tools: dict[str, BaseTool] = dict(rt.tools)
+    memories: list[str] = []
+    planned = [t for t in job.tree.get(job.task_id).tools if t in role.tools]
+    relevant = rt.registry.relevant(task_text, among=role.tools)
+    offered = list(dict.fromkeys([*planned, *relevant]))[: max(rt.tool_top_k, len(planned))]
+    if rt.memory is not None:
+        try:
+            role, tools, memories = await _with_memory(job, role, task_text, search=search)
+        except Exception as exc:  # a memory that is down must not stop the work
+            notices.append(_memory_notice("read", exc))
+        else:
+            offered = [*offered, *MEMORY_TOOL_NAMES]
+    return role, tools, offered, memories
+
+
 async def _with_memory(
-    job: AttemptJob, task_text: str, *, search: bool = True
+    job: AttemptJob, role: RoleSpec, task_text: str, *, search: bool = True
 ) -> tuple[RoleSpec, dict[str, BaseTool], list[str]]:
     """The role and tools of an attempt with memory, and the memories for its task.
 
@@ -293,7 +308,7 @@ async def _with_memory(
             task_text,
             team=rt.team_name,
             run_id=job.run_id,
-            scopes=job.role.memory_read,
+            scopes=role.memory_read,
             k=rt.memory_k,
             min_score=rt.memory_min_score,
         )
@@ -302,12 +317,12 @@ async def _with_memory(
         team=rt.team_name,
         run_id=job.run_id,
         task_id=job.task_id,
-        role=job.role.name,
-        read=job.role.memory_read,
-        write=job.role.memory_write,
+        role=role.name,
+        read=role.memory_read,
+        write=role.memory_write,
     )
-    role = job.role.model_copy(
-        update={"tools": tuple(dict.fromkeys([*job.role.tools, *MEMORY_TOOL_NAMES]))}
+    role = role.model_copy(
+        update={"tools": tuple(dict.fromkeys([*role.tools, *MEMORY_TOOL_NAMES]))}
     )
     return role, {**rt.tools, **{t.name: t for t in extra}}, [format_hit(h) for h in hits]
 
@@ -510,28 +525,42 @@ async def _searched(
             best=progress.best,
         )
 
-    role_tools = offered_tools(role, tools, offered)
-    bound, native = bind_tools_of(rt.model_for(role), role_tools)
-    if role_tools and not native:
-        set_attributes(span, {"orchestra.search.skipped": "no native tool calling"})
+    setup = _role_setup(job, role, tools, offered, memories)
+    if isinstance(setup, str):
+        set_attributes(span, {"orchestra.search.skipped": setup})
         return None
-    messages = attempt_messages(
-        job.tree,
-        job.task_id,
-        role,
-        role_tools,
-        native=native,
-        memories=memories,
-        feedback=job.feedback,
-    )
+    designed: dict[str, RoleSpec] = {}  # as designed (without the memory tools added)
+
+    async def more_roles(sample: int) -> RoleSetup | str:
+        node = job.tree.get(job.task_id)
+        try:
+            with agent_span("role_designer", task=node, run_id=job.run_id) as design_span:
+                spec, _ = await design_role(
+                    rt.model_for_agent("role_designer"),
+                    job.tree,
+                    job.task_id,
+                    roles={job.role.name: job.role},
+                    tools=rt.tools_for(_task_text(job.tree, job.task_id)),
+                    team_tools=frozenset(rt.tools),
+                    models=frozenset(rt.models),
+                    max_repairs=rt.limits.max_repairs,
+                    sample=sample,
+                )
+                set_attributes(design_span, {"orchestra.role.designed": spec.name})
+        except RoleDesignError as err:
+            return f"no valid role design: {'; '.join(err.errors)}"
+        prepared = await _prepared(job, spec, notices)
+        found = _role_setup(job, *prepared)
+        if not isinstance(found, str):
+            designed.setdefault(found.role.name, spec)
+        return found
+
     found = await search_task(
-        bound,
+        setup,
         job.tree,
         job.task_id,
-        role,
-        role_tools,
-        messages,
         options=search,
+        more_roles=more_roles,
         critic=rt.model_for_agent("critic"),
         tokens=lambda: meter.usage.total_tokens,
         max_steps=rt.limits.max_steps,
@@ -560,7 +589,36 @@ async def _searched(
         tool_calls=found.tool_calls,
         search=record,
         verdict=found.verdict if rt.critic else None,
+        role=designed.get(found.role.name) if found.role.name != role.name else None,
     )
+
+
+def _role_setup(
+    job: AttemptJob,
+    role: RoleSpec,
+    tools: Mapping[str, BaseTool],
+    offered: list[str],
+    memories: list[str],
+) -> RoleSetup | str:
+    """How ``role`` works on the job's task in a search, or why it cannot be searched.
+
+    A search needs native tool calling: without it a step could not be told apart from an
+    answer.
+    """
+    role_tools = offered_tools(role, tools, offered)
+    bound, native = bind_tools_of(job.runtime.model_for(role), role_tools)
+    if role_tools and not native:
+        return f"the model of role {role.name!r} has no native tool calling"
+    messages = attempt_messages(
+        job.tree,
+        job.task_id,
+        role,
+        role_tools,
+        native=native,
+        memories=memories,
+        feedback=job.feedback,
+    )
+    return RoleSetup(role=role, model=bound, tools=role_tools, messages=messages)
 
 
 class _NamedJob(Generic[J]):

@@ -331,6 +331,10 @@ class Scheduler:
         leaf.attempts += 1
         if out.get("search"):
             leaf.searches.append(SearchRecord.model_validate(out["search"]))
+        if out.get("role"):  # the search chose another role: the task is that role's now
+            spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["role"]))
+            leaf.role = spec.name
+            self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
         if out.get("loop"):
             self.notices.append(self.emit.notice("loop_stopped", out["loop"], leaf.id))
             self._fail(leaf, f"loop stopped: {out['loop']}")
