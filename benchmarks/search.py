@@ -1,7 +1,7 @@
 """Search on a noisy model: success rate and tokens of single-shot, plan sampling, workflow search.
 
     python benchmarks/search.py [--instances N] [--p 0.3,0.5,...] [--critic-accuracy Q]
-                                [--plot docs/images/search-noisy.png]
+                                [--noisy-roles] [--plot docs/images/search-noisy.png]
 
 **The task family** ("code lookup"): a goal names 2-4 items (seeded per instance) and asks
 for each item's secret code; a ``lookup`` tool knows the codes. The answer is right when it
@@ -20,7 +20,11 @@ same calls). Every model sample is right with probability ``p``:
   accuracy ``Q`` (default 0.8): a right result passes with ``Q``, a wrong one is sent back
   with ``Q``;
 * plan critic: judges each candidate plan right or wrong with accuracy ``Q`` and chooses
-  the first best-scored; the synthesizer joins the tasks' results.
+  the first best-scored; the synthesizer joins the tasks' results;
+* role designer: always the right role (``finder``, with ``lookup``); with
+  ``--noisy-roles`` right with ``p`` per sample, else a ``guesser`` without tools, whose
+  every answer is a guess (so a task given it fails, retries included, unless a search
+  chooses another role).
 
 **The strategies**, each on the same instances:
 
@@ -29,6 +33,10 @@ same calls). Every model sample is right with probability ``p``:
 * ``search``: ``Team(search=WorkflowSearch(...))`` (8 nodes, branching 3);
 * ``search_3_judgments``: the same with ``judgments=3`` (three critic verdicts an answer);
 * ``both``: plan sampling and workflow search (one judgment).
+
+With ``--noisy-roles``: ``single``, ``search``, ``search_roles`` (the search with
+``roles=3``: the designed role and two more designer samples to choose from) and
+``search_roles_on_retry`` (the same, from the second attempt on: ``from_attempt=2``).
 
 Reported per ``p``: success rate, mean tokens a run (the scripted model counts 4
 characters a token) and both as ratios to ``single`` measured in the same run.
@@ -56,6 +64,7 @@ from orchestra.testing import ScriptedCall, ScriptedChatModel, role_spec, tool_c
 
 WORDS = ("amber", "cobalt", "delta", "ember", "falcon", "garnet", "harbor", "indigo", "juniper")
 STRATEGIES = ("single", "plan_sampling", "search", "search_3_judgments", "both")
+ROLE_STRATEGIES = ("single", "search", "search_roles", "search_roles_on_retry")
 PLAN_SAMPLES = 5
 _CODE_OF = re.compile(r"code of ([a-z]+-\d+): ([0-9a-f]{6})")
 
@@ -99,10 +108,13 @@ def instances(n: int, seed: int) -> list[Instance]:
 class NoisyScript:
     """The noisy model's replies (see the module docstring), one seeded stream per call key."""
 
-    def __init__(self, p: float, critic_accuracy: float, seed: int) -> None:
+    def __init__(
+        self, p: float, critic_accuracy: float, seed: int, *, noisy_roles: bool = False
+    ) -> None:
         self.p = p
         self.q = critic_accuracy
         self.seed = seed
+        self.noisy_roles = noisy_roles
         self._draws: dict[tuple[str, ...], int] = {}
         self._lock = threading.Lock()
 
@@ -119,7 +131,7 @@ class NoisyScript:
         return {
             "planner": self.planner,
             "plan_critic": self.plan_critic,
-            "role_designer": role_spec("finder", "Find items' codes with lookup.", ["lookup"]),
+            "role_designer": self.role_designer,
             "executor": self.executor,
             "critic": self.critic,
             "synthesizer": self.synthesizer,
@@ -161,12 +173,19 @@ class NoisyScript:
         choice = next(s["candidate"] for s in scores if s["score"] == best)
         return {"scores": scores, "choice": choice, "reason": "the best-scored plan"}
 
+    def role_designer(self, call: ScriptedCall) -> dict[str, Any]:
+        if not self.noisy_roles or self.rng(call).random() < self.p:
+            return role_spec("finder", "Find items' codes with lookup.", ["lookup"])
+        return role_spec("guesser", "Answer from what you know.", [])
+
     def executor(self, call: ScriptedCall) -> Any:
         rng = self.rng(call)
         item = (call.task_id or "").removeprefix("code-")
         looked_up = [m for m in call.messages if m.type == "tool"]
         right = rng.random() < self.p
         wrong = f"code of {item}: {rng.getrandbits(24):06x}"
+        if call.role == "guesser":
+            return wrong
         if not looked_up:
             return tool_call("lookup", {"item": item}) if right else wrong
         found = _CODE_OF.search(str(looked_up[-1].content))
@@ -190,12 +209,14 @@ def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
         budget=SearchBudget(max_nodes=8, max_depth=3, branching=3, parallel=2),
         seed=seed,
         judgments=3 if strategy == "search_3_judgments" else 1,
+        roles=3 if strategy.startswith("search_roles") else 1,
+        from_attempt=2 if strategy.endswith("_on_retry") else 1,
     )
     return Team(
         model=model,
         tools=[lookup],
         plan_samples=PLAN_SAMPLES if strategy in ("plan_sampling", "both") else 1,
-        search=search if strategy in ("search", "search_3_judgments", "both") else None,
+        search=search if strategy.startswith("search") or strategy == "both" else None,
         max_attempts=2,
         fallbacks=False,
         history=False,
@@ -205,10 +226,17 @@ def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
 
 
 async def run_strategy(
-    strategy: str, goals: list[Instance], p: float, q: float, seed: int, concurrency: int
+    strategy: str,
+    goals: list[Instance],
+    p: float,
+    q: float,
+    seed: int,
+    concurrency: int,
+    *,
+    noisy_roles: bool = False,
 ) -> dict[str, float]:
     """Success rate, tokens and model calls of one strategy on ``goals`` at ``p``."""
-    model = ScriptedChatModel(NoisyScript(p, q, seed).script())
+    model = ScriptedChatModel(NoisyScript(p, q, seed, noisy_roles=noisy_roles).script())
     team = team_for(strategy, model, seed)
     gate = asyncio.Semaphore(concurrency)
 
@@ -238,21 +266,31 @@ def run(
     critic_accuracy: float = 0.8,
     seed: int = 7,
     concurrency: int = 8,
+    noisy_roles: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The benchmark at each ``p`` over ``n`` instances; ratios against ``single``."""
     goals = instances(n, seed)
+    strategies = ROLE_STRATEGIES if noisy_roles else STRATEGIES
     by_p: dict[str, dict[str, dict[str, float]]] = {}
     for p in ps:
         row: dict[str, dict[str, float]] = {}
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             row[strategy] = asyncio.run(
-                run_strategy(strategy, goals, p, critic_accuracy, seed, concurrency)
+                run_strategy(
+                    strategy,
+                    goals,
+                    p,
+                    critic_accuracy,
+                    seed,
+                    concurrency,
+                    noisy_roles=noisy_roles,
+                )
             )
             if progress:
                 progress(f"p={p} {strategy}: {row[strategy]}")
         base = row["single"]
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             stats = row[strategy]
             stats["tokens_ratio"] = round(stats["tokens"] / base["tokens"], 2)
             stats["success_gain"] = round(stats["success"] - base["success"], 4)
@@ -262,6 +300,7 @@ def run(
         "critic_accuracy": critic_accuracy,
         "plan_samples": PLAN_SAMPLES,
         "search": {"max_nodes": 8, "branching": 3, "max_depth": 3},
+        "noisy_roles": noisy_roles,
         "seed": seed,
         "by_p": by_p,
     }
@@ -276,7 +315,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     ps = [float(p) for p in result["by_p"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    for strategy, marker in zip(STRATEGIES, "osDv^", strict=True):
+    strategies = list(next(iter(result["by_p"].values())))
+    for strategy, marker in zip(strategies, "osDv^", strict=False):
         rows = [result["by_p"][p][strategy] for p in result["by_p"]]
         left.plot(ps, [r["success"] for r in rows], marker=marker, label=strategy)
         right.plot(ps, [r["tokens"] for r in rows], marker=marker, label=strategy)
@@ -285,8 +325,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     for axes in (left, right):
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
+    roles = ", noisy roles" if result.get("noisy_roles") else ""
     fig.suptitle(
-        f"Noisy model, critic accuracy {result['critic_accuracy']}, "
+        f"Noisy model{roles}, critic accuracy {result['critic_accuracy']}, "
         f"{result['instances']} goals per point"
     )
     fig.tight_layout()
@@ -301,11 +342,18 @@ def main() -> None:
     parser.add_argument("--p", default="0.3,0.5,0.7,0.8,0.9,1.0")
     parser.add_argument("--critic-accuracy", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--noisy-roles", action="store_true")
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
     ps = [float(p) for p in args.p.split(",")]
-    result = run(args.instances, ps, critic_accuracy=args.critic_accuracy, seed=args.seed)
-    publish("search", result)
+    result = run(
+        args.instances,
+        ps,
+        critic_accuracy=args.critic_accuracy,
+        seed=args.seed,
+        noisy_roles=args.noisy_roles,
+    )
+    publish("search-roles" if args.noisy_roles else "search", result)
     if args.plot is not None:
         plot(result, args.plot)
 

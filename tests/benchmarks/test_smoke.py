@@ -172,3 +172,12 @@ def test_search_benchmark_scores_its_task_family_and_draws_its_plot(tmp_path: Pa
     image = tmp_path / "curves.png"
     bench.plot(noisy, image)
     assert image.read_bytes().startswith(b"\x89PNG")
+
+    # with noisy role designs: a right designer and critic leave every strategy right
+    roles = bench.run(3, [1.0], critic_accuracy=1.0, noisy_roles=True)
+    assert roles["noisy_roles"] is True
+    assert {s: roles["by_p"]["1.0"][s]["success"] for s in bench.ROLE_STRATEGIES} == dict.fromkeys(
+        bench.ROLE_STRATEGIES, 1.0
+    )
+    bench.plot(roles, tmp_path / "roles.png")
+    assert (tmp_path / "roles.png").read_bytes().startswith(b"\x89PNG")
