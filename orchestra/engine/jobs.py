@@ -19,7 +19,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -514,16 +514,7 @@ async def _searched(
     emit = Emitter(job.run_id)
 
     def scored(progress: SearchProgress) -> None:
-        emit(
-            SearchStepped,
-            task_id=job.task_id,
-            attempt=job.attempt,
-            evaluations=progress.evaluations,
-            max_evaluations=progress.max_evaluations,
-            action=progress.action,
-            score=progress.score,
-            best=progress.best,
-        )
+        emit(SearchStepped, task_id=job.task_id, attempt=job.attempt, **asdict(progress))
 
     setup = _role_setup(job, role, tools, offered, memories)
     if isinstance(setup, str):

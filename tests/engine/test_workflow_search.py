@@ -521,3 +521,28 @@ async def test_one_role_searches_only_that_roles_steps():
     assert {c.sample for c in model.calls_for("role_designer")} == {0}
     steps = [n.step or "" for n in result.tree.get("t").searches[0].nodes]
     assert steps[1:] and not any(step.startswith("role ") for step in steps)
+
+
+async def test_a_retry_runs_as_the_role_the_search_chose():
+    verdicts = iter([verdict("retry", "say where the fact comes from"), verdict("pass")])
+    team, model = make_team(
+        _role_choice_script() | {"critic": lambda call: next(verdicts)},
+        tools=[lookup, send],
+        search=WorkflowSearch(
+            budget=SearchBudget(max_nodes=4, branching=2),
+            roles=2,
+            scorer=lambda answer: 1.0 if answer.startswith("right") else 0.0,
+            applies_to=lambda task: task.attempts == 0,  # the first attempt only
+        ),
+        checkpointer="memory",
+        max_attempts=2,
+    )
+    result = await team.arun("tell me a fact")
+    assert result.status is RunStatus.SUCCEEDED, result.reason
+    task = result.tree.get("t")
+    assert task.attempts == 2 and len(task.searches) == 1
+    assert task.role == "researcher"
+    # the second, ordinary attempt: the researcher's, with its lookup tool
+    second = [c for c in model.calls_for("executor") if "say where the fact" in c.prompt]
+    assert second and {c.role for c in second} == {"researcher"}
+    assert task.result == "right: fact about a"
