@@ -86,7 +86,8 @@ class RoleSetup:
 
 
 MoreRoles = Callable[[int], Awaitable[RoleSetup | str]]
-"""Sample ``n`` (from 1) of the role designer for the task: a role, or why there is none."""
+"""Sample ``n`` (from 1) of the role designer for the task: a role, or why its design
+failed (the search rejects it with that reason, as the step "role: no valid design")."""
 
 
 @dataclass(frozen=True)

@@ -539,7 +539,7 @@ async def _searched(
                 )
                 set_attributes(design_span, {"orchestra.role.designed": spec.name})
         except RoleDesignError as err:
-            return f"no valid role design: {'; '.join(err.errors)}"
+            return "; ".join(err.errors)  # the search rejects the design with this reason
         prepared = await _prepared(job, spec, notices)
         found = _role_setup(job, *prepared)
         if not isinstance(found, str):
