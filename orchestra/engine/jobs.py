@@ -26,6 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from langchain_core.tools import BaseTool
 from langgraph.func import task
 from opentelemetry.trace import Span, StatusCode
+from pydantic import BaseModel
 
 from orchestra.agents.calls import UsageMeter, metered
 from orchestra.agents.critic import judge
@@ -187,11 +188,19 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         ) as span,
     ):
         execution: ExecutionResult | None = None
+        searched: ExecutionResult | None = None
         search = rt.search_for(role, node, job.attempt) if job.paused is None else None
         if search is not None:
-            execution = await _searched(
+            searched = await _searched(
                 job, search, role, tools, offered, memories, report, span, meter, notices
             )
+            if searched is not None and searched.output is not None:
+                execution = searched
+            elif searched is not None:
+                # Nothing the search may try reached an answer (e.g. the task needs a tool
+                # with side effects, which a search never explores): a search is a way to a
+                # better answer, not a gate, so the attempt runs as usual.
+                set_attributes(span, {"orchestra.search.fallback": searched.error or ""})
         if execution is None:
             execution = await execute_task(
                 rt.model_for(role),
@@ -215,11 +224,16 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
                 prior_calls=job.prior_calls,
                 runner=rt.tool_runner,
             )
+            if searched is not None:  # the search's tree and calls stay on the record
+                execution.search = searched.search
+                execution.tool_calls = [*searched.tool_calls, *execution.tool_calls]
+                execution.steps += searched.steps
         if execution.paused is not None:
             set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})
             return {
                 "usage": meter.usage.model_dump(),
                 "paused": execution.paused.model_dump(mode="json"),
+                "search": _dumped(execution.search),
                 "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
                 "notices": notices,
             }
@@ -257,12 +271,16 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "error": execution.error,
         "verdict": verdict.model_dump() if verdict else None,
         "loop": execution.loop,
-        "search": execution.search.model_dump(mode="json") if execution.search else None,
-        "role": execution.role.model_dump(mode="json") if execution.role else None,
+        "search": _dumped(execution.search),
+        "role": _dumped(execution.role),
         "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
+
+
+def _dumped(data: BaseModel | None) -> dict[str, Any] | None:
+    return data.model_dump(mode="json") if data is not None else None
 
 
 async def _prepared(
@@ -560,7 +578,7 @@ async def _searched(
         on_tool_call=report,
         on_tool_start=lambda tool, key: emit(ToolStarted, task_id=job.task_id, tool=tool, key=key),
         on_scored=scored,
-        key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+        key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}/search",
         fallbacks=rt.fallbacks,
     )
     notices.extend({"kind": "critic_fallback", "message": m} for m in found.notices)

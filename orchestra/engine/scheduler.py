@@ -324,13 +324,13 @@ class Scheduler:
     def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
         self._take_usage_and_notices(leaf, out)
         self.tool_calls.extend(out["tool_calls"])
+        if out.get("search"):
+            leaf.searches.append(SearchRecord.model_validate(out["search"]))
         if "paused" in out:
             self._pause(leaf, PausedAttempt.model_validate(out["paused"]), out[jobs.JOB_KEY])
             return
         leaf.executions += 1
         leaf.attempts += 1
-        if out.get("search"):
-            leaf.searches.append(SearchRecord.model_validate(out["search"]))
         if out.get("role"):  # the search chose another role: the task is that role's now
             spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["role"]))
             leaf.role = spec.name

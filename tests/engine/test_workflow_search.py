@@ -546,3 +546,39 @@ async def test_a_retry_runs_as_the_role_the_search_chose():
     second = [c for c in model.calls_for("executor") if "say where the fact" in c.prompt]
     assert second and {c.role for c in second} == {"researcher"}
     assert task.result == "right: fact about a"
+
+
+async def test_a_task_the_search_cannot_answer_runs_as_usual_and_keeps_the_tree():
+    """A search never makes a side-effecting call; a task that needs one still gets done."""
+    SENT.clear()
+
+    def executor(call: ScriptedCall) -> Any:
+        sent = any(m.type == "tool" for m in call.messages)
+        return "sent it to the boss" if sent else tool_call("send", {"to": "boss"})
+
+    spans = Spans()
+    team, model = make_team(
+        _script()
+        | {
+            "role_designer": role_spec("mailer", "Send it.", ["send"]),
+            "executor": executor,
+            "critic": verdict("pass"),
+        },
+        tools=[lookup, send],
+        search=_search(),
+        checkpointer="memory",
+        max_attempts=1,
+        tracing=spans.tracing(),
+    )
+    result = await team.arun("tell the boss")
+    assert result.status is RunStatus.SUCCEEDED, result.reason
+    task = result.tree.get("t")
+    assert task.result == "sent it to the boss"
+    assert SENT == ["boss"]  # once: by the ordinary attempt, never by the search
+    [search] = task.searches
+    assert search.stop_reason == "exhausted" and len(search.nodes) == 1
+    assert all("side effects" in why for _, why in search.nodes[0].rejected)
+    attrs = spans.one("invoke_agent mailer").attributes
+    assert "no answer" in attrs["orchestra.search.fallback"]
+    assert [c.tool for c in result.tool_calls] == ["send"]
+    assert {c.sample for c in model.calls_for("executor")} >= {0, 1}  # searched, then as usual
