@@ -18,6 +18,7 @@ from orchestra import (
     WorkflowSearch,
     tool,
 )
+from orchestra.core.approval import Approve
 from orchestra.core.events import SearchStepped, ToolStarted
 from orchestra.core.search_tree import SearchBudget
 from orchestra.observability.live import LiveView
@@ -582,3 +583,38 @@ async def test_a_task_the_search_cannot_answer_runs_as_usual_and_keeps_the_tree(
     assert "no answer" in attrs["orchestra.search.fallback"]
     assert [c.tool for c in result.tool_calls] == ["send"]
     assert {c.sample for c in model.calls_for("executor")} >= {0, 1}  # searched, then as usual
+
+
+async def test_a_search_before_an_approval_pause_stays_on_the_record():
+    @tool(side_effects=True, requires_approval=True)
+    def wire(to: str) -> str:
+        """Wire money (a person approves each transfer)."""
+        SENT.append(to)
+        return f"wired to {to}"
+
+    SENT.clear()
+
+    def executor(call: ScriptedCall) -> Any:
+        wired = any(m.type == "tool" for m in call.messages)
+        return "wired it" if wired else tool_call("wire", {"to": "acme"})
+
+    team, _ = make_team(
+        _script()
+        | {
+            "role_designer": role_spec("payer", "Pay.", ["wire"]),
+            "executor": executor,
+            "critic": verdict("pass"),
+        },
+        tools=[wire],
+        search=_search(),
+        max_attempts=1,
+    )
+    paused = await team.arun("pay acme", run_id="searched-then-paused")
+    assert paused.status is RunStatus.AWAITING_APPROVAL
+    assert SENT == [] and len(paused.tree.get("t").searches) == 1
+
+    done = await team.aresume("searched-then-paused", decisions=Approve())
+    assert done.status is RunStatus.SUCCEEDED, done.reason
+    assert SENT == ["acme"]
+    [search] = done.tree.get("t").searches  # kept through the pause, not searched again
+    assert all("side effects" in why for _, why in search.nodes[0].rejected)
