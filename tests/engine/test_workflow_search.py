@@ -549,22 +549,23 @@ async def test_a_retry_runs_as_the_role_the_search_chose():
     assert task.result == "right: fact about a"
 
 
+def _one_call_script(role: str, tool: str, args: dict[str, str], answer: str) -> dict[str, Any]:
+    """A task done by one call of ``tool``, then ``answer``; the critic passes it."""
+
+    def executor(call: ScriptedCall) -> Any:
+        called = any(m.type == "tool" for m in call.messages)
+        return answer if called else tool_call(tool, args)
+
+    designed = role_spec(role, "Do it.", [tool])
+    return _script() | {"role_designer": designed, "executor": executor, "critic": verdict("pass")}
+
+
 async def test_a_task_the_search_cannot_answer_runs_as_usual_and_keeps_the_tree():
     """A search never makes a side-effecting call; a task that needs one still gets done."""
     SENT.clear()
-
-    def executor(call: ScriptedCall) -> Any:
-        sent = any(m.type == "tool" for m in call.messages)
-        return "sent it to the boss" if sent else tool_call("send", {"to": "boss"})
-
     spans = Spans()
     team, model = make_team(
-        _script()
-        | {
-            "role_designer": role_spec("mailer", "Send it.", ["send"]),
-            "executor": executor,
-            "critic": verdict("pass"),
-        },
+        _one_call_script("mailer", "send", {"to": "boss"}, "sent it to the boss"),
         tools=[lookup, send],
         search=_search(),
         checkpointer="memory",
@@ -593,18 +594,8 @@ async def test_a_search_before_an_approval_pause_stays_on_the_record():
         return f"wired to {to}"
 
     SENT.clear()
-
-    def executor(call: ScriptedCall) -> Any:
-        wired = any(m.type == "tool" for m in call.messages)
-        return "wired it" if wired else tool_call("wire", {"to": "acme"})
-
     team, _ = make_team(
-        _script()
-        | {
-            "role_designer": role_spec("payer", "Pay.", ["wire"]),
-            "executor": executor,
-            "critic": verdict("pass"),
-        },
+        _one_call_script("payer", "wire", {"to": "acme"}, "wired it"),
         tools=[wire],
         search=_search(),
         max_attempts=1,
