@@ -17,8 +17,9 @@ the node). Each iteration
 
 Up to ``parallel`` iterations run at once: each selected path gets a *virtual loss* (a
 visit with no value) until its score comes back, so concurrent selections spread over
-the tree. Scores are applied in the order the iterations were started, so a search is
-deterministic under its ``seed`` whatever order evaluations finish in.
+the tree, and each evaluation starts as soon as its node is chosen (it runs while the
+next node is expanded). Scores are applied in the order the iterations were started, so
+a search is deterministic under its ``seed`` whatever order evaluations finish in.
 
 The search stops at the first budget reached (nodes, seconds, tokens) or when every
 branch has ended; the result is the best-scored trajectory and the whole tree, for traces.
@@ -283,18 +284,11 @@ class TreeSearch(Generic[A]):
             stop = self._stop_reason(started)
             if stop is not None:
                 break
-            room = self.budget.max_nodes - self.evaluations
-            picked: list[SearchNode[A]] = []
-            for _ in range(min(self.budget.parallel, room)):
-                node = await self._select_and_expand()
-                if node is None:
-                    break
-                picked.append(node)
+            picked = await self._pick_and_score(self.budget.max_nodes - self.evaluations)
             if not picked:
                 stop = "exhausted"
                 break
-            scores = await asyncio.gather(*(self._score(node) for node in picked))
-            for node, score in zip(picked, scores, strict=True):  # in the order started
+            for node, score in picked:  # in the order started
                 self._backpropagate(node, score)
         return SearchResult(
             best=self._best(),
@@ -302,6 +296,31 @@ class TreeSearch(Generic[A]):
             evaluations=self.evaluations,
             stop_reason=stop,
         )
+
+    async def _pick_and_score(self, room: int) -> list[tuple[SearchNode[A], float]]:
+        """Up to ``parallel`` nodes and their scores, in the order they were picked.
+
+        Each node's evaluation starts as soon as it is picked, so it runs while the next
+        node is selected and expanded (selection needs no score: the virtual loss on the
+        paths in flight steers it). Scores are applied by the caller in pick order, so
+        the tree is the same whichever evaluation finishes first.
+        """
+        picked: list[SearchNode[A]] = []
+        scoring: list[asyncio.Future[float]] = []
+        try:
+            for _ in range(min(self.budget.parallel, room)):
+                node = await self._select_and_expand()
+                if node is None:
+                    break
+                picked.append(node)
+                scoring.append(asyncio.ensure_future(self._score(node)))
+            scores = await asyncio.gather(*scoring)
+        except BaseException:
+            for future in scoring:
+                future.cancel()
+            await asyncio.gather(*scoring, return_exceptions=True)
+            raise
+        return list(zip(picked, scores, strict=True))
 
     def _stop_reason(self, started: float) -> StopReason | None:
         budget = self.budget

@@ -168,6 +168,48 @@ async def test_rollouts_run_in_parallel_and_the_tree_does_not_depend_on_finish_o
     ]
 
 
+async def test_the_next_node_is_expanded_while_the_last_one_is_evaluated():
+    in_flight = {"evaluations": 0, "overlaps": 0}
+
+    async def slow_propose(path: Sequence[int], k: int) -> list[int]:
+        await asyncio.sleep(0)  # a model call: the loop runs what is ready meanwhile
+        in_flight["overlaps"] += in_flight["evaluations"] > 0
+        return await propose(path, k)
+
+    async def slow_score(path: Sequence[int]) -> float:
+        in_flight["evaluations"] += 1
+        for _ in range(3):
+            await asyncio.sleep(0)
+        in_flight["evaluations"] -= 1
+        return await score(path)
+
+    budget = SearchBudget(max_nodes=12, branching=2, parallel=2)
+    overlapped = await search(propose=slow_propose, evaluate=slow_score, budget=budget).run()
+    assert in_flight["overlaps"] >= 1
+    plain = await search(budget=budget).run()  # the same tree, whatever overlapped
+    assert [(n.action, n.depth, n.visits) for n in overlapped.nodes] == [
+        (n.action, n.depth, n.visits) for n in plain.nodes
+    ]
+
+
+async def test_a_failing_evaluation_cancels_the_others_in_flight():
+    cancelled = asyncio.Event()
+
+    async def one_hangs_one_fails(path: Sequence[int]) -> float:
+        if path == [0]:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        return 3.0  # not a score: the search stops with an error
+
+    budget = SearchBudget(max_nodes=4, branching=2, parallel=2)
+    with pytest.raises(SearchError, match="not a score"):
+        await search(evaluate=one_hangs_one_fails, budget=budget).run()
+    assert cancelled.is_set()  # not left running behind the error
+
+
 async def test_a_score_outside_0_to_1_is_an_error_not_a_value():
     async def broken(path: Sequence[int]) -> float:
         return 3.0
