@@ -57,12 +57,12 @@ from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idem
 from orchestra.tools.options import options_of
 
 __all__ = [
+    "MoreRoles",
+    "RoleSetup",
     "Scorer",
     "SearchBudget",
     "SearchOutcome",
     "SearchProgress",
-    "MoreRoles",
-    "RoleSetup",
     "Step",
     "WorkflowSearch",
     "search_task",
