@@ -158,15 +158,20 @@ class DesignJob:
     meter: BudgetMeter | None = None
 
 
-async def attempt(job: AttemptJob) -> dict[str, Any]:
-    """Execute the leaf, then let the critic judge a result; JSON data back."""
-    rt = job.runtime
-    emit = Emitter(job.run_id)
+@dataclass(frozen=True, slots=True)
+class _AttemptEvents:
+    """The events of one attempt's tool calls (and searches), for its task."""
 
-    def report(outcome: ToolOutcome) -> None:
-        emit(
+    emit: Emitter
+    task_id: str
+
+    def tool_started(self, tool: str, key: str) -> None:
+        self.emit(ToolStarted, task_id=self.task_id, tool=tool, key=key)
+
+    def tool_called(self, outcome: ToolOutcome) -> None:
+        self.emit(
             ToolCalled,
-            task_id=job.task_id,
+            task_id=self.task_id,
             tool=outcome.tool,
             args=outcome.args,
             ok=outcome.ok,
@@ -176,6 +181,11 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             tries=outcome.tries,
         )
 
+
+async def attempt(job: AttemptJob) -> dict[str, Any]:
+    """Execute the leaf, then let the critic judge a result; JSON data back."""
+    rt = job.runtime
+    events = _AttemptEvents(Emitter(job.run_id), job.task_id)
     notices: list[dict[str, str]] = []
     role, tools, offered, memories = await _prepared(
         job, job.role, notices, search=job.paused is None
@@ -192,7 +202,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         search = rt.search_for(role, node, job.attempt) if job.paused is None else None
         if search is not None:
             searched = await _searched(
-                job, search, role, tools, offered, memories, report, span, meter, notices
+                job, search, role, tools, offered, memories, events, span, meter, notices
             )
             if searched is not None and searched.output is not None:
                 execution = searched
@@ -212,10 +222,8 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
                 memories=memories,
                 feedback=job.feedback,
                 max_steps=rt.limits.max_steps,
-                on_tool_call=report,
-                on_tool_start=lambda tool, key: emit(
-                    ToolStarted, task_id=job.task_id, tool=tool, key=key
-                ),
+                on_tool_call=events.tool_called,
+                on_tool_start=events.tool_started,
                 key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
                 call_log=rt.call_log,
                 resume=job.paused,
@@ -475,6 +483,28 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
     }
 
 
+async def _design(
+    rt: TeamRuntime,
+    tree: TaskTree,
+    task_id: str,
+    roles: Mapping[str, RoleSpec],
+    *,
+    sample: int = 0,
+) -> tuple[RoleSpec, bool]:
+    """The role designer's spec for ``task_id`` (see :func:`design_role`)."""
+    return await design_role(
+        rt.model_for_agent("role_designer"),
+        tree,
+        task_id,
+        roles=roles,
+        tools=rt.tools_for(_task_text(tree, task_id)),
+        team_tools=frozenset(rt.tools),
+        models=frozenset(rt.models),
+        max_repairs=rt.limits.max_repairs,
+        sample=sample,
+    )
+
+
 async def design(job: DesignJob) -> dict[str, Any]:
     """The role designer's spec for the leaf, as JSON data."""
     rt = job.runtime
@@ -484,16 +514,7 @@ async def design(job: DesignJob) -> dict[str, Any]:
         agent_span("role_designer", task=job.tree.get(job.task_id), run_id=job.run_id) as span,
     ):
         try:
-            spec, designed = await design_role(
-                rt.model_for_agent("role_designer"),
-                job.tree,
-                job.task_id,
-                roles=job.roles,
-                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
-                team_tools=frozenset(rt.tools),
-                models=frozenset(rt.models),
-                max_repairs=rt.limits.max_repairs,
-            )
+            spec, designed = await _design(rt, job.tree, job.task_id, job.roles)
         except RoleDesignError as err:
             if not rt.fallbacks:
                 raise
@@ -518,7 +539,7 @@ async def _searched(
     tools: Mapping[str, BaseTool],
     offered: list[str],
     memories: list[str],
-    report: Callable[[ToolOutcome], None],
+    events: _AttemptEvents,
     span: Span,
     meter: UsageMeter,
     notices: list[dict[str, str]],
@@ -529,10 +550,9 @@ async def _searched(
     from an answer, so the attempt runs as usual (the span says so).
     """
     rt = job.runtime
-    emit = Emitter(job.run_id)
 
     def scored(progress: SearchProgress) -> None:
-        emit(SearchStepped, task_id=job.task_id, attempt=job.attempt, **asdict(progress))
+        events.emit(SearchStepped, task_id=job.task_id, attempt=job.attempt, **asdict(progress))
 
     setup = _role_setup(job, role, tools, offered, memories)
     if isinstance(setup, str):
@@ -544,17 +564,8 @@ async def _searched(
         node = job.tree.get(job.task_id)
         try:
             with agent_span("role_designer", task=node, run_id=job.run_id) as design_span:
-                spec, _ = await design_role(
-                    rt.model_for_agent("role_designer"),
-                    job.tree,
-                    job.task_id,
-                    roles={job.role.name: job.role},
-                    tools=rt.tools_for(_task_text(job.tree, job.task_id)),
-                    team_tools=frozenset(rt.tools),
-                    models=frozenset(rt.models),
-                    max_repairs=rt.limits.max_repairs,
-                    sample=sample,
-                )
+                roles = {job.role.name: job.role}
+                spec, _ = await _design(rt, job.tree, job.task_id, roles, sample=sample)
                 set_attributes(design_span, {"orchestra.role.designed": spec.name})
         except RoleDesignError as err:
             return "; ".join(err.errors)  # the search rejects the design with this reason
@@ -575,8 +586,8 @@ async def _searched(
         max_steps=rt.limits.max_steps,
         max_repairs=rt.limits.max_repairs,
         runner=rt.tool_runner,
-        on_tool_call=report,
-        on_tool_start=lambda tool, key: emit(ToolStarted, task_id=job.task_id, tool=tool, key=key),
+        on_tool_call=events.tool_called,
+        on_tool_start=events.tool_started,
         on_scored=scored,
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}/search",
         fallbacks=rt.fallbacks,

@@ -317,7 +317,11 @@ class Scheduler:
 
     def _on_design(self, leaf: TaskNode, out: dict[str, Any]) -> None:
         self._take_usage_and_notices(leaf, out)
-        spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["spec"]))
+        self._assign(leaf, out["spec"])
+
+    def _assign(self, leaf: TaskNode, spec_data: dict[str, Any]) -> None:
+        """Give ``leaf`` the role ``spec_data`` describes (adopted into the run's roles)."""
+        spec, added = adopt_role(self.roles, RoleSpec.model_validate(spec_data))
         leaf.role = spec.name
         self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
 
@@ -332,9 +336,7 @@ class Scheduler:
         leaf.executions += 1
         leaf.attempts += 1
         if out.get("role"):  # the search chose another role: the task is that role's now
-            spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["role"]))
-            leaf.role = spec.name
-            self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
+            self._assign(leaf, out["role"])
         if out.get("loop"):
             self.notices.append(self.emit.notice("loop_stopped", out["loop"], leaf.id))
             self._fail(leaf, f"loop stopped: {out['loop']}")
