@@ -29,6 +29,9 @@ _ASSIGNMENT = re.compile(
 )
 _SECRET_ENV_NAME = re.compile(r"(?i)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)")
 _MIN_ENV_SECRET = 8
+_CUT_MARGIN = 4096
+"""How far past a cut the text is looked at: longer than any credential shape needs to
+match (user and environment values longer than this widen it to their length)."""
 
 
 class Redactor:
@@ -48,7 +51,7 @@ class Redactor:
             read when the redactor is made); an empty mapping turns this source off.
     """
 
-    __slots__ = ("_exact", "_shapes")
+    __slots__ = ("_exact", "_margin", "_shapes")
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class Redactor:
         ordered = sorted(secrets, key=len, reverse=True)
         self._exact = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self._shapes = re.compile("|".join((*_SECRET_SHAPES, *patterns)))
+        self._margin = max(_CUT_MARGIN, len(ordered[0]) if ordered else 0)
 
     def __call__(self, text: str) -> str:
         """``text`` with every secret replaced."""
@@ -75,3 +79,50 @@ class Redactor:
             text = self._exact.sub(REDACTED, text)
         text = self._shapes.sub(REDACTED, text)
         return _ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
+
+    def clip(self, text: str, limit: int) -> str:
+        """``text`` redacted, then cut to ``limit`` characters with a note of what was left out.
+
+        Redaction comes first, so a secret straddling the cut never survives, not even in
+        part. Only the head of a long text is redacted (the cut plus a margin longer than
+        any secret), so a huge text costs no more than its head.
+        """
+        end = limit + self._margin
+        while True:
+            redacted = self(text[:end])
+            # A secret cut by ``end`` may stay partly visible at the redacted head's tail;
+            # that tail lies past ``limit`` once the head is at least ``limit + margin``
+            # long (redacting can shorten it, hence the loop).
+            if end >= len(text) or len(redacted) >= limit + self._margin:
+                break
+            end *= 2
+        whole = end >= len(text)
+        if whole and len(redacted) <= limit:
+            return redacted
+        omitted = len(redacted) - limit if whole else len(text) - limit
+        return f"{redacted[:limit]}[... {omitted} more chars]"
+
+    def safe_cut(self, text: str, limit: int) -> int:
+        """Where to cut ``text`` near ``limit`` without splitting a secret: at most ``limit``.
+
+        For cuts of text that is redacted later (a tool result cut for the model, then
+        put on a span): a secret straddling ``limit`` is left out whole instead of leaving
+        a stub too short for any rule to recognise.
+        """
+        if len(text) <= limit:
+            return len(text)
+        start = max(0, limit - self._margin)
+        window = text[start : limit + self._margin]
+        cut = limit - start
+        spans = sorted(self._secret_spans(window), reverse=True)
+        for begin, finish in spans:  # latest first: a cut moved back may land in another
+            if begin < cut < finish:
+                cut = begin
+        return start + cut
+
+    def _secret_spans(self, text: str) -> list[tuple[int, int]]:
+        found = [m.span() for m in self._shapes.finditer(text)]
+        if self._exact is not None:
+            found += [m.span() for m in self._exact.finditer(text)]
+        found += [m.span(2) for m in _ASSIGNMENT.finditer(text)]
+        return found

@@ -161,9 +161,7 @@ def set_content(span: Span, key: str, value: object) -> None:
         if value is None:
             return
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    if len(text) > _MAX_CONTENT_CHARS:
-        text = f"{text[:_MAX_CONTENT_CHARS]}[... {len(text) - _MAX_CONTENT_CHARS} more chars]"
-    span.set_attribute(key, settings.redactor(text))
+    span.set_attribute(key, settings.redactor.clip(text, _MAX_CONTENT_CHARS))
 
 
 def add_event(
