@@ -1,7 +1,9 @@
 """Where traces go: a team's tracer provider, exporters, and the ``OTEL_*`` variables.
 
-Nothing is exported unless the user says so, in code (``Tracing.otlp(...)``) or with the
-standard environment variables (``OTEL_TRACES_EXPORTER=otlp`` and friends).
+Nothing is exported unless the user says so: in code (``Tracing.otlp(...)``), with the
+standard environment variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_EXPORTER``
+and friends), or by running ``orchestra dashboard``. What the user says wins over the
+dashboard; see :meth:`Tracing.provider_for` for the order.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ExporterName = Literal["none", "console", "otlp"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 
 _TRACES_PATH = "/v1/traces"
+_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 class TracingOptions(TypedDict, total=False):
@@ -60,18 +63,21 @@ def _env(*names: str) -> str | None:
 class Tracing:
     """How a team's runs are traced.
 
-    With no arguments the environment decides: ``OTEL_TRACES_EXPORTER`` (``otlp``,
-    ``console`` or ``none``), ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``,
-    ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` / ``..._HEADERS``, ``OTEL_SERVICE_NAME``,
-    ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SDK_DISABLED`` and
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. When none is set, spans go to
-    a dashboard started by ``orchestra dashboard`` (found through ``$ORCHESTRA_HOME``), or
-    else OpenTelemetry's global tracer provider: nowhere, unless the application
-    configured one.
+    With no arguments the environment decides, as OpenTelemetry's own SDKs read it:
+    ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none`` or a comma-separated list),
+    ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` (alone, it turns on OTLP export, OTLP being
+    OpenTelemetry's default exporter), ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``,
+    ``..._HEADERS``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
+    ``OTEL_SDK_DISABLED`` and ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. When
+    none of these (nor an exporter or endpoint in code) is set, spans go to a dashboard
+    started by ``orchestra dashboard`` (found through ``$ORCHESTRA_HOME``), or else
+    OpenTelemetry's global tracer provider: nowhere, unless the application configured
+    one.
 
     Args:
         exporter: ``"otlp"``, ``"console"`` (to stderr, so ``--json`` output stays clean),
-            ``"none"``, or any SDK ``SpanExporter``; None: ``OTEL_TRACES_EXPORTER``.
+            ``"none"``, or any SDK ``SpanExporter``; None: ``OTEL_TRACES_EXPORTER``, else
+            ``"otlp"`` when an endpoint is set (here or in the environment).
         endpoint: the OTLP endpoint. For HTTP a bare ``http://host:port`` gets
             ``/v1/traces`` appended; None: the exporter reads ``OTEL_EXPORTER_OTLP_*``.
         protocol: ``"http/protobuf"`` (default) or ``"grpc"``.
@@ -150,22 +156,48 @@ class Tracing:
         )
 
     def provider_for(self, project: str) -> AnyTracerProvider | None:
-        """The provider spans of ``project`` go to (None: the global one); built once."""
+        """The provider spans of ``project`` go to (None: the global one); built once.
+
+        The first of these that is set decides: a ``provider`` given in code;
+        ``OTEL_SDK_DISABLED=true`` (nothing is recorded); an ``exporter`` given in code;
+        ``OTEL_TRACES_EXPORTER``; an endpoint in code or in ``OTEL_EXPORTER_OTLP_ENDPOINT``
+        / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (OTLP); a running ``orchestra dashboard``.
+
+        Raises:
+            ConfigError: ``OTEL_TRACES_EXPORTER`` names an exporter orchestra does not have.
+        """
         if self.provider is not None:
             return self.provider
         if _env("OTEL_SDK_DISABLED") == "true":
             return NoOpTracerProvider()
-        exporter = self.exporter if self.exporter is not None else _env("OTEL_TRACES_EXPORTER")
-        endpoint = self.endpoint
-        if exporter is None:
+        exporters, endpoint = self._exporters()
+        if exporters is None:
             dashboard = running_dashboard()
             if dashboard is None:
                 return None
-            exporter, endpoint = "otlp", dashboard.traces_endpoint
+            exporters, endpoint = ["otlp"], dashboard.traces_endpoint
         with self._lock:
             if project not in self._built:
-                self._built[project] = self._build(exporter, project, endpoint)
+                self._built[project] = self._build(exporters, project, endpoint)
             return self._built[project]
+
+    def _exporters(self) -> tuple[list[SpanExporter | str] | None, str | None]:
+        """The exporters the user asked for, in code or environment (None: no word)."""
+        if self.exporter is not None:
+            return [self.exporter], self.endpoint
+        named = _env("OTEL_TRACES_EXPORTER")
+        if named is not None:
+            names = [n.strip() for n in named.split(",") if n.strip()]
+            for name in names:
+                if name not in get_args(ExporterName):
+                    raise ConfigError(
+                        f"OTEL_TRACES_EXPORTER={named!r} is not supported;"
+                        " use otlp, console, none or a comma-separated list of them"
+                    )
+            return [n for n in names if n != "none"], self.endpoint
+        if self.endpoint is not None or _env(*_ENDPOINT_ENV):
+            return ["otlp"], self.endpoint
+        return None, None
 
     def flush(self, timeout_ms: int = 30_000) -> bool:
         """Export every finished span now; False if some could not be sent in time."""
@@ -178,17 +210,18 @@ class Tracing:
         return ok
 
     def _build(
-        self, exporter: SpanExporter | str, project: str, endpoint: str | None
+        self, exporters: Sequence[SpanExporter | str], project: str, endpoint: str | None
     ) -> TracerProvider:
-        if isinstance(exporter, str):
-            if exporter == "none":
-                return TracerProvider(resource=_resource(project))
-            exporter = self._named_exporter(exporter, endpoint)
         provider = TracerProvider(resource=_resource(project))
-        processor: SpanProcessor = (
-            BatchSpanProcessor(exporter) if self.batch else SimpleSpanProcessor(exporter)
-        )
-        provider.add_span_processor(processor)
+        for exporter in exporters:
+            if exporter == "none":
+                continue
+            if isinstance(exporter, str):
+                exporter = self._named_exporter(exporter, endpoint)
+            processor: SpanProcessor = (
+                BatchSpanProcessor(exporter) if self.batch else SimpleSpanProcessor(exporter)
+            )
+            provider.add_span_processor(processor)
         return provider
 
     def _named_exporter(self, name: str, endpoint: str | None) -> SpanExporter:

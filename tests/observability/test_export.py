@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 
 from orchestra import ConfigError, Tracing
+from orchestra.core.home import orchestra_home
 from orchestra.observability import semconv as sc
+from orchestra.observability.dashboard import DashboardInfo, running_dashboard
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import free_port, make_team, run_collect
 from tests.observability.otlp_receiver import WireSpan, grpc_receiver, http_receiver
@@ -121,3 +125,86 @@ def test_our_attribute_names_are_the_semantic_conventions():
     assert ours <= names, ours - names
     # an event (not an attribute) of the GenAI conventions, absent from this package
     assert sc.EVALUATION_EVENT == "gen_ai.evaluation.result"
+
+
+# The standard environment, the dashboard, and code: who decides where spans go.
+# "{A}" is a receiver the user points at; a dashboard (another receiver) may be running.
+_EXPORT_CASES = [
+    # environment alone
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}"}, {}, False, "A"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{A}/v1/traces"}, {}, False, "A"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}", "OTEL_TRACES_EXPORTER": "none"}, {}, False, ""),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}", "OTEL_TRACES_EXPORTER": "console"}, {}, False, "C"),
+    (
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}", "OTEL_TRACES_EXPORTER": "otlp, console"},
+        {},
+        False,
+        "AC",
+    ),
+    # environment with a dashboard running: the environment wins
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}"}, {}, True, "A"),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{A}/v1/traces"}, {}, True, "A"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{A}", "OTEL_TRACES_EXPORTER": "none"}, {}, True, ""),
+    ({"OTEL_TRACES_EXPORTER": "none"}, {}, True, ""),
+    ({"OTEL_TRACES_EXPORTER": "console"}, {}, True, "C"),
+    # code with a dashboard running: code wins, over the environment too
+    ({}, {"exporter": "otlp", "endpoint": "{A}"}, True, "A"),
+    ({}, {"endpoint": "{A}"}, True, "A"),
+    ({}, {"exporter": "none"}, True, ""),
+    ({}, {"exporter": "console"}, True, "C"),
+    ({"OTEL_TRACES_EXPORTER": "none"}, {"endpoint": "{A}"}, True, ""),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "{D}"}, {"exporter": "otlp", "endpoint": "{A}"}, True, "A"),
+    # nothing said: the dashboard, else nowhere
+    ({}, {}, True, "D"),
+    ({}, {}, False, ""),
+]
+
+
+@pytest.mark.parametrize(("env", "code", "dashboard", "expected"), _EXPORT_CASES)
+def test_who_decides_where_spans_go(
+    env: dict[str, str],
+    code: dict[str, str],
+    dashboard: bool,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    a_port, d_port = free_port(), free_port()
+    urls = {"A": f"http://127.0.0.1:{a_port}", "D": f"http://127.0.0.1:{d_port}"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(**urls))
+    with http_receiver(a_port) as at_a, http_receiver(d_port) as at_dashboard:
+        if dashboard:
+            home = orchestra_home()
+            home.mkdir(parents=True, exist_ok=True)
+            info = DashboardInfo(url=urls["D"], pid=os.getpid())
+            (home / "dashboard.json").write_text(info.model_dump_json())
+            assert running_dashboard() == info
+        options = {k: v.format(**urls) for k, v in code.items()}
+        tracing = Tracing(batch=False, **options)  # type: ignore[arg-type]
+        settings = tracing.settings("who-decides")
+        with settings.tracer.start_as_current_span("the-span"):
+            pass
+        assert tracing.flush()
+        # an export is one synchronous request, done when the span ends: no waiting needed
+        names_at_a = [s.name for s in at_a.spans]
+        names_at_dashboard = [s.name for s in at_dashboard.spans]
+    assert names_at_a == (["the-span"] if "A" in expected else [])
+    assert names_at_dashboard == (["the-span"] if "D" in expected else [])
+    out, err = capsys.readouterr()
+    assert ('"name": "the-span"' in err) == ("C" in expected)
+    assert "the-span" not in out
+    if not expected:
+        assert settings.tracing_off() or not _exports(settings.provider)
+
+
+def _exports(provider: object) -> bool:
+    """Whether an SDK tracer provider has any span processor (that could export)."""
+    active = getattr(provider, "_active_span_processor", None)
+    return bool(getattr(active, "_span_processors", ()))
+
+
+def test_an_unknown_exporter_in_a_list_is_a_config_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,zipkin")
+    with pytest.raises(ConfigError, match="zipkin"):
+        Tracing().settings("t")
