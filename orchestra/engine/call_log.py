@@ -16,6 +16,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from orchestra.core.home import sqlite_timeout
 from orchestra.tools.invoke import ToolOutcome
 
 __all__ = ["MemoryCallLog", "PostgresCallLog", "SqliteCallLog"]
@@ -51,7 +52,7 @@ class SqliteCallLog:
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
+        db = sqlite3.connect(self.path, timeout=sqlite_timeout())
         if not self._ready:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

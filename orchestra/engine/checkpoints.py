@@ -18,7 +18,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
 from orchestra.core.errors import ConfigError
-from orchestra.core.home import orchestra_home
+from orchestra.core.home import orchestra_home, sqlite_timeout
 from orchestra.engine.call_log import MemoryCallLog, PostgresCallLog, SqliteCallLog
 from orchestra.engine.jobs import JOB_KEY
 from orchestra.engine.run_lock import file_run_lock, local_run_lock, postgres_run_lock
@@ -155,11 +155,15 @@ class Checkpoints:
 
     @asynccontextmanager
     async def _sqlite(self) -> AsyncIterator[Saver]:
+        import aiosqlite
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         assert self.target is not None
         Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(self.target) as saver:
+        # Our own connection, for its lock timeout (aiosqlite's default is 5 s; the call log
+        # and run history sharing the file wait sqlite_timeout(), and so must the saver).
+        async with aiosqlite.connect(self.target, timeout=sqlite_timeout()) as conn:
+            saver = AsyncSqliteSaver(conn)
             try:
                 yield saver
             finally:

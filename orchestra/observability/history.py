@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from orchestra.core.errors import InputError
-from orchestra.core.home import orchestra_home
+from orchestra.core.home import orchestra_home, sqlite_timeout
 from orchestra.core.record import RunRecord
 
 __all__ = ["RunHistory", "RunSummary", "StoredRun"]
@@ -103,7 +103,7 @@ class RunHistory:
         with self._lock:
             if not self._ready:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            with closing(sqlite3.connect(self.path, timeout=sqlite_timeout())) as db, db:
                 if not self._ready:
                     db.executescript(_SCHEMA)
                     self._ready = True
