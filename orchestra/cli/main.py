@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
 from orchestra.cli.bench_cmd import app as bench_app
@@ -28,7 +29,7 @@ from orchestra.core.budget import Budget
 from orchestra.core.errors import ConfigError, InputError, OrchestraError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
 from orchestra.core.record import RunResult, RunStatus
-from orchestra.observability.dashboard import start_phoenix
+from orchestra.observability.dashboard import DashboardStopped, start_phoenix, stop_on_signals
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
 from orchestra.team import Team
@@ -432,29 +433,34 @@ def dashboard(
         typer.Option("--dir", help="Phoenix's data (default: $ORCHESTRA_HOME/phoenix)"),
     ] = None,
 ) -> None:
-    """Start a local Arize Phoenix and trace every team's runs to it until Ctrl-C.
+    r"""Start a local Arize Phoenix and trace every team's runs to it until stopped.
 
-    Needs the extra: pip install 'orchestra-teams[dashboard]'.
+    Ctrl-C, SIGTERM or SIGHUP stops Phoenix too. Needs the extra:
+    pip install 'orchestra-teams\[dashboard]'.
     """
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        phoenix = start_phoenix(port, working_dir)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    url = phoenix.info.url
-    err.print(
-        f"Phoenix is running at [bold]{url}[/bold] (loopback only, offline, gRPC receiver off).\n"
-        f"Runs started from this directory (same $ORCHESTRA_HOME) are traced to it; elsewhere:\n"
-        f"  export OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT={url}\n"
-        "Ctrl-C stops it."
-    )
-    try:
-        phoenix.process.wait()
-    except KeyboardInterrupt:
-        err.print("stopping Phoenix")
-    finally:
-        phoenix.stop()
+    with stop_on_signals():
+        try:
+            phoenix = start_phoenix(port, working_dir)
+        except ConfigError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from exc
+        except (KeyboardInterrupt, DashboardStopped):
+            err.print("stopped before Phoenix was ready")
+            return
+        url = phoenix.info.url
+        try:
+            err.print(
+                f"Phoenix is running at [bold]{url}[/bold] (loopback only, offline, gRPC"
+                " receiver off).\nRuns started from this directory (same $ORCHESTRA_HOME) are"
+                f" traced to it; elsewhere:\n  export OTEL_EXPORTER_OTLP_ENDPOINT={url}\n"
+                "Ctrl-C stops it."
+            )
+            phoenix.process.wait()
+        except (KeyboardInterrupt, DashboardStopped) as why:
+            err.print(f"stopping Phoenix ({why or 'Ctrl-C'})")
+        finally:
+            phoenix.stop()
 
 
 @app.command()
