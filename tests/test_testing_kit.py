@@ -6,10 +6,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
-from orchestra import ScriptError
+from orchestra import ScriptError, TaskStatus
 from orchestra.agents.calls import AgentCall
-from orchestra.testing import ScriptedChatModel, tool_call
-from tests.conftest import word_count
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from tests.conftest import make_team, run_collect, word_count
 
 
 def cfg(agent: str, task: str | None = None, role: str | None = None):
@@ -87,3 +87,43 @@ def test_scripted_call_knows_the_goal_from_orchestras_prompts():
     assert model.invoke([HumanMessage(content="x\nOverall goal: fly\nmore")]).text == "fly"
     assert model.invoke([HumanMessage(content="Goal: swim")]).text == "swim"
     assert model.invoke("nothing here").text == "none"
+
+
+def _one_tool_task(executor: list[object]) -> dict[str, object]:
+    return {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("w", "Do it.", ["word_count"]),
+        "executor@a": executor,
+        "critic": verdict("pass"),
+        "synthesizer": "ok",
+    }
+
+
+@pytest.mark.parametrize(
+    ("last", "status", "result"),
+    [
+        ("two words", TaskStatus.FAILED, None),
+        ({"final": "two words"}, TaskStatus.DONE, "two words"),
+    ],
+)
+async def test_the_executors_last_allowed_step_takes_only_a_final_json_answer(
+    last: object, status: TaskStatus, result: str | None
+):
+    # max_steps=2: the second call is answer-only (docs/testing.md, "The answer-only step")
+    script = _one_tool_task([tool_call("word_count", {"text": "x y"}), last])
+    team, model = make_team(script, max_steps=2, max_attempts=1, max_replans=0)
+    done, _ = await run_collect(team)
+    task = done.tree.get("a")
+    assert (task.status, task.result) == (status, result)
+    if status is TaskStatus.FAILED:
+        assert "no final result after 2 model calls" in (task.reason or "")
+    model.assert_complete()
+
+
+async def test_after_a_repeated_tool_call_a_plain_reply_is_not_taken_as_the_answer():
+    same = tool_call("word_count", {"text": "x y"})
+    script = _one_tool_task([same, same, "not taken", "taken"])
+    team, model = make_team(script, max_identical_tool_calls=10)
+    done, _ = await run_collect(team)
+    assert done.tree.get("a").result == "taken"
+    model.assert_complete()

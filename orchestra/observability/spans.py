@@ -243,7 +243,9 @@ def agent_span(
     """An ``invoke_agent`` span for one agent's work (planner, executor, critic, ...).
 
     The agent's name on the span is the role when there is one (``invoke_agent writer``),
-    else the agent kind; ``orchestra.agent`` always says the kind.
+    else the agent kind; ``orchestra.agent`` always says the kind. With content capture on,
+    an executor's span carries its task (title and description) as ``input.value``, which
+    Phoenix shows as the span's input (its answer is ``output.value``).
     """
     name = role or agent
     attributes: dict[str, AttributeValue | None] = {
@@ -261,7 +263,16 @@ def agent_span(
     with _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes) as span:
         if task is not None:
             set_content(span, sc.ORCHESTRA_TASK_TITLE, task.title)
+            if agent == "executor":
+                set_content(span, sc.OPENINFERENCE_INPUT, lambda: _task_text(task))
         yield span
+
+
+def _task_text(task: TaskNode) -> str:
+    """A task as its executor is asked it: the title, and the description when it says more."""
+    if task.description.strip() in ("", task.title.strip()):
+        return task.title
+    return f"{task.title}\n\n{task.description}"
 
 
 @contextmanager

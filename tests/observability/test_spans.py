@@ -128,6 +128,10 @@ async def test_opted_in_content_is_on_the_spans(spans: Spans):
     tool_span = spans.one("execute_tool word_count")
     assert json.loads(tool_span.attributes[sc.TOOL_CALL_ARGUMENTS]) == {"text": "one two three"}
     assert tool_span.attributes[sc.TOOL_CALL_RESULT] == "3"
+    # an executor's span: its task in, its answer out (Phoenix's input and output panes)
+    executor = spans.one("invoke_agent analyst", **{TASK: "a"})
+    assert executor.attributes[sc.OPENINFERENCE_INPUT] == "A\n\nDo a."
+    assert executor.attributes[sc.OPENINFERENCE_OUTPUT] == "three words"
     assert (
         spans.one("invoke_agent analyst", **{TASK: "a"}).attributes[sc.ORCHESTRA_TASK_OUTPUT]
         == "three words"
