@@ -52,6 +52,7 @@ from orchestra.core.search_tree import (
     TreeSearch,
 )
 from orchestra.core.tree import TaskTree, Verdict
+from orchestra.observability.spans import clear_cut
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
 from orchestra.tools.options import options_of
@@ -119,8 +120,8 @@ class Step:
         if self.problem is not None:
             return "role: no valid design"
         if self.final:
-            return f"answer: {self.text[:120]}"
-        return "; ".join(f"{name}({args[:80]})" for name, args in self.calls)
+            return f"answer: {clear_cut(self.text, 120)}"
+        return "; ".join(f"{name}({clear_cut(args, 80)})" for name, args in self.calls)
 
 
 def majority(verdicts: Sequence[Verdict]) -> Verdict:

@@ -31,12 +31,7 @@ from orchestra.core.budget import start_tool_call
 from orchestra.core.errors import RetryableToolError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.observability import semconv as sc
-from orchestra.observability.spans import (
-    current_settings,
-    set_attributes,
-    set_content,
-    tool_span,
-)
+from orchestra.observability.spans import clear_cut, set_attributes, set_content, tool_span
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.options import ToolOptions, options_of
 
@@ -111,15 +106,15 @@ def tool_output_text(value: object) -> str:
 def truncate_for_model(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with a marker saying how much was left out.
 
-    The cut never splits a secret (see
-    :meth:`orchestra.observability.redact.Redactor.safe_cut`): the model's messages are
-    put on spans, redacted, and a stub of a key would not be recognised there.
+    The cut never splits a secret (:func:`~orchestra.observability.spans.clear_cut`): the
+    model's messages are put on spans, redacted, and a stub of a key would not be
+    recognised there.
     """
     if len(text) <= limit:
         return text
-    cut = current_settings().redactor.safe_cut(text, limit)
+    head = clear_cut(text, limit)
     return (
-        f"{text[:cut]}\n[... truncated: {len(text) - cut} more characters not shown;"
+        f"{head}\n[... truncated: {len(text) - len(head)} more characters not shown;"
         " the full result is kept in the run's tool-call log]"
     )
 

@@ -44,6 +44,7 @@ __all__ = [
     "add_event",
     "agent_span",
     "chat_span",
+    "clear_cut",
     "current_settings",
     "record_error",
     "run_span",
@@ -164,6 +165,16 @@ def set_content(span: Span, key: str, value: object) -> None:
     span.set_attribute(key, settings.redactor.clip(text, _MAX_CONTENT_CHARS))
 
 
+def clear_cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, never inside a secret.
+
+    For text cut before it reaches a span (a title, a one-line summary): redaction on the
+    span cannot recognise a stub of a key, so the cut goes before the key instead (see
+    :meth:`~orchestra.observability.redact.Redactor.safe_cut`).
+    """
+    return text[: current_settings().redactor.safe_cut(text, limit)]
+
+
 def add_event(
     span: Span, name: str, attributes: Attributes, content: Attributes | None = None
 ) -> None:
@@ -262,10 +273,21 @@ def agent_span(
         attributes[sc.ORCHESTRA_TASK_ROLE] = role
     with _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes) as span:
         if task is not None:
-            set_content(span, sc.ORCHESTRA_TASK_TITLE, task.title)
+            set_content(span, sc.ORCHESTRA_TASK_TITLE, lambda: _title(task))
             if agent == "executor":
                 set_content(span, sc.OPENINFERENCE_INPUT, lambda: _task_text(task))
         yield span
+
+
+def _title(task: TaskNode) -> str:
+    """The task's title; cut again, clear of secrets, when it is its description cut short.
+
+    (The root's title is the goal's first 120 characters: a key there could be cut in two.)
+    """
+    title, description = task.title, task.description
+    if len(description) > len(title) and description.startswith(title):
+        return clear_cut(description, len(title))
+    return title
 
 
 def _task_text(task: TaskNode) -> str:

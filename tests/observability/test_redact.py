@@ -7,6 +7,7 @@ import json
 import pytest
 
 from orchestra import tool
+from orchestra.agents.workflow_search import Step
 from orchestra.observability import semconv as sc
 from orchestra.observability.redact import REDACTED, Redactor
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
@@ -92,3 +93,37 @@ async def test_a_secret_straddling_any_cut_never_reaches_a_span(spans: Spans):
     assert not _leaks(str(tool_span.attributes[sc.TOOL_CALL_RESULT]), SECRET)
     assert not _leaks(json.dumps([dict(s.attributes) for s in chats]), SECRET)
     assert not _leaks(json.dumps([dict(s.attributes) for s in spans.all]), SECRET)
+
+
+async def test_a_secret_in_the_goal_is_not_cut_in_two_by_the_roots_title(spans: Spans):
+    # the root task's title is the goal's first 120 characters
+    goal = "." * (120 - 13) + SECRET + " and more words"
+    script = {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("analyst", "Analyse.", []),
+        "executor@a": ["done"],
+        "critic": verdict("pass"),
+        "synthesizer": "answer",
+    }
+    team, _ = make_team(script, tracing=spans.tracing(capture_content=True))
+    result, _ = await run_collect(team, goal)
+    assert result.tree.root.title == goal[:120]  # the record keeps its title as it was
+    titles = [s.attributes.get(sc.ORCHESTRA_TASK_TITLE) for s in spans.all]
+    assert "." * (120 - 13) in titles  # the root's title, cut before the key
+    dumped = json.dumps(
+        [{"a": dict(s.attributes), "e": [dict(e.attributes) for e in s.events]} for s in spans.all]
+    )
+    assert not _leaks(dumped, SECRET)
+
+
+@pytest.mark.parametrize(
+    ("step", "limit"),
+    [
+        (Step(text="." * 107 + SECRET, calls=(), message=None, index=0), 120),
+        (Step(text="", calls=(("send", "." * 67 + SECRET),), message=None, index=0), 80),
+    ],
+)
+def test_a_search_steps_summary_is_not_cut_inside_a_secret(step: Step, limit: int):
+    summary = step.summary()
+    assert len(summary) < limit + 10
+    assert not _leaks(Redactor(environ={})(summary), SECRET)
