@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
+import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,22 +45,30 @@ async def test_workspace_reads_writes_lists_and_searches(workspace: Workspace):
     assert found.output == '["notes.txt:2: Beta line", "sub/out.md:1: # Beta report"]'
 
 
+OUTSIDE = "is outside the workspace"
+LINK = "is a symbolic link; the workspace does not follow links"
+
+
 @pytest.mark.parametrize(
-    ("tool", "args"),
+    ("tool", "args", "why"),
     [
-        ("read_file", {"path": "../secret.txt"}),
-        ("read_file", {"path": "/etc/passwd"}),
-        ("read_file", {"path": "link-out.txt"}),
-        ("read_file", {"path": "dir-out/secret.txt"}),
-        ("write_file", {"path": "../escape.txt", "content": "x"}),
-        ("write_file", {"path": "dir-out/escape.txt", "content": "x"}),
-        ("list_files", {"path": ".."}),
+        ("read_file", {"path": "../secret.txt"}, OUTSIDE),
+        ("read_file", {"path": "/etc/passwd"}, OUTSIDE),
+        ("read_file", {"path": "link-out.txt"}, LINK),
+        ("read_file", {"path": "dir-out/secret.txt"}, LINK),
+        ("read_file", {"path": "notes.txt/../../secret.txt"}, OUTSIDE),
+        ("write_file", {"path": "../escape.txt", "content": "x"}, OUTSIDE),
+        ("write_file", {"path": "dir-out/escape.txt", "content": "x"}, LINK),
+        ("write_file", {"path": "link-out.txt", "content": "x"}, LINK),
+        ("list_files", {"path": ".."}, OUTSIDE),
+        ("list_files", {"path": "dir-out"}, LINK),
     ],
 )
-async def test_paths_that_escape_the_workspace_are_refused(workspace: Workspace, tool, args):
+async def test_paths_that_escape_the_workspace_are_refused(workspace: Workspace, tool, args, why):
     outcome = await use(workspace, tool, **args)
-    assert not outcome.ok and "is outside the workspace" in outcome.output
+    assert not outcome.ok and "refused: " in outcome.output and why in outcome.output
     assert not (workspace.root.parent / "escape.txt").exists()
+    assert (workspace.root.parent / "secret.txt").read_text() == "top secret"
 
 
 def test_a_read_only_workspace_has_no_write_tool(tmp_path: Path):
@@ -116,3 +128,130 @@ def test_wildcard_hosts_allow_subdomains():
     fetch.check("https://python.org/")
     with pytest.raises(PermissionError):
         fetch.check("https://python.org.evil.test/")
+
+
+def test_a_symlink_inside_the_workspace_is_refused_not_followed(tmp_path: Path):
+    root = tmp_path / "ws"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.txt").write_text("inside")
+    os.symlink("real", root / "alias")
+    os.symlink("real/a.txt", root / "a-link.txt")
+    ws = Workspace(root)
+    for call in (
+        lambda: ws.read_file("alias/a.txt"),
+        lambda: ws.read_file("a-link.txt"),
+        lambda: ws.write_file("alias/b.txt", "x"),
+        lambda: ws.write_file("a-link.txt", "x"),
+        lambda: ws.list_files("alias"),
+    ):
+        with pytest.raises(PermissionError, match="symbolic link"):
+            call()
+    assert (root / "real" / "a.txt").read_text() == "inside"
+    assert not (root / "real" / "b.txt").exists()
+    assert ws.list_files() == ["real/a.txt"]  # links are neither listed nor walked into
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two directory entries atomically (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange):
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_a_folder_swapped_for_a_symlink_mid_call_never_lets_a_call_out(tmp_path: Path):
+    # Point 19 of issue 19: check-then-open let a racing process read and write outside
+    # (about 3 escapes in 2,000 calls here before the fix).
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    (root / "d").mkdir(parents=True)
+    outside.mkdir()
+    (root / "d" / "f.txt").write_text("inside")
+    (outside / "f.txt").write_text("SECRET")
+    os.symlink(outside, root / "link")
+    ws = Workspace(root)
+    stop = threading.Event()
+
+    def swap() -> None:  # d is the real folder, then a link to outside, and back, non-stop
+        while not stop.is_set():
+            exchange(root / "d", root / "link")
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    reads: list[str] = []
+    found: list[str] = []
+    try:
+        for i in range(2000):
+            try:
+                if i % 4 == 0:
+                    ws.write_file(f"d/w{i % 8}.txt", "written")
+                elif i % 4 == 1:
+                    ws.list_files("d")
+                elif i % 4 == 2:
+                    found.extend(ws.search_files("secret"))
+                else:
+                    reads.append(ws.read_file("d/f.txt"))
+            except OSError:  # d was the link at that moment: refused, fine
+                pass
+    finally:
+        stop.set()
+        swapper.join()
+    assert reads and set(reads) == {"inside"}, Counter(reads)
+    assert found == []  # "secret" is only in the outside file
+    assert sorted(p.name for p in outside.iterdir()) == ["f.txt"]
+    assert (outside / "f.txt").read_text() == "SECRET"
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read() calls so far (Linux /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts reads through /proc")
+def test_read_file_reads_a_huge_file_only_up_to_its_limit(tmp_path: Path):
+    # Point 20: read_bytes() of a 1 GB sparse file held 1 GB to return 200,000 characters.
+    with (tmp_path / "huge.bin").open("wb") as file:
+        file.truncate(1 << 30)
+    ws = Workspace(tmp_path)
+    before = bytes_read()
+    text = ws.read_file("huge.bin")
+    assert bytes_read() - before < 200_000 + 65_536
+    assert text == "\0" * 200_000 + "\n[... cut at 200000 bytes: the file has 1073741824 bytes]"
+
+
+def test_read_file_cuts_between_characters_and_says_so(tmp_path: Path):
+    (tmp_path / "t.txt").write_text("aé€", encoding="utf-8")  # 1 + 2 + 3 bytes
+    assert Workspace(tmp_path, max_read_bytes=4).read_file("t.txt") == (
+        "aé\n[... cut at 4 bytes: the file has 6 bytes]"
+    )
+    assert Workspace(tmp_path, max_read_bytes=6).read_file("t.txt") == "aé€"
+
+
+def test_search_files_reads_line_by_line_in_bounded_pieces(tmp_path: Path):
+    # Point 20: read_text() held a whole 1.5 GB file (3 GB with its lines) to search it.
+    with (tmp_path / "big.bin").open("wb") as file:
+        file.seek(64 << 20)
+        file.write(b"the Needle\n")  # one 64 MB line of NULs, then the match
+    tracemalloc.start()
+    try:
+        hits = Workspace(tmp_path).search_files("needle")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # a few 64 KB pieces, not 64 MB
+    assert len(hits) == 1 and hits[0].startswith("big.bin:1: ") and hits[0].endswith("the Needle")
+
+
+def test_search_finds_a_match_across_pieces_of_a_long_line_once(tmp_path: Path):
+    from orchestra.tools.builtin.workspace import LINE_PIECE
+
+    long_line = "x" * (LINE_PIECE - 3) + "needle" + "y" * LINE_PIECE + "needle"
+    (tmp_path / "f.txt").write_text(f"{long_line}\nsecond Needle\nnone\n")
+    (tmp_path / "bin.dat").write_bytes(b"needle \xff\xfe")  # not UTF-8: skipped
+    hits = Workspace(tmp_path).search_files("needle")
+    assert [h.split(": ")[0] for h in hits] == ["f.txt:1", "f.txt:2"]
+    assert hits[1] == "f.txt:2: second Needle"
