@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import threading
 import tracemalloc
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -255,3 +257,118 @@ def test_search_finds_a_match_across_pieces_of_a_long_line_once(tmp_path: Path):
     hits = Workspace(tmp_path).search_files("needle")
     assert [h.split(": ")[0] for h in hits] == ["f.txt:1", "f.txt:2"]
     assert hits[1] == "f.txt:2: second Needle"
+
+
+BIG = 50 * 1024 * 1024
+PIECE = b"a" * 65_536
+
+
+@functools.cache
+def gzip_of_zeros(size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    return b"".join([*(packer.compress(block) for _ in range(size >> 20)), packer.flush()])
+
+
+class Served:
+    """What the test server sent for ``/big`` and whether that handler has ended."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.done = threading.Event()
+
+
+@pytest.fixture
+def big_site() -> Iterator[tuple[str, Served]]:
+    served = Served()
+    bomb = gzip_of_zeros(100 << 20)  # 100 MB of zeros in about 100 KB
+    plain = "pâte à tartiner".encode()
+
+    class Handle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/big":
+                self.answer(BIG, {})
+                try:
+                    while served.sent < BIG:
+                        self.wfile.write(PIECE)
+                        served.sent += len(PIECE)
+                except OSError:  # the client hung up, as it should
+                    pass
+                finally:
+                    served.done.set()
+                return
+            encoded = {
+                "/bomb": (bomb, "gzip"),
+                "/raw-deflate": (zlib.compress(plain)[2:-4], "deflate"),
+                "/zlib-deflate": (zlib.compress(plain), "deflate"),
+                "/brotli": (b"\x0b\x02\x80hi\x03", "br"),
+            }
+            body, coding = encoded[self.path]
+            self.answer(len(body), {"Content-Encoding": coding})
+            self.wfile.write(body)
+
+        def answer(self, length: int, headers: dict[str, str]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(length))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_50_mb_response_is_read_only_up_to_max_bytes(big_site: tuple[str, Served]):
+    # Point 11 of issue 19: the whole body was read before the cut (+112 MiB for 50 MB).
+    site, served = big_site
+    tracemalloc.start()
+    try:
+        page = await use(HttpFetch([site], max_bytes=1000), "fetch_url", url=f"http://{site}/big")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert served.done.wait(30)  # the handler ended: the client hung up on it
+    assert peak < 4 << 20
+    assert served.sent < BIG // 2  # what the socket buffers took, not the body
+    assert page.ok
+    assert page.output == (
+        "HTTP 200\n" + "a" * 1000 + "\n[... cut at 1000 bytes: the response is longer]"
+    )
+
+
+async def test_a_gzip_bomb_is_decoded_only_up_to_max_bytes(big_site: tuple[str, Served]):
+    # Point 20: 100 MB of gzipped zeros were decompressed whole (+420 MB).
+    site, _ = big_site
+    tracemalloc.start()
+    try:
+        page = await use(HttpFetch([site], max_bytes=1000), "fetch_url", url=f"http://{site}/bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # httpx's own decoding makes 64 MB of one 64 KB chunk
+    assert page.output == (
+        "HTTP 200\n" + "\0" * 1000 + "\n[... cut at 1000 bytes: the response is longer]"
+    )
+
+
+async def test_deflate_bodies_decode_and_unknown_encodings_are_errors(
+    big_site: tuple[str, Served],
+):
+    site, _ = big_site
+    fetch = HttpFetch([site])
+    for path in ("/raw-deflate", "/zlib-deflate"):
+        page = await use(fetch, "fetch_url", url=f"http://{site}{path}")
+        assert page.output == "HTTP 200\npâte à tartiner"
+    cut = await use(HttpFetch([site], max_bytes=2), "fetch_url", url=f"http://{site}/raw-deflate")
+    assert cut.output == "HTTP 200\np\n[... cut at 2 bytes: the response is longer]"  # â is 2
+    brotli = await use(fetch, "fetch_url", url=f"http://{site}/brotli")
+    assert not brotli.ok and "unsupported Content-Encoding 'br'" in brotli.output
