@@ -45,6 +45,28 @@ async def test_workspace_reads_writes_lists_and_searches(workspace: Workspace):
     assert listed.output == '["notes.txt", "sub/out.md"]'  # symlinks that leave are not listed
     found = await use(workspace, "search_files", text="beta")
     assert found.output == '["notes.txt:2: Beta line", "sub/out.md:1: # Beta report"]'
+    inside = await use(workspace, "read_file", path=str(workspace.root / "sub" / "out.md"))
+    assert inside.output == "# Beta report"  # an absolute path that names a place inside
+
+
+def test_only_regular_files_are_read_and_a_fifo_does_not_block(tmp_path: Path):
+    os.mkfifo(tmp_path / "pipe")
+    ws = Workspace(tmp_path)
+    with pytest.raises(PermissionError, match="'pipe' is not a regular file"):
+        ws.read_file("pipe")
+    with pytest.raises(IsADirectoryError):
+        ws.read_file(".")
+    assert ws.search_files("x") == [] and ws.list_files() == []
+
+
+def test_search_counts_only_the_files_its_pattern_matches(tmp_path: Path, monkeypatch):
+    import orchestra.tools.builtin.workspace as module
+
+    monkeypatch.setattr(module, "MAX_LISTED", 2)
+    for name in ("a.txt", "b.txt", "c.txt", "z.md"):
+        (tmp_path / name).write_text("needle\n")
+    assert Workspace(tmp_path).search_files("needle", "*.md") == ["z.md:1: needle"]
+    assert Workspace(tmp_path).list_files(".", "*.md") == ["z.md"]
 
 
 OUTSIDE = "is outside the workspace"

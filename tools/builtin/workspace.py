@@ -89,11 +89,13 @@ class Workspace(ToolSet):
         """Find lines containing a text in the workspace's files: 'path:line: content'."""
         hits: list[str] = []
         needle = text.lower()
-        for searched, (folder, name, parts) in enumerate(self._fs.files([]), 1):
-            if searched > MAX_LISTED or len(hits) >= MAX_HITS:
-                break
+        searched = 0
+        for folder, name, parts in self._fs.files([]):
             if not fnmatch.fnmatch(name, pattern):
                 continue
+            searched += 1
+            if searched > MAX_LISTED or len(hits) >= MAX_HITS:
+                break
             try:
                 with os.fdopen(open_in(folder, name, parts), "rb", buffering=LINE_PIECE) as file:
                     found = _matching_lines(file, needle, MAX_HITS - len(hits))
