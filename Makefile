@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tool_retrieval.py --dags $(DAGS)
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/tracing.py
+	$(BIN)/python benchmarks/bounded_io.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/cluster.py
 	$(BIN)/python benchmarks/search.py --plot docs/images/search-noisy.png

@@ -181,3 +181,12 @@ def test_search_benchmark_scores_its_task_family_and_draws_its_plot(tmp_path: Pa
     )
     bench.plot(roles, tmp_path / "roles.png")
     assert (tmp_path / "roles.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow  # eight fresh processes, each importing orchestra
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM (Linux)")
+def test_bounded_io_benchmark_runs_at_a_smoke_size():
+    result = load("bounded_io").run(body_mb=2, bomb_mb=4, file_mb=4, search_mb=4)
+    assert set(result) == {"http_body", "http_gzip_bomb", "read_file", "search_files"}
+    for case in result.values():
+        assert case["baseline_added_mb"] > 0 and case["tool_added_mb"] >= 0
