@@ -160,7 +160,8 @@ class Scheduler:
         """Give every leaf a role: known planner hints directly, others by the role designer.
 
         Designs run concurrently (``limit`` bounds them) and are adopted in tree order, so
-        equal specs collapse into one role deterministically.
+        equal specs collapse into one role deterministically. When the run's budget runs
+        out, the designs that finished are kept and ``failure`` says why the run ends.
         """
         pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
 
@@ -180,9 +181,17 @@ class Scheduler:
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
-            if jobs.BUDGET_KEY in out:  # before any execution: the run cannot go on
-                raise BudgetExceeded(str(out[jobs.BUDGET_KEY]))
-            self._on_design(leaf, out)
+            if jobs.BUDGET_KEY not in out:
+                self._on_design(leaf, out)
+                continue
+            # The leaf stays without a role: at a subtree's budget, dispatch designs it
+            # again and stops its subtree; at the run's, the run ends here (see _settle).
+            self._take_usage_and_notices(leaf, out)
+            if out.get(jobs.BUDGET_SCOPE_KEY) is None and self.budget_exceeded is None:
+                self.budget_exceeded = str(out[jobs.BUDGET_KEY])
+                self.failure = str(BudgetExceeded(self.budget_exceeded))
+        if self.failure is not None:
+            self._settle()
 
     # -- starting work -------------------------------------------------------------
 
