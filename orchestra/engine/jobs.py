@@ -727,8 +727,14 @@ def start(
     """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run).
 
     A job in ``finished`` (results a resumed run found in its checkpoint) is not run
-    again: its result comes back at once, whatever order the jobs now start in.
+    again: its result comes back at once, whatever order the jobs now start in. A result
+    the budget stopped is not a finished job: the job runs again (under the name of its
+    next try, so that LangGraph does not answer it from the checkpoint either).
     """
+    tries = 1
+    while BUDGET_KEY in finished.get(name, {}):
+        tries += 1
+        name = f"{name.partition('~')[0]}~{tries}"
     if name in finished:
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         done.set_result(finished[name])
