@@ -430,7 +430,9 @@ class Team:
         if isinstance(start, dict):
             return BudgetMeter(budget)
         earlier = await self.aget_run(run_id)
-        return BudgetMeter(budget, spent=earlier.usage, tool_calls=len(earlier.tool_calls))
+        # a call answered from the call log (replayed) did not run: it spent nothing
+        ran = sum(1 for call in earlier.tool_calls if not call.replayed)
+        return BudgetMeter(budget, spent=earlier.usage, tool_calls=ran)
 
     @asynccontextmanager
     async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:

@@ -464,7 +464,7 @@ class Scheduler:
             calls = sum(
                 1
                 for record in (*self.earlier_tool_calls, *self.tool_calls)
-                if record["task_id"] in members
+                if record["task_id"] in members and not record.get("replayed")
             )
             self._subtree_meters[top] = BudgetMeter(
                 run.budget.subtree, spent=spent, tool_calls=calls, parent=run, scope=top

@@ -67,6 +67,32 @@ async def test_tool_calls_stopped_by_the_budget_stay_on_the_record_and_are_not_r
     assert done.tree.get("a").executions == 2 and done.tree.get("a").attempts == 1
 
 
+async def test_calls_answered_from_the_call_log_do_not_count_against_the_next_budget():
+    sent: list[int] = []
+
+    @tool(side_effects=True)
+    def send_email(n: int) -> str:
+        """Send email number n."""
+        sent.append(n)
+        return f"sent {n}"
+
+    script = {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("mailer", "Send the emails.", ["send_email"]),
+        "executor": _emails_then_done(6),
+        "critic": verdict("pass"),
+        "synthesizer": "answer",
+    }
+    team, _ = make_team(script, tools=[send_email], budget=Budget(tool_calls=4))
+    assert (await team.arun("send six emails", run_id="six")).status is RunStatus.BUDGET_EXCEEDED
+    again = await team.aresume("six", budget=Budget(tool_calls=5))  # 4 replayed, the 5th sent
+    assert again.status is RunStatus.BUDGET_EXCEEDED and sent == [1, 2, 3, 4, 5]
+    assert len(again.tool_calls) == 9  # four of them replayed: five ran
+    # five ran: a limit of 7 leaves room for the 6th (and, below the limit, the answer)
+    done = await team.aresume("six", budget=Budget(tool_calls=7))
+    assert done.status is RunStatus.SUCCEEDED and sent == [1, 2, 3, 4, 5, 6]
+
+
 async def test_tool_calls_of_a_cancelled_attempt_stay_on_the_record():
     blocking = asyncio.Event()
     never = asyncio.Event()
