@@ -21,7 +21,7 @@ from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.messages import message_text
-from orchestra.core.parsing import extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.usage import Price, Usage
 from orchestra.models.structured import (
     as_schema_decoder,
@@ -52,6 +52,10 @@ METADATA_ROLE = "orchestra_role"
 METADATA_TASK = "orchestra_task"
 METADATA_REPAIR = "orchestra_repair"
 METADATA_SAMPLE = "orchestra_sample"
+
+REPAIR_ECHO_CHARS = 4000
+"""The most of an invalid reply a repair round sends back to the model (the whole reply
+stays in the error's ``raw_outputs``): an oversized reply is not paid for twice."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,7 +277,7 @@ async def ask_structured(
                 if not errors:
                     return parsed
         history += [
-            AIMessage(content=raw),
+            AIMessage(content=_echo(raw)),
             HumanMessage(content=render("repair", errors="\n".join(f"- {e}" for e in errors))),
         ]
     raise error(
@@ -282,6 +286,14 @@ async def ask_structured(
         raw_outputs=raws,
         errors=errors,
     )
+
+
+def _echo(raw: str) -> str:
+    """An invalid reply as the repair round shows it to the model: cut when it is long."""
+    if len(raw) <= REPAIR_ECHO_CHARS:
+        return raw
+    left = len(raw) - REPAIR_ECHO_CHARS
+    return f"{raw[:REPAIR_ECHO_CHARS]}\n[... {left:,} more characters of this reply not shown]"
 
 
 def structured_runnable(
@@ -327,7 +339,21 @@ async def ask_with_schema(
             raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
         _count_usage(model, reply)
         _trace_reply(span, model, reply)
+    if problem is None and data is not None:  # a provider's parse has no depth bound
+        try:
+            check_json_depth(data)
+        except JSONBoundError as exc:
+            data, problem = None, exc
     raw = message_text(reply)
     if reply.tool_calls and not raw.strip():
-        raw = json.dumps(reply.tool_calls[0]["args"])
+        raw = _args_text(reply.tool_calls[0]["args"])
     return raw, data, problem if isinstance(problem, Exception) else None
+
+
+def _args_text(args: object) -> str:
+    """A tool call's parsed arguments as text, for the repair round and the error."""
+    try:
+        check_json_depth(args)
+    except JSONBoundError as exc:
+        return f"(tool-call arguments not shown: {exc})"
+    return json.dumps(args, default=str)

@@ -38,7 +38,7 @@ from orchestra.agents.context import describe_task, describe_tools
 from orchestra.agents.prompts import render
 from orchestra.agents.tool_output import delimit_tool_output
 from orchestra.core.approval import Decision, EditArgs, Reject
-from orchestra.core.parsing import extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import TaskTree, Verdict
@@ -268,7 +268,10 @@ async def _step(
     if await loop.answer_native_calls(reply, step):
         return False
     text = message_text(reply).strip()
-    action = _json_action(text) if has_tools and not native else None
+    action = _read_action(text) if has_tools and not native else None
+    if isinstance(action, JSONBoundError):  # an action too deep or too long to read
+        await loop.unreadable_call("?", str(action), step)
+        return False
     if action is not None and "tool" in action:
         await loop.answer_action(action)
         return False
@@ -436,9 +439,35 @@ class _ToolLoop:
             await self._record(outcome)
             self._append_result(outcome, bad.get("id") or f"call-{step}")
         for tc in reply.tool_calls:
+            try:
+                check_json_depth(tc["args"])  # parsed by the provider, without a bound
+            except JSONBoundError as exc:
+                await self.unreadable_call(tc["name"], str(exc), step, tc["id"])
+                continue
             outcome = await self.use(tc["name"], tc["args"], tc["id"])
             self._append_result(outcome, tc["id"] or f"call-{step}")
         return bool(reply.tool_calls or reply.invalid_tool_calls)
+
+    async def unreadable_call(
+        self, tool: str, problem: str, step: int, call_id: str | None = None
+    ) -> None:
+        """Answer a tool call whose arguments could not be read with why, as a failed call.
+
+        A native call gets its tool message; a JSON action, an observation.
+        """
+        outcome = ToolOutcome(
+            tool=tool,
+            args={},
+            ok=False,
+            output=f"invalid tool call: {problem}",
+            duration_s=0.0,
+            error_type="invalid_arguments",
+        )
+        await self._record(outcome)
+        if call_id is None:
+            self.messages.append(HumanMessage(content=self.observation(outcome)))
+        else:
+            self._append_result(outcome, call_id or f"call-{step}")
 
     def _append_result(self, outcome: ToolOutcome, call_id: str) -> None:
         self.messages.append(
@@ -505,10 +534,21 @@ def bind_tools_of(
 
 def _json_action(text: str) -> dict[str, Any] | None:
     """A JSON action (``{"tool": ..., "args": ...}`` or ``{"final": ...}``) in ``text``."""
+    action = _read_action(text)
+    return action if isinstance(action, dict) else None
+
+
+def _read_action(text: str) -> dict[str, Any] | JSONBoundError | None:
+    """The JSON action in ``text``; the bound error when its JSON is too deep or too long.
+
+    Text that holds no valid action is None (an answer in prose, or JSON cut off).
+    """
     if not text.lstrip().startswith(("{", "```")):
         return None
     try:
         value = extract_json(text)
+    except JSONBoundError as exc:
+        return exc
     except ValueError:
         return None
     if isinstance(value, dict) and ("tool" in value or "final" in value):

@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from orchestra.agents.calls import metered
 from orchestra.agents.plan_critic import choose_plan
 from orchestra.agents.planner import plan_goal
-from orchestra.core.errors import ModelBehaviorError, PlanningError
+from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
 from orchestra.core.plan import PlanDraft
 from orchestra.core.plan_selection import (
     ChosenBy,
@@ -52,9 +52,11 @@ async def sample_plans(
     Raises:
         PlanningError: every sample stayed invalid (the first sample's error, with its
             raw replies).
+        BudgetExceeded: the run's budget stopped a sample (raised once all have ended).
         ModelBehaviorError: the plan critic's answer stayed invalid and ``fallbacks`` is
             off.
     """
+    stopped: list[BudgetExceeded] = []
 
     async def one(sample: int) -> tuple[PlanDraft | PlanningError, Usage]:
         with metered(prices) as meter:
@@ -69,10 +71,15 @@ async def sample_plans(
                 )
             except PlanningError as err:
                 draft = err
+            except BudgetExceeded as exc:  # raised once every sample has stopped
+                stopped.append(exc)
+                draft = PlanningError(str(exc), agent="planner", raw_outputs=[], errors=[])
         return draft, meter.usage
 
     with metered(prices) as stage:
         drawn = await asyncio.gather(*(one(n) for n in range(k)))
+        if stopped:  # no sample goes on spending after the budget ended the stage
+            raise stopped[0]
         valid = [(n, d) for n, (d, _) in enumerate(drawn) if isinstance(d, PlanDraft)]
         rejected = [
             RejectedSample(sample=n, error=str(d))

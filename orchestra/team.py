@@ -21,13 +21,11 @@ from orchestra.core.events import Event, EventAdapter, RunFinished
 from orchestra.core.record import RunRecord, RunResult, RunStatus
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
-from orchestra.core.tree import TaskTree
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
 from orchestra.engine.emit import event_sink, queue_sink
-from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph
+from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph, reopen_update
 from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
-from orchestra.engine.scheduler import reopen_after_budget
 from orchestra.engine.state import RunState, result_from_state
 from orchestra.executors import ExecutorSpec, resolve_executor
 from orchestra.memory import Memory
@@ -316,12 +314,13 @@ class Team:
             yield event
 
     async def _reopen(self, run_id: str, state: RunState) -> None:
-        """Put a run that ended at its budget back before ``dispatch``, unrun tasks pending."""
-        tree = TaskTree.model_validate(state["tree"])
-        reopen_after_budget(tree)
-        update: RunState = {"tree": tree.model_dump(mode="json"), "reason": None}
+        """Put a run that ended at its budget back before the stage the budget stopped in.
+
+        Unrun tasks are pending again; see :func:`orchestra.engine.graph.reopen_update`.
+        """
+        update, as_node = reopen_update(state)
         async with self.checkpoints.lock(run_id), self._checkpointed_graph() as graph:
-            await graph.aupdate_state(_config(run_id), update, as_node="design_roles")
+            await graph.aupdate_state(_config(run_id), update, as_node=as_node)
 
     async def _checkpointed_state(self, run_id: str) -> tuple[RunState, list[ApprovalRequest]]:
         async with self._checkpointed_graph() as graph:
@@ -431,7 +430,9 @@ class Team:
         if isinstance(start, dict):
             return BudgetMeter(budget)
         earlier = await self.aget_run(run_id)
-        return BudgetMeter(budget, spent=earlier.usage, tool_calls=len(earlier.tool_calls))
+        # a call answered from the call log (replayed) did not run: it spent nothing
+        ran = sum(1 for call in earlier.tool_calls if not call.replayed)
+        return BudgetMeter(budget, spent=earlier.usage, tool_calls=ran)
 
     @asynccontextmanager
     async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:

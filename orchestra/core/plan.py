@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from orchestra.core.parsing import extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.tree import TaskNode, TaskTree
 
 __all__ = [
@@ -34,6 +34,8 @@ HARD_MAX_TASKS_PER_LEVEL = 64
 """What a plan level can hold at all, whatever the team allows."""
 TITLE_MAX = 100
 DESCRIPTION_MAX = 400
+MAX_SALVAGE_CUTS = 64
+"""How many cut points a reply cut off mid-plan is tried at, newest first."""
 
 
 class DraftTask(BaseModel):
@@ -454,16 +456,19 @@ def _parse_possibly_truncated(raw: str, notes: list[str]) -> Any:
     """The reply's JSON object; for a reply cut off mid-task, the tasks before the cut."""
     try:
         return extract_json(raw)
+    except JSONBoundError:
+        raise  # too deep or too long: nothing is salvaged from it
     except ValueError:
         pass
     start = raw.find("{")
-    # Close the object after each complete task, newest cut first.
-    for end in range(len(raw) - 1, start, -1):
-        if raw[end] != "}":
-            continue
+    # Close the object after each complete task, newest cut first (a bounded number of
+    # cuts: each try parses the whole reply again).
+    cuts = [end for end in range(len(raw) - 1, start, -1) if raw[end] == "}"]
+    for end in cuts[:MAX_SALVAGE_CUTS]:
         try:
             value = json.loads(raw[start : end + 1] + "]}")
-        except json.JSONDecodeError:
+            check_json_depth(value)
+        except (ValueError, RecursionError):  # JSONDecodeError and JSONBoundError too
             continue
         notes.append("the reply was cut off; kept the tasks before the cut")
         return value

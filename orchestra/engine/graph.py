@@ -6,6 +6,11 @@
                  │                          ▲   │     └────────────────► finish  (a task failed)
                  └──► finish (rejected)     └── await_approval  (a tool call waits for a person)
 
+A budget that runs out in ``refine``, ``plan``, ``design_roles`` or ``synthesize`` ends the
+run there too (straight to ``finish``, status ``budget_exceeded``, ``stopped_in`` naming
+the stage); :func:`reopen_update` is what a resume with more budget writes to go on from
+that stage.
+
 ``review_plan`` and ``await_approval`` pause the run with a LangGraph interrupt (persisted
 in the checkpoint) until it is resumed with people's decisions; ``review_plan`` passes
 straight through unless the team has ``approve_plan=True``.
@@ -39,7 +44,7 @@ from orchestra.core.approval import (
     EditPlan,
     Reject,
 )
-from orchestra.core.errors import InputError, ModelBehaviorError, PlanningError
+from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError, PlanningError
 from orchestra.core.events import (
     ApprovalRequested,
     GoalRefined,
@@ -56,11 +61,11 @@ from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
-from orchestra.engine.scheduler import Scheduler, emit_planned
+from orchestra.engine.scheduler import Scheduler, emit_planned, reopen_after_budget
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
 from orchestra.observability.spans import agent_span, trace_plan_selection, trace_statement
 
-__all__ = ["RECURSION_LIMIT", "build_graph"]
+__all__ = ["RECURSION_LIMIT", "build_graph", "reopen_update"]
 
 RunGraph = CompiledStateGraph[RunState, TeamRuntime, RunState, RunState]
 
@@ -73,6 +78,7 @@ async def refine(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     emit = Emitter(state["run_id"])
     emit(RunStarted, goal=state["goal"])
     root = TaskTree.for_goal(state["goal"], rt.limits.max_depth).root
+    before = Usage.model_validate(state.get("usage") or {})  # a resumed run's earlier spend
     with (
         metered(rt.prices) as meter,
         agent_span("refiner", task=root, run_id=state["run_id"]) as span,
@@ -90,11 +96,73 @@ async def refine(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
             message = f"no valid task statement ({err}); planning from the raw goal"
             notice = emit.notice("refine_fallback", message, ROOT_ID)
             emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
-            return {"notices": [notice], "usage": meter.usage.model_dump()}
+            return {"notices": [notice], "usage": (before + meter.usage).model_dump()}
+        except BudgetExceeded as exc:
+            return _stopped_before_plan(state, rt, "refine", exc, before, meter.usage)
         trace_statement(span, statement)
     emit(GoalRefined, statement=statement)
     emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
-    return {"statement": statement.model_dump(mode="json"), "usage": meter.usage.model_dump()}
+    return {
+        "statement": statement.model_dump(mode="json"),
+        "usage": (before + meter.usage).model_dump(),
+    }
+
+
+def _stopped_before_plan(
+    state: RunState,
+    rt: TeamRuntime,
+    stage: Literal["refine", "plan"],
+    exc: BudgetExceeded,
+    before: Usage,
+    spent: Usage,
+) -> RunState:
+    """The run's end when the budget ran out before there was a plan.
+
+    The tree is the goal alone, holding what was spent (``before`` this invocation, and
+    ``spent`` in it).
+    """
+    tree = TaskTree.for_goal(state["goal"], rt.limits.max_depth, rt.limits.max_tasks_per_level)
+    if state.get("statement"):
+        tree.statement = TaskStatement.model_validate(state["statement"])
+    tree.root.usage = before + spent
+    tree.root.status, tree.root.reason = TaskStatus.SKIPPED, f"not run: {exc}"
+    Emitter(state["run_id"])(UsageRecorded, task_id=ROOT_ID, usage=spent)
+    return {
+        "tree": tree.model_dump(mode="json"),
+        "usage": tree.root.usage.model_dump(),
+        **_budget_end(stage, exc),
+    }
+
+
+def _budget_end(stage: str, exc: BudgetExceeded | str) -> RunState:
+    """What ends a run at its budget in ``stage`` (see :func:`reopen_update`)."""
+    return {
+        "status": RunStatus.BUDGET_EXCEEDED.value,
+        "reason": str(exc),
+        "stopped_in": stage,
+    }
+
+
+def reopen_update(state: RunState) -> tuple[RunState, str]:
+    """How a run that ended at its budget goes on: a state update and the node to apply it as.
+
+    The graph then runs the stage the budget stopped in again, with what it had done.
+
+    Finished work stays: the tasks the budget left unrun are pending again, a plan is
+    kept when one was made, and what was spent before a plan existed is carried into it.
+    """
+    stage = state.get("stopped_in") or "dispatch"
+    update: RunState = {"reason": None, "stopped_in": None}
+    tree = TaskTree.model_validate(state["tree"])
+    if stage in ("refine", "plan"):
+        update["usage"] = tree.root.usage.model_dump()
+        return update, START if stage == "refine" else "refine"
+    if stage == "synthesize":  # every task had finished: dispatch succeeded
+        update["status"] = RunStatus.SUCCEEDED.value
+        return update, "dispatch"
+    reopen_after_budget(tree)
+    update["tree"] = tree.model_dump(mode="json")
+    return update, "review_plan" if stage == "design_roles" else "design_roles"
 
 
 async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
@@ -134,6 +202,9 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                     tools=rt.tools_for(state["goal"]),
                     max_repairs=rt.limits.max_repairs,
                 )
+        except BudgetExceeded as exc:
+            before = Usage.model_validate(state.get("usage") or {})
+            return _stopped_before_plan(state, rt, "plan", exc, before, meter.usage)
         except PlanningError as err:
             found = fallback_plan(err, tree) if rt.fallbacks else None
             if found is None:
@@ -260,11 +331,29 @@ async def design_roles(state: RunState, runtime: Runtime[TeamRuntime]) -> RunSta
     rt = runtime.context
     scheduler = _scheduler(rt, state)
     await scheduler.design_all(limit=asyncio.Semaphore(rt.limits.max_parallel))
-    return {
+    out: RunState = {
         "tree": scheduler.tree.model_dump(mode="json"),
         "roles": roles_to_state(scheduler.roles),
         "notices": scheduler.notices,
     }
+    if scheduler.failure is not None:  # the run's budget ran out (nothing else fails here)
+        out |= _budget_end("design_roles", scheduler.failure)
+    return out
+
+
+def after_design(state: RunState) -> Literal["dispatch", "finish"]:
+    """Dispatch, unless the budget ran out while roles were designed."""
+    return "finish" if state.get("stopped_in") == "design_roles" else "dispatch"
+
+
+def after_refine(state: RunState) -> Literal["plan", "finish"]:
+    """Plan, unless the budget ran out while the goal was refined."""
+    return "finish" if state.get("stopped_in") == "refine" else "plan"
+
+
+def after_plan(state: RunState) -> Literal["review_plan", "finish"]:
+    """Review the plan, unless the budget ran out while it was made."""
+    return "finish" if state.get("stopped_in") == "plan" else "review_plan"
 
 
 async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
@@ -282,6 +371,7 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
         "tool_calls": scheduler.tool_calls,
         "waiting": scheduler.waiting,
         "decisions": {},
+        "stopped_in": "dispatch" if scheduler.budget_exceeded is not None else None,
     }
 
 
@@ -305,17 +395,24 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
     """The final answer from the finished tree."""
     rt = runtime.context
     tree = TaskTree.model_validate(state["tree"])
+    stop: BudgetExceeded | None = None
+    output: str | None = None
     with (
         metered(rt.prices) as meter,
         agent_span("synthesizer", task=tree.root, run_id=state["run_id"]),
     ):
-        output = await synthesize(
-            rt.model_for_agent("synthesizer"),
-            tree,
-            max_repairs=rt.limits.max_repairs,
-        )
+        try:
+            output = await synthesize(
+                rt.model_for_agent("synthesizer"),
+                tree,
+                max_repairs=rt.limits.max_repairs,
+            )
+        except BudgetExceeded as exc:  # every task's result stays; a resume synthesizes
+            stop = exc
     tree.root.usage += meter.usage
     Emitter(state["run_id"])(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
+    if stop is not None:
+        return {"tree": tree.model_dump(mode="json"), **_budget_end("synthesize", stop)}
     update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
     if output is None:  # never lose the work: answer with the results themselves
         update["output"] = results_digest(tree)
@@ -371,10 +468,10 @@ def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> 
     graph.add_node("synthesize", synthesize_answer)
     graph.add_node("finish", finish)
     graph.add_edge(START, "refine")
-    graph.add_edge("refine", "plan")
-    graph.add_edge("plan", "review_plan")
+    graph.add_conditional_edges("refine", after_refine, ["plan", "finish"])
+    graph.add_conditional_edges("plan", after_plan, ["review_plan", "finish"])
     graph.add_conditional_edges("review_plan", after_review, ["design_roles", "finish"])
-    graph.add_edge("design_roles", "dispatch")
+    graph.add_conditional_edges("design_roles", after_design, ["dispatch", "finish"])
     graph.add_conditional_edges(
         "dispatch", after_dispatch, ["synthesize", "await_approval", "finish"]
     )

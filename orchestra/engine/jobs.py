@@ -78,6 +78,7 @@ __all__ = [
     "BUDGET_SCOPE_KEY",
     "JOB_KEY",
     "JobInput",
+    "JobProgress",
     "AttemptJob",
     "DesignJob",
     "ReplanJob",
@@ -99,6 +100,31 @@ BUDGET_SCOPE_KEY = "budget_scope"
 """Key, next to ``BUDGET_KEY``, of the subtree whose budget it was (None: the run's)."""
 
 
+@dataclass(slots=True)
+class JobProgress:
+    """What a running job has spent so far, kept where the scheduler can read it.
+
+    A job's result says what it spent; this says it too when no result comes: the job was
+    cancelled, or stopped at the budget in the middle of an attempt. It lives only as long
+    as the job (it is not checkpointed).
+    """
+
+    meter: UsageMeter | None = None
+    """The job's usage meter, once the job has started."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Tool-call log entries of the calls that completed, in order."""
+
+    @property
+    def usage(self) -> Usage:
+        """Model usage spent so far."""
+        return self.meter.usage if self.meter is not None else Usage()
+
+    @property
+    def ran(self) -> bool:
+        """Whether the job made a model or tool call."""
+        return bool(self.tool_calls) or self.usage.model_calls > 0
+
+
 class JobInput(Protocol):
     """What every job gets: at least the team's runtime."""
 
@@ -110,6 +136,11 @@ class JobInput(Protocol):
     @property
     def meter(self) -> BudgetMeter | None:
         """The budget meter of the job's subtree, when the budget has one."""
+        ...
+
+    @property
+    def progress(self) -> JobProgress:
+        """Where the job keeps what it has spent so far."""
         ...
 
 
@@ -131,6 +162,7 @@ class AttemptJob:
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Tool calls the task's earlier attempts made (for the repeated-call guard)."""
     meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +176,7 @@ class ReplanJob:
     reason: str
     roles: list[RoleSpec]
     meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,19 +189,29 @@ class DesignJob:
     task_id: str
     roles: dict[str, RoleSpec]
     meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True)
 class _AttemptEvents:
-    """The events of one attempt's tool calls (and searches), for its task."""
+    """The events of one attempt's tool calls (and searches), for its task.
+
+    Every call that completes is also kept in the job's progress at once, so it stays on
+    the record whatever stops the attempt before it returns.
+    """
 
     emit: Emitter
-    task_id: str
+    job: AttemptJob
+
+    @property
+    def task_id(self) -> str:
+        return self.job.task_id
 
     def tool_started(self, tool: str, key: str) -> None:
         self.emit(ToolStarted, task_id=self.task_id, tool=tool, key=key)
 
     def tool_called(self, outcome: ToolOutcome) -> None:
+        self.job.progress.tool_calls.append(_log_entry(self.job, outcome))
         self.emit(
             ToolCalled,
             task_id=self.task_id,
@@ -185,7 +228,7 @@ class _AttemptEvents:
 async def attempt(job: AttemptJob) -> dict[str, Any]:
     """Execute the leaf, then let the critic judge a result; JSON data back."""
     rt = job.runtime
-    events = _AttemptEvents(Emitter(job.run_id), job.task_id)
+    events = _AttemptEvents(Emitter(job.run_id), job)
     notices: list[dict[str, str]] = []
     role, tools, offered, memories = await _prepared(
         job, job.role, notices, search=job.paused is None
@@ -657,14 +700,18 @@ class _NamedJob(Generic[J]):
     async def __call__(self, job: J) -> dict[str, Any]:
         subtree = metering(job.meter) if job.meter is not None else nullcontext()
         with subtree, metered(job.runtime.prices) as meter:
+            job.progress.meter = meter
             try:
                 out = await self._fn(job)
             except BudgetExceeded as exc:
-                # the job stopped before a call past the budget; what it spent still counts
+                # the job stopped before a call past the budget; what it spent still
+                # counts, and the tool calls it made stay on the record
                 out = {
                     BUDGET_KEY: exc.reason,
                     BUDGET_SCOPE_KEY: exc.scope,
                     "usage": meter.usage.model_dump(),
+                    "tool_calls": list(job.progress.tool_calls),
+                    "ran": job.progress.ran,
                     "notices": [],
                 }
         out[JOB_KEY] = self.__name__  # lets a resumed run find this result by name
@@ -680,8 +727,14 @@ def start(
     """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run).
 
     A job in ``finished`` (results a resumed run found in its checkpoint) is not run
-    again: its result comes back at once, whatever order the jobs now start in.
+    again: its result comes back at once, whatever order the jobs now start in. A result
+    the budget stopped is not a finished job: the job runs again (under the name of its
+    next try, so that LangGraph does not answer it from the checkpoint either).
     """
+    tries = 1
+    while BUDGET_KEY in finished.get(name, {}):
+        tries += 1
+        name = f"{name.partition('~')[0]}~{tries}"
     if name in finished:
         done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         done.set_result(finished[name])

@@ -39,7 +39,7 @@ from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import AttemptJob, DesignJob, ReplanJob
+from orchestra.engine.jobs import AttemptJob, DesignJob, JobProgress, ReplanJob
 from orchestra.engine.runtime import TeamRuntime
 
 __all__ = ["Scheduler", "emit_planned"]
@@ -67,6 +67,8 @@ class _Job:
     kind: str  # "attempt" | "replan" | "design"
     task_id: str
     handle: Callable[[dict[str, Any]], None]
+    progress: JobProgress
+    """What the job has spent so far (read when it is cancelled)."""
 
 
 @dataclass(slots=True)
@@ -158,7 +160,8 @@ class Scheduler:
         """Give every leaf a role: known planner hints directly, others by the role designer.
 
         Designs run concurrently (``limit`` bounds them) and are adopted in tree order, so
-        equal specs collapse into one role deterministically.
+        equal specs collapse into one role deterministically. When the run's budget runs
+        out, the designs that finished are kept and ``failure`` says why the run ends.
         """
         pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
 
@@ -178,9 +181,17 @@ class Scheduler:
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
-            if jobs.BUDGET_KEY in out:  # before any execution: the run cannot go on
-                raise BudgetExceeded(str(out[jobs.BUDGET_KEY]))
-            self._on_design(leaf, out)
+            if jobs.BUDGET_KEY not in out:
+                self._on_design(leaf, out)
+                continue
+            # The leaf stays without a role: at a subtree's budget, dispatch designs it
+            # again and stops its subtree; at the run's, the run ends here (see _settle).
+            self._take_usage_and_notices(leaf, out)
+            if out.get(jobs.BUDGET_SCOPE_KEY) is None and self.budget_exceeded is None:
+                self.budget_exceeded = str(out[jobs.BUDGET_KEY])
+                self.failure = str(BudgetExceeded(self.budget_exceeded))
+        if self.failure is not None:
+            self._settle()
 
     # -- starting work -------------------------------------------------------------
 
@@ -198,7 +209,7 @@ class Scheduler:
         if meter is not None:  # most runs have no subtree budget: no copy of the job then
             job = replace(job, meter=meter)
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
-        self._jobs[future] = _Job(self._seq, kind, leaf.id, handle)
+        self._jobs[future] = _Job(self._seq, kind, leaf.id, handle, job.progress)
         future.add_done_callback(self._finished.put_nowait)
 
     def _launch_ready(self) -> None:
@@ -409,6 +420,7 @@ class Scheduler:
         """
         node = self.tree.get(job.task_id)
         self._take_usage_and_notices(node, out)
+        self._take_spent_calls(node, out.get("tool_calls", []), ran=bool(out.get("ran")))
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
@@ -452,7 +464,7 @@ class Scheduler:
             calls = sum(
                 1
                 for record in (*self.earlier_tool_calls, *self.tool_calls)
-                if record["task_id"] in members
+                if record["task_id"] in members and not record.get("replayed")
             )
             self._subtree_meters[top] = BudgetMeter(
                 run.budget.subtree, spent=spent, tool_calls=calls, parent=run, scope=top
@@ -477,8 +489,25 @@ class Scheduler:
         for fut in self._jobs:
             fut.cancel()
 
+    def _take_spent_calls(self, node: TaskNode, calls: list[dict[str, Any]], *, ran: bool) -> None:
+        """Keep the tool calls of an attempt that was stopped before it returned.
+
+        The attempt counts as an execution when it made any call; it is not an attempt the
+        critic judged, so a resume runs it again under the same number, and side-effecting
+        calls that completed are answered from the call log instead of running again.
+        """
+        self.tool_calls.extend(calls)
+        if ran:
+            node.executions += 1
+
     def _on_cancelled(self, job: _Job) -> None:
         node = self.tree.get(job.task_id)
+        spent = job.progress.usage
+        node.usage += spent
+        if spent.model_calls:
+            self.emit(UsageRecorded, task_id=node.id, usage=spent)
+        if job.kind == "attempt":
+            self._take_spent_calls(node, job.progress.tool_calls, ran=job.progress.ran)
         if node.status.is_final:
             return
         node.status = TaskStatus.SKIPPED

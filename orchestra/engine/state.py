@@ -46,6 +46,9 @@ class RunState(TypedDict, total=False):
     """Usage spent before the tree exists (the refiner's), until ``plan`` adds it to the root."""
     plan_selection: dict[str, Any]
     """How the first plan was chosen among samples (``plan_samples``), when it was."""
+    stopped_in: str | None
+    """The stage the run's budget ran out in (``refine``, ``plan``, ``design_roles``,
+    ``dispatch``, ``synthesize``), until a resume goes on from there."""
 
 
 def roles_to_state(roles: dict[str, RoleSpec]) -> dict[str, dict[str, Any]]:

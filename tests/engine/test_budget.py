@@ -6,7 +6,6 @@ import pytest
 
 from orchestra import RunStatus, TaskStatus, tool
 from orchestra.core.budget import Budget
-from orchestra.core.errors import BudgetExceeded
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team
 
@@ -63,11 +62,111 @@ async def test_tool_call_budget_stops_the_call_that_would_exceed_it():
     assert "1 tool calls spent of 1" in (result.reason or "")
 
 
-async def test_token_budget_and_a_budget_spent_while_planning():
+async def test_a_budget_spent_by_the_planners_reply_ends_the_run_in_role_design_and_resumes():
+    # the planner's one call passes the token limit: no role can be designed (issue 19.17:
+    # this raised BudgetExceeded, and every resume raised it again from the checkpoint)
     team, model = make_team(dict(CHAIN), budget=Budget(tokens=1))
-    with pytest.raises(BudgetExceeded, match="tokens spent of 1"):
-        await team.arun("goal", run_id="broke")
+    result = await team.arun("goal", run_id="broke")
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert "tokens spent of 1" in (result.reason or "")
     assert len(model.calls) == 1  # the planner's call went over; nothing after it started
+    assert result.usage.model_calls == 1 and result.usage.total_tokens > 1
+    leaves = result.tree.leaves()
+    assert [n.status for n in leaves] == [TaskStatus.SKIPPED] * 3
+    assert all("budget exceeded" in (n.reason or "") for n in leaves)
+    assert team.history is not None
+    assert team.history.get("broke").summary.status == "budget_exceeded"
+
+    again = await team.aresume("broke", budget=Budget(tokens=2))  # still spent: ends again
+    assert again.status is RunStatus.BUDGET_EXCEEDED and len(model.calls) == 1
+
+    done = await team.aresume("broke", budget=Budget(tokens=1_000_000))
+    assert done.status is RunStatus.SUCCEEDED and done.output == "answer"
+    assert len(model.calls_for("planner")) == 1  # the plan was kept; the roles were designed
+    assert len(model.calls_for("role_designer")) == 3
+    assert {n.id: n.executions for n in done.tree.leaves()} == {"a": 1, "b": 1, "c": 1}
+    assert done.usage.model_calls == len(model.calls)
+
+
+async def test_a_budget_spent_in_one_design_keeps_the_designs_that_finished():
+    script = dict(CHAIN) | {"role_designer@c": role_spec("checker", "Check it.", [])}
+    # planner + 2 designs: the third design does not start
+    team, model = make_team(script, budget=Budget(model_calls=3), max_parallel=1)
+    result = await team.arun("goal", run_id="half-designed")
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    roles = {n.id: n.role for n in result.tree.leaves()}
+    assert roles == {"a": "worker", "b": "worker", "c": None}
+
+    done = await team.aresume("half-designed", budget=Budget(model_calls=20))
+    assert done.status is RunStatus.SUCCEEDED
+    roles = {n.id: n.role for n in done.tree.leaves()}
+    assert roles == {"a": "worker", "b": "worker", "c": "checker"}
+    assert len(model.calls_for("role_designer")) == 3  # a and b were not designed again
+
+
+async def test_a_budget_spent_while_planning_ends_the_run_budget_exceeded_and_resumes():
+    # the planner's first reply is invalid and its repair call is past the budget (19.15)
+    script = dict(CHAIN) | {"planner": ["not a plan", *CHAIN["planner"]]}
+    team, model = make_team(script, budget=Budget(model_calls=1))
+    result = await team.arun("goal", run_id="unplanned")
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert "1 model calls spent of 1" in (result.reason or "")
+    assert result.usage.model_calls == 1 and len(model.calls) == 1
+    assert team.history is not None
+    assert team.history.get("unplanned").summary.status == "budget_exceeded"
+
+    done = await team.aresume("unplanned", budget=Budget(model_calls=20))
+    assert done.status is RunStatus.SUCCEEDED and done.output == "answer"
+    assert done.usage.model_calls == len(model.calls) == 1 + 1 + 3 + 6 + 1
+
+
+async def test_a_budget_spent_while_refining_the_goal_ends_the_run_and_resumes():
+    statement = {
+        "objective": "Do the goal.",
+        "constraints": [],
+        "deliverables": ["an answer"],
+        "acceptance_criteria": ["it answers"],
+    }
+    script = dict(CHAIN) | {"refiner": statement}
+    team, model = make_team(script, refine_goal=True, budget=Budget(model_calls=0))
+    result = await team.arun("goal", run_id="unrefined")
+    assert result.status is RunStatus.BUDGET_EXCEEDED and not model.calls
+    assert team.history is not None
+    assert team.history.get("unrefined").summary.status == "budget_exceeded"
+
+    done = await team.aresume("unrefined", budget=Budget(model_calls=20))
+    assert done.status is RunStatus.SUCCEEDED
+    assert done.tree.statement is not None and done.tree.statement.objective == "Do the goal."
+    assert len(model.calls_for("refiner")) == 1
+
+
+async def test_a_budget_spent_while_sampling_plans_ends_the_run_and_resumes():
+    script = dict(CHAIN) | {"planner": CHAIN["planner"][0]}  # the same plan every sample
+    team, model = make_team(script, plan_samples=3, budget=Budget(model_calls=2))
+    result = await team.arun("goal", run_id="sampled")
+    assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert result.usage.model_calls == len(model.calls) == 2  # the third sample never started
+
+    done = await team.aresume("sampled", budget=Budget(model_calls=30))
+    assert done.status is RunStatus.SUCCEEDED
+    assert done.usage.model_calls == len(model.calls)
+
+
+async def test_a_budget_spent_at_synthesis_keeps_every_result_and_a_resume_synthesizes():
+    # planner 1 + designs 3 + (executor, critic) x 3 = 10: the synthesizer's call does not
+    # start (19.17: this raised, and the history said error)
+    team, model = make_team(dict(CHAIN), budget=Budget(model_calls=10))
+    result = await team.arun("goal", run_id="unsaid")
+    assert result.status is RunStatus.BUDGET_EXCEEDED and result.output is None
+    assert "10 model calls spent of 10" in (result.reason or "")
+    assert all(n.status is TaskStatus.DONE for n in result.tree.leaves())
+    assert team.history is not None
+    assert team.history.get("unsaid").summary.status == "budget_exceeded"
+
+    done = await team.aresume("unsaid", budget=Budget(model_calls=11))
+    assert done.status is RunStatus.SUCCEEDED and done.output == "answer"
+    assert len(model.calls_for("executor")) == 3  # nothing ran again but the synthesis
+    assert len(model.calls) == 11 and done.usage.model_calls == 11
 
 
 def test_budgets_reject_negative_limits():
