@@ -67,6 +67,9 @@ class ToolCallRecord(BaseModel):
     side_effects: bool
     replayed: bool = False
     """Answered from the tool-call log: the call had completed before the run resumed."""
+    interrupted: bool = False
+    """The call was in flight when the run stopped before (it may or may not have taken
+    effect); its tool's ``on_interrupted`` decided what came of it here."""
     tries: int
     duration_s: float
     started_at: datetime | None

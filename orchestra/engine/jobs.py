@@ -379,6 +379,7 @@ def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
         error=None if outcome.ok else outcome.output,
         side_effects=outcome.side_effects,
         replayed=outcome.replayed,
+        interrupted=outcome.interrupted,
         tries=outcome.tries,
         duration_s=outcome.duration_s,
         started_at=outcome.started_at,
