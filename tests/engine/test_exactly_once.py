@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from orchestra import ConfigError, RunStatus, Team, tool
+from orchestra import ConfigError, RunStatus, Team, ToolSet, tool
 from orchestra.core.approval import Approve, Reject
 from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
 from orchestra.tools import IdempotencyKey, options_of
@@ -173,3 +173,16 @@ def test_a_policy_for_interrupted_calls_needs_side_effects():
 
     with pytest.raises(ConfigError, match="needs side_effects=True"):
         tool(on_interrupted="skip")(read)
+
+
+def test_a_toolset_method_gets_its_key_and_policy_too():
+    class Payments(ToolSet):
+        @ToolSet.method(side_effects=True, on_interrupted="ask")
+        def charge(self, cents: int, key: IdempotencyKey) -> str:
+            """Charge the customer."""
+            return key
+
+    [charge] = Payments().tools()
+    options = options_of(charge)
+    assert options.idempotency_key_arg == "key" and options.on_interrupted == "ask"
+    assert set(tool_definition(charge)["function"]["parameters"]["properties"]) == {"cents"}
