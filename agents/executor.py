@@ -78,6 +78,9 @@ class PausedAttempt(BaseModel):
     messages: list[dict[str, Any]]
     seen: dict[str, int] = Field(default_factory=dict)
     calls: int = 0
+    interrupted: bool = False
+    """The call was in flight when the run stopped before and its tool says
+    ``on_interrupted="ask"``: the person decides whether it runs again."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -110,9 +113,12 @@ class _LoopDetected(Exception):
 
 
 class _NeedsApproval(Exception):
-    def __init__(self, key: str, tool: str, args: dict[str, Any]) -> None:
+    def __init__(
+        self, key: str, tool: str, args: dict[str, Any], *, interrupted: bool = False
+    ) -> None:
         super().__init__(tool)
         self.key, self.tool, self.call_args = key, tool, args
+        self.interrupted = interrupted
 
 
 async def execute_task(
@@ -318,7 +324,7 @@ class _ToolLoop:
         """
         arg_map = args if isinstance(args, dict) else {"_": args}
         key = idempotency_key(self.key_scope, self._calls + 1, name, arg_map)
-        decision = self._decision(name, key, arg_map)
+        decision, interrupted = await self._decision(name, key, arg_map)
         signature = call_signature(name, arg_map)
         made = self._seen[signature] + self.prior_calls.get(signature, 0)
         if self.max_identical_calls is not None and made >= self.max_identical_calls:
@@ -330,14 +336,21 @@ class _ToolLoop:
         self._seen[signature] += 1
         self._calls += 1
         if isinstance(decision, Reject):
+            why = (
+                "a person decided not to make again this call, which was in flight when the"
+                " run stopped before and may or may not have taken effect"
+                if interrupted
+                else "a person did not approve this call"
+            )
             outcome = ToolOutcome(
                 tool=name,
                 args=arg_map,
                 ok=False,
-                output=f"rejected: a person did not approve this call ({decision.reason})",
+                output=f"rejected: {why} ({decision.reason})",
                 duration_s=0.0,
                 key=key,
                 error_type="rejected",
+                interrupted=interrupted,
             )
             await self._record(outcome)
             return outcome
@@ -355,18 +368,36 @@ class _ToolLoop:
             call_id=call_id,
             log=self.call_log,
             runner=self.runner,
+            approved=decision is not None,
         )
         await self._record(outcome)
         return outcome
 
-    def _decision(self, name: str, key: str, args: dict[str, Any]) -> Decision | None:
+    async def _decision(
+        self, name: str, key: str, args: dict[str, Any]
+    ) -> tuple[Decision | None, bool]:
+        """A person's decision on this call, if it needs one; and whether it was in flight.
+
+        A call needs one when its tool requires approval, or when it was in flight when
+        the run stopped before and its tool says ``on_interrupted="ask"``.
+        """
         tool = self.tools.get(name)
-        if tool is None or name not in self.allowed or not options_of(tool).requires_approval:
-            return None
+        if tool is None or name not in self.allowed:
+            return None, False
+        options = options_of(tool)
+        interrupted = (
+            options.side_effects
+            and options.on_interrupted == "ask"
+            and self.call_log is not None
+            and bool(key)
+            and await self.call_log.in_flight(key)
+        )
+        if not (options.requires_approval or interrupted):
+            return None, False
         decision = self.decisions.get(key)
         if decision is None:
-            raise _NeedsApproval(key, name, args)
-        return decision
+            raise _NeedsApproval(key, name, args, interrupted=interrupted)
+        return decision, interrupted
 
     def pause(self, pause: _NeedsApproval, step: int) -> ExecutionResult:
         """End the attempt for now, keeping what it needs to go on (see ``restore``)."""
@@ -379,6 +410,7 @@ class _ToolLoop:
             messages=messages_to_dict(self.messages),
             seen=dict(self._seen),
             calls=self._calls,
+            interrupted=pause.interrupted,
         )
         return self.result
 

@@ -18,7 +18,7 @@ from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, RunFinished
-from orchestra.core.record import RunRecord, RunResult, RunStatus
+from orchestra.core.record import RunRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.usage import DEFAULT_PRICES, Price
@@ -546,6 +546,31 @@ class Team:
         """
         async with self._checkpointed_graph() as graph:
             return await _result(graph, run_id)
+
+    async def atool_result(self, call: ToolCallRecord) -> str:
+        """The whole output of ``call`` (one of ``RunResult.tool_calls``).
+
+        Outputs over 65,536 characters are stored once beside the checkpoints and the
+        record holds their beginning (``call.result_ref`` is set); this reads them back.
+
+        Raises:
+            InputError: the output is no longer stored (pruned, or another store).
+        """
+        if call.result_ref is None:
+            return (call.result if call.ok else call.error) or ""
+        log = self.runtime.call_log
+        text = await log.result(call.result_ref) if log is not None else None
+        if text is None:
+            raise InputError(
+                f"the output of tool call {call.key!r} ({call.result_ref}) is not stored in"
+                f" {self.checkpoints!r} (pruned, or the run used another store)"
+            )
+        return text
+
+    def tool_result(self, call: ToolCallRecord) -> str:
+        """Blocking form of :meth:`atool_result`."""
+        _no_running_loop("tool_result")
+        return asyncio.run(self.atool_result(call))
 
 
 async def _result(graph: RunGraph, run_id: str) -> RunResult:

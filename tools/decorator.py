@@ -9,7 +9,8 @@ from typing import Any, TypeVar, overload
 from langchain_core.tools import BaseTool, StructuredTool
 
 from orchestra.core.errors import ConfigError
-from orchestra.tools.options import ToolOptions, with_options
+from orchestra.tools.injected import idempotency_key_param
+from orchestra.tools.options import OnInterrupted, ToolOptions, with_options
 
 __all__ = ["ToolSet", "tool"]
 
@@ -28,6 +29,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     side_effects: bool = False,
+    on_interrupted: OnInterrupted = "retry",
     timeout: float | None = 60.0,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (),
@@ -49,6 +51,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     side_effects: bool = False,
+    on_interrupted: OnInterrupted = "retry",
     timeout: float | None = 60.0,
     retries: int = 0,
     retry_on: tuple[type[BaseException], ...] = (),
@@ -64,21 +67,25 @@ def tool(
     """Make a tool from a sync or async function.
 
     The name defaults to the function's name, the description to its docstring, and the
-    argument schema comes from the type hints. The result is a langchain-core
+    argument schema comes from the type hints (a parameter annotated
+    :data:`~orchestra.tools.IdempotencyKey` is left out of it: orchestra passes the
+    call's idempotency key there). The result is a langchain-core
     ``StructuredTool``, so it works anywhere LangChain tools do; the keyword options are
     :class:`~orchestra.tools.options.ToolOptions`.
 
     Example:
         >>> @tool(side_effects=True, timeout=10)
-        ... def send_email(to: str, body: str) -> str:
+        ... def send_email(to: str, body: str, key: IdempotencyKey) -> str:
         ...     '''Send an email.'''
-        ...     return "sent"
+        ...     return mailer.send(to, body, dedupe_id=key)
 
     Raises:
-        ConfigError: the function has neither a docstring nor a ``description``.
+        ConfigError: the function has neither a docstring nor a ``description``, or
+            ``on_interrupted`` is not ``"retry"`` for a tool without side effects.
     """
     options = ToolOptions(
         side_effects=side_effects,
+        on_interrupted=on_interrupted,
         timeout_s=timeout,
         retries=retries,
         retry_on=retry_on,
@@ -98,6 +105,11 @@ def tool(
             raise ConfigError(
                 f"tool {fn.__name__!r} needs a description: add a docstring or pass description="
             )
+        if on_interrupted != "retry" and not side_effects:
+            raise ConfigError(
+                f"tool {fn.__name__!r}: on_interrupted={on_interrupted!r} needs"
+                " side_effects=True (only side-effecting calls are logged as started)"
+            )
         is_async = inspect.iscoroutinefunction(fn)
         made = StructuredTool.from_function(
             func=None if is_async else fn,
@@ -106,7 +118,8 @@ def tool(
             description=desc,
             infer_schema=True,
         )
-        return with_options(made, options)
+        key_arg = idempotency_key_param(fn)
+        return with_options(made, options.model_copy(update={"idempotency_key_arg": key_arg}))
 
     return build(func) if func is not None else build
 

@@ -67,21 +67,46 @@ class ToolOutcome:
     replayed: bool = False
     """The tool was not called: this side-effecting call had completed before (a resumed
     run) and its logged result was returned instead."""
+    interrupted: bool = False
+    """This side-effecting call was in flight when the run stopped before (logged as
+    started, never as completed), so it may or may not have taken effect; ``tries``
+    counts the run(s) of it here, after that."""
 
 
 class CallLog(Protocol):
-    """A durable log of side-effecting tool calls that completed, by idempotency key.
+    """A durable log of side-effecting tool calls by idempotency key, and a result store.
 
-    A resumed run re-executes an interrupted attempt; the log makes a side-effecting call
-    that had already completed return its logged result instead of running again.
+    A call is logged as started before the tool runs and as completed once it returns. A
+    resumed run re-executes an interrupted attempt: a call that had completed returns its
+    logged result instead of running again, and a call that started and never completed
+    (in flight when the run stopped) gets its tool's ``on_interrupted`` policy.
     """
 
     async def completed(self, key: str) -> ToolOutcome | None:
         """The logged outcome of the call with this key, if it completed."""
         ...
 
+    async def started(self, key: str, tool: str, args: dict[str, Any], at: datetime) -> None:
+        """Log a call as started (durably, before the tool runs)."""
+        ...
+
+    async def in_flight(self, key: str) -> bool:
+        """Whether the call with this key started and never completed."""
+        ...
+
     async def record(self, outcome: ToolOutcome) -> None:
-        """Log a completed call (durably, before its result is used)."""
+        """Log a call that returned (durably, before its result is used).
+
+        One that failed (``ok`` False) is no longer in flight, but not completed either.
+        """
+        ...
+
+    async def keep_result(self, text: str) -> str | None:
+        """Store a long result once, by content; its reference (None: keep it inline)."""
+        ...
+
+    async def result(self, ref: str) -> str | None:
+        """The result stored under ``ref``, or None if it is not (or no longer) stored."""
         ...
 
 
@@ -162,13 +187,17 @@ async def call_tool(
     call_id: str | None = None,
     log: CallLog | None = None,
     runner: ToolRunner = LOCAL_RUNNER,
+    approved: bool = False,
 ) -> ToolOutcome:
     """Call tool ``name`` with ``args`` if the role may, and report what happened.
 
     The allowlist is enforced here, at call time, whatever the prompt said. The call is
     traced as an ``execute_tool`` span (arguments and result only with content capture).
     ``runner`` runs the call itself (in this process by default; see
-    :mod:`orchestra.tools.dispatch`).
+    :mod:`orchestra.tools.dispatch`). With a ``log`` and a ``key``, a side-effecting call
+    is logged as started before it runs and as completed after; a call the log shows in
+    flight from before gets the tool's ``on_interrupted`` policy (``"ask"`` runs it again
+    only when ``approved``: a person decided so).
     """
     known = available.get(name)
     with tool_span(
@@ -183,6 +212,7 @@ async def call_tool(
             key=key,
             log=log,
             runner=runner,
+            approved=approved,
         )
         set_attributes(
             span,
@@ -192,6 +222,7 @@ async def call_tool(
                 "orchestra.tool.side_effects": outcome.side_effects,
                 "orchestra.tool.key": key or None,
                 "orchestra.tool.replayed": outcome.replayed,
+                "orchestra.tool.interrupted": outcome.interrupted,
                 sc.ERROR_TYPE: outcome.error_type,
             },
         )
@@ -212,6 +243,7 @@ async def _checked_call(
     key: str,
     log: CallLog | None,
     runner: ToolRunner,
+    approved: bool = False,
 ) -> ToolOutcome:
     start = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -219,6 +251,7 @@ async def _checked_call(
     tool = available.get(name) if name in allowed else None
     options = options_of(tool) if tool is not None else ToolOptions()
     tries = 0
+    interrupted = False
 
     def outcome(ok: bool, output: str, error_type: str | None = None) -> ToolOutcome:
         return ToolOutcome(
@@ -232,6 +265,7 @@ async def _checked_call(
             side_effects=options.side_effects,
             started_at=started_at,
             error_type=error_type,
+            interrupted=interrupted,
         )
 
     if tool is None:
@@ -246,7 +280,8 @@ async def _checked_call(
         return outcome(
             False, f"invalid arguments for {name}: expected a JSON object", "invalid_arguments"
         )
-    problem = argument_errors(tool, arg_dict)
+    run_args = _with_key(arg_dict, options, key)
+    problem = argument_errors(tool, run_args)
     if problem:
         return outcome(False, problem, "invalid_arguments")
     logged = log is not None and options.side_effects and bool(key)
@@ -255,11 +290,19 @@ async def _checked_call(
         earlier = await log.completed(key)
         if earlier is not None:
             return replace(earlier, replayed=True, duration_s=time.perf_counter() - start)
+        interrupted = await log.in_flight(key)
+        policy = options.on_interrupted
+        if interrupted and (policy == "skip" or (policy == "ask" and not approved)):
+            # not logged: the call stays in flight, and a later resume answers the same
+            return outcome(False, _interrupted_message(name, policy), "interrupted")
     start_tool_call()  # a call past the run's budget does not start
+    if logged:
+        assert log is not None
+        await log.started(key, name, arg_dict, started_at)
     try:
         if options.retries == 0:  # the common case needs no retry machinery
             tries = 1
-            value = await _run_once(runner, tool, arg_dict, options.timeout_s)
+            value = await _run_once(runner, tool, run_args, options.timeout_s)
         else:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(options.retries + 1),
@@ -270,20 +313,46 @@ async def _checked_call(
             async for attempt in retrying:
                 with attempt:
                     tries += 1
-                    value = await _run_once(runner, tool, arg_dict, options.timeout_s)
+                    value = await _run_once(runner, tool, run_args, options.timeout_s)
     except TimeoutError:
-        return outcome(
+        done = outcome(
             False,
             f"error: timed out after {options.timeout_s:g} s; the call was abandoned",
             "timeout",
         )
     except Exception as exc:  # a failing tool is an observation, not a crash
-        return outcome(False, f"error: {type(exc).__name__}: {exc}", type(exc).__name__)
-    done = outcome(True, tool_output_text(value))
-    if logged:
+        done = outcome(False, f"error: {type(exc).__name__}: {exc}", type(exc).__name__)
+    else:
+        done = outcome(True, tool_output_text(value))
+    if logged:  # a failed call is logged as such: no longer in flight, run again on resume
         assert log is not None
         await log.record(done)
     return done
+
+
+def _with_key(args: dict[str, Any], options: ToolOptions, key: str) -> dict[str, Any]:
+    """The arguments the tool runs with: with its idempotency key, if it asked for it.
+
+    The key goes only to the tool: one the model passed under that name is dropped from
+    ``args`` (what the log and the record show).
+    """
+    if options.idempotency_key_arg is None:
+        return args
+    args.pop(options.idempotency_key_arg, None)
+    return {**args, options.idempotency_key_arg: key}
+
+
+def _interrupted_message(tool: str, policy: str) -> str:
+    why = (
+        "its tool does not run such calls again"
+        if policy == "skip"
+        else "a person must decide whether it runs again"
+    )
+    return (
+        f"interrupted: this {tool} call was in flight when the run stopped before, so it"
+        f" may or may not have taken effect; it was not made again ({why})."
+        " Check its effect before relying on it."
+    )
 
 
 async def _run_once(

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["OPTIONS_KEY", "ToolOptions", "options_of", "with_options"]
+__all__ = ["OPTIONS_KEY", "OnInterrupted", "ToolOptions", "options_of", "with_options"]
 
 OPTIONS_KEY = "orchestra"
 """Key of the options in a langchain tool's ``metadata``."""
+
+OnInterrupted = Literal["retry", "skip", "ask"]
+"""What a resumed run does with a side-effecting call that was in flight when the run
+stopped (started, never completed): run it again, tell the model it was interrupted, or
+ask a person."""
 
 
 class ToolOptions(BaseModel):
@@ -21,6 +27,16 @@ class ToolOptions(BaseModel):
     side_effects: bool = False
     """The tool changes the world (sends, writes, deletes): a resumed run must not repeat a
     call that completed (the tool-call log's idempotency key decides)."""
+    on_interrupted: OnInterrupted = "retry"
+    """For a side-effecting tool, what a resumed run does with a call that was in flight
+    when the run was killed (logged as started, never as completed): ``"retry"`` runs it
+    again (at least once: the tool should dedupe by its idempotency key), ``"skip"`` does
+    not, and the model reads that the call was interrupted and may or may not have taken
+    effect, ``"ask"`` pauses the task for a person like ``requires_approval`` (approve:
+    run it again; reject: do not)."""
+    idempotency_key_arg: str | None = None
+    """The parameter that receives the call's idempotency key (one annotated
+    :data:`~orchestra.tools.IdempotencyKey`); hidden from the model's schema."""
     timeout_s: float | None = Field(default=60.0, gt=0)
     """Seconds before the call is abandoned and the model told so (None: no limit).
     A sync tool runs in a worker thread; Python cannot kill that thread, so it finishes in

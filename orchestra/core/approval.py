@@ -1,7 +1,9 @@
 """Human approval: what a paused run asks a person, and what the person decides.
 
 A team with ``approve_plan=True`` pauses after planning; a tool marked
-``requires_approval=True`` pauses its task before each call. A paused run lists its
+``requires_approval=True`` pauses its task before each call, and a side-effecting tool
+with ``on_interrupted="ask"`` before running again a call that was in flight when the
+run stopped (it may or may not have taken effect). A paused run lists its
 :class:`ApprovalRequest` objects (``RunResult.pending``) and goes on when it is resumed
 with one decision per request: :class:`Approve`, :class:`Reject`, :class:`EditPlan` (plan
 requests) or :class:`EditArgs` (tool-call requests).
@@ -56,6 +58,10 @@ class ApprovalRequest(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
     role: str | None = None
     """The role that wants to make the tool call."""
+    interrupted: bool = False
+    """The tool call was in flight when the run stopped before and may or may not have
+    taken effect (its tool says ``on_interrupted="ask"``): :class:`Approve` runs it again,
+    :class:`Reject` does not (the model reads why)."""
 
 
 class Approve(BaseModel):

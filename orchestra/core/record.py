@@ -62,11 +62,22 @@ class ToolCallRecord(BaseModel):
     args: dict[str, Any]
     ok: bool
     result: str | None
-    """The whole result (the model may have seen it cut)."""
+    """The whole result (the model may have seen it cut); for a result stored by
+    reference (``result_ref``), its beginning and a marker."""
     error: str | None
+    """Why the call failed (for a long one stored by reference, its beginning)."""
+    result_ref: str | None = None
+    """Set when the output (result or error) was too long to keep in the checkpoints
+    (over 65,536 characters): the reference of the whole output, stored once beside the
+    checkpoints. ``Team.tool_result(call)`` reads it."""
+    result_chars: int | None = None
+    """The length of the whole output, when it is stored by reference."""
     side_effects: bool
     replayed: bool = False
     """Answered from the tool-call log: the call had completed before the run resumed."""
+    interrupted: bool = False
+    """The call was in flight when the run stopped before (it may or may not have taken
+    effect); its tool's ``on_interrupted`` decided what came of it here."""
     tries: int
     duration_s: float
     started_at: datetime | None

@@ -52,6 +52,7 @@ from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Usage
+from orchestra.engine.call_log import INLINE_RESULT_CHARS, stored_preview
 from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
@@ -285,7 +286,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
                 "usage": meter.usage.model_dump(),
                 "paused": execution.paused.model_dump(mode="json"),
                 "search": _dumped(execution.search),
-                "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
+                "tool_calls": [await _log_entry(job, o) for o in execution.tool_calls],
                 "notices": notices,
             }
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
@@ -324,7 +325,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
         "loop": execution.loop,
         "search": _dumped(execution.search),
         "role": _dumped(execution.role),
-        "tool_calls": [_log_entry(job, o) for o in execution.tool_calls],
+        "tool_calls": [await _log_entry(job, o) for o in execution.tool_calls],
         "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
@@ -410,7 +411,18 @@ def _task_text(tree: TaskTree, task_id: str) -> str:
     return f"{task.title}. {task.description} {' '.join(task.acceptance_criteria)}"
 
 
-def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
+async def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
+    """The call as checkpointed state; a long output by reference to the run store.
+
+    Checkpoints copy the state at every step (a 5 MB result was in the database seven
+    times); the call log's result table keeps it once, and the entry its beginning.
+    """
+    output, ref = outcome.output, None
+    log = job.runtime.call_log
+    if len(output) > INLINE_RESULT_CHARS and log is not None:
+        ref = await log.keep_result(output)
+        if ref is not None:
+            output = stored_preview(output, ref)
     return ToolCallRecord(
         key=outcome.key,
         task_id=job.task_id,
@@ -418,10 +430,13 @@ def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
         tool=outcome.tool,
         args=outcome.args,
         ok=outcome.ok,
-        result=outcome.output if outcome.ok else None,
-        error=None if outcome.ok else outcome.output,
+        result=output if outcome.ok else None,
+        error=None if outcome.ok else output,
+        result_ref=ref,
+        result_chars=len(outcome.output) if ref is not None else None,
         side_effects=outcome.side_effects,
         replayed=outcome.replayed,
+        interrupted=outcome.interrupted,
         tries=outcome.tries,
         duration_s=outcome.duration_s,
         started_at=outcome.started_at,

@@ -376,14 +376,21 @@ class Scheduler:
         """The attempt waits for a person to decide on a tool call; the rest goes on."""
         leaf.status = TaskStatus.WAITING
         args = ", ".join(f"{k}={v!r}" for k, v in paused.args.items())
+        summary = f"{leaf.role} wants to call {paused.tool}({args}) for {leaf.title!r}"
+        if paused.interrupted:
+            summary = (
+                f"{paused.tool}({args}) for {leaf.title!r} was in flight when the run stopped"
+                " and may or may not have taken effect: approve to run it again, reject to not"
+            )
         request = ApprovalRequest(
             id=paused.key,
             kind="tool_call",
             task_id=leaf.id,
-            summary=f"{leaf.role} wants to call {paused.tool}({args}) for {leaf.title!r}",
+            summary=summary,
             tool=paused.tool,
             args=paused.args,
             role=leaf.role,
+            interrupted=paused.interrupted,
         )
         self.waiting[leaf.id] = {
             "request": request.model_dump(mode="json"),

@@ -190,7 +190,7 @@ class RunHistory:
         """Forget runs that started more than ``older_than`` ago; how many went.
 
         Their checkpoints go too when they live in the same file (the default), and so
-        do tool-call log entries older than the cutoff.
+        do tool-call log entries and stored tool results older than the cutoff.
         """
         moment = datetime.now(UTC) - older_than
         with self._db() as db:
@@ -203,9 +203,9 @@ class RunHistory:
             ]
             for table in _CHECKPOINT_TABLES & tables:
                 db.executemany(f"DELETE FROM {table} WHERE thread_id = ?", old)
-            if "tool_call_log" in tables:
+            for log_table in sorted({"tool_call_log", "tool_results"} & tables):
                 db.execute(
-                    "DELETE FROM tool_call_log WHERE logged_at < ?",
+                    f"DELETE FROM {log_table} WHERE logged_at < ?",
                     (moment.strftime("%Y-%m-%d %H:%M:%S"),),
                 )
             db.executemany("DELETE FROM runs WHERE run_id = ?", old)
