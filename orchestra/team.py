@@ -186,6 +186,12 @@ class Team:
             raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
+        names = [s.name for s in self._servers]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ConfigError(
+                f"two MCP servers are named {twice[0]!r}; give one another name"
+                " (mcp_server(..., name=...)): the name picks its log and its messages"
+            )
         tool_map = _tools_by_name(t for t in tools if not isinstance(t, MCPServerTools))
         # Tools of MCP servers are known only once connected: roles are checked then too.
         role_map = _roles_by_name(roles, tool_map, check_tools=not self._servers)

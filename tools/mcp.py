@@ -291,17 +291,36 @@ def _safe_name(name: str) -> str:
     return cleaned
 
 
+_LAUNCHERS = frozenset(
+    {"python", "python3", "node", "npx", "uvx", "uv", "pipx", "bun", "bunx", "deno", "docker"}
+)
+_GENERIC_STEMS = frozenset({"index", "main", "__main__", "cli", "server"})
+_BUILD_DIRS = frozenset({"dist", "build", "src", "lib", "bin", "out"})
+
+
 def _default_name(target: str) -> str:
-    """A name for logs and messages: the script or package a command runs, or host-port."""
+    """A name for logs and messages: the script or package a command runs, or host-port.
+
+    ``uvx mcp-server-time --local-timezone UTC`` is ``mcp-server-time``, ``python
+    my_server.py`` is ``my_server``, ``node .../server-everything/dist/index.js`` is
+    ``server-everything``.
+    """
     if target.startswith(("http://", "https://")):
         parts = urlsplit(target)
         return _safe_name(f"{parts.hostname or 'server'}-{parts.port or parts.scheme}")
-    words = [w for w in shlex.split(target) if not w.startswith("-")]
-    last = words[-1] if words else target
-    stem = Path(last.rstrip("/")).name
-    for suffix in (".py", ".js", ".mjs", ".ts"):
+    words = shlex.split(target)
+    chosen = words[0]
+    if Path(chosen).name.split(".")[0].rstrip("0123456789.") in _LAUNCHERS:
+        rest = [w for w in words[1:] if not w.startswith("-") and w not in ("run", "x", "exec")]
+        chosen = rest[0] if rest else chosen
+    path = Path(chosen.rstrip("/"))
+    stem = path.name
+    for suffix in (".py", ".js", ".mjs", ".cjs", ".ts"):
         stem = stem.removesuffix(suffix)
-    return _safe_name(stem.split("@")[0] or stem or "server")
+    if stem in _GENERIC_STEMS:
+        named = [p for p in path.parent.parts if p not in _BUILD_DIRS and p not in ("/", ".")]
+        stem = named[-1] if named else stem
+    return _safe_name(stem.split("@")[0] or stem.lstrip("@") or "server")  # drop @version
 
 
 def mcp_server(

@@ -306,7 +306,10 @@ async def test_an_unreachable_url_is_one_config_error_naming_it():
 
 
 def test_server_names_come_from_the_command_or_the_url():
-    assert mcp_server("uvx mcp-server-time --local-timezone UTC").name == "UTC"
+    assert mcp_server("uvx mcp-server-time --local-timezone UTC").name == "mcp-server-time"
+    everything = "/x/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+    assert mcp_server(f"node {everything} stdio").name == "server-everything"
+    assert mcp_server("npx -y @scope/server-x@1.2").name == "server-x"
     assert mcp_server("uvx mcp-server-time").name == "mcp-server-time"
     assert mcp_server("npx -y @modelcontextprotocol/server-everything").name == (
         "server-everything"
@@ -316,6 +319,8 @@ def test_server_names_come_from_the_command_or_the_url():
     assert mcp_server("x", name="my server/1").name == "my-server-1"
     with pytest.raises(ConfigError, match="reconnect_attempts"):
         mcp_server("x", reconnect_attempts=0)
+    with pytest.raises(ConfigError, match="two MCP servers are named 'mcp_server'"):
+        make_team({}, tools=[mcp_server(STDIO), mcp_server(STDIO, prefix="b_")])
 
 
 # -- non-text content ----------------------------------------------------------------------
