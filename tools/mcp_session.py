@@ -76,6 +76,38 @@ def is_connection_failure(exc: BaseException) -> bool:
     return any(c.__name__ in ("TransportError", "HTTPError") for c in type(inner).__mro__)
 
 
+def is_session_gone(exc: BaseException) -> bool:
+    """Whether an HTTP server refused the call for an unknown session (it restarted).
+
+    The SDK turns the server's 404 for a session id it does not know into this error;
+    the server did not run the call.
+    """
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_REQUEST
+
+    inner = leaf_error(exc)
+    return (
+        isinstance(inner, MCPError)
+        and inner.code == INVALID_REQUEST
+        and str(inner) == "Session terminated"
+    )
+
+
+def _closed(client: Any) -> bool:
+    """Whether the client's connection is known to be closed (a stdio server that exited).
+
+    The SDK has no public flag for it; its JSON-RPC dispatcher's ``_closed`` is read
+    defensively (False when absent), so a newer SDK only loses this shortcut: the call
+    then fails as a connection failure, and the next one reconnects.
+    """
+    session = getattr(client, "_session", None)
+    return getattr(getattr(session, "_dispatcher", None), "_closed", False) is True
+
+
+class _SessionGone(Exception):
+    """The server refused a call for an unknown session: it may be sent again."""
+
+
 @dataclass(eq=False)
 class _Connection:
     """One live client, and the calls borrowing it."""
@@ -153,11 +185,28 @@ class SupervisedSession:
                 the call was pending (the call may or may not have had its effect).
         """
         connection = await self._connected()
+        if _closed(connection.client):  # it died while idle: this call was not sent yet
+            connection.lose("the connection had closed")
+            connection = await self._connected()
+        try:
+            return await self._call_on(connection, run)
+        except _SessionGone as gone:  # the server restarted: it refused the call unread
+            connection.lose(str(gone))
+        try:
+            return await self._call_on(await self._connected(), run)
+        except _SessionGone as again:
+            raise MCPServerUnavailable(
+                f"{self.name} refused the call on a new session too ({again})"
+            ) from None
+
+    async def _call_on(self, connection: _Connection, run: Callable[[Any], Any]) -> Any:
         with anyio.CancelScope() as scope:
             connection.calls.add(scope)
             try:
                 return await run(connection.client)
             except Exception as exc:
+                if is_session_gone(exc):
+                    raise _SessionGone(describe(exc)) from exc
                 if not is_connection_failure(exc):
                     raise
                 connection.lose(describe(exc))

@@ -217,6 +217,43 @@ async def test_an_http_server_killed_mid_run_is_a_tool_error_and_calls_after_its
     assert_outage_calls(events, "calc")
 
 
+async def test_an_http_server_restarted_between_calls_serves_the_next_call():
+    server = RestartableServer(free_port())
+    server.start()
+
+    @tool
+    def restart() -> str:
+        """Restart the MCP server (a new process: the old session is gone)."""
+        server.kill()
+        server.start()
+        return "restarted"
+
+    team, model = make_team(
+        script(
+            [
+                tool_call("remember", {"note": "before"}),
+                tool_call("restart", {}),
+                tool_call("remember", {"note": "after"}),
+                "done",
+            ],
+            ["remember", "restart"],
+        ),
+        tools=[mcp_server(server.url, reconnect_backoff_s=0.01), restart],
+    )
+    try:
+        result, events = await run_collect(team)
+    finally:
+        server.stop()
+    assert result.succeeded
+    calls = [(e.tool, e.ok, e.output) for e in events if e.type == "tool_called"]
+    # the old session died with the old server: the call after the restart is on a new one
+    assert calls == [
+        ("remember", True, "1 note(s) kept"),
+        ("restart", True, "restarted"),
+        ("remember", True, "1 note(s) kept"),
+    ]
+
+
 async def test_a_stdio_server_killed_mid_run_is_a_tool_error_and_calls_after_its_restart_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ):
