@@ -16,6 +16,7 @@ is back reconnects. A stdio server's stderr goes to ``$ORCHESTRA_HOME/logs/mcp-<
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shlex
 from collections.abc import AsyncIterator, Mapping
@@ -42,6 +43,13 @@ __all__ = [
     "MCPTools",
     "mcp_server",
 ]
+
+
+# The SDK logs a dying server's transport errors as warnings; with no logging set up,
+# Python's last-resort handler would print them on the user's terminal. Like orchestra's
+# own logger, the SDK's goes where the application sends logs, and nowhere otherwise: the
+# tool errors already say what happened.
+logging.getLogger("mcp").addHandler(logging.NullHandler())
 
 
 class MCPToolError(RuntimeError):

@@ -505,3 +505,13 @@ async def test_a_tool_requiring_task_augmentation_is_not_offered_and_a_notice_sa
     ]
     assert "render_later" not in model.calls_for("role_designer")[0].prompt
     assert "- add: Add two integers." in model.calls_for("role_designer")[0].prompt
+
+
+def test_the_sdks_warnings_about_a_dying_server_stay_off_an_unconfigured_terminal():
+    warn = "import logging; logging.getLogger('mcp.client.streamable_http').warning('boom')"
+    plain = subprocess.run([sys.executable, "-c", warn], capture_output=True, text=True)
+    assert "boom" in plain.stderr  # Python's last-resort handler prints it
+    ours = subprocess.run(
+        [sys.executable, "-c", f"import orchestra; {warn}"], capture_output=True, text=True
+    )
+    assert ours.returncode == 0 and "boom" not in ours.stderr
