@@ -77,20 +77,19 @@ def is_connection_failure(exc: BaseException) -> bool:
 
 
 def is_session_gone(exc: BaseException) -> bool:
-    """Whether an HTTP server refused the call for an unknown session (it restarted).
+    """Whether an HTTP server refused the call for a session it does not know (it restarted).
 
-    The SDK turns the server's 404 for a session id it does not know into this error;
-    the server did not run the call.
+    A server answers such a request with HTTP 404 before running it: the SDK raises its
+    JSON-RPC error (``Session not found`` from the Python SDK's server, code -32001 from
+    others) or, without one, ``Session terminated``.
     """
     from mcp.shared.exceptions import MCPError
-    from mcp_types import INVALID_REQUEST
 
     inner = leaf_error(exc)
-    return (
-        isinstance(inner, MCPError)
-        and inner.code == INVALID_REQUEST
-        and str(inner) == "Session terminated"
-    )
+    if not isinstance(inner, MCPError):
+        return False
+    text = str(inner).lower()
+    return "session" in text and ("not found" in text or "terminated" in text)
 
 
 def _closed(client: Any) -> bool:

@@ -61,7 +61,8 @@ async def test_a_call_after_the_connection_closed_while_idle_goes_on_a_new_conne
 
 async def test_a_restarted_server_refusing_the_old_session_gets_the_call_on_a_new_one():
     gone = MCPError(code=INVALID_REQUEST, message="Session terminated")
-    first, second = FakeClient([gone]), FakeClient(["done", gone, gone])
+    unknown = MCPError(code=-32001, message="Session not found")
+    first, second = FakeClient([unknown]), FakeClient(["done", gone, gone])
     opened, open_client = factory(first, second, FakeClient([gone]))
     session = SupervisedSession("MCP server 'x'", open_client, backoff_s=0)
     await session.start()
