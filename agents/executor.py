@@ -42,6 +42,7 @@ from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_jso
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import TaskTree, Verdict
+from orchestra.tools.content import Modalities, content_blocks, model_modalities
 from orchestra.tools.definitions import tool_definition
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import (
@@ -186,6 +187,7 @@ async def execute_task(
         max_identical_calls=max_identical_calls,
         prior_calls=prior_calls or {},
         runner=runner,
+        modalities=model_modalities(model),
     )
     call = AgentCall(agent="executor", task_id=task_id, role=role.name)
     first = 1
@@ -312,6 +314,8 @@ class _ToolLoop:
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Calls the task's earlier attempts made, by :func:`call_signature`."""
     runner: ToolRunner = LOCAL_RUNNER
+    modalities: Modalities = field(default_factory=Modalities)
+    """Which images and sounds from tools the model gets as content (else placeholders)."""
     _seen: Counter[str] = field(default_factory=Counter)
     _calls: int = 0
 
@@ -433,9 +437,11 @@ class _ToolLoop:
         assert isinstance(reply, AIMessage)
         if reply.tool_calls:
             answered = sum(isinstance(m, ToolMessage) for m in self.messages[last + 1 :])
+            after: list[dict[str, Any]] = []
             for tc in reply.tool_calls[answered - len(reply.invalid_tool_calls) :]:
                 outcome = await self.use(tc["name"], tc["args"], tc["id"])
-                self._append_result(outcome, tc["id"] or f"call-{step}")
+                after += self._append_result(outcome, tc["id"] or f"call-{step}")
+            self._append_media(after)
             return
         action = _json_action(message_text(reply).strip())
         if action is not None and "tool" in action:
@@ -444,7 +450,13 @@ class _ToolLoop:
     async def answer_action(self, action: dict[str, Any]) -> None:
         """Make the call of a JSON action and append what came of it."""
         outcome = await self.use(str(action["tool"]), action.get("args", {}))
-        self.messages.append(HumanMessage(content=self.observation(outcome)))
+        in_tool, after = content_blocks(outcome.media, self.modalities)
+        blocks = [*in_tool, *after]
+        text = self.observation(outcome)
+        content: str | list[str | dict[str, Any]] = (
+            [{"type": "text", "text": text}, *blocks] if blocks else text
+        )
+        self.messages.append(HumanMessage(content=content))
 
     def observation(self, outcome: ToolOutcome) -> str:
         """The outcome as the model sees it: delimited as data, cut to the tool's limit."""
@@ -470,6 +482,7 @@ class _ToolLoop:
             )
             await self._record(outcome)
             self._append_result(outcome, bad.get("id") or f"call-{step}")
+        after: list[dict[str, Any]] = []
         for tc in reply.tool_calls:
             try:
                 check_json_depth(tc["args"])  # parsed by the provider, without a bound
@@ -477,7 +490,8 @@ class _ToolLoop:
                 await self.unreadable_call(tc["name"], str(exc), step, tc["id"])
                 continue
             outcome = await self.use(tc["name"], tc["args"], tc["id"])
-            self._append_result(outcome, tc["id"] or f"call-{step}")
+            after += self._append_result(outcome, tc["id"] or f"call-{step}")
+        self._append_media(after)
         return bool(reply.tool_calls or reply.invalid_tool_calls)
 
     async def unreadable_call(
@@ -501,15 +515,32 @@ class _ToolLoop:
         else:
             self._append_result(outcome, call_id or f"call-{step}")
 
-    def _append_result(self, outcome: ToolOutcome, call_id: str) -> None:
+    def _append_result(self, outcome: ToolOutcome, call_id: str) -> list[dict[str, Any]]:
+        """Append the call's tool message; the media blocks to send after the replies.
+
+        Images and sounds go as LangChain standard content blocks: in the tool message
+        when the model takes them there, else in one user message after the reply's tool
+        messages (providers want those together); a text-only model reads placeholders.
+        """
+        in_tool, after = content_blocks(outcome.media, self.modalities)
+        text = self.observation(outcome)
+        content: str | list[str | dict[str, Any]] = (
+            [{"type": "text", "text": text}, *in_tool] if in_tool else text
+        )
         self.messages.append(
             ToolMessage(
-                content=self.observation(outcome),
+                content=content,
                 tool_call_id=call_id,
                 name=outcome.tool,
                 status="success" if outcome.ok else "error",
             )
         )
+        return after
+
+    def _append_media(self, blocks: list[dict[str, Any]]) -> None:
+        if blocks:
+            text = {"type": "text", "text": "Images and sounds the tools above returned:"}
+            self.messages.append(HumanMessage(content=[text, *blocks]))
 
     async def _record(self, outcome: ToolOutcome) -> None:
         self.result.tool_calls.append(outcome)

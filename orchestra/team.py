@@ -17,7 +17,7 @@ from langgraph.types import Command, Interrupt
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
-from orchestra.core.events import Event, EventAdapter, RunFinished
+from orchestra.core.events import Event, EventAdapter, Notice, RunFinished
 from orchestra.core.record import RunRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
@@ -33,7 +33,13 @@ from orchestra.models.embedded import EmbeddedChatModel
 from orchestra.models.resolve import ModelSpec, resolve_model
 from orchestra.observability.history import RunHistory
 from orchestra.observability.setup import Tracing
-from orchestra.observability.spans import run_span, trace_run_end, trace_run_usage, use_settings
+from orchestra.observability.spans import (
+    run_span,
+    set_attributes,
+    trace_run_end,
+    trace_run_usage,
+    use_settings,
+)
 from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
 from orchestra.tools.mcp import MCPServerTools
@@ -178,6 +184,12 @@ class Team:
             raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
+        names = [s.name for s in self._servers]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ConfigError(
+                f"two MCP servers are named {twice[0]!r}; give one another name"
+                " (mcp_server(..., name=...)): the name picks its log and its messages"
+            )
         tool_map = _tools_by_name(t for t in tools if not isinstance(t, MCPServerTools))
         # Tools of MCP servers are known only once connected: roles are checked then too.
         role_map = _roles_by_name(roles, tool_map, check_tools=not self._servers)
@@ -367,11 +379,22 @@ class Team:
                         if resuming and isinstance(graph.checkpointer, BaseCheckpointSaver):
                             finished = await finished_jobs(graph.checkpointer, run_id)
                             runtime = replace(runtime, finished_jobs=finished)
+                        skipped: list[str] = []
                         if self._servers:
                             extra: list[BaseTool] = []
                             for server in self._servers:
-                                extra.extend(await stack.enter_async_context(server.connect()))
+                                connected = await stack.enter_async_context(server.connect())
+                                extra.extend(connected.tools)
+                                skipped.extend(connected.skipped)
                             runtime = self._runtime_with(runtime, extra)
+                            logs = [str(s.log_path) for s in self._servers if s.log_path]
+                            set_attributes(
+                                span,
+                                {
+                                    "orchestra.mcp.servers": [s.name for s in self._servers],
+                                    "orchestra.mcp.stderr_logs": logs or None,
+                                },
+                            )
                         runner = await stack.enter_async_context(
                             self.executor.open_run(run_id, runtime.tools)
                         )
@@ -385,6 +408,8 @@ class Team:
                             to_queue(event)
 
                         with event_sink(forward):
+                            for message in skipped:  # MCP tools that could not be offered
+                                forward(Notice(run_id=run_id, kind="tool_skipped", message=message))
                             # "sync": a step starts once the checkpoint before it is
                             # saved. LangGraph's default saves it in the background, so
                             # a step's job results could be saved first, and a crash then

@@ -52,6 +52,7 @@ from orchestra.core.plan import MAX_TASKS_PER_LEVEL
 from orchestra.models.structured import structured_output_parser
 
 __all__ = [
+    "MULTIMODAL_PROFILE",
     "Reply",
     "ScriptedCall",
     "ScriptedChatModel",
@@ -103,8 +104,22 @@ Reply = str | dict[str, Any] | BaseModel | AIMessage | Callable[[ScriptedCall], 
 """What a script may answer with."""
 
 
+MULTIMODAL_PROFILE: dict[str, Any] = {
+    "image_inputs": True,
+    "audio_inputs": True,
+    "image_tool_message": True,
+}
+"""A model profile that takes images (in tool messages too) and sounds:
+``ScriptedChatModel(script, profile=MULTIMODAL_PROFILE)``."""
+
+
 class ScriptedChatModel(BaseChatModel):
-    """A chat model that plays a script; see the module docstring."""
+    """A chat model that plays a script; see the module docstring.
+
+    It is text-only unless given a LangChain model ``profile``: with
+    ``profile=MULTIMODAL_PROFILE`` (or your own ``image_inputs`` / ``audio_inputs`` /
+    ``image_tool_message`` flags) images and sounds from tools reach it as content blocks.
+    """
 
     script: dict[str, Any]
     native_tools: bool = True

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -31,9 +31,17 @@ from orchestra.core.budget import start_tool_call
 from orchestra.core.errors import RetryableToolError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.observability import semconv as sc
-from orchestra.observability.spans import clear_cut, set_attributes, set_content, tool_span
+from orchestra.observability.spans import (
+    add_event,
+    clear_cut,
+    set_attributes,
+    set_content,
+    tool_span,
+)
+from orchestra.tools.content import MediaPart, render_pieces, split_content
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.options import ToolOptions, options_of
+from orchestra.tools.progress import ToolProgressUpdate, calling
 
 __all__ = [
     "CallLog",
@@ -41,6 +49,7 @@ __all__ = [
     "argument_errors",
     "call_tool",
     "idempotency_key",
+    "tool_output",
     "tool_output_text",
     "truncate_for_model",
 ]
@@ -54,7 +63,8 @@ class ToolOutcome:
     args: dict[str, Any]
     ok: bool
     output: str
-    """The whole result as text, or the error message when ``ok`` is False."""
+    """The whole result as text, or the error message when ``ok`` is False. Images and
+    sounds stand there as placeholders (``[image/png, 1.2 KiB]``); they are in ``media``."""
     duration_s: float
     key: str = ""
     """Idempotency key: the same call at the same point of the same attempt of a run."""
@@ -71,6 +81,8 @@ class ToolOutcome:
     """This side-effecting call was in flight when the run stopped before (logged as
     started, never as completed), so it may or may not have taken effect; ``tries``
     counts the run(s) of it here, after that."""
+    media: list[MediaPart] = field(default_factory=list)
+    """Images and sounds of the result, whole (see :mod:`orchestra.tools.content`)."""
 
 
 class CallLog(Protocol):
@@ -126,6 +138,19 @@ def tool_output_text(value: object) -> str:
         return json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def tool_output(value: object) -> tuple[str, list[MediaPart]]:
+    """A tool's return value as text for the model, and its images and sounds apart.
+
+    An :class:`~orchestra.tools.content.Image` or ``Audio`` (or a LangChain image/audio
+    content block), alone or in a list with text, is kept as a media part and named in
+    the text by a placeholder; anything else is :func:`tool_output_text`.
+    """
+    pieces, has_media = split_content(value)
+    if not has_media:
+        return tool_output_text(value), []
+    return render_pieces(pieces)
 
 
 def truncate_for_model(text: str, limit: int) -> str:
@@ -203,17 +228,30 @@ async def call_tool(
     with tool_span(
         name, call_id=call_id or key or None, description=known.description if known else None
     ) as span:
-        outcome = await _checked_call(
-            name,
-            args,
-            available=available,
-            allowed=allowed,
-            role=role,
-            key=key,
-            log=log,
-            runner=runner,
-            approved=approved,
-        )
+
+        def on_span(update: ToolProgressUpdate) -> None:
+            add_event(
+                span,
+                "orchestra.tool.progress",
+                {
+                    "orchestra.tool.progress": update.progress,
+                    "orchestra.tool.progress_total": update.total,
+                },
+                content={"orchestra.tool.progress_message": update.message},
+            )
+
+        with calling(name, key, on_span):
+            outcome = await _checked_call(
+                name,
+                args,
+                available=available,
+                allowed=allowed,
+                role=role,
+                key=key,
+                log=log,
+                runner=runner,
+                approved=approved,
+            )
         set_attributes(
             span,
             {
@@ -253,7 +291,9 @@ async def _checked_call(
     tries = 0
     interrupted = False
 
-    def outcome(ok: bool, output: str, error_type: str | None = None) -> ToolOutcome:
+    def outcome(
+        ok: bool, output: str, error_type: str | None = None, media: list[MediaPart] | None = None
+    ) -> ToolOutcome:
         return ToolOutcome(
             tool=name,
             args=arg_dict,
@@ -266,6 +306,7 @@ async def _checked_call(
             started_at=started_at,
             error_type=error_type,
             interrupted=interrupted,
+            media=media or [],
         )
 
     if tool is None:
@@ -323,7 +364,8 @@ async def _checked_call(
     except Exception as exc:  # a failing tool is an observation, not a crash
         done = outcome(False, f"error: {type(exc).__name__}: {exc}", type(exc).__name__)
     else:
-        done = outcome(True, tool_output_text(value))
+        text, media = tool_output(value)
+        done = outcome(True, text, media=media)
     if logged:  # a failed call is logged as such: no longer in flight, run again on resume
         assert log is not None
         await log.record(done)

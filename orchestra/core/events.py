@@ -35,6 +35,7 @@ __all__ = [
     "TaskPlanned",
     "TaskStarted",
     "ToolCalled",
+    "ToolProgress",
     "ToolStarted",
     "UsageRecorded",
     "VerdictGiven",
@@ -129,6 +130,22 @@ class ToolCalled(EventBase):
     tries: int = 1
 
 
+class ToolProgress(EventBase):
+    """A running tool call reported progress.
+
+    From an MCP server's progress notifications, or ``orchestra.tools.report_progress``
+    called in a tool.
+    """
+
+    type: Literal["tool_progress"] = "tool_progress"
+    task_id: str
+    tool: str
+    key: str = ""
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+
 class SearchStepped(EventBase):
     """A workflow search scored one more trajectory of a task's attempt."""
 
@@ -193,6 +210,7 @@ NoticeKind = Literal[
     "loop_stopped",
     "refine_fallback",
     "plan_choice_fallback",
+    "tool_skipped",
 ]
 
 
@@ -208,7 +226,9 @@ class Notice(EventBase):
     ``plan_edited`` (a person edited the plan before approving it), ``loop_stopped`` (a
     loop or stall guard stopped a branch or the run), ``refine_fallback`` (no valid task
     statement: the planner worked from the raw goal), ``plan_choice_fallback`` (the plan
-    critic's answer stayed invalid: votes and agreement chose among sampled plans).
+    critic's answer stayed invalid: votes and agreement chose among sampled plans),
+    ``tool_skipped`` (a tool of an MCP server is not offered to the model: it requires
+    MCP task augmentation).
     """
 
     type: Literal["notice"] = "notice"
@@ -250,6 +270,7 @@ Event = Annotated[
     | TaskStarted
     | ToolStarted
     | ToolCalled
+    | ToolProgress
     | SearchStepped
     | VerdictGiven
     | TaskFinished

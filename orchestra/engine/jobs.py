@@ -44,7 +44,7 @@ from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, se
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
-from orchestra.core.events import SearchStepped, ToolCalled, ToolStarted
+from orchestra.core.events import SearchStepped, ToolCalled, ToolProgress, ToolStarted
 from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
@@ -73,6 +73,7 @@ from orchestra.observability.spans import (
 )
 from orchestra.tools.invoke import ToolOutcome
 from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_tools
+from orchestra.tools.progress import ToolProgressUpdate, progress_sink
 
 __all__ = [
     "BUDGET_KEY",
@@ -211,6 +212,17 @@ class _AttemptEvents:
     def tool_started(self, tool: str, key: str) -> None:
         self.emit(ToolStarted, task_id=self.task_id, tool=tool, key=key)
 
+    def tool_progress(self, update: ToolProgressUpdate) -> None:
+        self.emit(
+            ToolProgress,
+            task_id=self.task_id,
+            tool=update.tool,
+            key=update.key,
+            progress=update.progress,
+            total=update.total,
+            message=update.message,
+        )
+
     def tool_called(self, outcome: ToolOutcome) -> None:
         self.job.progress.tool_calls.append(_log_entry(self.job, outcome))
         self.emit(
@@ -236,6 +248,7 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
     )
     node = job.tree.get(job.task_id)
     with (
+        progress_sink(events.tool_progress),
         metered(rt.prices) as meter,
         agent_span(
             "executor", task=node, role=role.name, attempt=job.attempt, run_id=job.run_id

@@ -31,6 +31,7 @@ from orchestra.core.events import (
     TaskPlanned,
     TaskStarted,
     ToolCalled,
+    ToolProgress,
     ToolStarted,
     UsageRecorded,
     VerdictGiven,
@@ -65,6 +66,8 @@ class _Task:
     usage: Usage = field(default_factory=Usage)
     tools: dict[str, str] = field(default_factory=dict)
     """Running tool calls: key → tool name."""
+    progress: dict[str, str] = field(default_factory=dict)
+    """The latest progress of running tool calls: key → ``2/3 step 2``."""
     tool_calls: int = 0
     verdict: str | None = None
     search: SearchStepped | None = None
@@ -123,9 +126,14 @@ class LiveView:
                 task.search = None
             case ToolStarted():
                 self._task(event.task_id).tools[event.key or event.tool] = event.tool
+            case ToolProgress():
+                task = self._task(event.task_id)
+                if (event.key or event.tool) in task.tools:
+                    task.progress[event.key or event.tool] = _progress_text(event)
             case ToolCalled():
                 task = self._task(event.task_id)
                 task.tools.pop(event.key or event.tool, None)
+                task.progress.pop(event.key or event.tool, None)
                 task.tool_calls += 1
             case SearchStepped():
                 self._task(event.task_id).search = event
@@ -155,6 +163,7 @@ class LiveView:
         task = self._task(task_id)
         task.status, task.ended = status, now
         task.tools.clear()
+        task.progress.clear()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         now = self.ended if self.ended is not None else self._now()
@@ -210,7 +219,26 @@ class LiveView:
                     style="cyan",
                 )
             if task.tools:
-                label.append(f"  ⚙ {', '.join(sorted(set(task.tools.values())))}", style="cyan")
+                running = sorted(
+                    {
+                        f"{name} {task.progress[key]}" if key in task.progress else name
+                        for key, name in task.tools.items()
+                    }
+                )
+                label.append(f"  ⚙ {', '.join(running)}", style="cyan")
             elif task.status == "pending" and task.depends_on:
                 label.append(f"  waits for {', '.join(task.depends_on)}", style="dim")
             self._add(branch.add(label), task.id, now)
+
+
+def _progress_text(event: ToolProgress) -> str:
+    """A call's progress as ``2/3 step 2`` (or ``7``).
+
+    The message comes from a tool or a server: untrusted, so printable characters only.
+    """
+    if event.total:
+        done = f"{event.progress:g}/{event.total:g}"
+    else:
+        done = f"{event.progress:g}"
+    message = "".join(c for c in (event.message or "") if c.isprintable())[:40]
+    return f"{done} {message}".strip()

@@ -7,9 +7,10 @@ import asyncio
 from rich.console import Console
 
 from orchestra import Event, tool
-from orchestra.core.events import ToolStarted
+from orchestra.core.events import ToolProgress, ToolStarted
 from orchestra.observability.live import LiveView
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
+from orchestra.tools import report_progress
 from tests.conftest import GUARD_S, make_team
 
 
@@ -100,3 +101,38 @@ async def test_replacements_follow_the_task_they_replaced():
     ]
     assert order == ["draft", "outline", "write", "other"]
     assert "↻" in lines[2]
+
+
+async def test_a_running_tool_shows_its_progress_on_its_line():
+    released = asyncio.Event()
+
+    @tool
+    async def render(pages: int) -> str:
+        """Render pages."""
+        report_progress(2, pages, "page 2\x1b[2J")
+        await asyncio.wait_for(released.wait(), GUARD_S)
+        return "rendered"
+
+    script = {
+        "planner": [plan(subtask("doc", "Render the document"))],
+        "role_designer": role_spec("renderer", "Render.", ["render"]),
+        "executor": [tool_call("render", {"pages": 5}), "done"],
+        "critic": verdict("pass"),
+        "synthesizer": "answer",
+    }
+    team, _ = make_team(script, tools=[render])
+    view = LiveView()
+    during: list[str] = []
+
+    def on_event(event: Event) -> None:
+        view.update(event)
+        if isinstance(event, ToolProgress):
+            during.append(_text(view))  # the tool waits until we let it go
+            released.set()
+
+    result = await team.arun("render", on_event=on_event)
+    assert result.succeeded
+    [mid] = during
+    line = next(line for line in mid.splitlines() if " doc " in line)
+    assert "⚙ render 2/5 page 2[2J" in line  # the escape character is not printed
+    assert "⚙" not in next(line for line in _text(view).splitlines() if " doc " in line)
