@@ -14,9 +14,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
 from orchestra.cli.bench_cmd import app as bench_app
+from orchestra.cli.errors import DEBUG_ENV, ErrorsAsLines, say_error
 from orchestra.cli.eval_cmd import app as eval_app
 from orchestra.cli.loader import load_team
 from orchestra.cli.memory_cmd import app as memory_app
@@ -25,7 +27,7 @@ from orchestra.cli.runs_cmd import DbOption, history
 from orchestra.cli.runs_cmd import app as runs_app
 from orchestra.core.approval import ApprovalRequest, Decision, Reject
 from orchestra.core.budget import Budget
-from orchestra.core.errors import ConfigError, InputError, OrchestraError
+from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
 from orchestra.core.record import RunResult, RunStatus
 from orchestra.observability.dashboard import start_phoenix
@@ -34,7 +36,12 @@ from orchestra.observability.report import render_report
 from orchestra.team import Team
 
 app = typer.Typer(
-    name="orchestra", help="Run and inspect orchestra agent teams.", no_args_is_help=True
+    name="orchestra",
+    help="Run and inspect orchestra agent teams.",
+    no_args_is_help=True,
+    cls=ErrorsAsLines,
+    # --debug shows a traceback; never with local variables (they may hold secrets)
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -45,8 +52,22 @@ app.add_typer(runs_app, name="runs")
 
 
 @app.callback()
-def main() -> None:
-    """Run and inspect orchestra agent teams."""
+def main(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar=DEBUG_ENV,
+            help="Show the traceback of an error instead of one line (or ORCHESTRA_DEBUG=1)",
+        ),
+    ] = False,
+) -> None:
+    """Run and inspect orchestra agent teams.
+
+    Errors are one line on stderr. Exit codes: 0 succeeded, 1 the run failed (or an
+    unexpected error), 2 bad input, configuration, file, server or run store, 3 the
+    budget ran out, 4 waiting for approval, 5 plan rejected, 130 interrupted.
+    """
 
 
 JsonOption = Annotated[
@@ -297,11 +318,7 @@ def _execute(
 ) -> None:
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
-    try:
-        team = load_team(target)
-    except OrchestraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    team = load_team(target)
     if live is None:
         live = err.is_terminal and not json_output
     if interactive is None:
@@ -314,7 +331,7 @@ def _execute(
         try:
             result = watch(go_on, target=target, run_id=run_id, retry_input=True)
         except _BadDecision as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            say_error(str(exc))
     if json_output:
         sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
     else:
@@ -322,14 +339,20 @@ def _execute(
         if result.pending:
             print_pending(err, result.pending)
             err.print(
-                f"the run waits for approval. Go on with:\n"
-                f"  orchestra approve {target} {run_id}\n"
-                f"  orchestra reject {target} {run_id} --reason '...'"
+                Text(
+                    f"the run waits for approval. Go on with:\n"
+                    f"  orchestra approve {target} {run_id}\n"
+                    f"  orchestra reject {target} {run_id} --reason '...'"
+                )
             )
         if team.history is not None:
+            short = result.run_id[:12]
             err.print(
-                f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
-                f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
+                Text(
+                    f"run {result.run_id}: orchestra runs show {short}"
+                    f" · orchestra report {short} -o run.html",
+                    style="dim",
+                )
             )
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
@@ -359,23 +382,25 @@ def _watched(
     run_id: str,
     retry_input: bool = False,
 ) -> RunResult:
-    """Run ``start`` under :func:`_watch`, turning errors into exit codes."""
+    """Run ``start`` under :func:`_watch`.
+
+    Ctrl-C exits 130; an ``InputError`` is a :class:`_BadDecision` when ``retry_input``
+    (the decisions are asked again); other errors go to the CLI's one-line handler.
+    """
     try:
         return _watch(team, start, err, live=live, quiet=quiet)
     except KeyboardInterrupt:
         err.print(
-            f"interrupted; the run is checkpointed. Continue it with:\n"
-            f"  orchestra resume {target} {run_id}"
+            Text(
+                f"interrupted; the run is checkpointed. Continue it with:\n"
+                f"  orchestra resume {target} {run_id}"
+            )
         )
         raise typer.Exit(130) from None
     except InputError as exc:
         if retry_input:
             raise _BadDecision(str(exc)) from exc
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except OrchestraError as exc:
-        err.print(f"[red]{type(exc).__name__}:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise
 
 
 def _watch(
@@ -414,14 +439,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML page for a run: tree, timeline, tokens, verdicts."""
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        stored = history(db).get(run_id)
-        page = render_report(stored)
-    except (InputError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    stored = history(db).get(run_id)
+    page = render_report(stored)
     output.write_text(page, encoding="utf-8")
-    err.print(f"wrote {output} ({len(page) // 1024} KiB)")
+    err.print(Text(f"wrote {output} ({len(page) // 1024} KiB)"))
 
 
 @app.command()
@@ -460,9 +481,5 @@ def dashboard(
 @app.command()
 def graph(target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")]) -> None:
     """Print the team's state machine as a Mermaid diagram."""
-    try:
-        team = load_team(target)
-    except OrchestraError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    team = load_team(target)
     sys.stdout.write(team.graph.get_graph().draw_mermaid())

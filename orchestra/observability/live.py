@@ -38,6 +38,7 @@ from orchestra.core.events import (
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import Usage
+from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = ["LiveView"]
 
@@ -167,9 +168,9 @@ class LiveView:
             (f"{self.usage.total_tokens} tokens", "dim"),
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
-        root = Tree(Text(self.goal or "(goal)", style="bold"))
+        root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
-            root.add(Text(self.statement.render(), style="italic dim"))
+            root.add(safe_text(self.statement.render(), style="italic dim"))
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 
@@ -194,9 +195,11 @@ class LiveView:
     def _add(self, branch: Tree, parent_id: str, now: float) -> None:
         for task in self._children(parent_id):
             icon, style = _ICON.get(task.status, ("?", ""))
-            label = Text.assemble((f"{icon} ", style), (task.id, "bold"), f" {task.title}")
+            label = Text.assemble(
+                (f"{icon} ", style), (clean(task.id), "bold"), f" {one_line(task.title)}"
+            )
             if task.role:
-                label.append(f"  {task.role}", style="dim")
+                label.append(f"  {one_line(task.role)}", style="dim")
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")
             if task.started is not None:
@@ -210,7 +213,8 @@ class LiveView:
                     style="cyan",
                 )
             if task.tools:
-                label.append(f"  ⚙ {', '.join(sorted(set(task.tools.values())))}", style="cyan")
+                tools = ", ".join(sorted(set(task.tools.values())))
+                label.append(f"  ⚙ {one_line(tools)}", style="cyan")
             elif task.status == "pending" and task.depends_on:
-                label.append(f"  waits for {', '.join(task.depends_on)}", style="dim")
+                label.append(f"  waits for {one_line(', '.join(task.depends_on))}", style="dim")
             self._add(branch.add(label), task.id, now)

@@ -1,0 +1,41 @@
+"""Teams for the CLI tests, loaded by ``orchestra ... tests/cli/teams.py:NAME``.
+
+Their models are scripted, so every run is the same, offline.
+"""
+
+from __future__ import annotations
+
+from orchestra import Team
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, verdict
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[/INST] [/bold] [link=x]\x9b1;1H\r"
+"""Escape sequences (title, clear screen, colour, 8-bit CSI), a carriage return and Rich
+markup, as a model or a goal could carry them."""
+
+SECRET = "sk-ant-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
+"""Shaped like an Anthropic key: the redactor knows the shape."""
+
+
+def _script(answer: str, title: str = "Collect facts") -> dict[str, object]:
+    return {
+        "planner": [plan(subtask("collect", title))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": f"facts {answer}",
+        "critic": verdict("pass"),
+        "synthesizer": f"answer {answer}",
+    }
+
+
+def hostile() -> Team:
+    """Model output full of escape sequences and markup, in a title and the answer."""
+    return Team(ScriptedChatModel(_script(HOSTILE, f"title {HOSTILE}")), name="hostile")
+
+
+def secretive() -> Team:
+    """A model that repeats a secret in its result and answer."""
+    return Team(ScriptedChatModel(_script(f"key {SECRET}")), name="secretive")
+
+
+def plain() -> Team:
+    """One task, one answer."""
+    return Team(ScriptedChatModel(_script("done")), name="plain")
