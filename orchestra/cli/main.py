@@ -29,8 +29,10 @@ from orchestra.core.approval import ApprovalRequest, Decision, Reject
 from orchestra.core.budget import Budget
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
+from orchestra.core.home import check_store
 from orchestra.core.record import RunResult, RunStatus
 from orchestra.observability.dashboard import start_phoenix
+from orchestra.observability.history import history_redactor, redacted
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
 from orchestra.team import Team
@@ -319,6 +321,7 @@ def _execute(
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
     team = load_team(target)
+    _check_stores(team)
     if live is None:
         live = err.is_terminal and not json_output
     if interactive is None:
@@ -333,7 +336,10 @@ def _execute(
         except _BadDecision as exc:
             say_error(str(exc))
     if json_output:
-        sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
+        record = result.to_record()
+        if history_redactor() is not None:  # the team's redactor knows its marked values
+            record = redacted(record, team.tracing.redactor)
+        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     else:
         print_record(out, result.to_record())
         if result.pending:
@@ -355,6 +361,14 @@ def _execute(
                 )
             )
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
+
+
+def _check_stores(team: Team) -> None:
+    """Fail in one line, before anything is written, if the team's SQLite files are unusable."""
+    if team.checkpoints.kind == "sqlite" and team.checkpoints.target:
+        check_store(team.checkpoints.target, write=True)
+    if team.history is not None:
+        check_store(team.history.path, write=True)
 
 
 def _resume_with(

@@ -12,7 +12,7 @@ from rich.tree import Tree
 from orchestra.core.events import Event
 from orchestra.core.record import RunRecord, TaskRecord
 from orchestra.core.tree import ROOT_ID, TaskStatus
-from orchestra.observability.history import RunSummary
+from orchestra.observability.history import RunSummary, history_redactor, redacted
 from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = ["event_line", "print_record", "record_tree", "runs_table"]
@@ -44,7 +44,10 @@ def event_line(event: Event) -> Text:
 
 
 def _short(value: object, limit: int = 60) -> str:
-    return one_line(value, limit)
+    """One line, secrets redacted before the cut (a cut must never keep half a key)."""
+    redact = history_redactor()
+    text = str(value)
+    return one_line(redact(text) if redact else text, limit)
 
 
 def record_tree(record: RunRecord) -> Tree:
@@ -81,7 +84,12 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
 
 
 def print_record(console: Console, record: RunRecord) -> None:
-    """The tree, the critic's objections, then the answer or why the run failed."""
+    """The tree, the critic's objections, then the answer or why the run failed.
+
+    Secrets are redacted first (unless ``ORCHESTRA_REDACT_HISTORY=0``).
+    """
+    redact = history_redactor()
+    record = redacted(record, redact) if redact else record
     console.print(record_tree(record))
     selection = record.plan_selection
     if selection is not None:

@@ -38,6 +38,7 @@ from orchestra.core.events import (
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import Usage
+from orchestra.observability.history import history_redactor
 from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = ["LiveView"]
@@ -50,6 +51,12 @@ _ICON = {
     "replaced": ("↻", "magenta"),
     "waiting": ("⏸", "yellow"),
 }
+
+
+def _shown(text: str) -> str:
+    """``text`` with secrets redacted, as the run history shows it."""
+    redact = history_redactor()
+    return redact(text) if redact else text
 
 
 @dataclass(slots=True)
@@ -95,7 +102,7 @@ class LiveView:
         now = self._now()
         match event:
             case RunStarted():
-                self.goal, self.status, self.started = event.goal, "running", now
+                self.goal, self.status, self.started = _shown(event.goal), "running", now
             case GoalRefined():
                 self.statement = event.statement
             case UsageRecorded():
@@ -113,7 +120,7 @@ class LiveView:
         match event:
             case TaskPlanned():
                 self.tasks[event.task_id] = _Task(
-                    event.task_id, event.parent_id, event.title, event.depends_on
+                    event.task_id, event.parent_id, _shown(event.title), event.depends_on
                 )
             case RoleAssigned():
                 self._task(event.task_id).role = event.role

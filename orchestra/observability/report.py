@@ -16,7 +16,7 @@ from jinja2 import Environment, select_autoescape
 from orchestra.core.errors import InputError
 from orchestra.core.record import TaskRecord
 from orchestra.core.tree import ROOT_ID
-from orchestra.observability.history import StoredRun
+from orchestra.observability.history import StoredRun, history_redactor, redacted
 
 __all__ = ["render_report"]
 
@@ -95,11 +95,14 @@ def _environment() -> Environment:
 
 
 def render_report(stored: StoredRun) -> str:
-    """The HTML page for a stored run.
+    """The HTML page for a stored run, secrets redacted (unless ``ORCHESTRA_REDACT_HISTORY=0``).
 
     Raises:
         InputError: the run has no run record yet.
     """
+    redact = history_redactor()
+    if redact is not None:  # the page may be attached to a ticket: no secrets in it
+        stored = redacted(stored, redact)
     record = stored.record
     if record is None:
         raise InputError(
