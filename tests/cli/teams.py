@@ -6,6 +6,7 @@ Their models are scripted, so every run is the same, offline.
 from __future__ import annotations
 
 from orchestra import Team
+from orchestra.tools.mcp import mcp_server
 from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, verdict
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[/INST] [/bold] [link=x]\x9b1;1H\r"
@@ -39,3 +40,12 @@ def secretive() -> Team:
 def plain() -> Team:
     """One task, one answer."""
     return Team(ScriptedChatModel(_script("done")), name="plain")
+
+
+def missing_server() -> Team:
+    """A team whose MCP server's command does not exist: it fails as the run starts."""
+    return Team(
+        ScriptedChatModel(_script("never")),
+        tools=[mcp_server("/nonexistent/mcp-server --stdio")],
+        name="missing-server",
+    )
