@@ -104,6 +104,7 @@ def _os_error(exc: OSError) -> str:
         FileNotFoundError: "check the path or command",
         NotADirectoryError: "a part of the path is a file, not a folder",
         IsADirectoryError: "it is a folder, not a file",
+        FileExistsError: "a file is where a folder should be",
     }.get(type(exc), "check the path")
     return f"cannot use {where}: {what} ({fix})"
 

@@ -5,9 +5,11 @@ Their models are scripted, so every run is the same, offline.
 
 from __future__ import annotations
 
-from orchestra import Team
+import threading
+
+from orchestra import Team, tool
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
 from orchestra.tools.mcp import mcp_server
-from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, verdict
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[/INST] [/bold] [link=x]\x9b1;1H\r"
 """Escape sequences (title, clear screen, colour, 8-bit CSI), a carriage return and Rich
@@ -33,8 +35,8 @@ def hostile() -> Team:
 
 
 def secretive() -> Team:
-    """A model that repeats a secret in its result and answer."""
-    return Team(ScriptedChatModel(_script(f"key {SECRET}")), name="secretive")
+    """A model that repeats a secret in its result and answer, across a line's cut at 60."""
+    return Team(ScriptedChatModel(_script(f"{'padding ' * 5}key {SECRET}")), name="secretive")
 
 
 def plain() -> Team:
@@ -49,3 +51,18 @@ def missing_server() -> Team:
         tools=[mcp_server("/nonexistent/mcp-server --stdio")],
         name="missing-server",
     )
+
+
+@tool
+def block() -> str:
+    """Say that the tool started, then wait until the process is killed."""
+    print("TOOL STARTED", flush=True)
+    threading.Event().wait()
+    return "never"
+
+
+def blocking() -> Team:
+    """A team whose only task calls a tool that never returns."""
+    script = _script("never") | {"executor": [tool_call("block", {})]}
+    script["role_designer"] = role_spec("worker", "Do it.", ["block"])
+    return Team(ScriptedChatModel(script), tools=[block], name="blocking")
