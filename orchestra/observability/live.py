@@ -177,7 +177,7 @@ class LiveView:
         )
         root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
-            root.add(safe_text(self.statement.render(), style="italic dim"))
+            root.add(safe_text(_shown(self.statement.render()), style="italic dim"))
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 
