@@ -80,9 +80,26 @@ def describe(exc: BaseException) -> Failure:
             f"a SQLite database cannot be used ({type(exc).__name__}: {exc}); the run store is"
             " $ORCHESTRA_HOME/runs.db: move a broken one aside or point ORCHESTRA_HOME elsewhere",
         )
+    if type(exc).__module__.split(".")[0] in _SERVER_MODULES:
+        return Failure(EXIT_USAGE, _server_error(exc))
     return Failure(
         EXIT_FAILED,
         f"unexpected {type(exc).__name__}: {exc} (orchestra --debug ... shows the traceback)",
+    )
+
+
+_SERVER_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "mcp")
+"""Libraries whose errors mean a server could not be reached or talked to."""
+
+
+def _server_error(exc: BaseException) -> str:
+    try:
+        url = f" at {exc.request.url}"  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        url = ""
+    return (
+        f"a server{url} failed: {type(exc).__name__}: {exc or 'no detail'} (is it running?"
+        " orchestra --debug ... shows which call)"
     )
 
 

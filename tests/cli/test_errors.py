@@ -198,5 +198,9 @@ def test_exit_codes_of_exceptions_also_inside_groups():
     assert describe(PermissionError(13, "Permission denied", "/x")).line == (
         "cannot use /x: Permission denied (check its permissions)"
     )
+    import httpx
+
+    down = describe(httpx.ConnectError("All connection attempts failed"))
+    assert down.code == EXIT_USAGE and down.line.startswith("a server failed: ConnectError")
     bug = describe(KeyError("oops"))
     assert bug.code == EXIT_FAILED and "--debug" in bug.line
