@@ -241,8 +241,12 @@ class Team:
             memory_min_score=memory_min_score,
         )
         self.budget = budget
-        self.history = RunHistory.default() if history is True else (history or None)
         self.tracing = tracing if tracing is not None else Tracing()
+        self.history = (
+            RunHistory.default(redactor=self.tracing.redactor)
+            if history is True
+            else (history or None)
+        )
         self._trace = self.tracing.settings(name)
         self._graph = build_graph(checkpointer=None, name=name)
 
@@ -370,6 +374,7 @@ class Team:
                 ):
                     async with (
                         self.checkpoints.lock(run_id),  # one writer per run, in any process
+                        self._new_id(run_id, start),
                         self._recorded(run_id, goal),
                         self._checkpointed_graph() as graph,
                         AsyncExitStack() as stack,
@@ -460,6 +465,29 @@ class Team:
         return BudgetMeter(budget, spent=earlier.usage, tool_calls=ran)
 
     @asynccontextmanager
+    async def _new_id(
+        self, run_id: str, start: RunState | Command[Any] | None
+    ) -> AsyncIterator[None]:
+        """Refuse to start a new run under the id of one that exists (held under its lock).
+
+        Starting again on an existing run's checkpoints would merge the two: the new
+        goal's side-effecting calls would be answered from the old run's call log.
+        """
+        if isinstance(start, dict):
+            known = self.history is not None and await asyncio.to_thread(
+                self.history.exists, run_id
+            )
+            if not known:
+                async with self._checkpointed_graph() as graph:
+                    known = bool((await graph.aget_state(_config(run_id))).values)
+            if known:
+                raise InputError(
+                    f"run {run_id!r} already exists: continue it with `orchestra resume"
+                    f" TARGET {run_id}` (Team.aresume) or start a new run with another id"
+                )
+        yield
+
+    @asynccontextmanager
     async def _recorded(self, run_id: str, goal: str) -> AsyncIterator[None]:
         """Put the run in the history as running, and as errored if an exception ends it."""
         history = self.history
@@ -506,7 +534,8 @@ class Team:
         ``budget`` replaces the team's budget for this run.
 
         Raises:
-            InputError: the goal is empty or too long.
+            InputError: the goal is empty or too long, or a run with ``run_id`` exists
+                already (continue it with :meth:`aresume`).
             PlanningError: the planner never produced a valid plan.
             RoleDesignError: the role designer never produced a valid role.
         """

@@ -23,6 +23,7 @@ from orchestra.core.approval import (
 )
 from orchestra.core.errors import InputError
 from orchestra.core.plan import DraftTask, PlanDraft
+from orchestra.observability.terminal import one_line, safe_text
 
 __all__ = ["ask_decisions", "plan_decision", "print_pending", "tool_decision"]
 
@@ -30,24 +31,25 @@ __all__ = ["ask_decisions", "plan_decision", "print_pending", "tool_decision"]
 def print_pending(console: Console, pending: Sequence[ApprovalRequest]) -> None:
     """What a paused run waits for: the plan as a tree, tool calls with their arguments."""
     for request in pending:
-        console.rule(f"waiting for approval: {request.id}")
+        console.rule(Text(f"waiting for approval: {one_line(request.id)}"))
         if request.plan is not None:
-            tree = Tree(Text(request.summary, style="bold"))
+            tree = Tree(safe_text(request.summary, style="bold"))
             _plan_branch(tree, request.plan.tasks)
             console.print(tree)
         else:
-            console.print(Text(request.summary))
+            console.print(safe_text(request.summary))
+            # json.dumps writes control characters as \uXXXX escapes: nothing raw gets out
             console.print_json(json.dumps(request.args, default=str))
 
 
 def _plan_branch(branch: Tree, tasks: Sequence[DraftTask]) -> None:
     for task in tasks:
-        label = Text(f"{task.id} ", style="bold")
-        label.append(task.title)
+        label = Text(f"{one_line(task.id)} ", style="bold")
+        label.append(one_line(task.title))
         if task.depends_on:
-            label.append(f"  after {', '.join(task.depends_on)}", style="dim")
+            label.append(f"  after {one_line(', '.join(task.depends_on))}", style="dim")
         node = branch.add(label)
-        node.add(Text(task.description, style="dim"))
+        node.add(safe_text(task.description, style="dim"))
         _plan_branch(node, task.subtasks)
 
 
@@ -129,9 +131,8 @@ def ask_decisions(console: Console, pending: Sequence[ApprovalRequest]) -> dict[
 
 def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
     while True:
-        choice = typer.prompt(f"{request.id}: [a]pprove, [r]eject or [e]dit?", default="a").strip()[
-            :1
-        ]
+        question = f"{one_line(request.id)}: [a]pprove, [r]eject or [e]dit?"
+        choice = typer.prompt(question, default="a").strip()[:1]
         if choice == "a":
             return Approve()
         if choice == "r":
@@ -141,7 +142,7 @@ def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
         try:
             return _edit(request)
         except (InputError, ValidationError, json.JSONDecodeError) as exc:
-            console.print(Text(f"not usable: {exc}", style="red"))
+            console.print(safe_text(f"not usable: {exc}", style="red"))
 
 
 def _edit(request: ApprovalRequest) -> Decision:

@@ -10,11 +10,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from orchestra.core.errors import InputError
 from orchestra.evals.dags import load_dags
 from orchestra.evals.latency import LatencySpec
 from orchestra.evals.replay import ReplayRecord, ReplayReport, replay
+from orchestra.observability.terminal import one_line, safe_text
 
 app = typer.Typer(help="Benchmarks on task graphs in JSONL.", no_args_is_help=True)
 
@@ -53,19 +54,17 @@ def replay_cmd(
     overhead per node. Exits 1 when a record breaks exactly-once or order, 2 on bad input.
     """
     err = Console(stderr=True)
-    try:
-        latency = LatencySpec.parse(tool_latency)
-        records = load_dags(dags, limit=limit)
-    except InputError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    latency = LatencySpec.parse(tool_latency)  # errors: one line from the CLI's handler
+    records = load_dags(dags, limit=limit)
 
     def progress(done: ReplayRecord) -> None:
         if not json_output:
             mark = "ok" if done.exactly_once and done.order_ok else "PROBLEM"
             err.print(
-                f"{done.id}: {done.nodes} nodes, efficiency {done.efficiency:.2f},"
-                f" {done.overhead_ms_per_node:.1f} ms/node {mark}"
+                safe_text(
+                    f"{done.id}: {done.nodes} nodes, efficiency {done.efficiency:.2f},"
+                    f" {done.overhead_ms_per_node:.1f} ms/node {mark}"
+                )
             )
 
     report = asyncio.run(
@@ -94,7 +93,7 @@ def _print(out: Console, report: ReplayReport) -> None:
         table.add_column(column, justify="left" if column == "record" else "right")
     for r in report.records:
         table.add_row(
-            r.id,
+            Text(one_line(r.id)),
             str(r.nodes),
             "yes" if r.exactly_once else "NO",
             "yes" if r.order_ok else "NO",
@@ -113,4 +112,4 @@ def _print(out: Console, report: ReplayReport) -> None:
     )
     for r in report.records:
         for problem in r.problems:
-            out.print(f"[red]{r.id}:[/red] {problem}")
+            out.print(safe_text(f"{r.id}: {problem}", style="red"))

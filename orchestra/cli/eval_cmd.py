@@ -10,11 +10,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from orchestra.core.errors import ConfigError, InputError
 from orchestra.evals.dags import load_dags
 from orchestra.evals.plan_eval import PlanEvalReport, PlanScore, evaluate_plans
 from orchestra.models.resolve import resolve_model
+from orchestra.observability.terminal import one_line, safe_text
 
 app = typer.Typer(help="Quality evaluations on task graphs in JSONL.", no_args_is_help=True)
 
@@ -59,18 +60,16 @@ def plan_cmd(
     valid on the first try, after repair, or never.
     """
     err = Console(stderr=True)
-    try:
-        records = load_dags(dags, limit=limit)
-        chat = resolve_model(model)
-    except (InputError, ConfigError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    records = load_dags(dags, limit=limit)  # errors: one line from the CLI's handler
+    chat = resolve_model(model)
 
     def progress(score: PlanScore) -> None:
         if not json_output:
             err.print(
-                f"{score.id}: node F1 {score.node_f1:.2f}, edge F1 {score.edge_f1:.2f},"
-                f" {score.valid}, {score.seconds:.1f}s"
+                safe_text(
+                    f"{score.id}: node F1 {score.node_f1:.2f}, edge F1 {score.edge_f1:.2f},"
+                    f" {score.valid}, {score.seconds:.1f}s"
+                )
             )
 
     settings = {
@@ -101,7 +100,7 @@ def _print(out: Console, report: PlanEvalReport) -> None:
         table.add_column(column, justify="left" if column in ("record", "valid") else "right")
     for s in report.records:
         table.add_row(
-            s.id,
+            Text(one_line(s.id)),
             f"{s.node_f1:.2f}",
             f"{s.edge_f1:.2f}",
             "yes" if s.exact else "no",

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
+from rich.text import Text
 
 from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
 from orchestra.cli.bench_cmd import app as bench_app
+from orchestra.cli.errors import DEBUG_ENV, ErrorsAsLines, say_error
 from orchestra.cli.eval_cmd import app as eval_app
 from orchestra.cli.loader import load_team
 from orchestra.cli.memory_cmd import app as memory_app
@@ -26,16 +28,23 @@ from orchestra.cli.runs_cmd import DbOption, history
 from orchestra.cli.runs_cmd import app as runs_app
 from orchestra.core.approval import ApprovalRequest, Decision, Reject
 from orchestra.core.budget import Budget
-from orchestra.core.errors import ConfigError, InputError, OrchestraError
+from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, ToolStarted, UsageRecorded
+from orchestra.core.home import check_store
 from orchestra.core.record import RunResult, RunStatus
 from orchestra.observability.dashboard import DashboardStopped, start_phoenix, stop_on_signals
+from orchestra.observability.history import history_redactor, redacted
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
 from orchestra.team import Team
 
 app = typer.Typer(
-    name="orchestra", help="Run and inspect orchestra agent teams.", no_args_is_help=True
+    name="orchestra",
+    help="Run and inspect orchestra agent teams.",
+    no_args_is_help=True,
+    cls=ErrorsAsLines,
+    # --debug shows a traceback; never with local variables (they may hold secrets)
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -46,8 +55,22 @@ app.add_typer(runs_app, name="runs")
 
 
 @app.callback()
-def main() -> None:
-    """Run and inspect orchestra agent teams."""
+def main(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar=DEBUG_ENV,
+            help="Show the traceback of an error instead of one line (or ORCHESTRA_DEBUG=1)",
+        ),
+    ] = False,
+) -> None:
+    """Run and inspect orchestra agent teams.
+
+    Errors are one line on stderr. Exit codes: 0 succeeded, 1 the run failed (or an
+    unexpected error), 2 bad input, configuration, file, server or run store, 3 the
+    budget ran out, 4 waiting for approval, 5 plan rejected, 130 interrupted.
+    """
 
 
 JsonOption = Annotated[
@@ -298,11 +321,8 @@ def _execute(
 ) -> None:
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
-    try:
-        team = load_team(target)
-    except OrchestraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    team = load_team(target)
+    _check_stores(team)
     if live is None:
         live = err.is_terminal and not json_output
     if interactive is None:
@@ -315,24 +335,41 @@ def _execute(
         try:
             result = watch(go_on, target=target, run_id=run_id, retry_input=True)
         except _BadDecision as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            say_error(str(exc))
     if json_output:
-        sys.stdout.write(result.to_record().model_dump_json(indent=2) + "\n")
+        record = result.to_record()
+        if history_redactor() is not None:  # the team's redactor knows its marked values
+            record = redacted(record, team.tracing.redactor)
+        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     else:
         print_record(out, result.to_record())
         if result.pending:
             print_pending(err, result.pending)
             err.print(
-                f"the run waits for approval. Go on with:\n"
-                f"  orchestra approve {target} {run_id}\n"
-                f"  orchestra reject {target} {run_id} --reason '...'"
+                Text(
+                    f"the run waits for approval. Go on with:\n"
+                    f"  orchestra approve {target} {run_id}\n"
+                    f"  orchestra reject {target} {run_id} --reason '...'"
+                )
             )
         if team.history is not None:
+            short = result.run_id[:12]
             err.print(
-                f"[dim]run {result.run_id}: orchestra runs show {result.run_id[:12]}"
-                f" · orchestra report {result.run_id[:12]} -o run.html[/dim]"
+                Text(
+                    f"run {result.run_id}: orchestra runs show {short}"
+                    f" · orchestra report {short} -o run.html",
+                    style="dim",
+                )
             )
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
+
+
+def _check_stores(team: Team) -> None:
+    """Fail in one line, before anything is written, if the team's SQLite files are unusable."""
+    if team.checkpoints.kind == "sqlite" and team.checkpoints.target:
+        check_store(team.checkpoints.target, write=True)
+    if team.history is not None:
+        check_store(team.history.path, write=True)
 
 
 def _resume_with(
@@ -360,23 +397,25 @@ def _watched(
     run_id: str,
     retry_input: bool = False,
 ) -> RunResult:
-    """Run ``start`` under :func:`_watch`, turning errors into exit codes."""
+    """Run ``start`` under :func:`_watch`.
+
+    Ctrl-C exits 130; an ``InputError`` is a :class:`_BadDecision` when ``retry_input``
+    (the decisions are asked again); other errors go to the CLI's one-line handler.
+    """
     try:
         return _watch(team, start, err, live=live, quiet=quiet)
     except KeyboardInterrupt:
         err.print(
-            f"interrupted; the run is checkpointed. Continue it with:\n"
-            f"  orchestra resume {target} {run_id}"
+            Text(
+                f"interrupted; the run is checkpointed. Continue it with:\n"
+                f"  orchestra resume {target} {run_id}"
+            )
         )
         raise typer.Exit(130) from None
     except InputError as exc:
         if retry_input:
             raise _BadDecision(str(exc)) from exc
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except OrchestraError as exc:
-        err.print(f"[red]{type(exc).__name__}:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise
 
 
 def _watch(
@@ -415,14 +454,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML page for a run: tree, timeline, tokens, verdicts."""
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        stored = history(db).get(run_id)
-        page = render_report(stored)
-    except (InputError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    stored = history(db).get(run_id)
+    page = render_report(stored)
     output.write_text(page, encoding="utf-8")
-    err.print(f"wrote {output} ({len(page) // 1024} KiB)")
+    err.print(Text(f"wrote {output} ({len(page) // 1024} KiB)"))
 
 
 @app.command()
@@ -466,9 +501,5 @@ def dashboard(
 @app.command()
 def graph(target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")]) -> None:
     """Print the team's state machine as a Mermaid diagram."""
-    try:
-        team = load_team(target)
-    except OrchestraError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    team = load_team(target)
     sys.stdout.write(team.graph.get_graph().draw_mermaid())

@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from orchestra.memory import Memory
 from orchestra.memory.store import DEFAULT_PATH, MEMORY_URL_ENV
+from orchestra.observability.terminal import one_line
 
 app = typer.Typer(help="Search and forget the shared memory.", no_args_is_help=True)
 
@@ -48,7 +50,12 @@ def search(
         r = hit.record
         where = " / ".join(x or "-" for x in (r.run_id, r.task_id, r.role))
         table.add_row(
-            f"{hit.score:.2f}", r.text[:80], r.scope.value, r.source.value, where, r.id[:12]
+            f"{hit.score:.2f}",
+            Text(one_line(r.text, 80)),
+            r.scope.value,
+            r.source.value,
+            Text(one_line(where)),
+            Text(one_line(r.id)[:12]),
         )
     Console().print(table)
 

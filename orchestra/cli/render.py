@@ -12,7 +12,8 @@ from rich.tree import Tree
 from orchestra.core.events import Event
 from orchestra.core.record import RunRecord, TaskRecord
 from orchestra.core.tree import ROOT_ID, TaskStatus
-from orchestra.observability.history import RunSummary
+from orchestra.observability.history import RunSummary, history_redactor, redacted
+from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = ["event_line", "print_record", "record_tree", "runs_table"]
 
@@ -43,24 +44,26 @@ def event_line(event: Event) -> Text:
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """One line, secrets redacted before the cut (a cut must never keep half a key)."""
+    redact = history_redactor()
+    text = str(value)
+    return one_line(redact(text) if redact else text, limit)
 
 
 def record_tree(record: RunRecord) -> Tree:
     """The task tree: status, role, executions, timing, tokens and verdicts per node."""
-    root = Tree(Text(f"{record.status.value}: {record.goal}", style="bold"))
+    root = Tree(safe_text(f"{record.status.value}: {record.goal}", style="bold"))
     _add_children(root, record.children(), ROOT_ID)
     return root
 
 
 def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id: str) -> None:
     for task in children.get(parent_id, []):
-        label = Text(f"{task.id} ", style="bold")
+        label = Text(f"{clean(task.id)} ", style="bold")
         label.append(f"[{task.status.value}]", style=_STYLE.get(task.status, ""))
-        label.append(f" {task.title}")
+        label.append(f" {one_line(task.title)}")
         if task.role:
-            label.append(f"  role={task.role}", style="dim")
+            label.append(f"  role={one_line(task.role)}", style="dim")
         if task.executions:
             label.append(f" runs={task.executions}", style="dim")
         if task.started_at and task.finished_at:
@@ -74,14 +77,19 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
             nodes = "/".join(str(len(s.nodes) - 1) for s in task.searches)
             label.append(f" searched={nodes} steps", style="cyan")
         if task.depends_on:
-            label.append(f" after {', '.join(task.depends_on)}", style="dim")
+            label.append(f" after {one_line(', '.join(task.depends_on))}", style="dim")
         if task.replaced_by:
-            label.append(f" → replaced by {', '.join(task.replaced_by)}", style="magenta")
+            label.append(f" → replaced by {one_line(', '.join(task.replaced_by))}", style="magenta")
         _add_children(branch.add(label), children, task.id)
 
 
 def print_record(console: Console, record: RunRecord) -> None:
-    """The tree, the critic's objections, then the answer or why the run failed."""
+    """The tree, the critic's objections, then the answer or why the run failed.
+
+    Secrets are redacted first (unless ``ORCHESTRA_REDACT_HISTORY=0``).
+    """
+    redact = history_redactor()
+    record = redacted(record, redact) if redact else record
     console.print(record_tree(record))
     selection = record.plan_selection
     if selection is not None:
@@ -99,8 +107,8 @@ def print_record(console: Console, record: RunRecord) -> None:
         for n, verdict in enumerate(task.verdicts, 1):
             if verdict.verdict != "pass":
                 console.print(
-                    Text(f"critic on {task.id} (attempt {n}): {verdict.verdict}: ", style="yellow")
-                    + Text(verdict.reason)
+                    safe_text(f"critic on {task.id} (attempt {n}): {verdict.verdict}: ", "yellow")
+                    + safe_text(verdict.reason)
                 )
     usage = record.usage
     console.print(
@@ -112,9 +120,9 @@ def print_record(console: Console, record: RunRecord) -> None:
     )
     if record.output:
         console.rule("answer")
-        console.print(record.output)
+        console.print(safe_text(record.output))
     if record.reason:
-        console.print(Text(f"reason: {record.reason}", style="red"))
+        console.print(safe_text(f"reason: {record.reason}", style="red"))
 
 
 def runs_table(runs: Sequence[RunSummary]) -> Table:
@@ -125,13 +133,13 @@ def runs_table(runs: Sequence[RunSummary]) -> Table:
     for run in runs:
         secs = run.seconds
         table.add_row(
-            run.run_id[:12],
-            run.team,
+            Text(one_line(run.run_id)[:12]),
+            Text(one_line(run.team)),
             Text(run.status, style=_RUN_STYLE.get(run.status, "")),
             run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             "" if secs is None else f"{secs:.1f}",
             str(run.tasks),
             str(run.input_tokens + run.output_tokens),
-            _short(run.goal, 50),
+            Text(_short(run.goal, 50)),
         )
     return table

@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from orchestra.cli.approval_cmd import print_pending
 from orchestra.cli.render import print_record, runs_table
-from orchestra.core.errors import InputError
 from orchestra.observability.history import RunHistory
+from orchestra.observability.terminal import one_line, safe_text
 
 app = typer.Typer(help="List, show and prune the runs in the run history.", no_args_is_help=True)
 
@@ -58,24 +59,23 @@ def show(
     db: DbOption = None,
 ) -> None:
     """The run's task tree, timings, tokens, verdicts and answer."""
-    try:
-        stored = history(db).get(run_id)
-    except InputError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    stored = history(db).get(run_id)
     if json_output:
         sys.stdout.write(stored.model_dump_json(indent=2) + "\n")
         return
     out = Console()
     summary = stored.summary
     out.print(
-        f"[bold]{summary.run_id}[/bold]  team={summary.team}  status={summary.status}"
-        f"  started={summary.started_at.astimezone():%Y-%m-%d %H:%M:%S}"
-        + (f"  {summary.seconds:.1f}s" if summary.seconds is not None else "")
+        Text.assemble(
+            (one_line(summary.run_id), "bold"),
+            f"  team={one_line(summary.team)}  status={summary.status}"
+            f"  started={summary.started_at.astimezone():%Y-%m-%d %H:%M:%S}"
+            + (f"  {summary.seconds:.1f}s" if summary.seconds is not None else ""),
+        )
     )
     if stored.record is None:
-        out.print(f"goal: {summary.goal}")
-        out.print(f"no run record yet{f': {summary.error}' if summary.error else ''}")
+        out.print(safe_text(f"goal: {summary.goal}"))
+        out.print(safe_text(f"no run record yet{f': {summary.error}' if summary.error else ''}"))
         return
     print_record(out, stored.record)
     if stored.record.pending:

@@ -1,29 +1,59 @@
 """The runs a machine ran: a small SQLite table behind ``orchestra runs`` and reports.
 
-Each run is written when it starts (status ``running``) and again when it ends, with
-its whole run record, so a run that crashed still shows up.
+Each run is written when it starts (status ``running``, with its owner: host, process id
+and that process's start time) and again when it ends, with its whole run record, so a
+run that crashed still shows up. A ``running`` run whose owner process is gone (killed,
+crashed, the machine rebooted) reads as ``interrupted``; runs owned by another host stay
+``running`` (this machine cannot see that host's processes).
+
+Secrets are redacted before anything is written, and again when read (for rows written
+before a secret was known), like span content; ``ORCHESTRA_REDACT_HISTORY=0`` keeps raw
+values (see docs/observing.md). A store that cannot be used is a one-line ``ConfigError``
+naming the file (:func:`orchestra.core.home.store_error`); reading never creates or
+changes anything.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from orchestra.core.errors import InputError
-from orchestra.core.home import orchestra_home, sqlite_timeout
+from orchestra.core.home import check_store, orchestra_home, sqlite_timeout, store_error
 from orchestra.core.record import RunRecord
+from orchestra.observability.redact import Redactor
 
-__all__ = ["RunHistory", "RunSummary", "StoredRun"]
+__all__ = [
+    "REDACT_HISTORY_ENV",
+    "RunHistory",
+    "RunSummary",
+    "StoredRun",
+    "history_redactor",
+    "redacted",
+]
+
+REDACT_HISTORY_ENV = "ORCHESTRA_REDACT_HISTORY"
+"""``0`` keeps raw values in the run history, ``runs show``, ``--json`` records and reports."""
 
 HistoryStatus = Literal[
-    "running", "succeeded", "failed", "budget_exceeded", "awaiting_approval", "rejected", "error"
+    "running",
+    "interrupted",
+    "succeeded",
+    "failed",
+    "budget_exceeded",
+    "awaiting_approval",
+    "rejected",
+    "error",
 ]
 
 _SCHEMA = """
@@ -39,7 +69,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cost_usd REAL NOT NULL DEFAULT 0,
     tasks INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    record TEXT
+    record TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
 """
@@ -47,8 +78,14 @@ _CHECKPOINT_TABLES = {"checkpoints", "writes"}
 """LangGraph's SQLite saver's tables, keyed by ``thread_id`` (= run id)."""
 _COLUMNS = (
     "run_id, team, goal, status, started_at, finished_at,"
-    " input_tokens, output_tokens, cost_usd, tasks, error"
+    " input_tokens, output_tokens, cost_usd, tasks, error, owner"
 )
+_NAMES = [c.strip() for c in _COLUMNS.split(",")]
+_IDS = frozenset(
+    {"run_id", "id", "task_id", "parent_id", "depends_on", "replaces", "replaced_by"}
+    | {"new_task_ids", "request_id", "key"}
+)
+"""Fields that identify things: not redacted, so references between them hold."""
 
 
 class RunSummary(BaseModel):
@@ -65,6 +102,8 @@ class RunSummary(BaseModel):
     cost_usd: float
     tasks: int
     error: str | None
+    owner: str | None = None
+    """``host:pid:start`` of the process that ran it last (None in older histories)."""
 
     @property
     def seconds(self) -> float | None:
@@ -85,42 +124,92 @@ class RunHistory:
     """Run summaries and records in one SQLite file (safe across threads and processes).
 
     Args:
-        path: the database file (created with its folder on first use).
+        path: the database file (created with its folder on first write; reading creates
+            nothing).
+        redactor: hides secrets in what is written and read (default: the built-in
+            rules and secret-named environment variables); redaction is off when
+            ``ORCHESTRA_REDACT_HISTORY=0``.
+
+    Raises:
+        ConfigError: (from any method) the file cannot be used: not a SQLite database,
+            a read-only folder, a file where a folder should be.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, redactor: Redactor | None = None) -> None:
         self.path = Path(path)
+        self.redactor = redactor
         self._lock = threading.Lock()
         self._ready = False
 
     @classmethod
-    def default(cls) -> RunHistory:
+    def default(cls, *, redactor: Redactor | None = None) -> RunHistory:
         """``runs.db`` in :func:`orchestra_home`."""
-        return cls(orchestra_home() / "runs.db")
+        return cls(orchestra_home() / "runs.db", redactor=redactor)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection for writing (the file and its table are made if missing)."""
         with self._lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=sqlite_timeout())) as db, db:
+            try:
                 if not self._ready:
-                    db.executescript(_SCHEMA)
-                    self._ready = True
-                yield db
+                    check_store(self.path, write=True)
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                with closing(sqlite3.connect(self.path, timeout=sqlite_timeout())) as db, db:
+                    if not self._ready:
+                        db.executescript(_SCHEMA)
+                        _add_owner_column(db)
+                        self._ready = True
+                    yield db
+            except (OSError, sqlite3.DatabaseError) as exc:
+                if _busy(exc):
+                    raise
+                raise store_error(self.path, exc) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A read-only connection, or None when there is no history (nothing is made)."""
+        try:
+            check_store(self.path, write=False)
+            if not self.path.is_file():
+                yield None
+                return
+            with closing(_read_only(self.path)) as db:
+                found = db.execute("SELECT name FROM sqlite_master WHERE name = 'runs'")
+                yield db if found.fetchone() else None
+        except (OSError, sqlite3.DatabaseError) as exc:
+            if _busy(exc):
+                raise
+            raise store_error(self.path, exc) from exc
+
+    def _redact(self) -> Redactor | None:
+        if self.redactor is None:
+            return history_redactor()
+        return self.redactor if history_redactor() is not None else None
 
     def started(self, run_id: str, *, team: str, goal: str, at: datetime | None = None) -> None:
-        """Record that a run began."""
+        """Record that a run began, owned by this process."""
+        redact = self._redact()
+        goal = redact(goal) if redact else goal
         with self._db() as db:
             db.execute(
-                "INSERT INTO runs (run_id, team, goal, status, started_at) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(run_id) DO UPDATE SET status='running', finished_at=NULL,"
-                " error=NULL",
-                (run_id, team, goal, "running", _iso(at)),
+                "INSERT INTO runs (run_id, team, goal, status, started_at, owner)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET status='running',"
+                " finished_at=NULL, error=NULL, owner=excluded.owner",
+                (run_id, team, goal, "running", _iso(at), _owner()),
             )
+
+    def exists(self, run_id: str) -> bool:
+        """Whether a run with exactly this id is in the history."""
+        with self._reading() as db:
+            if db is None:
+                return False
+            found = db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return found is not None
 
     def finished(self, record: RunRecord, *, at: datetime | None = None) -> None:
         """Record how a run ended, with its whole record."""
+        redact = self._redact()
+        record = redacted(record, redact) if redact else record
         with self._db() as db:
             db.execute(
                 "UPDATE runs SET status=?, finished_at=?, input_tokens=?, output_tokens=?,"
@@ -147,6 +236,10 @@ class RunHistory:
         at: datetime | None = None,
     ) -> None:
         """Record that a run ended with an exception (its partial record if there is one)."""
+        redact = self._redact()
+        if redact is not None:
+            error = redact(error)
+            record = redacted(record, redact) if record is not None else None
         with self._db() as db:
             db.execute(
                 "UPDATE runs SET status='error', finished_at=?, error=?,"
@@ -157,14 +250,22 @@ class RunHistory:
     def list(
         self, *, limit: int = 20, team: str | None = None, status: str | None = None
     ) -> list[RunSummary]:
-        """The newest runs first."""
-        where, args = _filters(team=team, status=status)
-        with self._db() as db:
+        """The newest runs first.
+
+        ``status="interrupted"`` (or ``"running"``) tells the two apart by their owner.
+        """
+        owned = status in ("running", "interrupted")
+        where, args = _filters(team=team, status="running" if owned else status)
+        with self._reading() as db:
+            if db is None:
+                return []
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM runs{where} ORDER BY started_at DESC LIMIT ?",
-                (*args, limit),
+                f"SELECT {_columns(db)} FROM runs{where} ORDER BY started_at DESC"
+                + ("" if owned else " LIMIT ?"),
+                (*args,) if owned else (*args, limit),
             ).fetchall()
-        return [_summary(row) for row in rows]
+        runs = [self._summary(row) for row in rows]
+        return [r for r in runs if r.status == status][:limit] if owned else runs
 
     def get(self, run_id: str) -> StoredRun:
         """The run with this id, or the only one whose id starts with it.
@@ -172,19 +273,36 @@ class RunHistory:
         Raises:
             InputError: no run, or several runs, match.
         """
-        with self._db() as db:
-            rows = db.execute(
-                f"SELECT {_COLUMNS}, record FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\'"
-                " ORDER BY run_id = ? DESC LIMIT 3",
-                (run_id, _like_prefix(run_id), run_id),
-            ).fetchall()
+        with self._reading() as db:
+            rows = (
+                db.execute(
+                    f"SELECT {_columns(db)}, record FROM runs"
+                    " WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\'"
+                    " ORDER BY run_id = ? DESC LIMIT 3",
+                    (run_id, _like_prefix(run_id), run_id),
+                ).fetchall()
+                if db is not None
+                else []
+            )
         if not rows:
-            raise InputError(f"no run {run_id!r} in {self.path}")
+            raise InputError(f"no run {run_id!r} in {self.path} (orchestra runs list shows them)")
         if rows[0][0] != run_id and len(rows) > 1:
             raise InputError(f"{run_id!r} matches several runs; give more of the id")
         row = rows[0]
         record = RunRecord.model_validate_json(row[-1]) if row[-1] else None
-        return StoredRun(summary=_summary(row[:-1]), record=record)
+        redact = self._redact()
+        if record is not None and redact is not None:
+            record = redacted(record, redact)
+        return StoredRun(summary=self._summary(row[:-1]), record=record)
+
+    def _summary(self, row: tuple[object, ...]) -> RunSummary:
+        summary = RunSummary.model_validate(dict(zip(_NAMES, row, strict=True)))
+        if summary.status == "running" and not _alive(summary.owner):
+            summary = summary.model_copy(update={"status": "interrupted"})
+        redact = self._redact()
+        if redact is not None:
+            summary = redacted(summary, redact)
+        return summary
 
     def prune(self, older_than: timedelta) -> int:
         """Forget runs that started more than ``older_than`` ago; how many went.
@@ -228,6 +346,100 @@ def _filters(**equal: str | None) -> tuple[str, list[str]]:
     return " WHERE " + " AND ".join(p for p, _ in parts), [v for _, v in parts]
 
 
-def _summary(row: tuple[object, ...]) -> RunSummary:
-    names = [c.strip() for c in _COLUMNS.split(",")]
-    return RunSummary.model_validate(dict(zip(names, row, strict=True)))
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write, even in a read-only folder.
+
+    A WAL database (LangGraph's checkpoints make ``runs.db`` one) needs its ``-shm``
+    file to be read; where that cannot be made, the file is read as immutable.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=sqlite_timeout())
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if "unable to open" not in str(exc):
+            raise
+        db = sqlite3.connect(f"{uri}&immutable=1", uri=True, timeout=sqlite_timeout())
+    return db
+
+
+def _busy(exc: BaseException) -> bool:
+    """A lock held too long by another writer: not a broken store."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
+def _columns(db: sqlite3.Connection) -> str:
+    """The summary columns, ``owner`` as NULL in a history made before it existed."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    return _COLUMNS if "owner" in have else _COLUMNS.replace("owner", "NULL AS owner")
+
+
+def _add_owner_column(db: sqlite3.Connection) -> None:
+    if "owner" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+
+def history_redactor() -> Redactor | None:
+    """The redactor for what is stored or shown of runs; None if ``ORCHESTRA_REDACT_HISTORY=0``."""
+    if os.environ.get(REDACT_HISTORY_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return _default_redactor()
+
+
+@cache
+def _default_redactor() -> Redactor:
+    return Redactor()
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def redacted(model: _Model, redact: Redactor) -> _Model:
+    """A copy of ``model`` (a run record, a summary) with secrets hidden in every text."""
+    return type(model).model_validate(_redact_json(model.model_dump(mode="json"), redact))
+
+
+def _redact_json(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_json(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: v if k in _IDS else _redact_json(v, redact) for k, v in value.items()}
+    return value
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), where ``/proc`` tells."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner() -> str:
+    """This process, as ``host:pid:start`` (asked each time: a fork is another process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid()) or ''}"
+
+
+def _alive(owner: str | None) -> bool:
+    """Whether the owner process of a ``running`` row still runs (True when unknowable).
+
+    The same process id with another start time is another process: the owner is gone.
+    """
+    if not owner:
+        return True  # written before owners were recorded
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine's process: we cannot tell
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    return not started or _start_time(pid) in (None, started)

@@ -39,6 +39,8 @@ from orchestra.core.events import (
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import Usage
+from orchestra.observability.history import history_redactor
+from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = ["LiveView"]
 
@@ -50,6 +52,12 @@ _ICON = {
     "replaced": ("↻", "magenta"),
     "waiting": ("⏸", "yellow"),
 }
+
+
+def _shown(text: str) -> str:
+    """``text`` with secrets redacted, as the run history shows it."""
+    redact = history_redactor()
+    return redact(text) if redact else text
 
 
 @dataclass(slots=True)
@@ -97,7 +105,7 @@ class LiveView:
         now = self._now()
         match event:
             case RunStarted():
-                self.goal, self.status, self.started = event.goal, "running", now
+                self.goal, self.status, self.started = _shown(event.goal), "running", now
             case GoalRefined():
                 self.statement = event.statement
             case UsageRecorded():
@@ -115,7 +123,7 @@ class LiveView:
         match event:
             case TaskPlanned():
                 self.tasks[event.task_id] = _Task(
-                    event.task_id, event.parent_id, event.title, event.depends_on
+                    event.task_id, event.parent_id, _shown(event.title), event.depends_on
                 )
             case RoleAssigned():
                 self._task(event.task_id).role = event.role
@@ -176,9 +184,9 @@ class LiveView:
             (f"{self.usage.total_tokens} tokens", "dim"),
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
-        root = Tree(Text(self.goal or "(goal)", style="bold"))
+        root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
-            root.add(Text(self.statement.render(), style="italic dim"))
+            root.add(safe_text(_shown(self.statement.render()), style="italic dim"))
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 
@@ -203,9 +211,11 @@ class LiveView:
     def _add(self, branch: Tree, parent_id: str, now: float) -> None:
         for task in self._children(parent_id):
             icon, style = _ICON.get(task.status, ("?", ""))
-            label = Text.assemble((f"{icon} ", style), (task.id, "bold"), f" {task.title}")
+            label = Text.assemble(
+                (f"{icon} ", style), (clean(task.id), "bold"), f" {one_line(task.title)}"
+            )
             if task.role:
-                label.append(f"  {task.role}", style="dim")
+                label.append(f"  {one_line(task.role)}", style="dim")
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")
             if task.started is not None:
@@ -225,9 +235,9 @@ class LiveView:
                         for key, name in task.tools.items()
                     }
                 )
-                label.append(f"  ⚙ {', '.join(running)}", style="cyan")
+                label.append(f"  ⚙ {one_line(', '.join(running))}", style="cyan")
             elif task.status == "pending" and task.depends_on:
-                label.append(f"  waits for {', '.join(task.depends_on)}", style="dim")
+                label.append(f"  waits for {one_line(', '.join(task.depends_on))}", style="dim")
             self._add(branch.add(label), task.id, now)
 
 

@@ -13,9 +13,10 @@ from importlib.resources import files
 
 from jinja2 import Environment, select_autoescape
 
+from orchestra.core.errors import InputError
 from orchestra.core.record import TaskRecord
 from orchestra.core.tree import ROOT_ID
-from orchestra.observability.history import StoredRun
+from orchestra.observability.history import StoredRun, history_redactor, redacted
 
 __all__ = ["render_report"]
 
@@ -94,10 +95,20 @@ def _environment() -> Environment:
 
 
 def render_report(stored: StoredRun) -> str:
-    """The HTML page for a stored run (it must have a run record)."""
+    """The HTML page for a stored run, secrets redacted (unless ``ORCHESTRA_REDACT_HISTORY=0``).
+
+    Raises:
+        InputError: the run has no run record yet.
+    """
+    redact = history_redactor()
+    if redact is not None:  # the page may be attached to a ticket: no secrets in it
+        stored = redacted(stored, redact)
     record = stored.record
     if record is None:
-        raise ValueError(f"run {stored.summary.run_id} has no run record yet")
+        raise InputError(
+            f"run {stored.summary.run_id} has no run record yet (it is running, or it ended"
+            " before its first checkpoint)"
+        )
     template_text = files("orchestra.observability").joinpath("report.html.j2").read_text()
     template = _environment().from_string(template_text)
     tool_calls: dict[str, int] = {}

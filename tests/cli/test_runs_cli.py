@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from orchestra.cli.main import app
+from orchestra.observability.history import RunHistory
 from tests.conftest import run_cli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -67,8 +70,6 @@ def test_runs_list_and_show(demo_run: tuple[Path, str]):
 
 def test_runs_prune(tmp_path: Path):
     from datetime import UTC, datetime, timedelta
-
-    from orchestra.observability.history import RunHistory
 
     db = tmp_path / "h.db"
     RunHistory(db).started("old", team="t", goal="g", at=datetime.now(UTC) - timedelta(days=9))
@@ -184,3 +185,62 @@ def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path):
 
     bad = run_cli("run", "examples/replan_demo.py:team", "x", "--max-tokens", "-3", env_extra=env)
     assert bad.returncode == 2
+
+
+def test_secrets_are_redacted_in_show_json_and_the_report(tmp_path: Path):
+    from tests.cli.teams import SECRET
+
+    runner = CliRunner(env={"ORCHESTRA_HOME": str(tmp_path)})
+    ran = runner.invoke(app, ["run", "tests/cli/teams.py:secretive", f"use {SECRET}", "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert SECRET not in ran.output and "[REDACTED]" in json.loads(ran.stdout)["output"]
+    run_id = json.loads(ran.stdout)["run_id"]
+    for args in (
+        ["runs", "show", run_id],
+        ["runs", "show", run_id, "--json"],
+        ["runs", "list", "--json"],
+    ):
+        shown = runner.invoke(app, args)
+        assert shown.exit_code == 0 and SECRET not in shown.output, args
+        assert "[REDACTED]" in shown.output, args
+    page = tmp_path / "run.html"
+    assert runner.invoke(app, ["report", run_id, "-o", str(page)]).exit_code == 0
+    assert SECRET not in page.read_text() and "[REDACTED]" in page.read_text()
+    with sqlite3.connect(tmp_path / "runs.db") as db:  # the history's table; checkpoints
+        stored = db.execute("SELECT goal, record FROM runs").fetchall()  # keep raw state
+    assert SECRET not in str(stored) and "[REDACTED]" in str(stored)
+    # a secret straddling the cut of an event line is hidden whole, not cut first
+    lines = runner.invoke(app, ["run", "tests/cli/teams.py:secretive", "g", "--no-live"])
+    assert lines.exit_code == 0 and "key [REDACTED]" in lines.output, lines.output
+    assert "sk-ant-" not in lines.output
+
+
+def test_a_killed_cli_run_is_listed_interrupted(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, wait_for_line
+
+    env = os.environ | {"ORCHESTRA_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "orchestra.cli", "run", "tests/cli/teams.py:blocking"]
+    proc = subprocess.Popen(
+        [*command, "g", "--no-live", "--run-id", "doomed"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert wait_for_line(proc.stdout, "TOOL STARTED")
+        history = RunHistory(tmp_path / "runs.db")
+        assert history.get("doomed").summary.status == "running"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    runner = CliRunner(env={"ORCHESTRA_HOME": str(tmp_path)})
+    listed = runner.invoke(app, ["runs", "list", "--json"])
+    assert json.loads(listed.output)["status"] == "interrupted"
+    shown = runner.invoke(app, ["runs", "show", "doomed"])
+    assert "status=interrupted" in shown.output

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from orchestra import InputError, ScriptError
+from orchestra import ConfigError, InputError, ScriptError
 from orchestra.observability.history import RunHistory
 from orchestra.testing import plan, role_spec, subtask, verdict
 from tests.conftest import make_team, run_collect
@@ -106,3 +108,87 @@ async def test_pruning_takes_the_checkpoints_of_old_runs_along(_orchestra_home: 
     with pytest.raises(InputError):
         await team.aget_run("old-run")
     assert (await team.aget_run("new-run")).succeeded
+
+
+SECRET = "sk-ant-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
+
+
+async def test_a_new_run_under_an_existing_id_is_refused_not_merged(_orchestra_home: Path):
+    team, model = make_team(dict(SCRIPT, planner=SCRIPT["planner"] * 2))
+    await team.arun("Tuesday's report", run_id="x")
+    calls = len(model.calls)
+    with pytest.raises(InputError, match=r"run 'x' already exists: continue it with"):
+        await team.arun("another goal", run_id="x")
+    assert len(model.calls) == calls  # nothing ran
+    assert team.history is not None
+    [summary] = team.history.list()
+    assert summary.goal == "Tuesday's report" and summary.status == "succeeded"
+
+    # known only to the checkpoints (no history) or only to the history: refused too
+    quiet, _ = make_team(dict(SCRIPT), history=False)
+    with pytest.raises(InputError, match="already exists"):
+        await quiet.arun("g", run_id="x")
+    elsewhere, _ = make_team(dict(SCRIPT), checkpointer="memory")
+    with pytest.raises(InputError, match="already exists"):
+        await elsewhere.arun("g", run_id="x")
+
+
+async def test_secrets_are_redacted_in_the_stored_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    db = tmp_path / "h.db"
+    script = dict(SCRIPT, executor=f"found {SECRET}", synthesizer=f"the key is {SECRET}")
+    team, _ = make_team(script, history=RunHistory(db), checkpointer="memory")
+    result = await team.arun(f"use api_key={SECRET[:20]}x and {SECRET}")
+    assert SECRET in (result.output or "")  # the result itself is the caller's, unredacted
+    assert SECRET.encode() not in db.read_bytes() and b"[REDACTED]" in db.read_bytes()
+    stored = RunHistory(db).get(result.run_id)
+    assert stored.record is not None and stored.record.output == "the key is [REDACTED]"
+    assert "[REDACTED]" in stored.summary.goal and SECRET not in stored.summary.goal
+
+    monkeypatch.setenv("ORCHESTRA_REDACT_HISTORY", "0")  # the documented switch: raw, locally
+    raw_team, _ = make_team(dict(script), history=RunHistory(db), checkpointer="memory")
+    raw = await raw_team.arun(f"again {SECRET}")
+    assert RunHistory(db).get(raw.run_id).summary.goal == f"again {SECRET}"
+
+
+def test_a_running_run_whose_process_died_reads_interrupted(tmp_path: Path):
+    db = tmp_path / "h.db"
+    history = RunHistory(db)
+    history.started("mine", team="t", goal="g")  # this process: alive
+    code = (
+        "import os, sys; from orchestra.observability.history import RunHistory;"
+        f"RunHistory({str(db)!r}).started('killed', team='t', goal='g');"
+        "os.kill(os.getpid(), 9)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], check=False)
+    assert proc.returncode == -9
+    statuses = {r.run_id: r.status for r in history.list()}
+    assert statuses == {"mine": "running", "killed": "interrupted"}
+    assert history.get("killed").summary.status == "interrupted"
+    assert [r.run_id for r in history.list(status="interrupted")] == ["killed"]
+    assert [r.run_id for r in history.list(status="running")] == ["mine"]
+
+
+def test_a_broken_store_is_one_config_error_naming_the_file(tmp_path: Path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all, not even close\n")
+    for call in (
+        lambda h: h.list(),
+        lambda h: h.get("x"),
+        lambda h: h.started("x", team="t", goal="g"),
+    ):
+        with pytest.raises(ConfigError, match=f"run store {garbage} is not a usable SQLite"):
+            call(RunHistory(garbage))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match=f"{a_file} is a file, not a folder"):
+        RunHistory(a_file / "runs.db").list()
+    with pytest.raises(ConfigError, match=f"{a_file} is a file, not a folder"):
+        RunHistory(a_file / "runs.db").started("x", team="t", goal="g")
+    # reading a history that does not exist yet makes nothing
+    missing = tmp_path / "not-yet" / "runs.db"
+    assert RunHistory(missing).list() == []
+    with pytest.raises(InputError, match="no run"):
+        RunHistory(missing).get("x")
+    assert not missing.parent.exists()

@@ -1,0 +1,68 @@
+"""Teams for the CLI tests, loaded by ``orchestra ... tests/cli/teams.py:NAME``.
+
+Their models are scripted, so every run is the same, offline.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from orchestra import Team, tool
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from orchestra.tools.mcp import mcp_server
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31m[/INST] [/bold] [link=x]\x9b1;1H\r"
+"""Escape sequences (title, clear screen, colour, 8-bit CSI), a carriage return and Rich
+markup, as a model or a goal could carry them."""
+
+SECRET = "sk-ant-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
+"""Shaped like an Anthropic key: the redactor knows the shape."""
+
+
+def _script(answer: str, title: str = "Collect facts") -> dict[str, object]:
+    return {
+        "planner": [plan(subtask("collect", title))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": f"facts {answer}",
+        "critic": verdict("pass"),
+        "synthesizer": f"answer {answer}",
+    }
+
+
+def hostile() -> Team:
+    """Model output full of escape sequences and markup, in a title and the answer."""
+    return Team(ScriptedChatModel(_script(HOSTILE, f"title {HOSTILE}")), name="hostile")
+
+
+def secretive() -> Team:
+    """A model that repeats a secret in its result and answer, across a line's cut at 60."""
+    return Team(ScriptedChatModel(_script(f"{'padding ' * 5}key {SECRET}")), name="secretive")
+
+
+def plain() -> Team:
+    """One task, one answer."""
+    return Team(ScriptedChatModel(_script("done")), name="plain")
+
+
+def missing_server() -> Team:
+    """A team whose MCP server's command does not exist: it fails as the run starts."""
+    return Team(
+        ScriptedChatModel(_script("never")),
+        tools=[mcp_server("/nonexistent/mcp-server --stdio")],
+        name="missing-server",
+    )
+
+
+@tool
+def block() -> str:
+    """Say that the tool started, then wait until the process is killed."""
+    print("TOOL STARTED", flush=True)
+    threading.Event().wait()
+    return "never"
+
+
+def blocking() -> Team:
+    """A team whose only task calls a tool that never returns."""
+    script = _script("never") | {"executor": [tool_call("block", {})]}
+    script["role_designer"] = role_spec("worker", "Do it.", ["block"])
+    return Team(ScriptedChatModel(script), tools=[block], name="blocking")
