@@ -114,7 +114,10 @@ class JobProgress:
     meter: UsageMeter | None = None
     """The job's usage meter, once the job has started."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    """Tool-call log entries of the calls that completed, in order."""
+    """Tool-call log entries of the calls that completed, in order, outputs inline (a
+    cancelled job's calls are taken from here at once, with no time to store them)."""
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    """The same calls' outcomes, for entries with long outputs stored apart."""
 
     @property
     def usage(self) -> Usage:
@@ -224,7 +227,8 @@ class _AttemptEvents:
         )
 
     def tool_called(self, outcome: ToolOutcome) -> None:
-        self.job.progress.tool_calls.append(_log_entry(self.job, outcome))
+        self.job.progress.outcomes.append(outcome)
+        self.job.progress.tool_calls.append(_entry(self.job, outcome, outcome.output, None))
         self.emit(
             ToolCalled,
             task_id=self.task_id,
@@ -436,6 +440,18 @@ async def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
         ref = await log.keep_result(output)
         if ref is not None:
             output = stored_preview(output, ref)
+    return _entry(job, outcome, output, ref)
+
+
+async def _stored_entries(job: JobInput) -> list[dict[str, Any]]:
+    """The tool calls a stopped attempt made, long outputs stored apart (as in a result)."""
+    if not isinstance(job, AttemptJob):
+        return list(job.progress.tool_calls)
+    return [await _log_entry(job, o) for o in job.progress.outcomes]
+
+
+def _entry(job: AttemptJob, outcome: ToolOutcome, output: str, ref: str | None) -> dict[str, Any]:
+    """The call as checkpointed state, its output as given (whole, or a stored preview)."""
     return ToolCallRecord(
         key=outcome.key,
         task_id=job.task_id,
@@ -738,7 +754,7 @@ class _NamedJob(Generic[J]):
                     BUDGET_KEY: exc.reason,
                     BUDGET_SCOPE_KEY: exc.scope,
                     "usage": meter.usage.model_dump(),
-                    "tool_calls": list(job.progress.tool_calls),
+                    "tool_calls": await _stored_entries(job),
                     "ran": job.progress.ran,
                     "notices": [],
                 }
