@@ -90,7 +90,7 @@ def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytes
     assert {"executor d", "critic d", "critic a", "critic b"} <= set(before)
 
     listed = run_cli("runs", "show", RUN, "--json", env_extra=env)
-    assert json.loads(listed.stdout)["summary"]["status"] == "running"  # it never ended
+    assert json.loads(listed.stdout)["summary"]["status"] == "interrupted"  # its process died
 
     resumed = run_cli("resume", TEAM, RUN, "--json", env_extra=env)
     assert resumed.returncode == 0, resumed.stderr
