@@ -6,7 +6,7 @@ import asyncio
 
 from langchain_core.messages import ToolMessage
 
-from orchestra import RunStatus, TaskStatus, tool
+from orchestra import RunStatus, TaskStatus, Team, tool
 from orchestra.core.budget import Budget
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import GUARD_S, make_team
@@ -22,7 +22,8 @@ def _emails_then_done(count: int):  # noqa: ANN202 - a script reply
     return reply
 
 
-async def test_tool_calls_stopped_by_the_budget_stay_on_the_record_and_are_not_repeated():
+def _mailer(emails: int) -> tuple[Team, list[int]]:
+    """A team whose one task sends ``emails`` emails under a budget of 4 tool calls."""
     sent: list[int] = []
 
     @tool(side_effects=True)
@@ -34,11 +35,16 @@ async def test_tool_calls_stopped_by_the_budget_stay_on_the_record_and_are_not_r
     script = {
         "planner": [plan(subtask("a"))],
         "role_designer": role_spec("mailer", "Send the emails.", ["send_email"]),
-        "executor": _emails_then_done(5),
+        "executor": _emails_then_done(emails),
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }
     team, _ = make_team(script, tools=[send_email], budget=Budget(tool_calls=4))
+    return team, sent
+
+
+async def test_tool_calls_stopped_by_the_budget_stay_on_the_record_and_are_not_repeated():
+    team, sent = _mailer(5)
     result = await team.arun("send five emails", run_id="mails")
     assert result.status is RunStatus.BUDGET_EXCEEDED
     assert sent == [1, 2, 3, 4]  # four emails went out: the record must say so
@@ -68,22 +74,7 @@ async def test_tool_calls_stopped_by_the_budget_stay_on_the_record_and_are_not_r
 
 
 async def test_calls_answered_from_the_call_log_do_not_count_against_the_next_budget():
-    sent: list[int] = []
-
-    @tool(side_effects=True)
-    def send_email(n: int) -> str:
-        """Send email number n."""
-        sent.append(n)
-        return f"sent {n}"
-
-    script = {
-        "planner": [plan(subtask("a"))],
-        "role_designer": role_spec("mailer", "Send the emails.", ["send_email"]),
-        "executor": _emails_then_done(6),
-        "critic": verdict("pass"),
-        "synthesizer": "answer",
-    }
-    team, _ = make_team(script, tools=[send_email], budget=Budget(tool_calls=4))
+    team, sent = _mailer(6)
     assert (await team.arun("send six emails", run_id="six")).status is RunStatus.BUDGET_EXCEEDED
     again = await team.aresume("six", budget=Budget(tool_calls=5))  # 4 replayed, the 5th sent
     assert again.status is RunStatus.BUDGET_EXCEEDED and sent == [1, 2, 3, 4, 5]
