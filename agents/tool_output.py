@@ -1,16 +1,18 @@
 """Tool output as the model sees it: a data block whose end the output cannot forge.
 
-The block's tag carries a random nonce made for each call, so text inside cannot know
-the closing tag; on top of that, anything in the body that looks like a ``tool_result``
+The block's tag carries a nonce drawn from a hash of the block's own content, so text
+inside cannot know the closing tag (it would have to contain its own hash), while the
+same output gives the same prompt (runs stay repeatable, prompt caches keep hitting); on
+top of that, anything in the body that looks like a ``tool_result``
 tag (any case, spaces, attributes) has its ``<`` escaped, and the tool's name (chosen by
 the model) is quoted as an attribute value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
-import secrets
 
 __all__ = ["delimit_tool_output"]
 
@@ -26,9 +28,12 @@ def delimit_tool_output(tool: str, status: str, body: str, *, nonce: str | None 
         tool: The tool's name as the model called it (untrusted: quoted here).
         status: ``ok`` or ``error``.
         body: The tool's output, already cut to its limit (untrusted).
-        nonce: The tag's nonce; a fresh random one when None (tests pass their own).
+        nonce: The tag's nonce; None: a hash of tool, status and body (tests pass their own).
     """
-    tag = f"tool_result-{nonce or secrets.token_hex(8)}"
+    if nonce is None:
+        content = f"{tool}\0{status}\0{body}".encode(errors="surrogatepass")
+        nonce = hashlib.blake2b(content, digest_size=8).hexdigest()
+    tag = f"tool_result-{nonce}"
     name = html.escape(_CONTROL.sub("?", tool[:MAX_NAME_CHARS]), quote=True)
     safe_body = _TAG_LIKE.sub("&lt;", body)
     return (
