@@ -90,7 +90,7 @@ def test_bad_targets_exit_2_with_a_message():
 def test_graph_command_prints_mermaid():
     result = CliRunner().invoke(app, ["graph", "examples/replan_demo.py:team"])
     assert result.exit_code == 0
-    assert "dispatch(dispatch)" in result.output and "plan --> review_plan" in result.output
+    assert "dispatch(dispatch)" in result.output and "plan -.-> review_plan" in result.output
     assert (
         "await_approval -.-> dispatch" in result.output
         or "await_approval --> dispatch" in result.output
