@@ -25,7 +25,13 @@ from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
 from orchestra.engine.emit import event_sink, queue_sink
 from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph, reopen_update
-from orchestra.engine.runtime import Limits, TeamRuntime, ToolRetrieval
+from orchestra.engine.runtime import (
+    DecomposeMode,
+    FailurePolicy,
+    Limits,
+    TeamRuntime,
+    ToolRetrieval,
+)
 from orchestra.engine.state import RunState, result_from_state
 from orchestra.executors import ExecutorSpec, resolve_executor
 from orchestra.memory import Memory
@@ -84,6 +90,17 @@ class Team:
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
             more stops the run as stalled.
         critic: judge every result (True) or accept every result as it comes (False).
+        decompose: ``"on_demand"`` (the default): the first plan goes one or two levels
+            deep and may mark tasks to be decomposed by their lead once their own
+            dependencies are done, seeing those results; ``"upfront"``: the first plan is
+            the whole tree.
+        max_escalations: levels a task's unrecoverable failure may climb (its parent's
+            lead re-plans the parent's subtree, then the grandparent's, ...) before the
+            branch is given up.
+        on_failure: ``"continue"`` (the default): a branch given up for good does not stop
+            independent branches; tasks that depend on it are skipped and the run ends
+            ``partial`` with what succeeded; ``"stop"``: the first branch given up cancels
+            everything still running and the run fails.
         refine_goal: first turn the raw request into a task statement (objective,
             constraints, deliverables, acceptance criteria) that the planner plans to and
             every agent, the critic included, sees next to the goal; it is in the tree
@@ -160,6 +177,9 @@ class Team:
         max_identical_tool_calls: int = 3,
         max_idle_jobs: int = 30,
         critic: bool = True,
+        decompose: DecomposeMode = "on_demand",
+        max_escalations: int = 2,
+        on_failure: FailurePolicy = "continue",
         refine_goal: bool = False,
         plan_samples: int = 1,
         search: WorkflowSearch | None = None,
@@ -180,6 +200,10 @@ class Team:
     ) -> None:
         if tool_top_k < 1:
             raise ConfigError("tool_top_k must be at least 1")
+        if decompose not in ("upfront", "on_demand"):
+            raise ConfigError(f"decompose must be 'upfront' or 'on_demand', not {decompose!r}")
+        if on_failure not in ("continue", "stop"):
+            raise ConfigError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
         if not 1 <= plan_samples <= MAX_PLAN_SAMPLES:
             raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
         tools = list(tools)
@@ -205,6 +229,7 @@ class Team:
                 max_repairs=max_repairs,
                 max_identical_tool_calls=max_identical_tool_calls,
                 max_idle_jobs=max_idle_jobs,
+                max_escalations=max_escalations,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
@@ -224,6 +249,8 @@ class Team:
             },
             limits=limits,
             critic=critic,
+            decompose=decompose,
+            on_failure=on_failure,
             refine_goal=refine_goal,
             plan_samples=plan_samples,
             search=search,

@@ -22,6 +22,7 @@ __all__ = [
     "EventAdapter",
     "EventBase",
     "GoalRefined",
+    "LeadAssigned",
     "Notice",
     "NoticeKind",
     "PlanChosen",
@@ -30,8 +31,11 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "SearchStepped",
+    "TaskDecomposed",
+    "TaskEscalated",
     "TaskFailed",
     "TaskFinished",
+    "TaskIntegrating",
     "TaskPlanned",
     "TaskStarted",
     "ToolCalled",
@@ -198,6 +202,50 @@ class Replanned(EventBase):
     new_task_ids: list[str]
 
 
+class TaskEscalated(EventBase):
+    """A task's failure climbed to its parent.
+
+    The failure could not be recovered at its level; the parent's lead re-plans the
+    parent's subtree with the failure in view.
+    """
+
+    type: Literal["escalated"] = "escalated"
+    task_id: str
+    """The task the failure climbed to (whose subtree is re-planned)."""
+    from_task_id: str
+    """The child whose failure it was."""
+    reason: str
+    level: int
+    """How many levels the failure has climbed so far (1: to the failed task's parent)."""
+
+
+class TaskDecomposed(EventBase):
+    """A task was broken into subtasks on demand by its lead."""
+
+    type: Literal["decomposed"] = "decomposed"
+    task_id: str
+    new_task_ids: list[str]
+
+
+class LeadAssigned(EventBase):
+    """An inner task got its lead (a designed role, or a user role that fits)."""
+
+    type: Literal["lead_assigned"] = "lead_assigned"
+    task_id: str
+    role: str
+    designed: bool
+
+
+class TaskIntegrating(EventBase):
+    """An inner task's lead started integrating its children's results."""
+
+    type: Literal["integrating"] = "integrating"
+    task_id: str
+    role: str
+    integration: int
+    """1 for the first integration, 2+ for re-integrations after a ``retry`` verdict."""
+
+
 NoticeKind = Literal[
     "plan_salvaged",
     "plan_fallback",
@@ -211,6 +259,9 @@ NoticeKind = Literal[
     "refine_fallback",
     "plan_choice_fallback",
     "tool_skipped",
+    "integration_fallback",
+    "decomposition_failed",
+    "branch_given_up",
 ]
 
 
@@ -228,7 +279,10 @@ class Notice(EventBase):
     statement: the planner worked from the raw goal), ``plan_choice_fallback`` (the plan
     critic's answer stayed invalid: votes and agreement chose among sampled plans),
     ``tool_skipped`` (a tool of an MCP server is not offered to the model: it requires
-    MCP task augmentation).
+    MCP task augmentation), ``integration_fallback`` (a lead's integration stayed
+    invalid: the children's results stand as the task's result), ``decomposition_failed``
+    (no valid decomposition on demand: the task runs as a leaf), ``branch_given_up`` (a
+    branch failed for good and escalation could not save it: independent work went on).
     """
 
     type: Literal["notice"] = "notice"
@@ -276,6 +330,10 @@ Event = Annotated[
     | TaskFinished
     | TaskFailed
     | Replanned
+    | TaskEscalated
+    | TaskDecomposed
+    | LeadAssigned
+    | TaskIntegrating
     | Notice
     | UsageRecorded
     | ApprovalRequested

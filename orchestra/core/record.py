@@ -14,10 +14,12 @@ from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
-from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree, Verdict
+from orchestra.core.tree import ROOT_ID, TaskKind, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 
 __all__ = [
+    "DecompositionRecord",
+    "MissingTask",
     "ReplanRecord",
     "RunRecord",
     "RunResult",
@@ -38,6 +40,9 @@ class RunStatus(StrEnum):
     """Paused for a person's decision (``RunResult.pending``); resume with decisions."""
     REJECTED = "rejected"
     """A person rejected the plan."""
+    PARTIAL = "partial"
+    """Some branches were given up for good while others finished: the answer is built
+    from what succeeded and says what is missing (``RunRecord.missing``)."""
 
 
 class ReplanRecord(BaseModel):
@@ -49,6 +54,33 @@ class ReplanRecord(BaseModel):
     reason: str
     new_task_ids: list[str]
     at: datetime
+    scope: str | None = None
+    """The task whose subtree was re-planned (the failed leaf itself, or an inner task
+    when its integration was judged ``replan`` or a child's failure escalated to it)."""
+    escalated_from: str | None = None
+    """The child whose failure climbed to ``scope`` and caused this re-plan, if any."""
+    kept_task_ids: list[str] = Field(default_factory=list)
+    """Finished tasks of the re-planned subtree that the new plan kept (never re-run)."""
+
+
+class DecompositionRecord(BaseModel):
+    """One decomposition on demand: a task broken into subtasks by its lead."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    new_task_ids: list[str]
+    at: datetime
+
+
+class MissingTask(BaseModel):
+    """A task given up for good in a ``partial`` (or failed) run, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    title: str
+    reason: str
 
 
 class ToolCallRecord(BaseModel):
@@ -110,6 +142,12 @@ class TaskRecord(BaseModel):
     """The critic's verdict on each attempt, in order."""
     searches: list[SearchRecord] = Field(default_factory=list)
     """The workflow search of each searched attempt: what was tried, how it scored."""
+    kind: TaskKind = "leaf"
+    """``leaf`` (executed), ``inner`` (led and integrated) or ``team`` (a sub-team's)."""
+    lead: str | None = None
+    """The lead's role name, for inner tasks."""
+    team: str | None = None
+    """The sub-team's name, for tasks delegated to one."""
 
 
 class RunRecord(BaseModel):
@@ -135,6 +173,10 @@ class RunRecord(BaseModel):
     """What the run waits for a person to decide (status ``awaiting_approval``)."""
     plan_selection: PlanSelection | None = None
     """How the first plan was chosen among samples: candidates, scores, tokens."""
+    decompositions: list[DecompositionRecord] = Field(default_factory=list)
+    """Tasks decomposed on demand, in order."""
+    missing: list[MissingTask] = Field(default_factory=list)
+    """Tasks given up for good (status ``partial`` or ``failed``), with reasons."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -187,6 +229,10 @@ class RunResult(BaseModel):
     it with ``team.resume(run_id, decisions=...)``."""
     plan_selection: PlanSelection | None = None
     """How the first plan was chosen among samples (``Team(plan_samples=K)``)."""
+    decompositions: list[DecompositionRecord] = Field(default_factory=list)
+    """Tasks decomposed on demand, in order."""
+    missing: list[MissingTask] = Field(default_factory=list)
+    """Tasks given up for good (status ``partial`` or ``failed``), with reasons."""
 
     @property
     def usage(self) -> Usage:
@@ -224,6 +270,9 @@ class RunResult(BaseModel):
                 total_usage=self.tree.total_usage(n.id),
                 verdicts=n.verdicts,
                 searches=n.searches,
+                kind=self.tree.kind(n.id),
+                lead=n.lead,
+                team=n.team,
             )
             for n in self.tree.nodes.values()
             if n.id != ROOT_ID
@@ -244,4 +293,6 @@ class RunResult(BaseModel):
             planning_usage=self.tree.root.usage,
             pending=self.pending,
             plan_selection=self.plan_selection,
+            decompositions=self.decompositions,
+            missing=self.missing,
         )

@@ -13,7 +13,15 @@ from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
 from orchestra.core.usage import Usage
 
-__all__ = ["ROOT_ID", "TaskNode", "TaskStatus", "TaskTree", "Verdict", "VerdictKind"]
+__all__ = [
+    "ROOT_ID",
+    "TaskKind",
+    "TaskNode",
+    "TaskStatus",
+    "TaskTree",
+    "Verdict",
+    "VerdictKind",
+]
 
 ROOT_ID = "root"
 """Id of the node that stands for the goal itself."""
@@ -38,6 +46,10 @@ class TaskStatus(StrEnum):
 
 
 VerdictKind = Literal["pass", "retry", "replan"]
+
+TaskKind = Literal["leaf", "inner", "team"]
+"""What a task is in the organisation: executed by a role (``leaf``), led by a lead who
+decomposes and integrates (``inner``), or delegated to a sub-team (``team``)."""
 
 
 class Verdict(BaseModel):
@@ -85,6 +97,19 @@ class TaskNode(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     """Model usage spent on this node: role design, attempts, critiques, its re-plan (the
     root holds planning and synthesis)."""
+    decompose: bool = False
+    """Marked by the planner to be decomposed on demand: its lead breaks it into subtasks
+    once its own dependencies are done, seeing their results (``Team(decompose=
+    "on_demand")``). Cleared when the decomposition is in the tree."""
+    lead: str | None = None
+    """The role that leads this inner task: decomposes it, integrates its children's
+    results into its result and answers for its subtree."""
+    team: str | None = None
+    """The name of the sub-team this task was delegated to (``Role(team=...)``)."""
+    integrations: int = 0
+    """Times the lead integrated the children's results (first and re-integrations)."""
+    escalations: int = 0
+    """Failures of children that climbed to this task (each re-plans its subtree)."""
 
 
 class TaskTree(BaseModel):
@@ -154,6 +179,13 @@ class TaskTree(BaseModel):
             return False
         nodes = self.nodes
         return all(nodes[i].replaced_by for i in self._child_index().get(task_id, ()))
+
+    def kind(self, task_id: str) -> TaskKind:
+        """``team`` for a task delegated to a sub-team, else ``leaf`` or ``inner``."""
+        node = self.get(task_id)
+        if node.team is not None:
+            return "team"
+        return "leaf" if self.is_leaf(task_id) else "inner"
 
     def ancestors(self, task_id: str) -> list[TaskNode]:
         """Ancestors of ``task_id`` from the root down, excluding the node itself."""

@@ -27,7 +27,15 @@ from orchestra.tools.registry import (
     ToolRetriever,
 )
 
-__all__ = ["Limits", "TeamRuntime", "ToolRetrieval"]
+__all__ = ["DecomposeMode", "FailurePolicy", "Limits", "TeamRuntime", "ToolRetrieval"]
+
+DecomposeMode = Literal["upfront", "on_demand"]
+"""How the tree is made: all of it by the first plan (``upfront``), or one or two levels
+first with tasks marked to be decomposed by their leads when they are ready (``on_demand``)."""
+
+FailurePolicy = Literal["continue", "stop"]
+"""What a branch given up for good does to the run: independent branches run on and the
+run ends ``partial`` (``continue``), or every running job is cancelled (``stop``)."""
 
 
 class Limits(BaseModel):
@@ -58,6 +66,8 @@ class Limits(BaseModel):
     """Jobs (attempts, re-plans, role designs) that may finish in a row without any task
     finishing; one more stops the run as stalled (a guard against loops no other limit
     names). Counted within one invocation (a run or a resume)."""
+    max_escalations: int = Field(default=2, ge=0, le=8)
+    """Levels a failure may climb (parent, grandparent, ...) before its branch is given up."""
 
 
 ToolRetrieval = Literal["bm25", "embeddings", "hybrid"]
@@ -88,6 +98,10 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    decompose: DecomposeMode = "on_demand"
+    """Decompose tasks up front or on demand (see :data:`DecomposeMode`)."""
+    on_failure: FailurePolicy = "continue"
+    """Isolate a failed branch or stop the run (see :data:`FailurePolicy`)."""
     refine_goal: bool = False
     """Refine the raw request into a task statement before planning."""
     plan_samples: int = 1
