@@ -22,6 +22,7 @@ from opentelemetry import trace
 from orchestra.core.events import EventBase, Notice, NoticeKind
 from orchestra.observability.semconv import ORCHESTRA_TASK_ID
 from orchestra.observability.spans import add_event
+from orchestra.observability.task_spans import observe_event
 
 __all__ = ["Emitter", "EventSink", "event_sink", "queue_sink"]
 
@@ -74,7 +75,9 @@ class Emitter:
 
     def __call__(self, event_type: type[EventBase], **fields: Any) -> None:
         """Emit an event of ``event_type`` for this run."""
-        self._write(event_type(run_id=self._run_id, **fields))
+        event = event_type(run_id=self._run_id, **fields)
+        observe_event(event)  # the run's task spans follow the tree through its events
+        self._write(event)
 
     def notice(self, kind: NoticeKind, message: str, task_id: str | None = None) -> dict[str, Any]:
         """Emit a :class:`Notice` and return it as state data."""

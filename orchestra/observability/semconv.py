@@ -35,6 +35,12 @@ __all__ = [
     "OUTPUT_MESSAGES",
     "PROJECT_NAME",
     "PROVIDER_NAME",
+    "DECOMPOSITION_EVENT",
+    "ESCALATION_EVENT",
+    "INTEGRATION_EVENT",
+    "LEAD_EVENT",
+    "ORCHESTRA_TASK_KIND",
+    "ORCHESTRA_TASK_LEAD",
     "REPLAN_EVENT",
     "REQUEST_MODEL",
     "RESPONSE_FINISH_REASONS",
@@ -104,3 +110,11 @@ ORCHESTRA_ATTEMPT = "orchestra.task.attempt"
 ORCHESTRA_TASK_OUTPUT = "orchestra.task.output"
 ORCHESTRA_RUN_STATUS = "orchestra.run.status"
 REPLAN_EVENT = "orchestra.replan"
+ORCHESTRA_TASK_KIND = "orchestra.task.kind"
+"""``leaf``, ``inner`` or ``team`` (see ``orchestra.core.tree.TaskKind``)."""
+ORCHESTRA_TASK_LEAD = "orchestra.task.lead"
+"""The role leading an inner task."""
+LEAD_EVENT = "orchestra.lead_assigned"
+INTEGRATION_EVENT = "orchestra.integration"
+ESCALATION_EVENT = "orchestra.escalated"
+DECOMPOSITION_EVENT = "orchestra.decomposed"

@@ -12,12 +12,13 @@ import json
 import os
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import (
     INVALID_SPAN,
     NoOpTracerProvider,
@@ -33,10 +34,17 @@ from opentelemetry.trace import (
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
-from orchestra.core.tree import TaskNode, Verdict
+from orchestra.core.tree import ROOT_ID, TaskNode, Verdict
 from orchestra.core.usage import Usage
 from orchestra.observability import semconv as sc
 from orchestra.observability.redact import Redactor
+from orchestra.observability.task_spans import (
+    TaskSpans,
+    current_task_id,
+    current_task_spans,
+    using_task,
+    using_task_spans,
+)
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",
@@ -209,13 +217,18 @@ def record_error(span: Span, exc: BaseException) -> None:
 
 
 @contextmanager
-def _span(name: str, kind: SpanKind, attributes: Attributes) -> Iterator[Span]:
-    """A current span that records (redacted) any exception that leaves the block."""
+def _span(
+    name: str, kind: SpanKind, attributes: Attributes, context: Context | None = None
+) -> Iterator[Span]:
+    """A current span that records (redacted) any exception that leaves the block.
+
+    Its parent is the current span, or the one current in ``context`` when given.
+    """
     settings = current_settings()
     if settings.tracing_off():
         yield INVALID_SPAN  # nothing is configured to record spans: skip making one
         return
-    span = settings.tracer.start_span(name, kind=kind)
+    span = settings.tracer.start_span(name, context=context, kind=kind)
     if not span.is_recording() and not span.get_span_context().is_valid:
         # Tracing is off (a no-op tracer and no trace to join): making this span current
         # would change nothing that anyone can see, and costs more than the span.
@@ -271,12 +284,46 @@ def agent_span(
         attributes.update(task_attributes(task))
     if role is not None:
         attributes[sc.ORCHESTRA_TASK_ROLE] = role
-    with _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes) as span:
+    context = _task_context(task)
+    with (
+        _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes, context) as span,
+        using_task(task.id) if task is not None else nullcontext(),
+        _attempt_of(span) if agent in ATTEMPT_AGENTS else nullcontext(),
+    ):
         if task is not None:
             set_content(span, sc.ORCHESTRA_TASK_TITLE, lambda: _title(task))
             if agent == "executor":
                 set_content(span, sc.OPENINFERENCE_INPUT, lambda: _task_text(task))
         yield span
+
+
+ATTEMPT_AGENTS = frozenset({"executor", "lead", "synthesizer"})
+"""Agents whose span is an attempt at a task's result: the critic's verdict on that
+result sets the span's status (OK, or ERROR with the reason)."""
+
+_ATTEMPT: ContextVar[Span | None] = ContextVar("orchestra_attempt_span", default=None)
+
+
+@contextmanager
+def _attempt_of(span: Span) -> Iterator[None]:
+    token = _ATTEMPT.set(span)
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def _task_context(task: TaskNode | None) -> Context | None:
+    """Where an agent span for ``task`` goes: inside the task's span.
+
+    Not when the code is already working for that task (a critic inside the attempt it
+    judges stays inside that attempt's span).
+    """
+    registry = current_task_spans()
+    if task is None or registry is None or current_task_id() == task.id:
+        return None
+    registry.know_node(task)
+    return registry.context_for(task.id)
 
 
 def _title(task: TaskNode) -> str:
@@ -307,7 +354,7 @@ def chat_span(
         sc.PROVIDER_NAME: provider,
         sc.REQUEST_MODEL: model,
         "orchestra.agent": agent,
-        sc.ORCHESTRA_TASK_ID: task_id,
+        sc.ORCHESTRA_TASK_ID: task_id or current_task_id(),
     }
     with _span(f"{sc.OP_CHAT} {model}", SpanKind.CLIENT, attributes) as span:
         yield span
@@ -324,6 +371,7 @@ def tool_span(
         sc.TOOL_TYPE: "function",
         sc.TOOL_CALL_ID: call_id,
         sc.TOOL_DESCRIPTION: description,
+        sc.ORCHESTRA_TASK_ID: current_task_id(),
     }
     with _span(f"{sc.OP_EXECUTE_TOOL} {tool}", SpanKind.INTERNAL, attributes) as span:
         yield span
@@ -401,7 +449,12 @@ def trace_search(span: Span, record: SearchRecord) -> None:
 
 
 def trace_verdict(span: Span, verdict: Verdict) -> None:
-    """A critic's verdict as a ``gen_ai.evaluation.result`` event (reason: content only)."""
+    """A critic's verdict as a ``gen_ai.evaluation.result`` event (reason: content only).
+
+    The attempt the verdict judges (the executor's, lead's or synthesizer's span around
+    this one, or ``span`` itself) gets its status from it: OK when it passed, else ERROR
+    with the critic's reason (the verdict's kind alone unless content capture is on).
+    """
     set_attributes(span, {sc.ORCHESTRA_TASK_STATUS: verdict.verdict})
     add_event(
         span,
@@ -409,23 +462,44 @@ def trace_verdict(span: Span, verdict: Verdict) -> None:
         {sc.EVALUATION_NAME: "critic", sc.EVALUATION_SCORE_LABEL: verdict.verdict},
         content={sc.EVALUATION_EXPLANATION: verdict.reason},
     )
+    attempt = _ATTEMPT.get() or span
+    if not attempt.is_recording():
+        return
+    if verdict.verdict == "pass":
+        attempt.set_status(StatusCode.OK)
+        return
+    settings = current_settings()
+    reason = verdict.reason if settings.capture_content else "no reason shown"
+    attempt.set_status(
+        StatusCode.ERROR, settings.redactor(f"critic: {verdict.verdict}: {reason}")[:500]
+    )
 
 
 @contextmanager
 def run_span(*, team: str, run_id: str, goal: str) -> Iterator[Span]:
-    """The span of a whole run (``invoke_workflow <team>``); every other span is inside it."""
+    """The span of a whole run (``invoke_workflow <team>``); every other span is inside it.
+
+    It stands for the goal (``orchestra.task.id`` is ``root``); inside it, a span per task
+    nests as the task tree nests, and agents' spans go in the span of their task.
+    """
     attributes: dict[str, AttributeValue | None] = {
         sc.OPERATION_NAME: sc.OP_INVOKE_WORKFLOW,
         sc.WORKFLOW_NAME: team,
         sc.CONVERSATION_ID: run_id,
         sc.ORCHESTRA_RUN_ID: run_id,
+        sc.ORCHESTRA_TASK_ID: ROOT_ID,
         # Phoenix maps gen_ai.* operations to its span kinds but has none for a workflow.
         sc.OPENINFERENCE_SPAN_KIND: "CHAIN",
     }
     with _span(f"{sc.OP_INVOKE_WORKFLOW} {team}", SpanKind.INTERNAL, attributes) as span:
         set_content(span, sc.ORCHESTRA_GOAL, goal)
         set_content(span, sc.OPENINFERENCE_INPUT, goal)
-        yield span
+        if not span.is_recording():
+            yield span
+            return
+        # the goal's task spans nest in this one (see orchestra.observability.task_spans)
+        with using_task_spans(TaskSpans(span, run_id)):
+            yield span
 
 
 def trace_run_end(span: Span, status: str, reason: str | None, output: str | None) -> None:

@@ -38,7 +38,8 @@ def _check_tree(spans: list[WireSpan], team: str) -> None:
         for s in spans
         if s.name == "invoke_agent analyst" and s.attributes[sc.ORCHESTRA_TASK_ID] == "a"
     )
-    assert by_id[executor.parent_span_id] is run
+    task = by_id[executor.parent_span_id]  # the executor works inside its task's span
+    assert task.name == "task a" and by_id[task.parent_span_id] is run
     assert executor.attributes[sc.ORCHESTRA_TASK_PARENT_ID] == "root"
     [tool] = [s for s in spans if s.name == "execute_tool word_count"]
     assert by_id[tool.parent_span_id] is executor

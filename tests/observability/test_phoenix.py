@@ -66,7 +66,8 @@ async def test_runs_reach_the_dashboard_and_are_found_by_task_id(phoenix: Any):
     assert team.tracing.flush()
 
     client = Client(base_url=info.url)
-    expected = 3 + 3 * 2 + len(model.calls) + 1  # run, planner, synthesizer, agents, chats, tool
+    # run, planner, synthesizer, a span per task, agents, chats, tool
+    expected = 3 + 2 + 3 * 2 + len(model.calls) + 1
     spans = _spans(client, "phoenix-e2e", expected)
     assert len(spans) == expected, [s["name"] for s in spans]
     by_id = {s["context"]["span_id"]: s for s in spans}
@@ -81,8 +82,12 @@ async def test_runs_reach_the_dashboard_and_are_found_by_task_id(phoenix: Any):
     assert ("invoke_agent critic", "AGENT") in kinds
     assert ("invoke_agent role_designer", "AGENT") in kinds
     assert any(kind == "LLM" for _, kind in kinds)
+    assert ("task a", "CHAIN") in kinds  # the task's own span, found by its id too
+    assert ("execute_tool word_count", "TOOL") in kinds
     executor = next(s for s in found if s["name"] == "invoke_agent analyst")
-    assert by_id[executor["parent_id"]]["name"] == "invoke_workflow phoenix-e2e"
+    task = by_id[executor["parent_id"]]  # the trace tree reads like the task tree
+    assert task["name"] == "task a"
+    assert by_id[task["parent_id"]]["name"] == "invoke_workflow phoenix-e2e"
     assert executor["attributes"]["orchestra.task.parent_id"] == "root"
     [tool] = [s for s in spans if s["name"] == "execute_tool word_count"]
     assert tool["span_kind"] == "TOOL" and tool["parent_id"] == executor["context"]["span_id"]

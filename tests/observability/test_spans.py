@@ -38,9 +38,9 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     result, _ = await run_collect(team, "write a report")
     assert result.status is RunStatus.SUCCEEDED
 
-    # the whole tree: run, planner, synthesizer, per leaf designer + executor + critic,
-    # one chat span per model call, one tool span
-    assert len(spans.all) == 3 + 3 * 3 + result.usage.model_calls + 1
+    # the whole tree: run, planner, synthesizer, a span per task (3 leaves and their
+    # group), per leaf designer + executor + critic, one chat span per model call, a tool span
+    assert len(spans.all) == 3 + 4 + 3 * 3 + result.usage.model_calls + 1
     run = spans.one("invoke_workflow writers")
     assert run.parent is None
     assert {s.context.trace_id for s in spans.all} == {run.context.trace_id}
@@ -53,12 +53,27 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     assert spans.parent_of(planner) is run
     assert planner.attributes[sc.AGENT_NAME] == "planner"
 
-    # every leaf: a role designer span, an executor span named after the role, a critic inside
+    # the task tree as spans: run -> research -> a, b; run -> write
+    task_span = {t: spans.one(f"task {t}") for t in ("research", "a", "b", "write")}
+    assert spans.parent_of(task_span["research"]) is run
+    assert spans.parent_of(task_span["write"]) is run
+    assert spans.parent_of(task_span["a"]) is task_span["research"]
+    assert spans.parent_of(task_span["b"]) is task_span["research"]
+    for task_id, span in task_span.items():
+        assert span.attributes[TASK] == task_id
+        assert span.status.status_code is StatusCode.OK
+        assert span.attributes["orchestra.task.status"] == "done"
+    assert task_span["a"].attributes["orchestra.task.depth"] == 2
+    assert run.attributes[TASK] == "root"
+
+    # every leaf: a role designer span, an executor span named after the role, a critic
+    # inside, all in the leaf's task span
     for leaf, parent, depth in (("a", "research", 2), ("b", "research", 2), ("write", "root", 1)):
         designer = spans.one("invoke_agent role_designer", **{TASK: leaf})
-        assert spans.parent_of(designer) is run
+        assert spans.parent_of(designer) is task_span[leaf]
         executor = spans.one("invoke_agent analyst", **{TASK: leaf})
-        assert spans.parent_of(executor) is run
+        assert spans.parent_of(executor) is task_span[leaf]
+        assert executor.status.status_code is StatusCode.OK
         assert executor.kind is SpanKind.INTERNAL
         assert executor.attributes["orchestra.task.parent_id"] == parent
         assert executor.attributes["orchestra.task.depth"] == depth
@@ -78,11 +93,13 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
         assert chat.attributes[sc.PROVIDER_NAME] == "orchestra_scripted"
         assert chat.attributes[sc.USAGE_INPUT_TOKENS] > 0
         assert spans.parent_of(chat).name.startswith("invoke_agent ")
+        assert chat.attributes[TASK] == spans.parent_of(chat).attributes[TASK]
     assert sum(c.attributes[sc.USAGE_INPUT_TOKENS] for c in chats) == result.usage.input_tokens
 
     tool_span = spans.one("execute_tool word_count")
     assert spans.parent_of(tool_span) is spans.one("invoke_agent analyst", **{TASK: "a"})
     assert tool_span.attributes[sc.TOOL_NAME] == "word_count"
+    assert tool_span.attributes[TASK] == "a"
     assert tool_span.attributes["orchestra.tool.ok"] is True
     assert tool_span.attributes[sc.TOOL_CALL_ID]
 
