@@ -7,6 +7,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.prompts import render
+from orchestra.core.branches import missing_note, partial_digest
+from orchestra.core.record import MissingTask
 from orchestra.core.tree import ROOT_ID, TaskTree
 
 __all__ = ["results_digest", "synthesize"]
@@ -21,18 +23,33 @@ def results_digest(tree: TaskTree) -> str:
     )
 
 
-async def synthesize(model: BaseChatModel, tree: TaskTree, *, max_repairs: int = 1) -> str | None:
+async def synthesize(
+    model: BaseChatModel,
+    tree: TaskTree,
+    *,
+    max_repairs: int = 1,
+    missing: list[MissingTask] | None = None,
+) -> str | None:
     """Combine the results of the top-level tasks into the answer to the goal.
 
+    With ``missing`` (a partial run: branches given up), the answer is built from what
+    succeeded, and the prompt lists what is missing and why so the answer can say so.
     Returns None when the model's reply stays empty after ``max_repairs`` reminders; the
     caller decides what to do instead (the engine falls back to :func:`results_digest`).
     """
+    digest = partial_digest(tree) if missing else results_digest(tree)
+    gaps = (
+        f"\n\n{missing_note(missing)}\nAnswer with what the results give, and say plainly"
+        " what is missing and why."
+        if missing
+        else ""
+    )
     messages: list[BaseMessage] = [
         SystemMessage(content=render("synthesizer")),
         # The goal comes last too: small models follow the end of a prompt best.
         HumanMessage(
             content=f"Goal: {tree.goal}\n\nResults of the team's tasks:\n\n"
-            f"{results_digest(tree)}\n\nNow write the final answer to: {tree.goal}"
+            f"{digest}{gaps}\n\nNow write the final answer to: {tree.goal}"
         ),
     ]
     call = AgentCall(agent="synthesizer", task_id=ROOT_ID)

@@ -90,6 +90,12 @@ class Team:
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
             more stops the run as stalled.
         critic: judge every result (True) or accept every result as it comes (False).
+        leads: every inner task of the tree has a lead (a designed role, or the planner's
+            role hint when it names a role): once the task's subtasks are done, the lead
+            writes the task's result from theirs, and the critic judges it against the
+            task's acceptance criteria (``retry`` re-integrates with the reason, up to
+            ``max_attempts``). False: an inner task's result is its subtasks' results
+            joined, unjudged (fewer model calls).
         decompose: ``"on_demand"`` (the default): the first plan goes one or two levels
             deep and may mark tasks to be decomposed by their lead once their own
             dependencies are done, seeing those results; ``"upfront"``: the first plan is
@@ -177,6 +183,7 @@ class Team:
         max_identical_tool_calls: int = 3,
         max_idle_jobs: int = 30,
         critic: bool = True,
+        leads: bool = True,
         decompose: DecomposeMode = "on_demand",
         max_escalations: int = 2,
         on_failure: FailurePolicy = "continue",
@@ -249,6 +256,7 @@ class Team:
             },
             limits=limits,
             critic=critic,
+            leads=leads,
             decompose=decompose,
             on_failure=on_failure,
             refine_goal=refine_goal,

@@ -16,7 +16,7 @@ Example::
     model.assert_complete()
 
 Script keys, most specific first: ``"<agent>@<task_id>"``, ``"<agent>:<role>"``,
-``"<agent>"``, ``"*"``. Agents are ``planner``, ``role_designer``, ``executor``,
+``"<agent>"``, ``"*"``. Agents are ``planner``, ``role_designer``, ``executor``, ``lead``,
 ``critic`` and ``synthesizer``. A list value is a sequence of turns, consumed one per
 call; when it is used up the next matching key answers. Any other value answers every
 call. A reply is a string, a dict or pydantic model (sent as JSON), an ``AIMessage``

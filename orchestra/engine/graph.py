@@ -44,6 +44,7 @@ from orchestra.core.approval import (
     EditPlan,
     Reject,
 )
+from orchestra.core.branches import missing_note, missing_tasks, partial_digest
 from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError, PlanningError
 from orchestra.core.events import (
     ApprovalRequested,
@@ -366,7 +367,7 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
         "roles": roles_to_state(scheduler.roles),
         "replans": [r.model_dump(mode="json") for r in scheduler.replans],
         "status": _dispatch_status(scheduler).value,
-        "reason": scheduler.failure,
+        "reason": scheduler.failure or scheduler.partial,
         "notices": scheduler.notices,
         "tool_calls": scheduler.tool_calls,
         "waiting": scheduler.waiting,
@@ -380,21 +381,25 @@ def _dispatch_status(scheduler: Scheduler) -> RunStatus:
         return RunStatus.BUDGET_EXCEEDED
     if scheduler.failure:
         return RunStatus.FAILED
+    if scheduler.partial:
+        return RunStatus.PARTIAL
     return RunStatus.AWAITING_APPROVAL if scheduler.waiting else RunStatus.SUCCEEDED
 
 
 def after_dispatch(state: RunState) -> Literal["synthesize", "await_approval", "finish"]:
-    """Synthesize after a successful dispatch; wait when tool calls wait for approval."""
+    """Synthesize after a successful or partial dispatch; wait when tool calls wait."""
     status = state.get("status")
     if status == RunStatus.AWAITING_APPROVAL.value:
         return "await_approval"
-    return "synthesize" if status == RunStatus.SUCCEEDED.value else "finish"
+    done = (RunStatus.SUCCEEDED.value, RunStatus.PARTIAL.value)
+    return "synthesize" if status in done else "finish"
 
 
 async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     """The final answer from the finished tree."""
     rt = runtime.context
     tree = TaskTree.model_validate(state["tree"])
+    missing = missing_tasks(tree)
     stop: BudgetExceeded | None = None
     output: str | None = None
     with (
@@ -406,6 +411,7 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
                 rt.model_for_agent("synthesizer"),
                 tree,
                 max_repairs=rt.limits.max_repairs,
+                missing=missing,
             )
         except BudgetExceeded as exc:  # every task's result stays; a resume synthesizes
             stop = exc
@@ -415,11 +421,13 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
         return {"tree": tree.model_dump(mode="json"), **_budget_end("synthesize", stop)}
     update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
     if output is None:  # never lose the work: answer with the results themselves
-        update["output"] = results_digest(tree)
+        update["output"] = partial_digest(tree) if missing else results_digest(tree)
         message = "the synthesizer gave no answer; the output is the task results"
         update["notices"] = [
             Emitter(state["run_id"]).notice("synthesis_fallback", message, ROOT_ID)
         ]
+    if missing:  # a partial answer always says what it lacks, whatever the model wrote
+        update["output"] = f"{update['output']}\n\n{missing_note(missing)}"
     return update
 
 

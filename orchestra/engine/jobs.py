@@ -38,6 +38,7 @@ from orchestra.agents.executor import (
     execute_task,
     offered_tools,
 )
+from orchestra.agents.lead import children_digest, integrate
 from orchestra.agents.planner import fallback_plan, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
@@ -83,9 +84,11 @@ __all__ = [
     "JobProgress",
     "AttemptJob",
     "DesignJob",
+    "IntegrateJob",
     "ReplanJob",
     "attempt",
     "design",
+    "integration",
     "replan",
     "start",
 ]
@@ -193,6 +196,26 @@ class DesignJob:
     tree: TaskTree
     task_id: str
     roles: dict[str, RoleSpec]
+    meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntegrateJob:
+    """An inner task's lead writes its result from its subtasks' results; the critic judges.
+
+    ``lead`` None: the lead is designed first (the role designer, as for a leaf).
+    """
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    task_id: str
+    lead: RoleSpec | None
+    roles: dict[str, RoleSpec]
+    feedback: str | None
+    integration: int
+    """1 for the first integration, 2+ for re-integrations after a ``retry`` verdict."""
     meter: BudgetMeter | None = None
     progress: JobProgress = field(default_factory=JobProgress)
 
@@ -491,16 +514,30 @@ def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage
 
 
 async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:
-    rt = job.runtime
+    return await _judged(
+        job.runtime, job.tree, job.task_id, job.attempt, job.run_id, output, notices
+    )
+
+
+async def _judged(
+    rt: TeamRuntime,
+    tree: TaskTree,
+    task_id: str,
+    attempt: int,
+    run_id: str,
+    output: str,
+    notices: list[dict[str, str]],
+) -> Verdict:
+    """The critic's verdict on ``output`` for ``task_id`` (a pass without a critic)."""
     if not rt.critic:
         return Verdict(verdict="pass", reason="no critic in this team")
-    node = job.tree.get(job.task_id)
-    with agent_span("critic", task=node, attempt=job.attempt, run_id=job.run_id) as span:
+    node = tree.get(task_id)
+    with agent_span("critic", task=node, attempt=attempt, run_id=run_id) as span:
         try:
             verdict = await judge(
                 rt.model_for_agent("critic"),
-                job.tree,
-                job.task_id,
+                tree,
+                task_id,
                 output,
                 max_repairs=rt.limits.max_repairs,
             )
@@ -615,6 +652,68 @@ async def design(job: DesignJob) -> dict[str, Any]:
         "spec": spec.model_dump(mode="json"),
         "designed": designed,
         "usage": meter.usage.model_dump(),
+        "notices": notices,
+    }
+
+
+async def integration(job: IntegrateJob) -> dict[str, Any]:
+    """The lead's integrated result for the inner task and the critic's verdict, as JSON.
+
+    With fallbacks on, a lead whose reply stays invalid leaves the subtasks' results, as
+    they are, as the task's result (an ``integration_fallback`` notice says so).
+    """
+    rt = job.runtime
+    notices: list[dict[str, str]] = []
+    node = job.tree.get(job.task_id)
+    lead, designed = job.lead, False
+    with metered(rt.prices) as meter:
+        if lead is None:
+            with agent_span("role_designer", task=node, run_id=job.run_id) as span:
+                try:
+                    lead, designed = await _design(rt, job.tree, job.task_id, job.roles)
+                except RoleDesignError as err:
+                    if not rt.fallbacks:
+                        raise
+                    lead, designed = FALLBACK_ROLE, True
+                    why = "; ".join(err.errors)
+                    notices.append(
+                        {"kind": "role_fallback", "message": f"no valid lead ({why}); generalist"}
+                    )
+                set_attributes(span, {"orchestra.role.designed": lead.name})
+        with agent_span(
+            "lead", task=node, role=lead.name, attempt=job.integration, run_id=job.run_id
+        ) as span:
+            try:
+                output = await integrate(
+                    rt.model_for(lead),
+                    job.tree,
+                    job.task_id,
+                    role=lead,
+                    feedback=job.feedback,
+                    max_repairs=rt.limits.max_repairs,
+                )
+            except ModelBehaviorError as err:
+                if not rt.fallbacks:
+                    raise
+                output = children_digest(job.tree, job.task_id)
+                why = "; ".join(err.errors)
+                notices.append(
+                    {
+                        "kind": "integration_fallback",
+                        "message": f"no valid integration ({why}); the subtasks' results stand",
+                    }
+                )
+            set_content(span, OPENINFERENCE_OUTPUT, output)
+            verdict = await _judged(
+                rt, job.tree, job.task_id, job.integration, job.run_id, output, notices
+            )
+    return {
+        "usage": meter.usage.model_dump(),
+        "lead": lead.model_dump(mode="json"),
+        "designed": designed,
+        "output": output,
+        "verdict": verdict.model_dump(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "notices": notices,
     }
 

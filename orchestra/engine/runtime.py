@@ -98,6 +98,9 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    leads: bool = True
+    """Inner tasks have leads who integrate their subtasks' results (judged by the critic);
+    False joins the results unjudged (fewer model calls)."""
     decompose: DecomposeMode = "on_demand"
     """Decompose tasks up front or on demand (see :data:`DecomposeMode`)."""
     on_failure: FailurePolicy = "continue"

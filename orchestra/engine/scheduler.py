@@ -19,13 +19,16 @@ from typing import Any
 from orchestra.agents.executor import PausedAttempt, call_signature
 from orchestra.agents.role_designer import adopt_role
 from orchestra.core.approval import ApprovalRequest, Decision
+from orchestra.core.branches import skip_blocked, usable_results
 from orchestra.core.budget import BudgetMeter, current_meter
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import (
+    LeadAssigned,
     Replanned,
     RoleAssigned,
     TaskFailed,
     TaskFinished,
+    TaskIntegrating,
     TaskPlanned,
     TaskStarted,
     UsageRecorded,
@@ -39,7 +42,7 @@ from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import AttemptJob, DesignJob, JobProgress, ReplanJob
+from orchestra.engine.jobs import AttemptJob, DesignJob, IntegrateJob, JobProgress, ReplanJob
 from orchestra.engine.runtime import TeamRuntime
 
 __all__ = ["Scheduler", "emit_planned"]
@@ -82,6 +85,10 @@ class Scheduler:
     replans: list[ReplanRecord]
     emit: Emitter
     failure: str | None = None
+    """Why the run stops (set once; nothing new starts after it)."""
+    partial: str | None = None
+    """Why the run is partial: branches were given up while others finished (set at the
+    end, when the team isolates failures)."""
     budget_exceeded: str | None = None
     """Which budget limit stopped the run, when one did."""
     notices: list[dict[str, Any]] = field(default_factory=list)
@@ -119,6 +126,9 @@ class Scheduler:
                 self._take_decision(leaf)
             if not leaf.status.is_final and leaf.role not in self.roles:
                 self._design(leaf)
+        for node in reversed(list(self.tree.live_nodes())):  # a resumed run's integrations
+            if self._ready_to_integrate(node):
+                self._integrate(node)
         self._launch_ready()
         try:
             while self._jobs:
@@ -401,6 +411,11 @@ class Scheduler:
         }
 
     def _complete(self, node: TaskNode, at: datetime) -> None:
+        """``node`` is done; its parent is integrated by its lead once all its subtasks are.
+
+        Without leads (``Team(leads=False)``) a parent's result is its subtasks' results
+        joined, unjudged. The goal's own result is the synthesizer's, after dispatch.
+        """
         self._idle_jobs = 0
         node.status = TaskStatus.DONE
         node.finished_at = at
@@ -412,12 +427,90 @@ class Scheduler:
             kids = self.tree.children(parent_id, live_only=True)
             if not all(k.status is TaskStatus.DONE for k in kids):
                 return
+            if self.runtime.leads and parent.id != ROOT_ID:
+                self._integrate(parent)
+                return
             parent.status = TaskStatus.DONE
             parent.finished_at = at
             parent.result = "\n\n".join(f"{k.title}: {k.result}" for k in kids)
             if parent.id != ROOT_ID:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
+
+    # -- leads -----------------------------------------------------------------------
+
+    def _ready_to_integrate(self, node: TaskNode) -> bool:
+        """An inner task (not the goal) whose subtasks are all done and nobody integrates."""
+        if node.id == ROOT_ID or node.status.is_final or self.tree.is_leaf(node.id):
+            return False
+        if not self.runtime.leads or any(j.task_id == node.id for j in self._jobs.values()):
+            return False
+        kids = self.tree.children(node.id, live_only=True)
+        return all(k.status is TaskStatus.DONE for k in kids)
+
+    def _lead_of(self, node: TaskNode) -> RoleSpec | None:
+        """The inner task's lead: its own, or the planner's role hint when it names a role."""
+        for name in (node.lead, node.role):
+            if name is not None and name in self.roles:
+                return self.roles[name]
+        return None
+
+    def _integrate(self, node: TaskNode, feedback: str | None = None) -> None:
+        """Ask ``node``'s lead to integrate its subtasks' results (judged by the critic)."""
+        if self.failure is not None:
+            return
+        lead = self._lead_of(node)
+        if lead is not None and node.lead is None:
+            node.lead = lead.name
+            self.emit(LeadAssigned, task_id=node.id, role=lead.name, designed=False)
+        number = node.integrations + 1
+        self.emit(
+            TaskIntegrating,
+            task_id=node.id,
+            role=lead.name if lead is not None else "(to be designed)",
+            integration=number,
+        )
+        job = IntegrateJob(
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=node.id,
+            lead=lead,
+            roles=dict(self.roles),
+            feedback=feedback,
+            integration=number,
+        )
+        self._start(
+            "integrate",
+            node,
+            f"integrate.{node.id}.{number}",
+            jobs.integration,
+            job,
+            lambda out: self._on_integrated(node, out),
+        )
+
+    def _on_integrated(self, node: TaskNode, out: dict[str, Any]) -> None:
+        self._take_usage_and_notices(node, out)
+        if node.lead is None:
+            spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["lead"]))
+            node.lead = spec.name
+            self.emit(LeadAssigned, task_id=node.id, role=spec.name, designed=added)
+        node.integrations += 1
+        node.result = out["output"]
+        verdict = Verdict.model_validate(out["verdict"])
+        node.verdicts.append(verdict)
+        self.emit(VerdictGiven, task_id=node.id, verdict=verdict.verdict, reason=verdict.reason)
+        if verdict.verdict == "pass":
+            self._complete(node, datetime.fromisoformat(out["finished_at"]))
+        elif node.integrations < self.runtime.limits.max_attempts:
+            # A "replan" verdict on an integration is re-integrated too: the subtasks'
+            # results stand; the lead is asked again with the critic's reason.
+            self._integrate(node, feedback=verdict.reason)
+        else:
+            self._fail(
+                node,
+                f"no accepted integration after {node.integrations} attempt(s): {verdict.reason}",
+            )
 
     def _out_of_budget(self, job: _Job, out: dict[str, Any]) -> None:
         """A job stopped at the budget: its task waits (skipped at the end).
@@ -479,13 +572,31 @@ class Scheduler:
         return self._subtree_meters[top]
 
     def _fail(self, node: TaskNode, reason: str) -> None:
+        """``node`` failed for good: stop the run, or give up its branch only.
+
+        With ``on_failure="stop"`` every running job is cancelled and the run fails; with
+        ``"continue"`` (the default) independent work goes on and the tasks that need this
+        one are skipped (see :mod:`orchestra.core.branches`).
+        """
         node.status = TaskStatus.FAILED
         node.reason = reason
         node.finished_at = _now()
         self.emit(TaskFailed, task_id=node.id, reason=reason)
-        if self.failure is None:
-            self.failure = f"task {node.id!r} failed: {reason}"
-            self._cancel_running()
+        if self.runtime.on_failure == "stop":
+            if self.failure is None:
+                self.failure = f"task {node.id!r} failed: {reason}"
+                self._cancel_running()
+            return
+        self._give_up(node, reason)
+
+    def _give_up(self, node: TaskNode, reason: str) -> None:
+        """Isolate ``node``'s failure: skip what depends on it, let the rest run on."""
+        skipped = skip_blocked(self.tree)
+        for task in skipped:
+            self.emit(TaskFailed, task_id=task.id, reason=task.reason or "skipped")
+        also = f"; skipped because they need it: {[t.id for t in skipped]}" if skipped else ""
+        message = f"task {node.id!r} failed for good ({reason}){also}; independent work goes on"
+        self.notices.append(self.emit.notice("branch_given_up", message, node.id))
 
     def _cancel_running(self) -> None:
         """Cancel every job still running: the run has failed and they cannot change that.
@@ -645,21 +756,33 @@ class Scheduler:
             self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is None and self.tree.root.status is not TaskStatus.DONE:
             stuck = [n.id for n in self.tree.leaves() if not n.status.is_final]
-            self.failure = f"tasks {stuck} could never start (their prerequisites never finished)"
-        if self.failure is None:
+            failures = [n for n in self.tree.leaves() if n.status is TaskStatus.FAILED]
+            failed = [n.id for n in failures]
+            if stuck:
+                self.failure = (
+                    f"tasks {stuck} could never start (their prerequisites never finished)"
+                )
+            elif usable_results(self.tree):
+                self.partial = f"tasks {failed} failed for good; the rest finished"
+            else:  # nothing usable is left: the run failed, for these reasons
+                self.failure = "; ".join(f"task {n.id!r} failed: {n.reason}" for n in failures)
+        if self.failure is None and self.partial is None:
             return
+        why = self.failure or self.partial
         for node in reversed(list(self.tree.nodes.values())):
             if node.status.is_final or node.replaced_by:
                 continue
             if self.tree.is_leaf(node.id):
                 node.status = TaskStatus.SKIPPED
-                node.reason = f"not run: {self.failure}"
+                node.reason = f"not run: {why}"
                 self.emit(TaskFailed, task_id=node.id, reason=node.reason)
             else:
                 kids = self.tree.children(node.id, live_only=True)
-                failed = any(k.status is TaskStatus.FAILED for k in kids)
+                failed = [k.id for k in kids if k.status is TaskStatus.FAILED]
                 node.status = TaskStatus.FAILED if failed else TaskStatus.SKIPPED
-                node.reason = self.failure
+                node.reason = f"subtasks {failed} failed" if failed and self.partial else why
+                if node.id != ROOT_ID:
+                    self.emit(TaskFailed, task_id=node.id, reason=node.reason)
             node.finished_at = node.finished_at or _now()
 
 

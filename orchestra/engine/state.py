@@ -11,9 +11,16 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
 from orchestra.core.approval import ApprovalRequest
+from orchestra.core.branches import missing_tasks
 from orchestra.core.events import Notice
 from orchestra.core.plan_selection import PlanSelection
-from orchestra.core.record import ReplanRecord, RunResult, RunStatus, ToolCallRecord
+from orchestra.core.record import (
+    DecompositionRecord,
+    ReplanRecord,
+    RunResult,
+    RunStatus,
+    ToolCallRecord,
+)
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 
@@ -46,6 +53,8 @@ class RunState(TypedDict, total=False):
     """Usage spent before the tree exists (the refiner's), until ``plan`` adds it to the root."""
     plan_selection: dict[str, Any]
     """How the first plan was chosen among samples (``plan_samples``), when it was."""
+    decompositions: Annotated[list[dict[str, Any]], operator.add]
+    """Tasks decomposed on demand (``DecompositionRecord``); nodes return only new ones."""
     stopped_in: str | None
     """The stage the run's budget ran out in (``refine``, ``plan``, ``design_roles``,
     ``dispatch``, ``synthesize``), until a resume goes on from there."""
@@ -61,6 +70,10 @@ def roles_from_state(state: RunState) -> dict[str, RoleSpec]:
     return {name: RoleSpec.model_validate(v) for name, v in state.get("roles", {}).items()}
 
 
+_ENDED_SHORT = (RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.BUDGET_EXCEEDED)
+"""Statuses whose result lists the tasks given up or never run (``RunResult.missing``)."""
+
+
 def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) -> RunResult:
     """The typed result of a finished, interrupted or paused run.
 
@@ -70,13 +83,14 @@ def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) 
     status = RunStatus(state.get("status", RunStatus.FAILED))
     if pending:
         status = RunStatus.AWAITING_APPROVAL
+    tree = TaskTree.model_validate(state["tree"])
     return RunResult(
         run_id=state["run_id"],
         status=status,
         pending=list(pending),
         output=state.get("output"),
         reason=state.get("reason"),
-        tree=TaskTree.model_validate(state["tree"]),
+        tree=tree,
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         roles=roles_from_state(state),
         notices=[Notice.model_validate(n) for n in state.get("notices", [])],
@@ -86,4 +100,8 @@ def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) 
             if state.get("plan_selection")
             else None
         ),
+        decompositions=[
+            DecompositionRecord.model_validate(d) for d in state.get("decompositions", [])
+        ],
+        missing=missing_tasks(tree) if status in _ENDED_SHORT else [],
     )

@@ -135,7 +135,7 @@ async def test_a_replan_that_stays_invalid_fails_the_task_not_the_process():
         "critic@b": [verdict("replan", "wrong")],
         "critic": verdict("pass"),
     }
-    team, model = make_team(script)
+    team, model = make_team(script, on_failure="stop")
     result, _ = await run_collect(team)
     model.assert_complete()
     assert result.status is RunStatus.FAILED

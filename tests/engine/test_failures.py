@@ -48,7 +48,7 @@ async def test_retry_exhaustion_fails_the_task_and_skips_its_dependents():
         "critic@a": verdict("retry", "Still wrong."),
         "critic": verdict("pass"),
     }
-    team, model = make_team(script, max_attempts=3)
+    team, model = make_team(script, max_attempts=3, on_failure="stop")
     result, _ = await run_collect(team)
     model.assert_complete()
     tree = result.tree
@@ -287,3 +287,66 @@ async def test_an_empty_synthesis_falls_back_to_the_results_and_says_so():
     assert result.reason is None
     [notice] = result.notices
     assert notice.kind == "synthesis_fallback" and notice.task_id == "root"
+
+
+async def test_a_branch_given_up_leaves_independent_work_and_the_run_is_partial():
+    script = {
+        "planner": [
+            plan(
+                subtask("a"),
+                subtask("b", deps=["a"]),
+                subtask("d", deps=["b"]),
+                subtask("c"),
+                subtask("g", subtasks=[subtask("g1"), subtask("g2", deps=["g1"])], deps=["c"]),
+            )
+        ],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic@a": verdict("retry", "Still wrong."),
+        "critic": verdict("pass"),
+        "synthesizer": "what we found: c and g",
+    }
+    team, model = make_team(script, max_attempts=2, max_replans_per_node=0)
+    result, events = await run_collect(team)
+    model.assert_complete()
+    tree = result.tree
+    assert result.status is RunStatus.PARTIAL
+    assert not result.succeeded
+    assert tree.get("a").status is TaskStatus.FAILED
+    # b needs a, d needs b: skipped with the reason, never run
+    for task_id, needs in (("b", "a"), ("d", "b")):
+        node = tree.get(task_id)
+        assert node.status is TaskStatus.SKIPPED and node.executions == 0
+        assert node.reason.startswith(f"depends on {needs!r}, which ")
+    # the independent branch ran to the end, its nested tasks included
+    for task_id in ("c", "g", "g1", "g2"):
+        assert tree.get(task_id).status is TaskStatus.DONE
+    assert [(m.task_id, m.title) for m in result.missing] == [("a", "A"), ("b", "B"), ("d", "D")]
+    assert "Still wrong." in result.missing[0].reason
+    # the answer is built from what succeeded and says what is missing and why
+    [synth] = model.calls_for("synthesizer")
+    assert "result of c" in synth.prompt and "Not done" in synth.prompt
+    assert result.output.startswith("what we found: c and g")
+    assert "Not done (this answer is partial)" in result.output
+    assert "- A (a): no accepted result after 2 attempt(s): Still wrong." in result.output
+    assert [n.kind for n in result.notices] == ["branch_given_up"]
+    record = result.to_record()
+    assert record.status == "partial"
+    assert [m.task_id for m in record.missing] == ["a", "b", "d"]
+    assert not [e for e in events if e.type == "task_failed" and "cancelled" in e.reason]
+
+
+async def test_a_run_where_every_branch_fails_is_failed_not_partial():
+    script = {
+        "planner": [plan(subtask("a"), subtask("b", deps=["a"]))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"try of {call.task_id}",
+        "critic": verdict("retry", "Still wrong."),
+    }
+    team, model = make_team(script, max_attempts=1, max_replans_per_node=0)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.status is RunStatus.FAILED
+    assert result.reason == "task 'a' failed: no accepted result after 1 attempt(s): Still wrong."
+    assert [m.task_id for m in result.missing] == ["a", "b"]
+    assert model.calls_for("synthesizer") == []

@@ -22,7 +22,7 @@ async def test_the_same_tool_call_repeated_across_attempts_stops_the_task():
         "critic@b": verdict("pass"),
         "synthesizer": "never",
     }
-    team, model = make_team(script, max_attempts=10, max_identical_tool_calls=3)
+    team, model = make_team(script, max_attempts=10, max_identical_tool_calls=3, on_failure="stop")
     result, events = await run_collect(team)
     a = result.tree.get("a")
     assert result.status is RunStatus.FAILED

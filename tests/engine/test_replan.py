@@ -121,7 +121,7 @@ async def test_exhausted_replan_budget_fails_the_run_with_the_partial_tree():
         "critic@b2": [verdict("replan", "still hopeless")],
         "critic": verdict("pass"),
     }
-    team, model = make_team(script, max_replans_per_node=1)
+    team, model = make_team(script, max_replans_per_node=1, on_failure="stop")
     result, events = await run_collect(team)
     model.assert_complete()
 
@@ -160,7 +160,7 @@ async def test_a_replan_that_repeats_the_failed_task_is_stopped_not_retried():
         "critic@draft": [verdict("replan", "wrong approach")],
         "critic": verdict("pass"),
     }
-    team, model = make_team(script, max_replans=5, max_replans_per_node=5)
+    team, model = make_team(script, max_replans=5, max_replans_per_node=5, on_failure="stop")
     result, events = await run_collect(team)
     assert result.status is RunStatus.FAILED
     draft = result.tree.get("draft")
@@ -186,7 +186,7 @@ async def test_a_nested_replan_that_repeats_an_earlier_replacement_plan_is_stopp
         "critic@write": [verdict("replan", "still wrong")],
         "critic": verdict("pass"),
     }
-    team, model = make_team(script, max_replans=5, max_replans_per_node=5)
+    team, model = make_team(script, max_replans=5, max_replans_per_node=5, on_failure="stop")
     result, _ = await run_collect(team)
     assert result.status is RunStatus.FAILED
     write = result.tree.get("write")

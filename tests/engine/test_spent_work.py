@@ -116,7 +116,7 @@ async def test_tool_calls_of_a_cancelled_attempt_stay_on_the_record():
         "critic@a": verdict("retry", "not good"),
         "synthesizer": "answer",
     }
-    team, _ = make_team(script, tools=[note, wait_for_b, block], max_attempts=1)
+    team, _ = make_team(script, tools=[note, wait_for_b, block], max_attempts=1, on_failure="stop")
     result = await team.arun("goal")
     assert result.status is RunStatus.FAILED
     b = result.tree.get("b")
