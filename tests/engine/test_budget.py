@@ -184,11 +184,13 @@ async def test_a_subtree_budget_stops_only_its_subtree_and_a_resume_goes_on():
         ],
         "role_designer": role_spec("worker", "Do the task.", []),
         "executor": lambda call: f"{call.task_id} done",
+        "lead@a": "a1 and a2, integrated",
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }
     # subtree a: designs of a1 and a2 (2) + a1's executor and critic (2) = 4 calls;
     # a2's executor would be the 5th and does not start. b needs 3 and finishes.
+    # Resumed: a2's executor and critic, then a's lead: design, integration, critic (9).
     team, model = make_team(script, budget=Budget(subtree=Budget(model_calls=4)))
     result = await team.arun("goal", run_id="branchy")
     tree = result.tree
@@ -199,10 +201,11 @@ async def test_a_subtree_budget_stops_only_its_subtree_and_a_resume_goes_on():
     assert not model.calls_for("executor", "a2") and not model.calls_for("synthesizer")
     assert sum(n.usage.model_calls for n in tree.subtree("a")) == 4
 
-    done = await team.aresume("branchy", budget=Budget(subtree=Budget(model_calls=6)))
+    done = await team.aresume("branchy", budget=Budget(subtree=Budget(model_calls=9)))
     assert done.status is RunStatus.SUCCEEDED and done.output == "answer"
     assert {n.id: n.executions for n in done.tree.leaves()} == {"a1": 1, "a2": 1, "b": 1}
-    assert sum(n.usage.model_calls for n in done.tree.subtree("a")) == 6
+    assert sum(n.usage.model_calls for n in done.tree.subtree("a")) == 9
+    assert done.tree.get("a").result == "a1 and a2, integrated"
 
 
 async def test_a_subtree_budget_counts_inside_the_run_budget():

@@ -38,6 +38,8 @@ async def test_three_level_tree_runs_leaves_in_dependency_order():
         ],
         "role_designer": WORKER,
         **answers("sources", "numbers", "quotes", "write"),
+        "lead@analysis": ["numbers and quotes, integrated"],
+        "lead@research": ["the research, integrated"],
         "critic": verdict("pass"),
         "synthesizer": "the answer",
     }
@@ -58,8 +60,14 @@ async def test_three_level_tree_runs_leaves_in_dependency_order():
     assert all(n.status is TaskStatus.DONE for n in tree.nodes.values())
     assert [n.id for n in tree.leaves()] == ["sources", "numbers", "quotes", "write"]
     assert all(n.executions == 1 for n in tree.leaves())
-    assert tree.get("analysis").executions == 0  # inner nodes group, they are not executed
-    assert "Numbers: result of numbers" in (tree.get("analysis").result or "")
+    assert tree.get("analysis").executions == 0  # inner nodes are led, not executed
+    assert tree.get("analysis").result == "numbers and quotes, integrated"
+    # a lead integrates once all its subtasks are done, inner levels first
+    assert "result of numbers" in model.calls_for("lead", "analysis")[0].prompt
+    assert "numbers and quotes, integrated" in model.calls_for("lead", "research")[0].prompt
+    assert index_of(events, "task_finished", task_id="analysis") < index_of(
+        events, "integrating", task_id="research"
+    )
     # 'numbers' needs 'sources' through its parent; 'write' needs the whole research branch
     for leaf in ("numbers", "quotes"):
         assert index_of(events, "task_finished", task_id="sources") < index_of(
@@ -71,7 +79,7 @@ async def test_three_level_tree_runs_leaves_in_dependency_order():
     assert tree.get("write").started_at >= tree.get("research").finished_at
     # the executor saw the ancestors' path and its inputs, not the whole history
     prompt = model.calls_for("executor", "write")[0].prompt
-    assert "Result of 'Research' (research)" in prompt and "result of sources" in prompt
+    assert "Result of 'Research' (research):\nthe research, integrated" in prompt
     numbers_prompt = model.calls_for("executor", "numbers")[0].prompt
     assert "Part of: Research > Analysis" in numbers_prompt
     assert "result of quotes" not in numbers_prompt

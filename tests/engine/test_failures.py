@@ -303,6 +303,7 @@ async def test_a_branch_given_up_leaves_independent_work_and_the_run_is_partial(
         "role_designer": role_spec("worker", "Do the task."),
         "executor": lambda call: f"result of {call.task_id}",
         "critic@a": verdict("retry", "Still wrong."),
+        "lead@g": "g1 and g2, integrated",
         "critic": verdict("pass"),
         "synthesizer": "what we found: c and g",
     }

@@ -92,6 +92,7 @@ async def test_replan_of_a_nested_leaf_keeps_its_finished_siblings():
         "role_designer": role_spec("worker", "Do the task."),
         "executor": lambda call: f"result of {call.task_id}",
         "critic@p2": [verdict("replan", "off topic")],
+        "lead@part": ["the part, integrated"],
         "critic": verdict("pass"),
         "synthesizer": "ok",
     }
@@ -107,8 +108,11 @@ async def test_replan_of_a_nested_leaf_keeps_its_finished_siblings():
     assert tree.get("p3").depends_on == ["p2-2"]
     assert tree.get("p1").executions == 1 and tree.get("p3").executions == 1
     assert tree.get("part").status is TaskStatus.DONE
-    assert "Retry P2: result of p2-2" in (tree.get("part").result or "")
-    assert "P2: result of p2\n" not in (tree.get("part").result or "")
+    assert tree.get("part").result == "the part, integrated"
+    # the lead integrates the live subtasks: the replacement, not the task it replaced
+    [lead] = model.calls_for("lead", "part")
+    assert "### Retry P2 (p2-2)\nresult of p2-2" in lead.prompt
+    assert "(p2)" not in lead.prompt
 
 
 async def test_exhausted_replan_budget_fails_the_run_with_the_partial_tree():

@@ -12,6 +12,7 @@ def _script(planner_reply: dict) -> dict:
         "planner": [planner_reply],
         "role_designer": role_spec("worker", "Do the task.", []),
         "executor": "ok",
+        "lead": "the group's results, integrated",  # the groups a big plan is split into
         "critic": verdict("pass"),
         "synthesizer": "done",
     }

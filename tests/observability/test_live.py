@@ -40,6 +40,7 @@ async def test_the_view_shows_running_tools_then_statuses_tokens_and_times():
         "role_designer": role_spec("researcher", "Research.", ["fetch"]),
         "executor@web": [tool_call("fetch", {"url": "http://x"}), "found"],
         "executor": "done",
+        "lead@gather": "sources, integrated",
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }

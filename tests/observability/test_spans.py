@@ -28,6 +28,7 @@ def _script() -> dict[str, object]:
         "executor@a": [tool_call("word_count", {"text": "one two three"}), "three words"],
         "executor@b": ["b done"],
         "executor@write": ["written"],
+        "lead@research": ["a and b, integrated"],
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }
@@ -39,8 +40,9 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     assert result.status is RunStatus.SUCCEEDED
 
     # the whole tree: run, planner, synthesizer, a span per task (3 leaves and their
-    # group), per leaf designer + executor + critic, one chat span per model call, a tool span
-    assert len(spans.all) == 3 + 4 + 3 * 3 + result.usage.model_calls + 1
+    # group), per leaf designer + executor + critic, the group's lead designer + lead +
+    # critic, one chat span per model call, a tool span
+    assert len(spans.all) == 3 + 4 + 3 * 3 + 3 + result.usage.model_calls + 1
     run = spans.one("invoke_workflow writers")
     assert run.parent is None
     assert {s.context.trace_id for s in spans.all} == {run.context.trace_id}
@@ -105,6 +107,14 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
 
     synth = spans.one("invoke_agent synthesizer")
     assert spans.parent_of(synth) is run
+
+    # the group's lead: designed, then integrating inside the group's span, judged inside
+    lead = spans.one("invoke_agent analyst", **{TASK: "research"})
+    assert lead.attributes["orchestra.agent"] == "lead"
+    assert spans.parent_of(lead) is task_span["research"]
+    assert lead.status.status_code is StatusCode.OK
+    critic = spans.one("invoke_agent critic", **{TASK: "research"})
+    assert spans.parent_of(critic) is lead
 
 
 async def test_content_stays_off_the_spans_unless_the_user_opts_in(spans: Spans):
@@ -218,7 +228,9 @@ async def test_a_failing_run_marks_its_span_and_an_error_is_recorded(spans: Span
         "executor": "fine",
         "critic": verdict("pass"),
     }
-    team, _ = make_team(script, tracing=spans.tracing(), max_attempts=1, max_replans=0)
+    team, _ = make_team(
+        script, tracing=spans.tracing(), max_attempts=1, max_replans=0, on_failure="stop"
+    )
     result, _ = await run_collect(team)
     assert result.status is RunStatus.FAILED
     run = spans.one("invoke_workflow orchestra-team")
@@ -311,5 +323,6 @@ async def test_a_loop_guard_shows_on_the_spans(spans: Spans):
     assert looped.status.status_code is StatusCode.ERROR
     assert "word_count was called 1 times" in (looped.status.description or "")
     notices = [e for s in spans.all for e in s.events if e.name == "orchestra.notice"]
-    assert [e.attributes["orchestra.notice.kind"] for e in notices] == ["loop_stopped"]
+    kinds = [e.attributes["orchestra.notice.kind"] for e in notices]
+    assert kinds == ["loop_stopped", "branch_given_up"]
     assert notices[0].attributes[TASK] == "b"

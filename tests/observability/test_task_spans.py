@@ -40,6 +40,7 @@ def _three_levels() -> dict[str, object]:
         "role_designer": role_spec("analyst", "Analyse.", ["word_count"]),
         "executor@count": [tool_call("word_count", {"text": "one two"}), "two words"],
         "executor": "fine",
+        "lead": "integrated",
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }
