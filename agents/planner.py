@@ -11,6 +11,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask_structured
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
+from orchestra.agents.lead import children_digest
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (
@@ -25,7 +26,7 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 from orchestra.models.structured import json_schema_of
 
-__all__ = ["fallback_plan", "plan_goal", "plan_schema", "replan_task"]
+__all__ = ["fallback_plan", "plan_goal", "plan_schema", "replan_subtree", "replan_task"]
 
 
 async def plan_goal(
@@ -97,6 +98,49 @@ async def replan_task(
     )
 
 
+async def replan_subtree(
+    model: BaseChatModel,
+    tree: TaskTree,
+    task_id: str,
+    reason: str,
+    *,
+    failed_child: str,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    max_repairs: int = 2,
+) -> PlanDraft:
+    """New subtasks for ``task_id`` after its subtask ``failed_child`` failed for good.
+
+    An escalation: the failure climbed from ``failed_child`` to ``task_id``, whose subtree
+    is planned again with the failure in view. The finished subtasks are kept (the
+    planner sees their results); the draft holds the tasks still needed.
+
+    Raises:
+        PlanningError: as for :func:`plan_goal`.
+    """
+    task = tree.get(task_id)
+    about = (
+        goal_request(tree) if task_id == ROOT_ID else describe_task(tree, task, with_inputs=False)
+    )
+    request = (
+        f"{about}\n\nIts subtasks so far:\n\n{children_digest(tree, task_id)}\n\n"
+        f"Subtask {failed_child!r} failed for good: {reason}\n"
+        "Plan the subtasks still needed (the finished ones are kept)."
+    )
+    return await _decompose(
+        model,
+        tree,
+        template="subtree_replanner",
+        request=request,
+        task_id=task_id,
+        base_depth=task.depth,
+        roles=roles,
+        tools=tools,
+        max_repairs=max_repairs,
+        min_tasks=1,
+    )
+
+
 async def _decompose(
     model: BaseChatModel,
     tree: TaskTree,
@@ -109,6 +153,7 @@ async def _decompose(
     tools: dict[str, str],
     max_repairs: int,
     sample: int = 0,
+    min_tasks: int | None = None,
 ) -> PlanDraft:
     """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired."""
     system = render(
@@ -124,7 +169,7 @@ async def _decompose(
         AgentCall(agent="planner", task_id=task_id, sample=sample),
         json_schema=plan_schema(
             [r.name for r in roles],
-            min_tasks=2 if task_id == ROOT_ID else 1,
+            min_tasks=min_tasks or (2 if task_id == ROOT_ID else 1),
             max_tasks=tree.max_tasks_per_level,
             tool_names=list(tools),
             levels=tree.max_depth - base_depth,

@@ -59,6 +59,7 @@ def _script(ids: list[str], shape: str, latency: float) -> dict[str, Any]:
         "planner": [chain(ids) if shape == "chain" else fan_out(ids)],
         "role_designer": role_spec("worker", "Do the task.", ["wait"]),
         "executor": executor,
+        "lead": "the group's results, integrated",  # leads of the plan's groups
         "critic": verdict("pass"),
         "synthesizer": "done",
     }

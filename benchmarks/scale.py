@@ -33,6 +33,7 @@ def _team(shape: str, n: int, checkpointer: str) -> Team:
         "planner": [fan_out(ids) if shape == "wide" else chain(ids)],
         "role_designer": role_spec("worker", "Do the task.", []),
         "executor": "ok",
+        "lead": "the group's results, integrated",  # leads of the plan's groups
         "critic": verdict("pass"),
         "synthesizer": "done",
     }

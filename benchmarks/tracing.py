@@ -46,6 +46,7 @@ def _script(leaves: int) -> dict[str, Any]:
         "planner": [fan_out(ids)],
         "role_designer": role_spec("worker", "Do the task.", ["lookup"]),
         **{f"executor@{i}": [tool_call("lookup", {"q": i}), f"result {i}"] for i in ids},
+        "lead": "the group's results, integrated",  # leads of the plan's groups
         "critic": verdict("pass"),
         "synthesizer": "answer",
     }

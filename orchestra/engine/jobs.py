@@ -39,7 +39,7 @@ from orchestra.agents.executor import (
     offered_tools,
 )
 from orchestra.agents.lead import children_digest, integrate
-from orchestra.agents.planner import fallback_plan, replan_task
+from orchestra.agents.planner import fallback_plan, replan_subtree, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
@@ -58,6 +58,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
 from orchestra.observability.semconv import (
+    ESCALATION_EVENT,
     OPENINFERENCE_OUTPUT,
     ORCHESTRA_TASK_ID,
     ORCHESTRA_TASK_OUTPUT,
@@ -84,10 +85,12 @@ __all__ = [
     "JobProgress",
     "AttemptJob",
     "DesignJob",
+    "EscalationJob",
     "IntegrateJob",
     "ReplanJob",
     "attempt",
     "design",
+    "escalation",
     "integration",
     "replan",
     "start",
@@ -196,6 +199,22 @@ class DesignJob:
     tree: TaskTree
     task_id: str
     roles: dict[str, RoleSpec]
+    meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationJob:
+    """A failure climbed to ``task_id``: plan its subtree again, keeping finished subtasks."""
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    task_id: str
+    failed_child: str
+    reason: str
+    level: int
+    roles: list[RoleSpec]
     meter: BudgetMeter | None = None
     progress: JobProgress = field(default_factory=JobProgress)
 
@@ -604,6 +623,51 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
         "error": error,
         "usage": meter.usage.model_dump(),
         "notices": notices,
+    }
+
+
+async def escalation(job: EscalationJob) -> dict[str, Any]:
+    """The planner's new subtasks for the task a failure climbed to, as JSON data.
+
+    ``draft`` is None (with ``error``) when no valid plan came out: the task then fails,
+    and its own failure may climb further.
+    """
+    rt = job.runtime
+    draft: PlanDraft | None = None
+    error: str | None = None
+    node = job.tree.get(job.task_id)
+    with (
+        metered(rt.prices) as meter,
+        agent_span("planner", task=node, run_id=job.run_id) as span,
+    ):
+        add_event(
+            span,
+            ESCALATION_EVENT,
+            {
+                ORCHESTRA_TASK_ID: job.task_id,
+                "orchestra.escalation.from": job.failed_child,
+                "orchestra.escalation.level": job.level,
+            },
+            content={"orchestra.escalation.reason": job.reason},
+        )
+        try:
+            draft = await replan_subtree(
+                rt.model_for_agent("planner"),
+                job.tree,
+                job.task_id,
+                job.reason,
+                failed_child=job.failed_child,
+                roles=job.roles,
+                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
+                max_repairs=rt.limits.max_repairs,
+            )
+        except PlanningError as err:
+            error = str(err)
+    return {
+        "draft": draft.model_dump(mode="json") if draft else None,
+        "error": error,
+        "usage": meter.usage.model_dump(),
+        "notices": [],
     }
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from orchestra.agents.executor import PausedAttempt, call_signature
@@ -26,6 +27,7 @@ from orchestra.core.events import (
     LeadAssigned,
     Replanned,
     RoleAssigned,
+    TaskEscalated,
     TaskFailed,
     TaskFinished,
     TaskIntegrating,
@@ -42,7 +44,14 @@ from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import AttemptJob, DesignJob, IntegrateJob, JobProgress, ReplanJob
+from orchestra.engine.jobs import (
+    AttemptJob,
+    DesignJob,
+    EscalationJob,
+    IntegrateJob,
+    JobProgress,
+    ReplanJob,
+)
 from orchestra.engine.runtime import TeamRuntime
 
 __all__ = ["Scheduler", "emit_planned"]
@@ -115,6 +124,11 @@ class Scheduler:
     """Budget meters of the plan's top-level subtrees, by the subtree's first task."""
     _spent_subtrees: set[str] = field(default_factory=set)
     """Subtrees whose budget is spent: nothing more starts in them."""
+    _escalating: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    """Tasks a failure climbed to, waiting for their subtree to be quiet before it is
+    planned again: (failed child, reason, level) by task id."""
+    _levels: dict[str, int] = field(default_factory=dict)
+    """How many levels the failure that re-planned a task had climbed, by task id."""
 
     async def run(self) -> None:
         """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
@@ -129,6 +143,7 @@ class Scheduler:
         for node in reversed(list(self.tree.live_nodes())):  # a resumed run's integrations
             if self._ready_to_integrate(node):
                 self._integrate(node)
+        self._resume_escalations()
         self._launch_ready()
         try:
             while self._jobs:
@@ -150,6 +165,7 @@ class Scheduler:
                         self._idle_jobs += 1
                     job.handle(out)  # a task that finishes sets _idle_jobs back to 0
                     self._stop_if_stalled()
+                self._start_escalations()
                 self._launch_ready()
         finally:
             for fut in self._jobs:
@@ -211,7 +227,7 @@ class Scheduler:
         leaf: TaskNode,
         name: str,
         fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: AttemptJob | ReplanJob | DesignJob,
+        job: AttemptJob | ReplanJob | DesignJob | IntegrateJob | EscalationJob,
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
@@ -235,6 +251,8 @@ class Scheduler:
             if leaf.role not in self.roles or leaf.id in busy:
                 continue
             if self._spent_subtrees and self._subtree_of(leaf.id) in self._spent_subtrees:
+                continue
+            if self._escalating and self._under_escalation(leaf):
                 continue
             if running >= self.runtime.limits.max_parallel:
                 break
@@ -582,12 +600,145 @@ class Scheduler:
         node.reason = reason
         node.finished_at = _now()
         self.emit(TaskFailed, task_id=node.id, reason=reason)
+        if self._escalate(node, reason):
+            return
         if self.runtime.on_failure == "stop":
             if self.failure is None:
                 self.failure = f"task {node.id!r} failed: {reason}"
                 self._cancel_running()
             return
         self._give_up(node, reason)
+
+    # -- escalation ------------------------------------------------------------------
+
+    def _escalate(self, node: TaskNode, reason: str) -> bool:
+        """Let ``node``'s failure climb to the nearest ancestor that can re-plan for it.
+
+        The ancestor's subtree is planned again (finished subtasks kept) once nothing runs
+        in it any more. An ancestor takes one escalation; a failure climbs at most
+        ``max_escalations`` levels from the task that first failed, and every escalation
+        is a re-plan within the run's ``max_replans``. False: nobody can take it.
+        """
+        limits = self.runtime.limits
+        if self.failure is not None or self._replans_started >= limits.max_replans:
+            return False
+        climbed = self._levels.get(node.id, 0)
+        for ancestor in reversed(self.tree.ancestors(node.id)):
+            level = climbed + node.depth - ancestor.depth
+            if level > limits.max_escalations:
+                return False
+            if ancestor.escalations or ancestor.status.is_final:
+                continue
+            ancestor.escalations += 1
+            self._replans_started += 1
+            self._escalating[ancestor.id] = (node.id, reason, level)
+            self.emit(
+                TaskEscalated, task_id=ancestor.id, from_task_id=node.id, reason=reason, level=level
+            )
+            self._start_escalations()
+            return True
+        return False
+
+    def _under_escalation(self, leaf: TaskNode) -> bool:
+        return any(a.id in self._escalating for a in self.tree.ancestors(leaf.id))
+
+    def _start_escalations(self) -> None:
+        """Re-plan each escalated subtree in which no job runs any more."""
+        for scope_id in list(self._escalating):
+            scope = self.tree.get(scope_id)
+            inside = {n.id for n in self.tree.subtree(scope_id)} - {scope_id}
+            if any(j.task_id in inside for j in self._jobs.values()):
+                continue
+            failed_child, reason, level = self._escalating.pop(scope_id)
+            job = EscalationJob(
+                runtime=self.runtime,
+                run_id=self.run_id,
+                tree=self.tree,
+                task_id=scope_id,
+                failed_child=failed_child,
+                reason=reason,
+                level=level,
+                roles=list(self.roles.values()),
+            )
+            self._start(
+                "replan",
+                scope,
+                f"escalate.{scope_id}.{scope.escalations}",
+                jobs.escalation,
+                job,
+                partial(self._on_escalation, scope, failed_child, reason, level),
+            )
+
+    def _resume_escalations(self) -> None:
+        """Start again the escalations a stopped run had begun but not applied.
+
+        Under the same job name: a re-plan that had finished comes back from the checkpoint.
+        """
+        applied = {r.scope for r in self.replans if r.escalated_from is not None}
+        for node in self.tree.live_nodes():
+            if not node.escalations or node.status.is_final or node.id in applied:
+                continue
+            failed = [
+                c
+                for c in self.tree.children(node.id, live_only=True)
+                if c.status is TaskStatus.FAILED
+            ]
+            if failed:
+                level = failed[0].depth - node.depth
+                self._escalating[node.id] = (failed[0].id, failed[0].reason or "failed", level)
+
+    def _on_escalation(
+        self, scope: TaskNode, failed_child: str, reason: str, level: int, out: dict[str, Any]
+    ) -> None:
+        self._take_usage_and_notices(scope, out)
+        self._levels[scope.id] = level
+        if out["draft"] is None:
+            message = f"no usable re-plan after {failed_child!r} failed: {out['error']}"
+            self.notices.append(self.emit.notice("replan_failed", message, scope.id))
+            self._fail(scope, message)
+            return
+        draft = PlanDraft.model_validate(out["draft"])
+        live = self.tree.children(scope.id, live_only=True)
+        kept = [c for c in live if c.status is TaskStatus.DONE]
+        dropped = [c for c in live if c.status is not TaskStatus.DONE]
+        if plan_signature(draft.tasks) == plan_signature([self._as_draft(c) for c in dropped]):
+            message = "the re-plan repeats the plan that failed"
+            self.notices.append(self.emit.notice("replan_failed", message, scope.id))
+            self._fail(scope, f"{message} (loop stopped) after: {reason}")
+            return
+        nodes = draft_to_nodes(
+            draft, self.tree, parent_id=scope.id, replan_generation=scope.replan_generation + 1
+        )
+        top = [n for n in nodes if n.parent_id == scope.id]
+        for node in top:  # new work builds on what finished (and sees its results)
+            node.depends_on = list(dict.fromkeys([*(k.id for k in kept), *node.depends_on]))
+        now = _now()
+        for child in dropped:
+            for gone in self.tree.subtree(child.id):
+                gone.replaced_by = gone.replaced_by or [n.id for n in top]
+                if not gone.status.is_final:
+                    gone.status = TaskStatus.FAILED
+                    gone.reason = f"dropped by the re-plan of {scope.id!r}"
+                    gone.finished_at = now
+                    self.emit(TaskFailed, task_id=gone.id, reason=gone.reason)
+        self.tree.add(nodes)
+        new_ids = [n.id for n in nodes]
+        self.replans.append(
+            ReplanRecord(
+                task_id=failed_child,
+                reason=reason,
+                new_task_ids=new_ids,
+                at=now,
+                scope=scope.id,
+                escalated_from=failed_child,
+                kept_task_ids=[k.id for k in kept],
+            )
+        )
+        emit_planned(self.emit, nodes)
+        self.emit(Replanned, task_id=failed_child, reason=reason, new_task_ids=new_ids)
+        for node in nodes:
+            if self.tree.is_leaf(node.id):
+                self._design(node)
 
     def _give_up(self, node: TaskNode, reason: str) -> None:
         """Isolate ``node``'s failure: skip what depends on it, let the rest run on."""

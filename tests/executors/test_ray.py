@@ -106,7 +106,9 @@ async def test_a_failing_branch_cancels_its_siblings_ray_tasks(
 ):
     log = tmp_path / "steps.log"
     script = _fan_out_script("slow_step", lambda i: {"n": i, "log": str(log)}, failing="s0")
-    team = _team(script, ray_executor, [slow_step], max_attempts=1, max_replans=0)
+    team = _team(
+        script, ray_executor, [slow_step], max_attempts=1, max_replans=0, on_failure="stop"
+    )
     result = await team.arun("fifty slow steps, one of them fails")
 
     assert result.status is RunStatus.FAILED and "'s0' failed" in str(result.reason)
