@@ -46,6 +46,7 @@ async def sample_plans(
     prices: Mapping[str, Price],
     max_repairs: int = 2,
     fallbacks: bool = False,
+    on_demand: bool = False,
 ) -> tuple[PlanDraft, PlanSelection]:
     """Draw ``k`` plans for the tree's goal, and the one chosen with how it was chosen.
 
@@ -68,6 +69,7 @@ async def sample_plans(
                     tools=tools,
                     max_repairs=max_repairs,
                     sample=sample,
+                    on_demand=on_demand,
                 )
             except PlanningError as err:
                 draft = err

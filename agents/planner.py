@@ -26,7 +26,24 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 from orchestra.models.structured import json_schema_of
 
-__all__ = ["fallback_plan", "plan_goal", "plan_schema", "replan_subtree", "replan_task"]
+__all__ = [
+    "ON_DEMAND_LEVELS",
+    "decompose_task",
+    "fallback_plan",
+    "plan_goal",
+    "plan_schema",
+    "replan_subtree",
+    "replan_task",
+]
+
+ON_DEMAND_LEVELS = 2
+"""How deep an on-demand plan goes; tasks below are decomposed when they are ready."""
+
+ON_DEMAND_RULE = (
+    "- Plan only one or two levels now. Set `decompose` to true on a task that is big, or"
+    " that is best broken down once the tasks it depends on have finished (their results"
+    " are shown to whoever breaks it down then); such a task has no `subtasks` now."
+)
 
 
 async def plan_goal(
@@ -37,8 +54,12 @@ async def plan_goal(
     tools: dict[str, str],
     max_repairs: int = 2,
     sample: int = 0,
+    on_demand: bool = False,
 ) -> PlanDraft:
     """Decompose the tree's goal into a plan of subtasks (``sample``: which of several).
+
+    ``on_demand``: the plan goes one or two levels deep and may mark tasks to be
+    decomposed later by their leads (``decompose``), when their prerequisites are done.
 
     Raises:
         PlanningError: the plan stayed invalid after ``max_repairs`` repairs; it carries
@@ -55,6 +76,46 @@ async def plan_goal(
         tools=tools,
         max_repairs=max_repairs,
         sample=sample,
+        on_demand=on_demand,
+    )
+
+
+async def decompose_task(
+    model: BaseChatModel,
+    tree: TaskTree,
+    task_id: str,
+    *,
+    lead: RoleSpec,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    max_repairs: int = 2,
+) -> PlanDraft:
+    """Subtasks for ``task_id``, written by its lead once its prerequisites are done.
+
+    Decomposition on demand: the lead sees the results of the task's prerequisites (and
+    its path from the goal), so the breakdown can follow what is now known. Subtasks may
+    be marked to be decomposed in turn, above the tree's depth limit.
+
+    Raises:
+        PlanningError: as for :func:`plan_goal`.
+    """
+    task = tree.get(task_id)
+    request = (
+        f"{describe_task(tree, task)}\n\nYou lead this task ({lead.name}: "
+        f"{lead.instructions.splitlines()[0][:200]}). Break it into subtasks for your team."
+    )
+    return await _decompose(
+        model,
+        tree,
+        template="decomposer",
+        request=request,
+        task_id=task_id,
+        base_depth=task.depth,
+        roles=roles,
+        tools=tools,
+        max_repairs=max_repairs,
+        on_demand=True,
+        agent=AgentCall(agent="lead", task_id=task_id, role=lead.name),
     )
 
 
@@ -154,25 +215,35 @@ async def _decompose(
     max_repairs: int,
     sample: int = 0,
     min_tasks: int | None = None,
+    on_demand: bool = False,
+    agent: AgentCall | None = None,
 ) -> PlanDraft:
-    """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired."""
+    """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired.
+
+    ``on_demand``: at most two levels, and tasks may be marked ``decompose``.
+    """
+    levels = tree.max_depth - base_depth
+    if on_demand:
+        levels = min(levels, ON_DEMAND_LEVELS)
     system = render(
         template,
-        levels=tree.max_depth - base_depth,
+        levels=levels,
         roles=describe_roles(roles),
         tools=describe_tools(tools),
+        decomposition=ON_DEMAND_RULE if on_demand and base_depth + 1 < tree.max_depth else "",
     )
     return await ask_structured(
         model,
         [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
-        AgentCall(agent="planner", task_id=task_id, sample=sample),
+        agent or AgentCall(agent="planner", task_id=task_id, sample=sample),
         json_schema=plan_schema(
             [r.name for r in roles],
             min_tasks=min_tasks or (2 if task_id == ROOT_ID else 1),
             max_tasks=tree.max_tasks_per_level,
             tool_names=list(tools),
-            levels=tree.max_depth - base_depth,
+            levels=levels,
+            on_demand=on_demand and base_depth + 1 < tree.max_depth,
         ),
         check=lambda draft: plan_errors(
             draft,
@@ -180,6 +251,7 @@ async def _decompose(
             max_depth=tree.max_depth,
             max_tasks=tree.max_tasks_per_level,
             tools=set(tools),
+            on_demand=on_demand,
         ),
         max_repairs=max_repairs,
         error=PlanningError,
@@ -193,6 +265,7 @@ def plan_schema(
     max_tasks: int = MAX_TASKS_PER_LEVEL,
     tool_names: Sequence[str] = (),
     levels: int = 1,
+    on_demand: bool = False,
 ) -> dict[str, Any]:
     """The plan's JSON schema, limited to what this plan may contain.
 
@@ -212,6 +285,8 @@ def plan_schema(
     base = json_schema_of(PlanDraft)
     task = base["$defs"].pop("DraftTask")
     props = task["properties"]
+    if not on_demand:  # only on-demand plans may leave a task to be decomposed later
+        props.pop("decompose", None)
     props["title"]["minLength"] = 1
     props["description"]["minLength"] = 1
     props["depends_on"]["items"] = {"type": "string", "pattern": ID_PATTERN}

@@ -97,9 +97,9 @@ class Team:
             ``max_attempts``). False: an inner task's result is its subtasks' results
             joined, unjudged (fewer model calls).
         decompose: ``"on_demand"`` (the default): the first plan goes one or two levels
-            deep and may mark tasks to be decomposed by their lead once their own
-            dependencies are done, seeing those results; ``"upfront"``: the first plan is
-            the whole tree.
+            deep and may mark tasks to be decomposed later; such a task is broken into
+            subtasks by its lead once its own prerequisites are done, seeing their results
+            (``result.decompositions``). ``"upfront"``: the first plan is the whole tree.
         max_escalations: levels a task's unrecoverable failure may climb (its parent's
             lead re-plans the parent's subtree, then the grandparent's, ...) before the
             branch is given up.

@@ -302,9 +302,10 @@ def subtask(
     criteria: Sequence[str] = (),
     role: str | None = None,
     subtasks: Sequence[dict[str, Any]] = (),
+    decompose: bool = False,
 ) -> dict[str, Any]:
-    """One task of a scripted plan."""
-    return {
+    """One task of a scripted plan (``decompose``: to be broken down when it is ready)."""
+    task: dict[str, Any] = {
         "id": id,
         "title": title or id.replace("-", " ").replace("_", " ").capitalize(),
         "description": description or f"Do {id}.",
@@ -313,6 +314,9 @@ def subtask(
         "role": role,
         "subtasks": list(subtasks),
     }
+    if decompose:
+        task["decompose"] = True
+    return task
 
 
 def plan(*tasks: dict[str, Any]) -> dict[str, Any]:

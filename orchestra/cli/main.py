@@ -69,7 +69,8 @@ def main(
 
     Errors are one line on stderr. Exit codes: 0 succeeded, 1 the run failed (or an
     unexpected error), 2 bad input, configuration, file, server or run store, 3 the
-    budget ran out, 4 waiting for approval, 5 plan rejected, 130 interrupted.
+    budget ran out, 4 waiting for approval, 5 plan rejected, 6 partial (some branches
+    given up, the answer built from the rest), 130 interrupted.
     """
 
 
@@ -306,6 +307,7 @@ _EXIT_CODES = {
     RunStatus.BUDGET_EXCEEDED: 3,
     RunStatus.AWAITING_APPROVAL: 4,
     RunStatus.REJECTED: 5,
+    RunStatus.PARTIAL: 6,
 }
 
 

@@ -32,6 +32,7 @@ _RUN_STYLE = {
     "awaiting_approval": "yellow",
     "budget_exceeded": "yellow",
     "rejected": "yellow",
+    "partial": "yellow",
 }
 
 
@@ -53,17 +54,30 @@ def _short(value: object, limit: int = 60) -> str:
 def record_tree(record: RunRecord) -> Tree:
     """The task tree: status, role, executions, timing, tokens and verdicts per node."""
     root = Tree(safe_text(f"{record.status.value}: {record.goal}", style="bold"))
-    _add_children(root, record.children(), ROOT_ID)
+    escalations: dict[str, list[str]] = {}
+    for replan in record.replans:
+        if replan.scope is not None and replan.escalated_from is not None:
+            escalations.setdefault(replan.scope, []).append(replan.escalated_from)
+    _add_children(root, record.children(), ROOT_ID, escalations)
     return root
 
 
-def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id: str) -> None:
+def _add_children(
+    branch: Tree,
+    children: dict[str, list[TaskRecord]],
+    parent_id: str,
+    escalations: dict[str, list[str]],
+) -> None:
     for task in children.get(parent_id, []):
         label = Text(f"{clean(task.id)} ", style="bold")
         label.append(f"[{task.status.value}]", style=_STYLE.get(task.status, ""))
         label.append(f" {one_line(task.title)}")
-        if task.role:
+        if task.role and task.kind == "leaf":
             label.append(f"  role={one_line(task.role)}", style="dim")
+        if task.lead:
+            label.append(f"  lead={one_line(task.lead)}", style="dim")
+        if task.team:
+            label.append(f"  team={one_line(task.team)}", style="cyan")
         if task.executions:
             label.append(f" runs={task.executions}", style="dim")
         if task.started_at and task.finished_at:
@@ -80,7 +94,9 @@ def _add_children(branch: Tree, children: dict[str, list[TaskRecord]], parent_id
             label.append(f" after {one_line(', '.join(task.depends_on))}", style="dim")
         if task.replaced_by:
             label.append(f" → replaced by {one_line(', '.join(task.replaced_by))}", style="magenta")
-        _add_children(branch.add(label), children, task.id)
+        if escalated := escalations.get(task.id):
+            label.append(f" ⇡ re-planned after {one_line(', '.join(escalated))} failed", "magenta")
+        _add_children(branch.add(label), children, task.id, escalations)
 
 
 def print_record(console: Console, record: RunRecord) -> None:
@@ -104,10 +120,11 @@ def print_record(console: Console, record: RunRecord) -> None:
             )
         )
     for task in record.tasks:
+        what = "integration" if task.kind == "inner" else "attempt"
         for n, verdict in enumerate(task.verdicts, 1):
             if verdict.verdict != "pass":
                 console.print(
-                    safe_text(f"critic on {task.id} (attempt {n}): {verdict.verdict}: ", "yellow")
+                    safe_text(f"critic on {task.id} ({what} {n}): {verdict.verdict}: ", "yellow")
                     + safe_text(verdict.reason)
                 )
     usage = record.usage
@@ -121,6 +138,8 @@ def print_record(console: Console, record: RunRecord) -> None:
     if record.output:
         console.rule("answer")
         console.print(safe_text(record.output))
+    for missing in record.missing:
+        console.print(safe_text(f"missing: {missing.task_id}: {missing.reason}", style="yellow"))
     if record.reason:
         console.print(safe_text(f"reason: {record.reason}", style="red"))
 

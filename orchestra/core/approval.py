@@ -153,7 +153,9 @@ def _check_fits(
     if isinstance(decision, EditPlan):
         if request.kind != "plan":
             raise InputError(f"request {request.id!r} is a tool call; EditPlan is for the plan")
-        errors = plan_errors(decision.plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks)
+        errors = plan_errors(
+            decision.plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True
+        )
         if errors:
             raise InputError("the edited plan is not valid: " + "; ".join(errors))
     if isinstance(decision, EditArgs) and request.kind != "tool_call":

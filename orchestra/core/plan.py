@@ -67,6 +67,13 @@ class DraftTask(BaseModel):
         description="Optional further decomposition.",
         max_length=HARD_MAX_TASKS_PER_LEVEL,
     )
+    decompose: bool = Field(
+        default=False,
+        description=(
+            "True: break this task into subtasks later, once the tasks it depends on are"
+            " done and their results can shape the breakdown (then leave subtasks empty)."
+        ),
+    )
 
 
 class PlanDraft(BaseModel):
@@ -154,6 +161,7 @@ def draft_of(tree: TaskTree, parent_id: str) -> list[DraftTask]:
             role=node.role,
             tools=list(node.tools),
             subtasks=draft_of(tree, node.id),
+            decompose=node.decompose,
         )
         for node in tree.children(parent_id, live_only=True)
     ]
@@ -192,6 +200,7 @@ def plan_errors(
     max_depth: int,
     max_tasks: int = MAX_TASKS_PER_LEVEL,
     tools: Collection[str] | None = None,
+    on_demand: bool = False,
 ) -> list[str]:
     """Everything wrong with ``draft``; an empty list means it can be used.
 
@@ -201,12 +210,14 @@ def plan_errors(
         max_depth: the deepest level a task may have (the root's children are depth 1).
         max_tasks: the most tasks one level may hold.
         tools: the tool names a task may name (None: not checked).
+        on_demand: tasks may be marked ``decompose`` (a leaf above ``max_depth``).
     """
     errors: list[str] = []
     if not draft.tasks:
         return ["the plan has no tasks; give at least one"]
     seen: set[str] = set()
     _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors, max_tasks)
+    _check_marks(draft.tasks, base_depth + 1, max_depth, on_demand, errors)
     if tools is not None:
         for task in _walk(draft.tasks):
             unknown = [t for t in task.tools if t not in tools]
@@ -262,6 +273,27 @@ def _check_level(
     for task in tasks:
         if task.subtasks:
             _check_level(task.subtasks, depth + 1, max_depth, seen, errors, max_tasks)
+
+
+def _check_marks(
+    tasks: list[DraftTask], depth: int, max_depth: int, on_demand: bool, errors: list[str]
+) -> None:
+    """``decompose`` marks only on leaves above max depth (in on-demand plans).
+
+    Elsewhere a mark is a hint nobody asked for: upfront teams run marked tasks as they are.
+    """
+    for task in tasks:
+        if task.decompose and on_demand:
+            if task.subtasks:
+                errors.append(
+                    f"task {task.id!r} has subtasks and decompose true; choose one of the two"
+                )
+            elif depth >= max_depth:
+                errors.append(
+                    f"task {task.id!r} is at the deepest level ({max_depth}) and cannot be"
+                    " decomposed; set decompose to false"
+                )
+        _check_marks(task.subtasks, depth + 1, max_depth, on_demand, errors)
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -330,6 +362,7 @@ def draft_to_nodes(
                     depth=depth,
                     replaces=replaces,
                     replan_generation=replan_generation,
+                    decompose=task.decompose and not task.subtasks,
                 )
             )
             build(task.subtasks, renames[task.id], depth + 1)
@@ -397,7 +430,9 @@ def salvage_plan(
                 notes.append(f"dropped dependency {dep!r} of task {task.id!r}")
         task.depends_on = kept
     draft = PlanDraft(tasks=tasks)
-    leftover = plan_errors(draft, base_depth=base_depth, max_depth=max_depth, max_tasks=max_tasks)
+    leftover = plan_errors(
+        draft, base_depth=base_depth, max_depth=max_depth, max_tasks=max_tasks, on_demand=True
+    )
     if leftover:
         raise ValueError("; ".join(leftover))
     return draft, notes

@@ -98,9 +98,8 @@ class TaskNode(BaseModel):
     """Model usage spent on this node: role design, attempts, critiques, its re-plan (the
     root holds planning and synthesis)."""
     decompose: bool = False
-    """Marked by the planner to be decomposed on demand: its lead breaks it into subtasks
-    once its own dependencies are done, seeing their results (``Team(decompose=
-    "on_demand")``). Cleared when the decomposition is in the tree."""
+    """Reserved for decomposition on demand (a task its lead breaks into subtasks once its
+    own dependencies are done); nothing sets it yet."""
     lead: str | None = None
     """The role that leads this inner task: decomposes it, integrates its children's
     results into its result and answers for its subtree."""

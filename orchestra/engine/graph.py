@@ -193,6 +193,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                     prices=rt.prices,
                     max_repairs=rt.limits.max_repairs,
                     fallbacks=rt.fallbacks,
+                    on_demand=rt.decompose == "on_demand",
                 )
                 trace_plan_selection(span, selection)
             else:
@@ -202,6 +203,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                     roles=list(rt.roles.values()),
                     tools=rt.tools_for(state["goal"]),
                     max_repairs=rt.limits.max_repairs,
+                    on_demand=rt.decompose == "on_demand",
                 )
         except BudgetExceeded as exc:
             before = Usage.model_validate(state.get("usage") or {})
@@ -264,6 +266,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         base_depth=0,
         max_depth=tree.max_depth,
         max_tasks=tree.max_tasks_per_level,
+        on_demand=True,  # a person may leave a task to be decomposed when it is ready
     )
     if errors:  # Team checks before resuming; a run resumed some other way is checked here
         raise InputError("the edited plan is not valid: " + "; ".join(errors))
@@ -366,6 +369,7 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
         "tree": scheduler.tree.model_dump(mode="json"),
         "roles": roles_to_state(scheduler.roles),
         "replans": [r.model_dump(mode="json") for r in scheduler.replans],
+        "decompositions": [d.model_dump(mode="json") for d in scheduler.decompositions],
         "status": _dispatch_status(scheduler).value,
         "reason": scheduler.failure or scheduler.partial,
         "notices": scheduler.notices,

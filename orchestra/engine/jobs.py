@@ -39,7 +39,7 @@ from orchestra.agents.executor import (
     offered_tools,
 )
 from orchestra.agents.lead import children_digest, integrate
-from orchestra.agents.planner import fallback_plan, replan_subtree, replan_task
+from orchestra.agents.planner import decompose_task, fallback_plan, replan_subtree, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
@@ -84,11 +84,13 @@ __all__ = [
     "JobInput",
     "JobProgress",
     "AttemptJob",
+    "DecomposeJob",
     "DesignJob",
     "EscalationJob",
     "IntegrateJob",
     "ReplanJob",
     "attempt",
+    "decomposition",
     "design",
     "escalation",
     "integration",
@@ -199,6 +201,20 @@ class DesignJob:
     tree: TaskTree
     task_id: str
     roles: dict[str, RoleSpec]
+    meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecomposeJob:
+    """A task marked ``decompose``: its lead breaks it into subtasks, now that it is ready."""
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    task_id: str
+    lead: RoleSpec
+    roles: list[RoleSpec]
     meter: BudgetMeter | None = None
     progress: JobProgress = field(default_factory=JobProgress)
 
@@ -623,6 +639,37 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
         "error": error,
         "usage": meter.usage.model_dump(),
         "notices": notices,
+    }
+
+
+async def decomposition(job: DecomposeJob) -> dict[str, Any]:
+    """The lead's subtasks for the task, as JSON data (``draft`` None: with ``error``)."""
+    rt = job.runtime
+    draft: PlanDraft | None = None
+    error: str | None = None
+    node = job.tree.get(job.task_id)
+    with (
+        metered(rt.prices) as meter,
+        agent_span("lead", task=node, role=job.lead.name, run_id=job.run_id) as span,
+    ):
+        try:
+            draft = await decompose_task(
+                rt.model_for(job.lead),
+                job.tree,
+                job.task_id,
+                lead=job.lead,
+                roles=job.roles,
+                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
+                max_repairs=rt.limits.max_repairs,
+            )
+        except PlanningError as err:
+            error = str(err)
+        set_attributes(span, {"orchestra.decomposed": draft is not None})
+    return {
+        "draft": draft.model_dump(mode="json") if draft else None,
+        "error": error,
+        "usage": meter.usage.model_dump(),
+        "notices": [],
     }
 
 

@@ -31,7 +31,7 @@ __all__ = ["DecomposeMode", "FailurePolicy", "Limits", "TeamRuntime", "ToolRetri
 
 DecomposeMode = Literal["upfront", "on_demand"]
 """How the tree is made: all of it by the first plan (``upfront``), or one or two levels
-first with tasks marked to be decomposed by their leads when they are ready (``on_demand``)."""
+first, with tasks marked to be decomposed by their leads when they are ready (``on_demand``)."""
 
 FailurePolicy = Literal["continue", "stop"]
 """What a branch given up for good does to the run: independent branches run on and the
@@ -98,11 +98,11 @@ class TeamRuntime:
     """Models of user roles that have their own."""
     limits: Limits = field(default_factory=Limits)
     critic: bool = True
+    decompose: DecomposeMode = "on_demand"
+    """Decompose tasks up front or on demand (see :data:`DecomposeMode`)."""
     leads: bool = True
     """Inner tasks have leads who integrate their subtasks' results (judged by the critic);
     False joins the results unjudged (fewer model calls)."""
-    decompose: DecomposeMode = "on_demand"
-    """Decompose tasks up front or on demand (see :data:`DecomposeMode`)."""
     on_failure: FailurePolicy = "continue"
     """Isolate a failed branch or stop the run (see :data:`FailurePolicy`)."""
     refine_goal: bool = False

@@ -27,6 +27,7 @@ from orchestra.core.events import (
     LeadAssigned,
     Replanned,
     RoleAssigned,
+    TaskDecomposed,
     TaskEscalated,
     TaskFailed,
     TaskFinished,
@@ -37,7 +38,7 @@ from orchestra.core.events import (
     VerdictGiven,
 )
 from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signature
-from orchestra.core.record import ReplanRecord
+from orchestra.core.record import DecompositionRecord, ReplanRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
@@ -46,6 +47,7 @@ from orchestra.engine import jobs
 from orchestra.engine.emit import Emitter
 from orchestra.engine.jobs import (
     AttemptJob,
+    DecomposeJob,
     DesignJob,
     EscalationJob,
     IntegrateJob,
@@ -127,6 +129,8 @@ class Scheduler:
     _escalating: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """Tasks a failure climbed to, waiting for their subtree to be quiet before it is
     planned again: (failed child, reason, level) by task id."""
+    decompositions: list[DecompositionRecord] = field(default_factory=list)
+    """Decompositions on demand made in this invocation (state data is appended)."""
     _levels: dict[str, int] = field(default_factory=dict)
     """How many levels the failure that re-planned a task had climbed, by task id."""
 
@@ -227,7 +231,7 @@ class Scheduler:
         leaf: TaskNode,
         name: str,
         fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: AttemptJob | ReplanJob | DesignJob | IntegrateJob | EscalationJob,
+        job: AttemptJob | ReplanJob | DesignJob | IntegrateJob | EscalationJob | DecomposeJob,
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
@@ -257,7 +261,10 @@ class Scheduler:
             if running >= self.runtime.limits.max_parallel:
                 break
             running += 1
-            self._launch_attempt(leaf)
+            if leaf.decompose and self.runtime.decompose == "on_demand":
+                self._launch_decomposition(leaf)
+            else:
+                self._launch_attempt(leaf)
 
     def _launch_attempt(self, leaf: TaskNode) -> None:
         paused = self._continue.pop(leaf.id, None)
@@ -455,6 +462,62 @@ class Scheduler:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
 
+    # -- decomposition on demand ---------------------------------------------------
+
+    def _launch_decomposition(self, node: TaskNode) -> None:
+        """``node`` is ready: its lead (the role it was given) breaks it into subtasks."""
+        assert node.role is not None
+        now = _now()
+        node.status = TaskStatus.RUNNING
+        node.started_at = node.started_at or now
+        for ancestor in self.tree.ancestors(node.id):
+            if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
+                ancestor.status = TaskStatus.RUNNING
+                ancestor.started_at = ancestor.started_at or now
+        job = DecomposeJob(
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=node.id,
+            lead=self.roles[node.role],
+            roles=list(self.roles.values()),
+        )
+        self._start(
+            "decompose",
+            node,
+            f"decompose.{node.id}",
+            jobs.decomposition,
+            job,
+            lambda out: self._on_decomposed(node, out),
+        )
+
+    def _on_decomposed(self, node: TaskNode, out: dict[str, Any]) -> None:
+        """Graft the lead's subtasks under ``node`` (or run it as a leaf when none came)."""
+        self._take_usage_and_notices(node, out)
+        node.decompose = False
+        if out["draft"] is None:
+            message = f"no usable decomposition ({out['error']}); the task runs as one"
+            self.notices.append(self.emit.notice("decomposition_failed", message, node.id))
+            node.status = TaskStatus.PENDING
+            return
+        draft = PlanDraft.model_validate(out["draft"])
+        nodes = draft_to_nodes(
+            draft, self.tree, parent_id=node.id, replan_generation=node.replan_generation
+        )
+        self.tree.add(nodes)
+        node.lead = node.role
+        assert node.lead is not None
+        self.emit(LeadAssigned, task_id=node.id, role=node.lead, designed=False)
+        new_ids = [n.id for n in nodes]
+        self.decompositions.append(
+            DecompositionRecord(task_id=node.id, new_task_ids=new_ids, at=_now())
+        )
+        emit_planned(self.emit, nodes)
+        self.emit(TaskDecomposed, task_id=node.id, new_task_ids=new_ids)
+        for new in nodes:
+            if self.tree.is_leaf(new.id):
+                self._design(new)
+
     # -- leads -----------------------------------------------------------------------
 
     def _ready_to_integrate(self, node: TaskNode) -> bool:
@@ -616,14 +679,16 @@ class Scheduler:
 
         The ancestor's subtree is planned again (finished subtasks kept) once nothing runs
         in it any more. An ancestor takes one escalation; a failure climbs at most
-        ``max_escalations`` levels from the task that first failed, and every escalation
-        is a re-plan within the run's ``max_replans``. False: nobody can take it.
+        ``max_escalations`` levels from the task that first failed, every escalation is a
+        re-plan within the run's ``max_replans``, and it climbs no higher than a top-level
+        task (the goal is not planned again). False: nobody can take it.
         """
         limits = self.runtime.limits
         if self.failure is not None or self._replans_started >= limits.max_replans:
             return False
         climbed = self._levels.get(node.id, 0)
-        for ancestor in reversed(self.tree.ancestors(node.id)):
+        # the goal is not planned again: a top-level task's own re-plans are its last chance
+        for ancestor in reversed(self.tree.ancestors(node.id)[1:]):
             level = climbed + node.depth - ancestor.depth
             if level > limits.max_escalations:
                 return False

@@ -53,6 +53,7 @@ HistoryStatus = Literal[
     "budget_exceeded",
     "awaiting_approval",
     "rejected",
+    "partial",
     "error",
 ]
 

@@ -21,13 +21,16 @@ from orchestra.core.events import (
     ApprovalRequested,
     Event,
     GoalRefined,
+    LeadAssigned,
     Replanned,
     RoleAssigned,
     RunFinished,
     RunStarted,
     SearchStepped,
+    TaskEscalated,
     TaskFailed,
     TaskFinished,
+    TaskIntegrating,
     TaskPlanned,
     TaskStarted,
     ToolCalled,
@@ -51,6 +54,8 @@ _ICON = {
     "failed": ("✗", "red"),
     "replaced": ("↻", "magenta"),
     "waiting": ("⏸", "yellow"),
+    "skipped": ("–", "yellow"),
+    "integrating": ("◑", "cyan"),
 }
 
 
@@ -68,6 +73,8 @@ class _Task:
     depends_on: list[str]
     status: str = "pending"
     role: str | None = None
+    lead: str | None = None
+    escalated_from: str | None = None
     attempt: int = 0
     started: float | None = None
     ended: float | None = None
@@ -150,10 +157,24 @@ class LiveView:
             case TaskFinished():
                 self._end(event.task_id, "done", now)
             case TaskFailed():
-                self._end(event.task_id, "failed", now)
+                skipped = event.reason.startswith(("not run", "cancelled", "depends on"))
+                self._end(event.task_id, "skipped" if skipped else "failed", now)
             case Replanned():
                 self._end(event.task_id, "replaced", now)
                 self.replaced_by[event.task_id] = list(event.new_task_ids)
+            case _:
+                self._hierarchy_event(event)
+
+    def _hierarchy_event(self, event: Event) -> None:
+        """Leads, their integrations and failures climbing the tree."""
+        match event:
+            case LeadAssigned():
+                self._task(event.task_id).lead = event.role
+            case TaskIntegrating():
+                task = self._task(event.task_id)
+                task.status, task.attempt = "integrating", event.integration
+            case TaskEscalated():
+                self._task(event.task_id).escalated_from = event.from_task_id
             case _:
                 pass
 
@@ -214,8 +235,12 @@ class LiveView:
             label = Text.assemble(
                 (f"{icon} ", style), (clean(task.id), "bold"), f" {one_line(task.title)}"
             )
-            if task.role:
+            if task.lead:
+                label.append(f"  lead {one_line(task.lead)}", style="dim")
+            elif task.role:
                 label.append(f"  {one_line(task.role)}", style="dim")
+            if task.escalated_from:
+                label.append(f"  ⇡ from {one_line(task.escalated_from)}", style="magenta")
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")
             if task.started is not None:

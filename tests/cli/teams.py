@@ -44,6 +44,19 @@ def plain() -> Team:
     return Team(ScriptedChatModel(_script("done")), name="plain")
 
 
+def partial() -> Team:
+    """One branch fails for good, the other finishes: the run is partial."""
+    script = {
+        "planner": [plan(subtask("good", "Good branch"), subtask("bad", "Bad branch"))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": "some result",
+        "critic@bad": verdict("retry", "not good enough"),
+        "critic": verdict("pass"),
+        "synthesizer": "what we have",
+    }
+    return Team(ScriptedChatModel(script), max_attempts=1, max_replans_per_node=0, name="partial")
+
+
 def missing_server() -> Team:
     """A team whose MCP server's command does not exist: it fails as the run starts."""
     return Team(

@@ -75,6 +75,21 @@ def test_human_output_shows_the_tree_and_the_answer():
     assert "answer" in result.output
 
 
+def test_a_partial_run_exits_6_and_says_what_is_missing():
+    result = CliRunner().invoke(app, ["run", "tests/cli/teams.py:partial", "do both"])
+    assert result.exit_code == 6, result.output
+    assert "partial: do both" in result.output
+    assert "good [done] Good branch" in result.output
+    assert "bad [failed] Bad branch" in result.output
+    assert "missing: bad: no accepted result after 1 attempt(s): not good enough" in result.output
+    assert "Not done (this answer is partial)" in result.output
+    record = json.loads(
+        CliRunner().invoke(app, ["run", "tests/cli/teams.py:partial", "do both", "--json"]).output
+    )
+    assert record["status"] == "partial"
+    assert [m["task_id"] for m in record["missing"]] == ["bad"]
+
+
 def test_bad_targets_exit_2_with_a_message():
     runner = CliRunner()
     for target, message in [

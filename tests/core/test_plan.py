@@ -108,3 +108,40 @@ async def test_a_team_with_more_tasks_per_level_runs_a_wide_plan():
     team, _ = make_team(script, max_tasks_per_level=12)
     result = await team.arun("goal")
     assert result.status is RunStatus.SUCCEEDED and len(result.tree.leaves()) == 12
+
+
+def test_decompose_marks_are_checked_in_on_demand_plans_and_carried_to_the_tree():
+    from orchestra.agents.planner import plan_schema
+
+    marked = PlanDraft.model_validate(
+        {
+            "tasks": [
+                {"id": "a", "title": "A", "description": "Do a.", "decompose": True},
+                {
+                    "id": "b",
+                    "title": "B",
+                    "description": "Do b.",
+                    "decompose": True,
+                    "subtasks": [{"id": "b1", "title": "B1", "description": "Do b1."}],
+                },
+            ]
+        }
+    )
+    errors = plan_errors(marked, base_depth=0, max_depth=3, on_demand=True)
+    assert errors == ["task 'b' has subtasks and decompose true; choose one of the two"]
+    # at the deepest level nothing can be decomposed any more
+    deepest = plan_errors(marked.without("b"), base_depth=2, max_depth=3, on_demand=True)
+    assert deepest == [
+        "task 'a' is at the deepest level (3) and cannot be decomposed; set decompose to false"
+    ]
+    # an upfront plan may carry the hint; nobody acts on it
+    assert plan_errors(marked.without("b"), base_depth=0, max_depth=3) == []
+
+    tree = TaskTree.for_goal("goal", max_depth=3)
+    [node] = draft_to_nodes(marked.without("b"), tree, parent_id="root")
+    assert node.decompose is True
+
+    on_demand = plan_schema([], levels=2, on_demand=True)
+    upfront = plan_schema([], levels=3)
+    assert "decompose" in on_demand["$defs"]["DraftTaskLevel1"]["properties"]
+    assert "decompose" not in upfront["$defs"]["DraftTaskLevel1"]["properties"]
