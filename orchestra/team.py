@@ -46,6 +46,7 @@ from orchestra.observability.spans import (
     trace_run_usage,
     use_settings,
 )
+from orchestra.team_tool import team_tool
 from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
 from orchestra.tools.mcp import MCPServerTools
@@ -635,6 +636,24 @@ class Team:
         """
         async with self._checkpointed_graph() as graph:
             return await _result(graph, run_id)
+
+    def as_tool(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> BaseTool:
+        """This team as a LangChain tool taking a ``goal``: each call is a run of the team.
+
+        The tool returns the team's answer and run id (a partial answer says what is
+        missing); a run without an answer (failed, out of budget, waiting for a person)
+        is an error naming the run. It works in any LangChain or LangGraph agent and as a
+        tool of another team, whose resumed runs never run a finished call again (the
+        call's idempotency key names this team's run). ``timeout`` bounds a call in
+        seconds (None: no bound; the team's ``budget`` bounds each run too).
+        """
+        return team_tool(self, name=name, description=description, timeout=timeout)
 
     async def atool_result(self, call: ToolCallRecord) -> str:
         """The whole output of ``call`` (one of ``RunResult.tool_calls``).

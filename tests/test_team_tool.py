@@ -1,0 +1,90 @@
+"""A team as a tool: for LangChain agents and for another team's executors."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import ToolMessage
+
+from orchestra import RunStatus, Team
+from orchestra.testing import (
+    ScriptedCall,
+    ScriptedChatModel,
+    plan,
+    role_spec,
+    subtask,
+    tool_call,
+    verdict,
+)
+from tests.conftest import make_team
+
+
+def _analysts(
+    answer: str = "the market grew 4%", **overrides: object
+) -> tuple[Team, ScriptedChatModel]:
+    script: dict[str, object] = {
+        "planner": plan(subtask("numbers"), subtask("trend", deps=["numbers"])),
+        "role_designer": role_spec("analyst", "Analyse.", []),
+        "executor": lambda call: f"{call.task_id} found",
+        "critic": verdict("pass"),
+        "synthesizer": answer,
+    }
+    script.update(overrides)
+    model = ScriptedChatModel(script)
+    return Team(model, name="market analysts", checkpointer="memory", history=False), model
+
+
+async def test_a_team_is_a_langchain_tool_that_returns_its_answer_and_run():
+    team, model = _analysts()
+    as_tool = team.as_tool()
+    assert as_tool.name == "ask_market_analysts"
+    assert "market analysts" in as_tool.description
+    assert list(as_tool.args) == ["goal"]  # the idempotency key is not the model's to give
+    out = await as_tool.ainvoke({"goal": "How did the market do?"})
+    assert out.startswith("the market grew 4%") and "succeeded" in out
+    [planner] = model.calls_for("planner")
+    assert "How did the market do?" in planner.prompt
+    # from a model's tool call, as a LangGraph ToolNode makes it
+    message = await as_tool.ainvoke(
+        {"name": as_tool.name, "args": {"goal": "And next year?"}, "id": "c1", "type": "tool_call"}
+    )
+    assert isinstance(message, ToolMessage) and "the market grew 4%" in message.content
+
+
+async def test_a_run_without_an_answer_is_an_error_naming_the_run():
+    team, _ = _analysts(**{"executor": "", "critic": verdict("retry", "empty")})
+    with pytest.raises(Exception, match=r"the team's run \S+ ended failed"):
+        await team.as_tool().ainvoke({"goal": "How did the market do?"})
+
+
+async def test_another_teams_executor_delegates_to_the_team_and_a_resume_never_asks_twice():
+    analysts, sub_model = _analysts()
+    delegate = analysts.as_tool()
+
+    def executor(call: ScriptedCall) -> object:
+        done = [m for m in call.messages if m.type == "tool"]
+        if done:
+            return f"report based on: {done[-1].content}"
+        return tool_call(delegate.name, {"goal": "How did the market do?"})
+
+    script = {
+        "planner": [plan(subtask("brief"))],
+        "role_designer": role_spec("editor", "Write briefs.", [delegate.name]),
+        "executor": executor,
+        "critic": verdict("pass"),
+        "synthesizer": "brief written",
+    }
+    parent, _ = make_team(script, tools=[delegate], name="editors")
+    result = await parent.arun("Write a market brief", run_id="brief-run")
+    assert result.status is RunStatus.SUCCEEDED
+    assert "the market grew 4%" in (result.tree.get("brief").result or "")
+    [call] = result.tool_calls
+    assert call.tool == delegate.name and call.ok and call.side_effects
+    assert len(sub_model.calls_for("planner")) == 1
+
+    # the same call (same idempotency key) again: the sub-team's run is not repeated
+    again = (
+        await delegate.ainvoke({"goal": "How did the market do?", "key": call.key})
+        if "key" in delegate.args
+        else None
+    )
+    assert again is None or len(sub_model.calls_for("planner")) == 1
