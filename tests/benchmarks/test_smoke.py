@@ -190,3 +190,13 @@ def test_bounded_io_benchmark_runs_at_a_smoke_size():
     assert set(result) == {"http_body", "http_gzip_bomb", "read_file", "search_files"}
     for case in result.values():
         assert case["baseline_added_mb"] > 0 and case["tool_added_mb"] >= 0
+
+
+def test_hierarchy_benchmark_runs_at_a_smoke_size():
+    bench = load("hierarchy")
+    result = bench.run(4, [0.9], seed=3)
+    row = result["by_p"]["0.9"]
+    assert set(row) == {"flat", "hierarchy"}
+    for stats in row.values():
+        assert 0 <= stats["success"] <= stats["usable"] <= 1 and stats["tokens"] > 0
+    assert row["flat"]["tokens_ratio"] == 1.0
