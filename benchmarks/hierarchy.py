@@ -138,7 +138,17 @@ class NoisyScript:
         if call.task_id not in (None, "root"):  # a group's subtree, after an escalation
             failed = re.findall(r"Subtask '([^']+)' failed for good", call.prompt)
             items = [i for f in failed for i in _ITEM.findall(f)]
-            return plan(*(self._leaf(item, f"again-{item}") for item in items))
+            return plan(
+                *(
+                    subtask(
+                        f"again-{item}",
+                        f"Look {item} up again",
+                        f"Call lookup for {item} and report exactly the code it returns.",
+                        criteria=[f"states the code of {item}"],
+                    )
+                    for item in items
+                )
+            )
         groups = (call.goal or "").split(": ", 1)[-1].split("; ")
         return plan(
             *(
@@ -154,9 +164,9 @@ class NoisyScript:
         )
 
     @staticmethod
-    def _leaf(item: str, task_id: str | None = None) -> dict[str, Any]:
+    def _leaf(item: str) -> dict[str, Any]:
         return subtask(
-            task_id or f"code-{item}",
+            f"code-{item}",
             f"Find the code of {item}",
             f"Look up the secret code of {item} and report it.",
             criteria=[f"states the code of {item}"],
@@ -175,7 +185,7 @@ class NoisyScript:
     def lead(self, call: ScriptedCall) -> str:
         digest = call.prompt.split("Results of your subtasks:", 1)[-1]
         codes = list(dict.fromkeys(m.group(0) for m in _CODE_OF.finditer(digest)))
-        if codes and self.rng(call).random() >= self.p:
+        if len(codes) > 1 and self.rng(call).random() >= self.p:
             codes.pop(self.rng(call).randrange(len(codes)))  # an inconsistent integration
         return "\n".join(codes)
 

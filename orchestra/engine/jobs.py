@@ -804,10 +804,20 @@ async def integration(job: IntegrateJob) -> dict[str, Any]:
                     max_repairs=rt.limits.max_repairs,
                 )
             except ModelBehaviorError as err:
-                if not rt.fallbacks:
-                    raise
-                output = children_digest(job.tree, job.task_id)
                 why = "; ".join(err.errors)
+                if not rt.fallbacks:  # the task fails (and its failure may climb), not the run
+                    span.set_status(StatusCode.ERROR, "the lead gave no usable result")
+                    return {
+                        "usage": meter.usage.model_dump(),
+                        "lead": lead.model_dump(mode="json"),
+                        "designed": designed,
+                        "output": None,
+                        "error": f"the lead gave no usable result ({why})",
+                        "verdict": None,
+                        "finished_at": datetime.now(UTC).isoformat(),
+                        "notices": notices,
+                    }
+                output = children_digest(job.tree, job.task_id)
                 notices.append(
                     {
                         "kind": "integration_fallback",

@@ -577,6 +577,9 @@ class Scheduler:
             node.lead = spec.name
             self.emit(LeadAssigned, task_id=node.id, role=spec.name, designed=added)
         node.integrations += 1
+        if out["output"] is None:
+            self._fail(node, str(out["error"]))
+            return
         node.result = out["output"]
         verdict = Verdict.model_validate(out["verdict"])
         node.verdicts.append(verdict)

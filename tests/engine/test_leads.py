@@ -139,3 +139,33 @@ async def test_a_role_hint_naming_a_user_role_leads_without_a_design_call():
     assert model.calls_for("role_designer", "research") == []
     [assigned] = [e for e in events if e.type == "lead_assigned"]
     assert (assigned.task_id, assigned.role, assigned.designed) == ("research", "chief", False)
+
+
+async def test_a_lead_that_never_answers_fails_its_task_not_the_run():
+    script = _script(
+        **{
+            "planner": [plan(*_tree()["tasks"], subtask("other"))],
+            "lead@research": [""] * 3,
+            "executor@other": ["other done"],
+            "executor@write": [],
+        }
+    )
+    team, model = make_team(script, fallbacks=False)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.status is RunStatus.PARTIAL
+    research = result.tree.get("research")
+    assert research.status is TaskStatus.FAILED
+    assert "the lead gave no usable result" in (research.reason or "")
+    assert result.tree.get("other").status is TaskStatus.DONE
+
+
+async def test_with_fallbacks_an_empty_integration_keeps_the_subtasks_results():
+    script = _script(**{"lead@research": [""] * 3})
+    team, model = make_team(script, fallbacks=True)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.status is RunStatus.SUCCEEDED
+    research = result.tree.get("research")
+    assert "source a says 1" in (research.result or "") and "source b says 2" in research.result
+    assert [n.kind for n in result.notices] == ["integration_fallback"]
