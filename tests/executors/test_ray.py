@@ -178,6 +178,10 @@ async def test_a_timeout_cancels_a_sync_tool_where_it_runs(
     ray_executor: RayExecutor, tmp_path: Path
 ):
     log = tmp_path / "sleep.log"
+    # a worker that is up already: on a loaded machine starting one can take longer than
+    # the 1 s timeout below, which would then stop the call before it ever started
+    warm = _one_call_script("sleepy", {"seconds": 0, "log": str(tmp_path / "warm.log")})
+    assert (await _team(warm, ray_executor, [sleepy]).arun("warm up")).tool_calls[0].ok
     timed = with_options(
         sleepy.model_copy(), options_of(sleepy).model_copy(update={"timeout_s": 1})
     )
