@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskTree
 
-__all__ = ["describe_roles", "describe_task", "describe_tools", "dependency_results"]
+__all__ = [
+    "delegated_goal",
+    "dependency_results",
+    "describe_roles",
+    "describe_task",
+    "describe_tools",
+    "goal_request",
+]
 
 
 def describe_tools(tools: dict[str, str]) -> str:
@@ -26,8 +33,21 @@ def describe_roles(roles: Iterable[Role | RoleSpec]) -> str:
         about = (
             role.description if isinstance(role, Role) and role.description else role.instructions
         )
-        lines.append(f"- {role.name}: {about.splitlines()[0][:160]}")
+        team = role.team if isinstance(role, RoleSpec) else role.team.name if role.team else None
+        delegated = f" (a team of its own: {team})" if team else ""
+        lines.append(f"- {role.name}{delegated}: {about.splitlines()[0][:160]}")
     return "\n".join(lines) or "(none)"
+
+
+def goal_request(tree: TaskTree) -> str:
+    """The goal as the planner is asked for it, with its task statement when refined.
+
+    The whole goal, never the root's title (its first 120 characters, which could cut a
+    secret in two where a redactor no longer knows it).
+    """
+    if tree.statement is None:
+        return f"Goal: {tree.goal}"
+    return f"Goal: {tree.goal}\n\nTask statement (plan to meet it):\n{tree.statement.render()}"
 
 
 def dependency_results(tree: TaskTree, task_id: str) -> list[TaskNode]:
@@ -54,3 +74,34 @@ def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -
         for dep in dependency_results(tree, task.id):
             parts.append(f"Result of '{dep.title}' ({dep.id}):\n{dep.result}")
     return "\n\n".join(parts)
+
+
+_DELEGATED_INPUT_CHARS = 3000
+
+
+def delegated_goal(
+    tree: TaskTree, task: TaskNode, *, feedback: str | None = None, limit: int = 20_000
+) -> str:
+    """The goal a sub-team gets for ``task``: the task first, then what frames it.
+
+    Its acceptance criteria, the larger goal and the path to the task, the results it
+    builds on (each clipped) and, on a retry, why the previous answer was rejected; at
+    most ``limit`` characters.
+    """
+    parts = [f"{task.title}\n{task.description}".strip()]
+    if task.acceptance_criteria:
+        parts.append(
+            "Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria)
+        )
+    path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
+    parts.append(f"This is part of a larger goal: {tree.goal[:1000]}")
+    if path:
+        parts.append(f"Within: {path}")
+    for dep in dependency_results(tree, task.id):
+        result = dep.result or ""
+        if len(result) > _DELEGATED_INPUT_CHARS:
+            result = result[:_DELEGATED_INPUT_CHARS] + " [...]"
+        parts.append(f"Result of '{dep.title}' to build on:\n{result}")
+    if feedback:
+        parts.append(f"A previous answer to this was rejected: {feedback}")
+    return "\n\n".join(parts)[:limit]

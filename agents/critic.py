@@ -6,9 +6,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask_structured
-from orchestra.agents.context import describe_task
+from orchestra.agents.context import describe_task, goal_request
 from orchestra.agents.prompts import render
-from orchestra.core.tree import TaskTree, Verdict
+from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
 
 __all__ = ["judge"]
 
@@ -30,7 +30,10 @@ async def judge(
         ModelBehaviorError: the verdict stayed unparsable after ``max_repairs`` repairs.
     """
     task = tree.get(task_id)
-    human = f"{describe_task(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
+    if task_id == ROOT_ID:  # the final answer, judged against the goal itself
+        human = f"{goal_request(tree)}\n\nThe team's final answer to judge:\n{result}"
+    else:
+        human = f"{describe_task(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
     return await ask_structured(
         model,
         [SystemMessage(content=render("critic")), HumanMessage(content=human)],

@@ -10,7 +10,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field, StringConstraints
 
 from orchestra.agents.calls import AgentCall, ask_structured
-from orchestra.agents.planner import goal_request
+from orchestra.agents.context import goal_request
 from orchestra.agents.prompts import render
 from orchestra.core.plan import DraftTask
 from orchestra.core.plan_selection import PlanCandidate

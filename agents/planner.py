@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask_structured
-from orchestra.agents.context import describe_roles, describe_task, describe_tools
+from orchestra.agents.context import describe_roles, describe_task, describe_tools, goal_request
 from orchestra.agents.lead import children_digest
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
@@ -119,13 +119,6 @@ async def decompose_task(
     )
 
 
-def goal_request(tree: TaskTree) -> str:
-    """The goal as the planner is asked for it, with its task statement when refined."""
-    if tree.statement is None:
-        return f"Goal: {tree.goal}"
-    return f"Goal: {tree.goal}\n\nTask statement (plan to meet it):\n{tree.statement.render()}"
-
-
 async def replan_task(
     model: BaseChatModel,
     tree: TaskTree,
@@ -165,16 +158,20 @@ async def replan_subtree(
     task_id: str,
     reason: str,
     *,
-    failed_child: str,
+    failed_child: str | None,
     roles: Sequence[Role | RoleSpec],
     tools: dict[str, str],
     max_repairs: int = 2,
 ) -> PlanDraft:
-    """New subtasks for ``task_id`` after its subtask ``failed_child`` failed for good.
+    """New subtasks for ``task_id``, whose subtree is planned again.
+
+    After its subtask ``failed_child`` failed for good, or (``failed_child`` None) after
+    the critic sent its integrated result back with a ``replan`` verdict.
 
     An escalation: the failure climbed from ``failed_child`` to ``task_id``, whose subtree
-    is planned again with the failure in view. The finished subtasks are kept (the
-    planner sees their results); the draft holds the tasks still needed.
+    is planned again with the failure in view. The planner sees the finished subtasks'
+    results and may keep some by id (``draft.keep``; null keeps them all); the draft holds
+    the tasks still needed.
 
     Raises:
         PlanningError: as for :func:`plan_goal`.
@@ -183,10 +180,16 @@ async def replan_subtree(
     about = (
         goal_request(tree) if task_id == ROOT_ID else describe_task(tree, task, with_inputs=False)
     )
+    what = (
+        f"Subtask {failed_child!r} failed for good: {reason}"
+        if failed_child is not None
+        else f"The reviewer rejected the task's result, put together from these: {reason}"
+    )
+    finished = [c.id for c in tree.children(task_id, live_only=True) if c.status.value == "done"]
     request = (
-        f"{about}\n\nIts subtasks so far:\n\n{children_digest(tree, task_id)}\n\n"
-        f"Subtask {failed_child!r} failed for good: {reason}\n"
-        "Plan the subtasks still needed (the finished ones are kept)."
+        f"{about}\n\nIts subtasks so far:\n\n{children_digest(tree, task_id)}\n\n{what}\n"
+        f"Finished subtasks you may keep: {finished or 'none'}. Plan the subtasks still"
+        " needed; `keep` lists the finished ones whose results still serve (null: all)."
     )
     return await _decompose(
         model,
@@ -199,6 +202,7 @@ async def replan_subtree(
         tools=tools,
         max_repairs=max_repairs,
         min_tasks=1,
+        keepable=finished,
     )
 
 
@@ -217,10 +221,12 @@ async def _decompose(
     min_tasks: int | None = None,
     on_demand: bool = False,
     agent: AgentCall | None = None,
+    keepable: Sequence[str] | None = None,
 ) -> PlanDraft:
     """Ask for a plan whose top tasks hang at ``base_depth + 1``, validated and repaired.
 
     ``on_demand``: at most two levels, and tasks may be marked ``decompose``.
+    ``keepable``: a subtree re-plan, which may keep these finished subtasks (``keep``).
     """
     levels = tree.max_depth - base_depth
     if on_demand:
@@ -244,18 +250,34 @@ async def _decompose(
             tool_names=list(tools),
             levels=levels,
             on_demand=on_demand and base_depth + 1 < tree.max_depth,
+            keepable=keepable,
         ),
-        check=lambda draft: plan_errors(
-            draft,
-            base_depth=base_depth,
-            max_depth=tree.max_depth,
-            max_tasks=tree.max_tasks_per_level,
-            tools=set(tools),
-            on_demand=on_demand,
-        ),
+        check=lambda draft: [
+            *plan_errors(
+                draft,
+                base_depth=base_depth,
+                max_depth=tree.max_depth,
+                max_tasks=tree.max_tasks_per_level,
+                tools=set(tools),
+                on_demand=on_demand,
+            ),
+            *_keep_errors(draft, keepable),
+        ],
         max_repairs=max_repairs,
         error=PlanningError,
     )
+
+
+def _keep_errors(draft: PlanDraft, keepable: Sequence[str] | None) -> list[str]:
+    """What is wrong with the draft's ``keep`` list (only subtree re-plans may have one)."""
+    if draft.keep is None:
+        return []
+    if keepable is None:
+        return ["`keep` is only for re-plans of a subtree: leave it null"]
+    unknown = [k for k in draft.keep if k not in keepable]
+    if unknown:
+        return [f"`keep` names {unknown}, which are not finished subtasks: pick from {keepable}"]
+    return []
 
 
 def plan_schema(
@@ -266,6 +288,7 @@ def plan_schema(
     tool_names: Sequence[str] = (),
     levels: int = 1,
     on_demand: bool = False,
+    keepable: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The plan's JSON schema, limited to what this plan may contain.
 
@@ -283,6 +306,17 @@ def plan_schema(
     if levels < 1:
         raise ValueError(f"a plan has at least one level, not {levels}")
     base = json_schema_of(PlanDraft)
+    if keepable is None:  # only a subtree re-plan keeps finished subtasks
+        base["properties"].pop("keep", None)
+    else:
+        base["properties"]["keep"] = {
+            "anyOf": [
+                {"type": "array", "items": {"enum": list(keepable)}}
+                if keepable
+                else {"type": "array", "maxItems": 0},
+                {"type": "null"},
+            ]
+        }
     task = base["$defs"].pop("DraftTask")
     props = task["properties"]
     if not on_demand:  # only on-demand plans may leave a task to be decomposed later

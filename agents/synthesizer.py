@@ -29,6 +29,7 @@ async def synthesize(
     *,
     max_repairs: int = 1,
     missing: list[MissingTask] | None = None,
+    feedback: str | None = None,
 ) -> str | None:
     """Combine the results of the top-level tasks into the answer to the goal.
 
@@ -36,6 +37,7 @@ async def synthesize(
     succeeded, and the prompt lists what is missing and why so the answer can say so.
     Returns None when the model's reply stays empty after ``max_repairs`` reminders; the
     caller decides what to do instead (the engine falls back to :func:`results_digest`).
+    ``feedback``: why the critic rejected the previous answer, to write a better one.
     """
     digest = partial_digest(tree) if missing else results_digest(tree)
     gaps = (
@@ -44,6 +46,8 @@ async def synthesize(
         if missing
         else ""
     )
+    if feedback:
+        gaps += f"\n\nA previous answer was rejected by the reviewer: {feedback}"
     messages: list[BaseMessage] = [
         SystemMessage(content=render("synthesizer")),
         # The goal comes last too: small models follow the end of a prompt best.

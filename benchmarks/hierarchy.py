@@ -190,7 +190,9 @@ class NoisyScript:
         return "\n".join(codes)
 
     def critic(self, call: ScriptedCall) -> dict[str, Any]:
-        task_part, judged = call.prompt.rsplit("Result to judge:", 1)
+        # a task's result, or the team's final answer (judged against the goal)
+        marker = "Result to judge:" if "Result to judge:" in call.prompt else "answer to judge:"
+        task_part, judged = call.prompt.rsplit(marker, 1)
         wanted = set(_ITEM.findall(task_part.split("Acceptance criteria:", 1)[-1]))
         found = {(m.group(1), m.group(2)) for m in _CODE_OF.finditer(judged)}
         right = bool(wanted) and found == {(i, secret_code(i)) for i in wanted}

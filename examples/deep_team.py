@@ -14,7 +14,11 @@ subtasks; ``report`` is marked to be decomposed on demand. What happens, on ever
     zero), so the failure climbs to ``research``, whose subtree is planned again: the
     finished ``prices`` and ``sales`` are kept, ``sourced_quotes`` replaces ``quotes``,
     and the run succeeds;
-(d) the market numbers come from another team, called as a tool (``team.as_tool()``).
+(d) the rules that apply are checked by a sub-team, a member of this team
+    (``Role(team=legal_team)``): it plans and runs the task with its own planner, roles
+    and model, and its tree nests under ``rules`` in the record (``rules/find``,
+    ``rules/check``); the market numbers come from another team called as a tool
+    (``team.as_tool()``).
 
 ``partial_team`` gives up one branch for good while an independent one finishes: the run
 ends ``partial`` and its answer says what is missing. The models are scripted
@@ -23,7 +27,7 @@ ends ``partial`` and its answer says what is missing. The models are scripted
 
 from __future__ import annotations
 
-from orchestra import Team
+from orchestra import Role, Team
 from orchestra.testing import (
     ScriptedCall,
     ScriptedChatModel,
@@ -57,6 +61,26 @@ numbers_team = Team(
 ask_numbers = numbers_team.as_tool(description="Ask the numbers team for market figures.")
 
 
+legal_team = Team(
+    ScriptedChatModel(
+        {
+            "planner": plan(
+                subtask("find", "Find the rules for e-bikes"),
+                subtask("check", "Check which rules apply", deps=["find"]),
+            ),
+            "role_designer": role_spec("lawyer", "Know the rules for vehicles.", []),
+            "executor@find": "EN 15194 (safety) and EU 168/2013 (above 25 km/h)",
+            "executor@check": "EN 15194 applies; EU 168/2013 only to speed pedelecs",
+            "critic": verdict("pass"),
+            "synthesizer": "E-bikes must meet EN 15194; speed pedelecs also EU 168/2013.",
+        }
+    ),
+    name="legal",
+    history=False,
+)
+"""The sub-team that checks the rules: a member of the research team."""
+
+
 def _sales_executor(call: ScriptedCall) -> object:
     found = _tool_result(call)
     if found is None:
@@ -78,7 +102,8 @@ def _script() -> dict[str, object]:
                         subtask("quotes", "Collect expert quotes"),
                     ],
                 ),
-                subtask("report", "Write the report", deps=["research"], decompose=True),
+                subtask("rules", "Check the rules that apply", role="legal"),
+                subtask("report", "Write the report", deps=["research", "rules"], decompose=True),
             )
         ],
         # (c) the subtree re-plan after 'quotes' failed for good
@@ -110,6 +135,7 @@ def _script() -> dict[str, object]:
 team = Team(
     ScriptedChatModel(_script()),
     tools=[ask_numbers],
+    roles=[Role(name="legal", team=legal_team, description="Checks the rules that apply.")],
     max_attempts=2,
     max_replans_per_node=0,
     name="deep-team",

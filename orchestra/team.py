@@ -13,11 +13,12 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Interrupt
+from opentelemetry.trace import Span
 
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.errors import ConfigError, InputError
-from orchestra.core.events import Event, EventAdapter, Notice, RunFinished
+from orchestra.core.events import Event, EventAdapter, EventBase, Notice, RunFinished
 from orchestra.core.record import RunRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
@@ -75,7 +76,10 @@ class Team:
         tools: tools the team's agents may use: langchain ``BaseTool`` objects, ``ToolSet``
             instances, MCP servers (:func:`orchestra.mcp_server`, connected for each run),
             or typed functions (made tools with :func:`orchestra.tool`).
-        roles: roles the role designer reuses when they fit a subtask.
+        roles: roles the planner and role designer reuse when they fit a subtask. A
+            role made with ``Role(team=other_team)`` delegates its tasks to that team,
+            which runs each as a goal of its own (its tree nests under the task; its
+            spending counts toward this team's budget; its approvals pause this run).
         models: named models: overrides for agents (``planner``, ``role_designer``,
             ``critic``, ``synthesizer``) and models a designed role may name.
         max_depth: deepest level of the task tree (the goal's subtasks are level 1).
@@ -275,6 +279,7 @@ class Team:
             memory=memory,
             memory_k=memory_k,
             memory_min_score=memory_min_score,
+            sub_teams={n: r.team for n, r in role_map.items() if r.team is not None},
         )
         self.budget = budget
         self.tracing = tracing if tracing is not None else Tracing()
@@ -415,31 +420,9 @@ class Team:
                         self._checkpointed_graph() as graph,
                         AsyncExitStack() as stack,
                     ):
-                        runtime = self.runtime
-                        resuming = not isinstance(start, dict)
-                        if resuming and isinstance(graph.checkpointer, BaseCheckpointSaver):
-                            finished = await finished_jobs(graph.checkpointer, run_id)
-                            runtime = replace(runtime, finished_jobs=finished)
-                        skipped: list[str] = []
-                        if self._servers:
-                            extra: list[BaseTool] = []
-                            for server in self._servers:
-                                connected = await stack.enter_async_context(server.connect())
-                                extra.extend(connected.tools)
-                                skipped.extend(connected.skipped)
-                            runtime = self._runtime_with(runtime, extra)
-                            logs = [str(s.log_path) for s in self._servers if s.log_path]
-                            set_attributes(
-                                span,
-                                {
-                                    "orchestra.mcp.servers": [s.name for s in self._servers],
-                                    "orchestra.mcp.stderr_logs": logs or None,
-                                },
-                            )
-                        runner = await stack.enter_async_context(
-                            self.executor.open_run(run_id, runtime.tools)
+                        runtime, skipped = await self._run_runtime(
+                            stack, graph, run_id, resuming=not isinstance(start, dict), span=span
                         )
-                        runtime = replace(runtime, tool_runner=runner)
                         config = _config(run_id) | {"recursion_limit": RECURSION_LIMIT}
                         to_queue = queue_sink(queue)
 
@@ -486,6 +469,101 @@ class Team:
                 producer.cancel()
                 # let it record how the run ended (history, span) before we go on
                 await asyncio.wait([producer])
+
+    async def _run_runtime(
+        self,
+        stack: AsyncExitStack,
+        graph: RunGraph,
+        run_id: str,
+        *,
+        resuming: bool,
+        span: Span,
+    ) -> tuple[TeamRuntime, list[str]]:
+        """The runtime of one run, and the MCP tools it could not offer.
+
+        MCP servers connected and the tool runner opened (both kept open by ``stack``);
+        a resumed run's finished jobs found in its checkpoint.
+        """
+        runtime = replace(self.runtime, saver=_saver(graph))
+        if resuming and runtime.saver is not None:
+            finished = await finished_jobs(runtime.saver, run_id)
+            runtime = replace(runtime, finished_jobs=finished)
+        skipped: list[str] = []
+        if self._servers:
+            extra: list[BaseTool] = []
+            for server in self._servers:
+                connected = await stack.enter_async_context(server.connect())
+                extra.extend(connected.tools)
+                skipped.extend(connected.skipped)
+            runtime = self._runtime_with(runtime, extra)
+            logs = [str(s.log_path) for s in self._servers if s.log_path]
+            set_attributes(
+                span,
+                {
+                    "orchestra.mcp.servers": [s.name for s in self._servers],
+                    "orchestra.mcp.stderr_logs": logs or None,
+                },
+            )
+        runner = await stack.enter_async_context(self.executor.open_run(run_id, runtime.tools))
+        return replace(runtime, tool_runner=runner), skipped
+
+    async def run_nested(
+        self,
+        goal: str,
+        *,
+        run_id: str,
+        saver: BaseCheckpointSaver[Any] | None,
+        decisions: Mapping[str, Decision] | None,
+        sink: Callable[[EventBase], None],
+    ) -> RunResult:
+        """Run ``goal`` as a task delegated by another team's run (``Role(team=self)``).
+
+        The run is checkpointed on ``saver``, the delegating run's (this team's own
+        checkpointer when None): called again with the same ``run_id`` it goes on from
+        where it was (a finished run is returned as it is; one stopped at the budget
+        goes on, under the budget in force here). ``decisions`` answer the approvals
+        it waits for. Its events go to ``sink``; its spans nest in the current span;
+        it is not listed in this team's history (it is part of the delegating run's
+        record), and this team's own ``budget`` does not apply: the delegating run's does.
+        """
+        goal = _check_goal(goal)
+        async with AsyncExitStack() as stack:
+            if saver is None:
+                saver = await stack.enter_async_context(self.checkpoints.open())
+            graph = self._graph.copy({"checkpointer": saver})
+            snapshot = await graph.aget_state(_config(run_id))
+            state = cast(RunState, snapshot.values)
+            start: RunState | Command[Any] | None
+            if not state:
+                start = {"run_id": run_id, "goal": goal}
+            elif decisions:
+                start = Command(
+                    resume={rid: d.model_dump(mode="json") for rid, d in decisions.items()}
+                )
+            else:
+                if state.get("status") == RunStatus.BUDGET_EXCEEDED.value:
+                    update, as_node = reopen_update(state)
+                    await graph.aupdate_state(_config(run_id), update, as_node=as_node)
+                start = None
+            with run_span(team=self.name, run_id=run_id, goal=goal) as span:
+                runtime, skipped = await self._run_runtime(
+                    stack, graph, run_id, resuming=bool(state), span=span
+                )
+                with event_sink(sink):
+                    for message in skipped:
+                        sink(Notice(run_id=run_id, kind="tool_skipped", message=message))
+                    async for chunk in graph.astream(
+                        start,
+                        _config(run_id) | {"recursion_limit": RECURSION_LIMIT},
+                        context=runtime,
+                        stream_mode="custom",
+                        durability="sync",
+                    ):  # with a sink set, only what a node wrote there itself
+                        sink(EventAdapter.validate_python(chunk))
+                result = await _result(graph, run_id)
+                trace_run_end(span, result.status.value, result.reason, result.output)
+                trace_run_usage(span, result.usage)
+        return result
 
     async def _budget_meter(
         self, budget: Budget | None, start: RunState | Command[Any] | None, run_id: str
@@ -681,6 +759,9 @@ class Team:
         return asyncio.run(self.atool_result(call))
 
 
+Role.model_rebuild()  # a role's ``team`` is a Team, defined just above
+
+
 async def _result(graph: RunGraph, run_id: str) -> RunResult:
     snapshot = await graph.aget_state(_config(run_id))
     if not snapshot.values or "tree" not in snapshot.values:
@@ -712,6 +793,11 @@ def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
         inner = inner.exceptions[0]
     return inner
+
+
+def _saver(graph: RunGraph) -> BaseCheckpointSaver[Any] | None:
+    saver = graph.checkpointer
+    return saver if isinstance(saver, BaseCheckpointSaver) else None
 
 
 def _config(run_id: str) -> RunnableConfig:

@@ -36,7 +36,17 @@ def test_the_deep_team_decomposes_reintegrates_escalates_and_delegates():
     assert replan["kept_task_ids"] == ["prices", "sales"]
     assert tasks["quotes"]["status"] == "failed" and tasks["sourced_quotes"]["status"] == "done"
     assert tasks["prices"]["executions"] == 1
-    # (d) the sales figures came from another team, called as a tool
+    # (d) a sub-team ran 'rules'; its tree nests under the task
+    rules = tasks["rules"]
+    assert (rules["kind"], rules["team"], rules["status"]) == ("team", "legal", "done")
+    assert "EN 15194" in rules["result"]
+    assert [(tasks[t]["parent_id"], tasks[t]["depth"]) for t in ("rules/find", "rules/check")] == [
+        ("rules", 2),
+        ("rules", 2),
+    ]
+    assert tasks["rules/check"]["depends_on"] == ["rules/find"]
+    assert rules["total_usage"]["model_calls"] > rules["usage"]["model_calls"]
+    # ... and the sales figures came from another team, called as a tool
     [call] = [c for c in record["tool_calls"] if c["tool"] == "ask_numbers"]
     assert call["ok"] and "11%" in call["result"]
     assert [t["depth"] for t in record["tasks"] if t["id"] in ("research", "prices")] == [1, 2]

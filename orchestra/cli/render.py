@@ -119,6 +119,12 @@ def print_record(console: Console, record: RunRecord) -> None:
                 style="cyan",
             )
         )
+    for n, verdict in enumerate(record.answer_verdicts, 1):
+        if verdict.verdict != "pass":
+            console.print(
+                safe_text(f"critic on the answer ({n}): {verdict.verdict}: ", "yellow")
+                + safe_text(verdict.reason)
+            )
     for task in record.tasks:
         what = "integration" if task.kind == "inner" else "attempt"
         for n, verdict in enumerate(task.verdicts, 1):
@@ -127,6 +133,8 @@ def print_record(console: Console, record: RunRecord) -> None:
                     safe_text(f"critic on {task.id} ({what} {n}): {verdict.verdict}: ", "yellow")
                     + safe_text(verdict.reason)
                 )
+    if record.stages:
+        console.print(Text(stages_line(record), style="dim"))
     usage = record.usage
     console.print(
         Text(
@@ -142,6 +150,14 @@ def print_record(console: Console, record: RunRecord) -> None:
         console.print(safe_text(f"missing: {missing.task_id}: {missing.reason}", style="yellow"))
     if record.reason:
         console.print(safe_text(f"reason: {record.reason}", style="red"))
+
+
+def stages_line(record: RunRecord) -> str:
+    """The team's own stages and how long each took, e.g. ``planning 1.20s · role design 0.40s``."""
+    parts = [
+        f"{s.label} {(s.finished_at - s.started_at).total_seconds():.2f}s" for s in record.stages
+    ]
+    return "stages: " + " · ".join(parts)
 
 
 def runs_table(runs: Sequence[RunSummary]) -> Table:

@@ -262,6 +262,7 @@ NoticeKind = Literal[
     "integration_fallback",
     "decomposition_failed",
     "branch_given_up",
+    "answer_rejected",
 ]
 
 
@@ -282,7 +283,9 @@ class Notice(EventBase):
     MCP task augmentation), ``integration_fallback`` (a lead's integration stayed
     invalid: the children's results stand as the task's result), ``decomposition_failed``
     (no valid decomposition on demand: the task runs as a leaf), ``branch_given_up`` (a
-    branch failed for good and escalation could not save it: independent work went on).
+    branch failed for good and escalation could not save it: independent work went on),
+    ``answer_rejected`` (the critic did not accept the final answer after every try, or
+    could not judge it: the last answer written stands, unaccepted).
     """
 
     type: Literal["notice"] = "notice"

@@ -80,6 +80,11 @@ class PlanDraft(BaseModel):
     """A decomposition of a goal (or of one failed task) into subtasks."""
 
     tasks: list[DraftTask] = Field(min_length=1, max_length=HARD_MAX_TASKS_PER_LEVEL)
+    keep: list[str] | None = Field(
+        default=None,
+        description="Only when a subtree is planned again: ids of the finished subtasks"
+        " whose results still serve (null keeps them all).",
+    )
 
     def without(self, task_id: str) -> PlanDraft:
         """This plan without task ``task_id``, its subtasks and any dependency on it.

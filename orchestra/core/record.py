@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
+from orchestra.core.nesting import nested_node
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
-from orchestra.core.tree import ROOT_ID, TaskKind, TaskStatus, TaskTree, Verdict
+from orchestra.core.tree import ROOT_ID, TaskKind, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 
 __all__ = [
@@ -61,6 +62,33 @@ class ReplanRecord(BaseModel):
     """The child whose failure climbed to ``scope`` and caused this re-plan, if any."""
     kept_task_ids: list[str] = Field(default_factory=list)
     """Finished tasks of the re-planned subtree that the new plan kept (never re-run)."""
+
+
+StageName = Literal["refine", "plan", "design_roles", "synthesize"]
+"""A stage of a run outside dispatch: goal refinement, planning, role design, synthesis."""
+
+STAGE_LABELS: dict[str, str] = {
+    "refine": "goal refinement",
+    "plan": "planning",
+    "design_roles": "role design",
+    "synthesize": "synthesis",
+}
+"""How the stages are called on timelines."""
+
+
+class StageRecord(BaseModel):
+    """When a stage of the run outside dispatch ran (a resumed stage has one per run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: StageName
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def label(self) -> str:
+        """The stage's name on a timeline (``planning``, ``role design``, ...)."""
+        return STAGE_LABELS[self.stage]
 
 
 class DecompositionRecord(BaseModel):
@@ -147,7 +175,11 @@ class TaskRecord(BaseModel):
     lead: str | None = None
     """The lead's role name, for inner tasks."""
     team: str | None = None
-    """The sub-team's name, for tasks delegated to one."""
+    """The sub-team's name, for tasks delegated to one (its tasks follow, named under
+    this task's id, e.g. ``research/a``)."""
+    sub_run_id: str | None = None
+    """The sub-team's run for the task's latest attempt (a thread on the run's
+    checkpointer), for tasks delegated to a sub-team."""
 
 
 class RunRecord(BaseModel):
@@ -177,6 +209,11 @@ class RunRecord(BaseModel):
     """Tasks decomposed on demand, in order."""
     missing: list[MissingTask] = Field(default_factory=list)
     """Tasks given up for good (status ``partial`` or ``failed``), with reasons."""
+    answer_verdicts: list[Verdict] = Field(default_factory=list)
+    """The critic's verdicts on the final answer, in order (the synthesizer is the goal's
+    lead: its answer is judged like an inner task's result)."""
+    stages: list[StageRecord] = Field(default_factory=list)
+    """When goal refinement, planning, role design and synthesis ran, in order."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -188,6 +225,48 @@ class RunRecord(BaseModel):
         for task in self.tasks:
             by_parent.setdefault(task.parent_id or ROOT_ID, []).append(task)
         return {parent: _display_order(tasks) for parent, tasks in by_parent.items()}
+
+
+def _task_records(tree: TaskTree, owner: TaskNode | None) -> list[TaskRecord]:
+    """Records of ``tree``'s tasks; a sub-team's tasks follow the task delegated to it.
+
+    ``owner``: the task ``tree`` is the sub-team's tree of (its tasks are named under it).
+    """
+    out: list[TaskRecord] = []
+    for node in tree.nodes.values():
+        if node.id == ROOT_ID:
+            continue
+        named = node if owner is None else nested_node(node, owner)
+        out.append(
+            TaskRecord(
+                id=named.id,
+                parent_id=named.parent_id,
+                title=named.title,
+                depth=named.depth,
+                depends_on=named.depends_on,
+                status=named.status,
+                role=named.role,
+                attempts=named.attempts,
+                executions=named.executions,
+                started_at=named.started_at,
+                finished_at=named.finished_at,
+                result=named.result,
+                reason=named.reason,
+                replaces=named.replaces,
+                replaced_by=named.replaced_by,
+                usage=named.usage,
+                total_usage=tree.total_usage(node.id),
+                verdicts=named.verdicts,
+                searches=named.searches,
+                kind=tree.kind(node.id),
+                lead=named.lead,
+                team=named.team,
+                sub_run_id=named.sub_run_id,
+            )
+        )
+        if node.subtree is not None:
+            out.extend(_task_records(node.subtree, owner=named))
+    return out
 
 
 def _display_order(tasks: list[TaskRecord]) -> list[TaskRecord]:
@@ -233,14 +312,13 @@ class RunResult(BaseModel):
     """Tasks decomposed on demand, in order."""
     missing: list[MissingTask] = Field(default_factory=list)
     """Tasks given up for good (status ``partial`` or ``failed``), with reasons."""
+    stages: list[StageRecord] = Field(default_factory=list)
+    """When goal refinement, planning, role design and synthesis ran, in order."""
 
     @property
     def usage(self) -> Usage:
-        """Model usage of the whole run (every node, planning and synthesis included)."""
-        total = Usage()
-        for node in self.tree.nodes.values():
-            total += node.usage
-        return total
+        """Model usage of the whole run: every node's, and sub-teams' runs."""
+        return self.tree.usage()
 
     @property
     def succeeded(self) -> bool:
@@ -249,34 +327,7 @@ class RunResult(BaseModel):
 
     def to_record(self) -> RunRecord:
         """The run record: every task ever created, every re-plan, every role."""
-        tasks = [
-            TaskRecord(
-                id=n.id,
-                parent_id=n.parent_id,
-                title=n.title,
-                depth=n.depth,
-                depends_on=n.depends_on,
-                status=n.status,
-                role=n.role,
-                attempts=n.attempts,
-                executions=n.executions,
-                started_at=n.started_at,
-                finished_at=n.finished_at,
-                result=n.result,
-                reason=n.reason,
-                replaces=n.replaces,
-                replaced_by=n.replaced_by,
-                usage=n.usage,
-                total_usage=self.tree.total_usage(n.id),
-                verdicts=n.verdicts,
-                searches=n.searches,
-                kind=self.tree.kind(n.id),
-                lead=n.lead,
-                team=n.team,
-            )
-            for n in self.tree.nodes.values()
-            if n.id != ROOT_ID
-        ]
+        tasks = _task_records(self.tree, owner=None)
         return RunRecord(
             run_id=self.run_id,
             goal=self.tree.goal,
@@ -295,4 +346,6 @@ class RunResult(BaseModel):
             plan_selection=self.plan_selection,
             decompositions=self.decompositions,
             missing=self.missing,
+            answer_verdicts=self.tree.root.verdicts,
+            stages=self.stages,
         )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestra.core.search_options import WorkflowSearch
+
+if TYPE_CHECKING:
+    from orchestra.team import Team
 
 __all__ = ["MemoryScopeName", "Role", "RoleSpec"]
 
@@ -44,6 +47,8 @@ class RoleSpec(BaseModel):
     """Memory scopes this role may search (automatically and with ``recall``)."""
     memory_write: tuple[MemoryScopeName, ...] = ("run",)
     """Memory scopes this role may write with ``remember``."""
+    team: str | None = None
+    """The sub-team that runs this role's tasks (``Role(team=...)``), by name."""
 
     @field_validator("name")
     @classmethod
@@ -70,12 +75,18 @@ class Role(BaseModel):
 
     Example:
         ``Role(name="writer", instructions="Write clear prose.", tools=["word_count"])``
+
+    A role can also be a whole team: ``Role(name="research", team=research_team,
+    description="Finds and checks sources")`` delegates each task given to it to
+    ``research_team``, which plans, staffs and runs it as a goal of its own; its tree
+    nests under the task in this team's record, live view, report and trace.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     name: str
-    instructions: str
+    instructions: str = ""
+    """How this specialist works (required unless the role is a ``team``)."""
     tools: tuple[str, ...] = ()
     description: str = ""
     """When this role fits; shown to the planner and the role designer."""
@@ -89,6 +100,9 @@ class Role(BaseModel):
     search: WorkflowSearch | Literal[False] | None = None
     """Workflow search for this role's subtasks: options of its own, ``False`` for never,
     or None for the team's (``Team(search=...)``)."""
+    team: Team | None = None
+    """A sub-team that runs this role's tasks, with its own planner, roles, tools, model,
+    memory and limits (its spending counts toward this team's budget)."""
 
     @field_validator("name")
     @classmethod
@@ -100,13 +114,28 @@ class Role(BaseModel):
     def _tools_tuple(cls, value: object) -> object:
         return tuple(value) if isinstance(value, list) else value
 
+    @model_validator(mode="after")
+    def _check_kind(self) -> Role:
+        if self.team is None and not self.instructions.strip():
+            raise ValueError("a role needs instructions (or a team to delegate to)")
+        if self.team is not None and (self.tools or self.model is not None or self.search):
+            raise ValueError(
+                "a role with a team uses the team's own tools, model and search:"
+                " give them to the sub-team"
+            )
+        return self
+
     def spec(self) -> RoleSpec:
         """This role as plain data; a role-specific model is referred to by the role's name."""
+        instructions = self.instructions.strip()
+        if self.team is not None and not instructions:
+            instructions = f"Delegates the task to the sub-team {self.team.name!r}."
         return RoleSpec(
             name=self.name,
-            instructions=self.instructions,
+            instructions=instructions,
             tools=self.tools,
             model=f"role:{self.name}" if self.model is not None else None,
             memory_read=self.memory_read,
             memory_write=self.memory_write,
+            team=self.team.name if self.team is not None else None,
         )

@@ -105,6 +105,12 @@ class TaskNode(BaseModel):
     results into its result and answers for its subtree."""
     team: str | None = None
     """The name of the sub-team this task was delegated to (``Role(team=...)``)."""
+    sub_run_id: str | None = None
+    """The sub-team's run for this task's latest attempt (a thread on this run's
+    checkpointer, so a resumed run resumes it where it was)."""
+    subtree: TaskTree | None = None
+    """The sub-team's task tree for that run, as far as it got (its nodes are the
+    sub-team's, not this tree's: the record nests them under this task)."""
     integrations: int = 0
     """Times the lead integrated the children's results (first and re-integrations)."""
     escalations: int = 0
@@ -246,11 +252,20 @@ class TaskTree(BaseModel):
         return out
 
     def total_usage(self, task_id: str) -> Usage:
-        """Usage of ``task_id`` and of every task below it (replaced ones included)."""
+        """Usage of ``task_id`` and of every task below it (replaced ones included).
+
+        A task delegated to a sub-team counts everything the sub-team spent on it.
+        """
         total = Usage()
         for node in self.subtree(task_id):
             total += node.usage
+            if node.subtree is not None:
+                total += node.subtree.usage()
         return total
+
+    def usage(self) -> Usage:
+        """Usage of the whole tree: every node's, sub-teams' trees included."""
+        return self.total_usage(ROOT_ID)
 
     def add(self, nodes: Iterable[TaskNode]) -> None:
         """Insert new nodes; ids must be new."""
@@ -258,3 +273,6 @@ class TaskTree(BaseModel):
             if node.id in self.nodes:
                 raise ValueError(f"task id {node.id!r} already exists")
             self.nodes[node.id] = node
+
+
+TaskNode.model_rebuild()  # ``subtree`` refers to TaskTree, defined after it

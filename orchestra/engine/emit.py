@@ -24,7 +24,7 @@ from orchestra.observability.semconv import ORCHESTRA_TASK_ID
 from orchestra.observability.spans import add_event
 from orchestra.observability.task_spans import observe_event
 
-__all__ = ["Emitter", "EventSink", "event_sink", "queue_sink"]
+__all__ = ["Emitter", "EventSink", "current_sink", "event_sink", "queue_sink"]
 
 logger = logging.getLogger("orchestra")
 
@@ -71,7 +71,7 @@ class Emitter:
 
     def __init__(self, run_id: str) -> None:
         self._run_id = run_id
-        self._write: EventSink = _SINK.get() or get_stream_writer()
+        self._write: EventSink = current_sink()
 
     def __call__(self, event_type: type[EventBase], **fields: Any) -> None:
         """Emit an event of ``event_type`` for this run."""
@@ -91,3 +91,8 @@ class Emitter:
         )
         self._write(event)
         return event.model_dump(mode="json")
+
+
+def current_sink() -> EventSink:
+    """Where events emitted here go: the run's sink, else LangGraph's stream writer."""
+    return _SINK.get() or get_stream_writer()

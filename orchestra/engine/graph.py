@@ -23,7 +23,9 @@ finished unit of work is checkpointed on its own.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphInterrupt
@@ -36,7 +38,7 @@ from orchestra.agents.calls import metered
 from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.refiner import refine_goal
-from orchestra.agents.synthesizer import results_digest, synthesize
+from orchestra.agents.synthesizer import results_digest
 from orchestra.core.approval import (
     PLAN_REQUEST_ID,
     ApprovalRequest,
@@ -49,6 +51,7 @@ from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError
 from orchestra.core.events import (
     ApprovalRequested,
     GoalRefined,
+    NoticeKind,
     PlanChosen,
     RunFinished,
     RunStarted,
@@ -56,7 +59,7 @@ from orchestra.core.events import (
 )
 from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
 from orchestra.core.plan_selection import PlanSelection
-from orchestra.core.record import ReplanRecord, RunStatus
+from orchestra.core.record import ReplanRecord, RunStatus, StageName, StageRecord
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.core.usage import Usage
@@ -64,6 +67,7 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned, reopen_after_budget
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
+from orchestra.engine.synthesis import final_answer
 from orchestra.observability.spans import agent_span, trace_plan_selection, trace_statement
 
 __all__ = ["RECURSION_LIMIT", "build_graph", "reopen_update"]
@@ -322,8 +326,9 @@ def _ask(emit: Emitter, requests: list[ApprovalRequest]) -> dict[str, Any]:
 async def await_approval(state: RunState) -> RunState:
     """Wait for people's decisions on the tool calls paused for approval."""
     requests = [
-        ApprovalRequest.model_validate(entry["request"])
+        ApprovalRequest.model_validate(request)
         for entry in state.get("waiting", {}).values()
+        for request in entry.get("requests") or [entry["request"]]
     ]
     answer = _ask(Emitter(state["run_id"]), requests)
     decisions = {r.id: DecisionAdapter.validate_python(answer[r.id]) for r in requests}
@@ -404,32 +409,24 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
     rt = runtime.context
     tree = TaskTree.model_validate(state["tree"])
     missing = missing_tasks(tree)
-    stop: BudgetExceeded | None = None
-    output: str | None = None
-    with (
-        metered(rt.prices) as meter,
-        agent_span("synthesizer", task=tree.root, run_id=state["run_id"]),
-    ):
-        try:
-            output = await synthesize(
-                rt.model_for_agent("synthesizer"),
-                tree,
-                max_repairs=rt.limits.max_repairs,
-                missing=missing,
-            )
-        except BudgetExceeded as exc:  # every task's result stays; a resume synthesizes
-            stop = exc
+    emit = Emitter(state["run_id"])
+    with metered(rt.prices) as meter:
+        answer = await final_answer(rt, tree, state["run_id"], missing)
     tree.root.usage += meter.usage
-    Emitter(state["run_id"])(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
-    if stop is not None:
-        return {"tree": tree.model_dump(mode="json"), **_budget_end("synthesize", stop)}
+    emit(UsageRecorded, task_id=ROOT_ID, usage=meter.usage)
+    if answer.stop is not None:
+        return {"tree": tree.model_dump(mode="json"), **_budget_end("synthesize", answer.stop)}
+    output = answer.output
+    notices = [
+        emit.notice(cast(NoticeKind, n["kind"]), n["message"], ROOT_ID) for n in answer.notices
+    ]
     update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
     if output is None:  # never lose the work: answer with the results themselves
         update["output"] = partial_digest(tree) if missing else results_digest(tree)
         message = "the synthesizer gave no answer; the output is the task results"
-        update["notices"] = [
-            Emitter(state["run_id"]).notice("synthesis_fallback", message, ROOT_ID)
-        ]
+        notices.append(emit.notice("synthesis_fallback", message, ROOT_ID))
+    if notices:
+        update["notices"] = notices
     if missing:  # a partial answer always says what it lacks, whatever the model wrote
         update["output"] = f"{update['output']}\n\n{missing_note(missing)}"
     return update
@@ -468,16 +465,39 @@ ends a run, whatever ``LANGGRAPH_DEFAULT_RECURSION_LIMIT`` says in the environme
 """
 
 
+_Node = TypeVar("_Node", bound=Callable[..., Awaitable[RunState]])
+
+
+def _timed(stage: StageName, node: _Node) -> _Node:
+    """``node``, whose update also says when it ran (``RunState.stages``).
+
+    Goal refinement is timed only when the team refines goals (else it does nothing).
+    """
+
+    async def timed(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
+        started = datetime.now(UTC)
+        update: RunState = await node(state, runtime)
+        if stage == "refine" and not runtime.context.refine_goal:
+            return update
+        record = StageRecord(stage=stage, started_at=started, finished_at=datetime.now(UTC))
+        update["stages"] = [record.model_dump(mode="json")]
+        return update
+
+    timed.__name__ = node.__name__
+    timed.__doc__ = node.__doc__
+    return cast(_Node, timed)
+
+
 def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> RunGraph:
     """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
     graph = StateGraph(RunState, context_schema=TeamRuntime)
-    graph.add_node("refine", refine)
-    graph.add_node("plan", plan)
+    graph.add_node("refine", _timed("refine", refine))
+    graph.add_node("plan", _timed("plan", plan))
     graph.add_node("review_plan", review_plan)
-    graph.add_node("design_roles", design_roles)
+    graph.add_node("design_roles", _timed("design_roles", design_roles))
     graph.add_node("dispatch", dispatch)
     graph.add_node("await_approval", await_approval)
-    graph.add_node("synthesize", synthesize_answer)
+    graph.add_node("synthesize", _timed("synthesize", synthesize_answer))
     graph.add_node("finish", finish)
     graph.add_edge(START, "refine")
     graph.add_conditional_edges("refine", after_refine, ["plan", "finish"])

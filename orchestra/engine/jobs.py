@@ -95,6 +95,7 @@ __all__ = [
     "escalation",
     "integration",
     "replan",
+    "judged",
     "start",
 ]
 
@@ -228,6 +229,8 @@ class EscalationJob:
     tree: TaskTree
     task_id: str
     failed_child: str
+    """The child whose failure climbed here (``task_id`` itself: its integration was
+    sent back by the critic with a ``replan`` verdict)."""
     reason: str
     level: int
     roles: list[RoleSpec]
@@ -549,12 +552,12 @@ def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage
 
 
 async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:
-    return await _judged(
+    return await judged(
         job.runtime, job.tree, job.task_id, job.attempt, job.run_id, output, notices
     )
 
 
-async def _judged(
+async def judged(
     rt: TeamRuntime,
     tree: TaskTree,
     task_id: str,
@@ -703,7 +706,7 @@ async def escalation(job: EscalationJob) -> dict[str, Any]:
                 job.tree,
                 job.task_id,
                 job.reason,
-                failed_child=job.failed_child,
+                failed_child=job.failed_child if job.failed_child != job.task_id else None,
                 roles=job.roles,
                 tools=rt.tools_for(_task_text(job.tree, job.task_id)),
                 max_repairs=rt.limits.max_repairs,
@@ -825,7 +828,7 @@ async def integration(job: IntegrateJob) -> dict[str, Any]:
                     }
                 )
             set_content(span, OPENINFERENCE_OUTPUT, output)
-            verdict = await _judged(
+            verdict = await judged(
                 rt, job.tree, job.task_id, job.integration, job.run_id, output, notices
             )
     return {

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.core.approval import Decision
 from orchestra.core.errors import ConfigError
+from orchestra.core.events import EventBase
+from orchestra.core.record import RunResult
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.tree import TaskNode
@@ -27,7 +31,14 @@ from orchestra.tools.registry import (
     ToolRetriever,
 )
 
-__all__ = ["DecomposeMode", "FailurePolicy", "Limits", "TeamRuntime", "ToolRetrieval"]
+__all__ = [
+    "DecomposeMode",
+    "FailurePolicy",
+    "Limits",
+    "SubTeam",
+    "TeamRuntime",
+    "ToolRetrieval",
+]
 
 DecomposeMode = Literal["upfront", "on_demand"]
 """How the tree is made: all of it by the first plan (``upfront``), or one or two levels
@@ -36,6 +47,33 @@ first, with tasks marked to be decomposed by their leads when they are ready (``
 FailurePolicy = Literal["continue", "stop"]
 """What a branch given up for good does to the run: independent branches run on and the
 run ends ``partial`` (``continue``), or every running job is cancelled (``stop``)."""
+
+
+class SubTeam(Protocol):
+    """A team that runs tasks delegated to it (``Role(team=...)``): ``orchestra.Team``."""
+
+    @property
+    def name(self) -> str:
+        """The team's name."""
+        ...
+
+    async def run_nested(
+        self,
+        goal: str,
+        *,
+        run_id: str,
+        saver: BaseCheckpointSaver[Any] | None,
+        decisions: Mapping[str, Decision] | None,
+        sink: Callable[[EventBase], None],
+    ) -> RunResult:
+        """Run (or go on with) ``goal`` as run ``run_id`` inside another team's run.
+
+        The run is checkpointed on ``saver`` (the delegating run's), so a resumed
+        delegating run resumes it where it was; ``decisions`` answer the approvals it
+        paused for; its events go to ``sink``. Its model calls count toward the budget
+        in force where it is called.
+        """
+        ...
 
 
 class Limits(BaseModel):
@@ -136,6 +174,10 @@ class TeamRuntime:
     """Memories an executor receives automatically for its task."""
     memory_min_score: float = 0.3
     """Similarity below which a memory is not worth showing."""
+    sub_teams: Mapping[str, SubTeam] = field(default_factory=dict)
+    """Teams that run the tasks of roles made with ``Role(team=...)``, by role name."""
+    saver: BaseCheckpointSaver[Any] | None = None
+    """This run's checkpoint saver, which sub-teams' runs are checkpointed on too."""
     registry: ToolRegistry = field(init=False)
 
     def __post_init__(self) -> None:

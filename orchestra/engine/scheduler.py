@@ -37,13 +37,22 @@ from orchestra.core.events import (
     UsageRecorded,
     VerdictGiven,
 )
-from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signature
+from orchestra.core.plan import PlanDraft, draft_to_nodes
 from orchestra.core.record import DecompositionRecord, ReplanRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
+from orchestra.core.surgery import (
+    joined_result,
+    live_split,
+    repeats_dropped,
+    replace_task,
+    replan_subtree,
+    tried_before,
+)
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
+from orchestra.engine.delegation import PAUSED_KEY, SUB_RUN_KEY, DelegateJob, delegation
 from orchestra.engine.emit import Emitter
 from orchestra.engine.jobs import (
     AttemptJob,
@@ -162,11 +171,13 @@ class Scheduler:
                         self._on_cancelled(job)
                         continue
                     out = fut.result()
+                    if SUB_RUN_KEY in out:
+                        self._take_sub_run(self.tree.get(job.task_id), out)
                     if jobs.BUDGET_KEY in out:
                         self._out_of_budget(job, out)
                         continue
-                    if "paused" not in out:  # waiting for a person is not a loop
-                        self._idle_jobs += 1
+                    if "paused" not in out and PAUSED_KEY not in out:
+                        self._idle_jobs += 1  # waiting for a person is not a loop
                     job.handle(out)  # a task that finishes sets _idle_jobs back to 0
                     self._stop_if_stalled()
                 self._start_escalations()
@@ -182,7 +193,7 @@ class Scheduler:
         if entry is None:  # nothing to go on from: the task starts over
             leaf.status = TaskStatus.PENDING
             return
-        if entry["request"]["id"] in self.decisions:
+        if all(r["id"] in self.decisions for r in _requests(entry)):
             self._continue[leaf.id] = self.waiting.pop(leaf.id)
             leaf.status = TaskStatus.READY
 
@@ -231,7 +242,13 @@ class Scheduler:
         leaf: TaskNode,
         name: str,
         fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: AttemptJob | ReplanJob | DesignJob | IntegrateJob | EscalationJob | DecomposeJob,
+        job: AttemptJob
+        | DelegateJob
+        | ReplanJob
+        | DesignJob
+        | IntegrateJob
+        | EscalationJob
+        | DecomposeJob,
         handle: Callable[[dict[str, Any]], None],
     ) -> None:
         self._seq += 1
@@ -277,6 +294,9 @@ class Scheduler:
                 ancestor.started_at = ancestor.started_at or now
         assert leaf.role is not None
         self.emit(TaskStarted, task_id=leaf.id, role=leaf.role, attempt=leaf.attempts + 1)
+        if leaf.role in self.runtime.sub_teams:
+            self._delegate(leaf, paused)
+            return
         job = AttemptJob(
             runtime=self.runtime,
             run_id=self.run_id,
@@ -304,6 +324,48 @@ class Scheduler:
             job,
             lambda out: self._on_attempt(leaf, out),
         )
+
+    def _delegate(self, leaf: TaskNode, paused: dict[str, Any] | None) -> None:
+        """Start (or go on with) an attempt at ``leaf`` by the sub-team its role stands for."""
+        assert leaf.role is not None
+        leaf.team = self.runtime.sub_teams[leaf.role].name
+        job = DelegateJob(
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=leaf.id,
+            role=self.roles[leaf.role],
+            feedback=self._feedback.pop(leaf.id, None),
+            attempt=leaf.attempts + 1,
+        )
+        name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
+        if paused is not None:  # go on, with people's decisions on what it waits for
+            job = replace(
+                job, decisions={r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
+            )
+            name += f".after-{paused['pauses']}"
+        self._start("attempt", leaf, name, delegation, job, lambda out: self._on_attempt(leaf, out))
+
+    def _take_sub_run(self, node: TaskNode, out: dict[str, Any]) -> None:
+        """Keep the sub-team's run as far as it got: its tree, and its tool calls once."""
+        sub = out[SUB_RUN_KEY]
+        node.team = sub["team"]
+        node.sub_run_id = sub["run_id"]
+        node.subtree = TaskTree.model_validate(sub["tree"])
+        known = {c["key"] for c in (*self.earlier_tool_calls, *self.tool_calls)}
+        self.tool_calls.extend(c for c in sub["tool_calls"] if c["key"] not in known)
+        if sub["status"] not in ("awaiting_approval", "budget_exceeded"):
+            self.notices.extend(sub["notices"])  # the run is over: its notices, once
+
+    def _pause_team(self, leaf: TaskNode, requests: list[dict[str, Any]], job_name: str) -> None:
+        """The sub-team's run waits for people: so does the task, the rest goes on."""
+        leaf.status = TaskStatus.WAITING
+        self.waiting[leaf.id] = {
+            "request": requests[0],
+            "requests": requests,
+            "attempt": leaf.attempts + 1,
+            "pauses": job_name.count(".after-") + 1,
+        }
 
     def _prior_calls(self, task_id: str, attempt: int) -> dict[str, int]:
         """The tool calls of the task's attempts before ``attempt``, counted by signature."""
@@ -378,6 +440,9 @@ class Scheduler:
             leaf.searches.append(SearchRecord.model_validate(out["search"]))
         if "paused" in out:
             self._pause(leaf, PausedAttempt.model_validate(out["paused"]), out[jobs.JOB_KEY])
+            return
+        if PAUSED_KEY in out:
+            self._pause_team(leaf, out[PAUSED_KEY], out[jobs.JOB_KEY])
             return
         leaf.executions += 1
         leaf.attempts += 1
@@ -457,7 +522,7 @@ class Scheduler:
                 return
             parent.status = TaskStatus.DONE
             parent.finished_at = at
-            parent.result = "\n\n".join(f"{k.title}: {k.result}" for k in kids)
+            parent.result = joined_result(kids)
             if parent.id != ROOT_ID:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
@@ -586,9 +651,10 @@ class Scheduler:
         self.emit(VerdictGiven, task_id=node.id, verdict=verdict.verdict, reason=verdict.reason)
         if verdict.verdict == "pass":
             self._complete(node, datetime.fromisoformat(out["finished_at"]))
+        elif verdict.verdict == "replan" and self._replan_subtree(node, verdict.reason):
+            return
         elif node.integrations < self.runtime.limits.max_attempts:
-            # A "replan" verdict on an integration is re-integrated too: the subtasks'
-            # results stand; the lead is asked again with the critic's reason.
+            # the subtasks' results stand; the lead is asked again with the critic's reason
             self._integrate(node, feedback=verdict.reason)
         else:
             self._fail(
@@ -644,7 +710,10 @@ class Scheduler:
             }
             spent = Usage()
             for member in members:
-                spent += self.tree.get(member).usage
+                node = self.tree.get(member)
+                spent += node.usage
+                if node.subtree is not None:
+                    spent += node.subtree.usage()
             calls = sum(
                 1
                 for record in (*self.earlier_tool_calls, *self.tool_calls)
@@ -707,6 +776,26 @@ class Scheduler:
             return True
         return False
 
+    def _replan_subtree(self, node: TaskNode, reason: str) -> bool:
+        """Plan ``node``'s subtree again after the critic sent its integration back.
+
+        The re-planner sees the finished subtasks and keeps those whose results still
+        serve; the new ones run, and the lead integrates again. One subtree re-plan per
+        task (escalations included), within the run's ``max_replans``. False: not allowed.
+        """
+        limits = self.runtime.limits
+        if (
+            self.failure is not None
+            or node.escalations
+            or self._replans_started >= limits.max_replans
+        ):
+            return False
+        node.escalations += 1
+        self._replans_started += 1
+        self._escalating[node.id] = (node.id, reason, 0)
+        self._start_escalations()
+        return True
+
     def _under_escalation(self, leaf: TaskNode) -> bool:
         return any(a.id in self._escalating for a in self.tree.ancestors(leaf.id))
 
@@ -766,30 +855,17 @@ class Scheduler:
             self._fail(scope, message)
             return
         draft = PlanDraft.model_validate(out["draft"])
-        live = self.tree.children(scope.id, live_only=True)
-        kept = [c for c in live if c.status is TaskStatus.DONE]
-        dropped = [c for c in live if c.status is not TaskStatus.DONE]
-        if plan_signature(draft.tasks) == plan_signature([self._as_draft(c) for c in dropped]):
+        _, dropped = live_split(self.tree, scope.id, draft.keep)
+        if repeats_dropped(self.tree, draft, dropped):
             message = "the re-plan repeats the plan that failed"
             self.notices.append(self.emit.notice("replan_failed", message, scope.id))
             self._fail(scope, f"{message} (loop stopped) after: {reason}")
             return
-        nodes = draft_to_nodes(
-            draft, self.tree, parent_id=scope.id, replan_generation=scope.replan_generation + 1
-        )
-        top = [n for n in nodes if n.parent_id == scope.id]
-        for node in top:  # new work builds on what finished (and sees its results)
-            node.depends_on = list(dict.fromkeys([*(k.id for k in kept), *node.depends_on]))
         now = _now()
-        for child in dropped:
-            for gone in self.tree.subtree(child.id):
-                gone.replaced_by = gone.replaced_by or [n.id for n in top]
-                if not gone.status.is_final:
-                    gone.status = TaskStatus.FAILED
-                    gone.reason = f"dropped by the re-plan of {scope.id!r}"
-                    gone.finished_at = now
-                    self.emit(TaskFailed, task_id=gone.id, reason=gone.reason)
-        self.tree.add(nodes)
+        graft = replan_subtree(self.tree, scope, draft, now)
+        nodes, kept = graft.nodes, graft.kept
+        for gone in graft.stopped:
+            self.emit(TaskFailed, task_id=gone.id, reason=gone.reason or "dropped")
         new_ids = [n.id for n in nodes]
         self.replans.append(
             ReplanRecord(
@@ -798,12 +874,15 @@ class Scheduler:
                 new_task_ids=new_ids,
                 at=now,
                 scope=scope.id,
-                escalated_from=failed_child,
+                escalated_from=failed_child if failed_child != scope.id else None,
                 kept_task_ids=[k.id for k in kept],
             )
         )
         emit_planned(self.emit, nodes)
-        self.emit(Replanned, task_id=failed_child, reason=reason, new_task_ids=new_ids)
+        # an integration sent back replaces no failed child: only what was dropped
+        replaced = [failed_child] if failed_child != scope.id else [c.id for c in dropped]
+        for task_id in replaced:
+            self.emit(Replanned, task_id=task_id, reason=reason, new_task_ids=new_ids)
         for node in nodes:
             if self.tree.is_leaf(node.id):
                 self._design(node)
@@ -894,34 +973,12 @@ class Scheduler:
             self._fail(failed, f"re-planning failed ({out['error']}) after: {reason}")
             return
         draft = PlanDraft.model_validate(out["draft"])
-        if self._tried_before(failed, draft):
+        if tried_before(self.tree, failed, draft):
             message = "the re-plan repeats a plan this branch already tried"
             self.notices.append(self.emit.notice("replan_failed", message, failed.id))
             self._fail(failed, f"{message} (loop stopped) after: {reason}")
             return
-        parent_id = failed.parent_id or ROOT_ID
-        nodes = draft_to_nodes(
-            draft,
-            self.tree,
-            parent_id=parent_id,
-            replaces=failed.id,
-            replan_generation=failed.replan_generation + 1,
-        )
-        top = [n for n in nodes if n.parent_id == parent_id]
-        needed = {d for n in top for d in n.depends_on}
-        sinks = [n.id for n in top if n.id not in needed]
-        for node in top:  # the replacements need what the failed task needed
-            node.depends_on = list(dict.fromkeys([*failed.depends_on, *node.depends_on]))
-        for sibling in self.tree.dependents(failed.id):
-            sibling.depends_on = [
-                *(d for d in sibling.depends_on if d != failed.id),
-                *sinks,
-            ]
-        self.tree.add(nodes)
-        failed.status = TaskStatus.FAILED
-        failed.finished_at = _now()
-        failed.reason = f"replaced after critique: {reason}"
-        failed.replaced_by = [n.id for n in top]
+        nodes = replace_task(self.tree, failed, draft, reason, _now())
         new_ids = [n.id for n in nodes]
         self.replans.append(
             ReplanRecord(task_id=failed.id, reason=reason, new_task_ids=new_ids, at=_now())
@@ -931,35 +988,6 @@ class Scheduler:
         for node in nodes:
             if self.tree.is_leaf(node.id):
                 self._design(node)
-
-    def _tried_before(self, failed: TaskNode, draft: PlanDraft) -> bool:
-        """Whether ``draft`` equals a plan already tried in ``failed``'s line of re-plans.
-
-        Tried plans, read off the tree (so a resumed run knows them too): the task the
-        line started from, as a plan of one task, and each replacement plan since.
-        """
-        origin = failed
-        while origin.replaces is not None and origin.replaces in self.tree.nodes:
-            origin = self.tree.get(origin.replaces)
-        tried = {plan_signature([self._as_draft(origin)])}
-        line = [origin]
-        while line:
-            replaced = line.pop()
-            replacements = [n for n in self.tree.nodes.values() if n.replaces == replaced.id]
-            if replacements:
-                tried.add(plan_signature([self._as_draft(n) for n in replacements]))
-                line.extend(replacements)
-        return plan_signature(draft.tasks) in tried
-
-    def _as_draft(self, node: TaskNode) -> DraftTask:
-        """A tree node (and its subtree) as the planner would have written it."""
-        return DraftTask.model_construct(
-            id=node.id,
-            title=node.title,
-            description=node.description,
-            depends_on=node.depends_on,
-            subtasks=[self._as_draft(c) for c in self.tree.children(node.id)],
-        )
 
     # -- the end -------------------------------------------------------------------
 
@@ -1016,3 +1044,8 @@ def reopen_after_budget(tree: TaskTree) -> list[str]:
             node.status, node.reason, node.finished_at = TaskStatus.PENDING, None, None
             reopened.append(node.id)
     return reopened
+
+
+def _requests(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The approval requests a waiting task's entry holds (a sub-team's run: several)."""
+    return list(entry.get("requests") or [entry["request"]])

@@ -19,6 +19,7 @@ from orchestra.core.record import (
     ReplanRecord,
     RunResult,
     RunStatus,
+    StageRecord,
     ToolCallRecord,
 )
 from orchestra.core.roles import RoleSpec
@@ -55,6 +56,8 @@ class RunState(TypedDict, total=False):
     """How the first plan was chosen among samples (``plan_samples``), when it was."""
     decompositions: Annotated[list[dict[str, Any]], operator.add]
     """Tasks decomposed on demand (``DecompositionRecord``); nodes return only new ones."""
+    stages: Annotated[list[dict[str, Any]], operator.add]
+    """When the stages outside dispatch ran (``StageRecord``); nodes return only theirs."""
     stopped_in: str | None
     """The stage the run's budget ran out in (``refine``, ``plan``, ``design_roles``,
     ``dispatch``, ``synthesize``), until a resume goes on from there."""
@@ -104,4 +107,5 @@ def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) 
             DecompositionRecord.model_validate(d) for d in state.get("decompositions", [])
         ],
         missing=missing_tasks(tree) if status in _ENDED_SHORT else [],
+        stages=[StageRecord.model_validate(d) for d in state.get("stages", [])],
     )

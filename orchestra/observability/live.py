@@ -106,6 +106,8 @@ class LiveView:
         self.tasks: dict[str, _Task] = {}
         self.replaced_by: dict[str, list[str]] = {}
         self.usage = Usage()
+        self.answer_verdicts: list[str] = []
+        """The critic's verdicts on the final answer (the goal's own), in order."""
 
     def update(self, event: Event) -> None:
         """Take one event of the run into the view."""
@@ -123,6 +125,8 @@ class LiveView:
                 self._waiting(event)
             case RunFinished():
                 self.status, self.ended = event.status, now
+            case VerdictGiven() if event.task_id == ROOT_ID:
+                self.answer_verdicts.append(event.verdict)
             case _:
                 self._task_event(event, now)
 
@@ -205,6 +209,8 @@ class LiveView:
             (f"{self.usage.total_tokens} tokens", "dim"),
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
+        if self.answer_verdicts:
+            header.append(f"  answer {'/'.join(self.answer_verdicts)}", style="dim")
         root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
             root.add(safe_text(_shown(self.statement.render()), style="italic dim"))

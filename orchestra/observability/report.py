@@ -14,7 +14,7 @@ from importlib.resources import files
 from jinja2 import Environment, select_autoescape
 
 from orchestra.core.errors import InputError
-from orchestra.core.record import TaskRecord
+from orchestra.core.record import StageRecord, TaskRecord
 from orchestra.core.tree import ROOT_ID
 from orchestra.observability.history import StoredRun, history_redactor, redacted
 
@@ -27,12 +27,20 @@ _ROW = 22
 
 @dataclass(frozen=True, slots=True)
 class _Bar:
-    task: TaskRecord
+    ident: str
+    """The task's id, or ``stage:<name>`` for a stage outside dispatch."""
+    label: str
+    status: str
+    """The task's status (a CSS class), or ``stage``."""
     row: int
     x: float
     width: float
     start_s: float
     end_s: float
+
+    @property
+    def is_stage(self) -> bool:
+        return self.status == "stage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,25 +53,34 @@ class _Timeline:
     height: int
 
 
-def _timeline(tasks: list[TaskRecord], run_start: datetime | None) -> _Timeline:
-    timed = [t for t in tasks if t.started_at and t.finished_at]
+def _timeline(
+    tasks: list[TaskRecord], stages: list[StageRecord], run_start: datetime | None
+) -> _Timeline:
+    """Bars for every task and the stages outside dispatch (planning, ...), by start."""
+    timed: list[tuple[datetime, datetime, str, str, str]] = [
+        (t.started_at, t.finished_at, t.id, t.id[:24], t.status.value)
+        for t in tasks
+        if t.started_at and t.finished_at
+    ]
+    timed += [(s.started_at, s.finished_at, f"stage:{s.stage}", s.label, "stage") for s in stages]
     if not timed:
         return _Timeline([], 0.0, [], 0, _ROW)
-    origin = min([t.started_at for t in timed if t.started_at] + ([run_start] if run_start else []))
-    end = max(t.finished_at for t in timed if t.finished_at)
+    origin = min([t[0] for t in timed] + ([run_start] if run_start else []))
+    end = max(t[1] for t in timed)
     span = max((end - origin).total_seconds(), 1e-3)
     scale = _WIDTH / span
     bars = []
-    for row, t in enumerate(sorted(timed, key=lambda t: (t.started_at, t.id))):
-        assert t.started_at and t.finished_at
-        start_s = (t.started_at - origin).total_seconds()
-        end_s = (t.finished_at - origin).total_seconds()
-        bars.append(
-            _Bar(t, row, start_s * scale, max((end_s - start_s) * scale, 2.0), start_s, end_s)
-        )
+    for row, (started, finished, ident, label, status) in enumerate(
+        sorted(timed, key=lambda t: (t[0], t[2]))
+    ):
+        start_s = (started - origin).total_seconds()
+        end_s = (finished - origin).total_seconds()
+        width = max((end_s - start_s) * scale, 2.0)
+        bars.append(_Bar(ident, label, status, row, start_s * scale, width, start_s, end_s))
     step = _nice_step(span)
     ticks = [(i * step * scale, i * step) for i in range(int(span / step) + 1)]
-    return _Timeline(bars, span, ticks, _peak(bars), (len(bars) + 1) * _ROW + 10)
+    tasks_only = [b for b in bars if not b.is_stage]
+    return _Timeline(bars, span, ticks, _peak(tasks_only), (len(bars) + 1) * _ROW + 10)
 
 
 def _nice_step(span: float) -> float:
@@ -119,7 +136,7 @@ def render_report(stored: StoredRun) -> str:
         record=record,
         children=record.children(),
         root=ROOT_ID,
-        timeline=_timeline(record.tasks, stored.summary.started_at),
+        timeline=_timeline(record.tasks, record.stages, stored.summary.started_at),
         width=_WIDTH,
         row=_ROW,
         tool_calls=tool_calls,

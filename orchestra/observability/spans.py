@@ -297,7 +297,7 @@ def agent_span(
         yield span
 
 
-ATTEMPT_AGENTS = frozenset({"executor", "lead", "synthesizer"})
+ATTEMPT_AGENTS = frozenset({"executor", "lead", "synthesizer", "team"})
 """Agents whose span is an attempt at a task's result: the critic's verdict on that
 result sets the span's status (OK, or ERROR with the reason)."""
 

@@ -290,8 +290,8 @@ def current_task_id() -> str | None:
 
 
 @contextmanager
-def using_task(task_id: str) -> Iterator[None]:
-    """Mark the code inside the block as serving ``task_id``."""
+def using_task(task_id: str | None) -> Iterator[None]:
+    """Mark the code inside the block as serving ``task_id`` (None: no task)."""
     token = _TASK.set(task_id)
     try:
         yield

@@ -63,6 +63,8 @@ def test_runs_list_and_show(demo_run: tuple[Path, str]):
     assert "draft [failed]" in text and "replaced by outline, write" in text
     assert "critic on draft (attempt 1): replan" in text
     assert "verdicts=pass" in text and " tok" in text and "model calls" in text
+    # the team's own stages, before and after the tasks, with their times
+    assert "stages: planning " in text and "role design " in text and "synthesis " in text
 
     missing = runner.invoke(app, ["runs", "show", "nope", "--db", str(db)])
     assert missing.exit_code == 2 and "no run" in missing.output
@@ -91,7 +93,10 @@ def test_report_is_one_self_contained_page(demo_run: tuple[Path, str], tmp_path:
     for needle in ("<script", "<link", "<img", "@import", "url(", "http://", "https://"):
         assert needle not in page, needle
     assert page.count('class="task"') == 5
-    assert page.count('<rect class="bar') == 5
+    # a bar per task, and per stage of the team's own: planning, role design, synthesis
+    assert page.count('<rect class="bar') == 8
+    assert page.count('<rect class="bar stage"') == 3
+    assert ">planning</text>" in page and ">role design</text>" in page
 
 
 def test_the_report_in_a_headless_browser(demo_run: tuple[Path, str], tmp_path: Path):
@@ -119,8 +124,17 @@ def test_the_report_in_a_headless_browser(demo_run: tuple[Path, str], tmp_path: 
         assert draft.get_attribute("data-status") == "failed"
         assert "replaced by outline, write" in draft.inner_text()
         # the timeline: one visible bar per task, collect overlapping the replacement branch
-        bars = page.locator("#timeline rect.bar")
+        bars = page.locator("#timeline rect.bar[data-task-id]")
         assert bars.count() == 5
+        # the first seconds are labelled: planning comes first, synthesis last
+        stages = page.locator("#timeline rect.bar.stage")
+        assert [stages.nth(i).get_attribute("data-stage") for i in range(3)] == [
+            "plan",
+            "design_roles",
+            "synthesize",
+        ]
+        plan_box = stages.nth(0).bounding_box()
+        assert plan_box and plan_box["width"] > 0
         box = {
             i: page.locator(f'#timeline rect.bar[data-task-id="{i}"]').bounding_box()
             for i in ("collect", "outline")

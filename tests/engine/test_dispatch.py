@@ -246,7 +246,8 @@ async def test_events_are_typed_and_the_run_is_checkpointed():
         "usage",  # a's attempt and critique
         "verdict",
         "task_finished",
-        "usage",  # synthesis, on the root
+        "verdict",  # the critic on the answer (the synthesizer is the goal's lead)
+        "usage",  # synthesis and its critique, on the root
         "run_finished",
     ]
     usage = [e for e in events if isinstance(e, UsageRecorded)]

@@ -108,3 +108,71 @@ async def test_a_failed_escalation_climbs_one_level_further_then_gives_up():
     assert result.status is RunStatus.PARTIAL
     assert result.tree.get("top").status is TaskStatus.FAILED
     assert result.tree.get("other").status is TaskStatus.DONE
+
+
+def _led_plan() -> dict[str, object]:
+    return plan(
+        subtask("report", subtasks=[subtask("facts"), subtask("figures"), subtask("prose")]),
+        subtask("other"),
+    )
+
+
+async def test_an_integration_sent_back_to_be_replanned_keeps_the_subtasks_that_serve():
+    script = _script(
+        planner=[_led_plan()],
+        **{
+            "critic@quotes": verdict("pass"),
+            "lead@report": ["a muddled report", "the report, redone"],
+            "critic@report": [verdict("replan", "the figures are from 2019"), verdict("pass")],
+            # the re-planner keeps facts and prose, drops the stale figures
+            "planner@report": [
+                {"tasks": [subtask("figures2", "Current figures")], "keep": ["facts", "prose"]}
+            ],
+        },
+    )
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    model.assert_complete()
+    assert result.status is RunStatus.SUCCEEDED
+    tree = result.tree
+    report = tree.get("report")
+    assert report.result == "the report, redone" and report.status is TaskStatus.DONE
+    assert [c.id for c in tree.children("report", live_only=True)] == ["facts", "prose", "figures2"]
+    # kept subtasks never ran again; the dropped one keeps its result but is replaced
+    assert {t: len(model.calls_for("executor", t)) for t in ("facts", "figures", "prose")} == {
+        "facts": 1,
+        "figures": 1,
+        "prose": 1,
+    }
+    assert tree.get("figures").replaced_by == ["figures2"]
+    assert tree.get("figures2").depends_on == ["facts", "prose"]
+    [replan] = result.replans
+    assert (replan.scope, replan.escalated_from) == ("report", None)
+    assert replan.kept_task_ids == ["facts", "prose"]
+    # the re-planner was asked with the critic's reason and what it may keep
+    [ask] = model.calls_for("planner", "report")
+    assert "the figures are from 2019" in ask.prompt and "'figures'" in ask.prompt
+    # the second integration sees the new subtask, not the dropped one
+    second = model.calls_for("lead", "report")[1]
+    assert "result of figures2" in second.prompt and "result of figures\n" not in second.prompt
+
+
+async def test_a_keep_list_naming_unknown_tasks_is_repaired():
+    script = _script(
+        planner=[_led_plan()],
+        **{
+            "critic@quotes": verdict("pass"),
+            "lead@report": ["a muddled report", "the report, redone"],
+            "critic@report": [verdict("replan", "stale"), verdict("pass")],
+            "planner@report": [
+                {"tasks": [subtask("figures2")], "keep": ["nonsense"]},
+                {"tasks": [subtask("figures2")], "keep": ["facts"]},
+            ],
+        },
+    )
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    assert result.status is RunStatus.SUCCEEDED
+    retry = model.calls_for("planner", "report")[1]
+    assert "not finished subtasks" in retry.prompt
+    assert result.replans[0].kept_task_ids == ["facts"]

@@ -26,6 +26,7 @@ async def test_retry_passes_the_critique_back_to_the_executor():
         "role_designer": role_spec("worker", "Do the task."),
         "executor@a": ["pears", "apples"],
         "critic@a": [verdict("retry", "No apples mentioned."), verdict("pass")],
+        "critic@root": verdict("pass"),
         "synthesizer": "ok",
     }
     team, model = make_team(script)

@@ -106,7 +106,10 @@ def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytes
     # finished work was not redone: after the kill, the model saw only c (its attempt
     # again, from the start), e, and the synthesis
     after = model_calls.read_text().splitlines()[len(before) :]
-    assert set(after) == {"executor c", "critic c", "executor e", "critic e", "synthesizer root"}
+    assert set(after) == {
+        *("executor c", "critic c", "executor e", "critic e"),
+        *("synthesizer root", "critic root"),
+    }
     assert after.count("executor c") == 3  # email (replayed), hold (released), answer
     # every task executed once: a, b, d came back from the checkpoint, c ran to its end
     assert {t["id"]: t["executions"] for t in record["tasks"]} == dict.fromkeys("abcde", 1)

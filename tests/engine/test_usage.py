@@ -31,9 +31,9 @@ async def test_usage_rolls_up_from_nodes_to_the_run():
     # a: one role design call, one executor call, one critic call
     assert a.usage.model_calls == 3
     assert a.usage.output_tokens >= 100
-    assert tree.root.usage.model_calls == 2  # planner + synthesizer
+    assert tree.root.usage.model_calls == 3  # planner, synthesizer, critic on the answer
     total = result.usage
-    assert total.model_calls == len(model.calls) == 2 + 3 + 3
+    assert total.model_calls == len(model.calls) == 3 + 3 + 3
     assert total.input_tokens == sum(n.usage.input_tokens for n in tree.nodes.values())
     expected = (total.input_tokens * 1.0 + total.output_tokens * 2.0) / 1e6
     assert abs(total.cost_usd - expected) < 1e-6

@@ -165,7 +165,7 @@ async def test_a_users_scorer_replaces_the_critic_in_the_search():
     )
     result = await team.arun("tell me a fact")
     assert result.succeeded and "right: fact about a" in scored
-    assert len(model.calls_for("critic")) == 1  # only the attempt's own verdict
+    assert len(model.calls_for("critic", "t")) == 1  # only the attempt's own verdict
 
 
 async def test_the_search_stops_at_its_budget():
@@ -368,7 +368,7 @@ async def test_among_equal_scores_the_answer_proposed_most_wins_and_its_verdict_
     assert chosen.step == "answer: second: b"
     # one critic call per distinct answer in the search; the attempt's verdict is the
     # search's verdict on the answer chosen, not a third call
-    assert len(model.calls_for("critic")) == 2
+    assert len(model.calls_for("critic", "t")) == 2
     assert [v.verdict for v in result.tree.get("t").verdicts] == ["pass"]
 
 
@@ -436,7 +436,7 @@ async def test_several_judgments_per_answer_average_the_score_and_keep_the_major
     team, model = make_team(script, tools=[lookup, send], search=options, max_attempts=1)
     result = await team.arun("tell me a fact")
     assert result.succeeded  # two of three verdicts pass: the majority is the attempt's
-    assert sorted(c.sample for c in model.calls_for("critic")) == [0, 1, 2]
+    assert sorted(c.sample for c in model.calls_for("critic", "t")) == [0, 1, 2]
     [search] = result.tree.get("t").searches
     assert search.best_score == pytest.approx((0.4 + 1.0 + 1.0) / 3)
 
@@ -527,7 +527,8 @@ async def test_one_role_searches_only_that_roles_steps():
 async def test_a_retry_runs_as_the_role_the_search_chose():
     verdicts = iter([verdict("retry", "say where the fact comes from"), verdict("pass")])
     team, model = make_team(
-        _role_choice_script() | {"critic": lambda call: next(verdicts)},
+        _role_choice_script()
+        | {"critic": lambda call: next(verdicts), "critic@root": verdict("pass")},
         tools=[lookup, send],
         search=WorkflowSearch(
             budget=SearchBudget(max_nodes=4, branching=2),

@@ -134,8 +134,9 @@ def test_a_team_runs_on_openai_through_the_real_client(monkeypatch):
     assert result.tree.get("report").depends_on == ["count"]
     tool_results = [m for b in seen for m in b["messages"] if m["role"] == "tool"]
     assert tool_results and "4" in tool_results[0]["content"]
-    # plan, roles (2), attempts (3 calls for 'count', 1 for 'report'), verdicts (2), synthesis
-    assert result.usage.model_calls == len(seen) == 1 + 2 + 3 + 2 + 1
+    # plan, roles (2), attempts (3 calls for 'count', 1 for 'report'), verdicts (2),
+    # synthesis and the critic's verdict on the answer
+    assert result.usage.model_calls == len(seen) == 1 + 2 + 3 + 2 + 1 + 1
     assert result.usage.input_tokens == 412 * len(seen)
     assert result.usage.cost_usd == pytest.approx(len(seen) * (412 * 0.4 + 57 * 1.6) / 1e6)
     assert all(b["model"] == "gpt-4.1-mini" for b in seen)
@@ -194,7 +195,7 @@ def test_a_team_runs_on_anthropic_through_the_real_client(monkeypatch):
     assert result.status is RunStatus.SUCCEEDED
     assert result.output == REPLIES["synthesizer"]
     assert result.tree.get("count").result == REPLIES["executor_final"]
-    assert result.usage.model_calls == len(seen) == 9
+    assert result.usage.model_calls == len(seen) == 10  # the answer's verdict included
     assert result.usage.output_tokens == 61 * len(seen)
     assert result.usage.cost_usd == pytest.approx(len(seen) * (398 * 3.0 + 61 * 15.0) / 1e6)
 

@@ -66,8 +66,9 @@ async def test_runs_reach_the_dashboard_and_are_found_by_task_id(phoenix: Any):
     assert team.tracing.flush()
 
     client = Client(base_url=info.url)
-    # run, planner, synthesizer, a span per task, agents, chats, tool
-    expected = 3 + 2 + 3 * 2 + len(model.calls) + 1
+    # run, planner, synthesizer, the critic on the answer, a span per task, agents,
+    # chats, tool
+    expected = 3 + 1 + 2 + 3 * 2 + len(model.calls) + 1
     spans = _spans(client, "phoenix-e2e", expected)
     assert len(spans) == expected, [s["name"] for s in spans]
     by_id = {s["context"]["span_id"]: s for s in spans}

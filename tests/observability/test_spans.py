@@ -41,8 +41,8 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
 
     # the whole tree: run, planner, synthesizer, a span per task (3 leaves and their
     # group), per leaf designer + executor + critic, the group's lead designer + lead +
-    # critic, one chat span per model call, a tool span
-    assert len(spans.all) == 3 + 4 + 3 * 3 + 3 + result.usage.model_calls + 1
+    # critic, the critic on the answer, one chat span per model call, a tool span
+    assert len(spans.all) == 3 + 4 + 3 * 3 + 3 + 1 + result.usage.model_calls + 1
     run = spans.one("invoke_workflow writers")
     assert run.parent is None
     assert {s.context.trace_id for s in spans.all} == {run.context.trace_id}

@@ -108,6 +108,7 @@ async def test_a_retried_attempt_is_an_error_span_with_the_critics_reason(spans:
         "role_designer": role_spec("worker", "Do it.", []),
         "executor@a": ["thin", "thorough"],
         "critic@a": [verdict("retry", "too thin"), verdict("pass")],
+        "critic@root": verdict("pass"),
         "synthesizer": "ok",
     }
     team, _ = make_team(script, tracing=spans.tracing(capture_content=True))
@@ -131,6 +132,7 @@ async def test_the_reason_of_a_retry_is_content(spans: Spans):
         "role_designer": role_spec("worker", "Do it.", []),
         "executor@a": ["thin", "thorough"],
         "critic@a": [verdict("retry", "too thin"), verdict("pass")],
+        "critic@root": verdict("pass"),
         "synthesizer": "ok",
     }
     team, _ = make_team(script, tracing=spans.tracing())

@@ -1,0 +1,198 @@
+"""Tasks delegated to a sub-team (``Role(team=...)``), run as jobs of the delegating run.
+
+One job is one attempt: the sub-team runs the task as a goal of its own (its planner,
+roles, tools, model, memory and limits), in a run checkpointed on the delegating run's
+checkpointer under ``<run id>/<task id>.<attempt>``, so a resumed delegating run
+resumes it where it was. Its events reach the delegating run's stream named under the
+task (see :mod:`orchestra.core.nesting`); its model calls count toward the budget in
+force here; its approvals pause the delegating run. Its answer is then judged by this
+team's critic like any executor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from langchain_core.runnables.config import var_child_runnable_config
+from opentelemetry.trace import StatusCode
+
+from orchestra.agents.calls import metered
+from orchestra.agents.context import delegated_goal
+from orchestra.core.approval import Decision
+from orchestra.core.budget import BudgetMeter
+from orchestra.core.errors import BudgetExceeded
+from orchestra.core.events import EventBase
+from orchestra.core.nesting import nest_event, nested_id
+from orchestra.core.record import RunStatus
+from orchestra.core.roles import RoleSpec
+from orchestra.core.tree import TaskTree, Verdict
+from orchestra.engine import jobs
+from orchestra.engine.emit import current_sink
+from orchestra.engine.jobs import JobProgress
+from orchestra.engine.runtime import TeamRuntime
+from orchestra.observability.semconv import OPENINFERENCE_OUTPUT, ORCHESTRA_TASK_OUTPUT
+from orchestra.observability.spans import agent_span, set_attributes, set_content
+from orchestra.observability.task_spans import using_task
+
+__all__ = ["DelegateJob", "delegation", "sub_run_id"]
+
+T = TypeVar("T")
+
+SUB_RUN_KEY = "sub_run"
+"""Key, in a delegation's result, of the sub-team's run: id, team, status, tree."""
+PAUSED_KEY = "team_paused"
+"""Key, in a delegation's result, of the approval requests the sub-team's run waits for."""
+
+
+def sub_run_id(run_id: str, task_id: str, attempt: int) -> str:
+    """The id of the sub-team's run for ``attempt`` at ``task_id`` of run ``run_id``."""
+    return f"{run_id}/{task_id}.{attempt}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelegateJob:
+    """One attempt at a task by a sub-team, then this team's critic on its answer."""
+
+    runtime: TeamRuntime
+    run_id: str
+    tree: TaskTree
+    task_id: str
+    role: RoleSpec
+    feedback: str | None
+    attempt: int
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
+    """People's decisions on what the sub-team's run waits for, by request id (as this
+    run names them: under the task, ``<task id>/<request id>``)."""
+    meter: BudgetMeter | None = None
+    progress: JobProgress = field(default_factory=JobProgress)
+
+
+async def delegation(job: DelegateJob) -> dict[str, Any]:
+    """Run (or go on with) the sub-team's run for the task; its outcome as JSON data.
+
+    Besides an attempt's fields (``output``, ``error``, ``verdict``, ``usage``: this
+    team's critic only, the sub-team's spending is in its tree), the result holds the
+    sub-team's run (``sub_run``), its tool calls and notices named under the task, and,
+    when the sub-team waits for people, their requests (``team_paused``).
+    """
+    rt = job.runtime
+    team = rt.sub_teams[job.role.name]
+    node = job.tree.get(job.task_id)
+    run_id = sub_run_id(job.run_id, job.task_id, job.attempt)
+    goal = delegated_goal(job.tree, node, feedback=job.feedback)
+    parent_sink = current_sink()
+
+    def forward(event: EventBase) -> None:
+        nested = nest_event(event, job.task_id, job.run_id)
+        if nested is not None:
+            parent_sink(nested)
+
+    notices: list[dict[str, str]] = []
+    critic_usage = metered(rt.prices)
+    with agent_span(
+        "team", task=node, role=job.role.name, attempt=job.attempt, run_id=job.run_id
+    ) as span:
+        set_attributes(span, {"orchestra.sub_team": team.name, "orchestra.sub_run.id": run_id})
+        result = await _on_its_own(
+            team.run_nested(
+                goal,
+                run_id=run_id,
+                saver=rt.saver,
+                decisions=_own_ids(job.decisions, job.task_id) or None,
+                sink=forward,
+            )
+        )
+        out: dict[str, Any] = {
+            "usage": {},
+            "tool_calls": [],
+            "notices": notices,
+            SUB_RUN_KEY: {
+                "run_id": run_id,
+                "team": team.name,
+                "status": result.status.value,
+                "tree": result.tree.model_dump(mode="json"),
+                "tool_calls": [
+                    c.model_copy(update={"task_id": nested_id(job.task_id, c.task_id)}).model_dump(
+                        mode="json"
+                    )
+                    for c in result.tool_calls
+                ],
+                "notices": [
+                    n.model_copy(
+                        update={"task_id": nested_id(job.task_id, n.task_id), "run_id": job.run_id}
+                    ).model_dump(mode="json")
+                    for n in result.notices
+                ],
+            },
+        }
+        if result.status is RunStatus.AWAITING_APPROVAL:
+            set_attributes(span, {"orchestra.task.status": "waiting"})
+            out[PAUSED_KEY] = [
+                r.model_copy(
+                    update={
+                        "id": nested_id(job.task_id, r.id),
+                        "task_id": nested_id(job.task_id, r.task_id),
+                    }
+                ).model_dump(mode="json")
+                for r in result.pending
+            ]
+            return out
+        if result.status is RunStatus.BUDGET_EXCEEDED:
+            return out | {jobs.BUDGET_KEY: result.reason or "budget", jobs.BUDGET_SCOPE_KEY: None}
+        verdict: Verdict | None = None
+        error: str | None = None
+        if result.output is None or result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+            error = f"the sub-team {team.name!r} ended {result.status.value}: {result.reason}"
+            span.set_status(StatusCode.ERROR, error[:500])
+        else:
+            set_content(span, ORCHESTRA_TASK_OUTPUT, result.output)
+            set_content(span, OPENINFERENCE_OUTPUT, result.output)
+            with critic_usage as meter:
+                try:
+                    verdict = await jobs.judged(
+                        rt, job.tree, job.task_id, job.attempt, job.run_id, result.output, notices
+                    )
+                except BudgetExceeded as exc:
+                    out["usage"] = meter.usage.model_dump()
+                    return out | {jobs.BUDGET_KEY: exc.reason, jobs.BUDGET_SCOPE_KEY: exc.scope}
+            out["usage"] = meter.usage.model_dump()
+    return out | {
+        "output": result.output,
+        "error": error,
+        "verdict": verdict.model_dump() if verdict else None,
+        "loop": None,
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _own_ids(decisions: Mapping[str, Decision], task_id: str) -> dict[str, Decision]:
+    """Decisions by the sub-team run's own request ids (here they are named under the task)."""
+    prefix = nested_id(task_id, "x")[:-1]
+    return {rid.removeprefix(prefix): d for rid, d in decisions.items()}
+
+
+async def _on_its_own(run: Awaitable[T]) -> T:
+    """Await ``run`` in a task of its own that is not inside this LangGraph task.
+
+    A graph run inside a LangGraph task would otherwise take that task's config as its
+    parent and run as its subgraph (sharing its checkpoint namespace and interrupts);
+    the sub-team's run is a run of its own, on a thread of its own. Cancelling this
+    cancels it.
+    """
+
+    async def alone() -> T:
+        var_child_runnable_config.set(None)
+        with using_task(None):  # the sub-team's agents serve its own tasks
+            return await run
+
+    inner = asyncio.ensure_future(alone())
+    try:
+        return await asyncio.shield(inner)
+    finally:
+        if not inner.done():
+            inner.cancel()
+            await asyncio.wait([inner])
