@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from orchestra import Role, RunStatus, Team, tool
 from orchestra.core.approval import Approve
 from orchestra.core.budget import Budget
 from orchestra.core.errors import ConfigError
 from orchestra.core.tree import TaskStatus
+from orchestra.observability.live import LiveView
 from orchestra.testing import (
     ScriptedCall,
     ScriptedChatModel,
@@ -114,6 +116,17 @@ async def test_a_delegated_task_is_run_by_the_sub_team_and_nests_in_the_record()
     assert ("law/find", "law") in planned and ("law/check", "law") in planned
     assert {e.run_id for e in events} == {result.run_id}
     assert [e.type for e in events].count("run_finished") == 1
+    # the live view nests the sub-team's tasks under the task
+    view = LiveView()
+    for event in events:
+        view.update(event)
+    console = Console(width=120, record=True, color_system=None, file=None)
+    with console.capture() as capture:
+        console.print(view)
+    lines = capture.get().splitlines()
+    law = next(i for i, line in enumerate(lines) if " law " in line)
+    find = next(i for i, line in enumerate(lines) if "law/find" in line)
+    assert find > law and lines[find].index("law/find") > lines[law].index("law")
 
 
 async def test_a_rejected_answer_sends_the_task_back_to_the_sub_team_with_the_reason():
