@@ -1,4 +1,7 @@
-"""The units of work the dispatcher starts, each run as a LangGraph task.
+"""The units of work the dispatcher starts, each run as a LangGraph task; executor attempts.
+
+The planning-side jobs (role design, re-plans, decompositions, integrations) are in
+:mod:`orchestra.engine.plan_jobs`.
 
 Running them as tasks makes LangGraph checkpoint each one's result as soon as it
 finishes, independently of its siblings. Their inputs are live objects (they are not
@@ -38,15 +41,12 @@ from orchestra.agents.executor import (
     execute_task,
     offered_tools,
 )
-from orchestra.agents.lead import children_digest, integrate
-from orchestra.agents.planner import decompose_task, fallback_plan, replan_subtree, replan_task
-from orchestra.agents.role_designer import FALLBACK_ROLE, design_role
+from orchestra.agents.role_designer import design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
-from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError, RoleDesignError
+from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, RoleDesignError
 from orchestra.core.events import SearchStepped, ToolCalled, ToolProgress, ToolStarted
-from orchestra.core.plan import PlanDraft
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import WorkflowSearch
@@ -58,15 +58,11 @@ from orchestra.engine.emit import Emitter
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
 from orchestra.observability.semconv import (
-    ESCALATION_EVENT,
     OPENINFERENCE_OUTPUT,
-    ORCHESTRA_TASK_ID,
     ORCHESTRA_TASK_OUTPUT,
     ORCHESTRA_TASK_STATUS,
-    REPLAN_EVENT,
 )
 from orchestra.observability.spans import (
-    add_event,
     agent_span,
     set_attributes,
     set_content,
@@ -81,22 +77,14 @@ __all__ = [
     "BUDGET_KEY",
     "BUDGET_SCOPE_KEY",
     "JOB_KEY",
+    "AttemptJob",
     "JobInput",
     "JobProgress",
-    "AttemptJob",
-    "DecomposeJob",
-    "DesignJob",
-    "EscalationJob",
-    "IntegrateJob",
-    "ReplanJob",
     "attempt",
-    "decomposition",
-    "design",
-    "escalation",
-    "integration",
-    "replan",
+    "design_spec",
     "judged",
     "start",
+    "task_text",
 ]
 
 J = TypeVar("J", bound="JobInput")
@@ -175,85 +163,6 @@ class AttemptJob:
     """Decisions on calls of tools that require approval, by call key."""
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Tool calls the task's earlier attempts made (for the repeated-call guard)."""
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReplanJob:
-    """A replacement plan for a failed leaf."""
-
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
-    reason: str
-    roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DesignJob:
-    """The role for a leaf."""
-
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
-    roles: dict[str, RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DecomposeJob:
-    """A task marked ``decompose``: its lead breaks it into subtasks, now that it is ready."""
-
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
-    lead: RoleSpec
-    roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EscalationJob:
-    """A failure climbed to ``task_id``: plan its subtree again, keeping finished subtasks."""
-
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
-    failed_child: str
-    """The child whose failure climbed here (``task_id`` itself: its integration was
-    sent back by the critic with a ``replan`` verdict)."""
-    reason: str
-    level: int
-    roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IntegrateJob:
-    """An inner task's lead writes its result from its subtasks' results; the critic judges.
-
-    ``lead`` None: the lead is designed first (the role designer, as for a leaf).
-    """
-
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
-    lead: RoleSpec | None
-    roles: dict[str, RoleSpec]
-    feedback: str | None
-    integration: int
-    """1 for the first integration, 2+ for re-integrations after a ``retry`` verdict."""
     meter: BudgetMeter | None = None
     progress: JobProgress = field(default_factory=JobProgress)
 
@@ -422,15 +331,15 @@ async def _prepared(
     ``tool_top_k`` in all; with a team memory, ``remember`` and ``recall`` too.
     """
     rt = job.runtime
-    task_text = _task_text(job.tree, job.task_id)
+    about = task_text(job.tree, job.task_id)
     tools: dict[str, BaseTool] = dict(rt.tools)
     memories: list[str] = []
     planned = [t for t in job.tree.get(job.task_id).tools if t in role.tools]
-    relevant = rt.registry.relevant(task_text, among=role.tools)
+    relevant = rt.registry.relevant(about, among=role.tools)
     offered = list(dict.fromkeys([*planned, *relevant]))[: max(rt.tool_top_k, len(planned))]
     if rt.memory is not None:
         try:
-            role, tools, memories = await _with_memory(job, role, task_text, search=search)
+            role, tools, memories = await _with_memory(job, role, about, search=search)
         except Exception as exc:  # a memory that is down must not stop the work
             notices.append(_memory_notice("read", exc))
         else:
@@ -483,7 +392,7 @@ def _memory_notice(what: str, exc: Exception) -> dict[str, str]:
     }
 
 
-def _task_text(tree: TaskTree, task_id: str) -> str:
+def task_text(tree: TaskTree, task_id: str) -> str:
     """What a task is about, for tool retrieval."""
     task = tree.get(task_id)
     return f"{task.title}. {task.description} {' '.join(task.acceptance_criteria)}"
@@ -594,134 +503,7 @@ async def judged(
     return verdict
 
 
-async def replan(job: ReplanJob) -> dict[str, Any]:
-    """The planner's replacement draft for the failed leaf, as JSON data.
-
-    ``draft`` is None (with ``error``) when no valid replacement came out of the planner
-    and, with fallbacks on, none could be salvaged: the scheduler then fails the task.
-    """
-    rt = job.runtime
-    notices: list[dict[str, str]] = []
-    draft: PlanDraft | None = None
-    error: str | None = None
-    node = job.tree.get(job.task_id)
-    with (
-        metered(rt.prices) as meter,
-        agent_span("planner", task=node, run_id=job.run_id) as span,
-    ):
-        add_event(
-            span,
-            REPLAN_EVENT,
-            {ORCHESTRA_TASK_ID: job.task_id},
-            content={"orchestra.replan.reason": job.reason},
-        )
-        try:
-            draft = await replan_task(
-                rt.model_for_agent("planner"),
-                job.tree,
-                job.task_id,
-                job.reason,
-                roles=job.roles,
-                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
-                max_repairs=rt.limits.max_repairs,
-            )
-        except PlanningError as err:
-            error = str(err)
-            base_depth = job.tree.get(job.task_id).depth - 1
-            found = (
-                fallback_plan(err, job.tree, base_depth=base_depth, allow_single_task=False)
-                if rt.fallbacks
-                else None
-            )
-            if found is not None:
-                draft, kind, message = found
-                notices.append({"kind": kind, "message": message})
-                error = None
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": notices,
-    }
-
-
-async def decomposition(job: DecomposeJob) -> dict[str, Any]:
-    """The lead's subtasks for the task, as JSON data (``draft`` None: with ``error``)."""
-    rt = job.runtime
-    draft: PlanDraft | None = None
-    error: str | None = None
-    node = job.tree.get(job.task_id)
-    with (
-        metered(rt.prices) as meter,
-        agent_span("lead", task=node, role=job.lead.name, run_id=job.run_id) as span,
-    ):
-        try:
-            draft = await decompose_task(
-                rt.model_for(job.lead),
-                job.tree,
-                job.task_id,
-                lead=job.lead,
-                roles=job.roles,
-                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
-                max_repairs=rt.limits.max_repairs,
-            )
-        except PlanningError as err:
-            error = str(err)
-        set_attributes(span, {"orchestra.decomposed": draft is not None})
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": [],
-    }
-
-
-async def escalation(job: EscalationJob) -> dict[str, Any]:
-    """The planner's new subtasks for the task a failure climbed to, as JSON data.
-
-    ``draft`` is None (with ``error``) when no valid plan came out: the task then fails,
-    and its own failure may climb further.
-    """
-    rt = job.runtime
-    draft: PlanDraft | None = None
-    error: str | None = None
-    node = job.tree.get(job.task_id)
-    with (
-        metered(rt.prices) as meter,
-        agent_span("planner", task=node, run_id=job.run_id) as span,
-    ):
-        add_event(
-            span,
-            ESCALATION_EVENT,
-            {
-                ORCHESTRA_TASK_ID: job.task_id,
-                "orchestra.escalation.from": job.failed_child,
-                "orchestra.escalation.level": job.level,
-            },
-            content={"orchestra.escalation.reason": job.reason},
-        )
-        try:
-            draft = await replan_subtree(
-                rt.model_for_agent("planner"),
-                job.tree,
-                job.task_id,
-                job.reason,
-                failed_child=job.failed_child if job.failed_child != job.task_id else None,
-                roles=job.roles,
-                tools=rt.tools_for(_task_text(job.tree, job.task_id)),
-                max_repairs=rt.limits.max_repairs,
-            )
-        except PlanningError as err:
-            error = str(err)
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": [],
-    }
-
-
-async def _design(
+async def design_spec(
     rt: TeamRuntime,
     tree: TaskTree,
     task_id: str,
@@ -735,111 +517,12 @@ async def _design(
         tree,
         task_id,
         roles=roles,
-        tools=rt.tools_for(_task_text(tree, task_id)),
+        tools=rt.tools_for(task_text(tree, task_id)),
         team_tools=frozenset(rt.tools),
         models=frozenset(rt.models),
         max_repairs=rt.limits.max_repairs,
         sample=sample,
     )
-
-
-async def design(job: DesignJob) -> dict[str, Any]:
-    """The role designer's spec for the leaf, as JSON data."""
-    rt = job.runtime
-    notices: list[dict[str, str]] = []
-    with (
-        metered(rt.prices) as meter,
-        agent_span("role_designer", task=job.tree.get(job.task_id), run_id=job.run_id) as span,
-    ):
-        try:
-            spec, designed = await _design(rt, job.tree, job.task_id, job.roles)
-        except RoleDesignError as err:
-            if not rt.fallbacks:
-                raise
-            spec, designed = FALLBACK_ROLE, True
-            why = "; ".join(err.errors)
-            notices.append(
-                {"kind": "role_fallback", "message": f"no valid role ({why}); using generalist"}
-            )
-        set_attributes(span, {"orchestra.role.designed": spec.name})
-    return {
-        "spec": spec.model_dump(mode="json"),
-        "designed": designed,
-        "usage": meter.usage.model_dump(),
-        "notices": notices,
-    }
-
-
-async def integration(job: IntegrateJob) -> dict[str, Any]:
-    """The lead's integrated result for the inner task and the critic's verdict, as JSON.
-
-    With fallbacks on, a lead whose reply stays invalid leaves the subtasks' results, as
-    they are, as the task's result (an ``integration_fallback`` notice says so).
-    """
-    rt = job.runtime
-    notices: list[dict[str, str]] = []
-    node = job.tree.get(job.task_id)
-    lead, designed = job.lead, False
-    with metered(rt.prices) as meter:
-        if lead is None:
-            with agent_span("role_designer", task=node, run_id=job.run_id) as span:
-                try:
-                    lead, designed = await _design(rt, job.tree, job.task_id, job.roles)
-                except RoleDesignError as err:
-                    if not rt.fallbacks:
-                        raise
-                    lead, designed = FALLBACK_ROLE, True
-                    why = "; ".join(err.errors)
-                    notices.append(
-                        {"kind": "role_fallback", "message": f"no valid lead ({why}); generalist"}
-                    )
-                set_attributes(span, {"orchestra.role.designed": lead.name})
-        with agent_span(
-            "lead", task=node, role=lead.name, attempt=job.integration, run_id=job.run_id
-        ) as span:
-            try:
-                output = await integrate(
-                    rt.model_for(lead),
-                    job.tree,
-                    job.task_id,
-                    role=lead,
-                    feedback=job.feedback,
-                    max_repairs=rt.limits.max_repairs,
-                )
-            except ModelBehaviorError as err:
-                why = "; ".join(err.errors)
-                if not rt.fallbacks:  # the task fails (and its failure may climb), not the run
-                    span.set_status(StatusCode.ERROR, "the lead gave no usable result")
-                    return {
-                        "usage": meter.usage.model_dump(),
-                        "lead": lead.model_dump(mode="json"),
-                        "designed": designed,
-                        "output": None,
-                        "error": f"the lead gave no usable result ({why})",
-                        "verdict": None,
-                        "finished_at": datetime.now(UTC).isoformat(),
-                        "notices": notices,
-                    }
-                output = children_digest(job.tree, job.task_id)
-                notices.append(
-                    {
-                        "kind": "integration_fallback",
-                        "message": f"no valid integration ({why}); the subtasks' results stand",
-                    }
-                )
-            set_content(span, OPENINFERENCE_OUTPUT, output)
-            verdict = await judged(
-                rt, job.tree, job.task_id, job.integration, job.run_id, output, notices
-            )
-    return {
-        "usage": meter.usage.model_dump(),
-        "lead": lead.model_dump(mode="json"),
-        "designed": designed,
-        "output": output,
-        "verdict": verdict.model_dump(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "notices": notices,
-    }
 
 
 async def _searched(
@@ -875,7 +558,7 @@ async def _searched(
         try:
             with agent_span("role_designer", task=node, run_id=job.run_id) as design_span:
                 roles = {job.role.name: job.role}
-                spec, _ = await _design(rt, job.tree, job.task_id, roles, sample=sample)
+                spec, _ = await design_spec(rt, job.tree, job.task_id, roles, sample=sample)
                 set_attributes(design_span, {"orchestra.role.designed": spec.name})
         except RoleDesignError as err:
             return "; ".join(err.errors)  # the search rejects the design with this reason

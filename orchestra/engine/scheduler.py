@@ -51,16 +51,15 @@ from orchestra.core.surgery import (
 )
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
-from orchestra.engine import jobs
+from orchestra.engine import jobs, plan_jobs
 from orchestra.engine.delegation import PAUSED_KEY, SUB_RUN_KEY, DelegateJob, delegation
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import (
-    AttemptJob,
+from orchestra.engine.jobs import AttemptJob, JobProgress
+from orchestra.engine.plan_jobs import (
     DecomposeJob,
     DesignJob,
     EscalationJob,
     IntegrateJob,
-    JobProgress,
     ReplanJob,
 )
 from orchestra.engine.runtime import TeamRuntime
@@ -217,7 +216,7 @@ class Scheduler:
                     meter=self._meter_for(leaf.id),
                 )
                 return await jobs.start(
-                    jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
+                    plan_jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
                 )
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
@@ -408,7 +407,7 @@ class Scheduler:
             "design",
             leaf,
             f"design.{leaf.id}",
-            jobs.design,
+            plan_jobs.design,
             job,
             lambda out: self._on_design(leaf, out),
         )
@@ -551,7 +550,7 @@ class Scheduler:
             "decompose",
             node,
             f"decompose.{node.id}",
-            jobs.decomposition,
+            plan_jobs.decomposition,
             job,
             lambda out: self._on_decomposed(node, out),
         )
@@ -630,7 +629,7 @@ class Scheduler:
             "integrate",
             node,
             f"integrate.{node.id}.{number}",
-            jobs.integration,
+            plan_jobs.integration,
             job,
             lambda out: self._on_integrated(node, out),
         )
@@ -821,7 +820,7 @@ class Scheduler:
                 "replan",
                 scope,
                 f"escalate.{scope_id}.{scope.escalations}",
-                jobs.escalation,
+                plan_jobs.escalation,
                 job,
                 partial(self._on_escalation, scope, failed_child, reason, level),
             )
@@ -959,7 +958,7 @@ class Scheduler:
             "replan",
             leaf,
             f"replan.{leaf.id}",
-            jobs.replan,
+            plan_jobs.replan,
             job,
             lambda out: self._on_replan(leaf, reason, out),
         )
