@@ -18,7 +18,7 @@ from orchestra.core.events import (
 )
 from orchestra.core.tree import ROOT_ID, TaskNode
 
-__all__ = ["nest_event", "nested_id", "nested_node"]
+__all__ = ["nest_event", "nested_id", "nested_node", "own_id"]
 
 SEPARATOR = "/"
 
@@ -37,6 +37,11 @@ def nested_id(owner_id: str, sub_id: str | None) -> str:
     if sub_id is None or sub_id == ROOT_ID:
         return owner_id
     return f"{owner_id}{SEPARATOR}{sub_id}"
+
+
+def own_id(owner_id: str, nested: str) -> str:
+    """The sub-team run's own id for ``nested`` (the inverse of :func:`nested_id`)."""
+    return nested.removeprefix(f"{owner_id}{SEPARATOR}")
 
 
 def nest_event(event: EventBase, owner_id: str, run_id: str) -> EventBase | None:

@@ -26,7 +26,7 @@ from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import EventBase
-from orchestra.core.nesting import nest_event, nested_id
+from orchestra.core.nesting import nest_event, nested_id, own_id
 from orchestra.core.record import RunStatus
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
@@ -92,7 +92,6 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
             parent_sink(nested)
 
     notices: list[dict[str, str]] = []
-    critic_usage = metered(rt.prices)
     with agent_span(
         "team", task=node, role=job.role.name, attempt=job.attempt, run_id=job.run_id
     ) as span:
@@ -151,7 +150,7 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
         else:
             set_content(span, ORCHESTRA_TASK_OUTPUT, result.output)
             set_content(span, OPENINFERENCE_OUTPUT, result.output)
-            with critic_usage as meter:
+            with metered(rt.prices) as meter:  # this team's critic only
                 try:
                     verdict = await jobs.judged(
                         rt, job.tree, job.task_id, job.attempt, job.run_id, result.output, notices
@@ -171,8 +170,7 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
 
 def _own_ids(decisions: Mapping[str, Decision], task_id: str) -> dict[str, Decision]:
     """Decisions by the sub-team run's own request ids (here they are named under the task)."""
-    prefix = nested_id(task_id, "x")[:-1]
-    return {rid.removeprefix(prefix): d for rid, d in decisions.items()}
+    return {own_id(task_id, rid): d for rid, d in decisions.items()}
 
 
 async def _on_its_own(run: Awaitable[T]) -> T:
