@@ -20,7 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from orchestra.core.errors import ConfigError
 from orchestra.core.home import orchestra_home, sqlite_timeout
 from orchestra.engine.call_log import MemoryCallLog, PostgresCallLog, SqliteCallLog
-from orchestra.engine.jobs import JOB_KEY
+from orchestra.engine.outcomes import JOB_KEY
 from orchestra.engine.run_lock import file_run_lock, local_run_lock, postgres_run_lock
 from orchestra.tools.invoke import CallLog
 
@@ -228,7 +228,7 @@ async def finished_jobs(saver: Saver, run_id: str) -> dict[str, dict[str, Any]]:
     """Results of the jobs that finished in the run's interrupted step, by job name.
 
     They are the step's pending writes: LangGraph stores each task's return value as it
-    finishes, and every job's result carries its name (``orchestra.engine.jobs.JOB_KEY``).
+    finishes, and every job's result carries its name (``orchestra.engine.outcomes.JOB_KEY``).
     """
     found = await saver.aget_tuple({"configurable": {"thread_id": run_id}})
     out: dict[str, dict[str, Any]] = {}

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry.trace import StatusCode
@@ -23,17 +23,17 @@ from opentelemetry.trace import StatusCode
 from orchestra.agents.calls import metered
 from orchestra.agents.context import delegated_goal
 from orchestra.core.approval import Decision
-from orchestra.core.budget import BudgetMeter
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import EventBase
 from orchestra.core.nesting import nest_event, nested_id, own_id
-from orchestra.core.record import RunStatus
+from orchestra.core.record import RunResult, RunStatus
 from orchestra.core.roles import RoleSpec
-from orchestra.core.tree import TaskTree, Verdict
+from orchestra.core.tree import Verdict
+from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import current_sink
-from orchestra.engine.jobs import JobProgress
-from orchestra.engine.runtime import TeamRuntime
+from orchestra.engine.jobs import TaskJob
+from orchestra.engine.outcomes import AttemptOutcome, BudgetStopped, JobNotice, SubRun
 from orchestra.observability.semconv import OPENINFERENCE_OUTPUT, ORCHESTRA_TASK_OUTPUT
 from orchestra.observability.spans import agent_span, set_attributes, set_content
 from orchestra.observability.task_spans import using_task
@@ -42,11 +42,6 @@ __all__ = ["DelegateJob", "delegation", "sub_run_id"]
 
 T = TypeVar("T")
 
-SUB_RUN_KEY = "sub_run"
-"""Key, in a delegation's result, of the sub-team's run: id, team, status, tree."""
-PAUSED_KEY = "team_paused"
-"""Key, in a delegation's result, of the approval requests the sub-team's run waits for."""
-
 
 def sub_run_id(run_id: str, task_id: str, attempt: int) -> str:
     """The id of the sub-team's run for ``attempt`` at ``task_id`` of run ``run_id``."""
@@ -54,34 +49,27 @@ def sub_run_id(run_id: str, task_id: str, attempt: int) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DelegateJob:
+class DelegateJob(TaskJob):
     """One attempt at a task by a sub-team, then this team's critic on its answer."""
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     role: RoleSpec
     feedback: str | None
     attempt: int
     decisions: Mapping[str, Decision] = field(default_factory=dict)
     """People's decisions on what the sub-team's run waits for, by request id (as this
     run names them: under the task, ``<task id>/<request id>``)."""
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
-async def delegation(job: DelegateJob) -> dict[str, Any]:
-    """Run (or go on with) the sub-team's run for the task; its outcome as JSON data.
+async def delegation(job: DelegateJob) -> AttemptOutcome | BudgetStopped:
+    """Run (or go on with) the sub-team's run for the task; its outcome as an attempt's.
 
-    Besides an attempt's fields (``output``, ``error``, ``verdict``, ``usage``: this
-    team's critic only, the sub-team's spending is in its tree), the result holds the
-    sub-team's run (``sub_run``), its tool calls and notices named under the task, and,
-    when the sub-team waits for people, their requests (``team_paused``).
+    ``usage`` is this team's critic's only (the sub-team's spending is in its tree);
+    ``sub_run`` is the sub-team's run, its tool calls and notices named under the task;
+    ``team_paused`` what it waits for people to decide, when it does.
     """
     rt = job.runtime
     team = rt.sub_teams[job.role.name]
-    node = job.tree.get(job.task_id)
+    node = job.node
     run_id = sub_run_id(job.run_id, job.task_id, job.attempt)
     goal = delegated_goal(job.tree, node, feedback=job.feedback)
     parent_sink = current_sink()
@@ -91,7 +79,7 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
         if nested is not None:
             parent_sink(nested)
 
-    notices: list[dict[str, str]] = []
+    notices: list[JobNotice] = []
     with agent_span(
         "team", task=node, role=job.role.name, attempt=job.attempt, run_id=job.run_id
     ) as span:
@@ -105,45 +93,24 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
                 sink=forward,
             )
         )
-        out: dict[str, Any] = {
-            "usage": {},
-            "tool_calls": [],
-            "notices": notices,
-            SUB_RUN_KEY: {
-                "run_id": run_id,
-                "team": team.name,
-                "status": result.status.value,
-                "tree": result.tree.model_dump(mode="json"),
-                "tool_calls": [
-                    c.model_copy(update={"task_id": nested_id(job.task_id, c.task_id)}).model_dump(
-                        mode="json"
-                    )
-                    for c in result.tool_calls
-                ],
-                "notices": [
-                    n.model_copy(
-                        update={"task_id": nested_id(job.task_id, n.task_id), "run_id": job.run_id}
-                    ).model_dump(mode="json")
-                    for n in result.notices
-                ],
-            },
-        }
+        sub = _sub_run(result, run_id, team.name, job.task_id, job.run_id)
         if result.status is RunStatus.AWAITING_APPROVAL:
             set_attributes(span, {"orchestra.task.status": "waiting"})
-            out[PAUSED_KEY] = [
+            waits = [
                 r.model_copy(
                     update={
                         "id": nested_id(job.task_id, r.id),
                         "task_id": nested_id(job.task_id, r.task_id),
                     }
-                ).model_dump(mode="json")
+                )
                 for r in result.pending
             ]
-            return out
+            return AttemptOutcome(sub_run=sub, team_paused=waits, notices=notices)
         if result.status is RunStatus.BUDGET_EXCEEDED:
-            return out | {jobs.BUDGET_KEY: result.reason or "budget", jobs.BUDGET_SCOPE_KEY: None}
+            return BudgetStopped(reason=result.reason or "budget", sub_run=sub)
         verdict: Verdict | None = None
         error: str | None = None
+        usage = Usage()
         if result.output is None or result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
             error = f"the sub-team {team.name!r} ended {result.status.value}: {result.reason}"
             span.set_status(StatusCode.ERROR, error[:500])
@@ -156,16 +123,37 @@ async def delegation(job: DelegateJob) -> dict[str, Any]:
                         rt, job.tree, job.task_id, job.attempt, job.run_id, result.output, notices
                     )
                 except BudgetExceeded as exc:
-                    out["usage"] = meter.usage.model_dump()
-                    return out | {jobs.BUDGET_KEY: exc.reason, jobs.BUDGET_SCOPE_KEY: exc.scope}
-            out["usage"] = meter.usage.model_dump()
-    return out | {
-        "output": result.output,
-        "error": error,
-        "verdict": verdict.model_dump() if verdict else None,
-        "loop": None,
-        "finished_at": datetime.now(UTC).isoformat(),
-    }
+                    return BudgetStopped(
+                        reason=exc.reason, scope=exc.scope, usage=meter.usage, sub_run=sub
+                    )
+            usage = meter.usage
+    return AttemptOutcome(
+        usage=usage,
+        output=result.output,
+        error=error,
+        verdict=verdict,
+        sub_run=sub,
+        finished_at=datetime.now(UTC),
+        notices=notices,
+    )
+
+
+def _sub_run(result: RunResult, run_id: str, team: str, task_id: str, parent_run: str) -> SubRun:
+    """The sub-team's run as the delegating run keeps it: ids named under the task."""
+    return SubRun(
+        run_id=run_id,
+        team=team,
+        status=result.status,
+        tree=result.tree,
+        tool_calls=[
+            c.model_copy(update={"task_id": nested_id(task_id, c.task_id)})
+            for c in result.tool_calls
+        ],
+        notices=[
+            n.model_copy(update={"task_id": nested_id(task_id, n.task_id), "run_id": parent_run})
+            for n in result.notices
+        ],
+    )
 
 
 def _own_ids(decisions: Mapping[str, Decision], task_id: str) -> dict[str, Decision]:

@@ -51,7 +51,6 @@ from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError
 from orchestra.core.events import (
     ApprovalRequested,
     GoalRefined,
-    NoticeKind,
     PlanChosen,
     RunFinished,
     RunStarted,
@@ -417,9 +416,7 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
     if answer.stop is not None:
         return {"tree": tree.model_dump(mode="json"), **_budget_end("synthesize", answer.stop)}
     output = answer.output
-    notices = [
-        emit.notice(cast(NoticeKind, n["kind"]), n["message"], ROOT_ID) for n in answer.notices
-    ]
+    notices = [emit.notice(n.kind, n.message, ROOT_ID) for n in answer.notices]
     update: RunState = {"tree": tree.model_dump(mode="json"), "output": output}
     if output is None:  # never lose the work: answer with the results themselves
         update["output"] = partial_digest(tree) if missing else results_digest(tree)

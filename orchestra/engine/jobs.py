@@ -29,7 +29,6 @@ from typing import Any, Generic, Protocol, TypeVar
 from langchain_core.tools import BaseTool
 from langgraph.func import task
 from opentelemetry.trace import Span, StatusCode
-from pydantic import BaseModel
 
 from orchestra.agents.calls import UsageMeter, metered
 from orchestra.agents.critic import judge
@@ -51,10 +50,18 @@ from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.search_tree import SearchRecord
-from orchestra.core.tree import TaskTree, Verdict
+from orchestra.core.tree import TaskNode, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine.call_log import INLINE_RESULT_CHARS, stored_preview
 from orchestra.engine.emit import Emitter
+from orchestra.engine.outcomes import (
+    BUDGET_STOPPED,
+    KIND_KEY,
+    AttemptOutcome,
+    BudgetStopped,
+    JobNotice,
+    JobOutcome,
+)
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.memory import MemoryScope, MemorySource
 from orchestra.observability.semconv import (
@@ -74,12 +81,10 @@ from orchestra.tools.memory_tools import MEMORY_TOOL_NAMES, format_hit, memory_t
 from orchestra.tools.progress import ToolProgressUpdate, progress_sink
 
 __all__ = [
-    "BUDGET_KEY",
-    "BUDGET_SCOPE_KEY",
-    "JOB_KEY",
     "AttemptJob",
     "JobInput",
     "JobProgress",
+    "TaskJob",
     "attempt",
     "design_spec",
     "judged",
@@ -88,15 +93,9 @@ __all__ = [
 ]
 
 J = TypeVar("J", bound="JobInput")
+Out = TypeVar("Out", bound=JobOutcome)
 
 _EVENT_OUTPUT_CHARS = 2000
-
-JOB_KEY = "job"
-"""Key of a job's name in its result."""
-BUDGET_KEY = "budget_exceeded"
-"""Key, in the result of a job the run's budget stopped, of the reason."""
-BUDGET_SCOPE_KEY = "budget_scope"
-"""Key, next to ``BUDGET_KEY``, of the subtree whose budget it was (None: the run's)."""
 
 
 @dataclass(slots=True)
@@ -110,7 +109,7 @@ class JobProgress:
 
     meter: UsageMeter | None = None
     """The job's usage meter, once the job has started."""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
     """Tool-call log entries of the calls that completed, in order, outputs inline (a
     cancelled job's calls are taken from here at once, with no time to store them)."""
     outcomes: list[ToolOutcome] = field(default_factory=list)
@@ -147,13 +146,27 @@ class JobInput(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptJob:
-    """One executor attempt at a leaf, followed by the critic's verdict."""
+class TaskJob:
+    """What every job works with: the run, its tree and the task the job serves."""
 
     runtime: TeamRuntime
     run_id: str
     tree: TaskTree
     task_id: str
+    meter: BudgetMeter | None = None
+    """The budget meter of the task's subtree, when the budget limits subtrees."""
+    progress: JobProgress = field(default_factory=JobProgress)
+
+    @property
+    def node(self) -> TaskNode:
+        """The task the job serves."""
+        return self.tree.get(self.task_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptJob(TaskJob):
+    """One executor attempt at a leaf, followed by the critic's verdict."""
+
     role: RoleSpec
     feedback: str | None
     attempt: int
@@ -163,8 +176,6 @@ class AttemptJob:
     """Decisions on calls of tools that require approval, by call key."""
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Tool calls the task's earlier attempts made (for the repeated-call guard)."""
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +223,11 @@ class _AttemptEvents:
         )
 
 
-async def attempt(job: AttemptJob) -> dict[str, Any]:
-    """Execute the leaf, then let the critic judge a result; JSON data back."""
+async def attempt(job: AttemptJob) -> AttemptOutcome:
+    """Execute the leaf, then let the critic judge a result."""
     rt = job.runtime
     events = _AttemptEvents(Emitter(job.run_id), job)
-    notices: list[dict[str, str]] = []
+    notices: list[JobNotice] = []
     role, tools, offered, memories = await _prepared(
         job, job.role, notices, search=job.paused is None
     )
@@ -269,13 +280,13 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
                 execution.steps += searched.steps
         if execution.paused is not None:
             set_attributes(span, {ORCHESTRA_TASK_STATUS: "waiting"})
-            return {
-                "usage": meter.usage.model_dump(),
-                "paused": execution.paused.model_dump(mode="json"),
-                "search": _dumped(execution.search),
-                "tool_calls": [await _log_entry(job, o) for o in execution.tool_calls],
-                "notices": notices,
-            }
+            return AttemptOutcome(
+                usage=meter.usage,
+                paused=execution.paused,
+                search=execution.search,
+                tool_calls=[await _log_entry(job, o) for o in execution.tool_calls],
+                notices=notices,
+            )
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
@@ -304,26 +315,22 @@ async def attempt(job: AttemptJob) -> dict[str, Any]:
             )
         except Exception as exc:  # the result stands; only its copy in memory is missing
             notices.append(_memory_notice("write", exc))
-    return {
-        "usage": meter.usage.model_dump(),
-        "output": execution.output,
-        "error": execution.error,
-        "verdict": verdict.model_dump() if verdict else None,
-        "loop": execution.loop,
-        "search": _dumped(execution.search),
-        "role": _dumped(execution.role),
-        "tool_calls": [await _log_entry(job, o) for o in execution.tool_calls],
-        "finished_at": datetime.now(UTC).isoformat(),
-        "notices": notices,
-    }
-
-
-def _dumped(data: BaseModel | None) -> dict[str, Any] | None:
-    return data.model_dump(mode="json") if data is not None else None
+    return AttemptOutcome(
+        usage=meter.usage,
+        output=execution.output,
+        error=execution.error,
+        verdict=verdict,
+        loop=execution.loop,
+        search=execution.search,
+        role=execution.role,
+        tool_calls=[await _log_entry(job, o) for o in execution.tool_calls],
+        finished_at=datetime.now(UTC),
+        notices=notices,
+    )
 
 
 async def _prepared(
-    job: AttemptJob, role: RoleSpec, notices: list[dict[str, str]], *, search: bool = True
+    job: AttemptJob, role: RoleSpec, notices: list[JobNotice], *, search: bool = True
 ) -> tuple[RoleSpec, dict[str, BaseTool], list[str], list[str]]:
     """What ``role`` works on the job's task with: role, tools, tools offered, memories.
 
@@ -384,12 +391,12 @@ async def _with_memory(
     return role, {**rt.tools, **{t.name: t for t in extra}}, [format_hit(h) for h in hits]
 
 
-def _memory_notice(what: str, exc: Exception) -> dict[str, str]:
+def _memory_notice(what: str, exc: Exception) -> JobNotice:
     doing = "reading memories" if what == "read" else "storing the result in memory"
-    return {
-        "kind": "memory_unavailable",
-        "message": f"{doing} failed ({type(exc).__name__}: {exc}); the attempt went on without",
-    }
+    return JobNotice(
+        kind="memory_unavailable",
+        message=f"{doing} failed ({type(exc).__name__}: {exc}); the attempt went on without",
+    )
 
 
 def task_text(tree: TaskTree, task_id: str) -> str:
@@ -398,7 +405,7 @@ def task_text(tree: TaskTree, task_id: str) -> str:
     return f"{task.title}. {task.description} {' '.join(task.acceptance_criteria)}"
 
 
-async def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
+async def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> ToolCallRecord:
     """The call as checkpointed state; a long output by reference to the run store.
 
     Checkpoints copy the state at every step (a 5 MB result was in the database seven
@@ -413,14 +420,14 @@ async def _log_entry(job: AttemptJob, outcome: ToolOutcome) -> dict[str, Any]:
     return _entry(job, outcome, output, ref)
 
 
-async def _stored_entries(job: JobInput) -> list[dict[str, Any]]:
+async def _stored_entries(job: JobInput) -> list[ToolCallRecord]:
     """The tool calls a stopped attempt made, long outputs stored apart (as in a result)."""
     if not isinstance(job, AttemptJob):
         return list(job.progress.tool_calls)
     return [await _log_entry(job, o) for o in job.progress.outcomes]
 
 
-def _entry(job: AttemptJob, outcome: ToolOutcome, output: str, ref: str | None) -> dict[str, Any]:
+def _entry(job: AttemptJob, outcome: ToolOutcome, output: str, ref: str | None) -> ToolCallRecord:
     """The call as checkpointed state, its output as given (whole, or a stored preview)."""
     return ToolCallRecord(
         key=outcome.key,
@@ -439,7 +446,7 @@ def _entry(job: AttemptJob, outcome: ToolOutcome, output: str, ref: str | None) 
         tries=outcome.tries,
         duration_s=outcome.duration_s,
         started_at=outcome.started_at,
-    ).model_dump(mode="json")
+    )
 
 
 def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage: Usage) -> None:
@@ -460,7 +467,7 @@ def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage
         span.set_status(StatusCode.ERROR, error or "no result")
 
 
-async def _verdict(job: AttemptJob, output: str, notices: list[dict[str, str]]) -> Verdict:
+async def _verdict(job: AttemptJob, output: str, notices: list[JobNotice]) -> Verdict:
     return await judged(
         job.runtime, job.tree, job.task_id, job.attempt, job.run_id, output, notices
     )
@@ -473,7 +480,7 @@ async def judged(
     attempt: int,
     run_id: str,
     output: str,
-    notices: list[dict[str, str]],
+    notices: list[JobNotice],
 ) -> Verdict:
     """The critic's verdict on ``output`` for ``task_id`` (a pass without a critic)."""
     if not rt.critic:
@@ -493,10 +500,9 @@ async def judged(
                 raise
             why = "; ".join(err.errors)
             notices.append(
-                {
-                    "kind": "critic_fallback",
-                    "message": f"no valid verdict ({why}); accepted unchecked",
-                }
+                JobNotice(
+                    kind="critic_fallback", message=f"no valid verdict ({why}); accepted unchecked"
+                )
             )
             verdict = Verdict(verdict="pass", reason="accepted without a valid critic verdict")
         trace_verdict(span, verdict)
@@ -535,7 +541,7 @@ async def _searched(
     events: _AttemptEvents,
     span: Span,
     meter: UsageMeter,
-    notices: list[dict[str, str]],
+    notices: list[JobNotice],
 ) -> ExecutionResult | None:
     """The attempt as a workflow search (``search``) instead of one trajectory.
 
@@ -585,7 +591,7 @@ async def _searched(
         key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}/search",
         fallbacks=rt.fallbacks,
     )
-    notices.extend({"kind": "critic_fallback", "message": m} for m in found.notices)
+    notices.extend(JobNotice(kind="critic_fallback", message=m) for m in found.notices)
     record = SearchRecord.of(
         found.result,
         attempt=job.attempt,
@@ -634,8 +640,12 @@ def _role_setup(
     return RoleSetup(role=role, model=bound, tools=role_tools, messages=messages)
 
 
-class _NamedJob(Generic[J]):
-    """A job function under a per-node name (see the module docstring)."""
+class _NamedJob(Generic[J, Out]):
+    """A job function under a per-node name (see the module docstring).
+
+    The job's outcome is dumped to JSON here, once: that is what the checkpoint keeps and
+    what comes back to the dispatcher.
+    """
 
     # LangGraph inspects the signature of every task function it runs, and a job is a
     # new object each time; stating it here spares two inspect.signature calls a job.
@@ -643,12 +653,13 @@ class _NamedJob(Generic[J]):
         [inspect.Parameter("job", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     )
 
-    def __init__(self, fn: Callable[[J], Awaitable[dict[str, Any]]], name: str) -> None:
+    def __init__(self, fn: Callable[[J], Awaitable[Out]], name: str) -> None:
         self.__name__ = name
         self._fn = fn
 
     async def __call__(self, job: J) -> dict[str, Any]:
         subtree = metering(job.meter) if job.meter is not None else nullcontext()
+        out: JobOutcome
         with subtree, metered(job.runtime.prices) as meter:
             job.progress.meter = meter
             try:
@@ -656,33 +667,34 @@ class _NamedJob(Generic[J]):
             except BudgetExceeded as exc:
                 # the job stopped before a call past the budget; what it spent still
                 # counts, and the tool calls it made stay on the record
-                out = {
-                    BUDGET_KEY: exc.reason,
-                    BUDGET_SCOPE_KEY: exc.scope,
-                    "usage": meter.usage.model_dump(),
-                    "tool_calls": await _stored_entries(job),
-                    "ran": job.progress.ran,
-                    "notices": [],
-                }
-        out[JOB_KEY] = self.__name__  # lets a resumed run find this result by name
-        return out
+                out = BudgetStopped(
+                    reason=exc.reason,
+                    scope=exc.scope,
+                    usage=meter.usage,
+                    tool_calls=await _stored_entries(job),
+                    ran=job.progress.ran,
+                )
+        out.job = self.__name__  # lets a resumed run find this outcome by name
+        return out.model_dump(mode="json")
 
 
 def start(
-    fn: Callable[[J], Awaitable[dict[str, Any]]],
+    fn: Callable[[J], Awaitable[Out]],
     name: str,
     job: J,
     finished: Mapping[str, dict[str, Any]],
 ) -> Awaitable[dict[str, Any]]:
     """Run ``fn(job)`` as a LangGraph task called ``name`` (unique within the run).
 
-    A job in ``finished`` (results a resumed run found in its checkpoint) is not run
-    again: its result comes back at once, whatever order the jobs now start in. A result
-    the budget stopped is not a finished job: the job runs again (under the name of its
-    next try, so that LangGraph does not answer it from the checkpoint either).
+    What comes back is the job's outcome as JSON data (read it with its model's
+    :meth:`~orchestra.engine.outcomes.JobOutcome.read`). A job in ``finished`` (outcomes a
+    resumed run found in its checkpoint) is not run again: its outcome comes back at
+    once, whatever order the jobs now start in. An outcome the budget stopped is not a
+    finished job: the job runs again (under the name of its next try, so that LangGraph
+    does not answer it from the checkpoint either).
     """
     tries = 1
-    while BUDGET_KEY in finished.get(name, {}):
+    while finished.get(name, {}).get(KIND_KEY) == BUDGET_STOPPED:
         tries += 1
         name = f"{name.partition('~')[0]}~{tries}"
     if name in finished:

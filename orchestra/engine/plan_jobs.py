@@ -1,14 +1,14 @@
 """The planning-side jobs: role design, re-plans, escalations, decompositions, integrations.
 
 Each runs as a LangGraph task like an attempt (see :mod:`orchestra.engine.jobs` for how
-jobs are named, checkpointed and answered on resume); their outputs are plain JSON data.
+jobs are named, checkpointed and answered on resume) and returns a typed outcome
+(:mod:`orchestra.engine.outcomes`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry.trace import StatusCode
 
@@ -16,13 +16,11 @@ from orchestra.agents.calls import metered
 from orchestra.agents.lead import children_digest, integrate
 from orchestra.agents.planner import decompose_task, fallback_plan, replan_subtree, replan_task
 from orchestra.agents.role_designer import FALLBACK_ROLE
-from orchestra.core.budget import BudgetMeter
 from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.plan import PlanDraft
 from orchestra.core.roles import RoleSpec
-from orchestra.core.tree import TaskTree
-from orchestra.engine.jobs import JobProgress, design_spec, judged, task_text
-from orchestra.engine.runtime import TeamRuntime
+from orchestra.engine.jobs import TaskJob, design_spec, judged, task_text
+from orchestra.engine.outcomes import DesignOutcome, DraftOutcome, IntegrationOutcome, JobNotice
 from orchestra.observability.semconv import (
     ESCALATION_EVENT,
     OPENINFERENCE_OUTPUT,
@@ -51,92 +49,62 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReplanJob:
+class ReplanJob(TaskJob):
     """A replacement plan for a failed leaf."""
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     reason: str
     roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DesignJob:
+class DesignJob(TaskJob):
     """The role for a leaf."""
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     roles: dict[str, RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DecomposeJob:
+class DecomposeJob(TaskJob):
     """A task marked ``decompose``: its lead breaks it into subtasks, now that it is ready."""
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     lead: RoleSpec
     roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EscalationJob:
+class EscalationJob(TaskJob):
     """A failure climbed to ``task_id``: plan its subtree again, keeping finished subtasks."""
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     failed_child: str
     """The child whose failure climbed here (``task_id`` itself: its integration was
     sent back by the critic with a ``replan`` verdict)."""
     reason: str
     level: int
     roles: list[RoleSpec]
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IntegrateJob:
+class IntegrateJob(TaskJob):
     """An inner task's lead writes its result from its subtasks' results; the critic judges.
 
     ``lead`` None: the lead is designed first (the role designer, as for a leaf).
     """
 
-    runtime: TeamRuntime
-    run_id: str
-    tree: TaskTree
-    task_id: str
     lead: RoleSpec | None
     roles: dict[str, RoleSpec]
     feedback: str | None
     integration: int
     """1 for the first integration, 2+ for re-integrations after a ``retry`` verdict."""
-    meter: BudgetMeter | None = None
-    progress: JobProgress = field(default_factory=JobProgress)
 
 
-async def replan(job: ReplanJob) -> dict[str, Any]:
-    """The planner's replacement draft for the failed leaf, as JSON data.
+async def replan(job: ReplanJob) -> DraftOutcome:
+    """The planner's replacement draft for the failed leaf.
 
     ``draft`` is None (with ``error``) when no valid replacement came out of the planner
     and, with fallbacks on, none could be salvaged: the scheduler then fails the task.
     """
     rt = job.runtime
-    notices: list[dict[str, str]] = []
+    notices: list[JobNotice] = []
     draft: PlanDraft | None = None
     error: str | None = None
     node = job.tree.get(job.task_id)
@@ -170,18 +138,13 @@ async def replan(job: ReplanJob) -> dict[str, Any]:
             )
             if found is not None:
                 draft, kind, message = found
-                notices.append({"kind": kind, "message": message})
+                notices.append(JobNotice(kind=kind, message=message))
                 error = None
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": notices,
-    }
+    return DraftOutcome(draft=draft, error=error, usage=meter.usage, notices=notices)
 
 
-async def decomposition(job: DecomposeJob) -> dict[str, Any]:
-    """The lead's subtasks for the task, as JSON data (``draft`` None: with ``error``)."""
+async def decomposition(job: DecomposeJob) -> DraftOutcome:
+    """The lead's subtasks for the task (``draft`` None: with ``error``)."""
     rt = job.runtime
     draft: PlanDraft | None = None
     error: str | None = None
@@ -203,16 +166,11 @@ async def decomposition(job: DecomposeJob) -> dict[str, Any]:
         except PlanningError as err:
             error = str(err)
         set_attributes(span, {"orchestra.decomposed": draft is not None})
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": [],
-    }
+    return DraftOutcome(draft=draft, error=error, usage=meter.usage)
 
 
-async def escalation(job: EscalationJob) -> dict[str, Any]:
-    """The planner's new subtasks for the task a failure climbed to, as JSON data.
+async def escalation(job: EscalationJob) -> DraftOutcome:
+    """The planner's new subtasks for the task a failure climbed to.
 
     ``draft`` is None (with ``error``) when no valid plan came out: the task then fails,
     and its own failure may climb further.
@@ -248,18 +206,13 @@ async def escalation(job: EscalationJob) -> dict[str, Any]:
             )
         except PlanningError as err:
             error = str(err)
-    return {
-        "draft": draft.model_dump(mode="json") if draft else None,
-        "error": error,
-        "usage": meter.usage.model_dump(),
-        "notices": [],
-    }
+    return DraftOutcome(draft=draft, error=error, usage=meter.usage)
 
 
-async def design(job: DesignJob) -> dict[str, Any]:
-    """The role designer's spec for the leaf, as JSON data."""
+async def design(job: DesignJob) -> DesignOutcome:
+    """The role designer's spec for the leaf."""
     rt = job.runtime
-    notices: list[dict[str, str]] = []
+    notices: list[JobNotice] = []
     with (
         metered(rt.prices) as meter,
         agent_span("role_designer", task=job.tree.get(job.task_id), run_id=job.run_id) as span,
@@ -272,25 +225,20 @@ async def design(job: DesignJob) -> dict[str, Any]:
             spec, designed = FALLBACK_ROLE, True
             why = "; ".join(err.errors)
             notices.append(
-                {"kind": "role_fallback", "message": f"no valid role ({why}); using generalist"}
+                JobNotice(kind="role_fallback", message=f"no valid role ({why}); using generalist")
             )
         set_attributes(span, {"orchestra.role.designed": spec.name})
-    return {
-        "spec": spec.model_dump(mode="json"),
-        "designed": designed,
-        "usage": meter.usage.model_dump(),
-        "notices": notices,
-    }
+    return DesignOutcome(spec=spec, designed=designed, usage=meter.usage, notices=notices)
 
 
-async def integration(job: IntegrateJob) -> dict[str, Any]:
-    """The lead's integrated result for the inner task and the critic's verdict, as JSON.
+async def integration(job: IntegrateJob) -> IntegrationOutcome:
+    """The lead's integrated result for the inner task and the critic's verdict.
 
     With fallbacks on, a lead whose reply stays invalid leaves the subtasks' results, as
     they are, as the task's result (an ``integration_fallback`` notice says so).
     """
     rt = job.runtime
-    notices: list[dict[str, str]] = []
+    notices: list[JobNotice] = []
     node = job.tree.get(job.task_id)
     lead, designed = job.lead, False
     with metered(rt.prices) as meter:
@@ -304,7 +252,9 @@ async def integration(job: IntegrateJob) -> dict[str, Any]:
                     lead, designed = FALLBACK_ROLE, True
                     why = "; ".join(err.errors)
                     notices.append(
-                        {"kind": "role_fallback", "message": f"no valid lead ({why}); generalist"}
+                        JobNotice(
+                            kind="role_fallback", message=f"no valid lead ({why}); generalist"
+                        )
                     )
                 set_attributes(span, {"orchestra.role.designed": lead.name})
         with agent_span(
@@ -323,33 +273,32 @@ async def integration(job: IntegrateJob) -> dict[str, Any]:
                 why = "; ".join(err.errors)
                 if not rt.fallbacks:  # the task fails (and its failure may climb), not the run
                     span.set_status(StatusCode.ERROR, "the lead gave no usable result")
-                    return {
-                        "usage": meter.usage.model_dump(),
-                        "lead": lead.model_dump(mode="json"),
-                        "designed": designed,
-                        "output": None,
-                        "error": f"the lead gave no usable result ({why})",
-                        "verdict": None,
-                        "finished_at": datetime.now(UTC).isoformat(),
-                        "notices": notices,
-                    }
+                    return IntegrationOutcome(
+                        usage=meter.usage,
+                        lead=lead,
+                        designed=designed,
+                        output=None,
+                        error=f"the lead gave no usable result ({why})",
+                        finished_at=datetime.now(UTC),
+                        notices=notices,
+                    )
                 output = children_digest(job.tree, job.task_id)
                 notices.append(
-                    {
-                        "kind": "integration_fallback",
-                        "message": f"no valid integration ({why}); the subtasks' results stand",
-                    }
+                    JobNotice(
+                        kind="integration_fallback",
+                        message=f"no valid integration ({why}); the subtasks' results stand",
+                    )
                 )
             set_content(span, OPENINFERENCE_OUTPUT, output)
             verdict = await judged(
                 rt, job.tree, job.task_id, job.integration, job.run_id, output, notices
             )
-    return {
-        "usage": meter.usage.model_dump(),
-        "lead": lead.model_dump(mode="json"),
-        "designed": designed,
-        "output": output,
-        "verdict": verdict.model_dump(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "notices": notices,
-    }
+    return IntegrationOutcome(
+        usage=meter.usage,
+        lead=lead,
+        designed=designed,
+        output=output,
+        verdict=verdict,
+        finished_at=datetime.now(UTC),
+        notices=notices,
+    )

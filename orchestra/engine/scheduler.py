@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestra.agents.executor import PausedAttempt, call_signature
 from orchestra.agents.role_designer import adopt_role
@@ -37,10 +37,9 @@ from orchestra.core.events import (
     UsageRecorded,
     VerdictGiven,
 )
-from orchestra.core.plan import PlanDraft, draft_to_nodes
-from orchestra.core.record import DecompositionRecord, ReplanRecord
+from orchestra.core.plan import draft_to_nodes
+from orchestra.core.record import DecompositionRecord, ReplanRecord, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
-from orchestra.core.search_tree import SearchRecord
 from orchestra.core.surgery import (
     joined_result,
     live_split,
@@ -52,9 +51,18 @@ from orchestra.core.surgery import (
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs, plan_jobs
-from orchestra.engine.delegation import PAUSED_KEY, SUB_RUN_KEY, DelegateJob, delegation
+from orchestra.engine.delegation import DelegateJob, delegation
 from orchestra.engine.emit import Emitter
-from orchestra.engine.jobs import AttemptJob, JobProgress
+from orchestra.engine.jobs import AttemptJob, JobProgress, TaskJob
+from orchestra.engine.outcomes import (
+    AttemptOutcome,
+    BudgetStopped,
+    DesignOutcome,
+    DraftOutcome,
+    IntegrationOutcome,
+    JobOutcome,
+    SubRun,
+)
 from orchestra.engine.plan_jobs import (
     DecomposeJob,
     DesignJob,
@@ -65,6 +73,9 @@ from orchestra.engine.plan_jobs import (
 from orchestra.engine.runtime import TeamRuntime
 
 __all__ = ["Scheduler", "emit_planned"]
+
+J = TypeVar("J", bound=TaskJob)
+Out = TypeVar("Out", bound=JobOutcome)
 
 
 def _now() -> datetime:
@@ -86,9 +97,12 @@ def emit_planned(emit: Emitter, nodes: list[TaskNode]) -> None:
 @dataclass(slots=True)
 class _Job:
     seq: int
-    kind: str  # "attempt" | "replan" | "design"
+    kind: str  # "attempt" | "replan" | "design" | "decompose" | "integrate"
     task_id: str
-    handle: Callable[[dict[str, Any]], None]
+    read: Callable[[dict[str, Any]], JobOutcome]
+    """Reads the job's outcome from the JSON data its LangGraph task returned."""
+    handle: Callable[[Any], None]
+    """Takes the outcome ``read`` returns (typed by ``Scheduler._start``)."""
     progress: JobProgress
     """What the job has spent so far (read when it is cancelled)."""
 
@@ -169,13 +183,14 @@ class Scheduler:
                     if fut.cancelled():
                         self._on_cancelled(job)
                         continue
-                    out = fut.result()
-                    if SUB_RUN_KEY in out:
-                        self._take_sub_run(self.tree.get(job.task_id), out)
-                    if jobs.BUDGET_KEY in out:
+                    out = job.read(fut.result())
+                    sub_run = getattr(out, "sub_run", None)
+                    if sub_run is not None:
+                        self._take_sub_run(self.tree.get(job.task_id), sub_run)
+                    if isinstance(out, BudgetStopped):
                         self._out_of_budget(job, out)
                         continue
-                    if "paused" not in out and PAUSED_KEY not in out:
+                    if not (isinstance(out, AttemptOutcome) and out.waits):
                         self._idle_jobs += 1  # waiting for a person is not a loop
                     job.handle(out)  # a task that finishes sets _idle_jobs back to 0
                     self._stop_if_stalled()
@@ -205,7 +220,7 @@ class Scheduler:
         """
         pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
 
-        async def design(leaf: TaskNode) -> dict[str, Any]:
+        async def design(leaf: TaskNode) -> DesignOutcome | BudgetStopped:
             async with limit:
                 job = DesignJob(
                     runtime=self.runtime,
@@ -215,20 +230,21 @@ class Scheduler:
                     roles=dict(self.roles),
                     meter=self._meter_for(leaf.id),
                 )
-                return await jobs.start(
+                data = await jobs.start(
                     plan_jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
                 )
+                return DesignOutcome.read(data)
 
         outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
         for leaf, out in zip(pending, outputs, strict=True):
-            if jobs.BUDGET_KEY not in out:
+            if not isinstance(out, BudgetStopped):
                 self._on_design(leaf, out)
                 continue
             # The leaf stays without a role: at a subtree's budget, dispatch designs it
             # again and stops its subtree; at the run's, the run ends here (see _settle).
             self._take_usage_and_notices(leaf, out)
-            if out.get(jobs.BUDGET_SCOPE_KEY) is None and self.budget_exceeded is None:
-                self.budget_exceeded = str(out[jobs.BUDGET_KEY])
+            if out.scope is None and self.budget_exceeded is None:
+                self.budget_exceeded = out.reason
                 self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is not None:
             self._settle()
@@ -240,22 +256,18 @@ class Scheduler:
         kind: str,
         leaf: TaskNode,
         name: str,
-        fn: Callable[[Any], Awaitable[dict[str, Any]]],
-        job: AttemptJob
-        | DelegateJob
-        | ReplanJob
-        | DesignJob
-        | IntegrateJob
-        | EscalationJob
-        | DecomposeJob,
-        handle: Callable[[dict[str, Any]], None],
+        fn: Callable[[J], Awaitable[Out | BudgetStopped]],
+        job: J,
+        outcome: type[Out],
+        handle: Callable[[Out], None],
     ) -> None:
+        """Start ``fn(job)`` for ``leaf``; ``handle`` gets its outcome."""
         self._seq += 1
         meter = self._meter_for(leaf.id)
         if meter is not None:  # most runs have no subtree budget: no copy of the job then
             job = replace(job, meter=meter)
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
-        self._jobs[future] = _Job(self._seq, kind, leaf.id, handle, job.progress)
+        self._jobs[future] = _Job(self._seq, kind, leaf.id, outcome.read, handle, job.progress)
         future.add_done_callback(self._finished.put_nowait)
 
     def _launch_ready(self) -> None:
@@ -321,7 +333,8 @@ class Scheduler:
             name,
             jobs.attempt,
             job,
-            lambda out: self._on_attempt(leaf, out),
+            AttemptOutcome,
+            partial(self._on_attempt, leaf),
         )
 
     def _delegate(self, leaf: TaskNode, paused: dict[str, Any] | None) -> None:
@@ -343,21 +356,26 @@ class Scheduler:
                 job, decisions={r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
             )
             name += f".after-{paused['pauses']}"
-        self._start("attempt", leaf, name, delegation, job, lambda out: self._on_attempt(leaf, out))
+        self._start(
+            "attempt", leaf, name, delegation, job, AttemptOutcome, partial(self._on_attempt, leaf)
+        )
 
-    def _take_sub_run(self, node: TaskNode, out: dict[str, Any]) -> None:
+    def _take_sub_run(self, node: TaskNode, sub: SubRun) -> None:
         """Keep the sub-team's run as far as it got: its tree, and its tool calls once."""
-        sub = out[SUB_RUN_KEY]
-        node.team = sub["team"]
-        node.sub_run_id = sub["run_id"]
-        node.subtree = TaskTree.model_validate(sub["tree"])
+        node.team = sub.team
+        node.sub_run_id = sub.run_id
+        node.subtree = sub.tree
         known = {c["key"] for c in (*self.earlier_tool_calls, *self.tool_calls)}
-        self.tool_calls.extend(c for c in sub["tool_calls"] if c["key"] not in known)
-        if sub["status"] not in ("awaiting_approval", "budget_exceeded"):
-            self.notices.extend(sub["notices"])  # the run is over: its notices, once
+        self.tool_calls.extend(
+            c.model_dump(mode="json") for c in sub.tool_calls if c.key not in known
+        )
+        if sub.status not in (RunStatus.AWAITING_APPROVAL, RunStatus.BUDGET_EXCEEDED):
+            # the run is over: its notices, once
+            self.notices.extend(n.model_dump(mode="json") for n in sub.notices)
 
-    def _pause_team(self, leaf: TaskNode, requests: list[dict[str, Any]], job_name: str) -> None:
+    def _pause_team(self, leaf: TaskNode, waits: list[ApprovalRequest], job_name: str) -> None:
         """The sub-team's run waits for people: so does the task, the rest goes on."""
+        requests = [r.model_dump(mode="json") for r in waits]
         leaf.status = TaskStatus.WAITING
         self.waiting[leaf.id] = {
             "request": requests[0],
@@ -409,57 +427,57 @@ class Scheduler:
             f"design.{leaf.id}",
             plan_jobs.design,
             job,
-            lambda out: self._on_design(leaf, out),
+            DesignOutcome,
+            partial(self._on_design, leaf),
         )
 
     # -- handling results ----------------------------------------------------------
 
-    def _take_usage_and_notices(self, node: TaskNode, out: dict[str, Any]) -> None:
-        usage = Usage.model_validate(out["usage"])
-        node.usage += usage
-        if usage.model_calls:
-            self.emit(UsageRecorded, task_id=node.id, usage=usage)
-        for notice in out.get("notices", []):
-            self.notices.append(self.emit.notice(notice["kind"], notice["message"], node.id))
+    def _take_usage_and_notices(self, node: TaskNode, out: JobOutcome) -> None:
+        node.usage += out.usage
+        if out.usage.model_calls:
+            self.emit(UsageRecorded, task_id=node.id, usage=out.usage)
+        for notice in out.notices:
+            self.notices.append(self.emit.notice(notice.kind, notice.message, node.id))
 
-    def _on_design(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+    def _on_design(self, leaf: TaskNode, out: DesignOutcome) -> None:
         self._take_usage_and_notices(leaf, out)
-        self._assign(leaf, out["spec"])
+        self._assign(leaf, out.spec)
 
-    def _assign(self, leaf: TaskNode, spec_data: dict[str, Any]) -> None:
-        """Give ``leaf`` the role ``spec_data`` describes (adopted into the run's roles)."""
-        spec, added = adopt_role(self.roles, RoleSpec.model_validate(spec_data))
+    def _assign(self, leaf: TaskNode, spec: RoleSpec) -> None:
+        """Give ``leaf`` the role ``spec`` (adopted into the run's roles)."""
+        spec, added = adopt_role(self.roles, spec)
         leaf.role = spec.name
         self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
 
-    def _on_attempt(self, leaf: TaskNode, out: dict[str, Any]) -> None:
+    def _on_attempt(self, leaf: TaskNode, out: AttemptOutcome) -> None:
         self._take_usage_and_notices(leaf, out)
-        self.tool_calls.extend(out["tool_calls"])
-        if out.get("search"):
-            leaf.searches.append(SearchRecord.model_validate(out["search"]))
-        if "paused" in out:
-            self._pause(leaf, PausedAttempt.model_validate(out["paused"]), out[jobs.JOB_KEY])
+        self.tool_calls.extend(c.model_dump(mode="json") for c in out.tool_calls)
+        if out.search is not None:
+            leaf.searches.append(out.search)
+        if out.paused is not None:
+            self._pause(leaf, out.paused, out.job)
             return
-        if PAUSED_KEY in out:
-            self._pause_team(leaf, out[PAUSED_KEY], out[jobs.JOB_KEY])
+        if out.team_paused:
+            self._pause_team(leaf, out.team_paused, out.job)
             return
         leaf.executions += 1
         leaf.attempts += 1
-        if out.get("role"):  # the search chose another role: the task is that role's now
-            self._assign(leaf, out["role"])
-        if out.get("loop"):
-            self.notices.append(self.emit.notice("loop_stopped", out["loop"], leaf.id))
-            self._fail(leaf, f"loop stopped: {out['loop']}")
+        if out.role is not None:  # the search chose another role: the task is that role's now
+            self._assign(leaf, out.role)
+        if out.loop:
+            self.notices.append(self.emit.notice("loop_stopped", out.loop, leaf.id))
+            self._fail(leaf, f"loop stopped: {out.loop}")
             return
-        if out["verdict"] is None:
-            verdict = Verdict(verdict="retry", reason=f"the executor failed: {out['error']}")
+        if out.verdict is None:
+            verdict = Verdict(verdict="retry", reason=f"the executor failed: {out.error}")
         else:
-            leaf.result = out["output"]
-            verdict = Verdict.model_validate(out["verdict"])
+            leaf.result = out.output
+            verdict = out.verdict
             leaf.verdicts.append(verdict)
             self.emit(VerdictGiven, task_id=leaf.id, verdict=verdict.verdict, reason=verdict.reason)
         if verdict.verdict == "pass":
-            self._complete(leaf, datetime.fromisoformat(out["finished_at"]))
+            self._complete(leaf, out.finished_at or _now())
         elif verdict.verdict == "retry":
             if leaf.attempts < self.runtime.limits.max_attempts:
                 leaf.status = TaskStatus.PENDING
@@ -552,19 +570,20 @@ class Scheduler:
             f"decompose.{node.id}",
             plan_jobs.decomposition,
             job,
-            lambda out: self._on_decomposed(node, out),
+            DraftOutcome,
+            partial(self._on_decomposed, node),
         )
 
-    def _on_decomposed(self, node: TaskNode, out: dict[str, Any]) -> None:
+    def _on_decomposed(self, node: TaskNode, out: DraftOutcome) -> None:
         """Graft the lead's subtasks under ``node`` (or run it as a leaf when none came)."""
         self._take_usage_and_notices(node, out)
         node.decompose = False
-        if out["draft"] is None:
-            message = f"no usable decomposition ({out['error']}); the task runs as one"
+        if out.draft is None:
+            message = f"no usable decomposition ({out.error}); the task runs as one"
             self.notices.append(self.emit.notice("decomposition_failed", message, node.id))
             node.status = TaskStatus.PENDING
             return
-        draft = PlanDraft.model_validate(out["draft"])
+        draft = out.draft
         nodes = draft_to_nodes(
             draft, self.tree, parent_id=node.id, replan_generation=node.replan_generation
         )
@@ -631,25 +650,26 @@ class Scheduler:
             f"integrate.{node.id}.{number}",
             plan_jobs.integration,
             job,
-            lambda out: self._on_integrated(node, out),
+            IntegrationOutcome,
+            partial(self._on_integrated, node),
         )
 
-    def _on_integrated(self, node: TaskNode, out: dict[str, Any]) -> None:
+    def _on_integrated(self, node: TaskNode, out: IntegrationOutcome) -> None:
         self._take_usage_and_notices(node, out)
         if node.lead is None:
-            spec, added = adopt_role(self.roles, RoleSpec.model_validate(out["lead"]))
+            spec, added = adopt_role(self.roles, out.lead)
             node.lead = spec.name
             self.emit(LeadAssigned, task_id=node.id, role=spec.name, designed=added)
         node.integrations += 1
-        if out["output"] is None:
-            self._fail(node, str(out["error"]))
+        if out.output is None or out.verdict is None:
+            self._fail(node, str(out.error))
             return
-        node.result = out["output"]
-        verdict = Verdict.model_validate(out["verdict"])
+        node.result = out.output
+        verdict = out.verdict
         node.verdicts.append(verdict)
         self.emit(VerdictGiven, task_id=node.id, verdict=verdict.verdict, reason=verdict.reason)
         if verdict.verdict == "pass":
-            self._complete(node, datetime.fromisoformat(out["finished_at"]))
+            self._complete(node, out.finished_at)
         elif verdict.verdict == "replan" and self._replan_subtree(node, verdict.reason):
             return
         elif node.integrations < self.runtime.limits.max_attempts:
@@ -661,7 +681,7 @@ class Scheduler:
                 f"no accepted integration after {node.integrations} attempt(s): {verdict.reason}",
             )
 
-    def _out_of_budget(self, job: _Job, out: dict[str, Any]) -> None:
+    def _out_of_budget(self, job: _Job, out: BudgetStopped) -> None:
         """A job stopped at the budget: its task waits (skipped at the end).
 
         At the run's budget nothing new starts; at a subtree's, nothing new starts in that
@@ -669,16 +689,15 @@ class Scheduler:
         """
         node = self.tree.get(job.task_id)
         self._take_usage_and_notices(node, out)
-        self._take_spent_calls(node, out.get("tool_calls", []), ran=bool(out.get("ran")))
+        self._take_spent_calls(node, out.tool_calls, ran=out.ran)
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
-            self.budget_exceeded = str(out[jobs.BUDGET_KEY])
-        scope = out.get(jobs.BUDGET_SCOPE_KEY)
-        if scope is not None:
-            self._spent_subtrees.add(scope)
+            self.budget_exceeded = out.reason
+        if out.scope is not None:
+            self._spent_subtrees.add(out.scope)
         elif self.failure is None:
-            self.failure = str(BudgetExceeded(str(out[jobs.BUDGET_KEY])))
+            self.failure = str(BudgetExceeded(out.reason))
 
     # -- subtree budgets -------------------------------------------------------------
 
@@ -822,6 +841,7 @@ class Scheduler:
                 f"escalate.{scope_id}.{scope.escalations}",
                 plan_jobs.escalation,
                 job,
+                DraftOutcome,
                 partial(self._on_escalation, scope, failed_child, reason, level),
             )
 
@@ -844,16 +864,16 @@ class Scheduler:
                 self._escalating[node.id] = (failed[0].id, failed[0].reason or "failed", level)
 
     def _on_escalation(
-        self, scope: TaskNode, failed_child: str, reason: str, level: int, out: dict[str, Any]
+        self, scope: TaskNode, failed_child: str, reason: str, level: int, out: DraftOutcome
     ) -> None:
         self._take_usage_and_notices(scope, out)
         self._levels[scope.id] = level
-        if out["draft"] is None:
-            message = f"no usable re-plan after {failed_child!r} failed: {out['error']}"
+        if out.draft is None:
+            message = f"no usable re-plan after {failed_child!r} failed: {out.error}"
             self.notices.append(self.emit.notice("replan_failed", message, scope.id))
             self._fail(scope, message)
             return
-        draft = PlanDraft.model_validate(out["draft"])
+        draft = out.draft
         _, dropped = live_split(self.tree, scope.id, draft.keep)
         if repeats_dropped(self.tree, draft, dropped):
             message = "the re-plan repeats the plan that failed"
@@ -904,14 +924,14 @@ class Scheduler:
         for fut in self._jobs:
             fut.cancel()
 
-    def _take_spent_calls(self, node: TaskNode, calls: list[dict[str, Any]], *, ran: bool) -> None:
+    def _take_spent_calls(self, node: TaskNode, calls: list[ToolCallRecord], *, ran: bool) -> None:
         """Keep the tool calls of an attempt that was stopped before it returned.
 
         The attempt counts as an execution when it made any call; it is not an attempt the
         critic judged, so a resume runs it again under the same number, and side-effecting
         calls that completed are answered from the call log instead of running again.
         """
-        self.tool_calls.extend(calls)
+        self.tool_calls.extend(c.model_dump(mode="json") for c in calls)
         if ran:
             node.executions += 1
 
@@ -960,18 +980,19 @@ class Scheduler:
             f"replan.{leaf.id}",
             plan_jobs.replan,
             job,
-            lambda out: self._on_replan(leaf, reason, out),
+            DraftOutcome,
+            partial(self._on_replan, leaf, reason),
         )
 
-    def _on_replan(self, failed: TaskNode, reason: str, out: dict[str, Any]) -> None:
+    def _on_replan(self, failed: TaskNode, reason: str, out: DraftOutcome) -> None:
         self._take_usage_and_notices(failed, out)
-        if out["draft"] is None:
+        if out.draft is None:
             self.notices.append(
-                self.emit.notice("replan_failed", f"no usable re-plan: {out['error']}", failed.id)
+                self.emit.notice("replan_failed", f"no usable re-plan: {out.error}", failed.id)
             )
-            self._fail(failed, f"re-planning failed ({out['error']}) after: {reason}")
+            self._fail(failed, f"re-planning failed ({out.error}) after: {reason}")
             return
-        draft = PlanDraft.model_validate(out["draft"])
+        draft = out.draft
         if tried_before(self.tree, failed, draft):
             message = "the re-plan repeats a plan this branch already tried"
             self.notices.append(self.emit.notice("replan_failed", message, failed.id))

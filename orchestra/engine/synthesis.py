@@ -19,6 +19,7 @@ from orchestra.core.record import MissingTask
 from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
 from orchestra.engine.emit import Emitter
 from orchestra.engine.jobs import judged
+from orchestra.engine.outcomes import JobNotice
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.observability.spans import agent_span
 
@@ -31,8 +32,8 @@ class FinalAnswer:
 
     output: str | None = None
     """The last answer written (None: the synthesizer never answered)."""
-    notices: list[dict[str, str]] = field(default_factory=list)
-    """Notices to raise on the goal (``kind``, ``message``)."""
+    notices: list[JobNotice] = field(default_factory=list)
+    """Notices to raise on the goal."""
     stop: BudgetExceeded | None = None
     """The budget ran out before any answer was written."""
 
@@ -84,17 +85,17 @@ async def final_answer(
         feedback = verdict.reason
     if verdict is not None and verdict.verdict != "pass" and out.output is not None:
         out.notices.append(
-            {
-                "kind": "answer_rejected",
-                "message": f"the critic did not accept the final answer ({verdict.reason});"
+            JobNotice(
+                kind="answer_rejected",
+                message=f"the critic did not accept the final answer ({verdict.reason});"
                 " the last one written stands",
-            }
+            )
         )
     return out
 
 
-def _unjudged(why: str) -> dict[str, str]:
-    return {
-        "kind": "answer_rejected",
-        "message": f"the final answer could not be judged ({why}); it stands unchecked",
-    }
+def _unjudged(why: str) -> JobNotice:
+    return JobNotice(
+        kind="answer_rejected",
+        message=f"the final answer could not be judged ({why}); it stands unchecked",
+    )

@@ -7,26 +7,32 @@ from typing import Any
 from langgraph.func import entrypoint
 
 from orchestra.engine import jobs
+from orchestra.engine.outcomes import JOB_KEY, DraftOutcome
 
 
 async def test_a_budget_result_in_the_checkpoint_runs_the_job_again_under_a_new_name():
     ran: list[str] = []
 
-    async def fn(job: Any) -> dict[str, Any]:
+    async def fn(job: Any) -> DraftOutcome:
         ran.append("ran")
-        return {"spec": "designed"}
+        return DraftOutcome(draft=None, error="designed")
 
     class Job:  # what _NamedJob reads of a job
         meter = None
         progress = jobs.JobProgress()
         runtime = type("Runtime", (), {"prices": {}})()
 
-    stopped = {jobs.BUDGET_KEY: "1 model calls spent of 1", jobs.JOB_KEY: "design.a"}
+    stopped = {"kind": "budget_stopped", "reason": "1 model calls spent of 1", JOB_KEY: "design.a"}
     finished = {
         "design.a": stopped,
-        "design.b": {"spec": "kept", jobs.JOB_KEY: "design.b"},
-        "design.c": stopped | {jobs.JOB_KEY: "design.c"},
-        "design.c~2": {"spec": "second try", jobs.JOB_KEY: "design.c~2"},
+        "design.b": {"kind": "draft", "draft": None, "error": "kept", JOB_KEY: "design.b"},
+        "design.c": stopped | {JOB_KEY: "design.c"},
+        "design.c~2": {
+            "kind": "draft",
+            "draft": None,
+            "error": "second try",
+            JOB_KEY: "design.c~2",
+        },
     }
 
     @entrypoint()
@@ -35,5 +41,5 @@ async def test_a_budget_result_in_the_checkpoint_runs_the_job_again_under_a_new_
 
     a, b, c = await node.ainvoke("go")
     assert ran == ["ran"]  # only a ran: b finished, and c's second try had finished
-    assert a == {"spec": "designed", jobs.JOB_KEY: "design.a~2"}
-    assert b["spec"] == "kept" and c["spec"] == "second try"
+    assert DraftOutcome.read(a) == DraftOutcome(draft=None, error="designed", job="design.a~2")
+    assert b["error"] == "kept" and c["error"] == "second try"
