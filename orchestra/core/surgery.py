@@ -18,6 +18,7 @@ __all__ = [
     "as_draft",
     "joined_result",
     "live_split",
+    "mark_started",
     "repeats_dropped",
     "replace_task",
     "replan_subtree",
@@ -151,3 +152,13 @@ def replan_subtree(
 def joined_result(children: list[TaskNode]) -> str:
     """An inner task's result without a lead: its subtasks' results, titled, in order."""
     return "\n\n".join(f"{k.title}: {k.result}" for k in children)
+
+
+def mark_started(tree: TaskTree, node: TaskNode, at: datetime) -> None:
+    """``node`` starts (an attempt, a decomposition): it runs, and so do its ancestors."""
+    node.status = TaskStatus.RUNNING
+    node.started_at = node.started_at or at
+    for ancestor in tree.ancestors(node.id):
+        if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
+            ancestor.status = TaskStatus.RUNNING
+            ancestor.started_at = ancestor.started_at or at

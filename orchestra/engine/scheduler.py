@@ -4,7 +4,10 @@ A leaf starts as soon as its own prerequisites are done and a slot is free (at m
 ``max_parallel`` attempts at once), never at the next LangGraph superstep: jobs are
 awaited as they complete, so a task never waits for an unrelated slow sibling. Critic
 verdicts lead to a retry, or to a re-plan that replaces only the failed leaf while the
-rest of the tree keeps running. The tree is mutated here and only here, between awaits.
+rest of the tree keeps running. Jobs' outcomes are handled on one event loop, between
+awaits: the tree is mutated only there (here, in :mod:`orchestra.engine.hierarchy` for
+decompositions, integrations, re-plans and escalations, and through
+:mod:`orchestra.core.surgery`).
 """
 
 from __future__ import annotations
@@ -21,58 +24,36 @@ from orchestra.agents.executor import PausedAttempt, call_signature
 from orchestra.agents.role_designer import adopt_role
 from orchestra.core.approval import ApprovalRequest, Decision
 from orchestra.core.branches import skip_blocked, usable_results
-from orchestra.core.budget import BudgetMeter, current_meter
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import (
-    LeadAssigned,
-    Replanned,
     RoleAssigned,
-    TaskDecomposed,
-    TaskEscalated,
     TaskFailed,
     TaskFinished,
-    TaskIntegrating,
-    TaskPlanned,
     TaskStarted,
     UsageRecorded,
     VerdictGiven,
 )
-from orchestra.core.plan import draft_to_nodes
 from orchestra.core.record import DecompositionRecord, ReplanRecord, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
-from orchestra.core.surgery import (
-    joined_result,
-    live_split,
-    repeats_dropped,
-    replace_task,
-    replan_subtree,
-    tried_before,
-)
+from orchestra.core.surgery import joined_result, mark_started
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
-from orchestra.core.usage import Usage
 from orchestra.engine import jobs, plan_jobs
 from orchestra.engine.delegation import DelegateJob, delegation
 from orchestra.engine.emit import Emitter
+from orchestra.engine.hierarchy import Hierarchy, emit_planned
 from orchestra.engine.jobs import AttemptJob, JobProgress, TaskJob
 from orchestra.engine.outcomes import (
     AttemptOutcome,
     BudgetStopped,
     DesignOutcome,
-    DraftOutcome,
-    IntegrationOutcome,
     JobOutcome,
     SubRun,
 )
-from orchestra.engine.plan_jobs import (
-    DecomposeJob,
-    DesignJob,
-    EscalationJob,
-    IntegrateJob,
-    ReplanJob,
-)
+from orchestra.engine.plan_jobs import DesignJob
 from orchestra.engine.runtime import TeamRuntime
+from orchestra.engine.subtree_budgets import SubtreeBudgets
 
-__all__ = ["Scheduler", "emit_planned"]
+__all__ = ["Scheduler", "emit_planned", "reopen_after_budget"]
 
 J = TypeVar("J", bound=TaskJob)
 Out = TypeVar("Out", bound=JobOutcome)
@@ -80,18 +61,6 @@ Out = TypeVar("Out", bound=JobOutcome)
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def emit_planned(emit: Emitter, nodes: list[TaskNode]) -> None:
-    """Announce new tasks."""
-    for node in nodes:
-        emit(
-            TaskPlanned,
-            task_id=node.id,
-            parent_id=node.parent_id,
-            title=node.title,
-            depends_on=node.depends_on,
-        )
 
 
 @dataclass(slots=True)
@@ -102,7 +71,7 @@ class _Job:
     read: Callable[[dict[str, Any]], JobOutcome]
     """Reads the job's outcome from the JSON data its LangGraph task returned."""
     handle: Callable[[Any], None]
-    """Takes the outcome ``read`` returns (typed by ``Scheduler._start``)."""
+    """Takes the outcome ``read`` returns (typed by ``Scheduler.start``)."""
     progress: JobProgress
     """What the job has spent so far (read when it is cancelled)."""
 
@@ -139,37 +108,39 @@ class Scheduler:
     """Jobs' futures as they finish, put there by their done callbacks."""
     _feedback: dict[str, str] = field(default_factory=dict)
     _seq: int = 0
-    _replans_started: int = 0
     _continue: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Paused attempts with a decision, by task id, to go on when a slot is free."""
     _idle_jobs: int = 0
     """Jobs finished since a task last finished (the stall guard)."""
-    _subtree_meters: dict[str, BudgetMeter] = field(default_factory=dict)
-    """Budget meters of the plan's top-level subtrees, by the subtree's first task."""
-    _spent_subtrees: set[str] = field(default_factory=set)
-    """Subtrees whose budget is spent: nothing more starts in them."""
-    _escalating: dict[str, tuple[str, str, int]] = field(default_factory=dict)
-    """Tasks a failure climbed to, waiting for their subtree to be quiet before it is
-    planned again: (failed child, reason, level) by task id."""
-    decompositions: list[DecompositionRecord] = field(default_factory=list)
-    """Decompositions on demand made in this invocation (state data is appended)."""
-    _levels: dict[str, int] = field(default_factory=dict)
-    """How many levels the failure that re-planned a task had climbed, by task id."""
+    hierarchy: Hierarchy = field(init=False)
+    """Decompositions, integrations, re-plans and escalations (see its module)."""
+    budgets: SubtreeBudgets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hierarchy = Hierarchy(self)
+        self.budgets = SubtreeBudgets(
+            self.tree, lambda: (*self.earlier_tool_calls, *self.tool_calls)
+        )
+
+    @property
+    def decompositions(self) -> list[DecompositionRecord]:
+        """Decompositions on demand made in this invocation."""
+        return self.hierarchy.decompositions
 
     async def run(self) -> None:
         """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
-        self._replans_started = len(self.replans)
+        self.hierarchy.replans_started = len(self.replans)
         for leaf in self.tree.leaves():
             if leaf.status is TaskStatus.RUNNING:  # interrupted mid-attempt: start it again
                 leaf.status = TaskStatus.PENDING
             if leaf.status is TaskStatus.WAITING:
                 self._take_decision(leaf)
             if not leaf.status.is_final and leaf.role not in self.roles:
-                self._design(leaf)
+                self.design(leaf)
         for node in reversed(list(self.tree.live_nodes())):  # a resumed run's integrations
-            if self._ready_to_integrate(node):
-                self._integrate(node)
-        self._resume_escalations()
+            if self.hierarchy.ready_to_integrate(node):
+                self.hierarchy.integrate(node)
+        self.hierarchy.resume_escalations()
         self._launch_ready()
         try:
             while self._jobs:
@@ -194,7 +165,7 @@ class Scheduler:
                         self._idle_jobs += 1  # waiting for a person is not a loop
                     job.handle(out)  # a task that finishes sets _idle_jobs back to 0
                     self._stop_if_stalled()
-                self._start_escalations()
+                self.hierarchy.start_escalations()
                 self._launch_ready()
         finally:
             for fut in self._jobs:
@@ -228,7 +199,7 @@ class Scheduler:
                     tree=self.tree,
                     task_id=leaf.id,
                     roles=dict(self.roles),
-                    meter=self._meter_for(leaf.id),
+                    meter=self.budgets.meter_for(leaf.id),
                 )
                 data = await jobs.start(
                     plan_jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
@@ -242,7 +213,7 @@ class Scheduler:
                 continue
             # The leaf stays without a role: at a subtree's budget, dispatch designs it
             # again and stops its subtree; at the run's, the run ends here (see _settle).
-            self._take_usage_and_notices(leaf, out)
+            self.take_usage_and_notices(leaf, out)
             if out.scope is None and self.budget_exceeded is None:
                 self.budget_exceeded = out.reason
                 self.failure = str(BudgetExceeded(self.budget_exceeded))
@@ -251,24 +222,31 @@ class Scheduler:
 
     # -- starting work -------------------------------------------------------------
 
-    def _start(
+    def start(
         self,
         kind: str,
-        leaf: TaskNode,
+        node: TaskNode,
         name: str,
         fn: Callable[[J], Awaitable[Out | BudgetStopped]],
         job: J,
         outcome: type[Out],
         handle: Callable[[Out], None],
     ) -> None:
-        """Start ``fn(job)`` for ``leaf``; ``handle`` gets its outcome."""
+        """Start ``fn(job)`` as a job for ``node``; ``handle`` gets its outcome.
+
+        Unless a budget stops the job: then the task waits (see ``_out_of_budget``).
+        """
         self._seq += 1
-        meter = self._meter_for(leaf.id)
+        meter = self.budgets.meter_for(node.id)
         if meter is not None:  # most runs have no subtree budget: no copy of the job then
             job = replace(job, meter=meter)
         future = asyncio.ensure_future(jobs.start(fn, name, job, self.runtime.finished_jobs))
-        self._jobs[future] = _Job(self._seq, kind, leaf.id, outcome.read, handle, job.progress)
+        self._jobs[future] = _Job(self._seq, kind, node.id, outcome.read, handle, job.progress)
         future.add_done_callback(self._finished.put_nowait)
+
+    def busy(self, task_ids: set[str]) -> bool:
+        """Whether a job runs for any of ``task_ids``."""
+        return any(j.task_id in task_ids for j in self._jobs.values())
 
     def _launch_ready(self) -> None:
         if self.failure is not None:
@@ -282,27 +260,19 @@ class Scheduler:
                 leaf.status = TaskStatus.READY
             if leaf.role not in self.roles or leaf.id in busy:
                 continue
-            if self._spent_subtrees and self._subtree_of(leaf.id) in self._spent_subtrees:
-                continue
-            if self._escalating and self._under_escalation(leaf):
+            if self.budgets.stopped(leaf.id) or self.hierarchy.holds(leaf):
                 continue
             if running >= self.runtime.limits.max_parallel:
                 break
             running += 1
             if leaf.decompose and self.runtime.decompose == "on_demand":
-                self._launch_decomposition(leaf)
+                self.hierarchy.decompose(leaf)
             else:
                 self._launch_attempt(leaf)
 
     def _launch_attempt(self, leaf: TaskNode) -> None:
         paused = self._continue.pop(leaf.id, None)
-        now = _now()
-        leaf.status = TaskStatus.RUNNING
-        leaf.started_at = leaf.started_at or now
-        for ancestor in self.tree.ancestors(leaf.id):
-            if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
-                ancestor.status = TaskStatus.RUNNING
-                ancestor.started_at = ancestor.started_at or now
+        mark_started(self.tree, leaf, _now())
         assert leaf.role is not None
         self.emit(TaskStarted, task_id=leaf.id, role=leaf.role, attempt=leaf.attempts + 1)
         if leaf.role in self.runtime.sub_teams:
@@ -327,7 +297,7 @@ class Scheduler:
                 decisions={request_id: self.decisions[request_id]},
             )
             name += f".after-{paused['pauses']}"
-        self._start(
+        self.start(
             "attempt",
             leaf,
             name,
@@ -356,7 +326,7 @@ class Scheduler:
                 job, decisions={r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
             )
             name += f".after-{paused['pauses']}"
-        self._start(
+        self.start(
             "attempt", leaf, name, delegation, job, AttemptOutcome, partial(self._on_attempt, leaf)
         )
 
@@ -411,7 +381,8 @@ class Scheduler:
         leaf.role = None
         return False
 
-    def _design(self, leaf: TaskNode) -> None:
+    def design(self, leaf: TaskNode) -> None:
+        """Give ``leaf`` a role: the planner's hint when it names one, else a designed one."""
         if self._use_hint(leaf):
             return
         job = DesignJob(
@@ -421,7 +392,7 @@ class Scheduler:
             task_id=leaf.id,
             roles=dict(self.roles),
         )
-        self._start(
+        self.start(
             "design",
             leaf,
             f"design.{leaf.id}",
@@ -433,7 +404,8 @@ class Scheduler:
 
     # -- handling results ----------------------------------------------------------
 
-    def _take_usage_and_notices(self, node: TaskNode, out: JobOutcome) -> None:
+    def take_usage_and_notices(self, node: TaskNode, out: JobOutcome) -> None:
+        """Count what a job spent on ``node`` and announce its notices."""
         node.usage += out.usage
         if out.usage.model_calls:
             self.emit(UsageRecorded, task_id=node.id, usage=out.usage)
@@ -441,7 +413,7 @@ class Scheduler:
             self.notices.append(self.emit.notice(notice.kind, notice.message, node.id))
 
     def _on_design(self, leaf: TaskNode, out: DesignOutcome) -> None:
-        self._take_usage_and_notices(leaf, out)
+        self.take_usage_and_notices(leaf, out)
         self._assign(leaf, out.spec)
 
     def _assign(self, leaf: TaskNode, spec: RoleSpec) -> None:
@@ -451,7 +423,7 @@ class Scheduler:
         self.emit(RoleAssigned, task_id=leaf.id, role=spec.name, designed=added)
 
     def _on_attempt(self, leaf: TaskNode, out: AttemptOutcome) -> None:
-        self._take_usage_and_notices(leaf, out)
+        self.take_usage_and_notices(leaf, out)
         self.tool_calls.extend(c.model_dump(mode="json") for c in out.tool_calls)
         if out.search is not None:
             leaf.searches.append(out.search)
@@ -467,7 +439,7 @@ class Scheduler:
             self._assign(leaf, out.role)
         if out.loop:
             self.notices.append(self.emit.notice("loop_stopped", out.loop, leaf.id))
-            self._fail(leaf, f"loop stopped: {out.loop}")
+            self.fail(leaf, f"loop stopped: {out.loop}")
             return
         if out.verdict is None:
             verdict = Verdict(verdict="retry", reason=f"the executor failed: {out.error}")
@@ -477,17 +449,17 @@ class Scheduler:
             leaf.verdicts.append(verdict)
             self.emit(VerdictGiven, task_id=leaf.id, verdict=verdict.verdict, reason=verdict.reason)
         if verdict.verdict == "pass":
-            self._complete(leaf, out.finished_at or _now())
+            self.complete(leaf, out.finished_at or _now())
         elif verdict.verdict == "retry":
             if leaf.attempts < self.runtime.limits.max_attempts:
                 leaf.status = TaskStatus.PENDING
                 self._feedback[leaf.id] = verdict.reason
             else:
-                self._fail(
+                self.fail(
                     leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}"
                 )
         else:
-            self._replan(leaf, verdict.reason)
+            self.hierarchy.replan(leaf, verdict.reason)
 
     def _pause(self, leaf: TaskNode, paused: PausedAttempt, job_name: str) -> None:
         """The attempt waits for a person to decide on a tool call; the rest goes on."""
@@ -517,7 +489,7 @@ class Scheduler:
             "pauses": job_name.count(".after-") + 1,
         }
 
-    def _complete(self, node: TaskNode, at: datetime) -> None:
+    def complete(self, node: TaskNode, at: datetime) -> None:
         """``node`` is done; its parent is integrated by its lead once all its subtasks are.
 
         Without leads (``Team(leads=False)``) a parent's result is its subtasks' results
@@ -535,7 +507,7 @@ class Scheduler:
             if not all(k.status is TaskStatus.DONE for k in kids):
                 return
             if self.runtime.leads and parent.id != ROOT_ID:
-                self._integrate(parent)
+                self.hierarchy.integrate(parent)
                 return
             parent.status = TaskStatus.DONE
             parent.finished_at = at
@@ -544,143 +516,6 @@ class Scheduler:
                 self.emit(TaskFinished, task_id=parent.id, result=parent.result)
             parent_id = parent.parent_id
 
-    # -- decomposition on demand ---------------------------------------------------
-
-    def _launch_decomposition(self, node: TaskNode) -> None:
-        """``node`` is ready: its lead (the role it was given) breaks it into subtasks."""
-        assert node.role is not None
-        now = _now()
-        node.status = TaskStatus.RUNNING
-        node.started_at = node.started_at or now
-        for ancestor in self.tree.ancestors(node.id):
-            if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
-                ancestor.status = TaskStatus.RUNNING
-                ancestor.started_at = ancestor.started_at or now
-        job = DecomposeJob(
-            runtime=self.runtime,
-            run_id=self.run_id,
-            tree=self.tree,
-            task_id=node.id,
-            lead=self.roles[node.role],
-            roles=list(self.roles.values()),
-        )
-        self._start(
-            "decompose",
-            node,
-            f"decompose.{node.id}",
-            plan_jobs.decomposition,
-            job,
-            DraftOutcome,
-            partial(self._on_decomposed, node),
-        )
-
-    def _on_decomposed(self, node: TaskNode, out: DraftOutcome) -> None:
-        """Graft the lead's subtasks under ``node`` (or run it as a leaf when none came)."""
-        self._take_usage_and_notices(node, out)
-        node.decompose = False
-        if out.draft is None:
-            message = f"no usable decomposition ({out.error}); the task runs as one"
-            self.notices.append(self.emit.notice("decomposition_failed", message, node.id))
-            node.status = TaskStatus.PENDING
-            return
-        draft = out.draft
-        nodes = draft_to_nodes(
-            draft, self.tree, parent_id=node.id, replan_generation=node.replan_generation
-        )
-        self.tree.add(nodes)
-        node.lead = node.role
-        assert node.lead is not None
-        self.emit(LeadAssigned, task_id=node.id, role=node.lead, designed=False)
-        new_ids = [n.id for n in nodes]
-        self.decompositions.append(
-            DecompositionRecord(task_id=node.id, new_task_ids=new_ids, at=_now())
-        )
-        emit_planned(self.emit, nodes)
-        self.emit(TaskDecomposed, task_id=node.id, new_task_ids=new_ids)
-        for new in nodes:
-            if self.tree.is_leaf(new.id):
-                self._design(new)
-
-    # -- leads -----------------------------------------------------------------------
-
-    def _ready_to_integrate(self, node: TaskNode) -> bool:
-        """An inner task (not the goal) whose subtasks are all done and nobody integrates."""
-        if node.id == ROOT_ID or node.status.is_final or self.tree.is_leaf(node.id):
-            return False
-        if not self.runtime.leads or any(j.task_id == node.id for j in self._jobs.values()):
-            return False
-        kids = self.tree.children(node.id, live_only=True)
-        return all(k.status is TaskStatus.DONE for k in kids)
-
-    def _lead_of(self, node: TaskNode) -> RoleSpec | None:
-        """The inner task's lead: its own, or the planner's role hint when it names a role."""
-        for name in (node.lead, node.role):
-            if name is not None and name in self.roles:
-                return self.roles[name]
-        return None
-
-    def _integrate(self, node: TaskNode, feedback: str | None = None) -> None:
-        """Ask ``node``'s lead to integrate its subtasks' results (judged by the critic)."""
-        if self.failure is not None:
-            return
-        lead = self._lead_of(node)
-        if lead is not None and node.lead is None:
-            node.lead = lead.name
-            self.emit(LeadAssigned, task_id=node.id, role=lead.name, designed=False)
-        number = node.integrations + 1
-        self.emit(
-            TaskIntegrating,
-            task_id=node.id,
-            role=lead.name if lead is not None else "(to be designed)",
-            integration=number,
-        )
-        job = IntegrateJob(
-            runtime=self.runtime,
-            run_id=self.run_id,
-            tree=self.tree,
-            task_id=node.id,
-            lead=lead,
-            roles=dict(self.roles),
-            feedback=feedback,
-            integration=number,
-        )
-        self._start(
-            "integrate",
-            node,
-            f"integrate.{node.id}.{number}",
-            plan_jobs.integration,
-            job,
-            IntegrationOutcome,
-            partial(self._on_integrated, node),
-        )
-
-    def _on_integrated(self, node: TaskNode, out: IntegrationOutcome) -> None:
-        self._take_usage_and_notices(node, out)
-        if node.lead is None:
-            spec, added = adopt_role(self.roles, out.lead)
-            node.lead = spec.name
-            self.emit(LeadAssigned, task_id=node.id, role=spec.name, designed=added)
-        node.integrations += 1
-        if out.output is None or out.verdict is None:
-            self._fail(node, str(out.error))
-            return
-        node.result = out.output
-        verdict = out.verdict
-        node.verdicts.append(verdict)
-        self.emit(VerdictGiven, task_id=node.id, verdict=verdict.verdict, reason=verdict.reason)
-        if verdict.verdict == "pass":
-            self._complete(node, out.finished_at)
-        elif verdict.verdict == "replan" and self._replan_subtree(node, verdict.reason):
-            return
-        elif node.integrations < self.runtime.limits.max_attempts:
-            # the subtasks' results stand; the lead is asked again with the critic's reason
-            self._integrate(node, feedback=verdict.reason)
-        else:
-            self._fail(
-                node,
-                f"no accepted integration after {node.integrations} attempt(s): {verdict.reason}",
-            )
-
     def _out_of_budget(self, job: _Job, out: BudgetStopped) -> None:
         """A job stopped at the budget: its task waits (skipped at the end).
 
@@ -688,61 +523,18 @@ class Scheduler:
         subtree and the others go on (the run then ends ``budget_exceeded``).
         """
         node = self.tree.get(job.task_id)
-        self._take_usage_and_notices(node, out)
+        self.take_usage_and_notices(node, out)
         self._take_spent_calls(node, out.tool_calls, ran=out.ran)
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
             self.budget_exceeded = out.reason
         if out.scope is not None:
-            self._spent_subtrees.add(out.scope)
+            self.budgets.spent.add(out.scope)
         elif self.failure is None:
             self.failure = str(BudgetExceeded(out.reason))
 
-    # -- subtree budgets -------------------------------------------------------------
-
-    def _subtree_of(self, task_id: str) -> str:
-        """The top-level task whose subtree ``task_id`` is in (re-plans followed back)."""
-        node = self.tree.get(task_id)
-        while node.parent_id not in (None, ROOT_ID):
-            node = self.tree.get(node.parent_id)
-        while node.replaces is not None and node.replaces in self.tree.nodes:
-            node = self.tree.get(node.replaces)
-        return node.id
-
-    def _meter_for(self, task_id: str) -> BudgetMeter | None:
-        """The meter of ``task_id``'s subtree when the run's budget limits subtrees.
-
-        Made on first use with what the subtree has spent so far (earlier invocations
-        included), inside the run's meter.
-        """
-        run = current_meter()
-        if run is None or run.budget.subtree is None or task_id == ROOT_ID:
-            return None
-        top = self._subtree_of(task_id)
-        if top not in self._subtree_meters:
-            members = {
-                n.id
-                for n in self.tree.nodes.values()
-                if n.id != ROOT_ID and self._subtree_of(n.id) == top
-            }
-            spent = Usage()
-            for member in members:
-                node = self.tree.get(member)
-                spent += node.usage
-                if node.subtree is not None:
-                    spent += node.subtree.usage()
-            calls = sum(
-                1
-                for record in (*self.earlier_tool_calls, *self.tool_calls)
-                if record["task_id"] in members and not record.get("replayed")
-            )
-            self._subtree_meters[top] = BudgetMeter(
-                run.budget.subtree, spent=spent, tool_calls=calls, parent=run, scope=top
-            )
-        return self._subtree_meters[top]
-
-    def _fail(self, node: TaskNode, reason: str) -> None:
+    def fail(self, node: TaskNode, reason: str) -> None:
         """``node`` failed for good: stop the run, or give up its branch only.
 
         With ``on_failure="stop"`` every running job is cancelled and the run fails; with
@@ -753,7 +545,7 @@ class Scheduler:
         node.reason = reason
         node.finished_at = _now()
         self.emit(TaskFailed, task_id=node.id, reason=reason)
-        if self._escalate(node, reason):
+        if self.hierarchy.escalate(node, reason):
             return
         if self.runtime.on_failure == "stop":
             if self.failure is None:
@@ -761,150 +553,6 @@ class Scheduler:
                 self._cancel_running()
             return
         self._give_up(node, reason)
-
-    # -- escalation ------------------------------------------------------------------
-
-    def _escalate(self, node: TaskNode, reason: str) -> bool:
-        """Let ``node``'s failure climb to the nearest ancestor that can re-plan for it.
-
-        The ancestor's subtree is planned again (finished subtasks kept) once nothing runs
-        in it any more. An ancestor takes one escalation; a failure climbs at most
-        ``max_escalations`` levels from the task that first failed, every escalation is a
-        re-plan within the run's ``max_replans``, and it climbs no higher than a top-level
-        task (the goal is not planned again). False: nobody can take it.
-        """
-        limits = self.runtime.limits
-        if self.failure is not None or self._replans_started >= limits.max_replans:
-            return False
-        climbed = self._levels.get(node.id, 0)
-        # the goal is not planned again: a top-level task's own re-plans are its last chance
-        for ancestor in reversed(self.tree.ancestors(node.id)[1:]):
-            level = climbed + node.depth - ancestor.depth
-            if level > limits.max_escalations:
-                return False
-            if ancestor.escalations or ancestor.status.is_final:
-                continue
-            ancestor.escalations += 1
-            self._replans_started += 1
-            self._escalating[ancestor.id] = (node.id, reason, level)
-            self.emit(
-                TaskEscalated, task_id=ancestor.id, from_task_id=node.id, reason=reason, level=level
-            )
-            self._start_escalations()
-            return True
-        return False
-
-    def _replan_subtree(self, node: TaskNode, reason: str) -> bool:
-        """Plan ``node``'s subtree again after the critic sent its integration back.
-
-        The re-planner sees the finished subtasks and keeps those whose results still
-        serve; the new ones run, and the lead integrates again. One subtree re-plan per
-        task (escalations included), within the run's ``max_replans``. False: not allowed.
-        """
-        limits = self.runtime.limits
-        if (
-            self.failure is not None
-            or node.escalations
-            or self._replans_started >= limits.max_replans
-        ):
-            return False
-        node.escalations += 1
-        self._replans_started += 1
-        self._escalating[node.id] = (node.id, reason, 0)
-        self._start_escalations()
-        return True
-
-    def _under_escalation(self, leaf: TaskNode) -> bool:
-        return any(a.id in self._escalating for a in self.tree.ancestors(leaf.id))
-
-    def _start_escalations(self) -> None:
-        """Re-plan each escalated subtree in which no job runs any more."""
-        for scope_id in list(self._escalating):
-            scope = self.tree.get(scope_id)
-            inside = {n.id for n in self.tree.subtree(scope_id)} - {scope_id}
-            if any(j.task_id in inside for j in self._jobs.values()):
-                continue
-            failed_child, reason, level = self._escalating.pop(scope_id)
-            job = EscalationJob(
-                runtime=self.runtime,
-                run_id=self.run_id,
-                tree=self.tree,
-                task_id=scope_id,
-                failed_child=failed_child,
-                reason=reason,
-                level=level,
-                roles=list(self.roles.values()),
-            )
-            self._start(
-                "replan",
-                scope,
-                f"escalate.{scope_id}.{scope.escalations}",
-                plan_jobs.escalation,
-                job,
-                DraftOutcome,
-                partial(self._on_escalation, scope, failed_child, reason, level),
-            )
-
-    def _resume_escalations(self) -> None:
-        """Start again the escalations a stopped run had begun but not applied.
-
-        Under the same job name: a re-plan that had finished comes back from the checkpoint.
-        """
-        applied = {r.scope for r in self.replans if r.escalated_from is not None}
-        for node in self.tree.live_nodes():
-            if not node.escalations or node.status.is_final or node.id in applied:
-                continue
-            failed = [
-                c
-                for c in self.tree.children(node.id, live_only=True)
-                if c.status is TaskStatus.FAILED
-            ]
-            if failed:
-                level = failed[0].depth - node.depth
-                self._escalating[node.id] = (failed[0].id, failed[0].reason or "failed", level)
-
-    def _on_escalation(
-        self, scope: TaskNode, failed_child: str, reason: str, level: int, out: DraftOutcome
-    ) -> None:
-        self._take_usage_and_notices(scope, out)
-        self._levels[scope.id] = level
-        if out.draft is None:
-            message = f"no usable re-plan after {failed_child!r} failed: {out.error}"
-            self.notices.append(self.emit.notice("replan_failed", message, scope.id))
-            self._fail(scope, message)
-            return
-        draft = out.draft
-        _, dropped = live_split(self.tree, scope.id, draft.keep)
-        if repeats_dropped(self.tree, draft, dropped):
-            message = "the re-plan repeats the plan that failed"
-            self.notices.append(self.emit.notice("replan_failed", message, scope.id))
-            self._fail(scope, f"{message} (loop stopped) after: {reason}")
-            return
-        now = _now()
-        graft = replan_subtree(self.tree, scope, draft, now)
-        nodes, kept = graft.nodes, graft.kept
-        for gone in graft.stopped:
-            self.emit(TaskFailed, task_id=gone.id, reason=gone.reason or "dropped")
-        new_ids = [n.id for n in nodes]
-        self.replans.append(
-            ReplanRecord(
-                task_id=failed_child,
-                reason=reason,
-                new_task_ids=new_ids,
-                at=now,
-                scope=scope.id,
-                escalated_from=failed_child if failed_child != scope.id else None,
-                kept_task_ids=[k.id for k in kept],
-            )
-        )
-        emit_planned(self.emit, nodes)
-        # an integration sent back replaces no failed child: only what was dropped
-        replaced = [failed_child] if failed_child != scope.id else [c.id for c in dropped]
-        for task_id in replaced:
-            self.emit(Replanned, task_id=task_id, reason=reason, new_task_ids=new_ids)
-        for node in nodes:
-            if self.tree.is_leaf(node.id):
-                self._design(node)
 
     def _give_up(self, node: TaskNode, reason: str) -> None:
         """Isolate ``node``'s failure: skip what depends on it, let the rest run on."""
@@ -949,65 +597,6 @@ class Scheduler:
         node.reason = f"cancelled: {self.failure}"
         node.finished_at = _now()
         self.emit(TaskFailed, task_id=node.id, reason=node.reason)
-
-    def _replan(self, leaf: TaskNode, reason: str) -> None:
-        limits = self.runtime.limits
-        if self.failure is not None:  # the run is ending: leave the task for _settle
-            leaf.status = TaskStatus.PENDING
-            return
-        if leaf.replan_generation >= limits.max_replans_per_node:
-            self._fail(
-                leaf,
-                f"re-plan budget for this task is spent ({limits.max_replans_per_node}): {reason}",
-            )
-            return
-        if self._replans_started >= limits.max_replans:
-            self._fail(leaf, f"re-plan budget of the run is spent ({limits.max_replans}): {reason}")
-            return
-        self._replans_started += 1
-        leaf.reason = f"re-planning: {reason}"
-        job = ReplanJob(
-            runtime=self.runtime,
-            run_id=self.run_id,
-            tree=self.tree,
-            task_id=leaf.id,
-            reason=reason,
-            roles=list(self.roles.values()),
-        )
-        self._start(
-            "replan",
-            leaf,
-            f"replan.{leaf.id}",
-            plan_jobs.replan,
-            job,
-            DraftOutcome,
-            partial(self._on_replan, leaf, reason),
-        )
-
-    def _on_replan(self, failed: TaskNode, reason: str, out: DraftOutcome) -> None:
-        self._take_usage_and_notices(failed, out)
-        if out.draft is None:
-            self.notices.append(
-                self.emit.notice("replan_failed", f"no usable re-plan: {out.error}", failed.id)
-            )
-            self._fail(failed, f"re-planning failed ({out.error}) after: {reason}")
-            return
-        draft = out.draft
-        if tried_before(self.tree, failed, draft):
-            message = "the re-plan repeats a plan this branch already tried"
-            self.notices.append(self.emit.notice("replan_failed", message, failed.id))
-            self._fail(failed, f"{message} (loop stopped) after: {reason}")
-            return
-        nodes = replace_task(self.tree, failed, draft, reason, _now())
-        new_ids = [n.id for n in nodes]
-        self.replans.append(
-            ReplanRecord(task_id=failed.id, reason=reason, new_task_ids=new_ids, at=_now())
-        )
-        emit_planned(self.emit, nodes)
-        self.emit(Replanned, task_id=failed.id, reason=reason, new_task_ids=new_ids)
-        for node in nodes:
-            if self.tree.is_leaf(node.id):
-                self._design(node)
 
     # -- the end -------------------------------------------------------------------
 
