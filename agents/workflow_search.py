@@ -39,6 +39,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
+from orchestra.agents.attempt_context import AttemptContext
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.critic import judge
 from orchestra.core.errors import ModelBehaviorError
@@ -51,9 +52,8 @@ from orchestra.core.search_tree import (
     SearchResult,
     TreeSearch,
 )
-from orchestra.core.tree import TaskTree, Verdict
+from orchestra.core.tree import Verdict
 from orchestra.observability.spans import clear_cut
-from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import ToolOutcome, argument_errors, call_tool, idempotency_key
 from orchestra.tools.options import options_of
 
@@ -156,17 +156,12 @@ class _Searcher:
     setup: RoleSetup
     """The task's role, whose steps the search explores (besides those of ``more_roles``)."""
     more_roles: MoreRoles | None
-    tree: TaskTree
-    task_id: str
+    ctx: AttemptContext
+    """The attempt searched (its task, limits, tool runner and observers)."""
     options: WorkflowSearch
     critic: BaseChatModel
-    max_steps: int
     max_repairs: int
-    runner: ToolRunner
-    on_tool_call: Callable[[ToolOutcome], None] | None
-    on_tool_start: Callable[[str, str], None] | None
     on_scored: Callable[[SearchProgress], None] | None
-    key_scope: str
     outcomes: list[ToolOutcome] = field(default_factory=list)
     answers: dict[str, float] = field(default_factory=dict)
     """Every answer scored, with its score."""
@@ -220,9 +215,9 @@ class _Searcher:
         setup = self.working(path)
         for call in message.tool_calls:
             self._calls += 1
-            key = idempotency_key(self.key_scope, self._calls, call["name"], call["args"])
-            if self.on_tool_start is not None:
-                self.on_tool_start(call["name"], key)
+            key = idempotency_key(self.ctx.key_scope, self._calls, call["name"], call["args"])
+            if self.ctx.on_tool_start is not None:
+                self.ctx.on_tool_start(call["name"], key)
             outcome = await call_tool(
                 call["name"],
                 call["args"],
@@ -231,11 +226,13 @@ class _Searcher:
                 role=setup.role.name,
                 key=key,
                 call_id=call.get("id"),
-                runner=self.runner,
+                runner=self.ctx.runner,
             )
             self.outcomes.append(outcome)
-            if self.on_tool_call is not None:
-                self.on_tool_call(outcome)
+            if self.ctx.on_tool_call is not None:
+                maybe = self.ctx.on_tool_call(outcome)
+                if maybe is not None:
+                    await maybe
             into.append(ToolMessage(content=outcome.output, tool_call_id=call.get("id") or key))
 
     def as_step(self, reply: AIMessage) -> Step:
@@ -249,7 +246,7 @@ class _Searcher:
 
     def _call(self, path: Sequence[Step], sample: int = 0) -> AgentCall:
         role = self.working(path).role.name
-        return AgentCall(agent="executor", task_id=self.task_id, role=role, sample=sample)
+        return AgentCall(agent="executor", task_id=self.ctx.task_id, role=role, sample=sample)
 
     async def propose(self, path: Sequence[Step], k: int) -> list[Step]:
         """``k`` next steps, sampled (each with a sample index of its own)."""
@@ -349,8 +346,8 @@ class _Searcher:
                 *(
                     judge(
                         self.critic,
-                        self.tree,
-                        self.task_id,
+                        self.ctx.tree,
+                        self.ctx.task_id,
                         answer,
                         max_repairs=self.max_repairs,
                         sample=n,
@@ -373,7 +370,7 @@ class _Searcher:
         history = await self.messages(path)
         setup = self.working(path)
         taken = sum(1 for step in path if step.role is None)
-        for _ in range(max(0, self.max_steps - taken)):
+        for _ in range(max(0, self.ctx.max_steps - taken)):
             reply = await ask(setup.model, history, self._call(path))
             step = self.as_step(reply)
             if step.final:
@@ -441,47 +438,37 @@ class SearchOutcome:
 
 async def search_task(
     setup: RoleSetup,
-    tree: TaskTree,
-    task_id: str,
+    ctx: AttemptContext,
     *,
     options: WorkflowSearch,
     more_roles: MoreRoles | None = None,
     critic: BaseChatModel,
     tokens: Callable[[], int],
-    max_steps: int = 8,
     max_repairs: int = 2,
-    runner: ToolRunner = LOCAL_RUNNER,
-    on_tool_call: Callable[[ToolOutcome], None] | None = None,
-    on_tool_start: Callable[[str, str], None] | None = None,
     on_scored: Callable[[SearchProgress], None] | None = None,
-    key_scope: str = "",
     fallbacks: bool = False,
 ) -> SearchOutcome:
-    """Search for the task's answer: the answer chosen, its verdict, the calls and the tree.
+    """Search for the attempt's answer: the answer chosen, its verdict, the calls and the tree.
 
     ``setup`` is the task's role (its model with tools bound natively, the messages that
-    open the attempt); with ``options.roles`` above 1, ``more_roles`` samples other roles
-    for the first step. ``tokens`` tells what the attempt has spent (for the budget's
-    token limit).
-    ``on_tool_start`` hears of each tool call before it is made (tool, idempotency key),
-    ``on_tool_call`` of its outcome, and ``on_scored`` of each trajectory scored.
+    open the attempt); ``ctx`` the attempt (task, step limit, tool runner, idempotency
+    key scope, and observers: ``on_tool_start`` hears of each tool call before it is
+    made, ``on_tool_call`` of its outcome). With ``options.roles`` above 1,
+    ``more_roles`` samples other roles for the first step. ``tokens`` tells what the
+    attempt has spent (for the budget's token limit); ``on_scored`` hears of each
+    trajectory scored.
     """
     searcher = _Searcher(
         setup=setup,
         more_roles=more_roles,
-        tree=tree,
-        task_id=task_id,
+        ctx=ctx,
         options=options,
         critic=critic,
-        max_steps=max_steps,
         max_repairs=max_repairs,
-        runner=runner,
-        on_tool_call=on_tool_call,
-        on_tool_start=on_tool_start,
         on_scored=on_scored,
-        key_scope=key_scope,
         fallbacks=fallbacks,
     )
+    max_steps = ctx.max_steps
     depth = min(options.budget.max_depth, max_steps) + (1 if searcher.chooses_roles else 0)
     search = TreeSearch(
         propose=searcher.propose,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -27,12 +27,11 @@ from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import EventBase
 from orchestra.core.nesting import nest_event, nested_id, own_id
 from orchestra.core.record import RunResult, RunStatus
-from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import current_sink
-from orchestra.engine.jobs import TaskJob
+from orchestra.engine.jobs import LeafJob
 from orchestra.engine.outcomes import AttemptOutcome, BudgetStopped, JobNotice, SubRun
 from orchestra.observability.semconv import OPENINFERENCE_OUTPUT, ORCHESTRA_TASK_OUTPUT
 from orchestra.observability.spans import agent_span, set_attributes, set_content
@@ -49,15 +48,12 @@ def sub_run_id(run_id: str, task_id: str, attempt: int) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DelegateJob(TaskJob):
-    """One attempt at a task by a sub-team, then this team's critic on its answer."""
+class DelegateJob(LeafJob):
+    """One attempt at a task by a sub-team, then this team's critic on its answer.
 
-    role: RoleSpec
-    feedback: str | None
-    attempt: int
-    decisions: Mapping[str, Decision] = field(default_factory=dict)
-    """People's decisions on what the sub-team's run waits for, by request id (as this
-    run names them: under the task, ``<task id>/<request id>``)."""
+    ``decisions`` are on what the sub-team's run waits for, by request id as this run
+    names them (under the task: ``<task id>/<request id>``).
+    """
 
 
 async def delegation(job: DelegateJob) -> AttemptOutcome | BudgetStopped:

@@ -22,7 +22,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,6 +30,7 @@ from langchain_core.tools import BaseTool
 from langgraph.func import task
 from opentelemetry.trace import Span, StatusCode
 
+from orchestra.agents.attempt_context import AttemptContext
 from orchestra.agents.calls import UsageMeter, metered
 from orchestra.agents.critic import judge
 from orchestra.agents.executor import (
@@ -38,7 +39,6 @@ from orchestra.agents.executor import (
     attempt_messages,
     bind_tools_of,
     execute_task,
-    offered_tools,
 )
 from orchestra.agents.role_designer import design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
@@ -63,7 +63,7 @@ from orchestra.engine.outcomes import (
     JobOutcome,
 )
 from orchestra.engine.runtime import TeamRuntime
-from orchestra.memory import MemoryScope, MemorySource
+from orchestra.memory import MemoryHit, MemoryScope, MemorySource
 from orchestra.observability.semconv import (
     OPENINFERENCE_OUTPUT,
     ORCHESTRA_TASK_OUTPUT,
@@ -84,6 +84,7 @@ __all__ = [
     "AttemptJob",
     "JobInput",
     "JobProgress",
+    "LeafJob",
     "TaskJob",
     "attempt",
     "design_spec",
@@ -164,16 +165,23 @@ class TaskJob:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptJob(TaskJob):
-    """One executor attempt at a leaf, followed by the critic's verdict."""
+class LeafJob(TaskJob):
+    """One attempt at a leaf by its role, followed by the critic's verdict."""
 
     role: RoleSpec
     feedback: str | None
+    """The critic's reason when this attempt is a retry."""
     attempt: int
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
+    """People's decisions on what the attempt waits for, by request id."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptJob(LeafJob):
+    """One executor attempt at a leaf, followed by the critic's verdict."""
+
     paused: PausedAttempt | None = None
     """The attempt stopped for approval of a tool call: go on from there."""
-    decisions: Mapping[str, Decision] = field(default_factory=dict)
-    """Decisions on calls of tools that require approval, by call key."""
     prior_calls: Mapping[str, int] = field(default_factory=dict)
     """Tool calls the task's earlier attempts made (for the repeated-call guard)."""
 
@@ -228,10 +236,9 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
     rt = job.runtime
     events = _AttemptEvents(Emitter(job.run_id), job)
     notices: list[JobNotice] = []
-    role, tools, offered, memories = await _prepared(
-        job, job.role, notices, search=job.paused is None
-    )
-    node = job.tree.get(job.task_id)
+    ctx = await _prepared(job, job.role, events, notices, search=job.paused is None)
+    role = ctx.role
+    node = job.node
     with (
         progress_sink(events.tool_progress),
         metered(rt.prices) as meter,
@@ -243,9 +250,7 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
         searched: ExecutionResult | None = None
         search = rt.search_for(role, node, job.attempt) if job.paused is None else None
         if search is not None:
-            searched = await _searched(
-                job, search, role, tools, offered, memories, events, span, meter, notices
-            )
+            searched = await _searched(job, search, ctx, events, span, meter, notices)
             if searched is not None and searched.output is not None:
                 execution = searched
             elif searched is not None:
@@ -254,26 +259,7 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
                 # better answer, not a gate, so the attempt runs as usual.
                 set_attributes(span, {"orchestra.search.fallback": searched.error or ""})
         if execution is None:
-            execution = await execute_task(
-                rt.model_for(role),
-                job.tree,
-                job.task_id,
-                role,
-                tools,
-                offered=offered,
-                memories=memories,
-                feedback=job.feedback,
-                max_steps=rt.limits.max_steps,
-                on_tool_call=events.tool_called,
-                on_tool_start=events.tool_started,
-                key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
-                call_log=rt.call_log,
-                resume=job.paused,
-                decisions=job.decisions,
-                max_identical_calls=rt.limits.max_identical_tool_calls,
-                prior_calls=job.prior_calls,
-                runner=rt.tool_runner,
-            )
+            execution = await execute_task(rt.model_for(role), ctx, resume=job.paused)
             if searched is not None:  # the search's tree and calls stay on the record
                 execution.search = searched.search
                 execution.tool_calls = [*searched.tool_calls, *execution.tool_calls]
@@ -330,65 +316,81 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
 
 
 async def _prepared(
-    job: AttemptJob, role: RoleSpec, notices: list[JobNotice], *, search: bool = True
-) -> tuple[RoleSpec, dict[str, BaseTool], list[str], list[str]]:
-    """What ``role`` works on the job's task with: role, tools, tools offered, memories.
+    job: AttemptJob,
+    role: RoleSpec,
+    events: _AttemptEvents,
+    notices: list[JobNotice],
+    *,
+    search: bool = True,
+) -> AttemptContext:
+    """The attempt ``role`` makes at the job's task: its tools offered, its memories.
 
     The tools offered are those the plan named first, then the most relevant others,
-    ``tool_top_k`` in all; with a team memory, ``remember`` and ``recall`` too.
+    ``tool_top_k`` in all; with a team memory, ``remember`` and ``recall`` too (on the
+    role's allowlist), and the memories within the role's read scopes (none are looked
+    up without ``search``: an attempt going on after a pause has them in its
+    conversation already).
     """
     rt = job.runtime
     about = task_text(job.tree, job.task_id)
     tools: dict[str, BaseTool] = dict(rt.tools)
     memories: list[str] = []
-    planned = [t for t in job.tree.get(job.task_id).tools if t in role.tools]
+    planned = [t for t in job.node.tools if t in role.tools]
     relevant = rt.registry.relevant(about, among=role.tools)
     offered = list(dict.fromkeys([*planned, *relevant]))[: max(rt.tool_top_k, len(planned))]
     if rt.memory is not None:
         try:
-            role, tools, memories = await _with_memory(job, role, about, search=search)
+            hits = await _memories(job, role, about) if search else []
         except Exception as exc:  # a memory that is down must not stop the work
             notices.append(_memory_notice("read", exc))
         else:
+            extra = memory_tools(
+                rt.memory,
+                team=rt.team_name,
+                run_id=job.run_id,
+                task_id=job.task_id,
+                role=role.name,
+                read=role.memory_read,
+                write=role.memory_write,
+            )
+            tools.update((t.name, t) for t in extra)
+            allowed = tuple(dict.fromkeys([*role.tools, *MEMORY_TOOL_NAMES]))
+            role = role.model_copy(update={"tools": allowed})
             offered = [*offered, *MEMORY_TOOL_NAMES]
-    return role, tools, offered, memories
+            memories = [format_hit(h) for h in hits]
+    return AttemptContext(
+        tree=job.tree,
+        task_id=job.task_id,
+        role=role,
+        tools=tools,
+        offered=offered,
+        memories=memories,
+        feedback=job.feedback,
+        key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}",
+        decisions=job.decisions,
+        prior_calls=job.prior_calls,
+        max_steps=rt.limits.max_steps,
+        max_identical_calls=rt.limits.max_identical_tool_calls,
+        call_log=rt.call_log,
+        runner=rt.tool_runner,
+        on_tool_call=events.tool_called,
+        on_tool_start=events.tool_started,
+    )
 
 
-async def _with_memory(
-    job: AttemptJob, role: RoleSpec, task_text: str, *, search: bool = True
-) -> tuple[RoleSpec, dict[str, BaseTool], list[str]]:
-    """The role and tools of an attempt with memory, and the memories for its task.
-
-    The role gets ``remember`` and ``recall`` on its allowlist; the memories shown are
-    those within the role's read scopes (none are looked up without ``search``: an
-    attempt going on after a pause has them in its conversation already).
-    """
+async def _memories(job: AttemptJob, role: RoleSpec, about: str) -> list[MemoryHit]:
+    """The memories within ``role``'s read scopes most relevant to the task."""
     rt = job.runtime
     assert rt.memory is not None
-    hits = []
-    if search:
-        hits = await asyncio.to_thread(
-            rt.memory.search,
-            task_text,
-            team=rt.team_name,
-            run_id=job.run_id,
-            scopes=role.memory_read,
-            k=rt.memory_k,
-            min_score=rt.memory_min_score,
-        )
-    extra = memory_tools(
-        rt.memory,
+    return await asyncio.to_thread(
+        rt.memory.search,
+        about,
         team=rt.team_name,
         run_id=job.run_id,
-        task_id=job.task_id,
-        role=role.name,
-        read=role.memory_read,
-        write=role.memory_write,
+        scopes=role.memory_read,
+        k=rt.memory_k,
+        min_score=rt.memory_min_score,
     )
-    role = role.model_copy(
-        update={"tools": tuple(dict.fromkeys([*role.tools, *MEMORY_TOOL_NAMES]))}
-    )
-    return role, {**rt.tools, **{t.name: t for t in extra}}, [format_hit(h) for h in hits]
 
 
 def _memory_notice(what: str, exc: Exception) -> JobNotice:
@@ -534,16 +536,13 @@ async def design_spec(
 async def _searched(
     job: AttemptJob,
     search: WorkflowSearch,
-    role: RoleSpec,
-    tools: Mapping[str, BaseTool],
-    offered: list[str],
-    memories: list[str],
+    ctx: AttemptContext,
     events: _AttemptEvents,
     span: Span,
     meter: UsageMeter,
     notices: list[JobNotice],
 ) -> ExecutionResult | None:
-    """The attempt as a workflow search (``search``) instead of one trajectory.
+    """The attempt ``ctx`` as a workflow search (``search``) instead of one trajectory.
 
     None when the role's model cannot call tools natively: a step could not be told apart
     from an answer, so the attempt runs as usual (the span says so).
@@ -553,42 +552,34 @@ async def _searched(
     def scored(progress: SearchProgress) -> None:
         events.emit(SearchStepped, task_id=job.task_id, attempt=job.attempt, **asdict(progress))
 
-    setup = _role_setup(job, role, tools, offered, memories)
+    setup = _role_setup(job, ctx)
     if isinstance(setup, str):
         set_attributes(span, {"orchestra.search.skipped": setup})
         return None
     designed: dict[str, RoleSpec] = {}  # as designed (without the memory tools added)
 
     async def more_roles(sample: int) -> RoleSetup | str:
-        node = job.tree.get(job.task_id)
         try:
-            with agent_span("role_designer", task=node, run_id=job.run_id) as design_span:
+            with agent_span("role_designer", task=job.node, run_id=job.run_id) as design_span:
                 roles = {job.role.name: job.role}
                 spec, _ = await design_spec(rt, job.tree, job.task_id, roles, sample=sample)
                 set_attributes(design_span, {"orchestra.role.designed": spec.name})
         except RoleDesignError as err:
             return "; ".join(err.errors)  # the search rejects the design with this reason
-        prepared = await _prepared(job, spec, notices)
-        found = _role_setup(job, *prepared)
+        found = _role_setup(job, await _prepared(job, spec, events, notices))
         if not isinstance(found, str):
             designed.setdefault(found.role.name, spec)
         return found
 
     found = await search_task(
         setup,
-        job.tree,
-        job.task_id,
+        replace(ctx, key_scope=f"{ctx.key_scope}/search"),
         options=search,
         more_roles=more_roles,
         critic=rt.model_for_agent("critic"),
         tokens=lambda: meter.usage.total_tokens,
-        max_steps=rt.limits.max_steps,
         max_repairs=rt.limits.max_repairs,
-        runner=rt.tool_runner,
-        on_tool_call=events.tool_called,
-        on_tool_start=events.tool_started,
         on_scored=scored,
-        key_scope=f"{job.run_id}/{job.task_id}/{job.attempt}/search",
         fallbacks=rt.fallbacks,
     )
     notices.extend(JobNotice(kind="critic_fallback", message=m) for m in found.notices)
@@ -608,36 +599,22 @@ async def _searched(
         tool_calls=found.tool_calls,
         search=record,
         verdict=found.verdict if rt.critic else None,
-        role=designed.get(found.role.name) if found.role.name != role.name else None,
+        role=designed.get(found.role.name) if found.role.name != ctx.role.name else None,
     )
 
 
-def _role_setup(
-    job: AttemptJob,
-    role: RoleSpec,
-    tools: Mapping[str, BaseTool],
-    offered: list[str],
-    memories: list[str],
-) -> RoleSetup | str:
-    """How ``role`` works on the job's task in a search, or why it cannot be searched.
+def _role_setup(job: AttemptJob, ctx: AttemptContext) -> RoleSetup | str:
+    """How the role of ``ctx`` works on the task in a search, or why it cannot be searched.
 
     A search needs native tool calling: without it a step could not be told apart from an
     answer.
     """
-    role_tools = offered_tools(role, tools, offered)
-    bound, native = bind_tools_of(job.runtime.model_for(role), role_tools)
+    role_tools = ctx.offered_tools()
+    bound, native = bind_tools_of(job.runtime.model_for(ctx.role), role_tools)
     if role_tools and not native:
-        return f"the model of role {role.name!r} has no native tool calling"
-    messages = attempt_messages(
-        job.tree,
-        job.task_id,
-        role,
-        role_tools,
-        native=native,
-        memories=memories,
-        feedback=job.feedback,
-    )
-    return RoleSetup(role=role, model=bound, tools=role_tools, messages=messages)
+        return f"the model of role {ctx.role.name!r} has no native tool calling"
+    messages = attempt_messages(ctx, role_tools, native=native)
+    return RoleSetup(role=ctx.role, model=bound, tools=role_tools, messages=messages)
 
 
 class _NamedJob(Generic[J, Out]):

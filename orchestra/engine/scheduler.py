@@ -271,64 +271,50 @@ class Scheduler:
                 self._launch_attempt(leaf)
 
     def _launch_attempt(self, leaf: TaskNode) -> None:
+        """Start an attempt at ``leaf`` by its role, or go on with one people decided on.
+
+        A role that is a team runs the attempt as the sub-team's run (a delegation).
+        """
         paused = self._continue.pop(leaf.id, None)
         mark_started(self.tree, leaf, _now())
         assert leaf.role is not None
-        self.emit(TaskStarted, task_id=leaf.id, role=leaf.role, attempt=leaf.attempts + 1)
-        if leaf.role in self.runtime.sub_teams:
-            self._delegate(leaf, paused)
+        number = leaf.attempts + 1
+        self.emit(TaskStarted, task_id=leaf.id, role=leaf.role, attempt=number)
+        name = f"attempt.{leaf.id}.{number}"
+        decisions: dict[str, Decision] = {}
+        if paused is not None:  # go on from the pause, with people's decisions
+            decisions = {r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
+            name += f".after-{paused['pauses']}"
+        handle = partial(self._on_attempt, leaf)
+        role, feedback = self.roles[leaf.role], self._feedback.pop(leaf.id, None)
+        team = self.runtime.sub_teams.get(leaf.role)
+        if team is not None:
+            leaf.team = team.name
+            delegate = DelegateJob(
+                runtime=self.runtime,
+                run_id=self.run_id,
+                tree=self.tree,
+                task_id=leaf.id,
+                role=role,
+                feedback=feedback,
+                attempt=number,
+                decisions=decisions,
+            )
+            self.start("attempt", leaf, name, delegation, delegate, AttemptOutcome, handle)
             return
         job = AttemptJob(
             runtime=self.runtime,
             run_id=self.run_id,
             tree=self.tree,
             task_id=leaf.id,
-            role=self.roles[leaf.role],
-            feedback=self._feedback.pop(leaf.id, None),
-            attempt=leaf.attempts + 1,
-            prior_calls=self._prior_calls(leaf.id, leaf.attempts + 1),
+            role=role,
+            feedback=feedback,
+            attempt=number,
+            decisions=decisions,
+            paused=PausedAttempt.model_validate(paused["paused"]) if paused else None,
+            prior_calls=self._prior_calls(leaf.id, number),
         )
-        name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
-        if paused is not None:  # go on from the pause, with the person's decision
-            request_id = paused["request"]["id"]
-            job = replace(
-                job,
-                paused=PausedAttempt.model_validate(paused["paused"]),
-                decisions={request_id: self.decisions[request_id]},
-            )
-            name += f".after-{paused['pauses']}"
-        self.start(
-            "attempt",
-            leaf,
-            name,
-            jobs.attempt,
-            job,
-            AttemptOutcome,
-            partial(self._on_attempt, leaf),
-        )
-
-    def _delegate(self, leaf: TaskNode, paused: dict[str, Any] | None) -> None:
-        """Start (or go on with) an attempt at ``leaf`` by the sub-team its role stands for."""
-        assert leaf.role is not None
-        leaf.team = self.runtime.sub_teams[leaf.role].name
-        job = DelegateJob(
-            runtime=self.runtime,
-            run_id=self.run_id,
-            tree=self.tree,
-            task_id=leaf.id,
-            role=self.roles[leaf.role],
-            feedback=self._feedback.pop(leaf.id, None),
-            attempt=leaf.attempts + 1,
-        )
-        name = f"attempt.{leaf.id}.{leaf.attempts + 1}"
-        if paused is not None:  # go on, with people's decisions on what it waits for
-            job = replace(
-                job, decisions={r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
-            )
-            name += f".after-{paused['pauses']}"
-        self.start(
-            "attempt", leaf, name, delegation, job, AttemptOutcome, partial(self._on_attempt, leaf)
-        )
+        self.start("attempt", leaf, name, jobs.attempt, job, AttemptOutcome, handle)
 
     def _take_sub_run(self, node: TaskNode, sub: SubRun) -> None:
         """Keep the sub-team's run as far as it got: its tree, and its tool calls once."""
