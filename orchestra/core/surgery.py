@@ -14,9 +14,11 @@ from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signa
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
 
 __all__ = [
+    "Completion",
     "SubtreeReplan",
     "as_draft",
     "joined_result",
+    "complete",
     "live_split",
     "mark_started",
     "repeats_dropped",
@@ -162,3 +164,40 @@ def mark_started(tree: TaskTree, node: TaskNode, at: datetime) -> None:
         if ancestor.status in (TaskStatus.PENDING, TaskStatus.READY):
             ancestor.status = TaskStatus.RUNNING
             ancestor.started_at = ancestor.started_at or at
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What finishing a task did above it."""
+
+    joined: list[TaskNode]
+    """Ancestors finished with their subtasks' results joined (no lead), lowest first."""
+    to_integrate: TaskNode | None
+    """The ancestor whose subtasks are now all done and whose lead must integrate them."""
+
+
+def complete(tree: TaskTree, node: TaskNode, at: datetime, *, leads: bool) -> Completion:
+    """Mark ``node`` done and see what that finishes above it.
+
+    Going up while every live subtask of a parent is done: with ``leads`` the first such
+    parent (not the goal) is left to its lead; without, each is finished with its
+    subtasks' results joined, the goal included (its answer is the synthesizer's later).
+    """
+    node.status = TaskStatus.DONE
+    node.finished_at = at
+    node.reason = None
+    joined: list[TaskNode] = []
+    parent_id = node.parent_id
+    while parent_id is not None:
+        parent = tree.get(parent_id)
+        kids = tree.children(parent_id, live_only=True)
+        if not all(k.status is TaskStatus.DONE for k in kids):
+            break
+        if leads and parent.parent_id is not None:
+            return Completion(joined, parent)
+        parent.status = TaskStatus.DONE
+        parent.finished_at = at
+        parent.result = joined_result(kids)
+        joined.append(parent)
+        parent_id = parent.parent_id
+    return Completion(joined, None)

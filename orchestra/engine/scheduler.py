@@ -35,7 +35,7 @@ from orchestra.core.events import (
 )
 from orchestra.core.record import DecompositionRecord, ReplanRecord, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
-from orchestra.core.surgery import joined_result, mark_started
+from orchestra.core.surgery import complete, mark_started
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.engine import jobs, plan_jobs
 from orchestra.engine.delegation import DelegateJob, delegation
@@ -482,25 +482,13 @@ class Scheduler:
         joined, unjudged. The goal's own result is the synthesizer's, after dispatch.
         """
         self._idle_jobs = 0
-        node.status = TaskStatus.DONE
-        node.finished_at = at
-        node.reason = None
+        done = complete(self.tree, node, at, leads=self.runtime.leads)
         self.emit(TaskFinished, task_id=node.id, result=node.result or "")
-        parent_id = node.parent_id
-        while parent_id is not None:
-            parent = self.tree.get(parent_id)
-            kids = self.tree.children(parent_id, live_only=True)
-            if not all(k.status is TaskStatus.DONE for k in kids):
-                return
-            if self.runtime.leads and parent.id != ROOT_ID:
-                self.hierarchy.integrate(parent)
-                return
-            parent.status = TaskStatus.DONE
-            parent.finished_at = at
-            parent.result = joined_result(kids)
+        for parent in done.joined:
             if parent.id != ROOT_ID:
-                self.emit(TaskFinished, task_id=parent.id, result=parent.result)
-            parent_id = parent.parent_id
+                self.emit(TaskFinished, task_id=parent.id, result=parent.result or "")
+        if done.to_integrate is not None:
+            self.hierarchy.integrate(done.to_integrate)
 
     def _out_of_budget(self, job: _Job, out: BudgetStopped) -> None:
         """A job stopped at the budget: its task waits (skipped at the end).

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from orchestra.core.plan import PlanDraft, draft_to_nodes
 from orchestra.core.surgery import (
+    complete,
     joined_result,
     repeats_dropped,
     replace_task,
@@ -85,3 +86,22 @@ def test_results_joined_without_a_lead_are_titled_and_in_order():
     tree = _tree(subtask("a", "Alpha"), subtask("b", "Beta"))
     tree.get("a").result, tree.get("b").result = "one", "two"
     assert joined_result(tree.children(ROOT_ID)) == "Alpha: one\n\nBeta: two"
+
+
+def test_finishing_the_last_subtask_hands_the_parent_to_its_lead_or_joins_upward():
+    def tree_() -> TaskTree:
+        return _tree(subtask("p", subtasks=[subtask("a"), subtask("b")]), subtask("q"))
+
+    led = tree_()
+    led.get("a").result = led.get("b").result = "r"
+    first = complete(led, led.get("a"), NOW, leads=True)
+    assert first.joined == [] and first.to_integrate is None  # b is not done yet
+    second = complete(led, led.get("b"), NOW, leads=True)
+    assert second.to_integrate is led.get("p") and led.get("p").status is TaskStatus.PENDING
+
+    flat = tree_()
+    for task_id in ("a", "b", "q"):
+        flat.get(task_id).result = task_id
+        done = complete(flat, flat.get(task_id), NOW, leads=False)
+    assert [n.id for n in done.joined] == [ROOT_ID]  # q finished the goal
+    assert flat.get("p").result == "A: a\n\nB: b" and flat.get("p").status is TaskStatus.DONE
