@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.agents.calls import AgentCall, ask_structured
 from orchestra.agents.context import describe_task, goal_request
 from orchestra.agents.prompts import render
 from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
 
-__all__ = ["judge"]
+__all__ = ["CriticVerdict", "judge"]
+
+
+class CriticVerdict(BaseModel):
+    """What the critic answers (the schema it replies under)."""
+
+    model_config = ConfigDict(title="Verdict")
+
+    verdict: Literal["pass", "retry", "replan"]
+    reason: str = Field(description="Why, in one or two sentences.")
 
 
 async def judge(
@@ -34,10 +46,11 @@ async def judge(
         human = f"{goal_request(tree)}\n\nThe team's final answer to judge:\n{result}"
     else:
         human = f"{describe_task(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
-    return await ask_structured(
+    reply = await ask_structured(
         model,
         [SystemMessage(content=render("critic")), HumanMessage(content=human)],
-        Verdict,
+        CriticVerdict,
         AgentCall(agent="critic", task_id=task_id, role=task.role, sample=sample),
         max_repairs=max_repairs,
     )
+    return Verdict(verdict=reply.verdict, reason=reply.reason)

@@ -17,6 +17,7 @@ from opentelemetry.trace import Span
 
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
+from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, EventBase, Notice, RunFinished
 from orchestra.core.record import RunRecord, RunResult, RunStatus, ToolCallRecord
@@ -137,6 +138,12 @@ class Team:
             ``Notice``) instead of raising ``PlanningError`` / ``RoleDesignError`` /
             ``ModelBehaviorError``. None (the default) turns them on exactly when the
             team's model is the embedded one, whose small model needs them.
+        checks: model-free checks every result must pass before the critic judges it
+            (functions of the task and the result: see :mod:`orchestra.checks`); a failed
+            check is the verdict (``retry`` with its reason, or what its ``CheckFailed``
+            asks) and costs no model call. ``Role(checks=...)`` adds checks for one role's
+            results. None (the default) runs none; ``orchestra.checks.DEFAULT_CHECKS`` are
+            the built-in ones for any text.
         checkpointer: where runs are checkpointed so they can be resumed: SQLite in
             ``$ORCHESTRA_HOME/runs.db`` by default; ``"memory"``, a ``.db`` path, a
             :class:`~orchestra.engine.checkpoints.Checkpoints` or a LangGraph saver.
@@ -197,6 +204,7 @@ class Team:
         search: WorkflowSearch | None = None,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
+        checks: Iterable[Check] | None = None,
         checkpointer: CheckpointSpec = None,
         prices: Mapping[str, Price] | None = None,
         tool_top_k: int = 8,
@@ -271,6 +279,7 @@ class Team:
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks
             ),
+            checks=_team_checks(checks),
             prices={**DEFAULT_PRICES, **(prices or {})},
             tool_top_k=tool_top_k,
             tool_retrieval=tool_retrieval,
@@ -845,3 +854,12 @@ def _roles_by_name(
             )
         out[role.name] = role
     return out
+
+
+def _team_checks(checks: Iterable[Check] | None) -> tuple[Check, ...]:
+    """The team's checks, each a function of (task, result)."""
+    given = tuple(checks or ())
+    for check in given:
+        if not callable(check):
+            raise ConfigError(f"checks: {check!r} is not a function of (task, result)")
+    return given

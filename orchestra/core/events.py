@@ -169,12 +169,14 @@ class SearchStepped(EventBase):
 
 
 class VerdictGiven(EventBase):
-    """The critic judged an attempt."""
+    """An attempt was judged: by a check it failed, else by the critic."""
 
     type: Literal["verdict"] = "verdict"
     task_id: str
     verdict: VerdictKind
     reason: str
+    source: str = "critic"
+    """``critic``, or ``check:<name>`` for the check the result failed."""
 
 
 class TaskFinished(EventBase):
@@ -284,8 +286,8 @@ class Notice(EventBase):
     invalid: the children's results stand as the task's result), ``decomposition_failed``
     (no valid decomposition on demand: the task runs as a leaf), ``branch_given_up`` (a
     branch failed for good and escalation could not save it: independent work went on),
-    ``answer_rejected`` (the critic did not accept the final answer after every try, or
-    could not judge it: the last answer written stands, unaccepted).
+    ``answer_rejected`` (the final answer was not accepted, by a check or the critic,
+    after every try, or could not be judged: the last answer written stands, unaccepted).
     """
 
     type: Literal["notice"] = "notice"

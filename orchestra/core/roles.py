@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestra.core.checks import Check
 from orchestra.core.search_options import WorkflowSearch
 
 if TYPE_CHECKING:
@@ -103,13 +104,16 @@ class Role(BaseModel):
     team: Team | None = None
     """A sub-team that runs this role's tasks, with its own planner, roles, tools, model,
     memory and limits (its spending counts toward this team's budget)."""
+    checks: tuple[Check, ...] = ()
+    """Checks on the results of this role's tasks, after the team's (see
+    :mod:`orchestra.checks`)."""
 
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
         return _normalize_name(value)
 
-    @field_validator("tools", mode="before")
+    @field_validator("tools", "checks", mode="before")
     @classmethod
     def _tools_tuple(cls, value: object) -> object:
         return tuple(value) if isinstance(value, list) else value

@@ -45,7 +45,10 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.SKIPPED)
 
 
-VerdictKind = Literal["pass", "retry", "replan"]
+VerdictKind = Literal["pass", "retry", "replan", "fail"]
+"""``pass`` accepts the result; ``retry`` asks for another attempt (with the reason as
+feedback); ``replan`` asks for a new plan of the task; ``fail`` gives the task up at once
+(only checks say it: the critic chooses among the other three)."""
 
 TaskKind = Literal["leaf", "inner", "team"]
 """What a task is in the organisation: executed by a role (``leaf``), led by a lead who
@@ -53,12 +56,14 @@ decomposes and integrates (``inner``), or delegated to a sub-team (``team``)."""
 
 
 class Verdict(BaseModel):
-    """The critic's judgement of one attempt at a task."""
+    """The judgement of one attempt at a task: by a check, or else by the critic."""
 
     model_config = ConfigDict(frozen=True)
 
     verdict: VerdictKind
     reason: str = Field(description="Why, in one or two sentences.")
+    source: str = "critic"
+    """Who gave it: ``critic``, or ``check:<name>`` for a check the result failed."""
 
 
 class TaskNode(BaseModel):

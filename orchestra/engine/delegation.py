@@ -116,7 +116,14 @@ async def delegation(job: DelegateJob) -> AttemptOutcome | BudgetStopped:
             with metered(rt.prices) as meter:  # this team's critic only
                 try:
                     verdict = await jobs.judged(
-                        rt, job.tree, job.task_id, job.attempt, job.run_id, result.output, notices
+                        rt,
+                        job.tree,
+                        job.task_id,
+                        job.attempt,
+                        job.run_id,
+                        result.output,
+                        notices,
+                        role=job.role.name,
                     )
                 except BudgetExceeded as exc:
                     return BudgetStopped(

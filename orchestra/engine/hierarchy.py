@@ -266,9 +266,17 @@ class Hierarchy:
         node.result = out.output
         verdict = out.verdict
         node.verdicts.append(verdict)
-        d.emit(VerdictGiven, task_id=node.id, verdict=verdict.verdict, reason=verdict.reason)
+        d.emit(
+            VerdictGiven,
+            task_id=node.id,
+            verdict=verdict.verdict,
+            reason=verdict.reason,
+            source=verdict.source,
+        )
         if verdict.verdict == "pass":
             d.complete(node, out.finished_at)
+        elif verdict.verdict == "fail":  # a check gave the task up
+            d.fail(node, f"{verdict.source}: {verdict.reason}")
         elif verdict.verdict == "replan" and self._replan_subtree(node, verdict.reason):
             return
         elif node.integrations < d.runtime.limits.max_attempts:

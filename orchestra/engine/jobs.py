@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.tools import BaseTool
 from langgraph.func import task
+from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
 
 from orchestra.agents.attempt_context import AttemptContext
@@ -44,6 +45,7 @@ from orchestra.agents.role_designer import design_role
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
+from orchestra.core.checks import CheckedTask, run_checks
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, RoleDesignError
 from orchestra.core.events import SearchStepped, ToolCalled, ToolProgress, ToolStarted
 from orchestra.core.record import ToolCallRecord
@@ -276,12 +278,26 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
-        if execution.verdict is not None:
-            verdict = execution.verdict  # the critic judged this answer inside the search
-            trace_verdict(span, verdict)
+        used = [o.output for o in execution.tool_calls if o.ok]
+        if execution.verdict is not None and execution.output is not None:
+            # the critic judged this answer inside the search; the checks still apply
+            verdict = await checked(rt, node, execution.output, role=role.name, tool_outputs=used)
+            if verdict is None:
+                verdict = execution.verdict
+                trace_verdict(span, verdict)
         elif execution.output is not None:
             # The critic's span sits inside the attempt it judges.
-            verdict = await _verdict(job, execution.output, notices)
+            verdict = await judged(
+                rt,
+                job.tree,
+                job.task_id,
+                job.attempt,
+                job.run_id,
+                execution.output,
+                notices,
+                role=job.role.name,
+                tool_outputs=used,
+            )
         _trace_attempt(span, execution.error, verdict, meter.usage)
         if execution.loop is not None:
             set_attributes(span, {"orchestra.guard": "repeated_tool_call"})
@@ -469,10 +485,34 @@ def _trace_attempt(span: Span, error: str | None, verdict: Verdict | None, usage
         span.set_status(StatusCode.ERROR, error or "no result")
 
 
-async def _verdict(job: AttemptJob, output: str, notices: list[JobNotice]) -> Verdict:
-    return await judged(
-        job.runtime, job.tree, job.task_id, job.attempt, job.run_id, output, notices
+async def checked(
+    rt: TeamRuntime,
+    node: TaskNode,
+    output: str,
+    *,
+    role: str | None,
+    tool_outputs: Sequence[str] = (),
+) -> Verdict | None:
+    """The verdict of the first check ``output`` fails (on the current span), or None.
+
+    The checks are the team's and ``role``'s (see :meth:`TeamRuntime.checks_for`).
+    """
+    checks = rt.checks_for(role)
+    if not checks:
+        return None
+    task = CheckedTask(
+        id=node.id,
+        title=node.title,
+        description=node.description,
+        criteria=tuple(node.acceptance_criteria),
+        tool_outputs=tuple(tool_outputs),
     )
+    failed = await run_checks(checks, task, output)
+    if failed is None:
+        return None
+    verdict = Verdict(verdict=failed.verdict, reason=failed.reason, source=failed.source)
+    trace_verdict(trace.get_current_span(), verdict)
+    return verdict
 
 
 async def judged(
@@ -483,11 +523,21 @@ async def judged(
     run_id: str,
     output: str,
     notices: list[JobNotice],
+    *,
+    role: str | None = None,
+    tool_outputs: Sequence[str] = (),
 ) -> Verdict:
-    """The critic's verdict on ``output`` for ``task_id`` (a pass without a critic)."""
+    """The verdict on ``output`` for ``task_id``: the checks', else the critic's.
+
+    Checks run first (no model call); the critic judges only a result that passed them
+    all (a pass without a critic).
+    """
+    node = tree.get(task_id)
+    failed = await checked(rt, node, output, role=role, tool_outputs=tool_outputs)
+    if failed is not None:
+        return failed
     if not rt.critic:
         return Verdict(verdict="pass", reason="no critic in this team")
-    node = tree.get(task_id)
     with agent_span("critic", task=node, attempt=attempt, run_id=run_id) as span:
         try:
             verdict = await judge(

@@ -291,7 +291,14 @@ async def integration(job: IntegrateJob) -> IntegrationOutcome:
                 )
             set_content(span, OPENINFERENCE_OUTPUT, output)
             verdict = await judged(
-                rt, job.tree, job.task_id, job.integration, job.run_id, output, notices
+                rt,
+                job.tree,
+                job.task_id,
+                job.integration,
+                job.run_id,
+                output,
+                notices,
+                role=lead.name,
             )
     return IntegrationOutcome(
         usage=meter.usage,

@@ -12,6 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.approval import Decision
+from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError
 from orchestra.core.events import EventBase
 from orchestra.core.record import RunResult
@@ -155,6 +156,8 @@ class TeamRuntime:
     fallbacks: bool = False
     """Fall back to documented defaults (salvaged or single-task plans, a generic role,
     unchecked acceptance) instead of raising when model output stays invalid."""
+    checks: tuple[Check, ...] = ()
+    """Checks every result must pass before the critic judges it (see ``checks_for``)."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     """USD per million tokens by model-name prefix."""
     tool_top_k: int = 8
@@ -193,6 +196,13 @@ class TeamRuntime:
     def initial_roles(self) -> dict[str, RoleSpec]:
         """The user's roles as specs: the starting point of every run's roles."""
         return {name: role.spec() for name, role in self.roles.items()}
+
+    def checks_for(self, role: str | None) -> tuple[Check, ...]:
+        """The checks on results of ``role``: the team's, then the user role's own."""
+        user_role = self.roles.get(role) if role is not None else None
+        if user_role is None or not user_role.checks:
+            return self.checks
+        return (*self.checks, *user_role.checks)
 
     def model_for_agent(self, agent: str) -> BaseChatModel:
         """The model of a team agent (``planner``, ``critic``, ...): override or default."""

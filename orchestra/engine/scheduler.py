@@ -433,7 +433,13 @@ class Scheduler:
             leaf.result = out.output
             verdict = out.verdict
             leaf.verdicts.append(verdict)
-            self.emit(VerdictGiven, task_id=leaf.id, verdict=verdict.verdict, reason=verdict.reason)
+            self.emit(
+                VerdictGiven,
+                task_id=leaf.id,
+                verdict=verdict.verdict,
+                reason=verdict.reason,
+                source=verdict.source,
+            )
         if verdict.verdict == "pass":
             self.complete(leaf, out.finished_at or _now())
         elif verdict.verdict == "retry":
@@ -444,6 +450,8 @@ class Scheduler:
                 self.fail(
                     leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}"
                 )
+        elif verdict.verdict == "fail":  # a check gave the task up
+            self.fail(leaf, f"{verdict.source}: {verdict.reason}")
         else:
             self.hierarchy.replan(leaf, verdict.reason)
 

@@ -79,15 +79,23 @@ async def final_answer(
                 return out
         tree.root.attempts = attempt
         tree.root.verdicts.append(verdict)
-        emit(VerdictGiven, task_id=ROOT_ID, verdict=verdict.verdict, reason=verdict.reason)
+        emit(
+            VerdictGiven,
+            task_id=ROOT_ID,
+            verdict=verdict.verdict,
+            reason=verdict.reason,
+            source=verdict.source,
+        )
         if verdict.verdict == "pass":
             return out
+        if verdict.verdict == "fail":  # a check says no rewrite will do
+            break
         feedback = verdict.reason
     if verdict is not None and verdict.verdict != "pass" and out.output is not None:
         out.notices.append(
             JobNotice(
                 kind="answer_rejected",
-                message=f"the critic did not accept the final answer ({verdict.reason});"
+                message=f"the final answer was not accepted ({verdict.source}: {verdict.reason});"
                 " the last one written stands",
             )
         )

@@ -449,17 +449,21 @@ def trace_search(span: Span, record: SearchRecord) -> None:
 
 
 def trace_verdict(span: Span, verdict: Verdict) -> None:
-    """A critic's verdict as a ``gen_ai.evaluation.result`` event (reason: content only).
+    """A verdict as a ``gen_ai.evaluation.result`` event (reason: content only).
 
-    The attempt the verdict judges (the executor's, lead's or synthesizer's span around
-    this one, or ``span`` itself) gets its status from it: OK when it passed, else ERROR
-    with the critic's reason (the verdict's kind alone unless content capture is on).
+    The evaluation's name is the verdict's source (``critic`` or ``check:<name>``). The
+    attempt the verdict judges (the executor's, lead's or synthesizer's span around this
+    one, or ``span`` itself) gets its status from it: OK when it passed, else ERROR with
+    the source and reason (the verdict's kind alone unless content capture is on).
     """
-    set_attributes(span, {sc.ORCHESTRA_TASK_STATUS: verdict.verdict})
+    set_attributes(
+        span,
+        {sc.ORCHESTRA_TASK_STATUS: verdict.verdict, "orchestra.verdict.source": verdict.source},
+    )
     add_event(
         span,
         sc.EVALUATION_EVENT,
-        {sc.EVALUATION_NAME: "critic", sc.EVALUATION_SCORE_LABEL: verdict.verdict},
+        {sc.EVALUATION_NAME: verdict.source, sc.EVALUATION_SCORE_LABEL: verdict.verdict},
         content={sc.EVALUATION_EXPLANATION: verdict.reason},
     )
     attempt = _ATTEMPT.get() or span
@@ -471,7 +475,8 @@ def trace_verdict(span: Span, verdict: Verdict) -> None:
     settings = current_settings()
     reason = verdict.reason if settings.capture_content else "no reason shown"
     attempt.set_status(
-        StatusCode.ERROR, settings.redactor(f"critic: {verdict.verdict}: {reason}")[:500]
+        StatusCode.ERROR,
+        settings.redactor(f"{verdict.source}: {verdict.verdict}: {reason}")[:500],
     )
 
 
