@@ -193,6 +193,9 @@ class TaskFailed(EventBase):
     type: Literal["task_failed"] = "task_failed"
     task_id: str
     reason: str
+    skipped: bool = False
+    """The task never ran to a result of its own: skipped (something it needs failed, the
+    run stopped, or a re-plan dropped it), not failed."""
 
 
 class Replanned(EventBase):

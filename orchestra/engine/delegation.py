@@ -27,7 +27,7 @@ from orchestra.core.errors import BudgetExceeded
 from orchestra.core.events import EventBase
 from orchestra.core.nesting import nest_event, nested_id, own_id
 from orchestra.core.record import RunResult, RunStatus
-from orchestra.core.tree import Verdict
+from orchestra.core.tree import TaskNode, Verdict
 from orchestra.core.usage import Usage
 from orchestra.engine import jobs
 from orchestra.engine.emit import current_sink
@@ -35,7 +35,7 @@ from orchestra.engine.jobs import LeafJob
 from orchestra.engine.outcomes import AttemptOutcome, BudgetStopped, JobNotice, SubRun
 from orchestra.observability.semconv import OPENINFERENCE_OUTPUT, ORCHESTRA_TASK_OUTPUT
 from orchestra.observability.spans import agent_span, set_attributes, set_content
-from orchestra.observability.task_spans import using_task
+from orchestra.observability.task_spans import nested_under, using_task
 
 __all__ = ["DelegateJob", "delegation", "sub_run_id"]
 
@@ -81,13 +81,14 @@ async def delegation(job: DelegateJob) -> AttemptOutcome | BudgetStopped:
     ) as span:
         set_attributes(span, {"orchestra.sub_team": team.name, "orchestra.sub_run.id": run_id})
         result = await _on_its_own(
+            node,
             team.run_nested(
                 goal,
                 run_id=run_id,
                 saver=rt.saver,
                 decisions=_own_ids(job.decisions, job.task_id) or None,
                 sink=forward,
-            )
+            ),
         )
         sub = _sub_run(result, run_id, team.name, job.task_id, job.run_id)
         if result.status is RunStatus.AWAITING_APPROVAL:
@@ -164,7 +165,7 @@ def _own_ids(decisions: Mapping[str, Decision], task_id: str) -> dict[str, Decis
     return {own_id(task_id, rid): d for rid, d in decisions.items()}
 
 
-async def _on_its_own(run: Awaitable[T]) -> T:
+async def _on_its_own(task: TaskNode, run: Awaitable[T]) -> T:
     """Await ``run`` in a task of its own that is not inside this LangGraph task.
 
     A graph run inside a LangGraph task would otherwise take that task's config as its
@@ -175,7 +176,8 @@ async def _on_its_own(run: Awaitable[T]) -> T:
 
     async def alone() -> T:
         var_child_runnable_config.set(None)
-        with using_task(None):  # the sub-team's agents serve its own tasks
+        # the sub-team's agents serve its own tasks, shown in spans as named under ``task``
+        with using_task(None), nested_under(task.id, task.depth):
             return await run
 
     inner = asyncio.ensure_future(alone())

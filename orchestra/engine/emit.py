@@ -22,7 +22,7 @@ from opentelemetry import trace
 from orchestra.core.events import EventBase, Notice, NoticeKind
 from orchestra.observability.semconv import ORCHESTRA_TASK_ID
 from orchestra.observability.spans import add_event
-from orchestra.observability.task_spans import observe_event
+from orchestra.observability.task_spans import observe_event, shown_id
 
 __all__ = ["Emitter", "EventSink", "current_sink", "event_sink", "queue_sink"]
 
@@ -86,7 +86,7 @@ class Emitter:
         add_event(
             trace.get_current_span(),
             "orchestra.notice",
-            {"orchestra.notice.kind": kind, ORCHESTRA_TASK_ID: task_id},
+            {"orchestra.notice.kind": kind, ORCHESTRA_TASK_ID: shown_id(task_id)},
             content={"orchestra.notice.message": message},
         )
         self._write(event)

@@ -474,7 +474,8 @@ class Hierarchy:
         now = _now()
         graft = replan_subtree(self._tree, scope, draft, now)
         for gone in graft.stopped:
-            d.emit(TaskFailed, task_id=gone.id, reason=gone.reason or "dropped")
+            skipped = gone.status is TaskStatus.SKIPPED
+            d.emit(TaskFailed, task_id=gone.id, reason=gone.reason or "dropped", skipped=skipped)
         new_ids = [n.id for n in graft.nodes]
         d.replans.append(
             ReplanRecord(

@@ -540,7 +540,7 @@ class Scheduler:
         """Isolate ``node``'s failure: skip what depends on it, let the rest run on."""
         skipped = skip_blocked(self.tree)
         for task in skipped:
-            self.emit(TaskFailed, task_id=task.id, reason=task.reason or "skipped")
+            self.emit(TaskFailed, task_id=task.id, reason=task.reason or "skipped", skipped=True)
         also = f"; skipped because they need it: {[t.id for t in skipped]}" if skipped else ""
         message = f"task {node.id!r} failed for good ({reason}){also}; independent work goes on"
         self.notices.append(self.emit.notice("branch_given_up", message, node.id))
@@ -578,7 +578,7 @@ class Scheduler:
         node.status = TaskStatus.SKIPPED
         node.reason = f"cancelled: {self.failure}"
         node.finished_at = _now()
-        self.emit(TaskFailed, task_id=node.id, reason=node.reason)
+        self.emit(TaskFailed, task_id=node.id, reason=node.reason, skipped=True)
 
     # -- the end -------------------------------------------------------------------
 
@@ -613,14 +613,15 @@ class Scheduler:
             if self.tree.is_leaf(node.id):
                 node.status = TaskStatus.SKIPPED
                 node.reason = f"not run: {why}"
-                self.emit(TaskFailed, task_id=node.id, reason=node.reason)
+                self.emit(TaskFailed, task_id=node.id, reason=node.reason, skipped=True)
             else:
                 kids = self.tree.children(node.id, live_only=True)
                 failed = [k.id for k in kids if k.status is TaskStatus.FAILED]
                 node.status = TaskStatus.FAILED if failed else TaskStatus.SKIPPED
                 node.reason = f"subtasks {failed} failed" if failed and self.partial else why
                 if node.id != ROOT_ID:
-                    self.emit(TaskFailed, task_id=node.id, reason=node.reason)
+                    skipped = node.status is TaskStatus.SKIPPED
+                    self.emit(TaskFailed, task_id=node.id, reason=node.reason, skipped=skipped)
             node.finished_at = node.finished_at or _now()
 
 

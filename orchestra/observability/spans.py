@@ -42,6 +42,8 @@ from orchestra.observability.task_spans import (
     TaskSpans,
     current_task_id,
     current_task_spans,
+    shown_depth,
+    shown_id,
     using_task,
     using_task_spans,
 )
@@ -218,11 +220,18 @@ def record_error(span: Span, exc: BaseException) -> None:
 
 @contextmanager
 def _span(
-    name: str, kind: SpanKind, attributes: Attributes, context: Context | None = None
+    name: str,
+    kind: SpanKind,
+    attributes: Attributes,
+    context: Context | None = None,
+    *,
+    ok_on_exit: bool = True,
 ) -> Iterator[Span]:
     """A current span that records (redacted) any exception that leaves the block.
 
-    Its parent is the current span, or the one current in ``context`` when given.
+    Its parent is the current span, or the one current in ``context`` when given. A block
+    that ends without an exception leaves the span OK unless something in it set its
+    status (``ok_on_exit=False``: spans whose outcome a verdict decides stay as set).
     """
     settings = current_settings()
     if settings.tracing_off():
@@ -243,14 +252,22 @@ def _span(
         except BaseException as exc:
             record_error(span, exc)
             raise
+        if ok_on_exit:
+            _ok_unless_set(span)
+
+
+def _ok_unless_set(span: Span) -> None:
+    status = getattr(span, "status", None)  # an SDK span's; the API's Span hides it
+    if status is not None and status.status_code is StatusCode.UNSET:
+        span.set_status(StatusCode.OK)
 
 
 def task_attributes(task: TaskNode) -> dict[str, AttributeValue | None]:
     """What locates a span in the task tree: id, parent id, depth, role."""
     return {
-        sc.ORCHESTRA_TASK_ID: task.id,
-        sc.ORCHESTRA_TASK_PARENT_ID: task.parent_id,
-        sc.ORCHESTRA_TASK_DEPTH: task.depth,
+        sc.ORCHESTRA_TASK_ID: shown_id(task.id),
+        sc.ORCHESTRA_TASK_PARENT_ID: shown_id(task.parent_id),
+        sc.ORCHESTRA_TASK_DEPTH: shown_depth(task.depth),
         sc.ORCHESTRA_TASK_ROLE: task.role,
     }
 
@@ -286,7 +303,13 @@ def agent_span(
         attributes[sc.ORCHESTRA_TASK_ROLE] = role
     context = _task_context(task)
     with (
-        _span(f"{sc.OP_INVOKE_AGENT} {name}", SpanKind.INTERNAL, attributes, context) as span,
+        _span(
+            f"{sc.OP_INVOKE_AGENT} {name}",
+            SpanKind.INTERNAL,
+            attributes,
+            context,
+            ok_on_exit=agent not in ATTEMPT_AGENTS,
+        ) as span,
         using_task(task.id) if task is not None else nullcontext(),
         _attempt_of(span) if agent in ATTEMPT_AGENTS else nullcontext(),
     ):
@@ -354,7 +377,7 @@ def chat_span(
         sc.PROVIDER_NAME: provider,
         sc.REQUEST_MODEL: model,
         "orchestra.agent": agent,
-        sc.ORCHESTRA_TASK_ID: task_id or current_task_id(),
+        sc.ORCHESTRA_TASK_ID: shown_id(task_id or current_task_id()),
     }
     with _span(f"{sc.OP_CHAT} {model}", SpanKind.CLIENT, attributes) as span:
         yield span
@@ -371,7 +394,7 @@ def tool_span(
         sc.TOOL_TYPE: "function",
         sc.TOOL_CALL_ID: call_id,
         sc.TOOL_DESCRIPTION: description,
-        sc.ORCHESTRA_TASK_ID: current_task_id(),
+        sc.ORCHESTRA_TASK_ID: shown_id(current_task_id()),
     }
     with _span(f"{sc.OP_EXECUTE_TOOL} {tool}", SpanKind.INTERNAL, attributes) as span:
         yield span
@@ -492,7 +515,7 @@ def run_span(*, team: str, run_id: str, goal: str) -> Iterator[Span]:
         sc.WORKFLOW_NAME: team,
         sc.CONVERSATION_ID: run_id,
         sc.ORCHESTRA_RUN_ID: run_id,
-        sc.ORCHESTRA_TASK_ID: ROOT_ID,
+        sc.ORCHESTRA_TASK_ID: shown_id(ROOT_ID),
         # Phoenix maps gen_ai.* operations to its span kinds but has none for a workflow.
         sc.OPENINFERENCE_SPAN_KIND: "CHAIN",
     }

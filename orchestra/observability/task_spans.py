@@ -40,6 +40,7 @@ from orchestra.core.events import (
     TaskStarted,
     VerdictGiven,
 )
+from orchestra.core.nesting import nested_id
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskTree
 from orchestra.observability import semconv as sc
 
@@ -57,6 +58,38 @@ _TITLE_CHARS = 60
 
 _REGISTRY: ContextVar[TaskSpans | None] = ContextVar("orchestra_task_spans", default=None)
 _TASK: ContextVar[str | None] = ContextVar("orchestra_current_task", default=None)
+_NESTING: ContextVar[tuple[str, int] | None] = ContextVar("orchestra_span_nesting", default=None)
+"""(delegated task id, its depth) when the spans made here are a sub-team's run's."""
+
+
+@contextmanager
+def nested_under(task_id: str, depth: int) -> Iterator[None]:
+    """Spans made inside the block are a sub-team's run for ``task_id`` (at ``depth``).
+
+    Their task ids, parents and depths are shown as the delegating run names them
+    (``rules/find`` at depth 2, see :mod:`orchestra.core.nesting`), so one trace reads as
+    one tree; nested sub-teams compose.
+    """
+    outer = _NESTING.get()
+    if outer is not None:
+        task_id, depth = nested_id(outer[0], task_id), outer[1] + depth
+    token = _NESTING.set((task_id, depth))
+    try:
+        yield
+    finally:
+        _NESTING.reset(token)
+
+
+def shown_id(task_id: str | None) -> str | None:
+    """``task_id`` as the outermost run names it (itself outside a sub-team's run)."""
+    nesting = _NESTING.get()
+    return task_id if nesting is None else nested_id(nesting[0], task_id)
+
+
+def shown_depth(depth: int) -> int:
+    """A depth as the outermost run counts it."""
+    nesting = _NESTING.get()
+    return depth if nesting is None else depth + nesting[1]
 
 
 def task_span_name(task_id: str, title: str | None) -> str:
@@ -132,14 +165,16 @@ class TaskSpans:
         title = self._titles.get(task_id) if settings.capture_content else None
         shown = settings.redactor(clear_cut(title, _TITLE_CHARS)) if title else None
         span = settings.tracer.start_span(
-            task_span_name(task_id, shown), context=context, kind=SpanKind.INTERNAL
+            task_span_name(shown_id(task_id) or task_id, shown),
+            context=context,
+            kind=SpanKind.INTERNAL,
         )
         set_attributes(
             span,
             {
-                sc.ORCHESTRA_TASK_ID: task_id,
-                sc.ORCHESTRA_TASK_PARENT_ID: parent_id,
-                sc.ORCHESTRA_TASK_DEPTH: self._depth(task_id),
+                sc.ORCHESTRA_TASK_ID: shown_id(task_id),
+                sc.ORCHESTRA_TASK_PARENT_ID: shown_id(parent_id),
+                sc.ORCHESTRA_TASK_DEPTH: shown_depth(self._depth(task_id)),
                 sc.ORCHESTRA_RUN_ID: self._run_id,
                 sc.OPENINFERENCE_SPAN_KIND: "CHAIN",
             },
@@ -202,15 +237,15 @@ class TaskSpans:
                 self._event(
                     event.task_id,
                     sc.EVALUATION_EVENT,
-                    {sc.EVALUATION_NAME: "critic", sc.EVALUATION_SCORE_LABEL: event.verdict},
+                    {sc.EVALUATION_NAME: event.source, sc.EVALUATION_SCORE_LABEL: event.verdict},
                 )
             case TaskEscalated():
                 self._event(
                     event.task_id,
                     sc.ESCALATION_EVENT,
                     {
-                        sc.ORCHESTRA_TASK_ID: event.task_id,
-                        "orchestra.escalation.from": event.from_task_id,
+                        sc.ORCHESTRA_TASK_ID: shown_id(event.task_id),
+                        "orchestra.escalation.from": shown_id(event.from_task_id),
                         "orchestra.escalation.level": event.level,
                     },
                 )
@@ -225,9 +260,7 @@ class TaskSpans:
             case TaskFinished():
                 self._end(event.task_id, True, "done", None)
             case TaskFailed():
-                status = (
-                    "skipped" if event.reason.startswith(("not run", "cancelled")) else "failed"
-                )
+                status = "skipped" if event.skipped else "failed"
                 self._end(event.task_id, False, status, event.reason)
             case RunFinished():
                 self.close()
