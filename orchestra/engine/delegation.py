@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -37,7 +36,7 @@ from orchestra.observability.semconv import OPENINFERENCE_OUTPUT, ORCHESTRA_TASK
 from orchestra.observability.spans import agent_span, set_attributes, set_content
 from orchestra.observability.task_spans import nested_under, using_task
 
-__all__ = ["DelegateJob", "delegation", "sub_run_id"]
+__all__ = ["delegation", "sub_run_id"]
 
 T = TypeVar("T")
 
@@ -47,17 +46,11 @@ def sub_run_id(run_id: str, task_id: str, attempt: int) -> str:
     return f"{run_id}/{task_id}.{attempt}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DelegateJob(LeafJob):
-    """One attempt at a task by a sub-team, then this team's critic on its answer.
+async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
+    """One attempt at the task by the sub-team its role stands for, then this team's critic.
 
-    ``decisions`` are on what the sub-team's run waits for, by request id as this run
-    names them (under the task: ``<task id>/<request id>``).
-    """
-
-
-async def delegation(job: DelegateJob) -> AttemptOutcome | BudgetStopped:
-    """Run (or go on with) the sub-team's run for the task; its outcome as an attempt's.
+    The sub-team's run is started, or gone on with: ``job.decisions`` are on what it waits
+    for, by request id as this run names them (under the task: ``<task id>/<request id>``).
 
     ``usage`` is this team's critic's only (the sub-team's spending is in its tree);
     ``sub_run`` is the sub-team's run, its tool calls and notices named under the task;

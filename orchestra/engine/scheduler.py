@@ -38,7 +38,7 @@ from orchestra.core.roles import RoleSpec
 from orchestra.core.surgery import complete, mark_started
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.engine import jobs, plan_jobs
-from orchestra.engine.delegation import DelegateJob, delegation
+from orchestra.engine.delegation import delegation
 from orchestra.engine.emit import Emitter
 from orchestra.engine.hierarchy import Hierarchy, emit_planned
 from orchestra.engine.jobs import AttemptJob, JobProgress, TaskJob
@@ -286,34 +286,24 @@ class Scheduler:
             decisions = {r["id"]: self.decisions[r["id"]] for r in _requests(paused)}
             name += f".after-{paused['pauses']}"
         handle = partial(self._on_attempt, leaf)
-        role, feedback = self.roles[leaf.role], self._feedback.pop(leaf.id, None)
-        team = self.runtime.sub_teams.get(leaf.role)
-        if team is not None:
-            leaf.team = team.name
-            delegate = DelegateJob(
-                runtime=self.runtime,
-                run_id=self.run_id,
-                tree=self.tree,
-                task_id=leaf.id,
-                role=role,
-                feedback=feedback,
-                attempt=number,
-                decisions=decisions,
-            )
-            self.start("attempt", leaf, name, delegation, delegate, AttemptOutcome, handle)
-            return
+        stopped = paused.get("paused") if paused else None  # an executor's conversation
         job = AttemptJob(
             runtime=self.runtime,
             run_id=self.run_id,
             tree=self.tree,
             task_id=leaf.id,
-            role=role,
-            feedback=feedback,
+            role=self.roles[leaf.role],
+            feedback=self._feedback.pop(leaf.id, None),
             attempt=number,
             decisions=decisions,
-            paused=PausedAttempt.model_validate(paused["paused"]) if paused else None,
+            paused=PausedAttempt.model_validate(stopped) if stopped else None,
             prior_calls=self._prior_calls(leaf.id, number),
         )
+        team = self.runtime.sub_teams.get(leaf.role)
+        if team is not None:  # the sub-team runs the attempt (an attempt job is a leaf job)
+            leaf.team = team.name
+            self.start("attempt", leaf, name, delegation, job, AttemptOutcome, handle)
+            return
         self.start("attempt", leaf, name, jobs.attempt, job, AttemptOutcome, handle)
 
     def _take_sub_run(self, node: TaskNode, sub: SubRun) -> None:
