@@ -122,7 +122,7 @@ def print_record(console: Console, record: RunRecord) -> None:
     for n, verdict in enumerate(record.answer_verdicts, 1):
         if verdict.verdict != "pass":
             console.print(
-                safe_text(f"critic on the answer ({n}): {verdict.verdict}: ", "yellow")
+                safe_text(f"{verdict.source} on the answer ({n}): {verdict.verdict}: ", "yellow")
                 + safe_text(verdict.reason)
             )
     for task in record.tasks:
@@ -130,7 +130,10 @@ def print_record(console: Console, record: RunRecord) -> None:
         for n, verdict in enumerate(task.verdicts, 1):
             if verdict.verdict != "pass":
                 console.print(
-                    safe_text(f"critic on {task.id} ({what} {n}): {verdict.verdict}: ", "yellow")
+                    safe_text(
+                        f"{verdict.source} on {task.id} ({what} {n}): {verdict.verdict}: ",
+                        "yellow",
+                    )
                     + safe_text(verdict.reason)
                 )
     if record.stages:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from rich.console import Console
+
 from orchestra import Role, RunStatus, TaskStatus
 from orchestra.checks import CheckedTask, CheckFailed, not_boilerplate
+from orchestra.cli.render import print_record
 from orchestra.testing import plan, role_spec, subtask, verdict
 from tests.conftest import make_team, run_collect
 
@@ -39,6 +42,11 @@ async def test_a_check_failing_twice_then_passing_costs_no_critic_call():
     record = result.to_record()
     [task_a] = [t for t in record.tasks if t.id == "a"]
     assert [v.source for v in task_a.verdicts] == ["check:cites", "check:cites", "critic"]
+    console = Console(record=True, width=200)
+    print_record(console, record)  # what `orchestra runs show` prints
+    assert (
+        "check:cites on a (attempt 1): retry: the result cites no source" in console.export_text()
+    )
 
 
 async def test_a_role_check_can_give_its_task_up_and_team_checks_run_first():
