@@ -19,7 +19,8 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from opentelemetry import trace
 
-from orchestra.core.events import EventBase, Notice, NoticeKind
+from orchestra.core.events import EventBase, Notice, NoticeKind, VerdictGiven
+from orchestra.core.tree import Verdict
 from orchestra.observability.semconv import ORCHESTRA_TASK_ID
 from orchestra.observability.spans import add_event
 from orchestra.observability.task_spans import observe_event, shown_id
@@ -78,6 +79,16 @@ class Emitter:
         event = event_type(run_id=self._run_id, **fields)
         observe_event(event)  # the run's task spans follow the tree through its events
         self._write(event)
+
+    def verdict(self, task_id: str, verdict: Verdict) -> None:
+        """Emit a :class:`VerdictGiven` for ``verdict`` on ``task_id``."""
+        self(
+            VerdictGiven,
+            task_id=task_id,
+            verdict=verdict.verdict,
+            reason=verdict.reason,
+            source=verdict.source,
+        )
 
     def notice(self, kind: NoticeKind, message: str, task_id: str | None = None) -> dict[str, Any]:
         """Emit a :class:`Notice` and return it as state data."""

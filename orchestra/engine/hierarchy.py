@@ -29,7 +29,6 @@ from orchestra.core.events import (
     TaskFailed,
     TaskIntegrating,
     TaskPlanned,
-    VerdictGiven,
 )
 from orchestra.core.plan import draft_to_nodes
 from orchestra.core.record import DecompositionRecord, ReplanRecord
@@ -266,13 +265,7 @@ class Hierarchy:
         node.result = out.output
         verdict = out.verdict
         node.verdicts.append(verdict)
-        d.emit(
-            VerdictGiven,
-            task_id=node.id,
-            verdict=verdict.verdict,
-            reason=verdict.reason,
-            source=verdict.source,
-        )
+        d.emit.verdict(node.id, verdict)
         if verdict.verdict == "pass":
             d.complete(node, out.finished_at)
         elif verdict.verdict == "fail":  # a check gave the task up

@@ -31,7 +31,6 @@ from orchestra.core.events import (
     TaskFinished,
     TaskStarted,
     UsageRecorded,
-    VerdictGiven,
 )
 from orchestra.core.record import DecompositionRecord, ReplanRecord, RunStatus, ToolCallRecord
 from orchestra.core.roles import RoleSpec
@@ -423,13 +422,7 @@ class Scheduler:
             leaf.result = out.output
             verdict = out.verdict
             leaf.verdicts.append(verdict)
-            self.emit(
-                VerdictGiven,
-                task_id=leaf.id,
-                verdict=verdict.verdict,
-                reason=verdict.reason,
-                source=verdict.source,
-            )
+            self.emit.verdict(leaf.id, verdict)
         if verdict.verdict == "pass":
             self.complete(leaf, out.finished_at or _now())
         elif verdict.verdict == "retry":

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from orchestra.agents.synthesizer import synthesize
 from orchestra.core.errors import BudgetExceeded
-from orchestra.core.events import VerdictGiven
 from orchestra.core.record import MissingTask
 from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
 from orchestra.engine.emit import Emitter
@@ -79,13 +78,7 @@ async def final_answer(
                 return out
         tree.root.attempts = attempt
         tree.root.verdicts.append(verdict)
-        emit(
-            VerdictGiven,
-            task_id=ROOT_ID,
-            verdict=verdict.verdict,
-            reason=verdict.reason,
-            source=verdict.source,
-        )
+        emit.verdict(ROOT_ID, verdict)
         if verdict.verdict == "pass":
             return out
         if verdict.verdict == "fail":  # a check says no rewrite will do
