@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from orchestra.core.errors import ConfigError
 
-__all__ = ["MiniLMEmbedder", "minilm_files"]
+__all__ = ["MiniLMEmbedder", "minilm_files", "shared_embedder"]
 
 _TOKENIZER = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 
@@ -101,3 +102,9 @@ class MiniLMEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out.append(pooled / np.clip(norms, 1e-12, None))
         return np.vstack(out).astype(np.float32)
+
+
+@cache
+def shared_embedder() -> MiniLMEmbedder:
+    """The process's one default embedder (its model loads once, on first use)."""
+    return MiniLMEmbedder()

@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -42,6 +41,7 @@ from orchestra.core.checks import (
 )
 from orchestra.core.errors import ConfigError
 from orchestra.core.parsing import extract_json
+from orchestra.memory.embeddings import shared_embedder
 
 __all__ = [
     "DEFAULT_CHECKS",
@@ -399,25 +399,9 @@ class Grounded:
         return None
 
 
-class _SharedEmbedder:
-    """One MiniLM model for every on-topic check of the process, loaded on first use."""
-
-    _lock = threading.Lock()
-    _embed: Callable[[Sequence[str]], Any] | None = None
-
-    @classmethod
-    def embed(cls, texts: Sequence[str]) -> Any:
-        with cls._lock:
-            if cls._embed is None:
-                from orchestra.memory.embeddings import MiniLMEmbedder
-
-                cls._embed = MiniLMEmbedder().embed
-        return cls._embed(texts)
-
-
 @lru_cache(maxsize=256)
 def _task_vector(text: str) -> Any:
-    return _SharedEmbedder.embed([text])[0]
+    return shared_embedder().embed([text])[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +418,7 @@ class OnTopic:
     def __call__(self, task: CheckedTask, result: str) -> str | None:
         if not words(result):
             return None
-        similarity = float(_task_vector(task.text) @ _SharedEmbedder.embed([result[:2000]])[0])
+        similarity = float(_task_vector(task.text) @ shared_embedder().embed([result[:2000]])[0])
         if math.isnan(similarity) or similarity < self.threshold:
             return (
                 f"the result is off topic (similarity {similarity:.2f} to the task,"

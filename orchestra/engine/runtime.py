@@ -21,7 +21,7 @@ from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.tree import TaskNode
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.memory import Memory
-from orchestra.memory.embeddings import MiniLMEmbedder
+from orchestra.memory.embeddings import shared_embedder
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
 from orchestra.tools.invoke import CallLog
 from orchestra.tools.registry import (
@@ -115,7 +115,7 @@ ToolRetrieval = Literal["bm25", "embeddings", "hybrid"]
 def _retriever_factory(kind: ToolRetrieval) -> Callable[[Mapping[str, str]], ToolRetriever]:
     if kind == "bm25":
         return BM25ToolRetriever
-    embed = MiniLMEmbedder().embed
+    embed = shared_embedder().embed
     if kind == "embeddings":
         return lambda docs: EmbeddingToolRetriever(docs, embed)
     return lambda docs: HybridToolRetriever(
