@@ -1,23 +1,35 @@
-"""``orchestra eval``: score the planner on gold task graphs."""
+"""``orchestra eval``: score the planner (task graphs) and the judge (labelled results)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from orchestra.checks import DEFAULT_CHECKS
+from orchestra.core.checks import Check
+from orchestra.evals.critic_eval import (
+    CaseVerdict,
+    CriticEvalReport,
+    JudgeScores,
+    evaluate_critic,
+    load_cases,
+)
 from orchestra.evals.dags import load_dags
 from orchestra.evals.plan_eval import PlanEvalReport, PlanScore, evaluate_plans
 from orchestra.models.resolve import resolve_model
 from orchestra.observability.terminal import one_line, safe_text
 
-app = typer.Typer(help="Quality evaluations on task graphs in JSONL.", no_args_is_help=True)
+app = typer.Typer(
+    help="Quality evaluations in JSONL: the planner on task graphs, the judge on results.",
+    no_args_is_help=True,
+)
 
 
 @app.command("plan")
@@ -121,4 +133,135 @@ def _print(out: Console, report: PlanEvalReport) -> None:
             f" {m.k1_edge_f1:.3f}, exact {m.k1_exact_rate:.1%}; tokens a record"
             f" {m.k1_tokens_per_record:.0f} against {m.tokens_per_record:.0f} for"
             f" K={m.plan_samples}"
+        )
+
+
+@app.command("critic")
+def critic_cmd(
+    cases: Annotated[
+        Path,
+        typer.Option(
+            "--cases",
+            help='Labelled results, one JSON object a line: {"id", "task", "criteria",'
+            ' "result", "label": "pass" | "fail"} (docs/benchmarks.md)',
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The critic's model: any model string (openai:gpt-4.1-mini, ollama:qwen2.5,"
+            " a .gguf path); default: ORCHESTRA_MODEL, else the embedded model",
+        ),
+    ] = None,
+    checks: Annotated[
+        Literal["default", "none"],
+        typer.Option(
+            "--checks",
+            help="default: the built-in checks before the critic (orchestra.checks);"
+            " none: the critic alone",
+        ),
+    ] = "default",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Only the first N cases")
+    ] = None,
+    max_repairs: Annotated[
+        int, typer.Option("--max-repairs", min=0, help="Repair rounds for an invalid verdict")
+    ] = 2,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object and nothing else")
+    ] = False,
+) -> None:
+    """Judge each labelled result as a run would (checks, then the critic) and score it.
+
+    Accuracy, junk caught (recall on label fail) and good kept (recall on label pass), for
+    the checks alone and for the checks and the critic; model calls, tokens and time.
+    """
+    err = Console(stderr=True)
+    loaded = load_cases(cases, limit=limit)  # errors: one line from the CLI's handler
+    chat = resolve_model(model)
+    chosen: tuple[Check, ...] = DEFAULT_CHECKS if checks == "default" else ()
+
+    def progress(verdict: CaseVerdict) -> None:
+        if not json_output:
+            mark = "ok" if verdict.correct else "WRONG"
+            err.print(
+                safe_text(
+                    f"{verdict.id}: {verdict.verdict} by {verdict.source} (label"
+                    f" {verdict.label}, {mark}), {verdict.seconds:.1f}s"
+                )
+            )
+
+    report = asyncio.run(
+        evaluate_critic(
+            chat,
+            loaded,
+            chosen,
+            checks_name=checks,
+            model_name=model or "default",
+            max_repairs=max_repairs,
+            on_case=progress,
+        )
+    )
+    if json_output:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+    else:
+        _print_critic(Console(), report)
+
+
+def _scores_line(name: str, scores: JudgeScores) -> str:
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return (
+        f"{name}: accuracy {scores.accuracy:.2f}, junk caught {rate(scores.junk_caught)},"
+        f" good kept {rate(scores.good_kept)}"
+    )
+
+
+def _print_critic(out: Console, report: CriticEvalReport) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in ("case", "label", "verdict", "source"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    for v in report.cases:
+        verdict = Text(v.verdict, style="" if v.correct else "bold red")
+        table.add_row(
+            Text(one_line(v.id)),
+            v.label,
+            verdict,
+            Text(one_line(v.source)),
+            Text(one_line(v.reason, 80)),
+        )
+    out.print(table)
+    m = report.summary
+    out.print(
+        safe_text(
+            f"{m.n} cases ({m.n_fail} labelled fail, {m.n_pass} pass); checks {m.checks},"
+            f" model {m.model}"
+        )
+    )
+    if m.checks_alone is not None:
+        out.print(safe_text(_scores_line("checks alone", m.checks_alone)))
+    out.print(
+        safe_text(
+            _scores_line(
+                "checks + critic" if m.checks_alone is not None else "critic", m.checks_and_critic
+            )
+        )
+    )
+    out.print(
+        safe_text(
+            f"caught by checks {m.caught_by_checks}, sent to the critic {m.critic_cases},"
+            f" critic errors {m.errors}; model calls {m.model_calls}, tokens"
+            f" {m.input_tokens} in / {m.output_tokens} out; {m.seconds:.1f}s"
+        )
+    )
+    if m.checks_ms_median is not None:
+        out.print(
+            safe_text(
+                f"checks per result: median {m.checks_ms_median:.2f} ms, mean"
+                f" {m.checks_ms_mean or 0:.2f} ms, max {m.checks_ms_max or 0:.2f} ms (with the"
+                " first load of anything a check loads)"
+            )
         )
