@@ -62,6 +62,8 @@ class AttemptContext:
     """Where side-effecting calls are logged, so a resumed run does not repeat them."""
     runner: ToolRunner = LOCAL_RUNNER
     """Where the tool calls run (the team's executor; in this process by default)."""
+    output_format: str | None = None
+    """How to write the result when the role's results are typed (its JSON schema)."""
     on_tool_call: OnToolCall | None = None
     on_tool_start: OnToolStart | None = None
 

@@ -180,6 +180,8 @@ def attempt_messages(
         )
     if ctx.feedback:
         task_text += f"\n\nYour previous attempt was rejected: {ctx.feedback}\nDo better this time."
+    if ctx.output_format:
+        task_text += f"\n\n{ctx.output_format}"
     # Restated last: small models follow the end of a prompt best.
     task_text += f"\n\nNow do your task: {ctx.task.title}"
     return [SystemMessage(content=system), HumanMessage(content=task_text)]

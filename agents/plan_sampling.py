@@ -3,20 +3,22 @@
 See :mod:`orchestra.core.plan_selection` for what is kept. Every sample goes through the
 planner's own validation and repair loop; a sample that stays invalid is rejected, not
 scored. With one valid distinct plan there is nothing to choose; otherwise the plan critic
-scores the candidates. When the critic's answer stays invalid, the team's ``fallbacks``
-decide: off, the error is raised; on, votes and agreement choose (``chosen_by``
-``agreement``).
+scores the candidates. The team's checks go first, on each candidate's outline: a plan
+failing one scores 0 without the critic seeing it (if only one plan passes, the checks
+chose it; if none does, the critic sees them all). When the critic's answer stays invalid,
+the team's ``fallbacks`` decide: off, the error is raised; on, votes and agreement choose
+(``chosen_by`` ``agreement``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from langchain_core.language_models import BaseChatModel
 
 from orchestra.agents.calls import metered
-from orchestra.agents.plan_critic import choose_plan
+from orchestra.agents.plan_critic import choose_plan, outline
 from orchestra.agents.planner import plan_goal
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
 from orchestra.core.plan import PlanDraft
@@ -29,10 +31,14 @@ from orchestra.core.plan_selection import (
     pick_by_agreement,
 )
 from orchestra.core.roles import Role, RoleSpec
-from orchestra.core.tree import TaskTree
+from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Price, Usage
 
-__all__ = ["sample_plans"]
+__all__ = ["PlanChecks", "sample_plans"]
+
+PlanChecks = Callable[[str], Awaitable[Verdict | None]]
+"""The team's checks on a plan's outline (see :func:`outline`): the verdict of the first
+check it fails, or None."""
 
 
 async def sample_plans(
@@ -47,6 +53,7 @@ async def sample_plans(
     max_repairs: int = 2,
     fallbacks: bool = False,
     on_demand: bool = False,
+    checks: PlanChecks | None = None,
 ) -> tuple[PlanDraft, PlanSelection]:
     """Draw ``k`` plans for the tree's goal, and the one chosen with how it was chosen.
 
@@ -94,7 +101,13 @@ async def sample_plans(
             raise first
         candidates = merge_samples(valid)
         chosen, chosen_by, reason = await _choose(
-            critic, tree, candidates, k=k, max_repairs=max_repairs, fallbacks=fallbacks
+            critic,
+            tree,
+            candidates,
+            k=k,
+            max_repairs=max_repairs,
+            fallbacks=fallbacks,
+            checks=checks,
         )
     single = Usage()
     for _, usage in drawn:
@@ -121,24 +134,49 @@ async def _choose(
     k: int,
     max_repairs: int,
     fallbacks: bool,
+    checks: PlanChecks | None = None,
 ) -> tuple[PlanCandidate, ChosenBy, str]:
-    """The chosen candidate, how it was chosen and why; scores filled in by the critic."""
+    """The chosen candidate, how it was chosen and why; scores filled in by the critic.
+
+    Candidates failing a check get score 0 and the check's reason, in ``candidates``.
+    """
     if len(candidates) == 1:
         votes = len(candidates[0].samples)
         return candidates[0], "only_candidate", f"the only valid plan ({votes} of {k} samples)"
+    judged = list(candidates)
+    if checks is not None:
+        judged = await _passing(checks, candidates)
+        if len(judged) == 1:
+            return judged[0], "checks", "every other plan failed a check"
+        judged = judged or list(candidates)  # none passed: the critic decides among all
     try:
-        choice = await choose_plan(critic, tree, candidates, k=k, max_repairs=max_repairs)
+        choice = await choose_plan(critic, tree, judged, k=k, max_repairs=max_repairs)
     except ModelBehaviorError as err:
         if not fallbacks:
             raise
-        best = pick_by_agreement(candidates)
+        best = pick_by_agreement(judged)
         return best, "agreement", f"the plan critic's answer stayed invalid ({err})"
     scores = {s.candidate: s for s in choice.scores}
     for n, candidate in enumerate(candidates):
-        score = scores[candidate.label]
-        candidates[n] = candidate.model_copy(update={"score": score.score, "reason": score.reason})
+        score = scores.get(candidate.label)
+        if score is not None:
+            update = {"score": score.score, "reason": score.reason}
+            candidates[n] = candidate.model_copy(update=update)
     chosen = next(c for c in candidates if c.label == choice.choice)
     return chosen, "critic", choice.reason
+
+
+async def _passing(checks: PlanChecks, candidates: list[PlanCandidate]) -> list[PlanCandidate]:
+    """The candidates whose outlines pass the checks; the others get score 0 and why."""
+    passed = []
+    for n, candidate in enumerate(candidates):
+        failed = await checks(outline(candidate.draft.tasks))
+        if failed is None:
+            passed.append(candidate)
+        else:
+            update = {"score": 0.0, "reason": f"{failed.source}: {failed.reason}"}
+            candidates[n] = candidate.model_copy(update=update)
+    return passed
 
 
 def _mean(total: Usage, n: int) -> Usage:

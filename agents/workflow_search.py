@@ -86,6 +86,10 @@ class RoleSetup:
     """The messages that open an attempt by this role."""
 
 
+ResultChecks = Callable[[str, Sequence[str]], Awaitable[Verdict | None]]
+"""The attempt's checks on an answer, given the outputs of the tool calls made: the
+verdict of the first check it fails, or None (see :mod:`orchestra.core.checks`)."""
+
 MoreRoles = Callable[[int], Awaitable[RoleSetup | str]]
 """Sample ``n`` (from 1) of the role designer for the task: a role, or why its design
 failed (the search rejects it with that reason, as the step "role: no valid design")."""
@@ -162,6 +166,7 @@ class _Searcher:
     critic: BaseChatModel
     max_repairs: int
     on_scored: Callable[[SearchProgress], None] | None
+    checks: ResultChecks | None = None
     outcomes: list[ToolOutcome] = field(default_factory=list)
     answers: dict[str, float] = field(default_factory=dict)
     """Every answer scored, with its score."""
@@ -329,15 +334,25 @@ class _Searcher:
                 with them the answer scores 0 and a notice says so).
         """
         if answer not in self.answers:
-            if self.options.scorer is not None:
+            failed = await self._checked(answer)
+            if failed is not None:  # no scorer, no critic: the answer is out
+                self.verdicts[answer] = failed
+                self.answers[answer] = 0.0
+            elif self.options.scorer is not None:
                 value = self.options.scorer(answer)
                 value = await value if inspect.isawaitable(value) else value
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise SearchError(f"the scorer gave {value!r}, not a number in [0, 1]")
+                self.answers[answer] = float(value)
             else:
-                value = await self._judged(answer)
-            self.answers[answer] = float(value)
+                self.answers[answer] = await self._judged(answer)
         return self.answers[answer]
+
+    async def _checked(self, answer: str) -> Verdict | None:
+        """The verdict of the first check ``answer`` fails, or None (or no checks)."""
+        if self.checks is None:
+            return None
+        return await self.checks(answer, [o.output for o in self.outcomes if o.ok])
 
     async def _judged(self, answer: str) -> float:
         """The mean score of the critic's ``judgments`` verdicts; the majority is kept."""
@@ -447,6 +462,7 @@ async def search_task(
     max_repairs: int = 2,
     on_scored: Callable[[SearchProgress], None] | None = None,
     fallbacks: bool = False,
+    checks: ResultChecks | None = None,
 ) -> SearchOutcome:
     """Search for the attempt's answer: the answer chosen, its verdict, the calls and the tree.
 
@@ -456,7 +472,8 @@ async def search_task(
     made, ``on_tool_call`` of its outcome). With ``options.roles`` above 1,
     ``more_roles`` samples other roles for the first step. ``tokens`` tells what the
     attempt has spent (for the budget's token limit); ``on_scored`` hears of each
-    trajectory scored.
+    trajectory scored. ``checks`` run on every answer before the scorer or the critic: an
+    answer failing one scores 0, and costs no model call.
     """
     searcher = _Searcher(
         setup=setup,
@@ -467,6 +484,7 @@ async def search_task(
         max_repairs=max_repairs,
         on_scored=on_scored,
         fallbacks=fallbacks,
+        checks=checks,
     )
     max_steps = ctx.max_steps
     depth = min(options.budget.max_depth, max_steps) + (1 if searcher.chooses_roles else 0)

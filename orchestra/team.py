@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Generic, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -15,12 +15,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Interrupt
 from opentelemetry.trace import Span
 
+from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError, InputError
 from orchestra.core.events import Event, EventAdapter, EventBase, Notice, RunFinished
-from orchestra.core.record import RunRecord, RunResult, RunStatus, ToolCallRecord
+from orchestra.core.output_types import OutputSpec, output_spec
+from orchestra.core.record import OutputT, RunRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
 from orchestra.core.usage import DEFAULT_PRICES, Price
@@ -66,7 +68,7 @@ TeamTool = BaseTool | ToolSet | MCPServerTools | Callable[..., Any]
 """What ``Team(tools=[...])`` accepts."""
 
 
-class Team:
+class Team(Generic[OutputT]):
     """A hierarchical agent team: planner, role designer, executors, critic, synthesizer.
 
     Args:
@@ -142,8 +144,17 @@ class Team:
             (functions of the task and the result: see :mod:`orchestra.checks`); a failed
             check is the verdict (``retry`` with its reason, or what its ``CheckFailed``
             asks) and costs no model call. ``Role(checks=...)`` adds checks for one role's
-            results. None (the default) runs none; ``orchestra.checks.DEFAULT_CHECKS`` are
-            the built-in ones for any text.
+            results. None (the default) runs ``orchestra.checks.DEFAULT_CHECKS`` (the
+            built-in ones for any text) when the team's model is the embedded one, and none
+            otherwise; ``[]`` turns them off. With fallbacks on, a result that still fails a
+            check after its last attempt is kept and marked unverified
+            (``RunResult.unverified``) instead of failing its branch.
+        output_type: the type of the answer (a pydantic model, dataclass, ``TypedDict`` or
+            any type pydantic validates): the synthesizer answers under its JSON schema
+            (grammar-constrained on the embedded model), validated and repaired like every
+            structured reply, and ``result.output`` is a value of it (``result.text`` its
+            JSON). A reply still invalid after ``max_repairs`` raises
+            ``ModelBehaviorError`` with the raw replies; the tasks' work stays checkpointed.
         checkpointer: where runs are checkpointed so they can be resumed: SQLite in
             ``$ORCHESTRA_HOME/runs.db`` by default; ``"memory"``, a ``.db`` path, a
             :class:`~orchestra.engine.checkpoints.Checkpoints` or a LangGraph saver.
@@ -205,6 +216,7 @@ class Team:
         approve_plan: bool = False,
         fallbacks: bool | None = None,
         checks: Iterable[Check] | None = None,
+        output_type: type[OutputT] | None = None,
         checkpointer: CheckpointSpec = None,
         prices: Mapping[str, Price] | None = None,
         tool_top_k: int = 8,
@@ -279,7 +291,13 @@ class Team:
             fallbacks=(
                 isinstance(default_model, EmbeddedChatModel) if fallbacks is None else fallbacks
             ),
-            checks=_team_checks(checks),
+            checks=_team_checks(checks, embedded=isinstance(default_model, EmbeddedChatModel)),
+            output=None if output_type is None else output_spec(output_type),
+            role_outputs={
+                name: output_spec(role.output_type, where=f"role {name!r}: output_type")
+                for name, role in role_map.items()
+                if role.output_type is not None
+            },
             prices={**DEFAULT_PRICES, **(prices or {})},
             tool_top_k=tool_top_k,
             tool_retrieval=tool_retrieval,
@@ -456,7 +474,7 @@ class Team:
                             )
                             async for chunk in stream:  # only what a node wrote there itself
                                 forward(chunk)
-                        result = await _result(graph, run_id)
+                        result = await _result(graph, run_id, self.runtime.output)
                         if result.status is RunStatus.AWAITING_APPROVAL:
                             trace_run_end(span, result.status.value, None, None)
                         trace_run_usage(span, result.usage)
@@ -524,7 +542,7 @@ class Team:
         saver: BaseCheckpointSaver[Any] | None,
         decisions: Mapping[str, Decision] | None,
         sink: Callable[[EventBase], None],
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Run ``goal`` as a task delegated by another team's run (``Role(team=self)``).
 
         The run is checkpointed on ``saver``, the delegating run's (this team's own
@@ -569,8 +587,8 @@ class Team:
                         durability="sync",
                     ):  # with a sink set, only what a node wrote there itself
                         sink(EventAdapter.validate_python(chunk))
-                result = await _result(graph, run_id)
-                trace_run_end(span, result.status.value, result.reason, result.output)
+                result = await _result(graph, run_id, self.runtime.output)
+                trace_run_end(span, result.status.value, result.reason, result.text)
                 trace_run_usage(span, result.usage)
         return result
 
@@ -651,7 +669,7 @@ class Team:
         run_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Run ``goal`` to the end and return the result (``on_event`` sees every event).
 
         ``budget`` replaces the team's budget for this run.
@@ -675,7 +693,7 @@ class Team:
         decisions: Decisions | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Continue an interrupted or paused run (see :meth:`aresume_stream`).
 
         A run that already ended is returned as it is.
@@ -696,7 +714,7 @@ class Team:
         run_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Blocking form of :meth:`arun`; call ``arun`` from async code instead."""
         _no_running_loop("run")
         return asyncio.run(self.arun(goal, run_id=run_id, on_event=on_event, budget=budget))
@@ -708,21 +726,21 @@ class Team:
         decisions: Decisions | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Blocking form of :meth:`aresume`."""
         _no_running_loop("resume")
         return asyncio.run(
             self.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
         )
 
-    async def aget_run(self, run_id: str) -> RunResult:
+    async def aget_run(self, run_id: str) -> RunResult[OutputT]:
         """The result of run ``run_id`` as checkpointed so far.
 
         Raises:
             InputError: no run with that id was checkpointed.
         """
         async with self._checkpointed_graph() as graph:
-            return await _result(graph, run_id)
+            return await _result(graph, run_id, self.runtime.output)
 
     def as_tool(
         self,
@@ -771,11 +789,17 @@ class Team:
 Role.model_rebuild()  # a role's ``team`` is a Team, defined just above
 
 
-async def _result(graph: RunGraph, run_id: str) -> RunResult:
+async def _result(
+    graph: RunGraph, run_id: str, output_type: OutputSpec[Any] | None
+) -> RunResult[Any]:
     snapshot = await graph.aget_state(_config(run_id))
     if not snapshot.values or "tree" not in snapshot.values:
         raise InputError(f"no checkpointed run with id {run_id!r}")
-    return result_from_state(cast(RunState, snapshot.values), _pending(snapshot.interrupts))
+    return result_from_state(
+        cast(RunState, snapshot.values),
+        _pending(snapshot.interrupts),
+        output_type=output_type,
+    )
 
 
 def _pending(interrupts: Iterable[Interrupt]) -> list[ApprovalRequest]:
@@ -856,9 +880,11 @@ def _roles_by_name(
     return out
 
 
-def _team_checks(checks: Iterable[Check] | None) -> tuple[Check, ...]:
-    """The team's checks, each a function of (task, result)."""
-    given = tuple(checks or ())
+def _team_checks(checks: Iterable[Check] | None, *, embedded: bool) -> tuple[Check, ...]:
+    """The team's checks, each a function of (task, result); None: the defaults."""
+    if checks is None:
+        return DEFAULT_CHECKS if embedded else ()
+    given = tuple(checks)
     for check in given:
         if not callable(check):
             raise ConfigError(f"checks: {check!r} is not a function of (task, result)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import BaseTool
 
@@ -47,8 +47,8 @@ def _run_id(team_name: str, key: str) -> str:
     return f"tool-{digest}"
 
 
-def _answer(result: RunResult) -> str:
-    if result.status not in _USABLE or result.output is None:
+def _answer(result: RunResult[Any]) -> str:
+    if result.status not in _USABLE or result.text is None:
         why = f": {result.reason}" if result.reason else ""
         raise TeamRunFailed(
             f"the team's run {result.run_id} ended {result.status.value}{why}"
@@ -58,11 +58,11 @@ def _answer(result: RunResult) -> str:
                 else ""
             )
         )
-    return f"{result.output}\n\n(run {result.run_id}, {result.status.value})"
+    return f"{result.text}\n\n(run {result.run_id}, {result.status.value})"
 
 
 def team_tool(
-    team: Team,
+    team: Team[Any],
     *,
     name: str | None = None,
     description: str | None = None,

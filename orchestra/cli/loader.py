@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 from orchestra.core.errors import ConfigError
 from orchestra.team import Team
@@ -13,7 +14,7 @@ from orchestra.team import Team
 __all__ = ["load_team"]
 
 
-def load_team(target: str) -> Team:
+def load_team(target: str) -> Team[Any]:
     """The ``Team`` named by ``target`` (``file.py:attr``); ``attr`` may be a factory.
 
     Raises:

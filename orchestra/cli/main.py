@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -238,7 +238,7 @@ def approve(
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
 
-    def decide(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
+    def decide(team: Team[Any], on_event: Callable[[Event], None]) -> Awaitable[RunResult[Any]]:
         return _decided(team, run_id, request, on_event, budget, edit)
 
     def edit(pending: ApprovalRequest) -> Decision:
@@ -270,20 +270,20 @@ def reject(
     its task's executor is told so and why.
     """
 
-    def decide(team: Team, on_event: Callable[[Event], None]) -> Awaitable[RunResult]:
+    def decide(team: Team[Any], on_event: Callable[[Event], None]) -> Awaitable[RunResult[Any]]:
         return _decided(team, run_id, request, on_event, None, lambda _: Reject(reason=reason))
 
     _execute(target, run_id, decide, json_output=json_output, live=live, budget=None)
 
 
 async def _decided(
-    team: Team,
+    team: Team[Any],
     run_id: str,
     request_id: str | None,
     on_event: Callable[[Event], None],
     budget: Budget | None,
     decide: Callable[[ApprovalRequest], Decision],
-) -> RunResult:
+) -> RunResult[Any]:
     """Resume ``run_id`` with ``decide``'s decision on one pending request or on all."""
     pending = (await team.aget_run(run_id)).pending
     if not pending:
@@ -314,7 +314,7 @@ _EXIT_CODES = {
 def _execute(
     target: str,
     run_id: str,
-    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
     *,
     json_output: bool,
     live: bool | None,
@@ -366,7 +366,7 @@ def _execute(
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 
-def _check_stores(team: Team) -> None:
+def _check_stores(team: Team[Any]) -> None:
     """Fail in one line, before anything is written, if the team's SQLite files are unusable."""
     if team.checkpoints.kind == "sqlite" and team.checkpoints.target:
         check_store(team.checkpoints.target, write=True)
@@ -378,9 +378,9 @@ def _resume_with(
     run_id: str,
     decisions: dict[str, Decision],
     budget: Budget | None,
-    team: Team,
+    team: Team[Any],
     on_event: Callable[[Event], None],
-) -> Awaitable[RunResult]:
+) -> Awaitable[RunResult[Any]]:
     return team.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
 
 
@@ -389,16 +389,16 @@ class _BadDecision(Exception):
 
 
 def _watched(
-    team: Team,
+    team: Team[Any],
     err: Console,
-    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
     *,
     live: bool,
     quiet: bool,
     target: str,
     run_id: str,
     retry_input: bool = False,
-) -> RunResult:
+) -> RunResult[Any]:
     """Run ``start`` under :func:`_watch`.
 
     Ctrl-C exits 130; an ``InputError`` is a :class:`_BadDecision` when ``retry_input``
@@ -421,13 +421,13 @@ def _watched(
 
 
 def _watch(
-    team: Team,
-    start: Callable[[Team, Callable[[Event], None]], Awaitable[RunResult]],
+    team: Team[Any],
+    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
     err: Console,
     *,
     live: bool,
     quiet: bool,
-) -> RunResult:
+) -> RunResult[Any]:
     """Run with the live view, event lines, or silently."""
     if live:
         view = LiveView()
@@ -442,7 +442,7 @@ def _watch(
     return asyncio.run(_awaited(start(team, show)))
 
 
-async def _awaited(pending: Awaitable[RunResult]) -> RunResult:
+async def _awaited(pending: Awaitable[RunResult[Any]]) -> RunResult[Any]:
     return await pending
 
 

@@ -15,7 +15,7 @@ from orchestra.core.tree import ROOT_ID, TaskStatus
 from orchestra.observability.history import RunSummary, history_redactor, redacted
 from orchestra.observability.terminal import clean, one_line, safe_text
 
-__all__ = ["event_line", "print_record", "record_tree", "runs_table"]
+__all__ = ["event_line", "print_record", "print_unverified", "record_tree", "runs_table"]
 
 _STYLE = {
     TaskStatus.DONE: "green",
@@ -53,7 +53,10 @@ def _short(value: object, limit: int = 60) -> str:
 
 def record_tree(record: RunRecord) -> Tree:
     """The task tree: status, role, executions, timing, tokens and verdicts per node."""
-    root = Tree(safe_text(f"{record.status.value}: {record.goal}", style="bold"))
+    status = record.status.value
+    if record.unverified:
+        status += f" (unverified: {', '.join(u.task_id for u in record.unverified)})"
+    root = Tree(safe_text(f"{status}: {record.goal}", style="bold"))
     escalations: dict[str, list[str]] = {}
     for replan in record.replans:
         if replan.scope is not None and replan.escalated_from is not None:
@@ -153,6 +156,24 @@ def print_record(console: Console, record: RunRecord) -> None:
         console.print(safe_text(f"missing: {missing.task_id}: {missing.reason}", style="yellow"))
     if record.reason:
         console.print(safe_text(f"reason: {record.reason}", style="red"))
+    print_unverified(console, record)
+
+
+def print_unverified(console: Console, record: RunRecord) -> None:
+    """A warning a user cannot miss: results kept although nothing accepted them."""
+    if not record.unverified:
+        return
+    what = "result" if len(record.unverified) == 1 else "results"
+    console.print(
+        safe_text(
+            f"warning: {len(record.unverified)} {what} of this {record.status.value} run"
+            " passed no check and critic; do not trust them unread:",
+            style="bold yellow",
+        )
+    )
+    for item in record.unverified:
+        name = "the answer" if item.task_id == ROOT_ID else item.task_id
+        console.print(safe_text(f"  {name}: {item.kind}: {item.reason}", style="yellow"))
 
 
 def stages_line(record: RunRecord) -> str:

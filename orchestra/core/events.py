@@ -268,6 +268,7 @@ NoticeKind = Literal[
     "decomposition_failed",
     "branch_given_up",
     "answer_rejected",
+    "unverified_result",
 ]
 
 
@@ -290,7 +291,9 @@ class Notice(EventBase):
     (no valid decomposition on demand: the task runs as a leaf), ``branch_given_up`` (a
     branch failed for good and escalation could not save it: independent work went on),
     ``answer_rejected`` (the final answer was not accepted, by a check or the critic,
-    after every try, or could not be judged: the last answer written stands, unaccepted).
+    after every try, or could not be judged: the last answer written stands, unaccepted),
+    ``unverified_result`` (a result still failed a check after the last attempt and was kept,
+    unverified, because the team takes fallbacks: see ``RunResult.unverified``).
     """
 
     type: Literal["notice"] = "notice"
@@ -321,6 +324,9 @@ class RunFinished(EventBase):
     status: str
     output: str | None
     reason: str | None
+    unverified: list[str] = Field(default_factory=list)
+    """Tasks whose kept results nothing accepted (``"root"``: the answer); see
+    ``RunResult.unverified``."""
 
 
 Event = Annotated[

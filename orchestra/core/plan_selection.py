@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 
-ChosenBy = Literal["critic", "only_candidate", "agreement"]
-"""Who chose: the plan critic; nobody (one valid plan); votes and agreement (fallback)."""
+ChosenBy = Literal["critic", "only_candidate", "agreement", "checks"]
+"""Who chose: the plan critic; nobody (one valid plan); votes and agreement (fallback);
+the checks (every other plan failed one)."""
 
 
 class PlanCandidate(BaseModel):

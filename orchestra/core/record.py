@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from typing_extensions import TypeVar
 
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.events import Notice
@@ -27,7 +28,13 @@ __all__ = [
     "RunStatus",
     "TaskRecord",
     "ToolCallRecord",
+    "UnverifiedResult",
+    "unverified_results",
 ]
+
+
+OutputT = TypeVar("OutputT", default=str)
+"""The type of a run's answer: text, or the team's ``output_type``."""
 
 
 class RunStatus(StrEnum):
@@ -111,6 +118,58 @@ class MissingTask(BaseModel):
     reason: str
 
 
+UNVERIFYING_NOTICES = frozenset(
+    {
+        "critic_fallback",
+        "integration_fallback",
+        "unverified_result",
+        "answer_rejected",
+        "synthesis_fallback",
+    }
+)
+"""Notices saying a kept result was never accepted by its checks and the critic."""
+
+
+class UnverifiedResult(BaseModel):
+    """A result the run kept although its checks or the critic never accepted it.
+
+    It happens only through fallbacks (a team on the embedded model takes them by default)
+    and for a final answer no try of which was accepted: the work is kept, but nothing
+    vouches for it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    """The task (``"root"``: the final answer)."""
+    kind: str
+    """The notice that says so: ``unverified_result``, ``critic_fallback``, ..."""
+    reason: str
+
+
+def unverified_results(
+    tree: TaskTree, notices: list[Notice], *, answered: bool
+) -> list[UnverifiedResult]:
+    """The results ``tree`` kept unverified, one per task (its last such notice), in order.
+
+    A task counts only if it ended done (a replaced or failed task's result is not kept);
+    the goal counts when the run has an answer (``answered``).
+    """
+    found: dict[str, UnverifiedResult] = {}
+    for notice in notices:
+        task_id = notice.task_id or ROOT_ID
+        if notice.kind not in UNVERIFYING_NOTICES or task_id not in tree.nodes:
+            continue
+        node = tree.get(task_id)
+        kept = answered if task_id == ROOT_ID else node.status is TaskStatus.DONE
+        if kept:
+            found.pop(task_id, None)  # the latest notice, in the latest position
+            found[task_id] = UnverifiedResult(
+                task_id=task_id, kind=notice.kind, reason=notice.message
+            )
+    return list(found.values())
+
+
 class ToolCallRecord(BaseModel):
     """One tool call in the run's tool-call log, with its whole result."""
 
@@ -158,6 +217,8 @@ class TaskRecord(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     result: str | None
+    output: JsonValue | None = None
+    """The result as typed JSON data (a role with an ``output_type``)."""
     reason: str | None
     replaces: str | None
     replaced_by: list[str]
@@ -191,6 +252,9 @@ class RunRecord(BaseModel):
     """The goal's refined task statement, when the team refines goals."""
     status: RunStatus
     output: str | None
+    """The answer as text (for a team with an ``output_type``: its JSON text)."""
+    typed_output: JsonValue | None = None
+    """The answer as typed JSON data, for a team with an ``output_type``."""
     reason: str | None
     usage: Usage
     """The whole run; the tasks' usage plus planning and synthesis."""
@@ -214,6 +278,9 @@ class RunRecord(BaseModel):
     lead: its answer is judged like an inner task's result)."""
     stages: list[StageRecord] = Field(default_factory=list)
     """When goal refinement, planning, role design and synthesis ran, in order."""
+    unverified: list[UnverifiedResult] = Field(default_factory=list)
+    """Results kept although no check and critic accepted them (see
+    :class:`UnverifiedResult`): a ``succeeded`` run with any is not a clean success."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -251,6 +318,7 @@ def _task_records(tree: TaskTree, owner: TaskNode | None) -> list[TaskRecord]:
                 started_at=named.started_at,
                 finished_at=named.finished_at,
                 result=named.result,
+                output=named.output,
                 reason=named.reason,
                 replaces=named.replaces,
                 replaced_by=named.replaced_by,
@@ -288,12 +356,20 @@ def _display_order(tasks: list[TaskRecord]) -> list[TaskRecord]:
     return out
 
 
-class RunResult(BaseModel):
-    """What ``Team.run`` returns."""
+class RunResult(BaseModel, Generic[OutputT]):
+    """What ``Team.run`` returns.
+
+    ``output`` is the answer: text, or a value of the team's ``output_type``
+    (``RunResult[Brief]``); ``text`` is the answer as text either way.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     run_id: str
     status: RunStatus
-    output: str | None
+    output: OutputT | None
+    text: str | None = None
+    """The answer as text (a typed answer's JSON text); None when there is no answer."""
     reason: str | None = None
     """Why the run failed, when it did."""
     tree: TaskTree
@@ -315,6 +391,12 @@ class RunResult(BaseModel):
     stages: list[StageRecord] = Field(default_factory=list)
     """When goal refinement, planning, role design and synthesis ran, in order."""
 
+    @model_validator(mode="after")
+    def _text_of_a_text_answer(self) -> RunResult[OutputT]:
+        if self.text is None and isinstance(self.output, str):
+            self.text = self.output
+        return self
+
     @property
     def usage(self) -> Usage:
         """Model usage of the whole run: every node's, and sub-teams' runs."""
@@ -325,6 +407,19 @@ class RunResult(BaseModel):
         """Whether the run reached a final answer."""
         return self.status is RunStatus.SUCCEEDED
 
+    @property
+    def unverified(self) -> list[UnverifiedResult]:
+        """Results kept although no check and critic accepted them; empty for a clean run.
+
+        Only fallbacks, or a final answer no try of which was accepted, keep such results.
+        """
+        return unverified_results(self.tree, self.notices, answered=self.text is not None)
+
+    @property
+    def verified(self) -> bool:
+        """Whether every kept result was accepted (``succeeded and verified``: a clean run)."""
+        return not self.unverified
+
     def to_record(self) -> RunRecord:
         """The run record: every task ever created, every re-plan, every role."""
         tasks = _task_records(self.tree, owner=None)
@@ -333,7 +428,8 @@ class RunResult(BaseModel):
             goal=self.tree.goal,
             statement=self.tree.statement,
             status=self.status,
-            output=self.output,
+            output=self.text,
+            typed_output=self.tree.root.output,
             reason=self.reason,
             usage=self.usage,
             tasks=tasks,
@@ -348,4 +444,5 @@ class RunResult(BaseModel):
             missing=self.missing,
             answer_verdicts=self.tree.root.verdicts,
             stages=self.stages,
+            unverified=self.unverified,
         )

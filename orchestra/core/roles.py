@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -101,12 +101,17 @@ class Role(BaseModel):
     search: WorkflowSearch | Literal[False] | None = None
     """Workflow search for this role's subtasks: options of its own, ``False`` for never,
     or None for the team's (``Team(search=...)``)."""
-    team: Team | None = None
+    team: Team[Any] | None = None
     """A sub-team that runs this role's tasks, with its own planner, roles, tools, model,
     memory and limits (its spending counts toward this team's budget)."""
     checks: tuple[Check, ...] = ()
     """Checks on the results of this role's tasks, after the team's (see
     :mod:`orchestra.checks`)."""
+    output_type: object | None = None
+    """The type of this role's results (a pydantic model, dataclass, ``TypedDict`` or any
+    type pydantic validates): the executor answers under its JSON schema, the result is
+    validated (and repaired), kept typed in the record (``tasks[].output``) and reaches
+    dependent tasks and leads as JSON."""
 
     @field_validator("name")
     @classmethod

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr
 
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.statement import TaskStatement
@@ -86,6 +86,9 @@ class TaskNode(BaseModel):
     executions: int = 0
     """How many times an executor ran this task."""
     result: str | None = None
+    output: JsonValue | None = None
+    """The result as typed JSON data, when the task's role has an ``output_type`` (the
+    goal's: when the team has one); ``result`` is then its JSON text."""
     reason: str | None = None
     """Why the task failed or was skipped."""
     verdicts: list[Verdict] = Field(default_factory=list)

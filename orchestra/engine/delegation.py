@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry.trace import StatusCode
@@ -101,12 +101,12 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
         verdict: Verdict | None = None
         error: str | None = None
         usage = Usage()
-        if result.output is None or result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+        if result.text is None or result.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
             error = f"the sub-team {team.name!r} ended {result.status.value}: {result.reason}"
             span.set_status(StatusCode.ERROR, error[:500])
         else:
-            set_content(span, ORCHESTRA_TASK_OUTPUT, result.output)
-            set_content(span, OPENINFERENCE_OUTPUT, result.output)
+            set_content(span, ORCHESTRA_TASK_OUTPUT, result.text)
+            set_content(span, OPENINFERENCE_OUTPUT, result.text)
             with metered(rt.prices) as meter:  # this team's critic only
                 try:
                     verdict = await jobs.judged(
@@ -115,7 +115,7 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
                         job.task_id,
                         job.attempt,
                         job.run_id,
-                        result.output,
+                        result.text,
                         notices,
                         role=job.role.name,
                     )
@@ -126,7 +126,7 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
             usage = meter.usage
     return AttemptOutcome(
         usage=usage,
-        output=result.output,
+        output=result.text,
         error=error,
         verdict=verdict,
         sub_run=sub,
@@ -135,7 +135,9 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
     )
 
 
-def _sub_run(result: RunResult, run_id: str, team: str, task_id: str, parent_run: str) -> SubRun:
+def _sub_run(
+    result: RunResult[Any], run_id: str, team: str, task_id: str, parent_run: str
+) -> SubRun:
     """The sub-team's run as the delegating run keeps it: ids named under the task."""
     return SubRun(
         run_id=run_id,

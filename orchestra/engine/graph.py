@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal, TypeVar, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -51,6 +52,7 @@ from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError
 from orchestra.core.events import (
     ApprovalRequested,
     GoalRefined,
+    Notice,
     PlanChosen,
     RunFinished,
     RunStarted,
@@ -58,11 +60,19 @@ from orchestra.core.events import (
 )
 from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
 from orchestra.core.plan_selection import PlanSelection
-from orchestra.core.record import ReplanRecord, RunStatus, StageName, StageRecord
+from orchestra.core.record import (
+    UNVERIFYING_NOTICES,
+    ReplanRecord,
+    RunStatus,
+    StageName,
+    StageRecord,
+    unverified_results,
+)
 from orchestra.core.statement import TaskStatement
 from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
 from orchestra.core.usage import Usage
 from orchestra.engine.emit import Emitter
+from orchestra.engine.jobs import checked
 from orchestra.engine.runtime import TeamRuntime
 from orchestra.engine.scheduler import Scheduler, emit_planned, reopen_after_budget
 from orchestra.engine.state import RunState, roles_from_state, roles_to_state
@@ -197,6 +207,7 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                     max_repairs=rt.limits.max_repairs,
                     fallbacks=rt.fallbacks,
                     on_demand=rt.decompose == "on_demand",
+                    checks=partial(checked, rt, tree.root, role=None) if rt.checks else None,
                 )
                 trace_plan_selection(span, selection)
             else:
@@ -424,18 +435,32 @@ async def synthesize_answer(state: RunState, runtime: Runtime[TeamRuntime]) -> R
         notices.append(emit.notice("synthesis_fallback", message, ROOT_ID))
     if notices:
         update["notices"] = notices
-    if missing:  # a partial answer always says what it lacks, whatever the model wrote
+    if missing and rt.output is None:
+        # a partial answer always says what it lacks, whatever the model wrote (a typed
+        # answer stays its JSON: the record's ``missing`` says it)
         update["output"] = f"{update['output']}\n\n{missing_note(missing)}"
     return update
 
 
 async def finish(state: RunState) -> RunState:
     """Announce the end of the run."""
+    output = state.get("output")
+    notices = [n for n in state.get("notices", []) if n["kind"] in UNVERIFYING_NOTICES]
+    unverified = (
+        unverified_results(
+            TaskTree.model_validate(state["tree"]),
+            [Notice.model_validate(n) for n in notices],
+            answered=output is not None,
+        )
+        if notices and "tree" in state
+        else []
+    )
     Emitter(state["run_id"])(
         RunFinished,
         status=state.get("status", RunStatus.FAILED.value),
-        output=state.get("output"),
+        output=output,
         reason=state.get("reason"),
+        unverified=[u.task_id for u in unverified],
     )
     return {}
 

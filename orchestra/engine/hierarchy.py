@@ -41,7 +41,7 @@ from orchestra.core.surgery import (
     replan_subtree,
     tried_before,
 )
-from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree
+from orchestra.core.tree import ROOT_ID, TaskNode, TaskStatus, TaskTree, Verdict
 from orchestra.engine import plan_jobs
 from orchestra.engine.emit import Emitter
 from orchestra.engine.jobs import TaskJob
@@ -114,6 +114,10 @@ class Dispatch(Protocol):
 
     def take_usage_and_notices(self, node: TaskNode, out: JobOutcome) -> None:
         """Count what a job spent on ``node`` and announce its notices."""
+        ...
+
+    def keep_unverified(self, node: TaskNode, verdict: Verdict, when: str) -> bool:
+        """Whether ``node``'s last result, still failing a check, is kept unverified."""
         ...
 
 
@@ -275,6 +279,8 @@ class Hierarchy:
         elif node.integrations < d.runtime.limits.max_attempts:
             # the subtasks' results stand; the lead is asked again with the critic's reason
             self.integrate(node, feedback=verdict.reason)
+        elif d.keep_unverified(node, verdict, "after its last integration"):
+            d.complete(node, out.finished_at)
         else:
             d.fail(
                 node,

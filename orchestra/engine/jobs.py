@@ -24,12 +24,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.tools import BaseTool
 from langgraph.func import task
 from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
+from pydantic import JsonValue
 
 from orchestra.agents.attempt_context import AttemptContext
 from orchestra.agents.calls import UsageMeter, metered
@@ -42,12 +44,14 @@ from orchestra.agents.executor import (
     execute_task,
 )
 from orchestra.agents.role_designer import design_role
+from orchestra.agents.typed_result import typed_result
 from orchestra.agents.workflow_search import RoleSetup, SearchProgress, Step, search_task
 from orchestra.core.approval import Decision
 from orchestra.core.budget import BudgetMeter, metering
 from orchestra.core.checks import CheckedTask, run_checks
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, RoleDesignError
 from orchestra.core.events import SearchStepped, ToolCalled, ToolProgress, ToolStarted
+from orchestra.core.output_types import OutputSpec
 from orchestra.core.record import ToolCallRecord
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import WorkflowSearch
@@ -275,6 +279,11 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
                 tool_calls=[await _log_entry(job, o) for o in execution.tool_calls],
                 notices=notices,
             )
+        answered_by = execution.role or role  # a search may have switched the role
+        typed = rt.output_for(answered_by.name)
+        data: JsonValue | None = None
+        if typed is not None and execution.output is not None:
+            data = await _typed(job, execution, typed, answered_by)
         set_content(span, ORCHESTRA_TASK_OUTPUT, execution.output)
         set_content(span, OPENINFERENCE_OUTPUT, execution.output)
         verdict: Verdict | None = None
@@ -320,6 +329,7 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
     return AttemptOutcome(
         usage=meter.usage,
         output=execution.output,
+        data=data,
         error=execution.error,
         verdict=verdict,
         loop=execution.loop,
@@ -329,6 +339,32 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
         finished_at=datetime.now(UTC),
         notices=notices,
     )
+
+
+async def _typed(
+    job: AttemptJob, execution: ExecutionResult, typed: OutputSpec[Any], role: RoleSpec
+) -> JsonValue | None:
+    """The attempt's result as typed JSON data; its text becomes that JSON.
+
+    A result that stays invalid is no result: the attempt failed (and is retried).
+    """
+    rt = job.runtime
+    try:
+        value = await typed_result(
+            rt.model_for(role),
+            job.tree,
+            job.task_id,
+            execution.output or "",
+            typed,
+            role=role.name,
+            max_repairs=rt.limits.max_repairs,
+        )
+    except ModelBehaviorError as err:
+        execution.error = f"the result is not a valid {typed.name}: {'; '.join(err.errors)}"
+        execution.output = None
+        return None
+    execution.output = typed.text(value)
+    return typed.to_json(value)
 
 
 async def _prepared(
@@ -389,6 +425,7 @@ async def _prepared(
         max_identical_calls=rt.limits.max_identical_tool_calls,
         call_log=rt.call_log,
         runner=rt.tool_runner,
+        output_format=typed.instructions() if (typed := rt.output_for(role.name)) else None,
         on_tool_call=events.tool_called,
         on_tool_start=events.tool_started,
     )
@@ -631,6 +668,7 @@ async def _searched(
         max_repairs=rt.limits.max_repairs,
         on_scored=scored,
         fallbacks=rt.fallbacks,
+        checks=partial(_checked_answer, rt, job.node, ctx.role.name),
     )
     notices.extend(JobNotice(kind="critic_fallback", message=m) for m in found.notices)
     record = SearchRecord.of(
@@ -651,6 +689,12 @@ async def _searched(
         verdict=found.verdict if rt.critic else None,
         role=designed.get(found.role.name) if found.role.name != ctx.role.name else None,
     )
+
+
+async def _checked_answer(
+    rt: TeamRuntime, node: TaskNode, role: str, answer: str, tool_outputs: Sequence[str]
+) -> Verdict | None:
+    return await checked(rt, node, answer, role=role, tool_outputs=tool_outputs)
 
 
 def _role_setup(job: AttemptJob, ctx: AttemptContext) -> RoleSetup | str:

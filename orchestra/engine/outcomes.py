@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from orchestra.agents.executor import PausedAttempt
 from orchestra.core.approval import ApprovalRequest
@@ -101,6 +101,8 @@ class AttemptOutcome(JobOutcome):
 
     kind: Literal["attempt"] = "attempt"
     output: str | None = None
+    data: JsonValue | None = None
+    """``output`` as typed JSON data, when the role's results are typed."""
     error: str | None = None
     verdict: Verdict | None = None
     loop: str | None = None

@@ -15,6 +15,7 @@ from orchestra.core.approval import Decision
 from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError
 from orchestra.core.events import EventBase
+from orchestra.core.output_types import OutputSpec
 from orchestra.core.record import RunResult
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.search_options import WorkflowSearch
@@ -66,7 +67,7 @@ class SubTeam(Protocol):
         saver: BaseCheckpointSaver[Any] | None,
         decisions: Mapping[str, Decision] | None,
         sink: Callable[[EventBase], None],
-    ) -> RunResult:
+    ) -> RunResult[Any]:
         """Run (or go on with) ``goal`` as run ``run_id`` inside another team's run.
 
         The run is checkpointed on ``saver`` (the delegating run's), so a resumed
@@ -158,6 +159,10 @@ class TeamRuntime:
     unchecked acceptance) instead of raising when model output stays invalid."""
     checks: tuple[Check, ...] = ()
     """Checks every result must pass before the critic judges it (see ``checks_for``)."""
+    output: OutputSpec[Any] | None = None
+    """The type of the team's answer (``Team(output_type=...)``), if it has one."""
+    role_outputs: dict[str, OutputSpec[Any]] = field(default_factory=dict)
+    """The types of user roles' results (``Role(output_type=...)``), by role name."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     """USD per million tokens by model-name prefix."""
     tool_top_k: int = 8
@@ -196,6 +201,10 @@ class TeamRuntime:
     def initial_roles(self) -> dict[str, RoleSpec]:
         """The user's roles as specs: the starting point of every run's roles."""
         return {name: role.spec() for name, role in self.roles.items()}
+
+    def output_for(self, role: str | None) -> OutputSpec[Any] | None:
+        """The type of ``role``'s results, if the user's role of that name has one."""
+        return self.role_outputs.get(role) if role is not None else None
 
     def checks_for(self, role: str | None) -> tuple[Check, ...]:
         """The checks on results of ``role``: the team's, then the user role's own."""

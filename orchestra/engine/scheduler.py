@@ -414,12 +414,15 @@ class Scheduler:
             self._assign(leaf, out.role)
         if out.loop:
             self.notices.append(self.emit.notice("loop_stopped", out.loop, leaf.id))
+            if self._keep_earlier(leaf, "the next attempt hit a loop guard"):
+                return
             self.fail(leaf, f"loop stopped: {out.loop}")
             return
         if out.verdict is None:
             verdict = Verdict(verdict="retry", reason=f"the executor failed: {out.error}")
         else:
             leaf.result = out.output
+            leaf.output = out.data
             verdict = out.verdict
             leaf.verdicts.append(verdict)
             self.emit.verdict(leaf.id, verdict)
@@ -429,6 +432,8 @@ class Scheduler:
             if leaf.attempts < self.runtime.limits.max_attempts:
                 leaf.status = TaskStatus.PENDING
                 self._feedback[leaf.id] = verdict.reason
+            elif self._keep_earlier(leaf, "after its last attempt"):
+                return
             else:
                 self.fail(
                     leaf, f"no accepted result after {leaf.attempts} attempt(s): {verdict.reason}"
@@ -437,6 +442,34 @@ class Scheduler:
             self.fail(leaf, f"{verdict.source}: {verdict.reason}")
         else:
             self.hierarchy.replan(leaf, verdict.reason)
+
+    def _keep_earlier(self, leaf: TaskNode, when: str) -> bool:
+        """Keep ``leaf``'s latest judged result unverified (see :meth:`keep_unverified`)."""
+        if not leaf.verdicts or not self.keep_unverified(leaf, leaf.verdicts[-1], when):
+            return False
+        self.complete(leaf, _now())
+        return True
+
+    def keep_unverified(self, node: TaskNode, verdict: Verdict, when: str) -> bool:
+        """Whether ``node``'s last result, which still fails a check, is kept unverified.
+
+        Only with fallbacks (a team on the embedded model): a small model's last try is
+        kept, marked (an ``unverified_result`` notice, ``RunResult.unverified``), rather
+        than failing its branch. The critic's rejections and a check's ``fail`` are never
+        overridden, and an empty result is never kept.
+        """
+        if not (
+            self.runtime.fallbacks
+            and verdict.source.startswith("check:")
+            and verdict.verdict == "retry"
+            and (node.result or "").strip()
+        ):
+            return False
+        message = (
+            f"kept unverified: the latest result ({when}) failed {verdict.source}: {verdict.reason}"
+        )
+        self.notices.append(self.emit.notice("unverified_result", message, node.id))
+        return True
 
     def _pause(self, leaf: TaskNode, paused: PausedAttempt, job_name: str) -> None:
         """The attempt waits for a person to decide on a tool call; the rest goes on."""

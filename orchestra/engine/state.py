@@ -10,9 +10,13 @@ import operator
 from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
+from pydantic import JsonValue, ValidationError
+
 from orchestra.core.approval import ApprovalRequest
 from orchestra.core.branches import missing_tasks
+from orchestra.core.errors import ConfigError
 from orchestra.core.events import Notice
+from orchestra.core.output_types import OutputSpec
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.record import (
     DecompositionRecord,
@@ -77,21 +81,36 @@ _ENDED_SHORT = (RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.BUDGET_EXCEEDED)
 """Statuses whose result lists the tasks given up or never run (``RunResult.missing``)."""
 
 
-def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) -> RunResult:
+def result_from_state(
+    state: RunState,
+    pending: Sequence[ApprovalRequest] = (),
+    *,
+    output_type: OutputSpec[Any] | None = None,
+) -> RunResult[Any]:
     """The typed result of a finished, interrupted or paused run.
 
     ``pending`` are the requests of a run paused for approval (from its checkpoint's
-    interrupt): its status is then ``awaiting_approval``.
+    interrupt): its status is then ``awaiting_approval``. With ``output_type`` (the
+    team's), ``output`` is the answer's typed value, read back from the goal's JSON.
+
+    Raises:
+        ConfigError: the kept answer is not a value of ``output_type`` (the type changed
+            since the run was checkpointed).
     """
     status = RunStatus(state.get("status", RunStatus.FAILED))
     if pending:
         status = RunStatus.AWAITING_APPROVAL
     tree = TaskTree.model_validate(state["tree"])
-    return RunResult(
+    text = state.get("output")
+    output: Any = text
+    if output_type is not None:
+        output = None if tree.root.output is None else _typed(output_type, tree.root.output)
+    return RunResult[Any](
         run_id=state["run_id"],
         status=status,
         pending=list(pending),
-        output=state.get("output"),
+        output=output,
+        text=text,
         reason=state.get("reason"),
         tree=tree,
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
@@ -109,3 +128,13 @@ def result_from_state(state: RunState, pending: Sequence[ApprovalRequest] = ()) 
         missing=missing_tasks(tree) if status in _ENDED_SHORT else [],
         stages=[StageRecord.model_validate(d) for d in state.get("stages", [])],
     )
+
+
+def _typed(spec: OutputSpec[Any], data: JsonValue) -> Any:
+    try:
+        return spec.from_json(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"the run's answer is not a {spec.name} (did output_type change since the run"
+            f" was checkpointed?): {exc.errors()[0]['msg']}"
+        ) from exc

@@ -4,15 +4,15 @@ The goal is the root of the task tree, and its result is judged like any inner t
 a ``retry`` (or ``replan``) verdict has the answer written again with the critic's reason,
 up to ``max_attempts`` answers. An answer the critic never accepts still stands (the
 work is never thrown away), with an ``answer_rejected`` notice a user cannot miss.
-Without a critic or without leads (``Team(critic=False)`` / ``Team(leads=False)``) the
-first answer is taken as it is.
+Without leads (``Team(leads=False)``), or with neither a critic nor checks, the first
+answer is taken as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestra.agents.synthesizer import synthesize
+from orchestra.agents.synthesizer import synthesize, synthesize_typed
 from orchestra.core.errors import BudgetExceeded
 from orchestra.core.record import MissingTask
 from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
@@ -44,7 +44,7 @@ async def final_answer(
 
     The verdicts go on the root node (``tree.root.verdicts``) and out as events.
     """
-    judging = rt.critic and rt.leads
+    judging = rt.leads and (rt.critic or bool(rt.checks))
     tries = rt.limits.max_attempts if judging else 1
     out = FinalAnswer()
     feedback: str | None = None
@@ -53,13 +53,7 @@ async def final_answer(
     for attempt in range(1, tries + 1):
         with agent_span("synthesizer", task=tree.root, attempt=attempt, run_id=run_id):
             try:
-                answer = await synthesize(
-                    rt.model_for_agent("synthesizer"),
-                    tree,
-                    max_repairs=rt.limits.max_repairs,
-                    missing=missing,
-                    feedback=feedback,
-                )
+                answer = await _write(rt, tree, missing, feedback)
             except BudgetExceeded as exc:
                 if out.output is None:  # every task's result stays; a resume synthesizes
                     out.stop = exc
@@ -93,6 +87,27 @@ async def final_answer(
             )
         )
     return out
+
+
+async def _write(
+    rt: TeamRuntime, tree: TaskTree, missing: list[MissingTask], feedback: str | None
+) -> str | None:
+    """One answer: text, or a typed answer's JSON text (its data kept on the goal's node).
+
+    Raises:
+        ModelBehaviorError: a typed answer stayed invalid after the repair rounds.
+    """
+    model = rt.model_for_agent("synthesizer")
+    repairs = rt.limits.max_repairs
+    if rt.output is None:
+        return await synthesize(
+            model, tree, max_repairs=repairs, missing=missing, feedback=feedback
+        )
+    value = await synthesize_typed(
+        model, tree, rt.output, max_repairs=repairs, missing=missing, feedback=feedback
+    )
+    tree.root.output = rt.output.to_json(value)
+    return rt.output.text(value)
 
 
 def _unjudged(why: str) -> JobNotice:

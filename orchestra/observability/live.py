@@ -85,6 +85,8 @@ class _Task:
     """The latest progress of running tool calls: key → ``2/3 step 2``."""
     tool_calls: int = 0
     verdict: str | None = None
+    verdict_source: str = "critic"
+    """Who gave ``verdict``: ``critic`` or ``check:<name>``."""
     search: SearchStepped | None = None
     """The latest step of the current attempt's workflow search."""
 
@@ -107,7 +109,10 @@ class LiveView:
         self.replaced_by: dict[str, list[str]] = {}
         self.usage = Usage()
         self.answer_verdicts: list[str] = []
-        """The critic's verdicts on the final answer (the goal's own), in order."""
+        """The verdicts on the final answer (the goal's own), in order, with their source
+        when not a pass."""
+        self.unverified: list[str] = []
+        """Tasks whose kept results nothing accepted (from ``run_finished``)."""
 
     def update(self, event: Event) -> None:
         """Take one event of the run into the view."""
@@ -125,8 +130,14 @@ class LiveView:
                 self._waiting(event)
             case RunFinished():
                 self.status, self.ended = event.status, now
+                self.unverified = list(event.unverified)
             case VerdictGiven() if event.task_id == ROOT_ID:
-                self.answer_verdicts.append(event.verdict)
+                shown = (
+                    event.verdict
+                    if event.verdict == "pass"
+                    else f"{event.verdict} ({event.source})"
+                )
+                self.answer_verdicts.append(shown)
             case _:
                 self._task_event(event, now)
 
@@ -157,7 +168,8 @@ class LiveView:
             case SearchStepped():
                 self._task(event.task_id).search = event
             case VerdictGiven():
-                self._task(event.task_id).verdict = event.verdict
+                task = self._task(event.task_id)
+                task.verdict, task.verdict_source = event.verdict, event.source
             case TaskFinished():
                 self._end(event.task_id, "done", now)
             case TaskFailed():
@@ -210,7 +222,11 @@ class LiveView:
             (f"  ${self.usage.cost_usd:.4f}" if self.usage.cost_usd else "", "dim"),
         )
         if self.answer_verdicts:
-            header.append(f"  answer {'/'.join(self.answer_verdicts)}", style="dim")
+            header.append(f"  answer {one_line('/'.join(self.answer_verdicts))}", style="dim")
+        if self.unverified:
+            header.append(
+                f"  unverified: {one_line(', '.join(self.unverified))}", style="bold yellow"
+            )
         root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
             root.add(safe_text(_shown(self.statement.render()), style="italic dim"))
@@ -253,6 +269,8 @@ class LiveView:
                 label.append(f"  {(task.ended or now) - task.started:.1f}s", style="dim")
             if task.usage.total_tokens:
                 label.append(f"  {task.usage.total_tokens} tok", style="dim")
+            if task.verdict is not None and task.verdict != "pass":
+                label.append(f"  {task.verdict} by {one_line(task.verdict_source)}", style="yellow")
             if task.search is not None:
                 found = task.search
                 label.append(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 
+from pydantic import BaseModel
+
 from orchestra import Team, tool
 from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
 from orchestra.tools.mcp import mcp_server
@@ -79,3 +81,17 @@ def blocking() -> Team:
     script = _script("never") | {"executor": [tool_call("block", {})]}
     script["role_designer"] = role_spec("worker", "Do it.", ["block"])
     return Team(ScriptedChatModel(script), tools=[block], name="blocking")
+
+
+class Verdicts(BaseModel):
+    """A typed answer for the CLI's tests."""
+
+    best: str
+    scores: dict[str, float]
+
+
+def typed() -> Team[Verdicts]:
+    """A team whose answer is a ``Verdicts``."""
+    script = _script("unused")
+    script["synthesizer"] = '{"best": "heat pump", "scores": {"heat pump": 0.9, "boiler": 0.4}}'
+    return Team(ScriptedChatModel(script), output_type=Verdicts, name="typed")

@@ -138,3 +138,17 @@ def test_memory_search_and_forget(tmp_path):
     gone = runner.invoke(app, ["memory", "forget", "--run", "r9", "--path", str(tmp_path / "mem")])
     assert gone.exit_code == 0 and "forgot 1 memory" in gone.output
     assert Memory.local(tmp_path / "mem").count() == 1
+
+
+def test_a_typed_answer_is_json_in_the_record_and_the_terminal():
+    done = CliRunner().invoke(app, ["run", "tests/cli/teams.py:typed", "pick", "--json"])
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.output)
+    assert record["typed_output"] == {
+        "best": "heat pump",
+        "scores": {"heat pump": 0.9, "boiler": 0.4},
+    }
+    assert json.loads(record["output"]) == record["typed_output"]
+    shown = CliRunner().invoke(app, ["run", "tests/cli/teams.py:typed", "pick"])
+    assert shown.exit_code == 0, shown.output
+    assert '"best": "heat pump"' in shown.output

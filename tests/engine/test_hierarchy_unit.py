@@ -76,6 +76,9 @@ class FakeDispatch:
     def take_usage_and_notices(self, node: TaskNode, out: JobOutcome) -> None:
         node.usage += out.usage
 
+    def keep_unverified(self, node: TaskNode, verdict: Verdict, when: str) -> bool:
+        return False
+
 
 @pytest.fixture
 def events() -> Iterator[list[EventBase]]:

@@ -173,3 +173,33 @@ async def test_the_report_shows_the_candidates_the_choice_and_the_rejected(tmp_p
     assert "plan B chosen by critic among 2 distinct of 3 samples (1 rejected)" in (
         console.export_text()
     )
+
+
+async def test_the_teams_checks_rule_out_plans_before_the_plan_critic():
+    def lists_first(task: Any, result: str) -> str | None:
+        return None if "List laptops" in result else "the plan lists no candidates"
+
+    script = _script(_planner({0: SHORT, 1: LONG}), _choice("A", {"A": 0.9}))
+    team, model = make_team(script, plan_samples=2, checks=[lists_first])
+    result, _ = await run_collect(team, "which laptop should I buy?")
+    selection = result.plan_selection
+    assert selection is not None and selection.chosen_by == "checks"
+    assert model.calls_for("plan_critic") == []
+    short, long = selection.candidates
+    assert short.score == 0.0 and short.reason == "check:lists_first: the plan lists no candidates"
+    assert selection.chosen == long.label
+    assert [n.id for n in result.tree.leaves()] == ["list", "price", "pick"]
+
+
+async def test_when_no_plan_passes_the_checks_the_plan_critic_sees_them_all():
+    def never(task: Any, result: str) -> str | None:
+        return "no plan is good enough"
+
+    script = _script(
+        _planner({0: SHORT, 1: LONG}), _choice("A", {"A": 0.9, "B": 0.2})
+    ) | {"synthesizer": "done", "critic": {"verdict": "pass", "reason": "fine"}}
+    team, model = make_team(script, plan_samples=2, checks=[never], fallbacks=True)
+    result, _ = await run_collect(team, "which laptop should I buy?")
+    selection = result.plan_selection
+    assert selection is not None and selection.chosen_by == "critic" and selection.chosen == "A"
+    assert len(model.calls_for("plan_critic")) == 1

@@ -610,3 +610,18 @@ async def test_a_search_before_an_approval_pause_stays_on_the_record():
     assert SENT == ["acme"]
     [search] = done.tree.get("t").searches  # kept through the pause, not searched again
     assert all("side effects" in why for _, why in search.nodes[0].rejected)
+
+
+async def test_a_searched_answer_failing_a_check_scores_0_without_a_critic_call():
+    def no_guessing(task: Any, result: str) -> str | None:
+        return "the answer is a guess" if "guess" in result else None
+
+    team, model = _searching_team(checks=[no_guessing])
+    events: list[Event] = []
+    result = await team.arun("tell me a fact", on_event=events.append)
+    assert result.status is RunStatus.SUCCEEDED, result.reason
+    assert result.tree.get("t").result == "right: fact about a"
+    judged = [c.prompt.rsplit("Result to judge:", 1)[-1] for c in model.calls_for("critic", "t")]
+    assert judged and not any("guess" in text for text in judged)  # the check ruled it out
+    guesses = [e for e in events if isinstance(e, SearchStepped) and e.action == "answer: a guess"]
+    assert guesses and all(e.score == 0.0 for e in guesses)
