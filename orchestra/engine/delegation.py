@@ -127,6 +127,7 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
     return AttemptOutcome(
         usage=usage,
         output=result.text,
+        data=result.tree.root.output if error is None else None,  # a typed sub-team's answer
         error=error,
         verdict=verdict,
         sub_run=sub,

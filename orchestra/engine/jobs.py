@@ -290,7 +290,9 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
         used = [o.output for o in execution.tool_calls if o.ok]
         if execution.verdict is not None and execution.output is not None:
             # the critic judged this answer inside the search; the checks still apply
-            verdict = await checked(rt, node, execution.output, role=role.name, tool_outputs=used)
+            verdict = await checked(
+                rt, node, execution.output, role=answered_by.name, tool_outputs=used
+            )
             if verdict is None:
                 verdict = execution.verdict
                 trace_verdict(span, verdict)
@@ -304,7 +306,7 @@ async def attempt(job: AttemptJob) -> AttemptOutcome:
                 job.run_id,
                 execution.output,
                 notices,
-                role=job.role.name,
+                role=answered_by.name,
                 tool_outputs=used,
             )
         _trace_attempt(span, execution.error, verdict, meter.usage)

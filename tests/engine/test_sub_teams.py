@@ -236,3 +236,20 @@ def test_a_role_with_a_team_takes_no_tools_of_its_own():
     assert Role(name="legal", team=sub).spec().team == "legal"
     with pytest.raises(ConfigError):
         Team(ScriptedChatModel({}), roles=[Role(name="legal", team=sub)] * 2)
+
+
+async def test_a_typed_sub_teams_answer_stays_typed_on_the_delegated_task():
+    from pydantic import BaseModel
+
+    class Ruling(BaseModel):
+        rule: str
+        applies: bool
+
+    script = _legal_script(synthesizer='{"rule": "EU 2026/1", "applies": true}')
+    sub, _ = _legal(script=script, output_type=Ruling)
+    team, model = _parent(sub)
+    result, _ = await run_collect(team, "Market report on e-bikes")
+    assert result.status is RunStatus.SUCCEEDED
+    law = result.tree.get("law")
+    assert law.output == {"rule": "EU 2026/1", "applies": True}
+    assert '"rule": "EU 2026/1"' in model.calls_for("executor", "report")[0].prompt
