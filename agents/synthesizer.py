@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from orchestra.agents.calls import AgentCall, ask, ask_structured, message_text
+from orchestra.agents.calls import (
+    AgentCall,
+    ask,
+    ask_structured,
+    message_text,
+    structured_runnable,
+)
 from orchestra.agents.prompts import render
 from orchestra.core.branches import missing_note, partial_digest
 from orchestra.core.output_types import OutputSpec
@@ -74,7 +80,9 @@ async def synthesize_typed(
     Raises:
         ModelBehaviorError: the reply stayed invalid; it carries every raw reply.
     """
-    messages = _messages(tree, missing, feedback, output=output)
+    constrained = structured_runnable(model, output.json_schema) is not None
+    shown = output.instructions(constrained=constrained)
+    messages = _messages(tree, missing, feedback, output=shown)
     call = AgentCall(agent="synthesizer", task_id=ROOT_ID)
     reply = await ask_structured(model, messages, output.reply_model, call, max_repairs=max_repairs)
     return output.value_of(reply)
@@ -85,7 +93,7 @@ def _messages(
     missing: list[MissingTask] | None,
     feedback: str | None,
     *,
-    output: OutputSpec[Any] | None = None,
+    output: str | None = None,
 ) -> list[BaseMessage]:
     digest = partial_digest(tree) if missing else results_digest(tree)
     gaps = (
@@ -97,7 +105,7 @@ def _messages(
     if feedback:
         gaps += f"\n\nA previous answer was rejected by the reviewer: {feedback}"
     if output is not None:
-        gaps += f"\n\n{output.instructions()}"
+        gaps += f"\n\n{output}"
     return [
         SystemMessage(content=render("synthesizer")),
         # The goal comes last too: small models follow the end of a prompt best.

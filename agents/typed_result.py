@@ -7,7 +7,7 @@ from typing import TypeVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from orchestra.agents.calls import AgentCall, ask_structured
+from orchestra.agents.calls import AgentCall, ask_structured, structured_runnable
 from orchestra.agents.context import describe_task
 from orchestra.core.output_types import OutputSpec
 from orchestra.core.tree import TaskTree
@@ -45,9 +45,10 @@ async def typed_result(
     if value is not None:
         return value
     task = tree.get(task_id)
+    constrained = structured_runnable(model, output.json_schema) is not None
     human = (
         f"{describe_task(tree, task, with_inputs=False)}\n\nThe result:\n{text}\n\n"
-        f"{output.instructions()}"
+        f"{output.instructions(constrained=constrained)}"
     )
     reply = await ask_structured(
         model,

@@ -83,7 +83,7 @@ class OutputSpec(Generic[T]):
         Accepts the reply shape (``{"output": ...}`` for wrapped types) or the bare value.
         """
         try:
-            data = json.loads(text.strip())
+            data = json.loads(text.strip(), strict=False)
         except ValueError:
             try:
                 data = extract_json(text)
@@ -100,13 +100,25 @@ class OutputSpec(Generic[T]):
                 return None
         return None
 
-    def instructions(self) -> str:
-        """How to write a result of this type, for a prompt."""
+    def instructions(self, *, constrained: bool = False) -> str:
+        """How to write a result of this type, for a prompt.
+
+        ``constrained``: the model answers under the schema anyway (a grammar, native
+        structured output), so only the fields are named; a small model shown a whole
+        schema tends to copy its keywords into the answer.
+        """
+        if constrained:
+            return f"Answer as JSON: an object with {self.fields()}."
         schema = json.dumps(self.json_schema, ensure_ascii=False)
         return (
             "Write your final result as one JSON object matching this JSON schema, and"
             f" nothing else:\n{schema}"
         )
+
+    def fields(self) -> str:
+        """The reply's fields and their JSON types, e.g. ``title (string), points (array)``."""
+        properties: dict[str, Any] = self.json_schema.get("properties", {})
+        return ", ".join(f"{name} ({_json_type(spec)})" for name, spec in properties.items())
 
 
 def output_spec(output_type: object, *, where: str = "output_type") -> OutputSpec[Any]:
@@ -141,6 +153,15 @@ def output_spec(output_type: object, *, where: str = "output_type") -> OutputSpe
             f"{where}: pydantic cannot validate {output_type!r}: {_first_line(exc)}"
         ) from exc
     return OutputSpec(type_=output_type, reply_model=reply_model, wrapped=wrapped)
+
+
+def _json_type(spec: dict[str, Any]) -> str:
+    kind = spec.get("type")
+    if kind == "array" and isinstance(spec.get("items"), dict) and "type" in spec["items"]:
+        return f"array of {spec['items']['type']}"
+    if isinstance(kind, str):
+        return kind
+    return "object" if "$ref" in spec or "properties" in spec else "value"
 
 
 def _first_line(exc: Exception) -> str:

@@ -25,6 +25,9 @@ class JSONBoundError(ValueError):
     """Model JSON past the size or nesting bound; the message says which, for the model."""
 
 
+_DECODER = json.JSONDecoder(strict=False)
+
+
 def extract_json(text: str) -> Any:
     """The first JSON object in ``text`` (code fences and chatter around it are ignored).
 
@@ -42,7 +45,9 @@ def extract_json(text: str) -> Any:
     if start < 0:
         raise ValueError("the reply contains no JSON object")
     try:
-        value, _ = json.JSONDecoder().raw_decode(text, start)
+        # strict=False: a raw newline or tab inside a string (small models write them,
+        # some grammars allow them) is read as itself instead of costing a repair round
+        value, _ = _DECODER.raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -141,3 +141,9 @@ async def test_native_tool_call_arguments_nested_too_deep_go_back_as_a_failed_ca
     assert call.tool == "word_count" and not call.ok and "nested deeper" in (call.error or "")
     answer = model.calls_for("executor", "a")[1].messages[-1]
     assert isinstance(answer, ToolMessage) and answer.tool_call_id == "deep"
+
+
+def test_raw_control_characters_inside_strings_are_read_as_themselves():
+    assert extract_json('{"points": ["line one\nline two", "tab\there"]}') == {
+        "points": ["line one\nline two", "tab\there"]
+    }

@@ -52,9 +52,10 @@ async def test_a_typed_team_answers_with_a_value_of_its_type():
     record = result.to_record()
     assert record.typed_output == {"title": "Heat pumps", "points": ["cheap to run"]}
     assert json.loads(record.output or "") == record.typed_output
-    # the synthesizer was shown the schema; the critic judged the JSON text
+    # the synthesizer (decoding under the schema) was told the fields; the critic judged
+    # the JSON text
     [synth] = model.calls_for("synthesizer")
-    assert '"points"' in synth.prompt
+    assert "an object with title (string), points (array of string)" in synth.prompt
     assert '"Heat pumps"' in model.calls_for("critic", "root")[0].prompt
     [finished] = [e for e in events if e.type == "run_finished"]
     assert json.loads(finished.output or "")["title"] == "Heat pumps"
@@ -226,3 +227,15 @@ async def test_typed_outputs_survive_checkpoint_and_resume(tmp_path):
     assert done.tree.get("a").output == {"name": "cop", "value": 3.5}
     again = await team().aget_run("typed-1")
     assert again.output == done.output
+
+
+def test_a_model_without_constrained_decoding_is_shown_the_whole_schema():
+    from orchestra.core.output_types import output_spec
+
+    spec = output_spec(Brief)
+    assert spec.instructions(constrained=True) == (
+        "Answer as JSON: an object with title (string), points (array of string)."
+    )
+    shown = spec.instructions()
+    assert '"minItems": 1' in shown and '"required": ["title", "points"]' in shown
+    assert output_spec(Figure).fields() == "output (object)"

@@ -54,6 +54,26 @@ def test_structured_output_is_decoded_under_the_schema_grammar(model):
         assert isinstance(out["parsed"], PlanDraft)
 
 
+async def test_a_typed_answer_is_decoded_under_its_schema(model):
+    from pydantic import BaseModel
+
+    from orchestra.agents.synthesizer import synthesize_typed
+    from orchestra.core.output_types import output_spec
+    from orchestra.core.tree import TaskNode, TaskTree
+
+    class Brief(BaseModel):
+        title: str
+        points: list[str]
+
+    tree = TaskTree.for_goal("Brief me on picnics", max_depth=2, max_tasks_per_level=4)
+    tree.add([TaskNode(id="a", parent_id="root", title="Food", description="What to bring")])
+    tree.get("a").result = "Bring sandwiches, fruit and water."
+    brief = await synthesize_typed(model, tree, output_spec(Brief), max_repairs=2)
+    assert isinstance(brief, Brief)  # whatever it says, it is a Brief
+    typed_list = await synthesize_typed(model, tree, output_spec(list[str]), max_repairs=2)
+    assert isinstance(typed_list, list) and all(isinstance(x, str) for x in typed_list)
+
+
 def test_bound_tools_give_schema_valid_tool_calls_or_a_final_answer(model):
     bound = model.bind_tools([word_count])
     reply = bound.invoke(
