@@ -252,3 +252,33 @@ async def test_verdict_sources_and_unverified_results_in_the_live_view_and_the_r
     assert '<td class="source">check:cites</td>' in html
     assert '<td class="source">critic</td>' in html  # the answer's verdict
     assert 'id="unverified"' in html and "kept unverified" in html
+
+
+async def test_a_failed_check_is_an_evaluation_on_the_attempts_span_named_by_its_source():
+    from opentelemetry.trace import StatusCode
+
+    from tests.observability.conftest import Spans
+
+    spans = Spans()
+    script = {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor@a": ["no source", "a [source]"],
+        "critic": verdict("pass"),
+        "synthesizer": "the answer [source]",
+    }
+    team, _ = make_team(script, checks=[cites], tracing=spans.tracing(capture_content=True))
+    await team.arun("a goal")
+    first, second = sorted(spans.named("invoke_agent worker"), key=lambda s: s.start_time or 0)
+    [event] = [e for e in first.events if e.name == "gen_ai.evaluation.result"]
+    assert event.attributes is not None
+    assert event.attributes["gen_ai.evaluation.name"] == "check:cites"
+    assert event.attributes["gen_ai.evaluation.score.label"] == "retry"
+    assert first.attributes is not None
+    assert first.attributes["orchestra.verdict.source"] == "check:cites"
+    assert first.status.status_code is StatusCode.ERROR
+    assert "check:cites" in (first.status.description or "")
+    assert second.status.status_code is StatusCode.OK  # the critic's pass, on its own span
+    critic = next(s for s in spans.named("invoke_agent critic") if spans.parent_of(s) == second)
+    assert critic.attributes is not None
+    assert critic.attributes["orchestra.verdict.source"] == "critic"
