@@ -142,6 +142,34 @@ def test_a_team_runs_on_openai_through_the_real_client(monkeypatch):
     assert all(b["model"] == "gpt-4.1-mini" for b in seen)
 
 
+def test_a_typed_answer_goes_through_the_providers_structured_output(monkeypatch):
+    from pydantic import BaseModel
+
+    class Count(BaseModel):
+        sentence: str
+        words: int
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    seen: list[dict[str, Any]] = []
+    plain = openai_server(seen)
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        reply = plain(body)
+        if agent_of(body["messages"][0]["content"]) == "synthesizer":
+            schema = body["response_format"]["json_schema"]["schema"]
+            assert set(schema["properties"]) == {"sentence", "words"}
+            typed = {"sentence": "the quick brown fox", "words": 4}
+            reply["choices"][0]["message"]["content"] = json.dumps(typed)
+        return reply
+
+    with fake_provider("/v1/chat/completions", answer) as url:
+        team = Team(f"openai:gpt-4.1-mini@{url}/v1", tools=[word_count], output_type=Count)
+        result = team.run(GOAL)
+    assert result.status is RunStatus.SUCCEEDED
+    assert result.output == Count(sentence="the quick brown fox", words=4)
+    assert result.to_record().typed_output == {"sentence": "the quick brown fox", "words": 4}
+
+
 # -- Anthropic ---------------------------------------------------------------------------
 
 
