@@ -70,7 +70,8 @@ def main(
     Errors are one line on stderr. Exit codes: 0 succeeded, 1 the run failed (or an
     unexpected error), 2 bad input, configuration, file, server or run store, 3 the
     budget ran out, 4 waiting for approval, 5 plan rejected, 6 partial (some branches
-    given up, the answer built from the rest), 130 interrupted.
+    given up, the answer built from the rest), 7 succeeded with unverified results (only
+    with --strict), 130 interrupted.
     """
 
 
@@ -94,6 +95,16 @@ InteractiveOption = Annotated[
         " terminal)",
     ),
 ]
+
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit 7 when the run succeeded but kept results no check and critic accepted"
+        " (RunResult.unverified)",
+    ),
+]
+UNVERIFIED_EXIT = 7
 
 MaxTokens = Annotated[
     int | None, typer.Option("--max-tokens", help="Budget: input plus output tokens")
@@ -144,6 +155,7 @@ def run(
     max_model_calls: MaxModelCalls = None,
     max_tool_calls: MaxToolCalls = None,
     interactive: InteractiveOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Run GOAL with the team at TARGET.
 
@@ -163,6 +175,7 @@ def run(
         live=live,
         interactive=interactive,
         budget=budget,
+        strict=strict,
     )
 
 
@@ -177,6 +190,7 @@ def resume(
     max_seconds: MaxSeconds = None,
     max_model_calls: MaxModelCalls = None,
     max_tool_calls: MaxToolCalls = None,
+    strict: StrictOption = False,
 ) -> None:
     """Continue run RUN_ID of the team at TARGET from its last checkpoint.
 
@@ -192,6 +206,7 @@ def resume(
         json_output=json_output,
         live=live,
         budget=budget,
+        strict=strict,
     )
 
 
@@ -320,6 +335,7 @@ def _execute(
     live: bool | None,
     budget: Budget | None,
     interactive: bool | None = False,
+    strict: bool = False,
 ) -> None:
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
@@ -363,6 +379,8 @@ def _execute(
                     style="dim",
                 )
             )
+    if strict and result.status is RunStatus.SUCCEEDED and result.unverified:
+        raise typer.Exit(UNVERIFIED_EXIT)
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 

@@ -95,3 +95,16 @@ def typed() -> Team[Verdicts]:
     script = _script("unused")
     script["synthesizer"] = '{"best": "heat pump", "scores": {"heat pump": 0.9, "boiler": 0.4}}'
     return Team(ScriptedChatModel(script), output_type=Verdicts, name="typed")
+
+
+def unverified() -> Team:
+    """A team whose result fails its check on every attempt, kept unverified (fallbacks)."""
+
+    def cites(task: object, result: str) -> str | None:
+        return None if "[source]" in result else "the result cites no source"
+
+    script = _script("unused")
+    script["synthesizer"] = "the answer [source]"
+    return Team(
+        ScriptedChatModel(script), checks=[cites], fallbacks=True, max_attempts=2, name="unv"
+    )
