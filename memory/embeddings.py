@@ -61,6 +61,7 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._sep_id = 0
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -78,14 +79,23 @@ class MiniLMEmbedder:
                 tokenizer = Tokenizer.from_file(str(tokenizer_path))
                 tokenizer.enable_truncation(max_length=self.max_tokens)
                 tokenizer.enable_padding()  # to the longest text of each batch
+                sep_id = tokenizer.token_to_id("[SEP]")
+                if sep_id is None:
+                    raise ConfigError(f"the tokenizer {tokenizer_path} has no [SEP] token")
+                self._sep_id = sep_id
                 self._tokenizer = tokenizer
             return self._session, self._tokenizer
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """A ``(len(texts), 384)`` float32 array of unit vectors."""
+    def embed(self, texts: Sequence[str], *, max_tokens: int | None = None) -> np.ndarray:
+        """A ``(len(texts), 384)`` float32 array of unit vectors.
+
+        ``max_tokens`` (at most :attr:`max_tokens`, the default) embeds only the start of
+        each text: the cost grows with the tokens, and a text's topic shows early.
+        """
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         session, tokenizer = self._load()
+        limit = min(max_tokens or self.max_tokens, self.max_tokens)
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = tokenizer.encode_batch(
@@ -93,6 +103,8 @@ class MiniLMEmbedder:
             )
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            if ids.shape[1] > limit:
+                ids, mask = _truncated(ids, mask, limit, self._sep_id)
             hidden = session.run(
                 None,
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
@@ -102,6 +114,15 @@ class MiniLMEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out.append(pooled / np.clip(norms, 1e-12, None))
         return np.vstack(out).astype(np.float32)
+
+
+def _truncated(
+    ids: np.ndarray, mask: np.ndarray, limit: int, sep_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` tokens of each row, rows that were cut ending on ``[SEP]``."""
+    ids, mask = ids[:, :limit].copy(), mask[:, :limit].copy()
+    ids[mask[:, -1] == 1, -1] = sep_id
+    return ids, mask
 
 
 @cache

@@ -200,3 +200,12 @@ def test_hierarchy_benchmark_runs_at_a_smoke_size():
     for stats in row.values():
         assert 0 <= stats["success"] <= stats["usable"] <= 1 and stats["tokens"] > 0
     assert row["flat"]["tokens_ratio"] == 1.0
+
+
+def test_checks_benchmark_runs_on_its_held_out_cases():
+    bench = load("checks")
+    result = bench.run([ROOT / "benchmarks" / "data" / "check_cases.jsonl"], repeat=1)
+    [quality] = result["files"].values()
+    assert quality["cases"] == quality["junk"] + quality["good"] > 0
+    assert 0 <= quality["junk_caught"] <= 1 and 0 <= quality["good_kept"] <= 1
+    assert result["cost"]["embed"]["mean_ms"] > 0

@@ -195,9 +195,10 @@ async def test_when_no_plan_passes_the_checks_the_plan_critic_sees_them_all():
     def never(task: Any, result: str) -> str | None:
         return "no plan is good enough"
 
-    script = _script(
-        _planner({0: SHORT, 1: LONG}), _choice("A", {"A": 0.9, "B": 0.2})
-    ) | {"synthesizer": "done", "critic": {"verdict": "pass", "reason": "fine"}}
+    script = _script(_planner({0: SHORT, 1: LONG}), _choice("A", {"A": 0.9, "B": 0.2})) | {
+        "synthesizer": "done",
+        "critic": {"verdict": "pass", "reason": "fine"},
+    }
     team, model = make_team(script, plan_samples=2, checks=[never], fallbacks=True)
     result, _ = await run_collect(team, "which laptop should I buy?")
     selection = result.plan_selection

@@ -112,9 +112,7 @@ def test_a_type_pydantic_cannot_validate_is_a_config_error():
 
 def _typed_role_script(**extra: Any) -> dict[str, Any]:
     return {
-        "planner": [
-            plan(subtask("a", role="measurer"), subtask("b", role="writer", deps=["a"]))
-        ],
+        "planner": [plan(subtask("a", role="measurer"), subtask("b", role="writer", deps=["a"]))],
         "executor@a": json.dumps({"output": {"name": "cop", "value": 3.5}}),
         "executor@b": "b used the figure",
         "critic": verdict("pass"),
