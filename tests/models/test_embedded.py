@@ -90,12 +90,10 @@ def test_bound_tools_give_schema_valid_tool_calls_or_a_final_answer(model):
         assert reply.text.strip()
 
 
-GOALS = [
+GOALS = [  # three kinds of goal: a list, a pros-and-cons summary, a creative one
     "Summarize the pros and cons of remote work for a small company",
     "Draft a packing list for a weekend hiking trip",
-    "Explain the water cycle to a ten year old",
     "Suggest three names for a neighborhood bakery and justify them",
-    "Outline a study plan for learning basic statistics in a month",
 ]
 
 
@@ -116,3 +114,10 @@ def test_research_team_runs_offline_on_the_embedded_model(goal):
         assert task["usage"]["input_tokens"] > 0 and task["usage"]["output_tokens"] > 0
     assert record["usage"]["model_calls"] >= 2 + 2 * len(executed)
     assert record["usage"]["cost_usd"] == 0.0 and record["usage"]["unpriced_calls"] == 0
+    # the default checks ran, and every result kept was accepted or is listed unverified
+    unverified = {u["task_id"] for u in record["unverified"]}
+    for task in record["tasks"]:
+        if task["status"] == "done" and task["id"] not in unverified:
+            assert task["verdicts"] and task["verdicts"][-1]["verdict"] == "pass", task["id"]
+    answer = record["answer_verdicts"]
+    assert "root" in unverified or (answer and answer[-1]["verdict"] == "pass")
