@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,7 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    message_chunk_to_message,
+)
 from langchain_core.runnables import Runnable, RunnableConfig
 from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
@@ -23,6 +30,7 @@ from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.messages import message_text
 from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.usage import Price, Usage
+from orchestra.models.call_metadata import call_metadata
 from orchestra.models.structured import (
     as_schema_decoder,
     parse_reply,
@@ -39,6 +47,8 @@ __all__ = [
     "ask_structured",
     "ask_with_schema",
     "structured_runnable",
+    "streaming_tokens",
+    "TokenListener",
     "message_text",
     "metered",
     "model_name",
@@ -116,6 +126,50 @@ class UsageMeter:
 
 _METER: ContextVar[UsageMeter | None] = ContextVar("orchestra_usage_meter", default=None)
 
+TokenListener = Callable[["AgentCall", str, str], None]
+"""Hears each piece of a streamed reply: ``(call, stream id, text)``."""
+
+_TOKENS: ContextVar[TokenListener | None] = ContextVar("orchestra_tokens", default=None)
+
+
+@contextmanager
+def streaming_tokens(listener: TokenListener) -> Iterator[None]:
+    """Stream every model call made here, telling ``listener`` each piece as it arrives.
+
+    Streaming changes how replies arrive, not what they are: the same calls, the same
+    replies (pieces joined), the same usage.
+    """
+    token = _TOKENS.set(listener)
+    try:
+        yield
+    finally:
+        _TOKENS.reset(token)
+
+
+async def _streamed(
+    runnable: BaseChatModel | Runnable[Any, BaseMessage],
+    messages: Sequence[BaseMessage],
+    call: AgentCall,
+    listener: TokenListener,
+) -> AIMessage:
+    """One call streamed: each text piece to ``listener``, the pieces joined as the reply."""
+    stream = uuid.uuid4().hex[:12]
+    joined: AIMessageChunk | None = None
+    config = call.config()
+    with call_metadata(config.get("metadata") or {}):
+        async for chunk in runnable.astream(list(messages), config=config):
+            if not isinstance(chunk, AIMessageChunk):
+                raise TypeError(f"{call.agent}: model streamed {type(chunk).__name__}")
+            joined = chunk if joined is None else joined + chunk
+            if piece := chunk.text:
+                listener(call, stream, piece)
+    if joined is None:
+        raise TypeError(f"{call.agent}: model streamed nothing")
+    reply = message_chunk_to_message(joined)
+    if not isinstance(reply, AIMessage):
+        raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
+    return reply
+
 
 @contextmanager
 def metered(prices: Mapping[str, Price]) -> Iterator[UsageMeter]:
@@ -182,8 +236,13 @@ async def ask(
     call: AgentCall,
 ) -> AIMessage:
     """One model call, tagged with ``call``; the reply must be an ``AIMessage``."""
+    listener = _TOKENS.get()
     with _traced(model, messages, call) as span:
-        reply = await model.ainvoke(list(messages), config=call.config())
+        reply: BaseMessage
+        if listener is not None:
+            reply = await _streamed(model, messages, call, listener)
+        else:
+            reply = await model.ainvoke(list(messages), config=call.config())
         if not isinstance(reply, AIMessage):
             raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
         _count_usage(model, reply)
@@ -323,8 +382,14 @@ async def ask_with_schema(
     """One structured call: the raw text, the parsed data, and the parse error if any."""
     data: Any = None
     problem: object = None
+    listener = _TOKENS.get()
     with _traced(model, history, call) as span:
-        out = await structured.ainvoke(list(history), config=call.config())
+        if listener is not None and as_schema_decoder(model) is not None:
+            # orchestra's own decoders stream their raw JSON; a provider's structured
+            # output chain answers whole
+            out: Any = await _streamed(structured, history, call, listener)
+        else:
+            out = await structured.ainvoke(list(history), config=call.config())
         if isinstance(out, AIMessage):  # a schema decoder's reply, parsed here
             reply: object = out
             try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import replace
+from functools import partial
 from typing import Any, Generic, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -15,19 +16,28 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command, Interrupt
 from opentelemetry.trace import Span
 
+from orchestra.agents.calls import AgentCall, streaming_tokens
 from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
 from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError, InputError
-from orchestra.core.events import Event, EventAdapter, EventBase, Notice, RunFinished
+from orchestra.core.events import (
+    Event,
+    EventAdapter,
+    EventBase,
+    Notice,
+    RunFinished,
+    TokenStreamed,
+)
 from orchestra.core.output_types import OutputSpec, output_spec
 from orchestra.core.record import OutputT, RunRecord, RunResult, RunStatus, ToolCallRecord
 from orchestra.core.roles import Role
 from orchestra.core.search_options import WorkflowSearch
+from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.engine.checkpoints import Checkpoints, CheckpointSpec, finished_jobs
-from orchestra.engine.emit import event_sink, queue_sink
+from orchestra.engine.emit import current_sink, event_sink, queue_sink
 from orchestra.engine.graph import RECURSION_LIMIT, RunGraph, build_graph, reopen_update
 from orchestra.engine.runtime import (
     DecomposeMode,
@@ -339,16 +349,25 @@ class Team(Generic[OutputT]):
             yield self._graph.copy({"checkpointer": saver})
 
     async def astream(
-        self, goal: str, *, run_id: str | None = None, budget: Budget | None = None
+        self,
+        goal: str,
+        *,
+        run_id: str | None = None,
+        budget: Budget | None = None,
+        tokens: bool = False,
     ) -> AsyncIterator[Event]:
         """Run ``goal`` and yield every typed event as it happens.
 
-        ``budget`` replaces the team's budget for this run.
+        ``budget`` replaces the team's budget for this run. With ``tokens`` every model
+        reply also arrives in pieces as it is written (``TokenStreamed`` events of
+        :mod:`orchestra.core.events`: task, agent, text), structured replies as their raw
+        JSON (still validated whole); streaming makes no extra model call and spends no
+        extra token.
         """
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
-        async for event in self._stream(start, run_id, goal, budget=budget):
+        async for event in self._stream(start, run_id, goal, budget=budget, tokens=tokens):
             yield event
 
     async def aresume_stream(
@@ -357,8 +376,11 @@ class Team(Generic[OutputT]):
         *,
         decisions: Decisions | None = None,
         budget: Budget | None = None,
+        tokens: bool = False,
     ) -> AsyncIterator[Event]:
         """Continue run ``run_id`` from its last checkpoint, yielding the events from there.
+
+        ``tokens``: stream the model replies too, as :meth:`astream` does.
 
         Work that finished before the interruption is not done again: finished jobs come
         back from the checkpoint, and side-effecting tool calls that completed are
@@ -394,7 +416,8 @@ class Team(Generic[OutputT]):
             raise InputError(f"run {run_id!r} is not waiting for any approval")
         elif state.get("status") == RunStatus.BUDGET_EXCEEDED.value:
             await self._reopen(run_id, state)
-        async for event in self._stream(start, run_id, str(state["goal"]), budget=budget):
+        goal = str(state["goal"])
+        async for event in self._stream(start, run_id, goal, budget=budget, tokens=tokens):
             yield event
 
     async def _reopen(self, run_id: str, state: RunState) -> None:
@@ -420,6 +443,7 @@ class Team(Generic[OutputT]):
         goal: str,
         *,
         budget: Budget | None = None,
+        tokens: bool = False,
     ) -> AsyncIterator[Event]:
         """Run in a task of its own, inside the run's span; events come through a queue.
 
@@ -458,7 +482,12 @@ class Team(Generic[OutputT]):
                                 trace_run_end(span, event.status, event.reason, event.output)
                             to_queue(event)
 
-                        with event_sink(forward):
+                        streaming = (
+                            streaming_tokens(partial(_token_event, run_id))
+                            if tokens
+                            else nullcontext()
+                        )
+                        with event_sink(forward), streaming:
                             for message in skipped:  # MCP tools that could not be offered
                                 forward(Notice(run_id=run_id, kind="tool_skipped", message=message))
                             # "sync": a step starts once the checkpoint before it is
@@ -669,10 +698,12 @@ class Team(Generic[OutputT]):
         run_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
+        tokens: bool = False,
     ) -> RunResult[OutputT]:
         """Run ``goal`` to the end and return the result (``on_event`` sees every event).
 
-        ``budget`` replaces the team's budget for this run.
+        ``budget`` replaces the team's budget for this run; ``tokens`` streams the model
+        replies to ``on_event`` too (see :meth:`astream`).
 
         Raises:
             InputError: the goal is empty or too long, or a run with ``run_id`` exists
@@ -681,7 +712,7 @@ class Team(Generic[OutputT]):
             RoleDesignError: the role designer never produced a valid role.
         """
         run_id = run_id or uuid.uuid4().hex
-        async for event in self.astream(goal, run_id=run_id, budget=budget):
+        async for event in self.astream(goal, run_id=run_id, budget=budget, tokens=tokens):
             if on_event is not None:
                 on_event(event)
         return await self.aget_run(run_id)
@@ -693,16 +724,19 @@ class Team(Generic[OutputT]):
         decisions: Decisions | None = None,
         on_event: Callable[[Event], None] | None = None,
         budget: Budget | None = None,
+        tokens: bool = False,
     ) -> RunResult[OutputT]:
         """Continue an interrupted or paused run (see :meth:`aresume_stream`).
 
-        A run that already ended is returned as it is.
+        A run that already ended is returned as it is. ``tokens`` streams the model
+        replies to ``on_event`` too.
 
         Raises:
             InputError: no run with that id was checkpointed, or ``decisions`` do not
                 answer what the run waits for.
         """
-        async for event in self.aresume_stream(run_id, decisions=decisions, budget=budget):
+        stream = self.aresume_stream(run_id, decisions=decisions, budget=budget, tokens=tokens)
+        async for event in stream:
             if on_event is not None:
                 on_event(event)
         return await self.aget_run(run_id)
@@ -800,6 +834,23 @@ async def _result(
         _pending(snapshot.interrupts),
         output_type=output_type,
     )
+
+
+def _token_event(run_id: str, call: AgentCall, stream: str, text: str) -> None:
+    """A piece of a streamed reply as an event of the run it is made in.
+
+    Sent to the sink current where the call is made: a sub-team's run names its tasks
+    under the delegated task there.
+    """
+    event = TokenStreamed(
+        run_id=run_id,
+        task_id=call.task_id or ROOT_ID,
+        agent=call.agent,
+        role=call.role,
+        stream=stream,
+        text=text,
+    )
+    current_sink()(event)
 
 
 def _pending(interrupts: Iterable[Interrupt]) -> list[ApprovalRequest]:

@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, ToolCall
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolCallChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -49,6 +50,7 @@ from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPL
 from orchestra.core.errors import ScriptError
 from orchestra.core.messages import message_text
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL
+from orchestra.models.call_metadata import current_call_metadata
 from orchestra.models.structured import structured_output_parser
 
 __all__ = [
@@ -126,6 +128,9 @@ class ScriptedChatModel(BaseChatModel):
     """False makes ``bind_tools`` raise ``NotImplementedError`` (JSON-action fallback)."""
     latency: float = 0.0
     """Seconds each async call waits before answering (for demos, not tests)."""
+    stream_words: int = 2
+    """Words per piece when a reply is streamed (``astream``); its tool calls come last,
+    in one piece, and its usage with the last piece."""
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cursor: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -176,7 +181,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
         kwargs: Mapping[str, Any],
     ) -> ChatResult:
-        metadata = run_manager.metadata if run_manager is not None else {}
+        # a streamed call has no run manager (LangChain gives _astream none)
+        metadata = run_manager.metadata if run_manager is not None else current_call_metadata()
         call = ScriptedCall(
             agent=metadata.get(METADATA_AGENT),
             task_id=metadata.get(METADATA_TASK),
@@ -248,6 +254,38 @@ class ScriptedChatModel(BaseChatModel):
         if self.latency:
             await asyncio.sleep(self.latency)
         return self._answer(messages, run_manager, kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """The reply :meth:`_agenerate` would give, in pieces of ``stream_words`` words."""
+        whole = (await self._agenerate(messages, stop, run_manager, **kwargs)).generations[0]
+        message = whole.message
+        assert isinstance(message, AIMessage)
+        words = re.findall(r"\s*\S+\s*", message.text) or ([message.text] if message.text else [])
+        step = max(1, self.stream_words)
+        pieces = ["".join(words[i : i + step]) for i in range(0, len(words), step)]
+        calls = [
+            ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=n)
+            for n, c in enumerate(message.tool_calls)
+        ]
+        if calls or not pieces:
+            pieces.append("")
+        for n, piece in enumerate(pieces):
+            last = n == len(pieces) - 1
+            chunk = AIMessageChunk(
+                content=piece,
+                tool_call_chunks=calls if last else [],
+                usage_metadata=message.usage_metadata if last else None,
+                response_metadata=message.response_metadata if last else {},
+            )
+            if run_manager is not None and piece:
+                await run_manager.on_llm_new_token(piece)
+            yield ChatGenerationChunk(message=chunk)
 
     # -- tools and structured output ---------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,6 +74,18 @@ def main(
     given up, the answer built from the rest), 7 succeeded with unverified results (only
     with --strict), 130 interrupted.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Who hears a command's run events, and whether replies stream (for the live view)."""
+
+    on_event: Callable[[Event], None]
+    tokens: bool
+
+
+Starter = Callable[[Team[Any], Watch], Awaitable[RunResult[Any]]]
+"""Starts (or goes on with) a run, watched."""
 
 
 JsonOption = Annotated[
@@ -170,7 +183,9 @@ def run(
     _execute(
         target,
         the_id,
-        lambda team, on_event: team.arun(goal, run_id=the_id, on_event=on_event, budget=budget),
+        lambda team, watch: team.arun(
+            goal, run_id=the_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
+        ),
         json_output=json_output,
         live=live,
         interactive=interactive,
@@ -202,7 +217,9 @@ def resume(
     _execute(
         target,
         run_id,
-        lambda team, on_event: team.aresume(run_id, on_event=on_event, budget=budget),
+        lambda team, watch: team.aresume(
+            run_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
+        ),
         json_output=json_output,
         live=live,
         budget=budget,
@@ -253,8 +270,8 @@ def approve(
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
 
-    def decide(team: Team[Any], on_event: Callable[[Event], None]) -> Awaitable[RunResult[Any]]:
-        return _decided(team, run_id, request, on_event, budget, edit)
+    def decide(team: Team[Any], watch: Watch) -> Awaitable[RunResult[Any]]:
+        return _decided(team, run_id, request, watch, budget, edit)
 
     def edit(pending: ApprovalRequest) -> Decision:
         if pending.plan is not None:
@@ -285,8 +302,8 @@ def reject(
     its task's executor is told so and why.
     """
 
-    def decide(team: Team[Any], on_event: Callable[[Event], None]) -> Awaitable[RunResult[Any]]:
-        return _decided(team, run_id, request, on_event, None, lambda _: Reject(reason=reason))
+    def decide(team: Team[Any], watch: Watch) -> Awaitable[RunResult[Any]]:
+        return _decided(team, run_id, request, watch, None, lambda _: Reject(reason=reason))
 
     _execute(target, run_id, decide, json_output=json_output, live=live, budget=None)
 
@@ -295,7 +312,7 @@ async def _decided(
     team: Team[Any],
     run_id: str,
     request_id: str | None,
-    on_event: Callable[[Event], None],
+    watch: Watch,
     budget: Budget | None,
     decide: Callable[[ApprovalRequest], Decision],
 ) -> RunResult[Any]:
@@ -313,7 +330,9 @@ async def _decided(
             f" (pending: {[r.id for r in pending]})"
         )
     decisions = {r.id: decide(r) for r in chosen}
-    return await team.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
+    return await team.aresume(
+        run_id, decisions=decisions, on_event=watch.on_event, budget=budget, tokens=watch.tokens
+    )
 
 
 _EXIT_CODES = {
@@ -329,7 +348,7 @@ _EXIT_CODES = {
 def _execute(
     target: str,
     run_id: str,
-    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
+    start: Starter,
     *,
     json_output: bool,
     live: bool | None,
@@ -397,9 +416,11 @@ def _resume_with(
     decisions: dict[str, Decision],
     budget: Budget | None,
     team: Team[Any],
-    on_event: Callable[[Event], None],
+    watch: Watch,
 ) -> Awaitable[RunResult[Any]]:
-    return team.aresume(run_id, decisions=decisions, on_event=on_event, budget=budget)
+    return team.aresume(
+        run_id, decisions=decisions, on_event=watch.on_event, budget=budget, tokens=watch.tokens
+    )
 
 
 class _BadDecision(Exception):
@@ -409,7 +430,7 @@ class _BadDecision(Exception):
 def _watched(
     team: Team[Any],
     err: Console,
-    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
+    start: Starter,
     *,
     live: bool,
     quiet: bool,
@@ -440,7 +461,7 @@ def _watched(
 
 def _watch(
     team: Team[Any],
-    start: Callable[[Team[Any], Callable[[Event], None]], Awaitable[RunResult[Any]]],
+    start: Starter,
     err: Console,
     *,
     live: bool,
@@ -450,14 +471,14 @@ def _watch(
     if live:
         view = LiveView()
         with Live(view, console=err, refresh_per_second=8, transient=False):
-            return asyncio.run(_awaited(start(team, view.update)))
+            return asyncio.run(_awaited(start(team, Watch(view.update, tokens=True))))
 
     def show(event: Event) -> None:
         # usage and tool_started feed live views; as log lines they are noise
         if not quiet and not isinstance(event, (UsageRecorded, ToolStarted)):
             err.print(event_line(event))
 
-    return asyncio.run(_awaited(start(team, show)))
+    return asyncio.run(_awaited(start(team, Watch(show, tokens=False))))
 
 
 async def _awaited(pending: Awaitable[RunResult[Any]]) -> RunResult[Any]:

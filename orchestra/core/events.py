@@ -317,6 +317,24 @@ class ApprovalRequested(EventBase):
     request: ApprovalRequest
 
 
+class TokenStreamed(EventBase):
+    """A piece of a model's reply as it is written (``team.astream(goal, tokens=True)``).
+
+    The pieces of one reply share ``stream`` and, joined, are its text (for a structured
+    reply, its raw JSON, validated whole once complete). Replies of every agent stream:
+    ``planner``, ``role_designer``, ``lead``, ``executor``, ``critic``, ``synthesizer``, ...
+    """
+
+    type: Literal["token"] = "token"
+    task_id: str
+    """The task the call works for (``"root"``: the goal: planning and synthesis)."""
+    agent: str
+    role: str | None = None
+    stream: str
+    """The id of one model call's reply."""
+    text: str
+
+
 class RunFinished(EventBase):
     """The run ended."""
 
@@ -351,6 +369,7 @@ Event = Annotated[
     | Notice
     | UsageRecorded
     | ApprovalRequested
+    | TokenStreamed
     | RunFinished,
     Field(discriminator="type"),
 ]

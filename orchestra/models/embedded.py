@@ -21,7 +21,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,14 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     BaseMessage,
     SystemMessage,
     ToolCall,
+    ToolCallChunk,
 )
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -41,6 +44,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from orchestra.core.errors import ConfigError
 from orchestra.core.parsing import extract_json
+from orchestra.models.call_metadata import current_call_metadata
 from orchestra.models.structured import json_schema_of, structured_output_parser
 
 __all__ = ["DEFAULT_MAX_TOKENS", "EmbeddedChatModel", "default_model_path"]
@@ -157,27 +161,11 @@ class EmbeddedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        metadata = run_manager.metadata if run_manager else {}
-        agent = metadata.get("orchestra_agent") or "*"
-        repair = int(metadata.get("orchestra_repair") or 0)
-        sample = int(metadata.get("orchestra_sample") or 0)
+        # a streamed call has no run manager (LangChain gives _astream none)
+        metadata = run_manager.metadata if run_manager else current_call_metadata()
         tools: list[dict[str, Any]] = kwargs.get("tools") or []
-        schema: dict[str, Any] | None = kwargs.get("response_schema")
-        if tools:
-            schema = tool_action_schema(tools)
         llm = self._llama()
-        request: dict[str, Any] = {
-            "messages": to_chat_messages(messages, tools),
-            "max_tokens": self.max_tokens.get(agent, self.max_tokens.get("*", 320)),
-            # A repair round that decoded greedily again would repeat the same mistake, and
-            # samples of one request (plan sampling) would all be the first one.
-            "temperature": min(1.0, self.temperature + 0.4 * repair + (0.7 if sample else 0)),
-            "repeat_penalty": self.repeat_penalty,
-            "seed": self.seed + repair + 1000 * sample,
-            "stop": stop,
-        }
-        if schema is not None:
-            request["response_format"] = {"type": "json_object", "schema": schema}
+        request = self._request(messages, stop, metadata, kwargs)
         with _LOCKS[self._key]:  # one llama.cpp context: one generation at a time
             out = llm.create_chat_completion(**request)
         text: str = out["choices"][0]["message"]["content"] or ""
@@ -194,6 +182,35 @@ class EmbeddedChatModel(BaseChatModel):
         }
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _request(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        metadata: Mapping[str, Any],
+        kwargs: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The llama.cpp chat-completion request for one call."""
+        agent = metadata.get("orchestra_agent") or "*"
+        repair = int(metadata.get("orchestra_repair") or 0)
+        sample = int(metadata.get("orchestra_sample") or 0)
+        tools: list[dict[str, Any]] = kwargs.get("tools") or []
+        schema: dict[str, Any] | None = kwargs.get("response_schema")
+        if tools:
+            schema = tool_action_schema(tools)
+        request: dict[str, Any] = {
+            "messages": to_chat_messages(messages, tools),
+            "max_tokens": self.max_tokens.get(agent, self.max_tokens.get("*", 320)),
+            # A repair round that decoded greedily again would repeat the same mistake, and
+            # samples of one request (plan sampling) would all be the first one.
+            "temperature": min(1.0, self.temperature + 0.4 * repair + (0.7 if sample else 0)),
+            "repeat_penalty": self.repeat_penalty,
+            "seed": self.seed + repair + 1000 * sample,
+            "stop": stop,
+        }
+        if schema is not None:
+            request["response_format"] = {"type": "json_object", "schema": schema}
+        return request
+
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -203,6 +220,74 @@ class EmbeddedChatModel(BaseChatModel):
     ) -> ChatResult:
         sync_manager = run_manager.get_sync() if run_manager is not None else None
         return await asyncio.to_thread(self._generate, messages, stop, sync_manager, **kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """The reply token by token as llama.cpp writes it (structured: its raw JSON).
+
+        A reply to bound tools comes whole: whether it is a tool call is known only at
+        its end. Usage is the same as unstreamed: prompt tokens are the context's tokens
+        less the ones written.
+        """
+        if kwargs.get("tools"):
+            whole = await self._agenerate(messages, stop, run_manager, **kwargs)
+            yield _whole_chunk(whole.generations[0].message)
+            return
+        metadata = run_manager.metadata if run_manager else current_call_metadata()
+        request = self._request(messages, stop, metadata, kwargs) | {"stream": True}
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stopped = threading.Event()
+
+        def produce() -> None:
+            llm = self._llama()
+            written, finish = 0, None
+            try:
+                with _LOCKS[self._key]:
+                    for part in llm.create_chat_completion(**request):
+                        choice = part["choices"][0]
+                        finish = choice.get("finish_reason") or finish
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            written += 1
+                            loop.call_soon_threadsafe(queue.put_nowait, piece)
+                        if stopped.is_set():
+                            break
+                    prompt = max(0, int(llm.n_tokens) - written)
+                usage = UsageMetadata(
+                    input_tokens=prompt, output_tokens=written, total_tokens=prompt + written
+                )
+                loop.call_soon_threadsafe(queue.put_nowait, (usage, finish))
+            except BaseException as exc:  # raised where the reply is awaited
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, tuple):
+                    usage, finish = item
+                    meta = {"model_name": self.model_name, "finish_reason": finish}
+                    yield ChatGenerationChunk(
+                        message=AIMessageChunk(
+                            content="", usage_metadata=usage, response_metadata=meta
+                        )
+                    )
+                    break
+                text = str(item)
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(text)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+        finally:
+            stopped.set()
+            await asyncio.shield(worker)
 
     # -- tools and structured output ---------------------------------------------------
 
@@ -305,3 +390,19 @@ def _reply_message(text: str, tools: Sequence[Mapping[str, Any]]) -> AIMessage:
     if isinstance(action, dict) and isinstance(action.get("final"), str):
         return AIMessage(content=action["final"])
     return AIMessage(content=text)
+
+
+def _whole_chunk(message: BaseMessage) -> ChatGenerationChunk:
+    """A whole reply as the one chunk of a stream."""
+    assert isinstance(message, AIMessage)
+    calls = [
+        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=n)
+        for n, c in enumerate(message.tool_calls)
+    ]
+    chunk = AIMessageChunk(
+        content=message.content,
+        tool_call_chunks=calls,
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+    )
+    return ChatGenerationChunk(message=chunk)

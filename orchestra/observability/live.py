@@ -33,6 +33,7 @@ from orchestra.core.events import (
     TaskIntegrating,
     TaskPlanned,
     TaskStarted,
+    TokenStreamed,
     ToolCalled,
     ToolProgress,
     ToolStarted,
@@ -89,6 +90,9 @@ class _Task:
     """Who gave ``verdict``: ``critic`` or ``check:<name>``."""
     search: SearchStepped | None = None
     """The latest step of the current attempt's workflow search."""
+    writing: str = ""
+    """The end of the reply being streamed for the task (``tokens=True``), one line."""
+    stream: str | None = None
 
 
 class LiveView:
@@ -111,6 +115,9 @@ class LiveView:
         self.answer_verdicts: list[str] = []
         """The verdicts on the final answer (the goal's own), in order, with their source
         when not a pass."""
+        self.writing: tuple[str, str] | None = None
+        """(agent, the end of its reply) streamed for the goal: planning, synthesis."""
+        self._goal_stream: str | None = None
         self.unverified: list[str] = []
         """Tasks whose kept results nothing accepted (from ``run_finished``)."""
 
@@ -131,6 +138,8 @@ class LiveView:
             case RunFinished():
                 self.status, self.ended = event.status, now
                 self.unverified = list(event.unverified)
+            case TokenStreamed():
+                self._written(event)
             case VerdictGiven() if event.task_id == ROOT_ID:
                 shown = (
                     event.verdict
@@ -194,6 +203,19 @@ class LiveView:
             case _:
                 pass
 
+    def _written(self, event: TokenStreamed) -> None:
+        """Keep the end of the reply being written, one line per task (bounded)."""
+        if event.task_id == ROOT_ID:
+            if self._goal_stream != event.stream or self.writing is None:
+                self._goal_stream, self.writing = event.stream, (event.agent, "")
+            agent, text = self.writing
+            self.writing = (agent, _tail(text + event.text))
+            return
+        task = self._task(event.task_id)
+        if task.stream != event.stream:
+            task.stream, task.writing = event.stream, ""
+        task.writing = _tail(task.writing + event.text)
+
     def _waiting(self, event: ApprovalRequested) -> None:
         if event.request.kind == "tool_call":
             self._task(event.request.task_id).status = "waiting"
@@ -207,6 +229,7 @@ class LiveView:
     def _end(self, task_id: str, status: str, now: float) -> None:
         task = self._task(task_id)
         task.status, task.ended = status, now
+        task.writing = ""
         task.tools.clear()
         task.progress.clear()
 
@@ -230,6 +253,9 @@ class LiveView:
         root = Tree(safe_text(self.goal or "(goal)", style="bold"))
         if self.statement is not None:
             root.add(safe_text(_shown(self.statement.render()), style="italic dim"))
+        if self.writing is not None and self.ended is None:
+            agent, text = self.writing
+            root.add(safe_text(f"✎ {agent}: {_writing(text)}", style="dim"))
         self._add(root, ROOT_ID, now)
         yield Group(header, root)
 
@@ -285,9 +311,27 @@ class LiveView:
                     }
                 )
                 label.append(f"  ⚙ {one_line(', '.join(running))}", style="cyan")
+            elif task.writing and task.status in ("running", "integrating"):
+                label.append(f"  ✎ {_writing(task.writing)}", style="dim")
             elif task.status == "pending" and task.depends_on:
                 label.append(f"  waits for {one_line(', '.join(task.depends_on))}", style="dim")
             self._add(branch.add(label), task.id, now)
+
+
+_KEPT_CHARS = 400
+"""How much of a reply being written is kept: enough that a secret in the shown end is
+redacted whole (redaction runs on what is kept, the cut to one line after)."""
+_SHOWN_CHARS = 60
+
+
+def _tail(text: str) -> str:
+    """The end of a reply being written (made one line when shown)."""
+    return text[-_KEPT_CHARS:]
+
+
+def _writing(text: str) -> str:
+    """What the live view shows of a reply being written: its end, secrets redacted."""
+    return one_line(_shown(text))[-_SHOWN_CHARS:]
 
 
 def _progress_text(event: ToolProgress) -> str:

@@ -74,6 +74,29 @@ async def test_a_typed_answer_is_decoded_under_its_schema(model):
     assert isinstance(typed_list, list) and all(isinstance(x, str) for x in typed_list)
 
 
+async def test_streamed_replies_are_the_same_replies_with_the_same_usage(model):
+    from orchestra.agents.calls import ask, ask_structured, streaming_tokens
+    from orchestra.agents.critic import CriticVerdict
+
+    messages = [SystemMessage(content="Be brief."), HumanMessage(content="Name three fruits.")]
+    judge = [
+        SystemMessage(content="Judge the result."),
+        HumanMessage(content="Task: name a fruit. Result: apples."),
+    ]
+    plain = await ask(model, messages, AgentCall(agent="executor"))
+    plain_verdict = await ask_structured(model, judge, CriticVerdict, AgentCall(agent="critic"))
+    pieces: list[tuple[str, str]] = []
+    with streaming_tokens(lambda call, stream, text: pieces.append((call.agent, text))):
+        streamed = await ask(model, messages, AgentCall(agent="executor"))
+        verdict = await ask_structured(model, judge, CriticVerdict, AgentCall(agent="critic"))
+    assert streamed.content == plain.content  # greedy: the same reply
+    assert streamed.usage_metadata == plain.usage_metadata
+    assert "".join(t for a, t in pieces if a == "executor") == plain.content
+    assert len([a for a, _ in pieces if a == "executor"]) > 1  # token by token
+    assert verdict == plain_verdict  # a structured reply streams its JSON, parsed whole
+    assert any(a == "critic" for a, _ in pieces)
+
+
 def test_bound_tools_give_schema_valid_tool_calls_or_a_final_answer(model):
     bound = model.bind_tools([word_count])
     reply = bound.invoke(
