@@ -81,6 +81,10 @@ def _from_provider(text: str) -> BaseChatModel:
     except ImportError as exc:  # pragma: no cover - langchain is a dependency
         raise ConfigError("model strings need the 'langchain' package") from exc
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if provider == "openai":
+        # streamed replies (tokens=True) must carry their usage too, also from
+        # OpenAI-compatible servers at another base URL
+        kwargs["stream_usage"] = True
     try:
         model_obj: object = init_chat_model(model, model_provider=provider, **kwargs)
     except ImportError as exc:

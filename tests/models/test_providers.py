@@ -52,7 +52,7 @@ def task_of(text: str) -> str:
 # -- OpenAI ------------------------------------------------------------------------------
 
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[[dict[str, Any]], Any]
 
 
 @contextmanager
@@ -69,9 +69,13 @@ def fake_provider(path: str, answer: Handler) -> Iterator[str]:
             except Exception as exc:  # reported to the client and to the test
                 errors.append(repr(exc))
                 status, payload = 500, {"error": {"message": repr(exc)}}
-            data = json.dumps(payload).encode()
+            if isinstance(payload, list):  # a streamed reply: server-sent events
+                events = [f"data: {json.dumps(p)}\n\n" for p in payload] + ["data: [DONE]\n\n"]
+                data, kind = "".join(events).encode(), "text/event-stream"
+            else:
+                data, kind = json.dumps(payload).encode(), "application/json"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -168,6 +172,58 @@ def test_a_typed_answer_goes_through_the_providers_structured_output(monkeypatch
     assert result.status is RunStatus.SUCCEEDED
     assert result.output == Count(sentence="the quick brown fox", words=4)
     assert result.to_record().typed_output == {"sentence": "the quick brown fox", "words": 4}
+
+
+def as_openai_stream(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat completion as the chunks OpenAI streams it in, usage last."""
+    message = reply["choices"][0]["message"]
+    base = {k: reply[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return base | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    text = message.get("content") or ""
+    pieces = [chunk({"role": "assistant", "content": ""})]
+    pieces += [chunk({"content": w}) for w in re.findall(r"\S+\s*", text)]
+    for n, call in enumerate(message.get("tool_calls") or []):
+        pieces.append(chunk({"tool_calls": [call | {"index": n}]}))
+    pieces.append(chunk({}, reply["choices"][0]["finish_reason"]))
+    return [*pieces, base | {"choices": [], "usage": reply["usage"]}]
+
+
+def test_streamed_replies_from_openai_carry_the_same_usage(monkeypatch):
+    import asyncio
+
+    from orchestra.core.events import TokenStreamed
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    seen: list[dict[str, Any]] = []
+    plain = openai_server(seen)
+
+    def answer(body: dict[str, Any]) -> Any:
+        reply = plain(body)
+        if body.get("stream"):
+            assert body["stream_options"] == {"include_usage": True}
+            return as_openai_stream(reply)
+        return reply
+
+    with fake_provider("/v1/chat/completions", answer) as url:
+        team = Team(f"openai:gpt-4.1-mini@{url}/v1", tools=[word_count])
+
+        async def run() -> tuple[list[Any], Any]:
+            events = [e async for e in team.astream(GOAL, run_id="streamed", tokens=True)]
+            return events, await team.aget_run("streamed")
+
+        events, result = asyncio.run(run())
+    assert result.status is RunStatus.SUCCEEDED
+    assert result.output == REPLIES["synthesizer"]
+    assert result.tree.get("count").result == REPLIES["executor_final"]
+    streamed = [b for b in seen if b.get("stream")]
+    assert streamed  # executors and the synthesizer streamed; structured replies did not
+    assert result.usage.model_calls == len(seen) == 1 + 2 + 3 + 2 + 1 + 1
+    assert result.usage.input_tokens == 412 * len(seen)  # streamed calls counted in full
+    pieces = [e for e in events if isinstance(e, TokenStreamed) and e.agent == "synthesizer"]
+    assert "".join(p.text for p in pieces) == REPLIES["synthesizer"] and len(pieces) > 1
 
 
 # -- Anthropic ---------------------------------------------------------------------------
