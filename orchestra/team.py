@@ -60,6 +60,7 @@ from orchestra.observability.spans import (
     trace_run_usage,
     use_settings,
 )
+from orchestra.team_node import TeamNode, team_node
 from orchestra.team_tool import team_tool
 from orchestra.tools.decorator import ToolSet
 from orchestra.tools.decorator import tool as make_tool
@@ -775,6 +776,25 @@ class Team(Generic[OutputT]):
         """
         async with self._checkpointed_graph() as graph:
             return await _result(graph, run_id, self.runtime.output)
+
+    def as_node(
+        self,
+        *,
+        goal: str | Callable[[Mapping[str, Any]], str] = "goal",
+        output: str = "answer",
+        run_id_key: str | None = None,
+    ) -> TeamNode:
+        """This team as a node of your own LangGraph ``StateGraph``.
+
+        The node reads the goal from ``state[goal]`` (or ``goal(state)``), runs the team,
+        and returns ``{output: result.output}`` (typed, with an ``output_type``; with
+        ``run_id_key``, the team run's id too). The run is checkpointed on the parent
+        graph's checkpointer, under the parent's thread, so resuming the parent resumes
+        the team; the team's approvals become the parent's interrupts (resume with
+        ``Command(resume={request_id: decision, ...})``); its events go to the parent's
+        custom stream. See :mod:`orchestra.team_node`.
+        """
+        return team_node(self, goal=goal, output=output, run_id_key=run_id_key)
 
     def as_tool(
         self,

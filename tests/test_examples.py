@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,17 @@ def test_the_search_example_finds_the_quoted_venue_within_budget(tmp_path):
     assert scores["answer: venue: Grand Palace, price: 4000 EUR"] == 0.0  # never quoted
     assert scores["answer: venue: Harbor Hall, price: 6240 EUR"] == 0.3  # over budget
     assert "Mill Loft" in record["output"] and "Now write" not in record["output"]
+
+
+def test_the_langgraph_example_embeds_a_team_and_resumes_after_its_approval():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "langgraph_embed.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "the team asks: assistant wants to call send_email(" in proc.stdout
+    assert "answer: Briefing(title='Heat pumps'" in proc.stdout
+    assert "published: # Heat pumps" in proc.stdout
