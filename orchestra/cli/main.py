@@ -502,6 +502,31 @@ def report(
 
 
 @app.command()
+def mcp(
+    target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
+    http: Annotated[
+        int | None,
+        typer.Option("--http", help="Serve streamable HTTP on this port (default: stdio)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="The address to bind with --http")] = "127.0.0.1",
+) -> None:
+    """Serve the team at TARGET as an MCP server: a `run` tool and the run records.
+
+    Over stdio by default (for an MCP client that starts it); with --http PORT over
+    streamable HTTP at http://HOST:PORT/mcp (loopback by default). See docs/serving.md.
+    """
+    from orchestra.team_mcp import team_mcp_server
+
+    team = load_team(target)
+    _check_stores(team)
+    server = team_mcp_server(team)
+    if http is None:
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=http)
+
+
+@app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="The port of Phoenix's web UI and OTLP HTTP")] = 6006,
     working_dir: Annotated[

@@ -108,3 +108,15 @@ def unverified() -> Team:
     return Team(
         ScriptedChatModel(script), checks=[cites], fallbacks=True, max_attempts=2, name="unv"
     )
+
+
+def failing() -> Team:
+    """Its only task never passes: the run fails without an answer."""
+    script = {
+        "planner": [plan(subtask("only", "The only task"))],
+        "role_designer": role_spec("worker", "Do it.", []),
+        "executor": "not it",
+        "critic": verdict("retry", "never good enough"),
+        "synthesizer": "unused",
+    }
+    return Team(ScriptedChatModel(script), max_attempts=1, max_replans_per_node=0, name="failing")

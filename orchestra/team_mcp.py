@@ -1,0 +1,117 @@
+"""A team as an MCP server: ``orchestra mcp FILE.py:team`` (stdio, or ``--http PORT``).
+
+Built on the official ``mcp`` SDK. The server offers:
+
+* a ``run`` tool taking the ``goal`` (and optional budget limits): it runs the team,
+  sends an MCP progress notification each time a task finishes or fails, and returns the
+  run id, the status and the answer (``output`` is the typed answer as JSON when the team
+  has an ``output_type``) as structured content; a run that ends without an answer is a
+  tool error naming the run;
+* a resource per run, ``orchestra://runs/{run_id}``: the run record as JSON (what
+  ``orchestra run --json`` prints), for any run in the team's checkpoints.
+
+Any MCP client can call it: an IDE, a desktop assistant, or another orchestra team
+(``Team(tools=[mcp_server("orchestra mcp research.py:team")])``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from pydantic import BaseModel, Field, JsonValue
+
+from orchestra.core.budget import Budget
+from orchestra.core.errors import InputError
+from orchestra.core.record import RunStatus
+
+if TYPE_CHECKING:
+    from orchestra.team import Team
+
+__all__ = ["RunAnswer", "team_mcp_server"]
+
+RUN_URI = "orchestra://runs/{run_id}"
+
+_ANSWERED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+
+
+class RunAnswer(BaseModel):
+    """What the ``run`` tool returns (its structured content)."""
+
+    run_id: str
+    status: str
+    answer: str | None = Field(description="The answer as text (a typed answer's JSON).")
+    output: JsonValue | None = Field(
+        default=None, description="The typed answer, when the team has an output_type."
+    )
+    unverified: list[str] = Field(
+        default_factory=list, description="Tasks whose kept results nothing accepted."
+    )
+    record: str = Field(description="The run record's resource URI.")
+
+
+def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer:
+    """An MCP server whose ``run`` tool runs ``team`` (see the module docstring)."""
+    server: MCPServer = MCPServer(
+        name=name or team.name,
+        instructions=f"Runs the agent team {team.name!r}: call `run` with a goal.",
+    )
+
+    @server.tool(
+        name="run",
+        description=f"Run the agent team {team.name!r} on a goal and return its answer.",
+        structured_output=True,
+    )
+    async def run(
+        goal: str,
+        ctx: Context,
+        max_tokens: int | None = None,
+        max_usd: float | None = None,
+        max_model_calls: int | None = None,
+    ) -> RunAnswer:
+        limits = {"tokens": max_tokens, "usd": max_usd, "model_calls": max_model_calls}
+        budget = None if all(v is None for v in limits.values()) else Budget(**limits)
+        planned: set[str] = set()
+        ended: set[str] = set()
+        run_id: str | None = None
+        try:
+            async for event in team.astream(goal, budget=budget):
+                run_id = event.run_id
+                if event.type == "task_planned":
+                    planned.add(event.task_id)
+                elif event.type in ("task_finished", "task_failed") and event.task_id in planned:
+                    ended.add(event.task_id)
+                    status = "done" if event.type == "task_finished" else "failed"
+                    await ctx.report_progress(
+                        len(ended), len(planned), message=f"{event.task_id} {status}"
+                    )
+        except InputError as exc:
+            raise ToolError(str(exc)) from exc
+        if run_id is None:
+            raise ToolError("the run produced no events")
+        result = await team.aget_run(run_id)
+        if result.status not in _ANSWERED or result.text is None:
+            why = f": {result.reason}" if result.reason else ""
+            raise ToolError(
+                f"run {run_id} ended {result.status.value} without an answer{why}"
+                f" (record: {RUN_URI.format(run_id=run_id)})"
+            )
+        return RunAnswer(
+            run_id=run_id,
+            status=result.status.value,
+            answer=result.text,
+            output=result.tree.root.output,
+            unverified=[u.task_id for u in result.unverified],
+            record=RUN_URI.format(run_id=run_id),
+        )
+
+    @server.resource(RUN_URI, name="run record", mime_type="application/json")
+    async def record(run_id: str) -> str:
+        try:
+            result = await team.aget_run(run_id)
+        except InputError as exc:
+            raise ResourceError(str(exc)) from exc
+        return result.to_record().model_dump_json(indent=2)
+
+    return server
