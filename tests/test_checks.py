@@ -487,3 +487,15 @@ def test_clear_caches_forgets_analyses_and_task_vectors():
     checks.on_topic()(TASK, GOOD)
     checks.clear_caches()
     assert checks.words("Two words") == ["two", "words"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "I'm ready to help.\nYou're welcome! I'll be here for a moment. Your task: Solar Panels",
+        "I'd be happy to assist! Feel free to let me know anytime. Thanks!",
+    ],
+)
+def test_not_boilerplate_sees_through_pleasantries_and_contractions(reply: str):
+    task = CheckedTask(id="t", title="Brief me on heat pumps for old houses")
+    assert "boilerplate" in (checks.not_boilerplate(task, reply) or "")

@@ -72,6 +72,15 @@ _READINESS = re.compile(
 )
 
 
+_PLEASANTRIES = frozenset(
+    """welcome thanks thank sure certainly absolutely course okay ok hello hi hey please
+    glad happy ready great moment moments help assist assistance task tasks question
+    questions request project detail details pace time discuss free feel anytime need
+    needs let know""".split()
+)
+"""Words of assistant small talk: they say nothing about a task."""
+
+
 @dataclass(frozen=True, slots=True)
 class NotBoilerplate:
     """Catches refusals and assistant boilerplate instead of a result.
@@ -104,9 +113,14 @@ class NotBoilerplate:
         return None
 
     def _little_else(self, text: str) -> bool:
-        """Whether the reply says little besides its readiness talk ("Sure! How can I help?")."""
+        """Whether the reply says little besides its readiness talk ("Sure! How can I help?").
+
+        Pleasantries and contractions ("You're welcome! I'll be here for a moment...")
+        say nothing either.
+        """
         rest = " ".join(s for s in _SENTENCES.split(text) if not _READINESS.search(s))
-        return len(_content(rest)) <= self.other_words
+        said = [w for w in _content(rest) if "'" not in w and w not in _PLEASANTRIES]
+        return len(said) <= self.other_words
 
 
 _PLACEHOLDER_WORDS = (

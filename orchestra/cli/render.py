@@ -167,7 +167,7 @@ def print_unverified(console: Console, record: RunRecord) -> None:
     console.print(
         safe_text(
             f"warning: {len(record.unverified)} {what} of this {record.status.value} run"
-            " passed no check and critic; do not trust them unread:",
+            " kept although a check or the critic never accepted them; read before trusting:",
             style="bold yellow",
         )
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, get_origin
 
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
@@ -131,8 +131,13 @@ def output_spec(output_type: object, *, where: str = "output_type") -> OutputSpe
         reply_model: type[BaseModel] = output_type
         wrapped = False
     else:
-        if output_type is None or isinstance(output_type, (str, int, float, bytes)):
-            raise ConfigError(f"{where}: {output_type!r} is not a type")
+        if output_type is object or not (
+            isinstance(output_type, type) or get_origin(output_type) is not None
+        ):
+            raise ConfigError(
+                f"{where}: {output_type!r} is not a type of answer (give a pydantic model,"
+                " a dataclass, a typing_extensions.TypedDict or a type such as list[str])"
+            )
         try:
             name = getattr(output_type, "__name__", None) or "Output"
             reply_model = create_model(
@@ -165,4 +170,7 @@ def _json_type(spec: dict[str, Any]) -> str:
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """Pydantic's first line, without its hints for model authors."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(". Set `arbitrary_types_allowed")[0]

@@ -104,8 +104,16 @@ async def test_dataclasses_typed_dicts_and_plain_types(
 
 
 def test_a_type_pydantic_cannot_validate_is_a_config_error():
-    with pytest.raises(ConfigError, match="output_type"):
-        Team(ScriptedChatModel({}), output_type=object())  # type: ignore[arg-type]
+    for wrong in (object(), object, lambda x: x, print):
+        with pytest.raises(ConfigError, match="is not a type of answer"):
+            Team(ScriptedChatModel({}), output_type=wrong)  # type: ignore[arg-type]
+
+    class Opaque:
+        pass
+
+    with pytest.raises(ConfigError, match="pydantic cannot validate") as caught:
+        Team(ScriptedChatModel({}), output_type=Opaque)
+    assert "arbitrary_types_allowed" not in str(caught.value)
     with pytest.raises(ConfigError, match="role 'r': output_type"):
         Team(ScriptedChatModel({}), roles=[Role(name="r", instructions="x", output_type=3)])
 
