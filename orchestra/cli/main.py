@@ -502,6 +502,40 @@ def report(
 
 
 @app.command()
+def serve(
+    target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
+    host: Annotated[str, typer.Option(help="The address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port")] = 8000,
+    max_runs: Annotated[int, typer.Option("--max-runs", min=1, help="Runs at once")] = 4,
+    max_queued: Annotated[
+        int, typer.Option("--max-queued", min=0, help="Runs waiting for a slot (then 429)")
+    ] = 64,
+) -> None:
+    """Serve the team at TARGET over HTTP: start runs, stream their events, approve.
+
+    Binds 127.0.0.1 by default; any other address needs a bearer token in
+    ORCHESTRA_API_TOKEN, which every request must then carry. The API and its OpenAPI
+    schema (/docs, /openapi.json) are described in docs/serving.md.
+    """
+    import os
+
+    import uvicorn
+
+    from orchestra.serve import create_app
+
+    token = os.environ.get("ORCHESTRA_API_TOKEN") or None
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        raise ConfigError(
+            f"binding {host} exposes the team beyond this machine: set ORCHESTRA_API_TOKEN"
+            " (every request must then send it as a bearer token)"
+        )
+    team = load_team(target)
+    _check_stores(team)
+    api = create_app(team, token=token, max_runs=max_runs, max_queued=max_queued)
+    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
 def mcp(
     target: Annotated[str, typer.Argument(help="The team: path/to/file.py:name")],
     http: Annotated[

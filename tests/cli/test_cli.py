@@ -158,10 +158,7 @@ def test_unverified_results_are_a_warning_and_exit_7_with_strict():
     shown = CliRunner().invoke(app, ["run", "tests/cli/teams.py:unverified", "go"])
     assert shown.exit_code == 0, shown.output
     assert "succeeded (unverified: collect): go" in shown.output
-    assert (
-        "warning: 1 result of this succeeded run kept although"
-        in shown.output
-    )
+    assert "warning: 1 result of this succeeded run kept although" in shown.output
     assert "check:cites" in shown.output
     strict = CliRunner().invoke(app, ["run", "tests/cli/teams.py:unverified", "go", "--strict"])
     assert strict.exit_code == 7, strict.output

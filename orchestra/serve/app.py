@@ -1,0 +1,210 @@
+"""The HTTP API of a served team (FastAPI; its OpenAPI schema at ``/openapi.json``).
+
+* ``POST /runs`` ``{"goal", "budget"?}`` → ``201 {"run_id"}``: the run starts in the
+  background (``429`` when too many wait for a slot);
+* ``GET /runs`` (the team's history, newest first), ``GET /runs/{id}`` (the run record);
+* ``GET /runs/{id}/events``: Server-Sent Events of the run's typed events (``?tokens=1``
+  adds the token pieces), replayed from the start for a late subscriber, resumable with
+  ``Last-Event-ID``, ending when the run settles (after ``run_finished``, or when it waits
+  for approval);
+* ``POST /runs/{id}/approve``, ``/reject``, ``/resume``, ``/cancel``.
+
+With a token (``ORCHESTRA_API_TOKEN``, required to bind anything but loopback) every
+request must carry ``Authorization: Bearer <token>`` (compared in constant time): ``401``
+otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from orchestra.core.approval import Approve, Decision, EditArgs, Reject
+from orchestra.core.budget import Budget
+from orchestra.core.errors import InputError, RunBusyError
+from orchestra.core.record import RunResult
+from orchestra.serve.runs import QueueFull, RunManager
+from orchestra.team import MAX_GOAL_CHARS, Team
+
+__all__ = ["create_app"]
+
+
+class RunRequest(BaseModel):
+    """A run to start."""
+
+    goal: str = Field(min_length=1, max_length=MAX_GOAL_CHARS)
+    budget: Budget | None = None
+
+
+class RunStarted(BaseModel):
+    """A run the server started."""
+
+    run_id: str
+
+
+class Approval(BaseModel):
+    """A person's approval of what a run waits for (all of it unless ``request`` says)."""
+
+    request: str | None = None
+    args: dict[str, Any] | None = Field(
+        default=None, description="Make the tool call with these arguments instead."
+    )
+
+
+class Rejection(BaseModel):
+    """A person's rejection, with why (the executor is told)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    request: str | None = None
+
+
+class Resumption(BaseModel):
+    """Go on with a run stopped by a restart, a cancel or its budget."""
+
+    budget: Budget | None = None
+
+
+router = APIRouter()
+
+
+def _manager(request: Request) -> RunManager:
+    manager: RunManager = request.app.state.manager
+    return manager
+
+
+Manager = Annotated[RunManager, Depends(_manager)]
+
+
+def create_app(
+    team: Team[Any], *, token: str | None = None, max_runs: int = 4, max_queued: int = 64
+) -> FastAPI:
+    """The API serving ``team`` (see the module docstring)."""
+    manager = RunManager(team, max_runs=max_runs, max_queued=max_queued)
+
+    def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
+        if token is None:
+            return
+        given = (authorization or "").removeprefix("Bearer ").encode()
+        if not authorization or not hmac.compare_digest(given, token.encode()):
+            raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for run_id in list(manager.logs):
+            manager.cancel(run_id)
+
+    app = FastAPI(
+        title=f"orchestra: {team.name}",
+        description=f"Runs of the agent team {team.name!r}.",
+        dependencies=[Depends(authorized)],
+        lifespan=lifespan,
+    )
+    app.state.manager = manager
+    for error, status in ((QueueFull, 429), (RunBusyError, 409), (InputError, 400)):
+        app.add_exception_handler(error, partial(_status, status))
+    app.include_router(router)
+    return app
+
+
+async def _status(status: int, request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+@router.post("/runs", status_code=201)
+async def start_run(body: RunRequest, manager: Manager) -> RunStarted:
+    """Start a run of the goal in the background."""
+    return RunStarted(run_id=await manager.start(body.goal, body.budget))
+
+
+@router.get("/runs")
+async def list_runs(
+    manager: Manager, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
+    """The team's runs, newest first (from its run history)."""
+    team = manager.team
+    if team.history is None:
+        return []
+    return [s.model_dump(mode="json") for s in team.history.list(limit=limit, team=team.name)]
+
+
+@router.get("/runs/{run_id}")
+async def get_run(run_id: str, manager: Manager) -> dict[str, Any]:
+    """The run record, as ``orchestra run --json`` prints it."""
+    record: dict[str, Any] = (await _known(manager, run_id)).to_record().model_dump(mode="json")
+    return record
+
+
+@router.get("/runs/{run_id}/events")
+async def events(
+    run_id: str,
+    manager: Manager,
+    tokens: Annotated[bool, Query(description="Include the token pieces")] = False,
+    last_event_id: Annotated[int | None, Header()] = None,
+) -> EventSourceResponse:
+    """The run's events as Server-Sent Events, from the start (or ``Last-Event-ID``)."""
+    if run_id not in manager.logs:
+        raise HTTPException(404, f"run {run_id!r} was not started or gone on with here")
+    log = manager.logs[run_id]
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async for number, event in log.follow(tokens=tokens, after=last_event_id or 0):
+            yield {"id": str(number), "data": json.dumps(event)}
+
+    return EventSourceResponse(stream())
+
+
+@router.post("/runs/{run_id}/approve", status_code=202)
+async def approve(run_id: str, manager: Manager, body: Approval | None = None) -> dict[str, str]:
+    """Approve what the run waits for; it goes on in the background."""
+    body = body or Approval()
+    decision = Approve() if body.args is None else EditArgs(args=body.args)
+    return await _decide(manager, run_id, body.request, decision)
+
+
+@router.post("/runs/{run_id}/reject", status_code=202)
+async def reject(run_id: str, manager: Manager, body: Rejection) -> dict[str, str]:
+    """Reject what the run waits for; it goes on (a rejected plan ends it)."""
+    return await _decide(manager, run_id, body.request, Reject(reason=body.reason))
+
+
+@router.post("/runs/{run_id}/resume", status_code=202)
+async def resume(run_id: str, manager: Manager, body: Resumption | None = None) -> dict[str, str]:
+    """Go on with a run from its checkpoint (after a restart, a cancel, its budget)."""
+    await _known(manager, run_id)
+    await manager.go_on(run_id, None, (body or Resumption()).budget)
+    return {"run_id": run_id}
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel(run_id: str, manager: Manager) -> dict[str, Any]:
+    """Stop the run; its checkpoint stays, so ``resume`` goes on with it."""
+    return {"run_id": run_id, "cancelled": manager.cancel(run_id)}
+
+
+async def _decide(
+    manager: RunManager, run_id: str, request: str | None, decision: Decision
+) -> dict[str, str]:
+    pending = (await _known(manager, run_id)).pending
+    chosen = [r for r in pending if request is None or r.id == request]
+    if not chosen or len(chosen) < len(pending):
+        ids = [r.id for r in pending]
+        raise InputError(f"run {run_id!r} waits for {ids}: decide every one of them")
+    await manager.go_on(run_id, {r.id: decision for r in chosen})
+    return {"run_id": run_id}
+
+
+async def _known(manager: RunManager, run_id: str) -> RunResult[Any]:
+    try:
+        return await manager.team.aget_run(run_id)
+    except InputError as exc:
+        raise HTTPException(404, str(exc)) from exc
