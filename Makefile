@@ -91,6 +91,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/search.py --noisy-roles --p 0.5,0.7,0.8,0.9,1.0 --plot docs/images/search-roles.png
 	$(BIN)/python benchmarks/hierarchy.py --plot docs/images/hierarchy-noisy.png
 	$(BIN)/python benchmarks/checks.py
+	$(BIN)/python benchmarks/serve.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

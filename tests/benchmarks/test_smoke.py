@@ -209,3 +209,10 @@ def test_checks_benchmark_runs_on_its_held_out_cases():
     assert quality["cases"] == quality["junk"] + quality["good"] > 0
     assert 0 <= quality["junk_caught"] <= 1 and 0 <= quality["good_kept"] <= 1
     assert result["cost"]["embed"]["mean_ms"] > 0
+
+
+def test_serve_benchmark_runs_at_a_smoke_size():
+    bench = load("serve")
+    result = bench.run(runs=6, clients=3, max_runs=2)
+    assert result["streams_gap_free"] == result["streams_with_one_run_finished"] == 6
+    assert result["runs_per_s"] > 0 and result["baseline_runs_per_s"] > 0
