@@ -17,14 +17,16 @@ otherwise.
 from __future__ import annotations
 
 import hmac
+import html
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
+from functools import cache, partial
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
@@ -90,11 +92,15 @@ def create_app(
     """The API serving ``team`` (see the module docstring)."""
     manager = RunManager(team, max_runs=max_runs, max_queued=max_queued)
 
-    def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
+    def authorized(
+        authorization: Annotated[str | None, Header()] = None,
+        access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    ) -> None:
+        """The bearer token, from the header or (for the page's EventSource) the query."""
         if token is None:
             return
-        given = (authorization or "").removeprefix("Bearer ").encode()
-        if not authorization or not hmac.compare_digest(given, token.encode()):
+        given = (authorization or "").removeprefix("Bearer ") or access_token or ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
 
     @asynccontextmanager
@@ -118,6 +124,17 @@ def create_app(
 
 async def _status(status: int, request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page(manager: Manager) -> HTMLResponse:
+    """The live web page: start a run, watch its tree fill in, approve, read the answer."""
+    return HTMLResponse(_page().replace("{team}", html.escape(manager.team.name, quote=True)))
+
+
+@cache
+def _page() -> str:
+    return (resources.files("orchestra.serve") / "page.html").read_text(encoding="utf-8")
 
 
 @router.post("/runs", status_code=201)
