@@ -203,3 +203,16 @@ def test_binding_beyond_loopback_needs_a_token():
         check=False,
     )
     assert proc.returncode == 2 and "set ORCHESTRA_API_TOKEN" in proc.stderr
+
+
+async def test_the_page_is_served_with_the_team_name_escaped_and_takes_a_query_token():
+    hostile = Team(ScriptedChatModel({}), name="<script>alert(1)</script>", checkpointer="memory")
+    app = create_app(hostile, token="s3cret")
+    async with _client(app) as client:
+        assert (await client.get("/")).status_code == 401
+        assert (await client.get("/?access_token=nope")).status_code == 401
+        page = await client.get("/?access_token=s3cret")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "<script>alert(1)</script>" not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+        assert "http://" not in page.text and "https://" not in page.text  # no outside assets
