@@ -50,13 +50,11 @@ def mailer(call: ScriptedCall) -> object:
 
 
 SCRIPT = {
-    "planner": [
-        plan(
-            subtask("draft", "Draft the report"),
-            subtask("check", "Check the figures"),
-            subtask("send", "Send the report", deps=["draft", "check"]),
-        )
-    ],
+    "planner": plan(  # the same plan for every run (a served team runs many)
+        subtask("draft", "Draft the report"),
+        subtask("check", "Check the figures"),
+        subtask("send", "Send the report", deps=["draft", "check"]),
+    ),
     "role_designer": role_spec("mailer", "Do the task.", ["send_email"]),
     "executor@draft": "the draft",
     "executor@check": "figures ok",

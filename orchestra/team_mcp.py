@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, ValidationError
 
 from orchestra.core.budget import Budget
 from orchestra.core.errors import InputError
+from orchestra.core.events import Replanned, TaskFailed, TaskFinished, TaskPlanned
 from orchestra.core.record import RunStatus
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ __all__ = ["RunAnswer", "team_mcp_server"]
 RUN_URI = "orchestra://runs/{run_id}"
 
 _ANSWERED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+_ENDS = {"task_finished": "done", "task_failed": "failed", "replanned": "replaced"}
+_ENDING = (TaskFinished, TaskFailed, Replanned)
+"""Events that end a task, for progress (a replaced task ends too: it counts in the total)."""
 
 
 class RunAnswer(BaseModel):
@@ -71,18 +75,22 @@ def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer:
         max_model_calls: int | None = None,
     ) -> RunAnswer:
         limits = {"tokens": max_tokens, "usd": max_usd, "model_calls": max_model_calls}
-        budget = None if all(v is None for v in limits.values()) else Budget(**limits)
+        try:
+            budget = None if all(v is None for v in limits.values()) else Budget(**limits)
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            raise ToolError(f"bad budget: {problems}") from exc
         planned: set[str] = set()
         ended: set[str] = set()
         run_id: str | None = None
         try:
             async for event in team.astream(goal, budget=budget):
                 run_id = event.run_id
-                if event.type == "task_planned":
+                if isinstance(event, TaskPlanned):
                     planned.add(event.task_id)
-                elif event.type in ("task_finished", "task_failed") and event.task_id in planned:
+                elif isinstance(event, _ENDING) and event.task_id in planned:
                     ended.add(event.task_id)
-                    status = "done" if event.type == "task_finished" else "failed"
+                    status = _ENDS[event.type]
                     await ctx.report_progress(
                         len(ended), len(planned), message=f"{event.task_id} {status}"
                     )

@@ -216,3 +216,31 @@ async def test_the_page_is_served_with_the_team_name_escaped_and_takes_a_query_t
         assert "<script>alert(1)</script>" not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
         assert "http://" not in page.text and "https://" not in page.text  # no outside assets
+
+
+async def test_decisions_and_resumes_that_do_not_fit_are_refused_up_front():
+    app = create_app(_team(), max_runs=1, max_queued=0)
+    async with _client(app) as client:
+        blank = await client.post("/runs", json={"goal": "   "})
+        assert blank.status_code == 422
+        run_id = (await client.post("/runs", json={"goal": "send"})).json()["run_id"]  # a free slot
+        await _settled(app, run_id)
+        wrong = await client.post(f"/runs/{run_id}/approve", json={"request": "nope"})
+        assert wrong.status_code == 400 and "no pending request 'nope'" in wrong.json()["detail"]
+        waiting = await client.post(f"/runs/{run_id}/resume")
+        assert waiting.status_code == 409 and "approve or reject" in waiting.json()["detail"]
+        assert (await client.post(f"/runs/{run_id}/approve")).status_code == 202
+        await _settled(app, run_id)
+        assert (await client.post(f"/runs/{run_id}/approve")).status_code == 409
+        ended = await client.post(f"/runs/{run_id}/resume")
+        assert ended.status_code == 409 and "ended succeeded" in ended.json()["detail"]
+        assert (await client.post("/runs/nope/cancel")).status_code == 404
+
+
+async def test_the_token_guards_the_api_docs_too_and_any_case_of_bearer():
+    app = create_app(_team(), token="s3cret")
+    async with _client(app) as client:
+        assert (await client.get("/openapi.json")).status_code == 401
+        assert (await client.get("/docs")).status_code == 401
+        ok = await client.get("/openapi.json", headers={"Authorization": "bearer s3cret"})
+        assert ok.status_code == 200

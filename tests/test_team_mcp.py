@@ -87,3 +87,18 @@ async def test_the_team_is_served_over_streamable_http_on_loopback():
             called = await client.call_tool("run", {"goal": "pick one"})
     assert not called.is_error
     assert (called.structured_content or {})["output"]["best"] == "heat pump"
+
+
+def test_mcp_over_http_binds_loopback_only():
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestra.cli", "mcp", "tests/cli/teams.py:plain"]
+        + ["--http", "8999", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "loopback only" in proc.stderr

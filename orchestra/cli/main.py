@@ -551,6 +551,11 @@ def mcp(
     """
     from orchestra.team_mcp import team_mcp_server
 
+    if http is not None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(
+            f"orchestra mcp serves loopback only ({host} was asked): it has no authentication;"
+            " put an authenticating proxy in front to reach it from elsewhere"
+        )
     team = load_team(target)
     _check_stores(team)
     server = team_mcp_server(team)

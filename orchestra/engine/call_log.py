@@ -119,10 +119,11 @@ class SqliteCallLog:
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._ready:  # a fresh home: the folder first, or SQLite cannot open the file
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=sqlite_timeout())
         if not self._ready:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 db.execute(_SCHEMA)
                 db.execute(_RESULTS_SCHEMA)
                 _add_missing_columns(db)

@@ -19,21 +19,22 @@ from __future__ import annotations
 import hmac
 import html
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache, partial
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
+from starlette.middleware.base import BaseHTTPMiddleware
 
-from orchestra.core.approval import Approve, Decision, EditArgs, Reject
+from orchestra.core.approval import Approve, Decision, EditArgs, Reject, decisions_for
 from orchestra.core.budget import Budget
 from orchestra.core.errors import InputError, RunBusyError
-from orchestra.core.record import RunResult
+from orchestra.core.record import RunResult, RunStatus
 from orchestra.serve.runs import QueueFull, RunManager
 from orchestra.team import MAX_GOAL_CHARS, Team
 
@@ -43,8 +44,17 @@ __all__ = ["create_app"]
 class RunRequest(BaseModel):
     """A run to start."""
 
+    model_config = ConfigDict(extra="forbid")
+
     goal: str = Field(min_length=1, max_length=MAX_GOAL_CHARS)
     budget: Budget | None = None
+
+    @field_validator("goal")
+    @classmethod
+    def _not_blank(cls, goal: str) -> str:
+        if not goal.strip():
+            raise ValueError("the goal is blank")
+        return goal
 
 
 class RunStarted(BaseModel):
@@ -77,6 +87,8 @@ class Resumption(BaseModel):
 
 router = APIRouter()
 
+_ENDED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.PARTIAL)
+
 
 def _manager(request: Request) -> RunManager:
     manager: RunManager = request.app.state.manager
@@ -92,17 +104,6 @@ def create_app(
     """The API serving ``team`` (see the module docstring)."""
     manager = RunManager(team, max_runs=max_runs, max_queued=max_queued)
 
-    def authorized(
-        authorization: Annotated[str | None, Header()] = None,
-        access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
-    ) -> None:
-        """The bearer token, from the header or (for the page's EventSource) the query."""
-        if token is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ") or access_token or ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -112,14 +113,35 @@ def create_app(
     app = FastAPI(
         title=f"orchestra: {team.name}",
         description=f"Runs of the agent team {team.name!r}.",
-        dependencies=[Depends(authorized)],
         lifespan=lifespan,
     )
+    if token is not None:
+        app.add_middleware(BaseHTTPMiddleware, dispatch=partial(_authorized, token))
     app.state.manager = manager
     for error, status in ((QueueFull, 429), (RunBusyError, 409), (InputError, 400)):
         app.add_exception_handler(error, partial(_status, status))
     app.include_router(router)
     return app
+
+
+async def _authorized(
+    token: str, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Let a request through only with the token (the API docs too).
+
+    As a bearer token, or as ``access_token`` in the query: the page's ``EventSource``
+    cannot set a header.
+    """
+    scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+    given = credentials if scheme.lower() == "bearer" else ""
+    given = given or request.query_params.get("access_token") or ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return JSONResponse(
+            {"detail": "a bearer token is required"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return await call_next(request)
 
 
 async def _status(status: int, request: Request, exc: Exception) -> JSONResponse:
@@ -156,8 +178,18 @@ async def list_runs(
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, manager: Manager) -> dict[str, Any]:
-    """The run record, as ``orchestra run --json`` prints it."""
-    record: dict[str, Any] = (await _known(manager, run_id)).to_record().model_dump(mode="json")
+    """The run record, as ``orchestra run --json`` prints it.
+
+    A run started here but not yet checkpointed is ``{"run_id", "status": "starting"}``.
+    """
+    log = manager.logs.get(run_id)
+    try:
+        result = await manager.team.aget_run(run_id)
+    except InputError as exc:
+        if log is not None and log.active:
+            return {"run_id": run_id, "status": "starting"}
+        raise HTTPException(404, str(exc)) from exc
+    record: dict[str, Any] = result.to_record().model_dump(mode="json")
     return record
 
 
@@ -170,7 +202,11 @@ async def events(
 ) -> EventSourceResponse:
     """The run's events as Server-Sent Events, from the start (or ``Last-Event-ID``)."""
     if run_id not in manager.logs:
-        raise HTTPException(404, f"run {run_id!r} was not started or gone on with here")
+        raise HTTPException(
+            404,
+            f"run {run_id!r} has no events on this server (unknown, or from before a restart:"
+            " its record is at GET /runs/{id})",
+        )
     log = manager.logs[run_id]
 
     async def stream() -> AsyncIterator[dict[str, str]]:
@@ -197,7 +233,11 @@ async def reject(run_id: str, manager: Manager, body: Rejection) -> dict[str, st
 @router.post("/runs/{run_id}/resume", status_code=202)
 async def resume(run_id: str, manager: Manager, body: Resumption | None = None) -> dict[str, str]:
     """Go on with a run from its checkpoint (after a restart, a cancel, its budget)."""
-    await _known(manager, run_id)
+    status = (await _known(manager, run_id)).status
+    if status in _ENDED:
+        raise HTTPException(409, f"run {run_id!r} ended {status.value}: nothing to resume")
+    if status is RunStatus.AWAITING_APPROVAL:
+        raise HTTPException(409, f"run {run_id!r} waits for approval: approve or reject it")
     await manager.go_on(run_id, None, (body or Resumption()).budget)
     return {"run_id": run_id}
 
@@ -205,6 +245,8 @@ async def resume(run_id: str, manager: Manager, body: Resumption | None = None) 
 @router.post("/runs/{run_id}/cancel")
 async def cancel(run_id: str, manager: Manager) -> dict[str, Any]:
     """Stop the run; its checkpoint stays, so ``resume`` goes on with it."""
+    if run_id not in manager.logs:
+        await _known(manager, run_id)  # 404 for a run nobody knows
     return {"run_id": run_id, "cancelled": manager.cancel(run_id)}
 
 
@@ -212,11 +254,18 @@ async def _decide(
     manager: RunManager, run_id: str, request: str | None, decision: Decision
 ) -> dict[str, str]:
     pending = (await _known(manager, run_id)).pending
-    chosen = [r for r in pending if request is None or r.id == request]
-    if not chosen or len(chosen) < len(pending):
-        ids = [r.id for r in pending]
-        raise InputError(f"run {run_id!r} waits for {ids}: decide every one of them")
-    await manager.go_on(run_id, {r.id: decision for r in chosen})
+    ids = [r.id for r in pending]
+    if not pending:
+        raise HTTPException(409, f"run {run_id!r} waits for no approval")
+    if request is not None and request not in ids:
+        raise InputError(f"run {run_id!r} has no pending request {request!r}; pending: {ids}")
+    if request is not None and len(ids) > 1:
+        raise InputError(f"run {run_id!r} waits for {ids}: decide every one of them at once")
+    limits = manager.team.runtime.limits
+    checked = decisions_for(  # a decision that does not fit is refused here, not in the run
+        pending, decision, max_depth=limits.max_depth, max_tasks=limits.max_tasks_per_level
+    )
+    await manager.go_on(run_id, checked)
     return {"run_id": run_id}
 
 

@@ -85,8 +85,10 @@ class RunManager:
         self.team = team
         self.max_queued = max_queued
         self.logs: dict[str, RunLog] = {}
+        self.max_runs = max_runs
         self._slots = asyncio.Semaphore(max_runs)
-        self._queued = 0
+        self._pending = 0
+        """Runs launched and not ended: running, or waiting for a slot."""
 
     def log(self, run_id: str) -> RunLog:
         """The log of ``run_id`` (an empty one for a run this server has not seen yet)."""
@@ -131,20 +133,18 @@ class RunManager:
         return True
 
     async def _launch(self, log: RunLog, events: StreamFactory) -> None:
-        if self._queued >= self.max_queued:
-            raise QueueFull(f"{self._queued} runs wait for a slot already; try again later")
+        waiting = self._pending - self.max_runs  # how many wait for a slot (if >= 0)
+        if waiting >= self.max_queued:
+            raise QueueFull(f"{waiting} runs wait for a slot already; try again later")
         if log.active:
             raise RunBusyError(log.run_id, "this server runs it")
         log.active = True
-        self._queued += 1
+        self._pending += 1
         log.task = asyncio.create_task(self._run(log, events))
 
     async def _run(self, log: RunLog, events: StreamFactory) -> None:
-        started = False
         try:
             async with self._slots:
-                self._queued -= 1
-                started = True
                 async for event in events():
                     await log.add(event.model_dump(mode="json"))
         except asyncio.CancelledError:  # the checkpoint stays: a resume goes on
@@ -152,8 +152,7 @@ class RunManager:
         except Exception as exc:  # the run's own error: said on the stream, kept in history
             await log.add(_ended(log.run_id, "error", f"{type(exc).__name__}: {exc}"))
         finally:
-            if not started:
-                self._queued -= 1
+            self._pending -= 1
             await log.settle()
 
 

@@ -94,8 +94,7 @@ async def test_the_teams_approvals_are_the_parent_graphs_interrupts():
         ScriptedChatModel(script),
         tools=[send],
         output_type=Brief,
-        name="mailer",
-        checkpointer="memory",
+        name="mailer",  # the default checkpointer: SQLite in a home not made yet
         history=False,
     )
     saver = InMemorySaver()
