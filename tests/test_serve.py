@@ -244,3 +244,23 @@ async def test_the_token_guards_the_api_docs_too_and_any_case_of_bearer():
         assert (await client.get("/docs")).status_code == 401
         ok = await client.get("/openapi.json", headers={"Authorization": "bearer s3cret"})
         assert ok.status_code == 200
+
+
+async def test_the_history_is_listed_in_pages(tmp_path: Any):
+    from orchestra.observability.history import RunHistory
+
+    team = Team(
+        ScriptedChatModel({"planner": plan(subtask("a")), "*": "done", "critic": verdict("pass")}),
+        checkpointer="memory",
+        history=RunHistory(tmp_path / "h.db"),
+        name="paged",
+    )
+    app = create_app(team)
+    async with _client(app) as client:
+        ids = []
+        for n in range(3):
+            ids.append((await client.post("/runs", json={"goal": f"goal {n}"})).json()["run_id"])
+            await _settled(app, ids[-1])
+        first = (await client.get("/runs?limit=2")).json()
+        second = (await client.get("/runs?limit=2&offset=2")).json()
+    assert [r["run_id"] for r in first + second] == ids[::-1]

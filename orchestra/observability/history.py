@@ -249,9 +249,14 @@ class RunHistory:
             )
 
     def list(
-        self, *, limit: int = 20, team: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int = 20,
+        team: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
     ) -> list[RunSummary]:
-        """The newest runs first.
+        """The newest runs first, ``offset`` of them skipped (pages of ``limit``).
 
         ``status="interrupted"`` (or ``"running"``) tells the two apart by their owner.
         """
@@ -262,11 +267,13 @@ class RunHistory:
                 return []
             rows = db.execute(
                 f"SELECT {_columns(db)} FROM runs{where} ORDER BY started_at DESC"
-                + ("" if owned else " LIMIT ?"),
-                (*args,) if owned else (*args, limit),
+                + ("" if owned else " LIMIT ? OFFSET ?"),
+                (*args,) if owned else (*args, limit, offset),
             ).fetchall()
         runs = [self._summary(row) for row in rows]
-        return [r for r in runs if r.status == status][:limit] if owned else runs
+        if owned:
+            return [r for r in runs if r.status == status][offset : offset + limit]
+        return runs
 
     def get(self, run_id: str) -> StoredRun:
         """The run with this id, or the only one whose id starts with it.

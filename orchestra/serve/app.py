@@ -167,13 +167,16 @@ async def start_run(body: RunRequest, manager: Manager) -> RunStarted:
 
 @router.get("/runs")
 async def list_runs(
-    manager: Manager, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    manager: Manager,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """The team's runs, newest first (from its run history)."""
+    """The team's runs, newest first (from its run history), a page of ``limit``."""
     team = manager.team
     if team.history is None:
         return []
-    return [s.model_dump(mode="json") for s in team.history.list(limit=limit, team=team.name)]
+    page = team.history.list(limit=limit, offset=offset, team=team.name)
+    return [s.model_dump(mode="json") for s in page]
 
 
 @router.get("/runs/{run_id}")
