@@ -39,7 +39,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolCallChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -48,7 +48,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPLE, METADATA_TASK
 from orchestra.core.errors import ScriptError
-from orchestra.core.messages import message_text
+from orchestra.core.messages import message_text, tool_call_chunks
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL
 from orchestra.models.call_metadata import current_call_metadata
 from orchestra.models.structured import structured_output_parser
@@ -269,10 +269,7 @@ class ScriptedChatModel(BaseChatModel):
         words = re.findall(r"\s*\S+\s*", message.text) or ([message.text] if message.text else [])
         step = max(1, self.stream_words)
         pieces = ["".join(words[i : i + step]) for i in range(0, len(words), step)]
-        calls = [
-            ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=n)
-            for n, c in enumerate(message.tool_calls)
-        ]
+        calls = tool_call_chunks(message)
         if calls or not pieces:
             pieces.append("")
         for n, piece in enumerate(pieces):

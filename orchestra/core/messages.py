@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import BaseMessage
+import json
 
-__all__ = ["message_text"]
+from langchain_core.messages import AIMessage, BaseMessage, ToolCallChunk
+
+__all__ = ["message_text", "tool_call_chunks"]
 
 
 def message_text(message: BaseMessage) -> str:
@@ -18,3 +20,11 @@ def message_text(message: BaseMessage) -> str:
         return content
     text = message.text
     return text if isinstance(text, str) else str(content)
+
+
+def tool_call_chunks(message: AIMessage) -> list[ToolCallChunk]:
+    """A reply's tool calls as the chunks a stream carries them in (one per call)."""
+    return [
+        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=n)
+        for n, c in enumerate(message.tool_calls)
+    ]

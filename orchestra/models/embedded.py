@@ -33,7 +33,6 @@ from langchain_core.messages import (
     BaseMessage,
     SystemMessage,
     ToolCall,
-    ToolCallChunk,
 )
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -43,6 +42,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from orchestra.core.errors import ConfigError
+from orchestra.core.messages import tool_call_chunks
 from orchestra.core.parsing import extract_json
 from orchestra.models.call_metadata import current_call_metadata
 from orchestra.models.structured import json_schema_of, structured_output_parser
@@ -395,13 +395,9 @@ def _reply_message(text: str, tools: Sequence[Mapping[str, Any]]) -> AIMessage:
 def _whole_chunk(message: BaseMessage) -> ChatGenerationChunk:
     """A whole reply as the one chunk of a stream."""
     assert isinstance(message, AIMessage)
-    calls = [
-        ToolCallChunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=n)
-        for n, c in enumerate(message.tool_calls)
-    ]
     chunk = AIMessageChunk(
         content=message.content,
-        tool_call_chunks=calls,
+        tool_call_chunks=tool_call_chunks(message),
         usage_metadata=message.usage_metadata,
         response_metadata=message.response_metadata,
     )
