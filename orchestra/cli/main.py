@@ -109,6 +109,9 @@ InteractiveOption = Annotated[
     ),
 ]
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""Addresses ``serve`` and ``mcp`` bind without a token: reachable from this machine only."""
+
 StrictOption = Annotated[
     bool,
     typer.Option(
@@ -524,7 +527,7 @@ def serve(
     from orchestra.serve import create_app
 
     token = os.environ.get("ORCHESTRA_API_TOKEN") or None
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+    if host not in LOOPBACK and token is None:
         raise ConfigError(
             f"binding {host} exposes the team beyond this machine: set ORCHESTRA_API_TOKEN"
             " (every request must then send it as a bearer token)"
@@ -551,7 +554,7 @@ def mcp(
     """
     from orchestra.team_mcp import team_mcp_server
 
-    if http is not None and host not in ("127.0.0.1", "localhost", "::1"):
+    if http is not None and host not in LOOPBACK:
         raise ConfigError(
             f"orchestra mcp serves loopback only ({host} was asked): it has no authentication;"
             " put an authenticating proxy in front to reach it from elsewhere"
