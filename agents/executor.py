@@ -145,8 +145,11 @@ async def execute_task(
     if resume is not None:
         loop.restore(resume)
         first = resume.step + 1
+        made = len(loop.result.tool_calls)
         try:
             await loop.answer_pending(resume.step)
+            if loop.finished_by_tool(made):
+                return loop.result
         except _NeedsApproval as pause:
             return loop.pause(pause, resume.step)
         except _LoopDetected as stop:
@@ -211,8 +214,9 @@ async def _step(
         return False
     reply = await ask(bound, loop.messages, call)
     loop.messages.append(reply)
+    made = len(loop.result.tool_calls)
     if await loop.answer_native_calls(reply, step):
-        return False
+        return loop.finished_by_tool(made)
     text = message_text(reply).strip()
     action = _read_action(text) if has_tools and not native else None
     if isinstance(action, JSONBoundError):  # an action too deep or too long to read
@@ -220,7 +224,7 @@ async def _step(
         return False
     if action is not None and "tool" in action:
         await loop.answer_action(action)
-        return False
+        return loop.finished_by_tool(made)
     if action is not None and "final" in action:
         text = str(action["final"]).strip()
     if not text:
@@ -345,6 +349,20 @@ class _ToolLoop:
             interrupted=pause.interrupted,
         )
         return self.result
+
+    def finished_by_tool(self, made: int) -> bool:
+        """Whether a call since the first ``made`` ends the task (``Role.finish_on_tool``).
+
+        The first successful call of a finishing tool gives the result: its output as text.
+        """
+        role = self.ctx.role
+        if role.finish_on_tool is False:
+            return False
+        for outcome in self.result.tool_calls[made:]:
+            if outcome.ok and role.finishes_with(outcome.tool) and outcome.output.strip():
+                self.result.output = outcome.output.strip()
+                return True
+        return False
 
     def stop(self, reason: str) -> ExecutionResult:
         """End the attempt because a loop guard fired."""

@@ -126,8 +126,23 @@ class ToolRegistry:
         retriever: Callable[[Mapping[str, str]], ToolRetriever] = BM25ToolRetriever,
     ) -> None:
         self.tools = dict(tools)
+        self.source = tools
+        """The mapping this registry was built from (a runtime copied with other tools
+        builds a new registry; one copied with the same tools shares this one)."""
         self.top_k = top_k
-        self._retriever = retriever({name: tool_document(t) for name, t in self.tools.items()})
+        self._make_retriever = retriever
+        self._retriever: ToolRetriever | None = None
+
+    @property
+    def retriever(self) -> ToolRetriever:
+        """The index over the tools, built the first time a list is too long to show.
+
+        A team with no more than ``top_k`` tools never builds one.
+        """
+        if self._retriever is None:
+            docs = {name: tool_document(t) for name, t in self.tools.items()}
+            self._retriever = self._make_retriever(docs)
+        return self._retriever
 
     def relevant(self, query: str, *, among: Iterable[str] | None = None) -> list[str]:
         """Up to ``top_k`` tool names for ``query``, restricted to ``among`` when given.
@@ -141,7 +156,7 @@ class ToolRegistry:
         if len(candidates) <= self.top_k:
             return list(candidates)
         allowed = set(candidates)
-        ranked = [n for n in self._retriever.rank(query, len(self.tools)) if n in allowed]
+        ranked = [n for n in self.retriever.rank(query, len(self.tools)) if n in allowed]
         # Too few matches: fill up with the other candidates, in their own order.
         seen = set(ranked)
         ranked += [n for n in candidates if n not in seen]

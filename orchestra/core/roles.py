@@ -14,10 +14,14 @@ from orchestra.core.search_options import WorkflowSearch
 if TYPE_CHECKING:
     from orchestra.team import Team
 
-__all__ = ["MemoryScopeName", "Role", "RoleSpec"]
+__all__ = ["FinishOnTool", "MemoryScopeName", "Role", "RoleSpec"]
 
 MemoryScopeName = Literal["run", "team", "global"]
 """A memory scope: this run only, every run of the team, every team."""
+
+FinishOnTool = bool | tuple[str, ...]
+"""When a tool call's result is the task's result: never (False), after any successful
+call (True), or after a successful call of one of the named tools."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
@@ -50,6 +54,8 @@ class RoleSpec(BaseModel):
     """Memory scopes this role may write with ``remember``."""
     team: str | None = None
     """The sub-team that runs this role's tasks (``Role(team=...)``), by name."""
+    finish_on_tool: FinishOnTool = False
+    """See :attr:`Role.finish_on_tool`."""
 
     @field_validator("name")
     @classmethod
@@ -69,6 +75,17 @@ class RoleSpec(BaseModel):
         if isinstance(value, list | tuple):
             return tuple(dict.fromkeys(str(v) for v in value))
         return value
+
+    @field_validator("finish_on_tool", mode="before")
+    @classmethod
+    def _finish_tuple(cls, value: object) -> object:
+        return _finish_on_tool(value)
+
+    def finishes_with(self, tool: str) -> bool:
+        """Whether a successful call of ``tool`` gives this role's task its result."""
+        if isinstance(self.finish_on_tool, bool):
+            return self.finish_on_tool
+        return tool in self.finish_on_tool
 
 
 class Role(BaseModel):
@@ -107,6 +124,13 @@ class Role(BaseModel):
     checks: tuple[Check, ...] = ()
     """Checks on the results of this role's tasks, after the team's (see
     :mod:`orchestra.checks`)."""
+    finish_on_tool: FinishOnTool = False
+    """End the task with a tool's result, without another model call: ``True`` after the
+    first successful tool call, or a list of tool names (of this role's ``tools``) whose
+    successful call ends it. For tasks one call answers (a lookup, a calculation): the
+    executor makes one model call instead of two. The result is the tool's output as
+    text (validated like any answer when the role is typed); the critic and the checks
+    judge it as usual. A failed call does not finish: the model sees the error."""
     output_type: object | None = None
     """The type of this role's results (a pydantic model, dataclass, ``TypedDict`` or any
     type pydantic validates): the executor answers under its JSON schema, the result is
@@ -123,15 +147,29 @@ class Role(BaseModel):
     def _tools_tuple(cls, value: object) -> object:
         return tuple(value) if isinstance(value, list) else value
 
+    @field_validator("finish_on_tool", mode="before")
+    @classmethod
+    def _finish_tuple(cls, value: object) -> object:
+        return _finish_on_tool(value)
+
     @model_validator(mode="after")
     def _check_kind(self) -> Role:
         if self.team is None and not self.instructions.strip():
             raise ValueError("a role needs instructions (or a team to delegate to)")
-        if self.team is not None and (self.tools or self.model is not None or self.search):
+        if self.team is not None and (
+            self.tools or self.model is not None or self.search or self.finish_on_tool
+        ):
             raise ValueError(
                 "a role with a team uses the team's own tools, model and search:"
                 " give them to the sub-team"
             )
+        if isinstance(self.finish_on_tool, tuple):
+            unknown = [t for t in self.finish_on_tool if t not in self.tools]
+            if unknown:
+                raise ValueError(
+                    f"finish_on_tool names tools the role does not have: {unknown}"
+                    f" (its tools: {list(self.tools)})"
+                )
         return self
 
     def spec(self) -> RoleSpec:
@@ -147,4 +185,14 @@ class Role(BaseModel):
             memory_read=self.memory_read,
             memory_write=self.memory_write,
             team=self.team.name if self.team is not None else None,
+            finish_on_tool=self.finish_on_tool,
         )
+
+
+def _finish_on_tool(value: object) -> object:
+    """``finish_on_tool`` as a bool or a tuple of distinct tool names."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(dict.fromkeys(str(v) for v in value)) or False
+    return value

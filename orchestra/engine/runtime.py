@@ -186,13 +186,25 @@ class TeamRuntime:
     """Teams that run the tasks of roles made with ``Role(team=...)``, by role name."""
     saver: BaseCheckpointSaver[Any] | None = None
     """This run's checkpoint saver, which sub-teams' runs are checkpointed on too."""
-    registry: ToolRegistry = field(init=False)
+    tool_registry: ToolRegistry | None = field(default=None, repr=False, compare=False)
+    """The index over ``tools``; built from them when None or made for other tools (the
+    runtime of each run is a copy of the team's: with the same tools it shares this)."""
 
     def __post_init__(self) -> None:
-        registry = ToolRegistry(
-            self.tools, top_k=self.tool_top_k, retriever=_retriever_factory(self.tool_retrieval)
-        )
-        object.__setattr__(self, "registry", registry)
+        known = self.tool_registry
+        if known is None or known.source is not self.tools or known.top_k != self.tool_top_k:
+            registry = ToolRegistry(
+                self.tools,
+                top_k=self.tool_top_k,
+                retriever=_retriever_factory(self.tool_retrieval),
+            )
+            object.__setattr__(self, "tool_registry", registry)
+
+    @property
+    def registry(self) -> ToolRegistry:
+        """The index over the team's tools (see ``tool_registry``)."""
+        assert self.tool_registry is not None  # set in __post_init__
+        return self.tool_registry
 
     def tools_for(self, text: str, *, among: Iterable[str] | None = None) -> dict[str, str]:
         """The tools most relevant to ``text`` (name to description), for prompts."""

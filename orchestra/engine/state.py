@@ -77,6 +77,10 @@ def roles_from_state(state: RunState) -> dict[str, RoleSpec]:
     return {name: RoleSpec.model_validate(v) for name, v in state.get("roles", {}).items()}
 
 
+_RESULT = RunResult[Any]
+"""Held here: pydantic's cache of parametrized models is weak, and building the class
+again for every result cost milliseconds a run."""
+
 _ENDED_SHORT = (RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.BUDGET_EXCEEDED)
 """Statuses whose result lists the tasks given up or never run (``RunResult.missing``)."""
 
@@ -105,7 +109,7 @@ def result_from_state(
     output: Any = text
     if output_type is not None:
         output = None if tree.root.output is None else _typed(output_type, tree.root.output)
-    return RunResult[Any](
+    return _RESULT(
         run_id=state["run_id"],
         status=status,
         pending=list(pending),

@@ -239,7 +239,11 @@ def replay_script(
 
 
 def _team(
-    record: DagRecord, tools: list[BaseTool], model: ScriptedChatModel, max_parallel: int
+    record: DagRecord,
+    tools: list[BaseTool],
+    model: ScriptedChatModel,
+    max_parallel: int,
+    finish_on_tool: bool,
 ) -> Team:
     return Team(
         model,
@@ -249,6 +253,7 @@ def _team(
                 name=ROLE,
                 instructions="Make the call the task names.",
                 tools=[t.name for t in tools],
+                finish_on_tool=finish_on_tool,
             )
         ],
         max_depth=1,
@@ -268,8 +273,14 @@ async def replay_record(
     *,
     seed: int = 0,
     max_parallel: int | None = None,
+    finish_on_tool: bool = True,
 ) -> ReplayRecord:
-    """Replay one record (see the module docstring); ``max_parallel`` None = its size."""
+    """Replay one record (see the module docstring); ``max_parallel`` None = its size.
+
+    ``finish_on_tool``: the role's tasks end with their tool's result
+    (``Role(finish_on_tool=True)``, one executor call a task); False: the executor is asked
+    again after the call, as a role without it is.
+    """
     if len(record.nodes) > HARD_MAX_TASKS_PER_LEVEL:
         return _unplayable(record, f"more than {HARD_MAX_TASKS_PER_LEVEL} nodes")
     latencies = {n.id: latency.draw(seed, record.id, n.id) for n in record.nodes}
@@ -277,7 +288,11 @@ async def replay_record(
     calls = StubCalls()
     model = ScriptedChatModel(replay_script(record, task_ids, calls))
     team = _team(
-        record, stub_tools(record, latencies, calls), model, max_parallel or len(record.nodes)
+        record,
+        stub_tools(record, latencies, calls),
+        model,
+        max_parallel or len(record.nodes),
+        finish_on_tool,
     )
     started: dict[str, float] = {}
     finished: dict[str, float] = {}
@@ -382,18 +397,30 @@ async def replay(
     seed: int = 0,
     max_parallel: int | None = None,
     on_record: Callable[[ReplayRecord], None] | None = None,
+    finish_on_tool: bool = True,
 ) -> ReplayReport:
     """Replay every record, one after the other (so their timings do not mix)."""
     results: list[ReplayRecord] = []
     for record in records:
-        done = await replay_record(record, latency, seed=seed, max_parallel=max_parallel)
+        done = await replay_record(
+            record,
+            latency,
+            seed=seed,
+            max_parallel=max_parallel,
+            finish_on_tool=finish_on_tool,
+        )
         results.append(done)
         if on_record is not None:
             on_record(done)
     return ReplayReport(
         records=results,
         summary=summarize(results),
-        settings={"tool_latency": str(latency), "seed": seed, "max_parallel": max_parallel},
+        settings={
+            "tool_latency": str(latency),
+            "seed": seed,
+            "max_parallel": max_parallel,
+            "finish_on_tool": finish_on_tool,
+        },
     )
 
 
