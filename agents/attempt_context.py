@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.tools import BaseTool
 
+from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
 from orchestra.core.approval import Decision
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskNode, TaskTree
@@ -62,6 +63,9 @@ class AttemptContext:
     """Where side-effecting calls are logged, so a resumed run does not repeat them."""
     runner: ToolRunner = LOCAL_RUNNER
     """Where the tool calls run (the team's executor; in this process by default)."""
+    max_dependency_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS
+    """The most of each prerequisite's result the prompt shows; longer ones are cut with
+    a marker saying so (None: never cut)."""
     output_format: str | None = None
     """How to write the result when the role's results are typed (its JSON schema)."""
     on_tool_call: OnToolCall | None = None

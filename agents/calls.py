@@ -30,6 +30,7 @@ from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.messages import message_text
 from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.usage import Price, Usage
+from orchestra.models.caching import cache_tokens, with_cache_breakpoints
 from orchestra.models.call_metadata import call_metadata
 from orchestra.models.structured import (
     as_schema_decoder,
@@ -62,6 +63,9 @@ METADATA_ROLE = "orchestra_role"
 METADATA_TASK = "orchestra_task"
 METADATA_REPAIR = "orchestra_repair"
 METADATA_SAMPLE = "orchestra_sample"
+
+USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_WRITE = "gen_ai.usage.cache_creation.input_tokens"
 
 REPAIR_ECHO_CHARS = 4000
 """The most of an invalid reply a repair round sends back to the model (the whole reply
@@ -108,14 +112,18 @@ class UsageMeter:
     parent: UsageMeter | None = None
     """The meter this one was opened inside; it counts the same calls."""
 
-    def record(self, model: object, reply: AIMessage) -> Usage:
-        """Count one reply of ``model``; the reply's own usage back."""
+    def record(self, model: object, reply: AIMessage, agent: str | None = None) -> Usage:
+        """Count one reply of ``model`` to ``agent``; the reply's own usage back."""
         tokens: Mapping[str, Any] = reply.usage_metadata or {}
+        cached, written = cache_tokens(tokens)
         call = Usage.of_call(
             model_name(model, reply),
             int(tokens.get("input_tokens", 0)),
             int(tokens.get("output_tokens", 0)),
             self.prices,
+            agent=agent,
+            cached_input_tokens=cached,
+            cache_write_tokens=written,
         )
         meter: UsageMeter | None = self
         while meter is not None:
@@ -185,11 +193,11 @@ def metered(prices: Mapping[str, Price]) -> Iterator[UsageMeter]:
         _METER.reset(token)
 
 
-def _count_usage(model: object, reply: AIMessage) -> None:
+def _count_usage(model: object, reply: AIMessage, agent: str) -> None:
     """Add the reply's usage to the active meter, if a job is metering."""
     meter = _METER.get()
     if meter is not None:
-        charge_model(meter.record(model, reply))
+        charge_model(meter.record(model, reply, agent))
 
 
 def model_name(model: object, reply: AIMessage | None = None) -> str:
@@ -239,13 +247,14 @@ async def ask(
     listener = _TOKENS.get()
     with _traced(model, messages, call) as span:
         reply: BaseMessage
+        sent = with_cache_breakpoints(messages, provider_name(model))
         if listener is not None:
-            reply = await _streamed(model, messages, call, listener)
+            reply = await _streamed(model, sent, call, listener)
         else:
-            reply = await model.ainvoke(list(messages), config=call.config())
+            reply = await model.ainvoke(sent, config=call.config())
         if not isinstance(reply, AIMessage):
             raise TypeError(f"{call.agent}: model returned {type(reply).__name__}, not AIMessage")
-        _count_usage(model, reply)
+        _count_usage(model, reply, call.agent)
         _trace_reply(span, model, reply)
     return reply
 
@@ -268,6 +277,7 @@ def _traced(model: object, messages: Sequence[BaseMessage], call: AgentCall) -> 
 
 def _trace_reply(span: Span, model: object, reply: AIMessage) -> None:
     tokens: Mapping[str, Any] = reply.usage_metadata or {}
+    cached, written = cache_tokens(tokens)
     finish = (reply.response_metadata or {}).get("finish_reason")
     set_attributes(
         span,
@@ -275,6 +285,8 @@ def _trace_reply(span: Span, model: object, reply: AIMessage) -> None:
             sc.RESPONSE_MODEL: model_name(model, reply),
             sc.USAGE_INPUT_TOKENS: int(tokens.get("input_tokens", 0)),
             sc.USAGE_OUTPUT_TOKENS: int(tokens.get("output_tokens", 0)),
+            USAGE_CACHE_READ: cached or None,
+            USAGE_CACHE_WRITE: written or None,
             sc.RESPONSE_FINISH_REASONS: [str(finish)] if finish else None,
         },
     )
@@ -384,12 +396,13 @@ async def ask_with_schema(
     problem: object = None
     listener = _TOKENS.get()
     with _traced(model, history, call) as span:
+        sent = with_cache_breakpoints(history, provider_name(model))
         if listener is not None and as_schema_decoder(model) is not None:
             # orchestra's own decoders stream their raw JSON; a provider's structured
             # output chain answers whole
-            out: Any = await _streamed(structured, history, call, listener)
+            out: Any = await _streamed(structured, sent, call, listener)
         else:
-            out = await structured.ainvoke(list(history), config=call.config())
+            out = await structured.ainvoke(sent, config=call.config())
         if isinstance(out, AIMessage):  # a schema decoder's reply, parsed here
             reply: object = out
             try:
@@ -402,7 +415,7 @@ async def ask_with_schema(
                 data, problem = out.get("parsed"), out.get("parsing_error")
         if not isinstance(reply, AIMessage):
             raise TypeError(f"{call.agent}: structured output returned no raw AIMessage")
-        _count_usage(model, reply)
+        _count_usage(model, reply, call.agent)
         _trace_reply(span, model, reply)
     if problem is None and data is not None:  # a provider's parse has no depth bound
         try:

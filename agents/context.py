@@ -8,12 +8,16 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskTree
 
 __all__ = [
+    "DEFAULT_MAX_DEPENDENCY_CHARS",
+    "clip_result",
     "delegated_goal",
     "dependency_results",
     "describe_roles",
     "describe_task",
     "describe_tools",
+    "goal_context",
     "goal_request",
+    "task_context",
 ]
 
 
@@ -55,12 +59,54 @@ def dependency_results(tree: TaskTree, task_id: str) -> list[TaskNode]:
     return [p for p in tree.prerequisites(task_id) if p.result is not None]
 
 
-def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -> str:
-    """The task, the path of ancestors from the goal, and (optionally) its inputs."""
-    path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
+DEFAULT_MAX_DEPENDENCY_CHARS = 8000
+"""The most of one dependency's result an agent's prompt shows (about 2,000 tokens)."""
+
+
+def clip_result(dep: TaskNode, limit: int | None) -> str:
+    """``dep``'s result as a prompt shows it: cut to ``limit`` characters, visibly.
+
+    A cut result ends with a marker saying how much was left out and where the whole
+    text is (the task's result in the run record), so no agent reads a cut result as
+    whole. None: no limit.
+    """
+    result = dep.result or ""
+    if limit is None or len(result) <= limit:
+        return result
+    left = len(result) - limit
+    return (
+        f"{result[:limit]}\n[... {left:,} more characters of this result not shown"
+        f" ({len(result):,} in all); the full text is task {dep.id}'s result in the run record]"
+    )
+
+
+def goal_context(tree: TaskTree) -> str:
+    """The goal (and its task statement) as every agent working on a task sees it.
+
+    It is the same for every call of a run, so agents put it in the stable part of their
+    prompts, before anything about one task (provider caches reuse that prefix).
+    """
     parts = [f"Overall goal: {tree.goal}"]
     if tree.statement is not None:
         parts.append(f"Task statement of the goal:\n{tree.statement.render()}")
+    return "\n\n".join(parts)
+
+
+def task_context(
+    tree: TaskTree,
+    task: TaskNode,
+    *,
+    with_inputs: bool = True,
+    max_input_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
+) -> str:
+    """What is particular to ``task``: the path to it, the task, and (optionally) its inputs.
+
+    Only the task's active path from the goal is named, never its siblings or the rest
+    of the tree; each input (a prerequisite's result) is cut to ``max_input_chars``
+    with a visible marker (:func:`clip_result`).
+    """
+    path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
+    parts = []
     if path:
         parts.append(f"Part of: {path}")
     parts.append(f"Your task ({task.id}): {task.title}\n{task.description}")
@@ -72,8 +118,25 @@ def describe_task(tree: TaskTree, task: TaskNode, *, with_inputs: bool = True) -
         parts.append(f"Tools the plan expects you to use: {', '.join(task.tools)}")
     if with_inputs:
         for dep in dependency_results(tree, task.id):
-            parts.append(f"Result of '{dep.title}' ({dep.id}):\n{dep.result}")
+            parts.append(
+                f"Result of '{dep.title}' ({dep.id}):\n{clip_result(dep, max_input_chars)}"
+            )
     return "\n\n".join(parts)
+
+
+def describe_task(
+    tree: TaskTree,
+    task: TaskNode,
+    *,
+    with_inputs: bool = True,
+    max_input_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
+) -> str:
+    """The goal, then the task with its path from the goal and (optionally) its inputs.
+
+    :func:`goal_context` and :func:`task_context` in one text.
+    """
+    task_part = task_context(tree, task, with_inputs=with_inputs, max_input_chars=max_input_chars)
+    return f"{goal_context(tree)}\n\n{task_part}"
 
 
 _DELEGATED_INPUT_CHARS = 3000
@@ -98,9 +161,7 @@ def delegated_goal(
     if path:
         parts.append(f"Within: {path}")
     for dep in dependency_results(tree, task.id):
-        result = dep.result or ""
-        if len(result) > _DELEGATED_INPUT_CHARS:
-            result = result[:_DELEGATED_INPUT_CHARS] + " [...]"
+        result = clip_result(dep, _DELEGATED_INPUT_CHARS)
         parts.append(f"Result of '{dep.title}' to build on:\n{result}")
     if feedback:
         parts.append(f"A previous answer to this was rejected: {feedback}")

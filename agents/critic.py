@@ -9,7 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.agents.calls import AgentCall, ask_structured
-from orchestra.agents.context import describe_task, goal_request
+from orchestra.agents.context import goal_context, task_context
 from orchestra.agents.prompts import render
 from orchestra.core.tree import ROOT_ID, TaskTree, Verdict
 
@@ -42,13 +42,18 @@ async def judge(
         ModelBehaviorError: the verdict stayed unparsable after ``max_repairs`` repairs.
     """
     task = tree.get(task_id)
+    # Stable part first (the critic's rules and the goal, the same for every verdict of
+    # the run), so providers' prompt caches reuse it; the task and the result last.
     if task_id == ROOT_ID:  # the final answer, judged against the goal itself
-        human = f"{goal_request(tree)}\n\nThe team's final answer to judge:\n{result}"
+        human = f"The team's final answer to the overall goal, to judge:\n{result}"
     else:
-        human = f"{describe_task(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
+        human = f"{task_context(tree, task, with_inputs=False)}\n\nResult to judge:\n{result}"
     reply = await ask_structured(
         model,
-        [SystemMessage(content=render("critic")), HumanMessage(content=human)],
+        [
+            SystemMessage(content=render("critic", goal=goal_context(tree))),
+            HumanMessage(content=human),
+        ],
         CriticVerdict,
         AgentCall(agent="critic", task_id=task_id, role=task.role, sample=sample),
         max_repairs=max_repairs,

@@ -8,6 +8,11 @@ failing one scores 0 without the critic seeing it (if only one plan passes, the 
 chose it; if none does, the critic sees them all). When the critic's answer stays invalid,
 the team's ``fallbacks`` decide: off, the error is raised; on, votes and agreement choose
 (``chosen_by`` ``agreement``).
+
+The valid samples are then merged around the chosen plan into an action tree
+(:func:`orchestra.core.action_tree.build_action_tree`, no model call): its tasks' votes
+and the other samples' alternatives, which the engine grafts, most grounded first,
+before it asks the planner to re-plan a task the critic sent back.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from orchestra.agents.calls import metered
 from orchestra.agents.plan_critic import choose_plan, outline
 from orchestra.agents.planner import plan_goal
+from orchestra.core.action_tree import build_action_tree
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
 from orchestra.core.plan import PlanDraft
 from orchestra.core.plan_selection import (
@@ -122,6 +128,9 @@ async def sample_plans(
         usage=stage.usage,
         single_shot_usage=_mean(single, k),
         sample_calls=[usage.model_calls for _, usage in drawn],
+        action_tree=build_action_tree(
+            valid, chosen.samples, {s: c.score for c in candidates for s in c.samples}
+        ),
     )
     return selection.candidate(chosen.label).draft, selection
 
@@ -186,4 +195,6 @@ def _mean(total: Usage, n: int) -> Usage:
         model_calls=round(total.model_calls / n),
         cost_usd=round(total.cost_usd / n, 8),
         unpriced_calls=round(total.unpriced_calls / n),
+        cached_input_tokens=total.cached_input_tokens // n,
+        cache_write_tokens=total.cache_write_tokens // n,
     )

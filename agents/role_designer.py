@@ -1,30 +1,54 @@
-"""The role-design agent: picks or writes the specialist that executes a leaf task."""
+"""The role-design agent: picks or writes the specialists that execute leaf tasks.
+
+:func:`design_roles` designs the roles of a whole plan's leaves in one call (and repairs
+only the entries that were wrong); :func:`design_role` one task's (a lead, or another
+design of a task for the workflow search).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+import json
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError
 
-from orchestra.agents.calls import AgentCall, ask_structured
+from orchestra.agents.calls import (
+    AgentCall,
+    ask,
+    ask_structured,
+    ask_with_schema,
+    structured_runnable,
+)
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
 from orchestra.agents.prompts import render
 from orchestra.core.errors import RoleDesignError
+from orchestra.core.messages import message_text
+from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 from orchestra.models.structured import json_schema_of
 
 __all__ = [
     "FALLBACK_ROLE",
+    "METADATA_TASKS",
+    "BatchCall",
     "RoleDraft",
+    "RoleEntry",
     "adopt_role",
     "design_role",
+    "design_roles",
     "role_draft_errors",
     "role_schema",
+    "roles_schema",
 ]
+
+METADATA_TASKS = "orchestra_tasks"
+"""Call metadata key: the ids of the tasks a batch call asks about (see :class:`BatchCall`)."""
 
 FALLBACK_ROLE = RoleSpec(
     name="generalist",
@@ -140,6 +164,286 @@ async def design_role(
         model=draft.model,
     )
     return spec, True
+
+
+class RoleEntry(RoleDraft):
+    """One task's entry in the role designer's reply for several tasks."""
+
+    task: str
+    """The id of the task the role is for."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchCall(AgentCall):
+    """A model call about several tasks at once (the role designer's for a plan).
+
+    ``task_id`` is the node their plan hangs from (traces put the call there); the
+    ``task_ids`` travel in the call's metadata under :data:`METADATA_TASKS`, so tracers and
+    ``orchestra.testing.ScriptedChatModel`` can tell which tasks the call is about.
+    """
+
+    task_ids: tuple[str, ...] = ()
+
+    def config(self) -> RunnableConfig:
+        """A runnable config that carries this call's identity and its tasks."""
+        config = AgentCall.config(self)  # (a slotted dataclass: no bare super())
+        config["metadata"] = {**config.get("metadata", {}), METADATA_TASKS: list(self.task_ids)}
+        return config
+
+
+def roles_schema(
+    task_ids: Sequence[str],
+    tools: Set[str],
+    models: Set[str],
+    existing: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The JSON schema of a reply for several tasks: ``{"roles": [entry, ...]}``.
+
+    An entry is :func:`role_schema`'s object with the id of its task first (only
+    ``task_ids`` can be written), one entry per task. With ``existing`` role names an
+    entry is either one of them by name alone or a new role whose instructions are not
+    empty: a grammar-constrained model cannot write a bare name that is no role (the
+    mistake a small model makes most).
+    """
+    task = {"type": "string", "enum": list(task_ids)}
+    entry = role_schema(tools, models)
+    entry["title"] = "RoleEntry"
+    entry["description"] = "The role for one task: an existing role (name only) or a new one."
+    entry["properties"] = {"task": task, **entry["properties"]}
+    entry["required"] = ["task", *entry.get("required", [])]
+    item: dict[str, Any] = entry
+    if existing:
+        entry["properties"]["instructions"]["minLength"] = 8
+        entry["required"] = list(dict.fromkeys([*entry["required"], "name", "instructions"]))
+        reuse = {
+            "title": "ReusedRole",
+            "description": "An existing role, by name.",
+            "type": "object",
+            "properties": {"task": task, "name": {"enum": sorted(existing)}},
+            "required": ["task", "name"],
+            "additionalProperties": False,
+        }
+        item = {"anyOf": [reuse, entry]}
+    roles = {"type": "array", "items": item, "minItems": len(task_ids), "maxItems": len(task_ids)}
+    return {
+        "title": "RoleDesigns",
+        "description": "One role for each task.",
+        "type": "object",
+        "properties": {"roles": roles},
+        "required": ["roles"],
+    }
+
+
+async def design_roles(
+    model: BaseChatModel,
+    tree: TaskTree,
+    task_ids: Sequence[str],
+    *,
+    roles: Mapping[str, RoleSpec],
+    tools: dict[str, str],
+    team_tools: Set[str] | None = None,
+    models: Set[str] = frozenset(),
+    max_repairs: int = 2,
+    for_task: str | None = None,
+) -> dict[str, tuple[RoleSpec, bool] | RoleDesignError]:
+    """The role for each of ``task_ids`` and whether it is new, from one call (and repairs).
+
+    The designer answers for all the tasks at once, one entry each, checked like
+    :func:`design_role`'s reply (:func:`role_draft_errors`); an entry may also reuse, by
+    name alone, a role another entry of the batch writes. Only the tasks whose entries are
+    wrong or missing are asked for again, in a smaller call that says what was wrong, at
+    most ``max_repairs`` times. A task that still has no valid entry gets its
+    :class:`RoleDesignError` in place of a role; the other tasks keep theirs (the caller
+    decides: a fallback role, or the error). Entries for tasks not asked about are ignored
+    (the tasks they were meant for are asked again); of two entries for a task the first
+    valid one stands. A reply cut off mid-list keeps its complete entries.
+
+    New specs are not added anywhere: pass them to :func:`adopt_role`. ``for_task`` is the
+    node the tasks' plan hangs from (the call's task in traces); ``tools`` are the tools
+    offered (the tasks' relevant ones) and ``team_tools`` all the team's, as for
+    :func:`design_role`.
+    """
+    known = set(team_tools) if team_tools is not None else set(tools)
+    system = SystemMessage(
+        content=render(
+            "role_designer_batch", roles=describe_roles(roles.values()), tools=describe_tools(tools)
+        )
+    )
+    found: dict[str, tuple[RoleSpec, bool]] = {}
+    written: dict[str, RoleSpec] = {name.lower(): spec for name, spec in roles.items()}
+    pending = list(dict.fromkeys(task_ids))
+    problems: dict[str, list[str]] = {}
+    raws: list[str] = []
+    for round_ in range(max_repairs + 1):
+        call = BatchCall(
+            agent="role_designer", task_id=for_task, repair=round_, task_ids=tuple(pending)
+        )
+        request = HumanMessage(content=_batch_request(tree, pending, problems))
+        schema = roles_schema(pending, set(tools), models, existing=list(roles))
+        raw, data, problem = await _ask_once(model, [system, request], call, schema)
+        raws.append(raw)
+        entries, problems = _read_entries(data, problem, pending)
+        # entries that write a role first: a name-only entry may reuse one of them
+        for task_id, entry in sorted(entries.items(), key=lambda e: not e[1].instructions.strip()):
+            errors = role_draft_errors(entry, roles=written, tools=known, models=models)
+            if errors:
+                problems[task_id] = errors
+                continue
+            name = entry.name.strip().lower()
+            if name in written and not entry.instructions.strip():
+                found[task_id] = (written[name], name not in roles)
+                continue
+            spec = RoleSpec(
+                name=entry.name,
+                instructions=entry.instructions,
+                tools=tuple(entry.tools),
+                model=entry.model,
+            )
+            written.setdefault(name, spec)
+            found[task_id] = (spec, True)
+        pending = [t for t in pending if t not in found]
+        if not pending:
+            break
+    return {
+        t: found[t] if t in found else _design_error(t, problems, raws, max_repairs)
+        for t in task_ids
+    }
+
+
+def _design_error(
+    task_id: str, problems: Mapping[str, list[str]], raws: list[str], max_repairs: int
+) -> RoleDesignError:
+    errors = problems.get(task_id) or ["no valid entry for this task"]
+    return RoleDesignError(
+        f"role_designer output for task {task_id!r} stayed invalid after {max_repairs}"
+        f" repair(s): {'; '.join(errors)}",
+        agent="role_designer",
+        raw_outputs=raws,
+        errors=errors,
+    )
+
+
+def _batch_request(
+    tree: TaskTree, task_ids: Sequence[str], problems: Mapping[str, list[str]]
+) -> str:
+    """The tasks to design roles for, after the goal; on a repair, what was wrong."""
+    parts = [f"Overall goal: {tree.goal}"]
+    if tree.statement is not None:
+        parts.append(f"Task statement of the goal:\n{tree.statement.render()}")
+    parts.append(f"Tasks ({len(task_ids)}, one role each):")
+    parts.extend(_task_entry(tree, task_id) for task_id in task_ids)
+    wrong = [f"- task {t}: {'; '.join(problems[t])}" for t in task_ids if problems.get(t)]
+    if wrong:  # a repair: only these tasks are asked about again
+        parts.append(render("repair", errors="\n".join(wrong)))
+    else:
+        parts.append("Reply with JSON only: one entry for each task above.")
+    return "\n\n".join(parts)
+
+
+def _task_entry(tree: TaskTree, task_id: str) -> str:
+    """One task of a batch request: id, title, description, where it sits, what it needs."""
+    task = tree.get(task_id)
+    lines = [f"Task {task.id}: {task.title}", task.description]
+    path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
+    if path:
+        lines.append(f"Part of: {path}")
+    if task.acceptance_criteria:
+        lines.append("Acceptance criteria: " + "; ".join(task.acceptance_criteria))
+    if task.tools:
+        lines.append(f"Tools the plan expects: {', '.join(task.tools)}")
+    return "\n".join(lines)
+
+
+async def _ask_once(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    call: AgentCall,
+    schema: dict[str, Any],
+) -> tuple[str, Any, Exception | None]:
+    """One structured call, as a round of :func:`ask_structured` makes it.
+
+    The raw reply, its JSON data (a reply cut off mid-list: its complete entries) and what
+    was wrong with it, if anything.
+    """
+    structured = structured_runnable(model, schema)
+    problem: Exception | None = None
+    data: Any = None
+    if structured is not None:
+        raw, data, problem = await ask_with_schema(structured, model, messages, call)
+    else:
+        raw = message_text(await ask(model, messages, call))
+        try:
+            data = extract_json(raw)
+        except ValueError as exc:
+            problem = exc
+    if data is None and problem is not None and not isinstance(problem, JSONBoundError):
+        data = _salvaged(raw)
+    return raw, data, problem
+
+
+_DECODER = json.JSONDecoder(strict=False)
+
+
+def _salvaged(raw: str) -> dict[str, Any] | None:
+    """The complete entries of a ``roles`` list cut off mid-way (a model's token limit)."""
+    key = raw.find('"roles"')
+    pos = raw.find("[", key) + 1 if key >= 0 else 0
+    entries: list[Any] = []
+    while pos > 0:
+        while pos < len(raw) and raw[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(raw) or raw[pos] != "{":
+            break
+        try:
+            value, pos = _DECODER.raw_decode(raw, pos)
+            check_json_depth(value)
+        except (ValueError, RecursionError):  # the cut entry (JSONBoundError too)
+            break
+        entries.append(value)
+    return {"roles": entries} if entries else None
+
+
+def _read_entries(
+    data: Any, problem: Exception | None, pending: Sequence[str]
+) -> tuple[dict[str, RoleEntry], dict[str, list[str]]]:
+    """Each asked task's entry in a batch reply, and what is wrong for the tasks without one."""
+    if data is None:
+        return {}, {t: [str(problem or "the reply holds no JSON object")] for t in pending}
+    items = data.get("roles") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return {}, {t: ['the reply has no "roles" list'] for t in pending}
+    entries: dict[str, RoleEntry] = {}
+    problems: dict[str, list[str]] = {}
+    strays: list[str] = []
+    for item in items:
+        task = item.get("task") if isinstance(item, dict) else None
+        if not isinstance(task, str) or task not in pending:
+            strays.append(repr(task))
+            continue
+        if task in entries:
+            continue
+        try:
+            entries[task] = RoleEntry.model_validate(item)
+        except ValidationError as exc:
+            problems.setdefault(task, _validation_messages(exc))
+        else:
+            problems.pop(task, None)
+    missing = "no entry for this task"
+    if strays:
+        missing += f" (the reply had entries for unknown tasks {', '.join(strays)})"
+    elif problem is not None:
+        missing += f" ({problem}; the complete entries before it were kept)"
+    for task in pending:
+        if task not in entries and task not in problems:
+            problems[task] = [missing]
+    return entries, problems
+
+
+def _validation_messages(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    ]
 
 
 def adopt_role(roles: dict[str, RoleSpec], spec: RoleSpec) -> tuple[RoleSpec, bool]:

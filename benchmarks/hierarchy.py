@@ -191,7 +191,7 @@ class NoisyScript:
 
     def critic(self, call: ScriptedCall) -> dict[str, Any]:
         # a task's result, or the team's final answer (judged against the goal)
-        marker = "Result to judge:" if "Result to judge:" in call.prompt else "answer to judge:"
+        marker = "Result to judge:" if "Result to judge:" in call.prompt else "to judge:"
         task_part, judged = call.prompt.rsplit(marker, 1)
         wanted = set(_ITEM.findall(task_part.split("Acceptance criteria:", 1)[-1]))
         found = {(m.group(1), m.group(2)) for m in _CODE_OF.finditer(judged)}

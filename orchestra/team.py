@@ -17,6 +17,7 @@ from langgraph.types import Command, Interrupt
 from opentelemetry.trace import Span
 
 from orchestra.agents.calls import AgentCall, streaming_tokens
+from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
 from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
@@ -108,6 +109,9 @@ class Team(Generic[OutputT]):
             arguments) over all its attempts; one more stops the task (a loop guard).
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
             more stops the run as stalled.
+        max_dependency_chars: the most of each prerequisite's result an executor's prompt
+            shows (default 8,000 characters); a longer one is cut with a marker saying
+            how much was cut and that the whole is in the run record. None: never cut.
         critic: judge every result (True) or accept every result as it comes (False).
         leads: every inner task of the tree has a lead (a designed role, or the planner's
             role hint when it names a role): once the task's subtasks are done, the lead
@@ -216,6 +220,7 @@ class Team(Generic[OutputT]):
         max_repairs: int = 2,
         max_identical_tool_calls: int = 3,
         max_idle_jobs: int = 30,
+        max_dependency_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
         critic: bool = True,
         leads: bool = True,
         decompose: DecomposeMode = "on_demand",
@@ -273,6 +278,7 @@ class Team(Generic[OutputT]):
                 max_identical_tool_calls=max_identical_tool_calls,
                 max_idle_jobs=max_idle_jobs,
                 max_escalations=max_escalations,
+                max_dependency_chars=max_dependency_chars,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
@@ -327,6 +333,9 @@ class Team(Generic[OutputT]):
             else (history or None)
         )
         self._trace = self.tracing.settings(name)
+        self._results: dict[str, RunResult[Any] | None] = {}
+        """Results ``arun`` waits for, by run id: the run hands over the one it read at
+        its end, so the checkpoint is not read and the result built twice."""
         self._graph = build_graph(checkpointer=None, name=name)
 
     @property
@@ -505,6 +514,8 @@ class Team(Generic[OutputT]):
                             async for chunk in stream:  # only what a node wrote there itself
                                 forward(chunk)
                         result = await _result(graph, run_id, self.runtime.output)
+                        if run_id in self._results:
+                            self._results[run_id] = result
                         if result.status is RunStatus.AWAITING_APPROVAL:
                             trace_run_end(span, result.status.value, None, None)
                         trace_run_usage(span, result.usage)
@@ -713,10 +724,17 @@ class Team(Generic[OutputT]):
             RoleDesignError: the role designer never produced a valid role.
         """
         run_id = run_id or uuid.uuid4().hex
-        async for event in self.astream(goal, run_id=run_id, budget=budget, tokens=tokens):
-            if on_event is not None:
-                on_event(event)
-        return await self.aget_run(run_id)
+        self._results[run_id] = None
+        try:
+            async for event in self.astream(goal, run_id=run_id, budget=budget, tokens=tokens):
+                if on_event is not None:
+                    on_event(event)
+            result = self._results.get(run_id)
+        finally:
+            self._results.pop(run_id, None)
+        if result is None:
+            return await self.aget_run(run_id)
+        return cast(RunResult[OutputT], result)
 
     async def aresume(
         self,

@@ -24,6 +24,16 @@ call. A reply is a string, a dict or pydantic model (sent as JSON), an ``AIMessa
 of those. A call no key can answer raises :class:`~orchestra.core.errors.ScriptError`
 and the run fails loudly; :meth:`ScriptedChatModel.assert_complete` fails when scripted
 turns were never used.
+
+The role designer designs the leaves of a plan in one call (a *batch call*:
+``call.task_ids`` lists its tasks, ``call.task_id`` is the node the plan hangs from). A
+script still answers it one task at a time, as if each task were a call of its own:
+``"role_designer@<task>"`` and the other keys are looked up for each task in order (a
+list gives one turn per task), a function gets a :class:`ScriptedCall` whose
+``task_id`` is that task, and the replies become the entries of the batch reply
+(``{"roles": [{"task": ..., **reply}, ...]}``). A reply that already has ``"roles"`` is
+the whole batch reply, as written. A repair asks again for the tasks whose entries were
+wrong only.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -47,6 +57,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPLE, METADATA_TASK
+from orchestra.agents.role_designer import METADATA_TASKS
 from orchestra.core.errors import ScriptError
 from orchestra.core.messages import message_text, tool_call_chunks
 from orchestra.core.plan import MAX_TASKS_PER_LEVEL
@@ -80,6 +91,10 @@ class ScriptedCall:
     """Names of the tools bound for this call."""
     sample: int = 0
     """Which of several samples of one request this is (plan sampling), from 0."""
+    task_ids: tuple[str, ...] = ()
+    """The tasks of a batch call (the role designer's for a plan), else empty; ``task_id``
+    is then the node the plan hangs from. The script answers each task as a call of its
+    own (see the module docstring)."""
 
     @property
     def prompt(self) -> str:
@@ -156,9 +171,12 @@ class ScriptedChatModel(BaseChatModel):
             return list(self._calls)
 
     def calls_for(self, agent: str, task_id: str | None = None) -> list[ScriptedCall]:
-        """Calls made by ``agent`` (for ``task_id``, when given)."""
+        """Calls made by ``agent`` (for ``task_id``, when given: batch calls about it too)."""
         return [
-            c for c in self.calls if c.agent == agent and (task_id is None or c.task_id == task_id)
+            c
+            for c in self.calls
+            if c.agent == agent
+            and (task_id is None or c.task_id == task_id or task_id in c.task_ids)
         ]
 
     def assert_complete(self) -> None:
@@ -190,12 +208,12 @@ class ScriptedChatModel(BaseChatModel):
             sample=int(metadata.get(METADATA_SAMPLE) or 0),
             messages=list(messages),
             tools=[t["function"]["name"] for t in kwargs.get("tools", [])],
+            task_ids=tuple(metadata.get(METADATA_TASKS) or ()),
         )
         with self._lock:
             self._calls.append(call)
-            reply = self._next_reply(call)
-        while callable(reply) and not isinstance(reply, BaseModel | AIMessage):
-            reply = reply(call)
+            reply = None if call.task_ids else self._next_reply(call)
+        reply = self._batch_reply(call) if call.task_ids else _resolved(reply, call)
         message = _to_message(reply)
         # Estimated counts (4 characters a token), so usage accounting is testable.
         message = message.model_copy(
@@ -234,6 +252,21 @@ class ScriptedChatModel(BaseChatModel):
         )
         self._errors.append(message)
         raise ScriptError(message)
+
+    def _batch_reply(self, call: ScriptedCall) -> Any:
+        """A batch call's reply: each of its tasks answered as a call of its own."""
+        entries: list[Any] = []
+        for task_id in call.task_ids:
+            single = replace(call, task_id=task_id, task_ids=())
+            with self._lock:
+                reply = self._next_reply(single)
+            reply = _resolved(reply, single)
+            if isinstance(reply, BaseModel):
+                reply = reply.model_dump(mode="json")
+            if isinstance(reply, dict) and "roles" in reply:
+                return reply  # scripted as a whole batch reply
+            entries.append(_batch_entry(task_id, reply))
+        return {"roles": entries}
 
     def _generate(
         self,
@@ -311,6 +344,29 @@ class ScriptedChatModel(BaseChatModel):
     ) -> Runnable[LanguageModelInput, Any]:
         """Parse each reply (JSON text or the first tool call's args) into ``schema``."""
         return self | structured_output_parser(schema, include_raw=include_raw)
+
+
+def _resolved(reply: Any, call: ScriptedCall) -> Any:
+    """The reply a scripted function gives for ``call`` (a reply that is not one as it is)."""
+    while callable(reply) and not isinstance(reply, BaseModel | AIMessage):
+        reply = reply(call)
+    return reply
+
+
+def _batch_entry(task_id: str, reply: Any) -> Any:
+    """One task's reply as an entry of a batch reply: ``{"task": task_id, **reply}``.
+
+    A reply that is no JSON object (e.g. junk, to test repairs) is an entry without a
+    name, which the designer rejects for that task.
+    """
+    if isinstance(reply, AIMessage):
+        reply = reply.text
+    if isinstance(reply, str):
+        try:
+            reply = json.loads(reply)
+        except ValueError:
+            return {"task": task_id, "reply": reply}
+    return {"task": task_id, **reply} if isinstance(reply, dict) else {"task": task_id}
 
 
 def _to_message(reply: Any) -> AIMessage:

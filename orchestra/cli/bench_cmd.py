@@ -110,6 +110,15 @@ def _print(out: Console, report: ReplayReport) -> None:
         f" overhead median {s.median_overhead_ms_per_node:.2f} ms/node"
         f" (latency {report.settings['tool_latency']}, seed {report.settings['seed']})"
     )
+    if s.model_calls_per_task:
+        out.print(
+            "model calls per task: "
+            + ", ".join(f"{agent} {n:g}" for agent, n in s.model_calls_per_task.items())
+        )
+        out.print(
+            "tokens per task: "
+            + ", ".join(f"{agent} {n:g}" for agent, n in s.tokens_per_task.items())
+        )
     for r in report.records:
         for problem in r.problems:
             out.print(safe_text(f"{r.id}: {problem}", style="red"))

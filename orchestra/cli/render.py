@@ -144,8 +144,9 @@ def print_record(console: Console, record: RunRecord) -> None:
     usage = record.usage
     console.print(
         Text(
-            f"{usage.model_calls} model calls, {usage.input_tokens} in / {usage.output_tokens}"
-            f" out tokens, ${usage.cost_usd:.4f}",
+            f"{usage.model_calls} model calls, {usage.input_tokens} in"
+            + (f" ({usage.cached_input_tokens} cached)" if usage.cached_input_tokens else "")
+            + f" / {usage.output_tokens} out tokens, ${usage.cost_usd:.4f}",
             style="dim",
         )
     )

@@ -205,6 +205,8 @@ class Replanned(EventBase):
     task_id: str
     reason: str
     new_task_ids: list[str]
+    alternative: str | None = None
+    """The action tree's alternative grafted (no planner call); None: the planner's plan."""
 
 
 class TaskEscalated(EventBase):

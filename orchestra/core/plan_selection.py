@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.core.action_tree import ActionTree, task_key
 from orchestra.core.plan import DraftTask, PlanDraft, plan_signature
 from orchestra.core.usage import Usage
 
@@ -83,6 +84,9 @@ class PlanSelection(BaseModel):
     """What one sample cost on average: the price of planning without sampling."""
     sample_calls: list[int] = Field(default_factory=list)
     """Model calls each sample took, repairs included (1: valid on the first try)."""
+    action_tree: ActionTree | None = None
+    """The valid samples merged around the chosen plan: its tasks' votes and the
+    alternatives kept for backtracking (None: kept by no run before it existed)."""
 
     def candidate(self, label: str) -> PlanCandidate:
         """The candidate called ``label``."""
@@ -99,7 +103,7 @@ def _label(n: int) -> str:
 def _task_keys(tasks: Sequence[DraftTask]) -> list[str]:
     keys: list[str] = []
     for task in tasks:
-        keys.append(" ".join(task.title.casefold().split()))
+        keys.append(task_key(task))
         keys.extend(_task_keys(task.subtasks))
     return keys
 

@@ -69,6 +69,9 @@ class ReplanRecord(BaseModel):
     """The child whose failure climbed to ``scope`` and caused this re-plan, if any."""
     kept_task_ids: list[str] = Field(default_factory=list)
     """Finished tasks of the re-planned subtree that the new plan kept (never re-run)."""
+    alternative: str | None = None
+    """The action tree's alternative grafted instead of asking the planner (another plan
+    sample's proposal for the task, ``Team(plan_samples=K)``); None: the planner's plan."""
 
 
 StageName = Literal["refine", "plan", "design_roles", "synthesize"]
@@ -281,6 +284,11 @@ class RunRecord(BaseModel):
     unverified: list[UnverifiedResult] = Field(default_factory=list)
     """Results kept although no check and critic accepted them (see
     :class:`UnverifiedResult`): a ``succeeded`` run with any is not a clean success."""
+    model_calls_per_task: dict[str, float] = Field(default_factory=dict)
+    """The run's model calls per executed task, by agent, and ``total``: planning,
+    role design and synthesis spread over the tasks too (what one more task costs)."""
+    tokens_per_task: dict[str, float] = Field(default_factory=dict)
+    """The run's tokens (input and output) per executed task, by agent, and ``total``."""
 
     def children(self) -> dict[str, list[TaskRecord]]:
         """Each task's children by parent id (the goal's under ``"root"``), in display order.
@@ -292,6 +300,25 @@ class RunRecord(BaseModel):
         for task in self.tasks:
             by_parent.setdefault(task.parent_id or ROOT_ID, []).append(task)
         return {parent: _display_order(tasks) for parent, tasks in by_parent.items()}
+
+
+def executed_tasks(tree: TaskTree) -> int:
+    """Tasks an executor (or a sub-team) worked on: leaves with at least one attempt."""
+    return sum(1 for n in tree.nodes.values() if n.attempts and tree.is_leaf(n.id))
+
+
+def per_task(usage: Usage, tasks: int) -> dict[str, dict[str, float]]:
+    """``model_calls_per_task`` and ``tokens_per_task`` of a run (see ``RunRecord``)."""
+    if tasks == 0:
+        return {"model_calls_per_task": {}, "tokens_per_task": {}}
+    calls = {a: round(u.model_calls / tasks, 3) for a, u in sorted(usage.by_agent.items())}
+    tokens = {
+        a: round((u.input_tokens + u.output_tokens) / tasks, 1)
+        for a, u in sorted(usage.by_agent.items())
+    }
+    calls["total"] = round(usage.model_calls / tasks, 3)
+    tokens["total"] = round(usage.total_tokens / tasks, 1)
+    return {"model_calls_per_task": calls, "tokens_per_task": tokens}
 
 
 def _task_records(tree: TaskTree, owner: TaskNode | None) -> list[TaskRecord]:
@@ -445,4 +472,5 @@ class RunResult(BaseModel, Generic[OutputT]):
             answer_verdicts=self.tree.root.verdicts,
             stages=self.stages,
             unverified=self.unverified,
+            **per_task(self.usage, executed_tasks(self.tree)),
         )

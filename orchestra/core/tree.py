@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, cast
@@ -244,6 +244,39 @@ class TaskTree(BaseModel):
             and self.is_leaf(node.id)
             and all(p.status is done for p in self.prerequisites(node.id))
         ]
+
+    def waiting_chains(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """For each of ``task_ids``: the most tasks that wait on it one after another.
+
+        What waits on a task: the siblings that depend on it, what waits on them, and
+        what waits on its parent (a dependency on an inner task holds for every task
+        below it). The dispatcher starts the tasks with the longest chains first: when
+        several finish together, the one more work waits on is handled first.
+        """
+        waiters: dict[str, list[str]] = {}
+        for node in self.live_nodes():
+            for dep in node.depends_on:
+                waiters.setdefault(dep, []).append(node.id)
+        memo: dict[str, int] = {ROOT_ID: 0}
+        for start in task_ids:
+            # depth-first without recursion: a chain of a thousand tasks is a valid plan
+            stack, entered = [start], set()
+            while stack:
+                task_id = stack[-1]
+                if task_id in memo:
+                    stack.pop()
+                    continue
+                parent = self.nodes[task_id].parent_id or ROOT_ID
+                after = [parent, *waiters.get(task_id, ())]
+                todo = [t for t in after if t not in memo and t not in entered]
+                if todo and task_id not in entered:
+                    entered.add(task_id)
+                    stack.extend(todo)
+                    continue
+                below = max((1 + memo.get(w, 0) for w in waiters.get(task_id, ())), default=0)
+                memo[task_id] = max(memo.get(parent, 0), below)
+                stack.pop()
+        return {t: memo[t] for t in task_ids}
 
     def dependents(self, task_id: str) -> list[TaskNode]:
         """Live siblings that name ``task_id`` in their ``depends_on``."""

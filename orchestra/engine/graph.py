@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, Literal, TypeVar, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -40,6 +40,7 @@ from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.refiner import refine_goal
 from orchestra.agents.synthesizer import results_digest
+from orchestra.core.action_tree import ActionTree
 from orchestra.core.approval import (
     PLAN_REQUEST_ID,
     ApprovalRequest,
@@ -379,6 +380,8 @@ async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
     """Run the tree to a final status (see ``Scheduler``)."""
     rt = runtime.context
     scheduler = _scheduler(rt, state)
+    # plan sampling's alternatives, kept with the selection: backtracking before re-planning
+    scheduler.hierarchy.action_tree = ActionTree.from_selection_data(state.get("plan_selection"))
     await scheduler.run()
     return {
         "tree": scheduler.tree.model_dump(mode="json"),
@@ -511,7 +514,17 @@ def _timed(stage: StageName, node: _Node) -> _Node:
 
 
 def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> RunGraph:
-    """Compile the state machine; each run passes its ``TeamRuntime`` as LangGraph context."""
+    """The state machine; each run passes its ``TeamRuntime`` as LangGraph context.
+
+    Every team's graph is the same machine (what differs between teams is in the runtime),
+    so it is compiled once per process and each team gets a copy under its own name:
+    compiling costs milliseconds (LangGraph inspects every node's code).
+    """
+    return _compiled().copy({"checkpointer": checkpointer, "name": name})
+
+
+@cache
+def _compiled() -> RunGraph:
     graph = StateGraph(RunState, context_schema=TeamRuntime)
     graph.add_node("refine", _timed("refine", refine))
     graph.add_node("plan", _timed("plan", plan))
@@ -532,7 +545,7 @@ def build_graph(*, checkpointer: BaseCheckpointSaver[Any] | None, name: str) -> 
     graph.add_edge("await_approval", "dispatch")
     graph.add_edge("synthesize", "finish")
     graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name=name)
+    return graph.compile(name="orchestra")
 
 
 def _scheduler(runtime: TeamRuntime, state: RunState) -> Scheduler:

@@ -13,13 +13,14 @@ be recovered where it happened climbs to the ancestors, whose subtrees are plann
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from orchestra.agents.role_designer import adopt_role
+from orchestra.core.action_tree import ActionTree, Alternative, next_alternative
 from orchestra.core.events import (
     LeadAssigned,
     NoticeKind,
@@ -100,8 +101,11 @@ class Dispatch(Protocol):
         """Whether a job runs for any of ``task_ids``."""
         ...
 
-    def design(self, leaf: TaskNode) -> None:
-        """Give ``leaf`` a role (a known hint, or the role designer's)."""
+    def design_leaves(self, leaves: Sequence[TaskNode], owner: TaskNode) -> None:
+        """Give ``leaves`` roles: known hints, or the role designer's in one call.
+
+        ``owner`` is the node their plan hangs from: the call is counted on it.
+        """
         ...
 
     def complete(self, node: TaskNode, at: datetime) -> None:
@@ -135,6 +139,9 @@ class Hierarchy:
     planned again: (failed child, reason, level) by task id."""
     _levels: dict[str, int] = field(default_factory=dict)
     """How many levels the failure that re-planned a task had climbed, by task id."""
+    action_tree: ActionTree | None = None
+    """The first plan's sampled alternatives (``plan_samples`` > 1), grafted before the
+    planner is asked for a re-plan (see :mod:`orchestra.core.action_tree`)."""
 
     @property
     def _tree(self) -> TaskTree:
@@ -195,9 +202,16 @@ class Hierarchy:
         self._design_leaves(nodes)
 
     def _design_leaves(self, nodes: list[TaskNode]) -> None:
-        for new in nodes:
-            if self._tree.is_leaf(new.id):
-                self.dispatch.design(new)
+        """Give a graft's new leaves roles, in one role-designer call for the graft.
+
+        The call is charged to the node the graft came from: the task a re-plan replaces,
+        else the graft's parent (a decomposed task, an escalation's scope).
+        """
+        leaves = [new for new in nodes if self._tree.is_leaf(new.id)]
+        if leaves:
+            first = nodes[0]
+            owner = self._tree.get(first.replaces or first.parent_id or ROOT_ID)
+            self.dispatch.design_leaves(leaves, owner)
 
     # -- leads -----------------------------------------------------------------------
 
@@ -290,7 +304,11 @@ class Hierarchy:
     # -- re-planning a leaf ------------------------------------------------------------
 
     def replan(self, leaf: TaskNode, reason: str) -> None:
-        """The critic sent ``leaf`` back with ``replan``: plan a replacement for it."""
+        """The critic sent ``leaf`` back with ``replan``: plan a replacement for it.
+
+        With sampled plans, another sample's alternative for it is grafted first (no
+        planner call); the planner is asked once none is left.
+        """
         d = self.dispatch
         limits = d.runtime.limits
         if d.failure is not None:  # the run is ending: leave the task for the end
@@ -306,6 +324,10 @@ class Hierarchy:
             d.fail(leaf, f"re-plan budget of the run is spent ({limits.max_replans}): {reason}")
             return
         self.replans_started += 1
+        alternative = self._alternative(leaf)
+        if alternative is not None:
+            self._graft(leaf, reason, alternative)
+            return
         leaf.reason = f"re-planning: {reason}"
         job = ReplanJob(
             runtime=d.runtime,
@@ -324,6 +346,37 @@ class Hierarchy:
             DraftOutcome,
             partial(self._on_replan, leaf, reason),
         )
+
+    def _alternative(self, leaf: TaskNode) -> Alternative | None:
+        """The action tree's unused alternative for ``leaf``, if it has one."""
+        if self.action_tree is None:
+            return None
+        used = [r.alternative for r in self.dispatch.replans if r.alternative is not None]
+        return next_alternative(self.action_tree, self._tree, leaf, used)
+
+    def _graft(self, failed: TaskNode, reason: str, alternative: Alternative) -> None:
+        """Backtrack: put another sample's proposal in place of ``failed`` (no model call)."""
+        d = self.dispatch
+        nodes = replace_task(self._tree, failed, alternative.draft, reason, _now())
+        new_ids = [n.id for n in nodes]
+        d.replans.append(
+            ReplanRecord(
+                task_id=failed.id,
+                reason=reason,
+                new_task_ids=new_ids,
+                at=_now(),
+                alternative=alternative.id,
+            )
+        )
+        emit_planned(d.emit, nodes)
+        d.emit(
+            Replanned,
+            task_id=failed.id,
+            reason=reason,
+            new_task_ids=new_ids,
+            alternative=alternative.id,
+        )
+        self._design_leaves(nodes)
 
     def _on_replan(self, failed: TaskNode, reason: str, out: DraftOutcome) -> None:
         d = self.dispatch

@@ -425,6 +425,7 @@ async def _prepared(
         prior_calls=job.prior_calls,
         max_steps=rt.limits.max_steps,
         max_identical_calls=rt.limits.max_identical_tool_calls,
+        max_dependency_chars=rt.limits.max_dependency_chars,
         call_log=rt.call_log,
         runner=rt.tool_runner,
         output_format=typed.instructions() if (typed := rt.output_for(role.name)) else None,

@@ -31,6 +31,7 @@ __all__ = [
     "IntegrationOutcome",
     "JobNotice",
     "JobOutcome",
+    "LeafRole",
     "SubRun",
 ]
 
@@ -123,12 +124,27 @@ class AttemptOutcome(JobOutcome):
         return self.paused is not None or bool(self.team_paused)
 
 
-class DesignOutcome(JobOutcome):
-    """The role designer's spec for a leaf."""
+class LeafRole(BaseModel):
+    """One leaf's role, as a design job found it."""
 
-    kind: Literal["design"] = "design"
+    task_id: str
     spec: RoleSpec
     designed: bool
+    """Whether the designer wrote the spec (False: it reused a role by name)."""
+    fallback: str | None = None
+    """Why the leaf got the fallback role instead (its entry stayed invalid): the
+    ``role_fallback`` notice on the leaf."""
+
+
+class DesignOutcome(JobOutcome):
+    """The role designer's specs for a batch of leaves: one call (and its repairs).
+
+    Its usage is the batch's, counted on the node the job serves (the leaves' plan's
+    parent); ``leaves`` are in the batch's order.
+    """
+
+    kind: Literal["design"] = "design"
+    leaves: list[LeafRole]
 
 
 class DraftOutcome(JobOutcome):

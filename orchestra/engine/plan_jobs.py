@@ -7,6 +7,7 @@ jobs are named, checkpointed and answered on resume) and returns a typed outcome
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,12 +16,18 @@ from opentelemetry.trace import StatusCode
 from orchestra.agents.calls import metered
 from orchestra.agents.lead import children_digest, integrate
 from orchestra.agents.planner import decompose_task, fallback_plan, replan_subtree, replan_task
-from orchestra.agents.role_designer import FALLBACK_ROLE
+from orchestra.agents.role_designer import FALLBACK_ROLE, design_roles
 from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.plan import PlanDraft
 from orchestra.core.roles import RoleSpec
 from orchestra.engine.jobs import TaskJob, design_spec, judged, task_text
-from orchestra.engine.outcomes import DesignOutcome, DraftOutcome, IntegrationOutcome, JobNotice
+from orchestra.engine.outcomes import (
+    DesignOutcome,
+    DraftOutcome,
+    IntegrationOutcome,
+    JobNotice,
+    LeafRole,
+)
 from orchestra.observability.semconv import (
     ESCALATION_EVENT,
     OPENINFERENCE_OUTPUT,
@@ -42,6 +49,7 @@ __all__ = [
     "ReplanJob",
     "decomposition",
     "design",
+    "design_name",
     "escalation",
     "integration",
     "replan",
@@ -58,9 +66,25 @@ class ReplanJob(TaskJob):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DesignJob(TaskJob):
-    """The role for a leaf."""
+    """The roles of a batch of leaves, in one role-designer call (and its repairs).
 
+    ``task_id`` is the node the leaves' plan hangs from (the root for the first plan; the
+    decomposed task, the task a re-plan replaces, or an escalation's scope for a graft):
+    the call's usage and budget are that node's. For a single leaf it is the leaf.
+    """
+
+    leaf_ids: tuple[str, ...]
     roles: dict[str, RoleSpec]
+
+
+def design_name(leaf_ids: Sequence[str]) -> str:
+    """The job name of a design batch: ``design.<leaf>`` or ``design.<first leaf>+<more>``.
+
+    Unique in the run (a leaf is designed in one batch; a batch a budget stopped runs
+    again as ``~2``) and the same when a resumed run asks again for the same leaves.
+    """
+    more = f"+{len(leaf_ids) - 1}" if len(leaf_ids) > 1 else ""
+    return f"design.{leaf_ids[0]}{more}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,25 +234,45 @@ async def escalation(job: EscalationJob) -> DraftOutcome:
 
 
 async def design(job: DesignJob) -> DesignOutcome:
-    """The role designer's spec for the leaf."""
+    """The role designer's specs for the batch's leaves, from one call (and its repairs).
+
+    The tools offered are the leaves' relevant tools, together. With fallbacks on, a leaf
+    whose entry stayed invalid gets the fallback role (the others keep theirs); without,
+    its :class:`RoleDesignError` fails the run.
+    """
     rt = job.runtime
-    notices: list[JobNotice] = []
+    offered: dict[str, str] = {}
+    for leaf_id in job.leaf_ids:
+        offered.update(rt.tools_for(task_text(job.tree, leaf_id)))
+    leaves: list[LeafRole] = []
     with (
         metered(rt.prices) as meter,
-        agent_span("role_designer", task=job.tree.get(job.task_id), run_id=job.run_id) as span,
+        agent_span("role_designer", task=job.node, run_id=job.run_id) as span,
     ):
-        try:
-            spec, designed = await design_spec(rt, job.tree, job.task_id, job.roles)
-        except RoleDesignError as err:
-            if not rt.fallbacks:
-                raise
-            spec, designed = FALLBACK_ROLE, True
-            why = "; ".join(err.errors)
-            notices.append(
-                JobNotice(kind="role_fallback", message=f"no valid role ({why}); using generalist")
-            )
-        set_attributes(span, {"orchestra.role.designed": spec.name})
-    return DesignOutcome(spec=spec, designed=designed, usage=meter.usage, notices=notices)
+        set_attributes(span, {"orchestra.design.tasks": list(job.leaf_ids)})
+        found = await design_roles(
+            rt.model_for_agent("role_designer"),
+            job.tree,
+            job.leaf_ids,
+            roles=job.roles,
+            tools=offered,
+            team_tools=frozenset(rt.tools),
+            models=frozenset(rt.models),
+            max_repairs=rt.limits.max_repairs,
+            for_task=job.task_id,
+        )
+        for leaf_id, got in found.items():
+            if isinstance(got, RoleDesignError):
+                if not rt.fallbacks:
+                    raise got
+                why = f"no valid role ({'; '.join(got.errors)}); using generalist"
+                leaves.append(
+                    LeafRole(task_id=leaf_id, spec=FALLBACK_ROLE, designed=True, fallback=why)
+                )
+            else:
+                leaves.append(LeafRole(task_id=leaf_id, spec=got[0], designed=got[1]))
+        set_attributes(span, {"orchestra.role.designed": [leaf.spec.name for leaf in leaves]})
+    return DesignOutcome(leaves=leaves, usage=meter.usage)
 
 
 async def integration(job: IntegrateJob) -> IntegrationOutcome:

@@ -11,6 +11,7 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
 from orchestra.core.approval import Decision
 from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError
@@ -108,6 +109,9 @@ class Limits(BaseModel):
     names). Counted within one invocation (a run or a resume)."""
     max_escalations: int = Field(default=2, ge=0, le=8)
     """Levels a failure may climb (parent, grandparent, ...) before its branch is given up."""
+    max_dependency_chars: int | None = Field(default=DEFAULT_MAX_DEPENDENCY_CHARS, ge=100)
+    """The most of each prerequisite's result an executor's prompt shows; a longer one is
+    cut with a marker saying how much was cut and where the whole is (None: never cut)."""
 
 
 ToolRetrieval = Literal["bm25", "embeddings", "hybrid"]
@@ -198,6 +202,8 @@ class TeamRuntime:
                 top_k=self.tool_top_k,
                 retriever=_retriever_factory(self.tool_retrieval),
             )
+            if len(self.tools) > self.tool_top_k:
+                _ = registry.retriever  # needed by every run: indexed with the team, once
             object.__setattr__(self, "tool_registry", registry)
 
     @property

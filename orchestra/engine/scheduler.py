@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -184,38 +184,30 @@ class Scheduler:
     async def design_all(self, limit: asyncio.Semaphore) -> None:
         """Give every leaf a role: known planner hints directly, others by the role designer.
 
-        Designs run concurrently (``limit`` bounds them) and are adopted in tree order, so
-        equal specs collapse into one role deterministically. When the run's budget runs
-        out, the designs that finished are kept and ``failure`` says why the run ends.
+        The leaves without a known hint are designed in one job (one role-designer call and
+        its repairs; ``limit`` counts it), charged to the goal's node like the plan itself,
+        and adopted in tree order, so equal specs collapse into one role deterministically.
+        When the run's budget runs out, the leaves stay without roles and ``failure`` says
+        why the run ends.
         """
         pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
-
-        async def design(leaf: TaskNode) -> DesignOutcome | BudgetStopped:
-            async with limit:
-                job = DesignJob(
-                    runtime=self.runtime,
-                    run_id=self.run_id,
-                    tree=self.tree,
-                    task_id=leaf.id,
-                    roles=dict(self.roles),
-                    meter=self.budgets.meter_for(leaf.id),
-                )
-                data = await jobs.start(
-                    plan_jobs.design, f"design.{leaf.id}", job, self.runtime.finished_jobs
-                )
-                return DesignOutcome.read(data)
-
-        outputs = await asyncio.gather(*(design(leaf) for leaf in pending))
-        for leaf, out in zip(pending, outputs, strict=True):
-            if not isinstance(out, BudgetStopped):
-                self._on_design(leaf, out)
-                continue
-            # The leaf stays without a role: at a subtree's budget, dispatch designs it
-            # again and stops its subtree; at the run's, the run ends here (see _settle).
-            self.take_usage_and_notices(leaf, out)
-            if out.scope is None and self.budget_exceeded is None:
-                self.budget_exceeded = out.reason
-                self.failure = str(BudgetExceeded(self.budget_exceeded))
+        if not pending:
+            return
+        root = self.tree.root
+        async with limit:
+            job = self._design_job(pending, root)
+            name = plan_jobs.design_name(job.leaf_ids)
+            data = await jobs.start(plan_jobs.design, name, job, self.runtime.finished_jobs)
+        out = DesignOutcome.read(data)
+        if not isinstance(out, BudgetStopped):
+            self._on_design(root, out)
+            return
+        # The leaves stay without roles: at the run's budget (the goal's node has no
+        # subtree's) the run ends here (see _settle), and a resumed run designs them again.
+        self.take_usage_and_notices(root, out)
+        if out.scope is None and self.budget_exceeded is None:
+            self.budget_exceeded = out.reason
+            self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is not None:
             self._settle()
 
@@ -254,7 +246,11 @@ class Scheduler:
         if running >= self.runtime.limits.max_parallel:
             return
         busy = {j.task_id for j in self._jobs.values()}
-        for leaf in self.tree.ready_leaves():
+        ready = self.tree.ready_leaves()
+        if len(ready) > 1:  # the longest chain of waiting work first (see waiting_chains)
+            chains = self.tree.waiting_chains([n.id for n in ready])
+            ready.sort(key=lambda n: -chains[n.id])
+        for leaf in ready:
             if leaf.status is TaskStatus.PENDING:
                 leaf.status = TaskStatus.READY
             if leaf.role not in self.roles or leaf.id in busy:
@@ -358,23 +354,36 @@ class Scheduler:
 
     def design(self, leaf: TaskNode) -> None:
         """Give ``leaf`` a role: the planner's hint when it names one, else a designed one."""
-        if self._use_hint(leaf):
+        self.design_leaves([leaf], leaf)
+
+    def design_leaves(self, leaves: Sequence[TaskNode], owner: TaskNode) -> None:
+        """Give ``leaves`` roles: known planner hints, the others in one design job.
+
+        ``owner`` is the node the leaves' plan hangs from: the job's usage is counted on
+        it, under its subtree's budget (see :class:`~orchestra.engine.plan_jobs.DesignJob`).
+        """
+        pending = [leaf for leaf in leaves if not self._use_hint(leaf)]
+        if not pending:
             return
-        job = DesignJob(
-            runtime=self.runtime,
-            run_id=self.run_id,
-            tree=self.tree,
-            task_id=leaf.id,
-            roles=dict(self.roles),
-        )
+        job = self._design_job(pending, owner)
         self.start(
             "design",
-            leaf,
-            f"design.{leaf.id}",
+            owner,
+            plan_jobs.design_name(job.leaf_ids),
             plan_jobs.design,
             job,
             DesignOutcome,
-            partial(self._on_design, leaf),
+            partial(self._on_design, owner),
+        )
+
+    def _design_job(self, leaves: Sequence[TaskNode], owner: TaskNode) -> DesignJob:
+        return DesignJob(
+            runtime=self.runtime,
+            run_id=self.run_id,
+            tree=self.tree,
+            task_id=owner.id,
+            leaf_ids=tuple(leaf.id for leaf in leaves),
+            roles=dict(self.roles),
         )
 
     # -- handling results ----------------------------------------------------------
@@ -387,9 +396,16 @@ class Scheduler:
         for notice in out.notices:
             self.notices.append(self.emit.notice(notice.kind, notice.message, node.id))
 
-    def _on_design(self, leaf: TaskNode, out: DesignOutcome) -> None:
-        self.take_usage_and_notices(leaf, out)
-        self._assign(leaf, out.spec)
+    def _on_design(self, owner: TaskNode, out: DesignOutcome) -> None:
+        """Assign the batch's roles in its order; the call's usage is ``owner``'s."""
+        self.take_usage_and_notices(owner, out)
+        for found in out.leaves:
+            leaf = self.tree.get(found.task_id)
+            if leaf.status.is_final:  # dropped while it was designed (nothing runs it)
+                continue
+            if found.fallback is not None:
+                self.notices.append(self.emit.notice("role_fallback", found.fallback, leaf.id))
+            self._assign(leaf, found.spec)
 
     def _assign(self, leaf: TaskNode, spec: RoleSpec) -> None:
         """Give ``leaf`` the role ``spec`` (adopted into the run's roles)."""

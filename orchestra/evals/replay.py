@@ -30,12 +30,13 @@ from typing import Any
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestra.core.events import Event
 from orchestra.core.plan import DESCRIPTION_MAX, HARD_MAX_TASKS_PER_LEVEL, TITLE_MAX
 from orchestra.core.roles import Role
-from orchestra.evals.dags import DagRecord, critical_path_s
+from orchestra.core.usage import AgentUsage
+from orchestra.evals.dags import DagNode, DagRecord, critical_path_s
 from orchestra.evals.latency import LatencySpec
 from orchestra.team import Team
 from orchestra.testing import ScriptedCall, ScriptedChatModel, tool_call, verdict
@@ -47,7 +48,10 @@ __all__ = [
     "StubCalls",
     "replay",
     "replay_record",
+    "calls_in_order",
     "replay_script",
+    "resolve_references",
+    "skipped_record",
     "stub_tools",
     "summarize",
 ]
@@ -72,6 +76,11 @@ class ReplayRecord(BaseModel):
     """The whole run, planning and synthesis included."""
     problems: list[str]
     """Why ``exactly_once`` or ``order_ok`` failed, or the run did not succeed."""
+    tool_span_efficiency: float = 0.0
+    """The critical path over the first tool call's start to the last one's end: the
+    measure engines without tasks around their tool calls are compared on."""
+    usage_by_agent: dict[str, AgentUsage] = Field(default_factory=dict)
+    """The run's model calls and tokens by agent."""
 
 
 class ReplaySummary(BaseModel):
@@ -83,6 +92,13 @@ class ReplaySummary(BaseModel):
     median_efficiency: float
     p10_efficiency: float
     median_overhead_ms_per_node: float
+    median_tool_span_efficiency: float = 0.0
+    p10_tool_span_efficiency: float = 0.0
+    median_run_ms: float = 0.0
+    model_calls_per_task: dict[str, float] = Field(default_factory=dict)
+    """Model calls per node over all records, by agent and ``total``."""
+    tokens_per_task: dict[str, float] = Field(default_factory=dict)
+    """Tokens (input and output) per node over all records, by agent and ``total``."""
 
 
 class ReplayReport(BaseModel):
@@ -101,14 +117,16 @@ class StubCalls:
     spans: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     strays: list[str] = field(default_factory=list)
     """Calls no node accounts for."""
+    signatures: dict[str, str] = field(default_factory=dict)
+    """Nodes' resolved calls, kept once every output they refer to is known."""
 
 
-def _resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
+def resolve_references(value: Any, outputs: Mapping[str, Any]) -> Any:
     """``value`` with ``${nJ}`` / ``${nJ.field}`` references replaced by the outputs."""
     if isinstance(value, dict):
-        return {k: _resolve(v, outputs) for k, v in value.items()}
+        return {k: resolve_references(v, outputs) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, outputs) for v in value]
+        return [resolve_references(v, outputs) for v in value]
     if not isinstance(value, str):
         return value
     whole = _REFERENCE.fullmatch(value)
@@ -181,6 +199,22 @@ def stub_tools(record: DagRecord, latency: Mapping[str, float], calls: StubCalls
     return tools
 
 
+def _node_signature(node: DagNode, calls: StubCalls) -> str:
+    """The call ``node`` makes, as far as the outputs it refers to are known.
+
+    Kept once they all are (they do not change): a stub's lookup stays cheap in a wide
+    graph, where it would otherwise resolve every node's arguments at every call.
+    """
+    known = calls.signatures.get(node.id)
+    if known is not None:
+        return known
+    signature = _signature(node.tool, resolve_references(node.args, calls.outputs))
+    referred = {m.group(1) for m in _REFERENCE.finditer(json.dumps(node.args, default=str))}
+    if referred <= calls.outputs.keys():
+        calls.signatures[node.id] = signature
+    return signature
+
+
 def _claim(record: DagRecord, calls: StubCalls, tool: str, args: Mapping[str, Any]) -> str | None:
     """The node a call serves: same tool, same resolved arguments, not yet called.
 
@@ -190,9 +224,7 @@ def _claim(record: DagRecord, calls: StubCalls, tool: str, args: Mapping[str, An
     candidates = [
         n
         for n in record.nodes
-        if n.tool == tool
-        and n.id not in calls.spans
-        and _signature(n.tool, _resolve(n.args, calls.outputs)) == wanted
+        if n.tool == tool and n.id not in calls.spans and _node_signature(n, calls) == wanted
     ]
     ready = [n for n in candidates if all(d in calls.outputs for d in n.deps)]
     chosen = (ready or candidates)[:1]
@@ -228,7 +260,7 @@ def replay_script(
         results = [m for m in call.messages if isinstance(m, ToolMessage)]
         if results:
             return f"{node.id} done: {results[-1].text[:200]}"
-        return tool_call(node.tool, _resolve(node.args, calls.outputs))
+        return tool_call(node.tool, resolve_references(node.args, calls.outputs))
 
     return {
         "planner": [{"tasks": tasks}],
@@ -282,7 +314,7 @@ async def replay_record(
     again after the call, as a role without it is.
     """
     if len(record.nodes) > HARD_MAX_TASKS_PER_LEVEL:
-        return _unplayable(record, f"more than {HARD_MAX_TASKS_PER_LEVEL} nodes")
+        return skipped_record(record, f"more than {HARD_MAX_TASKS_PER_LEVEL} nodes")
     latencies = {n.id: latency.draw(seed, record.id, n.id) for n in record.nodes}
     task_ids = {node.id: f"t{i}" for i, node in enumerate(record.nodes)}
     calls = StubCalls()
@@ -317,6 +349,8 @@ async def replay_record(
     ends = [finished[t] for t in task_ids.values() if t in finished]
     begins = [started[t] for t in task_ids.values() if t in started]
     makespan = (max(ends) - min(begins)) if ends and begins else 0.0
+    spans = [span for node in calls.spans.values() for span in node]
+    tool_makespan = (max(e for _, e in spans) - min(b for b, _ in spans)) if spans else 0.0
     return ReplayRecord(
         id=record.id,
         nodes=len(record.nodes),
@@ -329,6 +363,8 @@ async def replay_record(
         overhead_ms_per_node=round((makespan - cp) / len(record.nodes) * 1000, 3),
         run_s=round(run_s, 6),
         problems=problems,
+        tool_span_efficiency=round(cp / tool_makespan, 4) if tool_makespan > 0 else 0.0,
+        usage_by_agent=result.usage.by_agent,
     )
 
 
@@ -367,14 +403,27 @@ def _check_order(
             if task in started and (before not in finished or started[task] < finished[before]):
                 ok = False
                 problems.append(f"{node.id} started before {dep} finished")
-            mine, theirs = calls.spans.get(node.id), calls.spans.get(dep)
+    return calls_in_order(record, calls, problems) and ok
+
+
+def calls_in_order(record: DagRecord, calls: StubCalls, problems: list[str]) -> bool:
+    """Whether no node's tool call started before its inputs' calls ended.
+
+    Each call that did goes into ``problems``.
+    """
+    ok = True
+    for node in record.nodes:
+        mine = calls.spans.get(node.id)
+        for dep in node.deps:
+            theirs = calls.spans.get(dep)
             if mine and (not theirs or mine[0][0] < theirs[-1][1]):
                 ok = False
                 problems.append(f"{node.id}'s call started before {dep}'s call ended")
     return ok
 
 
-def _unplayable(record: DagRecord, why: str) -> ReplayRecord:
+def skipped_record(record: DagRecord, why: str) -> ReplayRecord:
+    """The entry of a record that could not be replayed, and why."""
     return ReplayRecord(
         id=record.id,
         nodes=len(record.nodes),
@@ -429,6 +478,7 @@ def summarize(records: Sequence[ReplayRecord]) -> ReplaySummary:
     played = [r for r in records if r.status != "skipped"] or list(records)
     efficiency = [r.efficiency for r in played]
     overhead = [r.overhead_ms_per_node for r in played]
+    spans = [r.tool_span_efficiency for r in played]
     return ReplaySummary(
         n=len(records),
         exactly_once=sum(r.exactly_once for r in records),
@@ -436,7 +486,31 @@ def summarize(records: Sequence[ReplayRecord]) -> ReplaySummary:
         median_efficiency=round(statistics.median(efficiency), 4),
         p10_efficiency=round(_percentile(efficiency, 10), 4),
         median_overhead_ms_per_node=round(statistics.median(overhead), 3),
+        median_tool_span_efficiency=round(statistics.median(spans), 4),
+        p10_tool_span_efficiency=round(_percentile(spans, 10), 4),
+        median_run_ms=round(statistics.median(r.run_s for r in played) * 1000, 2),
+        **_per_node(played),
     )
+
+
+def _per_node(records: Sequence[ReplayRecord]) -> dict[str, dict[str, float]]:
+    """Model calls and tokens per node over ``records``, by agent and in total."""
+    nodes = sum(r.nodes for r in records)
+    total: dict[str, AgentUsage] = {}
+    for record in records:
+        for agent, share in record.usage_by_agent.items():
+            total[agent] = total[agent] + share if agent in total else share
+    if not nodes or not total:
+        return {}
+    calls = {a: round(u.model_calls / nodes, 3) for a, u in sorted(total.items())}
+    tokens = {
+        a: round((u.input_tokens + u.output_tokens) / nodes, 1) for a, u in sorted(total.items())
+    }
+    calls["total"] = round(sum(u.model_calls for u in total.values()) / nodes, 3)
+    tokens["total"] = round(
+        sum(u.input_tokens + u.output_tokens for u in total.values()) / nodes, 1
+    )
+    return {"model_calls_per_task": calls, "tokens_per_task": tokens}
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:

@@ -197,9 +197,14 @@ class EmbeddedChatModel(BaseChatModel):
         schema: dict[str, Any] | None = kwargs.get("response_schema")
         if tools:
             schema = tool_action_schema(tools)
+        max_tokens = self.max_tokens.get(agent, self.max_tokens.get("*", 320))
+        tasks = metadata.get("orchestra_tasks")
+        if isinstance(tasks, list) and len(tasks) > 1:
+            # one call answers for several tasks (a batch of role designs): each its share
+            max_tokens *= len(tasks)
         request: dict[str, Any] = {
             "messages": to_chat_messages(messages, tools),
-            "max_tokens": self.max_tokens.get(agent, self.max_tokens.get("*", 320)),
+            "max_tokens": max_tokens,
             # A repair round that decoded greedily again would repeat the same mistake, and
             # samples of one request (plan sampling) would all be the first one.
             "temperature": min(1.0, self.temperature + 0.4 * repair + (0.7 if sample else 0)),

@@ -552,6 +552,7 @@ def trace_run_usage(span: Span, usage: Usage) -> None:
         span,
         {
             "orchestra.usage.input_tokens": usage.input_tokens,
+            "orchestra.usage.cached_input_tokens": usage.cached_input_tokens,
             "orchestra.usage.output_tokens": usage.output_tokens,
             "orchestra.usage.model_calls": usage.model_calls,
             "orchestra.usage.cost_usd": usage.cost_usd,

@@ -68,3 +68,19 @@ def test_usage_rolls_up_the_tree():
     assert tree.total_usage("g").model_calls == 4
     assert tree.total_usage("x").total_tokens == 15
     assert tree.total_usage("root") == tree.total_usage("g")
+
+
+def test_waiting_chains_count_sibling_and_parent_waiters():
+    tree = build()
+    # r1 <- r2 inside research, and write waits for research (so for r1 and r2 too)
+    assert tree.waiting_chains(["r1", "r2", "write"]) == {"r1": 2, "r2": 1, "write": 0}
+
+
+def test_waiting_chains_of_a_chain_and_a_fan_out():
+    tree = TaskTree.for_goal("goal", 1, max_tasks_per_level=64)
+    chain = [subtask(f"c{i}", deps=[f"c{i - 1}"] if i else []) for i in range(40)]
+    fan = [subtask(f"f{i}") for i in range(20)]
+    draft = PlanDraft.model_validate(plan(*chain, *fan))
+    tree.add(draft_to_nodes(draft, tree, parent_id=ROOT_ID))
+    chains = tree.waiting_chains(["c0", "c39", "f3"])
+    assert chains == {"c0": 39, "c39": 0, "f3": 0}

@@ -240,7 +240,7 @@ async def test_events_are_typed_and_the_run_is_checkpointed():
         "run_started",
         "task_planned",
         "usage",  # planning, on the root
-        "usage",  # the role design of a
+        "usage",  # the role design of the plan's leaves (a), on the root
         "role_assigned",
         "task_started",
         "usage",  # a's attempt and critique
@@ -251,7 +251,7 @@ async def test_events_are_typed_and_the_run_is_checkpointed():
         "run_finished",
     ]
     usage = [e for e in events if isinstance(e, UsageRecorded)]
-    assert [e.task_id for e in usage] == ["root", "a", "a", "root"]
+    assert [e.task_id for e in usage] == ["root", "root", "a", "root"]
     assert (
         sum(e.usage.input_tokens for e in usage)
         == (await team.aget_run("run-1")).usage.input_tokens
@@ -298,3 +298,28 @@ def test_graph_is_inspectable_as_mermaid():
     mermaid = team.graph.get_graph().draw_mermaid()
     for node in ("plan", "design_roles", "dispatch", "synthesize", "finish"):
         assert f"{node}(" in mermaid
+
+
+async def test_ready_tasks_with_more_work_waiting_on_them_start_first():
+    # 'lone' comes first in the plan, but two tasks wait on 'head' one after the other:
+    # with one slot, 'head' starts first (when tasks finish together, the one more work
+    # waits on is handled first)
+    script = {
+        "planner": [
+            plan(
+                subtask("lone"),
+                subtask("head"),
+                subtask("middle", deps=["head"]),
+                subtask("tail", deps=["middle"]),
+            )
+        ],
+        "role_designer": WORKER,
+        "executor": lambda call: f"result of {call.task_id}",
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, _ = make_team(script, max_parallel=1)
+    result, events = await run_collect(team)
+    assert result.succeeded
+    started = [e.task_id for e in events if e.type == "task_started"]
+    assert started.index("head") < started.index("lone")

@@ -7,7 +7,7 @@ asked for can be checked on a plain tree, outcomes handed in by hand.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +51,7 @@ class FakeDispatch:
     failure: str | None = None
     started: list[Started] = field(default_factory=list)
     designed: list[str] = field(default_factory=list)
+    design_owners: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     completed: list[str] = field(default_factory=list)
     running: set[str] = field(default_factory=set)
@@ -61,8 +62,9 @@ class FakeDispatch:
     def busy(self, task_ids: set[str]) -> bool:
         return bool(self.running & task_ids)
 
-    def design(self, leaf: TaskNode) -> None:
-        self.designed.append(leaf.id)
+    def design_leaves(self, leaves: Sequence[TaskNode], owner: TaskNode) -> None:
+        self.designed.extend(leaf.id for leaf in leaves)
+        self.design_owners.append(owner.id)
 
     def complete(self, node: TaskNode, at: datetime) -> None:
         node.status = TaskStatus.DONE
@@ -153,6 +155,7 @@ def test_an_escalation_replan_keeps_what_it_names_and_designs_the_new_leaves(eve
     (record,) = d.replans
     assert (record.scope, record.escalated_from, record.kept_task_ids) == ("mid", "leaf", ["other"])
     assert d.designed == ["fresh"]
+    assert d.design_owners == ["mid"]  # one design call, charged to the re-planned scope
     assert d.tree.get("other").status is TaskStatus.DONE  # kept, not run again
 
 

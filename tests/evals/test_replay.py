@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from orchestra.evals.dags import load_dags
 from orchestra.evals.latency import LatencySpec
 from orchestra.evals.replay import replay, replay_record
@@ -114,8 +116,20 @@ def test_the_cli_prints_one_json_object_with_the_summary():
         "median_efficiency",
         "p10_efficiency",
         "median_overhead_ms_per_node",
+        "median_tool_span_efficiency",
+        "p10_tool_span_efficiency",
+        "median_run_ms",
+        "model_calls_per_task",
+        "tokens_per_task",
     }
     assert report["summary"]["exactly_once"] == 4
+    per_task = report["summary"]["model_calls_per_task"]
+    # one executor call a node (the role finishes on its tool), one critic call a node
+    # plus the answer's; planning and synthesis spread over the nodes
+    assert per_task["executor"] == 1.0 and per_task["critic"] > 1.0
+    assert per_task["total"] == pytest.approx(
+        sum(v for k, v in per_task.items() if k != "total"), abs=0.01
+    )
     assert report["settings"]["tool_latency"] == "uniform:0.001:0.01"
     first = report["records"][0]
     assert {

@@ -144,3 +144,18 @@ def test_research_team_runs_offline_on_the_embedded_model(goal):
             assert task["verdicts"] and task["verdicts"][-1]["verdict"] == "pass", task["id"]
     answer = record["answer_verdicts"]
     assert "root" in unverified or (answer and answer[-1]["verdict"] == "pass")
+
+
+def test_a_batch_call_gets_an_output_budget_per_task():
+    # no weights are loaded to build a request
+    model = EmbeddedChatModel(model_path="/nonexistent.gguf", max_tokens={"role_designer": 160})
+    one = model._request(
+        [HumanMessage(content="x")], None, {"orchestra_agent": "role_designer"}, {}
+    )
+    batch = model._request(
+        [HumanMessage(content="x")],
+        None,
+        {"orchestra_agent": "role_designer", "orchestra_tasks": ["a", "b", "c"]},
+        {},
+    )
+    assert one["max_tokens"] == 160 and batch["max_tokens"] == 480

@@ -44,6 +44,23 @@ def agent_of(system: str) -> str:
     return "executor"
 
 
+def structured_reply(agent: str, request: str) -> Any:
+    """The fixture reply to a structured call; the role designer's names each task asked
+    about (it designs a plan's roles in one call: ``Task <id>: ...`` in ``request``)."""
+    if agent != "role_designer":
+        return REPLIES[agent]
+    tasks = re.findall(r"^Task (\S+): ", request, re.MULTILINE)
+    assert tasks, "a role-design call names its tasks"
+    return {"roles": [{"task": t, **REPLIES["role_designer"]} for t in tasks]}
+
+
+def text_of(content: Any) -> str:
+    """A message's text, whether its content is a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
 def task_of(text: str) -> str:
     found = re.search(r"Your task \(([^)]+)\)", text)
     return found.group(1) if found else ""
@@ -103,7 +120,8 @@ def openai_server(seen: list[dict[str, Any]]) -> Handler:
         message = reply["choices"][0]["message"]
         if agent in ("planner", "role_designer", "critic"):
             assert body["response_format"]["type"] == "json_schema"
-            message["content"] = json.dumps(REPLIES[agent])
+            request = text_of(body["messages"][-1]["content"])
+            message["content"] = json.dumps(structured_reply(agent, request))
         elif agent == "executor":
             has_result = any(m["role"] == "tool" for m in body["messages"])
             if task_of(body["messages"][1]["content"]) == "count" and not has_result:
@@ -138,9 +156,9 @@ def test_a_team_runs_on_openai_through_the_real_client(monkeypatch):
     assert result.tree.get("report").depends_on == ["count"]
     tool_results = [m for b in seen for m in b["messages"] if m["role"] == "tool"]
     assert tool_results and "4" in tool_results[0]["content"]
-    # plan, roles (2), attempts (3 calls for 'count', 1 for 'report'), verdicts (2),
-    # synthesis and the critic's verdict on the answer
-    assert result.usage.model_calls == len(seen) == 1 + 2 + 3 + 2 + 1 + 1
+    # plan, roles (one call for both tasks), attempts (3 calls for 'count', 1 for
+    # 'report'), verdicts (2), synthesis and the critic's verdict on the answer
+    assert result.usage.model_calls == len(seen) == 1 + 1 + 3 + 2 + 1 + 1
     assert result.usage.input_tokens == 412 * len(seen)
     assert result.usage.cost_usd == pytest.approx(len(seen) * (412 * 0.4 + 57 * 1.6) / 1e6)
     assert all(b["model"] == "gpt-4.1-mini" for b in seen)
@@ -220,7 +238,7 @@ def test_streamed_replies_from_openai_carry_the_same_usage(monkeypatch):
     assert result.tree.get("count").result == REPLIES["executor_final"]
     streamed = [b for b in seen if b.get("stream")]
     assert streamed  # executors and the synthesizer streamed; structured replies did not
-    assert result.usage.model_calls == len(seen) == 1 + 2 + 3 + 2 + 1 + 1
+    assert result.usage.model_calls == len(seen) == 1 + 1 + 3 + 2 + 1 + 1
     assert result.usage.input_tokens == 412 * len(seen)  # streamed calls counted in full
     pieces = [e for e in events if isinstance(e, TokenStreamed) and e.agent == "synthesizer"]
     assert "".join(p.text for p in pieces) == REPLIES["synthesizer"] and len(pieces) > 1
@@ -238,8 +256,9 @@ def anthropic_server(seen: list[dict[str, Any]]) -> Handler:
         forced = (body.get("tool_choice") or {}).get("name")
         if agent in ("planner", "role_designer", "critic"):
             assert forced, "structured output goes through a forced tool call"
+            data = structured_reply(agent, text_of(body["messages"][-1]["content"]))
             reply["content"] = [
-                {"type": "tool_use", "id": "toolu_fake01", "name": forced, "input": REPLIES[agent]}
+                {"type": "tool_use", "id": "toolu_fake01", "name": forced, "input": data}
             ]
             reply["stop_reason"] = "tool_use"
         elif agent == "executor":
@@ -279,7 +298,8 @@ def test_a_team_runs_on_anthropic_through_the_real_client(monkeypatch):
     assert result.status is RunStatus.SUCCEEDED
     assert result.output == REPLIES["synthesizer"]
     assert result.tree.get("count").result == REPLIES["executor_final"]
-    assert result.usage.model_calls == len(seen) == 10  # the answer's verdict included
+    # one role-design call for the plan; the answer's verdict included
+    assert result.usage.model_calls == len(seen) == 9
     assert result.usage.output_tokens == 61 * len(seen)
     assert result.usage.cost_usd == pytest.approx(len(seen) * (398 * 3.0 + 61 * 15.0) / 1e6)
 

@@ -40,9 +40,10 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     assert result.status is RunStatus.SUCCEEDED
 
     # the whole tree: run, planner, synthesizer, a span per task (3 leaves and their
-    # group), per leaf designer + executor + critic, the group's lead designer + lead +
-    # critic, the critic on the answer, one chat span per model call, a tool span
-    assert len(spans.all) == 3 + 4 + 3 * 3 + 3 + 1 + result.usage.model_calls + 1
+    # group), one role designer for the plan's leaves, per leaf executor + critic, the
+    # group's lead designer + lead + critic, the critic on the answer, one chat span per
+    # model call, a tool span
+    assert len(spans.all) == 3 + 4 + 1 + 3 * 2 + 3 + 1 + result.usage.model_calls + 1
     run = spans.one("invoke_workflow writers")
     assert run.parent is None
     assert {s.context.trace_id for s in spans.all} == {run.context.trace_id}
@@ -68,11 +69,13 @@ async def test_a_run_is_one_trace_with_agent_chat_and_tool_spans(spans: Spans):
     assert task_span["a"].attributes["orchestra.task.depth"] == 2
     assert run.attributes[TASK] == "root"
 
-    # every leaf: a role designer span, an executor span named after the role, a critic
-    # inside, all in the leaf's task span
+    # one role designer span for the plan's leaves, on the goal like the planner's
+    designer = spans.one("invoke_agent role_designer", **{TASK: "root"})
+    assert spans.parent_of(designer) is run
+    assert designer.attributes["orchestra.design.tasks"] == ("a", "b", "write")
+    # every leaf: an executor span named after the role, a critic inside, all in the
+    # leaf's task span
     for leaf, parent, depth in (("a", "research", 2), ("b", "research", 2), ("write", "root", 1)):
-        designer = spans.one("invoke_agent role_designer", **{TASK: leaf})
-        assert spans.parent_of(designer) is task_span[leaf]
         executor = spans.one("invoke_agent analyst", **{TASK: leaf})
         assert spans.parent_of(executor) is task_span[leaf]
         assert executor.status.status_code is StatusCode.OK

@@ -1,0 +1,330 @@
+"""The action tree of plan sampling: what the K sampled plans share, and where they differ.
+
+After Tree-Planner (Hu et al., 2023), adapted to plans that are trees of sibling DAGs
+rather than sequences. The K valid samples are merged on equal tasks (the same
+normalized title at the same place, :func:`task_key`, the key plan selection matches
+samples on): the tasks of the plan the run executes are kept once, each with the votes
+of the samples that contain it, and where another sample wrote something else for the
+same part of the goal, that is a **branch**: an :class:`Alternative` (one task, or a
+different decomposition into several) with its own votes.
+
+Which sample's task stands for which: at each level, the tasks of a sample that no task
+of the executed plan matches are aligned with the executed plan's unmatched tasks by
+the words they share (words of four letters or more in the title and description,
+Jaccard); tasks aligned to the same task
+form one alternative, with their dependencies among themselves. A task that shares no
+word with any unmatched task stands for nothing and is left out.
+
+**Backtracking** (:func:`next_alternative`): when the critic sends a task of the
+executed plan back with ``replan``, the engine first grafts an unused alternative for
+it (no planner call, no planning tokens), and asks the planner only when none is left.
+Each alternative is used once; a graft counts as a re-plan against ``max_replans`` and
+``max_replans_per_node``. The choice is grounded in what has happened so far, by a
+fixed rule and without a model call:
+
+1. alternatives that repeat a plan already tried on that line are skipped, and so are
+   those from sampled plans the plan critic scored below :data:`MIN_SCORE`;
+2. an alternative whose named tools all served tasks the critic has accepted in this
+   run comes first (an approach that has worked on a sibling);
+3. then the plan critic's best score of the sampled plans that proposed it;
+4. then votes; then the sample that proposed it first.
+
+When nothing has been accepted yet and no critic judged the samples (one distinct
+plan, or votes chose), that is votes alone. The plan the run starts with is not
+re-decided by this rule: it is plan selection's choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra.core.plan import DraftTask, PlanDraft, plan_signature
+from orchestra.core.surgery import tried_before
+from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
+
+__all__ = [
+    "MIN_SCORE",
+    "ActionTree",
+    "Alternative",
+    "Branch",
+    "build_action_tree",
+    "next_alternative",
+    "position_of",
+    "task_key",
+]
+
+
+MIN_SCORE = 0.5
+"""Alternatives from sampled plans the plan critic scored below this are never grafted:
+it judged them more wrong than right, and the planner, with the failure in view, is
+asked instead."""
+
+
+def task_key(task: DraftTask) -> str:
+    """What makes two sampled tasks the same task: the title, without case or spacing."""
+    return " ".join(task.title.casefold().split())
+
+
+class Alternative(BaseModel):
+    """What other samples proposed instead of one task of the executed plan."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    """``<task id>~<n>``: how records and events name it (n from 1, most votes first)."""
+    tasks: list[DraftTask]
+    """The replacement as the sample wrote it: one task, or several with their
+    dependencies among themselves (and their subtasks)."""
+    samples: list[int]
+    """The samples (0-based) that proposed it: its votes."""
+    score: float | None = None
+    """The plan critic's best score among the sampled plans that proposed it (None: no
+    critic judged them)."""
+
+    @property
+    def votes(self) -> int:
+        """How many samples proposed it."""
+        return len(self.samples)
+
+    @property
+    def tools(self) -> list[str]:
+        """The tools its tasks name, all levels, first mention first."""
+        return list(dict.fromkeys(t for task in _walk(self.tasks) for t in task.tools))
+
+    @property
+    def draft(self) -> PlanDraft:
+        """The replacement as a plan, as a re-plan would give it."""
+        return PlanDraft.model_construct(tasks=list(self.tasks), keep=None)
+
+
+class Branch(BaseModel):
+    """One task of the executed plan: its votes and the alternatives to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    """The task's id in the executed plan, which is its id in the tree (but for a task the
+    planner called ``root``, renamed ``root-2`` there, which then has no alternatives)."""
+    parent_id: str | None
+    """Its parent's id in the executed plan; None at the top level."""
+    samples: list[int]
+    """The samples that contain this task at this place: its votes."""
+    alternatives: list[Alternative] = Field(default_factory=list)
+    """What the other samples proposed instead, most votes first."""
+
+
+class ActionTree(BaseModel):
+    """The valid samples merged into one tree (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    samples: int
+    """Valid samples merged."""
+    branches: list[Branch]
+    """Every task of the executed plan, all levels, in plan order."""
+
+    @property
+    def shared(self) -> int:
+        """Tasks of the executed plan that every valid sample contains."""
+        return sum(len(b.samples) == self.samples for b in self.branches)
+
+    @property
+    def alternatives(self) -> int:
+        """Alternatives kept for backtracking, all tasks."""
+        return sum(len(b.alternatives) for b in self.branches)
+
+    def branch(self, task_id: str) -> Branch | None:
+        """The branch of the executed plan's task ``task_id``, if it has one."""
+        for branch in self.branches:
+            if branch.task_id == task_id:
+                return branch
+        return None
+
+    @classmethod
+    def from_selection_data(cls, data: dict[str, Any] | None) -> ActionTree | None:
+        """The action tree kept in a plan selection's state data (``RunState``), if any."""
+        tree = (data or {}).get("action_tree")
+        return cls.model_validate(tree) if tree else None
+
+
+def build_action_tree(
+    valid: Sequence[tuple[int, PlanDraft]],
+    executed: Sequence[int],
+    scores: Mapping[int, float | None] | None = None,
+) -> ActionTree:
+    """Merge the valid ``(sample, draft)`` pairs around the plan of samples ``executed``.
+
+    ``executed`` are the samples that gave the plan the run executes (equal plans: the
+    first one's draft is the plan); every other sample votes for the tasks it shares
+    with it and adds alternatives where it differs. ``scores``: the plan critic's score
+    of each sample's plan, when it judged them.
+    """
+    scores = scores or {}
+    drafts = dict(valid)
+    plan = drafts[executed[0]]
+    votes: dict[str, list[int]] = {t.id: list(executed) for t in _walk(plan.tasks)}
+    proposals: dict[str, dict[object, tuple[list[DraftTask], list[int]]]] = {}
+    for sample, draft in valid:
+        if sample in executed:
+            continue
+        _merge_level(plan.tasks, draft.tasks, sample, votes, proposals)
+    branches: list[Branch] = []
+    parents = {c.id: t.id for t in _walk(plan.tasks) for c in t.subtasks}
+    for task in _walk(plan.tasks):
+        found = proposals.get(task.id, {})
+        ranked = sorted(found.values(), key=lambda p: (-len(p[1]), p[1][0]))
+        branches.append(
+            Branch(
+                task_id=task.id,
+                parent_id=parents.get(task.id),
+                samples=sorted(votes[task.id]),
+                alternatives=[
+                    Alternative(
+                        id=f"{task.id}~{n}",
+                        tasks=tasks,
+                        samples=samples,
+                        score=_best(scores.get(s) for s in samples),
+                    )
+                    for n, (tasks, samples) in enumerate(ranked, 1)
+                ],
+            )
+        )
+    return ActionTree(samples=len(valid), branches=branches)
+
+
+def _best(scores: Iterable[float | None]) -> float | None:
+    known = [s for s in scores if s is not None]
+    return max(known) if known else None
+
+
+def _merge_level(
+    ours: Sequence[DraftTask],
+    theirs: Sequence[DraftTask],
+    sample: int,
+    votes: dict[str, list[int]],
+    proposals: dict[str, dict[object, tuple[list[DraftTask], list[int]]]],
+) -> None:
+    """One sample's tasks at one level against the executed plan's (recursing on matches)."""
+    by_key = {task_key(t): t for t in theirs}
+    unmatched = [t for t in ours if task_key(t) not in by_key]
+    for task in ours:
+        match = by_key.get(task_key(task))
+        if match is not None:
+            votes[task.id].append(sample)
+            _merge_level(task.subtasks, match.subtasks, sample, votes, proposals)
+    keys = {task_key(t) for t in ours}
+    groups: dict[str, list[DraftTask]] = {}
+    for place, task in enumerate(theirs):
+        if task_key(task) in keys:
+            continue
+        target = _closest(task, place, unmatched, ours)
+        if target is not None:
+            groups.setdefault(target.id, []).append(task)
+    for target_id, tasks in groups.items():
+        inside = {t.id for t in tasks}
+        alternative = [
+            t.model_copy(update={"depends_on": [d for d in t.depends_on if d in inside]})
+            for t in tasks
+        ]
+        kept = proposals.setdefault(target_id, {})
+        signature = plan_signature(alternative)
+        if signature in kept:
+            kept[signature][1].append(sample)
+        else:
+            kept[signature] = (alternative, [sample])
+
+
+def _closest(
+    task: DraftTask, mine: int, candidates: Sequence[DraftTask], level: Sequence[DraftTask]
+) -> DraftTask | None:
+    """The candidate sharing the most words with ``task``, which is ``mine``-th of its level.
+
+    Ties: the candidate nearer that place in ``level``, then the first.
+    """
+    if not candidates:
+        return None
+    words = _words(task)
+    place = {t.id: n for n, t in enumerate(level)}
+    scored = [(_jaccard(words, _words(c)), -abs(place[c.id] - mine), c) for c in candidates]
+    score, _, best = max(scored, key=lambda s: (s[0], s[1]))
+    return best if score > 0 else None
+
+
+def _words(task: DraftTask) -> set[str]:
+    """The words of four letters or more in its title and description (no "the", "of")."""
+    text = f"{task.title} {task.description}".casefold()
+    return {w for w in re.findall(r"[\w-]+", text) if len(w) >= 4}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
+    for task in tasks:
+        yield task
+        yield from _walk(task.subtasks)
+
+
+def position_of(tree: TaskTree, failed: TaskNode) -> TaskNode:
+    """The task of the first plan that ``failed``'s line of replacements started from."""
+    origin = failed
+    while origin.replaces is not None and origin.replaces in tree.nodes:
+        origin = tree.get(origin.replaces)
+    return origin
+
+
+def next_alternative(
+    action_tree: ActionTree, tree: TaskTree, failed: TaskNode, used: Iterable[str]
+) -> Alternative | None:
+    """The alternative to graft in place of the rejected leaf ``failed``, if one is left.
+
+    Only for a leaf at the level of the first plan's task its line started from (a
+    nested subtask of a replacement is not a place the samples disagreed on). See the
+    module docstring for the rule; ``used`` are the ids of alternatives already grafted.
+    """
+    origin = position_of(tree, failed)
+    branch = action_tree.branch(origin.id)
+    if branch is None or failed.parent_id != origin.parent_id:
+        return None
+    spent = set(used)
+    left = [
+        a
+        for a in branch.alternatives
+        if a.id not in spent
+        and (a.score is None or a.score >= MIN_SCORE)
+        and _fits(tree, failed, a)
+        and not tried_before(tree, failed, a.draft)
+    ]
+    if not left:
+        return None
+    worked = _accepted_tools(tree)
+
+    def rank(alternative: Alternative) -> tuple[int, float, int, int]:
+        tools = alternative.tools
+        grounded = bool(tools) and all(t in worked for t in tools)
+        score = -1.0 if alternative.score is None else alternative.score
+        return (int(grounded), score, alternative.votes, -alternative.samples[0])
+
+    return max(left, key=rank)
+
+
+def _fits(tree: TaskTree, failed: TaskNode, alternative: Alternative) -> bool:
+    """Whether the alternative leaves its level within the tree's width limit."""
+    parent = failed.parent_id or tree.root.id
+    siblings = len(tree.children(parent, live_only=True))
+    return siblings - 1 + len(alternative.tasks) <= tree.max_tasks_per_level
+
+
+def _accepted_tools(tree: TaskTree) -> set[str]:
+    """Tools named by the leaves the critic (or a check) accepted so far."""
+    return {
+        tool
+        for node in tree.nodes.values()
+        if node.status is TaskStatus.DONE and tree.is_leaf(node.id)
+        for tool in node.tools
+    }

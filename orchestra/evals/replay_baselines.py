@@ -1,0 +1,264 @@
+"""Baselines for the gold-DAG replay: the same graphs on bare LangGraph, run two ways.
+
+``orchestra.evals.replay`` measures how close orchestra gets to a graph's critical path.
+These engines run the same records, with the same per-node latencies (drawn by
+``LatencySpec.draw`` from the same seed) and the same stub tools (``stub_tools``), on
+LangGraph alone, no orchestra code, so the figures can be read side by side:
+
+* ``send_waves``: a ``StateGraph`` whose ``dispatch`` node fans out with ``Send`` to a
+  ``work`` node for every node whose dependencies are all done; the outputs merge through
+  a reducer and ``work`` leads back to ``dispatch`` until everything is done. That is
+  LangGraph's superstep rule: a wave waits for its slowest member, so the best it can do
+  is ``wave_makespan_s`` (the sum over waves of each wave's longest latency).
+* ``functional``: ``@entrypoint`` + ``@task`` (``langgraph.func``). Each node gets a
+  coroutine that awaits its dependencies and then calls the node's task, so a node starts
+  as soon as its own inputs are ready, and the run can reach the critical path up to the
+  engine's overhead. No checkpointer: one is needed only for interrupts and resumes,
+  which a replay never uses, and its serialization would be a cost orchestra's figure
+  does not ask of the baseline. (``send_waves`` runs without one too.)
+
+Measured per record as in ``replay``, into the same ``ReplayRecord``: ``exactly_once``
+(each node's tool ran once, for that node, and the engine ran the node once),
+``order_ok`` (no tool call before its inputs' calls ended), ``makespan_s`` (first tool
+start to last tool end, from the stubs' spans), ``efficiency`` and
+``overhead_ms_per_node``; ``run_s`` is the graph's ``ainvoke`` (built before the clock).
+One difference: ``replay`` takes orchestra's makespan from its task events (a task starts
+before its tool call and ends after it), so orchestra's figure includes a little per-task
+work the baselines' does not.
+
+Why this module ships in ``orchestra.evals`` rather than ``benchmarks/``: the baselines
+are the yardstick for ``replay``'s figures, so they sit next to it, use its public
+helpers, and can be imported by tests and a CLI alike; they need nothing LangGraph does
+not already bring, and nothing in ``orchestra`` imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.tools import BaseTool
+from langgraph.func import entrypoint, task
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel import Pregel
+from langgraph.types import Send
+
+from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL
+from orchestra.evals.dags import DagNode, DagRecord, critical_path_s
+from orchestra.evals.latency import LatencySpec
+from orchestra.evals.replay import (
+    ReplayRecord,
+    ReplayReport,
+    StubCalls,
+    calls_in_order,
+    resolve_references,
+    skipped_record,
+    stub_tools,
+    summarize,
+)
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "functional_workflow",
+    "node_latencies",
+    "replay_baseline",
+    "replay_baseline_record",
+    "send_waves_graph",
+    "wave_makespan_s",
+    "waves",
+]
+
+Engine = Literal["send_waves", "functional"]
+ENGINES: tuple[Engine, ...] = ("send_waves", "functional")
+
+
+def node_latencies(record: DagRecord, latency: LatencySpec, seed: int) -> dict[str, float]:
+    """Each node's tool latency: the draw ``replay_record`` makes for the same seed."""
+    return {n.id: latency.draw(seed, record.id, n.id) for n in record.nodes}
+
+
+def waves(record: DagRecord) -> list[list[str]]:
+    """The supersteps a ``Send`` dispatcher runs, as lists of node ids.
+
+    Each wave is every node not yet run whose dependencies all ran in earlier waves.
+    """
+    done: set[str] = set()
+    out: list[list[str]] = []
+    while len(done) < len(record.nodes):
+        ready = [n.id for n in record.nodes if n.id not in done and set(n.deps) <= done]
+        assert ready, "validated records have no cycles"
+        out.append(ready)
+        done.update(ready)
+    return out
+
+
+def wave_makespan_s(record: DagRecord, latency: Mapping[str, float]) -> float:
+    """The zero-overhead makespan under the superstep rule.
+
+    That is the sum over ``waves`` of each wave's longest latency; ``critical_path_s`` over
+    it is the best efficiency wave execution can reach.
+    """
+    return sum(max(latency[n] for n in wave) for wave in waves(record))
+
+
+class _WaveState(TypedDict, total=False):
+    outputs: Annotated[dict[str, Any], operator.or_]
+
+
+class _Job(TypedDict):
+    """What ``dispatch`` sends ``work``: a node and its arguments, references resolved."""
+
+    node: str
+    args: dict[str, Any]
+
+
+def send_waves_graph(
+    record: DagRecord, tools: Mapping[str, BaseTool], ran: Counter[str]
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """A compiled ``StateGraph`` running ``record`` in ``Send`` waves (module docstring).
+
+    ``tools`` maps tool names to the stubs; ``ran`` counts the ``work`` runs per node.
+    Invoke with ``{"outputs": {}}`` and a recursion limit of at least
+    ``2 * len(waves(record)) + 1`` supersteps.
+    """
+
+    async def dispatch(state: _WaveState) -> _WaveState:
+        return {}
+
+    def route(state: _WaveState) -> list[Send] | str:
+        done = state.get("outputs", {})
+        ready = [n for n in record.nodes if n.id not in done and all(d in done for d in n.deps)]
+        if not ready:  # all done (a validated record always has a ready node otherwise)
+            return END
+        return [Send("work", _Job(node=n.id, args=resolve_references(n.args, done))) for n in ready]
+
+    async def work(state: _Job) -> _WaveState:
+        node = record.node(state["node"])
+        ran[node.id] += 1
+        return {"outputs": {node.id: await tools[node.tool].ainvoke(state["args"])}}
+
+    graph = StateGraph(_WaveState)
+    graph.add_node("dispatch", dispatch)
+    graph.add_node("work", work, input_schema=_Job)
+    graph.add_edge(START, "dispatch")
+    graph.add_conditional_edges("dispatch", route, ["work", END])
+    graph.add_edge("work", "dispatch")
+    return graph.compile(name=f"send-waves-{record.id}"[:60])
+
+
+def functional_workflow(
+    record: DagRecord, tools: Mapping[str, BaseTool], ran: Counter[str]
+) -> Pregel[Any, Any, Any, Any]:
+    """An ``@entrypoint`` running ``record``: one ``@task`` call per node, dependencies first.
+
+    Each node's call starts as soon as its dependencies' results are in (module
+    docstring). Invoke with any input; it returns the outputs by node id.
+
+    ``tools`` maps tool names to the stubs; ``ran`` counts the task runs per node.
+    """
+
+    @task
+    async def call_tool(node_id: str, tool: str, args: dict[str, Any]) -> Any:
+        ran[node_id] += 1
+        return await tools[tool].ainvoke(args)
+
+    @entrypoint()
+    async def workflow(_: Any) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        launched: dict[str, asyncio.Task[Any]] = {}
+
+        async def launch(node: DagNode) -> None:
+            for dep in node.deps:
+                await launched[dep]
+            args = resolve_references(node.args, outputs)
+            outputs[node.id] = await call_tool(node.id, node.tool, args)
+
+        async with asyncio.TaskGroup() as group:
+            for node_id in record.order():  # deps first: their tasks exist when awaited
+                launched[node_id] = group.create_task(launch(record.node(node_id)))
+        return outputs
+
+    workflow.name = f"functional-{record.id}"[:60]
+    return workflow
+
+
+async def replay_baseline_record(
+    engine: Engine, record: DagRecord, latency: LatencySpec, *, seed: int = 0
+) -> ReplayRecord:
+    """Replay one record on a baseline ``engine`` and measure it as ``replay_record`` does.
+
+    Records ``replay_record`` cannot play (more than ``HARD_MAX_TASKS_PER_LEVEL`` nodes)
+    are skipped here too, so the summaries cover the same records.
+    """
+    if len(record.nodes) > HARD_MAX_TASKS_PER_LEVEL:
+        return skipped_record(record, f"more than {HARD_MAX_TASKS_PER_LEVEL} nodes")
+    latencies = node_latencies(record, latency, seed)
+    calls = StubCalls()
+    tools = {t.name: t for t in stub_tools(record, latencies, calls)}
+    ran: Counter[str] = Counter()
+    problems: list[str] = []
+    if engine == "send_waves":
+        runnable: Any = send_waves_graph(record, tools, ran)
+        payload: Any = {"outputs": {}}
+    else:
+        runnable = functional_workflow(record, tools, ran)
+        payload = record.id
+    config = {"recursion_limit": 2 * len(record.nodes) + 4}
+    begin = time.perf_counter()
+    try:
+        await runnable.ainvoke(payload, config=config)
+    except Exception as exc:  # a failed run is a measured outcome, reported in problems
+        problems.append(f"run failed: {type(exc).__name__}: {exc}")
+    run_s = time.perf_counter() - begin
+    once = _check_once(record, calls, ran, problems)
+    ordered = calls_in_order(record, calls, problems)
+    spans = [s for node_spans in calls.spans.values() for s in node_spans]
+    makespan = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
+    cp = critical_path_s(record, latencies)
+    failed = any(p.startswith("run failed") for p in problems)
+    return ReplayRecord(
+        id=record.id,
+        nodes=len(record.nodes),
+        status="failed" if failed else "succeeded",
+        exactly_once=once and not failed,
+        order_ok=ordered,
+        makespan_s=round(makespan, 6),
+        critical_path_s=round(cp, 6),
+        efficiency=round(cp / makespan, 4) if makespan > 0 else 0.0,
+        overhead_ms_per_node=round((makespan - cp) / len(record.nodes) * 1000, 3),
+        run_s=round(run_s, 6),
+        problems=problems,
+    )
+
+
+async def replay_baseline(
+    engine: Engine, records: Sequence[DagRecord], latency: LatencySpec, *, seed: int = 0
+) -> ReplayReport:
+    """Replay every record on ``engine``, one after the other, as ``replay`` does."""
+    results = [await replay_baseline_record(engine, r, latency, seed=seed) for r in records]
+    return ReplayReport(
+        records=results,
+        summary=summarize(results),
+        settings={"engine": engine, "tool_latency": str(latency), "seed": seed},
+    )
+
+
+def _check_once(
+    record: DagRecord, calls: StubCalls, ran: Mapping[str, int], problems: list[str]
+) -> bool:
+    ok = True
+    for node in record.nodes:
+        spans, runs = len(calls.spans.get(node.id, [])), ran.get(node.id, 0)
+        if spans != 1 or runs != 1:
+            ok = False
+            problems.append(f"{node.id}: tool ran {spans} time(s), the engine ran it {runs}")
+    if calls.strays:
+        ok = False
+        problems.append(f"calls no node accounts for: {calls.strays}")
+    return ok

@@ -1,0 +1,182 @@
+"""The action tree: K sampled plans merged, and which alternative backtracking takes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestra.core.action_tree import ActionTree, build_action_tree, next_alternative
+from orchestra.core.plan import PlanDraft, draft_to_nodes
+from orchestra.core.plan_selection import PlanSelection
+from orchestra.core.surgery import replace_task
+from orchestra.core.tree import ROOT_ID, TaskStatus, TaskTree
+from orchestra.core.usage import Usage
+from orchestra.testing import plan, subtask
+
+
+def _task(id: str, title: str, tools: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+    task = subtask(id, title, f"{title} for the report.", **kw)
+    task["tools"] = tools or []
+    return task
+
+
+def _draft(*tasks: dict[str, Any]) -> PlanDraft:
+    return PlanDraft.model_validate(plan(*tasks))
+
+
+CHOSEN = _draft(
+    _task("prices", "Find the prices", ["search"]),
+    _task("specs", "Compare the specs"),
+    _task("pick", "Pick a laptop", deps=["prices", "specs"]),
+)
+SAME = _draft(  # CHOSEN with other ids: votes for every task
+    _task("p", "find the  prices", ["search"]),
+    _task("s", "Compare the specs"),
+    _task("k", "Pick a laptop", deps=["p", "s"]),
+)
+RECALL = _draft(  # another way to get the prices
+    _task("prices", "Recall the prices"),
+    _task("specs", "Compare the specs"),
+    _task("pick", "Pick a laptop", deps=["prices", "specs"]),
+)
+RECALL_AGAIN = _draft(  # the same alternative, renamed: one alternative, two votes
+    _task("r", "Recall  the prices"),
+    _task("s", "Compare the specs"),
+    _task("k", "Pick a laptop", deps=["r", "s"]),
+)
+SPLIT = _draft(  # the prices in two steps (a different decomposition), and no specs
+    _task("shops", "List the shops selling the laptops", ["search"]),
+    _task("quotes", "Read the prices from each shop", ["fetch"], deps=["shops"]),
+    _task("pick", "Pick a laptop", deps=["quotes"]),
+)
+
+
+def test_samples_merge_into_shared_tasks_with_votes_and_alternatives_with_theirs():
+    valid = [(0, CHOSEN), (1, SAME), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)]
+    tree = build_action_tree(valid, [0, 1])
+
+    assert tree.samples == 5
+    assert [b.task_id for b in tree.branches] == ["prices", "specs", "pick"]  # each once
+    prices, specs, pick = tree.branches
+    assert (
+        prices.samples == [0, 1]
+        and specs.samples == [0, 1, 2, 3]
+        and pick.samples == [0, 1, 2, 3, 4]
+    )
+    assert tree.shared == 1 and tree.alternatives == 2 and specs.alternatives == []
+    recall, split = prices.alternatives  # most votes first
+    assert (recall.id, recall.samples, recall.votes) == ("prices~1", [2, 3], 2)
+    assert [t.title for t in recall.tasks] == ["Recall the prices"]
+    assert (split.id, split.samples) == ("prices~2", [4])
+    # both steps stand for the prices; the dependency between them is kept, none outside
+    assert [(t.id, t.depends_on) for t in split.tasks] == [("shops", []), ("quotes", ["shops"])]
+    assert split.tools == ["search", "fetch"]
+
+
+def test_nested_tasks_get_alternatives_under_their_shared_parent():
+    chosen = _draft(
+        _task("research", "Research", subtasks=[_task("web", "Search the web", ["search"])]),
+        _task("write", "Write it up", deps=["research"]),
+    )
+    other = _draft(
+        _task("r", "Research", subtasks=[_task("ask", "Search the library catalogue")]),
+        _task("w", "Write it up", deps=["r"]),
+    )
+    tree = build_action_tree([(0, chosen), (1, other)], [0])
+
+    research, web, write = tree.branches
+    assert (research.samples, write.samples, web.parent_id) == ([0, 1], [0, 1], "research")
+    assert [a.tasks[0].title for a in web.alternatives] == ["Search the library catalogue"]
+
+
+def test_a_task_that_shares_no_word_with_the_plan_stands_for_nothing():
+    other = _draft(
+        _task("prices", "Find the prices", ["search"]),
+        subtask("x", "Unrelated chores", "Water plants."),
+        _task("pick", "Pick a laptop", deps=["prices"]),
+    )
+    tree = build_action_tree([(0, CHOSEN), (1, other)], [0])
+    assert tree.alternatives == 0
+
+
+def test_the_action_tree_is_kept_with_the_plan_selection_as_json():
+    tree = build_action_tree([(0, CHOSEN), (2, RECALL), (4, SPLIT)], [0])
+    selection = PlanSelection(
+        k=3,
+        candidates=[],
+        chosen="A",
+        chosen_by="critic",
+        reason="-",
+        usage=Usage(),
+        single_shot_usage=Usage(),
+        action_tree=tree,
+    )
+    data = selection.model_dump(mode="json")
+    assert ActionTree.from_selection_data(data) == tree
+    assert ActionTree.from_selection_data(None) is None
+    assert ActionTree.from_selection_data({"k": 3}) is None  # a run from before it existed
+
+
+def _run_tree() -> TaskTree:
+    tree = TaskTree.for_goal("buy a laptop", max_depth=3)
+    tree.add(draft_to_nodes(CHOSEN, tree, parent_id=ROOT_ID))
+    return tree
+
+
+def test_backtracking_prefers_votes_when_nothing_has_happened_yet():
+    action = build_action_tree([(0, CHOSEN), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)], [0])
+    tree = _run_tree()
+    chosen = next_alternative(action, tree, tree.get("prices"), used=[])
+    assert chosen is not None and chosen.id == "prices~1"  # two votes against one
+
+
+def test_backtracking_prefers_an_approach_whose_tools_served_accepted_tasks():
+    action = build_action_tree([(0, CHOSEN), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)], [0])
+    tree = _run_tree()
+    done = tree.get("specs")
+    done.status, done.tools = TaskStatus.DONE, ["search", "fetch"]  # these tools worked
+    chosen = next_alternative(action, tree, tree.get("prices"), used=[])
+    assert chosen is not None and chosen.id == "prices~2"  # grounded beats one more vote
+
+
+def test_each_alternative_is_used_once_along_the_line_of_replacements():
+    action = build_action_tree([(0, CHOSEN), (2, RECALL), (4, SPLIT)], [0])
+    tree = _run_tree()
+    first = next_alternative(action, tree, tree.get("prices"), used=[])
+    assert first is not None and first.id == "prices~1"
+    [graft] = replace_task(tree, tree.get("prices"), first.draft, "wrong", datetime.now(UTC))
+    # the graft's own rejection backtracks to the same place: the other alternative
+    second = next_alternative(action, tree, graft, used=[first.id])
+    assert second is not None and second.id == "prices~2"
+    assert next_alternative(action, tree, graft, used=[first.id, second.id]) is None
+
+
+def test_an_alternative_already_tried_on_the_line_is_skipped():
+    action = build_action_tree([(0, CHOSEN), (2, RECALL)], [0])
+    tree = _run_tree()
+    # the planner had already written the same replacement: grafting it would repeat it
+    [again] = replace_task(
+        tree, tree.get("prices"), _draft(_task("r2", "Recall the prices")), "x", datetime.now(UTC)
+    )
+    assert next_alternative(action, tree, again, used=[]) is None
+
+
+def test_tasks_outside_the_first_plan_have_no_alternatives():
+    action = build_action_tree([(0, CHOSEN), (2, RECALL)], [0])
+    tree = _run_tree()
+    nested = draft_to_nodes(_draft(_task("sub", "A nested step")), tree, parent_id="specs")
+    tree.add(nested)
+    assert next_alternative(action, tree, tree.get("sub"), used=[]) is None
+
+
+def test_the_plan_critics_scores_rank_alternatives_and_rule_out_plans_it_judged_wrong():
+    valid = [(0, CHOSEN), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)]
+    tree = _run_tree()
+    # the critic liked the split plan better than the recall ones: it goes first
+    action = build_action_tree(valid, [0], {0: 0.9, 2: 0.6, 3: 0.6, 4: 0.8})
+    assert [a.score for a in action.branches[0].alternatives] == [0.6, 0.8]
+    chosen = next_alternative(action, tree, tree.get("prices"), used=[])
+    assert chosen is not None and chosen.id == "prices~2"
+    # a plan the critic judged more wrong than right is never grafted: the planner is asked
+    action = build_action_tree(valid, [0], {0: 0.9, 2: 0.2, 3: 0.3, 4: 0.1})
+    assert next_alternative(action, tree, tree.get("prices"), used=[]) is None

@@ -1,0 +1,105 @@
+"""Prompts: stable part first (for provider caches), the active path only, inputs cut visibly."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestra import ConfigError, Team
+from orchestra.agents.context import clip_result, describe_task, goal_context, task_context
+from orchestra.core.messages import message_text
+from orchestra.core.tree import TaskNode
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, verdict
+from tests.conftest import make_team, run_collect
+
+LONG = "x" * 15_000
+
+
+def _script(**extra: object) -> dict[str, object]:
+    return {
+        "planner": [
+            plan(
+                subtask("a", "Gather"),
+                subtask("b", "Other branch"),
+                subtask("c", "Use it", deps=["a"]),
+            )
+        ],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor@a": LONG,
+        "executor": "short result",
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+        **extra,
+    }
+
+
+async def test_executor_and_critic_prompts_put_the_shared_part_first():
+    team, model = make_team(_script())
+    await run_collect(team, "the goal")
+    executors = model.calls_for("executor")
+    systems = {message_text(c.messages[0]) for c in executors}
+    assert len(systems) == 1  # every attempt of the role: the same system prompt
+    [system] = systems
+    assert "Overall goal: the goal" in system and system.rstrip().endswith("Do the task.")
+    for call in executors:
+        task = message_text(call.messages[1])
+        assert task.startswith(f"Your task ({call.task_id})")
+        assert "\n\nNow do your task: " in task  # restated last
+    critics = model.calls_for("critic")
+    assert len({message_text(c.messages[0]) for c in critics}) == 1
+    assert "Overall goal: the goal" in message_text(critics[0].messages[0])
+    for call in critics:
+        judged = message_text(call.messages[1])
+        if call.task_id != "root":
+            assert judged.startswith(f"Your task ({call.task_id})")
+
+
+async def test_an_executor_sees_its_path_and_inputs_not_its_siblings():
+    team, model = make_team(_script())
+    await run_collect(team)
+    [c] = model.calls_for("executor", "c")
+    prompt = c.prompt
+    assert "Result of 'Gather' (a)" in prompt
+    assert "Other branch" not in prompt and "short result" not in prompt
+
+
+async def test_a_long_input_is_cut_with_a_marker_by_default():
+    team, model = make_team(_script())
+    result, _ = await run_collect(team)
+    [c] = model.calls_for("executor", "c")
+    task = message_text(c.messages[1])
+    assert "[... 7,000 more characters of this result not shown (15,000 in all);" in task
+    assert "the full text is task a's result in the run record]" in task
+    assert len(task) < 8000 + 1000
+    assert result.tree.get("a").result == LONG  # the record keeps the whole
+
+
+async def test_the_team_setting_is_honoured():
+    team, model = make_team(_script(), max_dependency_chars=500)
+    await run_collect(team)
+    [c] = model.calls_for("executor", "c")
+    assert "[... 14,500 more characters of this result not shown" in c.prompt
+    team, model = make_team(_script(), max_dependency_chars=None)
+    await run_collect(team)
+    [c] = model.calls_for("executor", "c")
+    assert "not shown" not in c.prompt and LONG in c.prompt
+    with pytest.raises(ConfigError):
+        Team(ScriptedChatModel({}), max_dependency_chars=5)
+
+
+def test_short_results_are_untouched():
+    node = TaskNode(id="a", parent_id="root", title="A", description="", result="a short result")
+    assert clip_result(node, 100) == "a short result"
+    assert clip_result(node, len("a short result")) == "a short result"
+    assert clip_result(node, None) == "a short result"
+    cut = clip_result(node, 7)
+    assert cut.startswith("a short\n[... 7 more characters of this result not shown (14 in all)")
+
+
+async def test_describe_task_is_the_goal_then_the_task():
+    team, model = make_team(_script())
+    result, _ = await run_collect(team, "the goal")
+    tree = result.tree
+    task = tree.get("c")
+    whole = describe_task(tree, task)
+    assert whole == f"{goal_context(tree)}\n\n{task_context(tree, task)}"
+    assert whole.startswith("Overall goal: the goal")
