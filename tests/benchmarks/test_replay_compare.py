@@ -16,10 +16,9 @@ from rich.console import Console
 
 from orchestra.evals.dags import DagRecord, critical_path_s, load_dags
 from orchestra.evals.latency import LatencySpec
-from orchestra.evals.replay import StubCalls, stub_tools
+from orchestra.evals.replay import StubCalls, calls_in_order, stub_tools
 from orchestra.evals.replay_baselines import (
     ENGINES,
-    _check_order,
     functional_workflow,
     node_latencies,
     replay_baseline,
@@ -114,7 +113,7 @@ def test_the_order_check_catches_a_call_before_its_input_ended():
     dag = record([("a", []), ("b", ["a"])])
     calls = StubCalls(spans={"a": [(0.0, 2.0)], "b": [(1.0, 3.0)]})
     problems: list[str] = []
-    assert not _check_order(dag, calls, problems)
+    assert not calls_in_order(dag, calls, problems)
     assert problems == ["b's call started before a's call ended"]
 
 
