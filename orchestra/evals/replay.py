@@ -49,6 +49,7 @@ __all__ = [
     "replay",
     "replay_record",
     "calls_in_order",
+    "measured_record",
     "replay_script",
     "resolve_references",
     "skipped_record",
@@ -351,20 +352,47 @@ async def replay_record(
     makespan = (max(ends) - min(begins)) if ends and begins else 0.0
     spans = [span for node in calls.spans.values() for span in node]
     tool_makespan = (max(e for _, e in spans) - min(b for b, _ in spans)) if spans else 0.0
-    return ReplayRecord(
-        id=record.id,
-        nodes=len(record.nodes),
+    return measured_record(
+        record,
         status=result.status.value,
         exactly_once=once and result.succeeded,
         order_ok=ordered,
+        makespan_s=makespan,
+        critical_path_s=cp,
+        run_s=run_s,
+        problems=problems,
+        tool_span_efficiency=round(cp / tool_makespan, 4) if tool_makespan > 0 else 0.0,
+        usage_by_agent=result.usage.by_agent,
+    )
+
+
+def measured_record(
+    record: DagRecord,
+    *,
+    status: str,
+    exactly_once: bool,
+    order_ok: bool,
+    makespan_s: float,
+    critical_path_s: float,
+    run_s: float,
+    problems: list[str],
+    **extra: Any,
+) -> ReplayRecord:
+    """The entry of a replayed record: efficiency and overhead from its makespan."""
+    makespan, cp = makespan_s, critical_path_s
+    return ReplayRecord(
+        id=record.id,
+        nodes=len(record.nodes),
+        status=status,
+        exactly_once=exactly_once,
+        order_ok=order_ok,
         makespan_s=round(makespan, 6),
         critical_path_s=round(cp, 6),
         efficiency=round(cp / makespan, 4) if makespan > 0 else 0.0,
         overhead_ms_per_node=round((makespan - cp) / len(record.nodes) * 1000, 3),
         run_s=round(run_s, 6),
         problems=problems,
-        tool_span_efficiency=round(cp / tool_makespan, 4) if tool_makespan > 0 else 0.0,
-        usage_by_agent=result.usage.by_agent,
+        **extra,
     )
 
 

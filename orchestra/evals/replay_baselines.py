@@ -56,6 +56,7 @@ from orchestra.evals.replay import (
     ReplayReport,
     StubCalls,
     calls_in_order,
+    measured_record,
     resolve_references,
     skipped_record,
     stub_tools,
@@ -222,17 +223,14 @@ async def replay_baseline_record(
     makespan = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
     cp = critical_path_s(record, latencies)
     failed = any(p.startswith("run failed") for p in problems)
-    return ReplayRecord(
-        id=record.id,
-        nodes=len(record.nodes),
+    return measured_record(
+        record,
         status="failed" if failed else "succeeded",
         exactly_once=once and not failed,
         order_ok=ordered,
-        makespan_s=round(makespan, 6),
-        critical_path_s=round(cp, 6),
-        efficiency=round(cp / makespan, 4) if makespan > 0 else 0.0,
-        overhead_ms_per_node=round((makespan - cp) / len(record.nodes) * 1000, 3),
-        run_s=round(run_s, 6),
+        makespan_s=makespan,
+        critical_path_s=cp,
+        run_s=run_s,
         problems=problems,
     )
 
