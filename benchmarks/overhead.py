@@ -33,10 +33,9 @@ import operator
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from common import publish
+from common import add_dags_argument, publish
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
@@ -46,8 +45,6 @@ from orchestra.evals.dags import DagRecord, load_dags
 from orchestra.evals.latency import LatencySpec
 from orchestra.evals.replay import StubCalls, replay_record, replay_script, stub_tools
 from orchestra.testing import ScriptedChatModel
-
-DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
 
 
 class _Bare(TypedDict, total=False):
@@ -193,7 +190,7 @@ async def measure(records: list[DagRecord], reps: int) -> dict[str, Any]:
 def main() -> None:
     full = os.environ.get("BENCH_SIZE") == "full"
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dags", type=Path, default=DEFAULT_DAGS)
+    add_dags_argument(parser)
     parser.add_argument("--records", type=int, default=60 if full else 20)
     parser.add_argument("--reps", type=int, default=7 if full else 3)
     args = parser.parse_args()

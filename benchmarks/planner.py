@@ -21,14 +21,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import publish
+from common import add_dags_argument, publish
 
 from orchestra.core.plan import DraftTask, PlanDraft
 from orchestra.evals.dags import DagRecord, load_dags
 from orchestra.evals.plan_eval import evaluate_plans, score_plan
 from orchestra.models.resolve import resolve_model
-
-DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
 
 
 def chain_baseline(record: DagRecord) -> PlanDraft:
@@ -76,7 +74,7 @@ async def run(dags: Path, records: int | None, model_name: str | None) -> dict[s
 def main() -> None:
     full = os.environ.get("BENCH_SIZE") == "full"
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dags", type=Path, default=DEFAULT_DAGS)
+    add_dags_argument(parser)
     parser.add_argument("--records", type=int, default=None if full else 4)
     parser.add_argument("--model", default=None)
     args = parser.parse_args()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from common import save
+from common import add_dags_argument, save
 from langchain_core.tools import StructuredTool
 
 from orchestra.memory.embeddings import MiniLMEmbedder
@@ -32,8 +32,6 @@ from orchestra.tools.registry import (
     HybridToolRetriever,
     tool_document,
 )
-
-DEFAULT_DAGS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sample-dags.jsonl"
 
 Ranker = Callable[[str, int], list[str]]
 RANDOM_DRAWS = 200
@@ -117,7 +115,7 @@ def run(path: Path, ks: Sequence[int], seed: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dags", type=Path, default=DEFAULT_DAGS)
+    add_dags_argument(parser)
     parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5, 10])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

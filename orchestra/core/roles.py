@@ -160,9 +160,11 @@ class Role(BaseModel):
             self.tools or self.model is not None or self.search or self.finish_on_tool
         ):
             raise ValueError(
-                "a role with a team uses the team's own tools, model and search:"
-                " give them to the sub-team"
+                "a role with a team uses the team's own tools, model, search and"
+                " finish_on_tool: give them to the sub-team"
             )
+        if self.finish_on_tool is not False and self.team is None and not self.tools:
+            raise ValueError("finish_on_tool needs tools: the role has none")
         if isinstance(self.finish_on_tool, tuple):
             unknown = [t for t in self.finish_on_tool if t not in self.tools]
             if unknown:

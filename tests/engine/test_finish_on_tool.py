@@ -100,6 +100,8 @@ async def test_a_failed_call_does_not_finish():
 def test_finish_on_tool_names_must_be_the_roles_tools():
     with pytest.raises(ValidationError, match="does not have"):
         Role(name="clerk", instructions="x", tools=["lookup"], finish_on_tool=["search"])
+    with pytest.raises(ValidationError, match="needs tools"):
+        Role(name="clerk", instructions="x", finish_on_tool=True)
     spec = Role(name="clerk", instructions="x", tools=["lookup"], finish_on_tool="lookup").spec()
     assert spec.finish_on_tool == ("lookup",)
     assert spec.finishes_with("lookup") and not spec.finishes_with("other")
