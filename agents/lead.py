@@ -11,7 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask, message_text
-from orchestra.agents.context import describe_task
+from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS, describe_task
 from orchestra.agents.prompts import render
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.roles import RoleSpec
@@ -50,19 +50,21 @@ async def integrate(
     role: RoleSpec,
     feedback: str | None = None,
     max_repairs: int = 2,
+    max_input_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
 ) -> str:
     """The lead's result for inner task ``task_id``, written from its subtasks' results.
 
     The prompt holds the goal, the task's path from the goal, its description and
-    acceptance criteria, each live subtask's result and, on a re-integration, the
-    critic's feedback on the last one.
+    acceptance criteria, its prerequisites' results (each cut to ``max_input_chars``),
+    each live subtask's result and, on a re-integration, the critic's feedback on the
+    last one.
 
     Raises:
         ModelBehaviorError: the reply stayed empty after ``max_repairs`` reminders.
     """
     task = tree.get(task_id)
     human = (
-        f"{describe_task(tree, task)}\n\n"
+        f"{describe_task(tree, task, max_input_chars=max_input_chars)}\n\n"
         f"Results of your subtasks:\n\n{children_digest(tree, task_id)}"
     )
     if feedback:

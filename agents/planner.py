@@ -10,7 +10,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from orchestra.agents.calls import AgentCall, ask_structured
-from orchestra.agents.context import describe_roles, describe_task, describe_tools, goal_request
+from orchestra.agents.context import (
+    DEFAULT_MAX_DEPENDENCY_CHARS,
+    describe_roles,
+    describe_task,
+    describe_tools,
+    goal_request,
+)
 from orchestra.agents.lead import children_digest
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
@@ -89,19 +95,22 @@ async def decompose_task(
     roles: Sequence[Role | RoleSpec],
     tools: dict[str, str],
     max_repairs: int = 2,
+    max_input_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
 ) -> PlanDraft:
     """Subtasks for ``task_id``, written by its lead once its prerequisites are done.
 
-    Decomposition on demand: the lead sees the results of the task's prerequisites (and
-    its path from the goal), so the breakdown can follow what is now known. Subtasks may
-    be marked to be decomposed in turn, above the tree's depth limit.
+    Decomposition on demand: the lead sees the results of the task's prerequisites (each
+    cut to ``max_input_chars``) and its path from the goal, so the breakdown can follow
+    what is now known. Subtasks may be marked to be decomposed in turn, above the tree's
+    depth limit.
 
     Raises:
         PlanningError: as for :func:`plan_goal`.
     """
     task = tree.get(task_id)
     request = (
-        f"{describe_task(tree, task)}\n\nYou lead this task ({lead.name}: "
+        f"{describe_task(tree, task, max_input_chars=max_input_chars)}\n\n"
+        f"You lead this task ({lead.name}: "
         f"{lead.instructions.splitlines()[0][:200]}). Break it into subtasks for your team."
     )
     return await _decompose(

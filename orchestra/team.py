@@ -109,9 +109,10 @@ class Team(Generic[OutputT]):
             arguments) over all its attempts; one more stops the task (a loop guard).
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
             more stops the run as stalled.
-        max_dependency_chars: the most of each prerequisite's result an executor's prompt
-            shows (default 8,000 characters); a longer one is cut with a marker saying
-            how much was cut and that the whole is in the run record. None: never cut.
+        max_dependency_chars: the most of each prerequisite's result an executor's or a
+            lead's prompt shows (default 8,000 characters); a longer one is cut with a
+            marker saying how much was cut and that the whole is in the run record (at
+            least 100; None: never cut).
         critic: judge every result (True) or accept every result as it comes (False).
         leads: every inner task of the tree has a lead (a designed role, or the planner's
             role hint when it names a role): once the task's subtasks are done, the lead

@@ -186,6 +186,7 @@ async def decomposition(job: DecomposeJob) -> DraftOutcome:
                 roles=job.roles,
                 tools=rt.tools_for(task_text(job.tree, job.task_id)),
                 max_repairs=rt.limits.max_repairs,
+                max_input_chars=rt.limits.max_dependency_chars,
             )
         except PlanningError as err:
             error = str(err)
@@ -312,6 +313,7 @@ async def integration(job: IntegrateJob) -> IntegrationOutcome:
                     role=lead,
                     feedback=job.feedback,
                     max_repairs=rt.limits.max_repairs,
+                    max_input_chars=rt.limits.max_dependency_chars,
                 )
             except ModelBehaviorError as err:
                 why = "; ".join(err.errors)

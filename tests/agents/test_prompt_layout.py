@@ -103,3 +103,26 @@ async def test_describe_task_is_the_goal_then_the_task():
     whole = describe_task(tree, task)
     assert whole == f"{goal_context(tree)}\n\n{task_context(tree, task)}"
     assert whole.startswith("Overall goal: the goal")
+
+
+async def test_a_lead_sees_its_inputs_cut_by_the_team_setting_too():
+    script = {
+        "planner": [
+            plan(
+                subtask("a", "Gather"),
+                subtask("g", "Group", deps=["a"], subtasks=[subtask("g1"), subtask("g2")]),
+            )
+        ],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor@a": LONG,
+        "executor": "short result",
+        "lead": "integrated",
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, model = make_team(script, max_dependency_chars=500)
+    result, _ = await run_collect(team)
+    assert result.succeeded
+    [integration] = model.calls_for("lead", "g")
+    assert "[... 14,500 more characters of this result not shown" in integration.prompt
+    assert LONG not in integration.prompt
