@@ -150,6 +150,10 @@ def print_record(console: Console, record: RunRecord) -> None:
             style="dim",
         )
     )
+    if record.model_calls_per_task:
+        calls = record.model_calls_per_task
+        shares = ", ".join(f"{a} {n:g}" for a, n in calls.items() if a != "total")
+        console.print(Text(f"model calls per task: {calls['total']:g} ({shares})", style="dim"))
     if record.output:
         console.rule("answer")
         console.print(safe_text(record.output))

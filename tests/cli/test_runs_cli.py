@@ -65,6 +65,8 @@ def test_runs_list_and_show(demo_run: tuple[Path, str]):
     assert "verdicts=pass" in text and " tok" in text and "model calls" in text
     # the team's own stages, before and after the tasks, with their times
     assert "stages: planning " in text and "role design " in text and "synthesis " in text
+    # what a task cost, by agent
+    assert "model calls per task: " in text and "executor " in text and "critic " in text
 
     missing = runner.invoke(app, ["runs", "show", "nope", "--db", str(db)])
     assert missing.exit_code == 2 and "no run" in missing.output
