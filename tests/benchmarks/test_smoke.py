@@ -216,3 +216,19 @@ def test_serve_benchmark_runs_at_a_smoke_size():
     result = bench.run(runs=6, clients=3, max_runs=2)
     assert result["streams_gap_free"] == result["streams_with_one_run_finished"] == 6
     assert result["runs_per_s"] > 0 and result["baseline_runs_per_s"] > 0
+
+
+def test_prompt_cache_benchmark_measures_each_agents_prefix_reuse():
+    bench = load("prompt_cache")
+    result = bench.run()
+    for order in bench.ORDERS:
+        after = result[order]["after"]
+        assert {"planner", "executor", "critic", "synthesizer"} <= set(after)
+        for row in after.values():
+            assert 0 <= row["reused_tokens"] <= row["tokens"] and row["calls"] >= 1
+            assert row["share"] == round(row["reused_tokens"] / row["tokens"], 3)
+        # the second call of a conversation repeats the first, whatever the layout
+        assert after["critic"]["share"] > 0 and after["executor"]["share"] > 0
+    # the prefix measure itself: the longest common start, in tokens
+    assert bench._common_prefix([1, 2, 3, 4], [1, 2, 9]) == 2
+    assert bench._common_prefix([], [1]) == 0
