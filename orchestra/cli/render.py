@@ -58,10 +58,13 @@ def record_tree(record: RunRecord) -> Tree:
         status += f" (unverified: {', '.join(u.task_id for u in record.unverified)})"
     root = Tree(safe_text(f"{status}: {record.goal}", style="bold"))
     escalations: dict[str, list[str]] = {}
+    alternatives: dict[str, str] = {}
     for replan in record.replans:
         if replan.scope is not None and replan.escalated_from is not None:
             escalations.setdefault(replan.scope, []).append(replan.escalated_from)
-    _add_children(root, record.children(), ROOT_ID, escalations)
+        if replan.alternative is not None:
+            alternatives[replan.task_id] = replan.alternative
+    _add_children(root, record.children(), ROOT_ID, escalations, alternatives)
     return root
 
 
@@ -70,6 +73,7 @@ def _add_children(
     children: dict[str, list[TaskRecord]],
     parent_id: str,
     escalations: dict[str, list[str]],
+    alternatives: dict[str, str],
 ) -> None:
     for task in children.get(parent_id, []):
         label = Text(f"{clean(task.id)} ", style="bold")
@@ -97,9 +101,11 @@ def _add_children(
             label.append(f" after {one_line(', '.join(task.depends_on))}", style="dim")
         if task.replaced_by:
             label.append(f" → replaced by {one_line(', '.join(task.replaced_by))}", style="magenta")
+            if alternative := alternatives.get(task.id):
+                label.append(f" (sampled alternative {one_line(alternative)})", style="magenta")
         if escalated := escalations.get(task.id):
             label.append(f" ⇡ re-planned after {one_line(', '.join(escalated))} failed", "magenta")
-        _add_children(branch.add(label), children, task.id, escalations)
+        _add_children(branch.add(label), children, task.id, escalations, alternatives)
 
 
 def print_record(console: Console, record: RunRecord) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
+
 from orchestra import RunStatus, TaskStatus
+from orchestra.cli.render import record_tree
 from orchestra.core.budget import Budget
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, verdict
 from tests.conftest import index_of, make_team, run_collect
@@ -82,6 +85,10 @@ async def test_a_rejected_task_takes_a_sampled_alternative_without_a_planner_cal
     branch = action.branch("prices")
     assert branch is not None and [a.id for a in branch.alternatives] == ["prices~1", "prices~2"]
     assert [a.samples for a in branch.alternatives] == [[1], [2]]
+    # the task tree on the command line says which alternative replaced the task
+    console = Console(width=200, record=True)
+    console.print(record_tree(result.to_record()))
+    assert "replaced by search (sampled alternative prices~1)" in console.export_text()
 
 
 async def test_backtracking_is_bounded_then_the_planner_is_asked():
