@@ -34,8 +34,9 @@ from pydantic import BaseModel, Field
 
 from orchestra.core.events import Event
 from orchestra.core.plan import DESCRIPTION_MAX, HARD_MAX_TASKS_PER_LEVEL, TITLE_MAX
+from orchestra.core.record import per_task
 from orchestra.core.roles import Role
-from orchestra.core.usage import AgentUsage
+from orchestra.core.usage import AgentUsage, Usage
 from orchestra.evals.dags import DagNode, DagRecord, critical_path_s
 from orchestra.evals.latency import LatencySpec
 from orchestra.team import Team
@@ -49,6 +50,7 @@ __all__ = [
     "replay",
     "replay_record",
     "calls_in_order",
+    "calls_once",
     "measured_record",
     "replay_script",
     "resolve_references",
@@ -344,7 +346,8 @@ async def replay_record(
     result = await team.arun(record.goal, on_event=watch)
     run_s = time.perf_counter() - begin
     problems = [] if result.succeeded else [f"run {result.status.value}: {result.reason}"]
-    once = _check_once(record, task_ids, calls, tool_events, problems)
+    by_node = {node: tool_events.get(task, 0) for node, task in task_ids.items()}
+    once = calls_once(record, calls, by_node, "calls by its task", problems)
     ordered = _check_order(record, task_ids, calls, started, finished, problems)
     cp = critical_path_s(record, latencies)
     ends = [finished[t] for t in task_ids.values() if t in finished]
@@ -396,20 +399,24 @@ def measured_record(
     )
 
 
-def _check_once(
+def calls_once(
     record: DagRecord,
-    task_ids: Mapping[str, str],
     calls: StubCalls,
-    tool_events: Mapping[str, int],
+    counted: Mapping[str, int],
+    counted_as: str,
     problems: list[str],
 ) -> bool:
+    """Whether each node's tool ran once and the engine counted it once.
+
+    ``counted`` is the engine's count by node id (``counted_as`` names it in problems);
+    each miss goes into ``problems``.
+    """
     ok = True
     for node in record.nodes:
-        ran = len(calls.spans.get(node.id, []))
-        seen = tool_events.get(task_ids[node.id], 0)
+        ran, seen = len(calls.spans.get(node.id, [])), counted.get(node.id, 0)
         if ran != 1 or seen != 1:
             ok = False
-            problems.append(f"{node.id}: tool ran {ran} time(s), {seen} call(s) by its task")
+            problems.append(f"{node.id}: tool ran {ran} time(s), {counted_as} {seen}")
     if calls.strays:
         ok = False
         problems.append(f"calls no node accounts for: {calls.strays}")
@@ -524,21 +531,17 @@ def summarize(records: Sequence[ReplayRecord]) -> ReplaySummary:
 def _per_node(records: Sequence[ReplayRecord]) -> dict[str, dict[str, float]]:
     """Model calls and tokens per node over ``records``, by agent and in total."""
     nodes = sum(r.nodes for r in records)
-    total: dict[str, AgentUsage] = {}
+    total = Usage()
     for record in records:
-        for agent, share in record.usage_by_agent.items():
-            total[agent] = total[agent] + share if agent in total else share
-    if not nodes or not total:
+        total += Usage(
+            model_calls=sum(u.model_calls for u in record.usage_by_agent.values()),
+            input_tokens=sum(u.input_tokens for u in record.usage_by_agent.values()),
+            output_tokens=sum(u.output_tokens for u in record.usage_by_agent.values()),
+            by_agent=record.usage_by_agent,
+        )
+    if not nodes or not total.by_agent:
         return {}
-    calls = {a: round(u.model_calls / nodes, 3) for a, u in sorted(total.items())}
-    tokens = {
-        a: round((u.input_tokens + u.output_tokens) / nodes, 1) for a, u in sorted(total.items())
-    }
-    calls["total"] = round(sum(u.model_calls for u in total.values()) / nodes, 3)
-    tokens["total"] = round(
-        sum(u.input_tokens + u.output_tokens for u in total.values()) / nodes, 1
-    )
-    return {"model_calls_per_task": calls, "tokens_per_task": tokens}
+    return per_task(total, nodes)
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:

@@ -56,6 +56,7 @@ from orchestra.evals.replay import (
     ReplayReport,
     StubCalls,
     calls_in_order,
+    calls_once,
     measured_record,
     resolve_references,
     skipped_record,
@@ -217,7 +218,7 @@ async def replay_baseline_record(
     except Exception as exc:  # a failed run is a measured outcome, reported in problems
         problems.append(f"run failed: {type(exc).__name__}: {exc}")
     run_s = time.perf_counter() - begin
-    once = _check_once(record, calls, ran, problems)
+    once = calls_once(record, calls, ran, "runs by the engine", problems)
     ordered = calls_in_order(record, calls, problems)
     spans = [s for node_spans in calls.spans.values() for s in node_spans]
     makespan = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
@@ -245,18 +246,3 @@ async def replay_baseline(
         summary=summarize(results),
         settings={"engine": engine, "tool_latency": str(latency), "seed": seed},
     )
-
-
-def _check_once(
-    record: DagRecord, calls: StubCalls, ran: Mapping[str, int], problems: list[str]
-) -> bool:
-    ok = True
-    for node in record.nodes:
-        spans, runs = len(calls.spans.get(node.id, [])), ran.get(node.id, 0)
-        if spans != 1 or runs != 1:
-            ok = False
-            problems.append(f"{node.id}: tool ran {spans} time(s), the engine ran it {runs}")
-    if calls.strays:
-        ok = False
-        problems.append(f"calls no node accounts for: {calls.strays}")
-    return ok
