@@ -201,12 +201,16 @@ class NoisyScript:
         scores = []
         for block in blocks:
             label = block.split(" ", 2)[1]
-            right = all(f"Find the code of {item}" in block for item in items)
+            right = self.plan_is_right(block, items)
             seen_right = right if self.rng(call, label).random() < self.q else not right
             scores.append({"candidate": label, "score": 0.9 if seen_right else 0.2, "reason": "-"})
         best = max(s["score"] for s in scores)
         choice = next(s["candidate"] for s in scores if s["score"] == best)
         return {"scores": scores, "choice": choice, "reason": "the best-scored plan"}
+
+    def plan_is_right(self, plan_text: str, items: list[str]) -> bool:
+        """Whether a candidate plan (as the plan critic reads it) looks every item up."""
+        return all(f"Find the code of {item}" in plan_text for item in items)
 
     def role_designer(self, call: ScriptedCall) -> dict[str, Any]:
         if not self.noisy_roles or self.rng(call).random() < self.p:
@@ -272,21 +276,12 @@ class VariantScript(NoisyScript):
             return {"tasks": [self.variant(rng, item, avoid=failed)]}
         return {"tasks": [self.variant(rng, item) for item in self.items_of(call.goal)]}
 
-    def plan_critic(self, call: ScriptedCall) -> dict[str, Any]:
-        items = self.items_of(call.goal)
-        blocks = re.split(r"\n(?=Plan [A-H] \()", call.last)[1:]
-        scores = []
-        for block in blocks:
-            label = block.split(" ", 2)[1]
-            right = all(
-                any(title.format(item=item) in block for _, title, _ in GOOD_TASKS)
-                for item in items
-            )
-            seen_right = right if self.rng(call, label).random() < self.q else not right
-            scores.append({"candidate": label, "score": 0.9 if seen_right else 0.2, "reason": "-"})
-        best = max(s["score"] for s in scores)
-        choice = next(s["candidate"] for s in scores if s["score"] == best)
-        return {"scores": scores, "choice": choice, "reason": "the best-scored plan"}
+    def plan_is_right(self, plan_text: str, items: list[str]) -> bool:
+        """Whether every item's task is one of the phrasings that look it up."""
+        return all(
+            any(title.format(item=item) in plan_text for _, title, _ in GOOD_TASKS)
+            for item in items
+        )
 
     def executor(self, call: ScriptedCall) -> Any:
         rng = self.rng(call)
