@@ -47,6 +47,7 @@ __all__ = [
     "ask",
     "ask_structured",
     "ask_with_schema",
+    "echo_reply",
     "structured_runnable",
     "streaming_tokens",
     "TokenListener",
@@ -348,7 +349,7 @@ async def ask_structured(
                 if not errors:
                     return parsed
         history += [
-            AIMessage(content=_echo(raw)),
+            AIMessage(content=echo_reply(raw)),
             HumanMessage(content=render("repair", errors="\n".join(f"- {e}" for e in errors))),
         ]
     raise error(
@@ -359,7 +360,7 @@ async def ask_structured(
     )
 
 
-def _echo(raw: str) -> str:
+def echo_reply(raw: str) -> str:
     """An invalid reply as the repair round shows it to the model: cut when it is long."""
     if len(raw) <= REPAIR_ECHO_CHARS:
         return raw

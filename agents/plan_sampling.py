@@ -1,12 +1,18 @@
-"""Plan sampling: K plans drawn in parallel, merged, and one chosen by the plan critic.
+"""Plan sampling: K plans drawn, merged, and one chosen by the plan critic or by votes.
 
-See :mod:`orchestra.core.plan_selection` for what is kept. Every sample goes through the
-planner's own validation and repair loop; a sample that stays invalid is rejected, not
-scored. With one valid distinct plan there is nothing to choose; otherwise the plan critic
-scores the candidates. The team's checks go first, on each candidate's outline: a plan
-failing one scores 0 without the critic seeing it (if only one plan passes, the checks
-chose it; if none does, the critic sees them all). When the critic's answer stays invalid,
-the team's ``fallbacks`` decide: off, the error is raised; on, votes and agreement choose
+See :mod:`orchestra.core.plan_selection` for what is kept. The K plans are drawn as K
+parallel planner calls (``sampling="parallel"``: independent samples, K prompts) or
+written by one call (``sampling="one_call"``: the prompt is paid once, after
+Tree-Planner's sampling; :func:`orchestra.agents.planner.plan_goal_samples`). Every
+parallel sample goes through the planner's own validation and repair loop; a sample that
+stays invalid is rejected, not scored. With one valid distinct plan there is nothing to
+choose; otherwise the plan critic scores the candidates (``choose="critic"``), or, with
+``choose="votes"``, no model call chooses: the plan most samples wrote, then the one
+sharing most tasks with the others (:func:`pick_by_agreement`). The team's checks go
+first, on each candidate's outline: a plan failing one scores 0 without the critic
+seeing it (if only one plan passes, the checks chose it; if none does, the critic, or
+the votes, choose among them all). When the critic's answer stays invalid, the team's
+``fallbacks`` decide: off, the error is raised; on, votes and agreement choose
 (``chosen_by`` ``agreement``).
 
 The valid samples are then merged around the chosen plan into an action tree
@@ -19,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
 from orchestra.agents.calls import metered
 from orchestra.agents.plan_critic import choose_plan, outline
-from orchestra.agents.planner import plan_goal
+from orchestra.agents.planner import plan_goal, plan_goal_samples
 from orchestra.core.action_tree import build_action_tree
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
 from orchestra.core.plan import PlanDraft
@@ -40,7 +47,14 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Price, Usage
 
-__all__ = ["PlanChecks", "sample_plans"]
+__all__ = ["PlanChecks", "PlanChoiceMode", "PlanSamplingMode", "sample_plans"]
+
+PlanSamplingMode = Literal["parallel", "one_call"]
+"""How K plans are drawn: K independent planner calls, or one call that writes K plans."""
+
+PlanChoiceMode = Literal["critic", "votes"]
+"""Who chooses the plan a run starts with: the plan critic (one model call), or votes
+and agreement among the samples (no call)."""
 
 PlanChecks = Callable[[str], Awaitable[Verdict | None]]
 """The team's checks on a plan's outline (see :func:`outline`): the verdict of the first
@@ -60,6 +74,8 @@ async def sample_plans(
     fallbacks: bool = False,
     on_demand: bool = False,
     checks: PlanChecks | None = None,
+    sampling: PlanSamplingMode = "parallel",
+    choose: PlanChoiceMode = "critic",
 ) -> tuple[PlanDraft, PlanSelection]:
     """Draw ``k`` plans for the tree's goal, and the one chosen with how it was chosen.
 
@@ -91,8 +107,29 @@ async def sample_plans(
                 draft = PlanningError(str(exc), agent="planner", raw_outputs=[], errors=[])
         return draft, meter.usage
 
+    async def together() -> list[tuple[PlanDraft | PlanningError, Usage]]:
+        with metered(prices) as meter:
+            try:
+                plans = await plan_goal_samples(
+                    planner,
+                    tree,
+                    k=k,
+                    roles=roles,
+                    tools=tools,
+                    max_repairs=max_repairs,
+                    on_demand=on_demand,
+                )
+            except BudgetExceeded as exc:
+                stopped.append(exc)
+                plans = []
+        # one call wrote them all: the first plan carries the call's usage
+        return [(p, meter.usage if n == 0 else Usage()) for n, p in enumerate(plans)]
+
     with metered(prices) as stage:
-        drawn = await asyncio.gather(*(one(n) for n in range(k)))
+        if sampling == "one_call":
+            drawn = await together()
+        else:
+            drawn = await asyncio.gather(*(one(n) for n in range(k)))
         if stopped:  # no sample goes on spending after the budget ended the stage
             raise stopped[0]
         valid = [(n, d) for n, (d, _) in enumerate(drawn) if isinstance(d, PlanDraft)]
@@ -114,10 +151,17 @@ async def sample_plans(
             max_repairs=max_repairs,
             fallbacks=fallbacks,
             checks=checks,
+            choose=choose,
         )
     single = Usage()
     for _, usage in drawn:
         single += usage
+    if sampling == "one_call":
+        sample_calls = [single.model_calls]
+        single_shot = _one_plan_of(single, k)
+    else:
+        sample_calls = [usage.model_calls for _, usage in drawn]
+        single_shot = _mean(single, k)
     selection = PlanSelection(
         k=k,
         candidates=candidates,
@@ -126,8 +170,9 @@ async def sample_plans(
         chosen_by=chosen_by,
         reason=reason,
         usage=stage.usage,
-        single_shot_usage=_mean(single, k),
-        sample_calls=[usage.model_calls for _, usage in drawn],
+        single_shot_usage=single_shot,
+        sample_calls=sample_calls,
+        sampling=sampling,
         action_tree=build_action_tree(
             valid, chosen.samples, {s: c.score for c in candidates for s in c.samples}
         ),
@@ -144,6 +189,7 @@ async def _choose(
     max_repairs: int,
     fallbacks: bool,
     checks: PlanChecks | None = None,
+    choose: PlanChoiceMode = "critic",
 ) -> tuple[PlanCandidate, ChosenBy, str]:
     """The chosen candidate, how it was chosen and why; scores filled in by the critic.
 
@@ -158,6 +204,10 @@ async def _choose(
         if len(judged) == 1:
             return judged[0], "checks", "every other plan failed a check"
         judged = judged or list(candidates)  # none passed: the critic decides among all
+    if choose == "votes":
+        best = pick_by_agreement(judged)
+        votes = len(best.samples)
+        return best, "votes", f"{votes} of {k} samples wrote it, agreement {best.agreement:.2f}"
     try:
         choice = await choose_plan(critic, tree, judged, k=k, max_repairs=max_repairs)
     except ModelBehaviorError as err:
@@ -186,6 +236,22 @@ async def _passing(checks: PlanChecks, candidates: list[PlanCandidate]) -> list[
             update = {"score": 0.0, "reason": f"{failed.source}: {failed.reason}"}
             candidates[n] = candidate.model_copy(update=update)
     return passed
+
+
+def _one_plan_of(call: Usage, k: int) -> Usage:
+    """What one plan of a ``k``-plan call would have cost alone (an estimate).
+
+    The call's prompt and a k-th of its reply, which wrote k plans.
+    """
+    return Usage(
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens // k,
+        model_calls=call.model_calls,
+        cost_usd=round(call.cost_usd / k, 8),
+        unpriced_calls=call.unpriced_calls,
+        cached_input_tokens=call.cached_input_tokens,
+        cache_write_tokens=call.cache_write_tokens,
+    )
 
 
 def _mean(total: Usage, n: int) -> Usage:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from pydantic import ValidationError
 
-from orchestra.agents.calls import AgentCall, ask_structured
+from orchestra.agents.calls import AgentCall, ask_structured, echo_reply
 from orchestra.agents.context import (
     DEFAULT_MAX_DEPENDENCY_CHARS,
     describe_roles,
@@ -18,6 +21,7 @@ from orchestra.agents.context import (
     goal_request,
 )
 from orchestra.agents.lead import children_digest
+from orchestra.agents.list_reply import ask_list_once, validation_messages
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (
@@ -33,14 +37,20 @@ from orchestra.core.tree import ROOT_ID, TaskTree
 from orchestra.models.structured import json_schema_of
 
 __all__ = [
+    "METADATA_SAMPLES",
     "ON_DEMAND_LEVELS",
+    "SamplesCall",
     "decompose_task",
     "fallback_plan",
     "plan_goal",
+    "plan_goal_samples",
     "plan_schema",
     "replan_subtree",
     "replan_task",
 ]
+
+METADATA_SAMPLES = "orchestra_samples"
+"""Call metadata key: how many plans one call is asked for (see :class:`SamplesCall`)."""
 
 ON_DEMAND_LEVELS = 2
 """How deep an on-demand plan goes; tasks below are decomposed when they are ready."""
@@ -84,6 +94,139 @@ async def plan_goal(
         sample=sample,
         on_demand=on_demand,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SamplesCall(AgentCall):
+    """A planner call asked for several plans at once (plan sampling in one call).
+
+    ``samples`` travels in the call's metadata under :data:`METADATA_SAMPLES`, so tracers,
+    the embedded model (whose output budget grows with it) and
+    ``orchestra.testing.ScriptedChatModel`` can tell the call apart.
+    """
+
+    samples: int = 1
+
+    def config(self) -> RunnableConfig:
+        """A runnable config that carries this call's identity and its plan count."""
+        config = AgentCall.config(self)  # (a slotted dataclass: no bare super())
+        config["metadata"] = {**config.get("metadata", {}), METADATA_SAMPLES: self.samples}
+        return config
+
+
+async def plan_goal_samples(
+    model: BaseChatModel,
+    tree: TaskTree,
+    *,
+    k: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    max_repairs: int = 2,
+    on_demand: bool = False,
+) -> list[PlanDraft | PlanningError]:
+    """``k`` plans for the tree's goal from one planner call: each a plan or why not.
+
+    The planner's prompt is sent once (``k`` separate samples would send it ``k`` times)
+    and the reply holds up to ``k`` plans, ``{"plans": [...]}``, each validated on its
+    own like :func:`plan_goal`'s plan; the model is asked to let them differ where the
+    goal could be done more than one way, best first. An invalid or missing plan becomes
+    a :class:`PlanningError` in its place; only a reply with no valid plan at all is sent
+    back with what was wrong (at most ``max_repairs`` times), so one bad plan never costs
+    the good ones. The list always has ``k`` entries, in the reply's order.
+    """
+    levels = tree.max_depth
+    if on_demand:
+        levels = min(levels, ON_DEMAND_LEVELS)
+    deferred = on_demand and 1 < tree.max_depth
+    system = render(
+        "planner",
+        levels=levels,
+        roles=describe_roles(roles),
+        tools=describe_tools(tools),
+        decomposition=ON_DEMAND_RULE if deferred else "",
+    )
+    plan = plan_schema(
+        [r.name for r in roles],
+        min_tasks=2,
+        max_tasks=tree.max_tasks_per_level,
+        tool_names=list(tools),
+        levels=levels,
+        on_demand=deferred,
+    )
+    definitions = plan.pop("$defs")
+    schema = {
+        "title": "PlanSamples",
+        "description": f"Up to {k} plans for the goal, best first.",
+        "type": "object",
+        "properties": {"plans": {"type": "array", "items": plan, "minItems": 1, "maxItems": k}},
+        "required": ["plans"],
+        "$defs": definitions,
+    }
+    messages = [
+        SystemMessage(content=system + "\n\n" + render("planner_samples", k=k)),
+        HumanMessage(content=goal_request(tree)),
+    ]
+    raws: list[str] = []
+    results: list[PlanDraft | PlanningError] = []
+    for round_ in range(max_repairs + 1):
+        call = SamplesCall(agent="planner", task_id=ROOT_ID, repair=round_, samples=k)
+        raw, data, problem = await ask_list_once(model, messages, call, schema, "plans")
+        raws.append(raw)
+        results = _read_plans(data, problem, k, tree, tools=set(tools), on_demand=on_demand)
+        if any(isinstance(r, PlanDraft) for r in results):
+            break
+        errors = sorted({e for r in results if isinstance(r, PlanningError) for e in r.errors})
+        messages += [
+            AIMessage(content=echo_reply(raw)),
+            HumanMessage(content=render("repair", errors="\n".join(f"- {e}" for e in errors))),
+        ]
+    return [
+        r
+        if isinstance(r, PlanDraft)
+        else PlanningError(str(r), agent="planner", raw_outputs=list(raws), errors=r.errors)
+        for r in results
+    ]
+
+
+def _read_plans(
+    data: Any,
+    problem: Exception | None,
+    k: int,
+    tree: TaskTree,
+    *,
+    tools: set[str],
+    on_demand: bool,
+) -> list[PlanDraft | PlanningError]:
+    """Each of the ``k`` plans of a samples reply, or what is wrong with it."""
+    items = data.get("plans") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        why = str(problem) if data is None and problem else 'the reply has no "plans" list'
+        items = []
+    else:
+        why = "the reply had no plan here" + (f" ({problem})" if problem else "")
+    out: list[PlanDraft | PlanningError] = []
+    for n in range(k):
+        errors = [f"plans[{n}]: {why}"]
+        if n < len(items):
+            try:
+                draft = PlanDraft.model_validate(items[n])
+            except ValidationError as exc:
+                errors = [f"plans[{n}].{e}" for e in validation_messages(exc)]
+            else:
+                found = plan_errors(
+                    draft,
+                    base_depth=0,
+                    max_depth=tree.max_depth,
+                    max_tasks=tree.max_tasks_per_level,
+                    tools=tools,
+                    on_demand=on_demand,
+                )
+                if not found:
+                    out.append(draft)
+                    continue
+                errors = [f"plans[{n}]: {e}" for e in found]
+        out.append(PlanningError("; ".join(errors), agent="planner", raw_outputs=[], errors=errors))
+    return out
 
 
 async def decompose_task(

@@ -7,28 +7,20 @@ design of a task for the workflow search).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError
 
-from orchestra.agents.calls import (
-    AgentCall,
-    ask,
-    ask_structured,
-    ask_with_schema,
-    structured_runnable,
-)
+from orchestra.agents.calls import AgentCall, ask_structured
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
+from orchestra.agents.list_reply import ask_list_once, validation_messages
 from orchestra.agents.prompts import render
 from orchestra.core.errors import RoleDesignError
-from orchestra.core.messages import message_text
-from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 from orchestra.models.structured import json_schema_of
@@ -280,7 +272,7 @@ async def design_roles(
         )
         request = HumanMessage(content=_batch_request(tree, pending, problems))
         schema = roles_schema(pending, set(tools), models, existing=list(roles))
-        raw, data, problem = await _ask_once(model, [system, request], call, schema)
+        raw, data, problem = await ask_list_once(model, [system, request], call, schema, "roles")
         raws.append(raw)
         entries, problems = _read_entries(data, problem, pending)
         # entries that write a role first: a name-only entry may reuse one of them
@@ -354,55 +346,6 @@ def _task_entry(tree: TaskTree, task_id: str) -> str:
     return "\n".join(lines)
 
 
-async def _ask_once(
-    model: BaseChatModel,
-    messages: Sequence[BaseMessage],
-    call: AgentCall,
-    schema: dict[str, Any],
-) -> tuple[str, Any, Exception | None]:
-    """One structured call, as a round of :func:`ask_structured` makes it.
-
-    The raw reply, its JSON data (a reply cut off mid-list: its complete entries) and what
-    was wrong with it, if anything.
-    """
-    structured = structured_runnable(model, schema)
-    problem: Exception | None = None
-    data: Any = None
-    if structured is not None:
-        raw, data, problem = await ask_with_schema(structured, model, messages, call)
-    else:
-        raw = message_text(await ask(model, messages, call))
-        try:
-            data = extract_json(raw)
-        except ValueError as exc:
-            problem = exc
-    if data is None and problem is not None and not isinstance(problem, JSONBoundError):
-        data = _salvaged(raw)
-    return raw, data, problem
-
-
-_DECODER = json.JSONDecoder(strict=False)
-
-
-def _salvaged(raw: str) -> dict[str, Any] | None:
-    """The complete entries of a ``roles`` list cut off mid-way (a model's token limit)."""
-    key = raw.find('"roles"')
-    pos = raw.find("[", key) + 1 if key >= 0 else 0
-    entries: list[Any] = []
-    while pos > 0:
-        while pos < len(raw) and raw[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(raw) or raw[pos] != "{":
-            break
-        try:
-            value, pos = _DECODER.raw_decode(raw, pos)
-            check_json_depth(value)
-        except (ValueError, RecursionError):  # the cut entry (JSONBoundError too)
-            break
-        entries.append(value)
-    return {"roles": entries} if entries else None
-
-
 def _read_entries(
     data: Any, problem: Exception | None, pending: Sequence[str]
 ) -> tuple[dict[str, RoleEntry], dict[str, list[str]]]:
@@ -425,7 +368,7 @@ def _read_entries(
         try:
             entries[task] = RoleEntry.model_validate(item)
         except ValidationError as exc:
-            problems.setdefault(task, _validation_messages(exc))
+            problems.setdefault(task, validation_messages(exc))
         else:
             problems.pop(task, None)
     missing = "no entry for this task"
@@ -437,13 +380,6 @@ def _read_entries(
         if task not in entries and task not in problems:
             problems[task] = [missing]
     return entries, problems
-
-
-def _validation_messages(exc: ValidationError) -> list[str]:
-    return [
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_url=False)
-    ]
 
 
 def adopt_role(roles: dict[str, RoleSpec], spec: RoleSpec) -> tuple[RoleSpec, bool]:

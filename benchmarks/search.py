@@ -88,7 +88,15 @@ from orchestra.testing import ScriptedCall, ScriptedChatModel, role_spec, tool_c
 WORDS = ("amber", "cobalt", "delta", "ember", "falcon", "garnet", "harbor", "indigo", "juniper")
 STRATEGIES = ("single", "plan_sampling", "search", "search_3_judgments", "both")
 ROLE_STRATEGIES = ("single", "search", "search_roles", "search_roles_on_retry")
-ACTION_TREE_STRATEGIES = ("replan", "pick_best", "action_tree", "action_tree_k3")
+ACTION_TREE_STRATEGIES = (
+    "replan",
+    "pick_best",
+    "action_tree",
+    "action_tree_k3",
+    "one_call",
+    "one_call_votes",
+    "one_call_votes_k3",
+)
 PLAN_SAMPLES = 5
 GOOD_TASKS = (  # (id verb, title, description): tasks that look the code up
     ("find", "Find the code of {item}", "Look up the secret code of {item} and report it."),
@@ -326,7 +334,9 @@ def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
         return Team(
             model=model,
             tools=[lookup],
-            plan_samples={"replan": 1, "action_tree_k3": 3}.get(strategy, PLAN_SAMPLES),
+            plan_samples=1 if strategy == "replan" else 3 if strategy.endswith("k3") else 5,
+            plan_sampling="one_call" if strategy.startswith("one_call") else "parallel",
+            plan_choice="votes" if "_votes" in strategy else "critic",
             max_attempts=2,
             max_replans_per_node=2,
             max_replans=6,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import replace
 from functools import partial
-from typing import Any, Generic, cast
+from typing import Any, Generic, cast, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -18,6 +18,7 @@ from opentelemetry.trace import Span
 
 from orchestra.agents.calls import AgentCall, streaming_tokens
 from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
+from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode
 from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
@@ -136,11 +137,20 @@ class Team(Generic[OutputT]):
             every agent, the critic included, sees next to the goal; it is in the tree
             (``result.tree.statement``), the ``goal_refined`` event and the trace, and a
             person can edit it with the plan when ``approve_plan`` is on.
-        plan_samples: draw this many plans for the goal (in parallel, 1-8); valid ones
-            are merged where they are the same plan and a plan critic (``models=
-            {"plan_critic": ...}`` to give it its own model) scores them and chooses one;
-            ``result.plan_selection`` keeps the candidates, scores and the stage's tokens
-            next to a single plan's (docs/search.md).
+        plan_samples: draw this many plans for the goal (1-8); valid ones are merged
+            where they are the same plan and one is chosen (``plan_choice``); the others'
+            differing tasks are kept as alternatives a rejected task takes before the
+            planner is asked again (the action tree); ``result.plan_selection`` keeps the
+            candidates, scores and the stage's tokens next to a single plan's
+            (docs/search.md).
+        plan_sampling: ``"parallel"`` (the default): ``plan_samples`` independent
+            planner calls; ``"one_call"``: one planner call writes them all (the prompt is
+            paid once, as Tree-Planner samples; the plans come from one reply, asked to
+            differ where the goal could be done more than one way).
+        plan_choice: ``"critic"`` (the default): a plan critic (``models=
+            {"plan_critic": ...}`` to give it its own model) scores the samples and
+            chooses; ``"votes"``: no model call, the plan most samples wrote (then the one
+            sharing most tasks with the others) starts, and results decide the rest.
         search: workflow search for executor attempts: MCTS over the attempt's steps,
             sampled from the role's model, scored by the critic or ``WorkflowSearch(scorer=
             ...)``, within its budget; the search tree is on the attempt's span.
@@ -229,6 +239,8 @@ class Team(Generic[OutputT]):
         on_failure: FailurePolicy = "continue",
         refine_goal: bool = False,
         plan_samples: int = 1,
+        plan_sampling: PlanSamplingMode = "parallel",
+        plan_choice: PlanChoiceMode = "critic",
         search: WorkflowSearch | None = None,
         approve_plan: bool = False,
         fallbacks: bool | None = None,
@@ -255,6 +267,12 @@ class Team(Generic[OutputT]):
             raise ConfigError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
         if not 1 <= plan_samples <= MAX_PLAN_SAMPLES:
             raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
+        if plan_sampling not in get_args(PlanSamplingMode):
+            raise ConfigError(
+                f"plan_sampling must be 'parallel' or 'one_call', not {plan_sampling!r}"
+            )
+        if plan_choice not in get_args(PlanChoiceMode):
+            raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {plan_choice!r}")
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
         names = [s.name for s in self._servers]
@@ -304,6 +322,8 @@ class Team(Generic[OutputT]):
             on_failure=on_failure,
             refine_goal=refine_goal,
             plan_samples=plan_samples,
+            plan_sampling=plan_sampling,
+            plan_choice=plan_choice,
             search=search,
             approve_plan=approve_plan,
             fallbacks=(

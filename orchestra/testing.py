@@ -34,6 +34,12 @@ list gives one turn per task), a function gets a :class:`ScriptedCall` whose
 (``{"roles": [{"task": ..., **reply}, ...]}``). A reply that already has ``"roles"`` is
 the whole batch reply, as written. A repair asks again for the tasks whose entries were
 wrong only.
+
+With ``Team(plan_sampling="one_call")`` one planner call writes K plans
+(``call.samples`` is K). A script answers it one plan at a time too: the planner's keys
+are looked up K times, as for K sampled calls (``call.sample`` 0 to K-1), and the
+replies become the reply's plans (``{"plans": [...]}``); a reply that already has
+``"plans"``, or text that is not JSON, is the whole reply, as written.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPLE, METADATA_TASK
+from orchestra.agents.planner import METADATA_SAMPLES
 from orchestra.agents.role_designer import METADATA_TASKS
 from orchestra.core.errors import ScriptError
 from orchestra.core.messages import message_text, tool_call_chunks
@@ -95,6 +102,9 @@ class ScriptedCall:
     """The tasks of a batch call (the role designer's for a plan), else empty; ``task_id``
     is then the node the plan hangs from. The script answers each task as a call of its
     own (see the module docstring)."""
+    samples: int = 0
+    """How many plans one planner call is asked for (``plan_sampling="one_call"``), else
+    0; the script answers each as a sample of its own (see the module docstring)."""
 
     @property
     def prompt(self) -> str:
@@ -209,11 +219,17 @@ class ScriptedChatModel(BaseChatModel):
             messages=list(messages),
             tools=[t["function"]["name"] for t in kwargs.get("tools", [])],
             task_ids=tuple(metadata.get(METADATA_TASKS) or ()),
+            samples=int(metadata.get(METADATA_SAMPLES) or 0),
         )
         with self._lock:
             self._calls.append(call)
-            reply = None if call.task_ids else self._next_reply(call)
-        reply = self._batch_reply(call) if call.task_ids else _resolved(reply, call)
+            reply = None if call.task_ids or call.samples else self._next_reply(call)
+        if call.task_ids:
+            reply = self._batch_reply(call)
+        elif call.samples:
+            reply = self._samples_reply(call)
+        else:
+            reply = _resolved(reply, call)
         message = _to_message(reply)
         # Estimated counts (4 characters a token), so usage accounting is testable.
         message = message.model_copy(
@@ -267,6 +283,23 @@ class ScriptedChatModel(BaseChatModel):
                 return reply  # scripted as a whole batch reply
             entries.append(_batch_entry(task_id, reply))
         return {"roles": entries}
+
+    def _samples_reply(self, call: ScriptedCall) -> Any:
+        """A K-plan call's reply: each plan answered as a sampled call of its own."""
+        plans: list[Any] = []
+        for sample in range(call.samples):
+            single = replace(call, sample=sample, samples=0)
+            with self._lock:
+                reply = self._next_reply(single)
+            reply = _resolved(reply, single)
+            if isinstance(reply, BaseModel):
+                reply = reply.model_dump(mode="json")
+            elif isinstance(reply, str):
+                reply = _json_or_text(reply)
+            if isinstance(reply, str) or (isinstance(reply, dict) and "plans" in reply):
+                return reply  # scripted as a whole reply (text: as the model wrote it)
+            plans.append(reply)
+        return {"plans": plans}
 
     def _generate(
         self,
@@ -351,6 +384,14 @@ def _resolved(reply: Any, call: ScriptedCall) -> Any:
     while callable(reply) and not isinstance(reply, BaseModel | AIMessage):
         reply = reply(call)
     return reply
+
+
+def _json_or_text(text: str) -> Any:
+    """A scripted reply written as JSON text, parsed; other text as it is."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _batch_entry(task_id: str, reply: Any) -> Any:

@@ -62,6 +62,13 @@ def plan_cmd(
             " scores are reported next to the chosen plan's",
         ),
     ] = 1,
+    plan_sampling: Annotated[
+        Literal["parallel", "one_call"],
+        typer.Option(
+            "--plan-sampling",
+            help="parallel: one planner call a sample; one_call: one call writes them all",
+        ),
+    ] = "parallel",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object and nothing else")
     ] = False,
@@ -89,6 +96,7 @@ def plan_cmd(
         "dags": str(dags),
         "max_repairs": max_repairs,
         "plan_samples": plan_samples,
+        "plan_sampling": plan_sampling,
     }
     report = asyncio.run(
         evaluate_plans(
@@ -96,6 +104,7 @@ def plan_cmd(
             records,
             max_repairs=max_repairs,
             plan_samples=plan_samples,
+            plan_sampling=plan_sampling,
             on_record=progress,
             settings=settings,
         )

@@ -30,9 +30,10 @@ __all__ = [
 ]
 
 
-ChosenBy = Literal["critic", "only_candidate", "agreement", "checks"]
-"""Who chose: the plan critic; nobody (one valid plan); votes and agreement (fallback);
-the checks (every other plan failed one)."""
+ChosenBy = Literal["critic", "only_candidate", "agreement", "checks", "votes"]
+"""Who chose: the plan critic; nobody (one valid plan); votes and agreement (the
+fallback when the critic's answer stayed invalid); the checks (every other plan failed
+one); votes and agreement, as the team asked (``plan_choice="votes"``, no critic call)."""
 
 
 class PlanCandidate(BaseModel):
@@ -83,7 +84,11 @@ class PlanSelection(BaseModel):
     single_shot_usage: Usage
     """What one sample cost on average: the price of planning without sampling."""
     sample_calls: list[int] = Field(default_factory=list)
-    """Model calls each sample took, repairs included (1: valid on the first try)."""
+    """Model calls each sample took, repairs included (1: valid on the first try); with
+    ``sampling="one_call"`` one entry: the calls of the one request."""
+    sampling: Literal["parallel", "one_call"] = "parallel"
+    """How the K plans were drawn: K planner calls, or one call that wrote them all (its
+    ``single_shot_usage`` is then an estimate: the prompt and a K-th of the reply)."""
     action_tree: ActionTree | None = None
     """The valid samples merged around the chosen plan: its tasks' votes and the
     alternatives kept for backtracking (None: kept by no run before it existed)."""

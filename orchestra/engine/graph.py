@@ -209,6 +209,8 @@ async def plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
                     fallbacks=rt.fallbacks,
                     on_demand=rt.decompose == "on_demand",
                     checks=partial(checked, rt, tree.root, role=None) if rt.checks else None,
+                    sampling=rt.plan_sampling,
+                    choose=rt.plan_choice,
                 )
                 trace_plan_selection(span, selection)
             else:

@@ -12,6 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
+from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode
 from orchestra.core.approval import Decision
 from orchestra.core.checks import Check
 from orchestra.core.errors import ConfigError
@@ -152,7 +153,11 @@ class TeamRuntime:
     refine_goal: bool = False
     """Refine the raw request into a task statement before planning."""
     plan_samples: int = 1
-    """Plans sampled for the goal; above 1 the plan critic chooses among them."""
+    """Plans sampled for the goal; above 1 one is chosen among them (``plan_choice``)."""
+    plan_sampling: PlanSamplingMode = "parallel"
+    """How the samples are drawn: parallel planner calls, or one call writing them all."""
+    plan_choice: PlanChoiceMode = "critic"
+    """Who chooses among the samples: the plan critic, or votes (no model call)."""
     search: WorkflowSearch | None = None
     """Workflow search for executor attempts (MCTS over their steps); None: one trajectory.
     A user role's own ``search`` takes precedence (see :meth:`search_for`)."""

@@ -33,7 +33,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from orchestra.agents.calls import metered
-from orchestra.agents.plan_sampling import sample_plans
+from orchestra.agents.plan_sampling import PlanSamplingMode, sample_plans
 from orchestra.agents.planner import plan_goal
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
@@ -173,6 +173,7 @@ async def plan_record(
     max_depth: int = 3,
     max_repairs: int = 2,
     plan_samples: int = 1,
+    plan_sampling: PlanSamplingMode = "parallel",
 ) -> PlanScore:
     """Let the planner decompose ``record``'s goal with its tools, and score the plan."""
     tree = TaskTree.for_goal(
@@ -197,6 +198,7 @@ async def plan_record(
                     prices=DEFAULT_PRICES,
                     max_repairs=max_repairs,
                     fallbacks=True,
+                    sampling=plan_sampling,
                 )
                 first = next((c.draft for c in selection.candidates if 0 in c.samples), None)
             else:
@@ -239,13 +241,20 @@ async def evaluate_plans(
     *,
     max_repairs: int = 2,
     plan_samples: int = 1,
+    plan_sampling: PlanSamplingMode = "parallel",
     on_record: Callable[[PlanScore], None] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> PlanEvalReport:
     """Plan and score every record, one after the other (see the module docstring)."""
     scores: list[PlanScore] = []
     for record in records:
-        score = await plan_record(model, record, max_repairs=max_repairs, plan_samples=plan_samples)
+        score = await plan_record(
+            model,
+            record,
+            max_repairs=max_repairs,
+            plan_samples=plan_samples,
+            plan_sampling=plan_sampling,
+        )
         scores.append(score)
         if on_record is not None:
             on_record(score)

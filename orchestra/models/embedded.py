@@ -202,6 +202,9 @@ class EmbeddedChatModel(BaseChatModel):
         if isinstance(tasks, list) and len(tasks) > 1:
             # one call answers for several tasks (a batch of role designs): each its share
             max_tokens *= len(tasks)
+        samples = int(metadata.get("orchestra_samples") or 0)
+        if samples > 1:  # one planner call writes several plans: each its share
+            max_tokens *= samples
         request: dict[str, Any] = {
             "messages": to_chat_messages(messages, tools),
             "max_tokens": max_tokens,

@@ -159,3 +159,14 @@ def test_a_batch_call_gets_an_output_budget_per_task():
         {},
     )
     assert one["max_tokens"] == 160 and batch["max_tokens"] == 480
+
+
+def test_a_call_for_several_plans_gets_an_output_budget_per_plan():
+    model = EmbeddedChatModel(model_path="/nonexistent.gguf", max_tokens={"planner": 500})
+    request = model._request(
+        [HumanMessage(content="x")],
+        None,
+        {"orchestra_agent": "planner", "orchestra_samples": 3},
+        {},
+    )
+    assert request["max_tokens"] == 1500
