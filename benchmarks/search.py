@@ -53,8 +53,11 @@ task right with ``p``, never the same phrasing as the failed one. Limits: 2 re-p
 task, 6 a run. Strategies: ``replan`` (one plan; the planner re-plans), ``pick_best``
 (``plan_samples=5``, the plan critic chooses; re-plans by the planner: the behaviour
 before the action tree, measured by emptying it), ``action_tree`` (``plan_samples=5``;
-a rejected task first takes the other samples' alternatives, then the planner) and
-``action_tree_k3`` (the same with ``plan_samples=3``). Reported
+a rejected task first takes the other samples' alternatives, then the planner),
+``action_tree_k3`` (the same with ``plan_samples=3``), ``one_call`` and ``one_call_k3``
+(the action tree with the samples written by one planner call,
+``plan_sampling="one_call"``: the prompt paid once) and ``one_call_votes`` (the same,
+the start plan chosen by votes with no plan critic call, ``plan_choice="votes"``). Reported
 too: tokens per successful run (all tokens over the runs that succeeded), re-planner
 calls and grafts a run.
 
@@ -94,8 +97,8 @@ ACTION_TREE_STRATEGIES = (
     "action_tree",
     "action_tree_k3",
     "one_call",
+    "one_call_k3",
     "one_call_votes",
-    "one_call_votes_k3",
 )
 PLAN_SAMPLES = 5
 GOOD_TASKS = (  # (id verb, title, description): tasks that look the code up

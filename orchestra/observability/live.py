@@ -90,6 +90,8 @@ class _Task:
     """Who gave ``verdict``: ``critic`` or ``check:<name>``."""
     search: SearchStepped | None = None
     """The latest step of the current attempt's workflow search."""
+    alternative: str | None = None
+    """The sampled alternative that replaced the task (plan sampling's action tree)."""
     writing: str = ""
     """The end of the reply being streamed for the task (``tokens=True``), one line."""
     stream: str | None = None
@@ -187,6 +189,7 @@ class LiveView:
             case Replanned():
                 self._end(event.task_id, "replaced", now)
                 self.replaced_by[event.task_id] = list(event.new_task_ids)
+                self._task(event.task_id).alternative = event.alternative
             case _:
                 self._hierarchy_event(event)
 
@@ -289,6 +292,10 @@ class LiveView:
                 label.append(f"  {one_line(task.role)}", style="dim")
             if task.escalated_from:
                 label.append(f"  ⇡ from {one_line(task.escalated_from)}", style="magenta")
+            if task.alternative:
+                label.append(
+                    f"  ↻ sampled alternative {one_line(task.alternative)}", style="magenta"
+                )
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")
             if task.started is not None:

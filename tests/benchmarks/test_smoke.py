@@ -183,6 +183,22 @@ def test_search_benchmark_scores_its_task_family_and_draws_its_plot(tmp_path: Pa
     assert (tmp_path / "roles.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_search_benchmark_backtracking_family(tmp_path: Path):
+    bench = load("search")
+    result = bench.run(3, [1.0], critic_accuracy=1.0, action_tree=True)
+    perfect = result["by_p"]["1.0"]
+    assert {s: perfect[s]["success"] for s in bench.ACTION_TREE_STRATEGIES} == dict.fromkeys(
+        bench.ACTION_TREE_STRATEGIES, 1.0
+    )
+    assert all(perfect[s]["grafts"] == 0 for s in bench.ACTION_TREE_STRATEGIES)  # none rejected
+    # one planner call for five plans costs less than five; no plan critic less again
+    tokens = {s: perfect[s]["tokens"] for s in bench.ACTION_TREE_STRATEGIES}
+    assert tokens["replan"] < tokens["one_call_votes"] < tokens["one_call"] < tokens["action_tree"]
+    assert tokens["one_call_k3"] < tokens["one_call"]
+    bench.plot_action_tree(result, tmp_path / "tree.png")
+    assert (tmp_path / "tree.png").read_bytes().startswith(b"\x89PNG")
+
+
 @pytest.mark.slow  # eight fresh processes, each importing orchestra
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM (Linux)")
 def test_bounded_io_benchmark_runs_at_a_smoke_size():

@@ -9,6 +9,7 @@ from rich.console import Console
 from orchestra import RunStatus, TaskStatus
 from orchestra.cli.render import record_tree
 from orchestra.core.budget import Budget
+from orchestra.observability.live import LiveView
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, verdict
 from tests.conftest import index_of, make_team, run_collect
 
@@ -89,6 +90,14 @@ async def test_a_rejected_task_takes_a_sampled_alternative_without_a_planner_cal
     console = Console(width=200, record=True)
     console.print(record_tree(result.to_record()))
     assert "replaced by search (sampled alternative prices~1)" in console.export_text()
+    # and so does the live view
+    view = LiveView()
+    for event in events:
+        view.update(event)
+    console = Console(width=200, record=True, color_system=None)
+    console.print(view)
+    [line] = [x for x in console.export_text().splitlines() if "↻ prices " in x]
+    assert "sampled alternative prices~1" in line
 
 
 async def test_backtracking_is_bounded_then_the_planner_is_asked():
