@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskNode, TaskTree
@@ -98,30 +98,52 @@ def task_context(
     *,
     with_inputs: bool = True,
     max_input_chars: int | None = DEFAULT_MAX_DEPENDENCY_CHARS,
+    inputs_first: bool = False,
+    notes: Sequence[str] = (),
 ) -> str:
     """What is particular to ``task``: the path to it, the task, and (optionally) its inputs.
 
     Only the task's active path from the goal is named, never its siblings or the rest
     of the tree; each input (a prerequisite's result) is cut to ``max_input_chars``
     with a visible marker (:func:`clip_result`).
+
+    ``inputs_first`` lays it out for prompt caches and long inputs (the executor's
+    layout): the path, then the inputs, the ancestors' before the task's own (those
+    shared by the most tasks first, so siblings' prompts share them as a prefix), then
+    the task itself last, next to where the model answers. Otherwise the task comes
+    right after the path and the inputs last. ``notes`` are more blocks of data (the
+    executor's memories), shown after the inputs.
     """
     path = " > ".join(a.title for a in tree.ancestors(task.id)[1:])
-    parts = []
-    if path:
-        parts.append(f"Part of: {path}")
-    parts.append(f"Your task ({task.id}): {task.title}\n{task.description}")
+    head = [f"Part of: {path}"] if path else []
+    own = [f"Your task ({task.id}): {task.title}\n{task.description}"]
     if task.acceptance_criteria:
-        parts.append(
-            "Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria)
-        )
+        own.append("Acceptance criteria:\n" + "\n".join(f"- {c}" for c in task.acceptance_criteria))
     if task.tools:
-        parts.append(f"Tools the plan expects you to use: {', '.join(task.tools)}")
+        own.append(f"Tools the plan expects you to use: {', '.join(task.tools)}")
+    inputs: list[str] = []
     if with_inputs:
-        for dep in dependency_results(tree, task.id):
-            parts.append(
-                f"Result of '{dep.title}' ({dep.id}):\n{clip_result(dep, max_input_chars)}"
-            )
+        deps = (
+            _inputs_outer_first(tree, task.id)
+            if inputs_first
+            else dependency_results(tree, task.id)
+        )
+        inputs = [
+            f"Result of '{dep.title}' ({dep.id}):\n{clip_result(dep, max_input_chars)}"
+            for dep in deps
+        ]
+    data = [*inputs, *notes]
+    parts = [*head, *data, *own] if inputs_first else [*head, *own, *data]
     return "\n\n".join(parts)
+
+
+def _inputs_outer_first(tree: TaskTree, task_id: str) -> list[TaskNode]:
+    """:func:`dependency_results`, the outermost ancestor's first and the task's own last."""
+    ids: list[str] = []
+    for node in [*tree.ancestors(task_id), tree.get(task_id)]:
+        ids.extend(node.depends_on)
+    prerequisites = [tree.get(i) for i in dict.fromkeys(ids)]
+    return [p for p in prerequisites if p.result is not None]
 
 
 def describe_task(

@@ -24,7 +24,10 @@ is tokenized on its own, so a change inside one part never shifts the tokens of 
 attempt (a tool loop's later calls repeat its earlier ones whatever the layout), which is
 what the prompt layout decides. The layout before the issue-23 change (role instructions
 first, the goal inside the task message) was measured with this benchmark on the same
-script before the change and is printed as ``before``.
+script before the change and is printed as ``before``; the issue-23 layout itself (the
+task before its inputs, a retry's feedback inside the task message, tools bound in the
+role's order), measured the same way before the executor's task message was kept the
+same on every attempt, is printed as ``previous``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,27 @@ BEFORE: dict[str, dict[str, dict[str, float]]] = {
     "system_first": {
         "executor": {"share": 0.548, "opening_share": 0.372},
         "critic": {"share": 0.606, "opening_share": 0.606},
+    },
+}
+
+PREVIOUS: dict[str, dict[str, dict[str, float]]] = {
+    # Measured with this script on the issue-23 layout (the task before its inputs, a
+    # retry's feedback inside the task message, tools bound in the role's order), before
+    # the change that keeps the executor's task message the same on every attempt (the
+    # feedback in a message of its own), puts the inputs first and sorts the tools.
+    "tools_first": {
+        "executor": {"share": 0.553, "opening_share": 0.381},
+        "executor:editor": {"share": 0.47, "opening_share": 0.028},
+        "executor:researcher": {"share": 0.644, "opening_share": 0.639},
+        "executor:writer": {"share": 0.0, "opening_share": 0.0},
+        "critic": {"share": 0.609, "opening_share": 0.609},
+    },
+    "system_first": {
+        "executor": {"share": 0.587, "opening_share": 0.456},
+        "executor:editor": {"share": 0.531, "opening_share": 0.161},
+        "executor:researcher": {"share": 0.644, "opening_share": 0.639},
+        "executor:writer": {"share": 0.258, "opening_share": 0.258},
+        "critic": {"share": 0.609, "opening_share": 0.609},
     },
 }
 
@@ -296,25 +320,37 @@ def run() -> dict[str, Any]:
             )
             for c, schema in calls
         ]
-        out[order] = {"after": reuse(rows), "before": BEFORE[order]}
+        out[order] = {"after": reuse(rows), "before": BEFORE[order], "previous": PREVIOUS[order]}
     return out
 
 
 def main() -> int:
     result = run()
     for order in ORDERS:
-        print(f"{order}: prefix share per agent (before the change)", file=sys.stderr)
+        print(
+            f"{order}: prefix share per agent (before issue 23; previous layout)", file=sys.stderr
+        )
         for agent, row in result[order]["after"].items():
-            before = result[order]["before"].get(agent)
-            was = f" ({before['share']:.2f})" if before else ""
-            opening = row["opening_share"]
+            was = _was(result[order]["before"].get(agent), result[order]["previous"].get(agent))
             print(
-                f"  {agent:20} {row['share']:.2f}{was}  first calls of attempts"
-                f" {opening:.2f}" + (f" ({before['opening_share']:.2f})" if before else ""),
+                f"  {agent:20} {row['share']:.3f}{was('share')}  first calls of attempts"
+                f" {row['opening_share']:.3f}{was('opening_share')}",
                 file=sys.stderr,
             )
     publish("prompt_cache", result)
     return 0
+
+
+def _was(
+    before: dict[str, float] | None, previous: dict[str, float] | None
+) -> Callable[[str], str]:
+    """How a figure read before: `` (before; previous)``, the ones measured."""
+
+    def was(key: str) -> str:
+        known = [f"{row[key]:.3f}" if row else "-" for row in (before, previous)]
+        return f" ({'; '.join(known)})" if before or previous else ""
+
+    return was
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra import ConfigError, Team
+from orchestra import ConfigError, Team, tool
 from orchestra.agents.context import clip_result, describe_task, goal_context, task_context
 from orchestra.core.messages import message_text
 from orchestra.core.tree import TaskNode
-from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, verdict
-from tests.conftest import make_team, run_collect
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from tests.conftest import make_team, run_collect, word_count
 
 LONG = "x" * 15_000
 
@@ -42,8 +42,10 @@ async def test_executor_and_critic_prompts_put_the_shared_part_first():
     assert "Overall goal: the goal" in system and system.rstrip().endswith("Do the task.")
     for call in executors:
         task = message_text(call.messages[1])
-        assert task.startswith(f"Your task ({call.task_id})")
-        assert "\n\nNow do your task: " in task  # restated last
+        own = task.index(f"Your task ({call.task_id})")
+        assert own == 0 or task[own - 2 : own] == "\n\n"
+        assert "Result of '" not in task[own:]  # the inputs come before the task
+        assert "\n\nNow do your task: " in task[own:]  # restated last
     critics = model.calls_for("critic")
     assert len({message_text(c.messages[0]) for c in critics}) == 1
     assert "Overall goal: the goal" in message_text(critics[0].messages[0])
@@ -126,3 +128,88 @@ async def test_a_lead_sees_its_inputs_cut_by_the_team_setting_too():
     [integration] = model.calls_for("lead", "g")
     assert "[... 14,500 more characters of this result not shown" in integration.prompt
     assert LONG not in integration.prompt
+
+
+async def test_a_retry_re_sends_the_first_attempts_opening_unchanged():
+    script = {
+        "planner": [plan(subtask("a", "Gather"), subtask("c", "Use it", deps=["a"]))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": "a result",
+        "critic@c": [verdict("retry", "Say more."), verdict("pass")],
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    assert result.succeeded
+    first, second = model.calls_for("executor", "c")
+    assert len(first.messages) == 2
+    # the system prompt and the task message are the same; the feedback comes after them
+    assert [message_text(m) for m in second.messages[:2]] == [
+        message_text(m) for m in first.messages
+    ]
+    feedback = second.messages[2]
+    assert feedback.type == "human" and len(second.messages) == 3
+    assert message_text(feedback).startswith("Your previous attempt was rejected: Say more.")
+
+
+async def test_inputs_come_before_the_task_the_outermost_first():
+    script = {
+        "planner": [
+            plan(
+                subtask("a", "Gather"),
+                subtask(
+                    "g",
+                    "Group",
+                    deps=["a"],
+                    subtasks=[subtask("g1", "First"), subtask("g2", "Second", deps=["g1"])],
+                ),
+            )
+        ],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": lambda call: f"result of {call.task_id}",
+        "lead": "integrated",
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, model = make_team(script)
+    result, _ = await run_collect(team)
+    assert result.succeeded
+    [g2] = model.calls_for("executor", "g2")
+    task = message_text(g2.messages[1])
+    # the path, the group's input (shared by g1 and g2), g2's own input, then g2
+    order = ["Part of: Group", "Result of 'Gather' (a)", "Result of 'First' (g1)", "Your task (g2)"]
+    assert [task.index(part) for part in order] == sorted(task.index(part) for part in order)
+    [g1] = model.calls_for("executor", "g1")
+    shared = "Part of: Group\n\nResult of 'Gather' (a):\nresult of a\n\n"
+    assert message_text(g1.messages[1]).startswith(shared) and task.startswith(shared)
+    # the lead, the critic and the planner keep their layout: the task before its inputs
+    tree = result.tree
+    kept = task_context(tree, tree.get("g2"))
+    assert kept.index("Your task (g2)") < kept.index("Result of 'First' (g1)")
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@pytest.mark.parametrize("native", [True, False])
+async def test_tools_are_bound_and_described_in_the_order_of_their_names(native: bool):
+    script = {
+        "planner": [plan(subtask("a", "Count"))],
+        "role_designer": role_spec("worker", "Do the task.", ["word_count", "add"]),
+        "executor": "3" if not native else [tool_call("add", {"a": 1, "b": 2}), "3"],
+        "critic": verdict("pass"),
+        "synthesizer": "done",
+    }
+    team, model = make_team(script, tools=[word_count, add], native_tools=native)
+    result, _ = await run_collect(team)
+    assert result.succeeded
+    call = model.calls_for("executor", "a")[0]
+    if native:
+        assert call.tools == ["add", "word_count"]  # not the role's order
+    else:
+        system = message_text(call.messages[0])
+        assert system.index("- add:") < system.index("- word_count:")
