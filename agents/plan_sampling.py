@@ -32,9 +32,9 @@ from langchain_core.language_models import BaseChatModel
 from orchestra.agents.calls import metered
 from orchestra.agents.plan_critic import choose_plan, outline
 from orchestra.agents.planner import plan_goal, plan_goal_samples
-from orchestra.core.action_tree import build_action_tree
+from orchestra.core.action_tree import build_action_tree, majority_plan
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
-from orchestra.core.plan import PlanDraft
+from orchestra.core.plan import PlanDraft, plan_errors
 from orchestra.core.plan_selection import (
     ChosenBy,
     PlanCandidate,
@@ -162,6 +162,19 @@ async def sample_plans(
     else:
         sample_calls = [usage.model_calls for _, usage in drawn]
         single_shot = _mean(single, k)
+    scores = {s: c.score for c in candidates for s in c.samples}
+    action_tree = build_action_tree(valid, chosen.samples, scores)
+    start: PlanDraft | None = None
+    if chosen_by == "votes":
+        start, swapped = majority_plan(action_tree, chosen.draft)
+        if swapped and await _usable(start, tree, tools, on_demand, checks):
+            action_tree = build_action_tree(valid, [], scores, plan=start)
+            reason += (
+                f"; then at each branch the way most samples went: {', '.join(swapped)}"
+                " replaced by what more samples wrote"
+            )
+        else:
+            start = None
     selection = PlanSelection(
         k=k,
         candidates=candidates,
@@ -173,11 +186,29 @@ async def sample_plans(
         single_shot_usage=single_shot,
         sample_calls=sample_calls,
         sampling=sampling,
-        action_tree=build_action_tree(
-            valid, chosen.samples, {s: c.score for c in candidates for s in c.samples}
-        ),
+        action_tree=action_tree,
+        start=start,
     )
-    return selection.candidate(chosen.label).draft, selection
+    return start or selection.candidate(chosen.label).draft, selection
+
+
+async def _usable(
+    draft: PlanDraft,
+    tree: TaskTree,
+    tools: dict[str, str],
+    on_demand: bool,
+    checks: PlanChecks | None,
+) -> bool:
+    """Whether a plan put together from several samples is valid and passes the checks."""
+    errors = plan_errors(
+        draft,
+        base_depth=0,
+        max_depth=tree.max_depth,
+        max_tasks=tree.max_tasks_per_level,
+        tools=set(tools),
+        on_demand=on_demand,
+    )
+    return not errors and (checks is None or await checks(outline(draft.tasks)) is None)
 
 
 async def _choose(

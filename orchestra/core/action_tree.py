@@ -11,8 +11,9 @@ different decomposition into several) with its own votes.
 Which sample's task stands for which: at each level, the tasks of a sample that no task
 of the executed plan matches are aligned with the executed plan's unmatched tasks by
 the words they share (words of four letters or more in the title and description,
-Jaccard); tasks aligned to the same task
-form one alternative, with their dependencies among themselves. A task that shares no
+Jaccard, each word weighted by its rarity among the level's tasks, so the words naming
+what a task is about count more than the wording tasks share); tasks aligned to the
+same task form one alternative, with their dependencies among themselves. A task that shares no
 word with any unmatched task stands for nothing and is left out.
 
 **Backtracking** (:func:`next_alternative`): when the critic sends a task of the
@@ -30,8 +31,9 @@ fixed rule and without a model call:
 4. then votes; then the sample that proposed it first.
 
 When nothing has been accepted yet and no critic judged the samples (one distinct
-plan, or votes chose), that is votes alone. The plan the run starts with is not
-re-decided by this rule: it is plan selection's choice.
+plan, or votes chose), that is votes alone. The plan the run starts with is plan
+selection's choice; when votes chose it, :func:`majority_plan` first swaps each of its
+tasks that an alternative outvotes (the way most samples went at that branch).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "Alternative",
     "Branch",
     "build_action_tree",
+    "majority_plan",
     "next_alternative",
     "position_of",
     "task_key",
@@ -155,17 +158,22 @@ def build_action_tree(
     valid: Sequence[tuple[int, PlanDraft]],
     executed: Sequence[int],
     scores: Mapping[int, float | None] | None = None,
+    *,
+    plan: PlanDraft | None = None,
 ) -> ActionTree:
     """Merge the valid ``(sample, draft)`` pairs around the plan of samples ``executed``.
 
     ``executed`` are the samples that gave the plan the run executes (equal plans: the
     first one's draft is the plan); every other sample votes for the tasks it shares
     with it and adds alternatives where it differs. ``scores``: the plan critic's score
-    of each sample's plan, when it judged them.
+    of each sample's plan, when it judged them. ``plan``: the plan the run executes when
+    no sample wrote it whole (:func:`majority_plan`); ``executed`` is then empty and
+    every sample votes task by task.
     """
     scores = scores or {}
     drafts = dict(valid)
-    plan = drafts[executed[0]]
+    if plan is None:
+        plan = drafts[executed[0]]
     votes: dict[str, list[int]] = {t.id: list(executed) for t in _walk(plan.tasks)}
     proposals: dict[str, dict[object, tuple[list[DraftTask], list[int]]]] = {}
     for sample, draft in valid:
@@ -196,6 +204,59 @@ def build_action_tree(
     return ActionTree(samples=len(valid), branches=branches)
 
 
+def majority_plan(action_tree: ActionTree, plan: PlanDraft) -> tuple[PlanDraft, list[str]]:
+    """``plan`` with each task that an alternative outvotes replaced by that alternative.
+
+    Tree-Planner's start before anything has happened: at every branch point the way
+    most samples went. A task is swapped when its most-voted alternative has strictly
+    more votes than the task itself (ties keep the plan's task), and only where the
+    alternative's ids are new to the plan. The alternative's first tasks take the
+    replaced task's prerequisites; the tasks that depended on it depend on the
+    alternative's last tasks. Returns the plan and the ids of the tasks swapped out.
+    """
+    swaps: dict[str, list[DraftTask]] = {}
+    by_id = {t.id: t for t in _walk(plan.tasks)}
+    ids = set(by_id)
+    gone: set[str] = set()  # inside a task already swapped out
+    for branch in action_tree.branches:
+        if branch.task_id in gone or branch.task_id not in by_id:
+            continue
+        best = max(branch.alternatives, key=lambda a: a.votes, default=None)
+        if best is None or best.votes <= len(branch.samples):
+            continue
+        new_ids = {t.id for t in _walk(best.tasks)}
+        if new_ids & (ids - {branch.task_id}):
+            continue  # the alternative's ids are taken: no swap rather than a renaming
+        swaps[branch.task_id] = list(best.tasks)
+        ids |= new_ids
+        gone |= {t.id for t in _walk(by_id[branch.task_id].subtasks)}
+    if not swaps:
+        return plan, []
+    return PlanDraft.model_construct(tasks=_swapped(plan.tasks, swaps), keep=None), list(swaps)
+
+
+def _swapped(tasks: Sequence[DraftTask], swaps: Mapping[str, list[DraftTask]]) -> list[DraftTask]:
+    """One level of tasks with the swaps made (and made inside the kept tasks' subtasks)."""
+    exits: dict[str, list[str]] = {}
+    for task_id, new in swaps.items():
+        needed = {d for t in new for d in t.depends_on}
+        exits[task_id] = [t.id for t in new if t.id not in needed]
+    out: list[DraftTask] = []
+    for task in tasks:
+        replacement = swaps.get(task.id)
+        if replacement is None:
+            depends_on = [e for d in task.depends_on for e in exits.get(d, [d])]
+            update = {"depends_on": depends_on, "subtasks": _swapped(task.subtasks, swaps)}
+            out.append(task.model_copy(update=update))
+            continue
+        inside = {t.id for t in replacement}
+        for new in replacement:
+            own = [d for d in new.depends_on if d in inside]
+            outer = [] if own else [e for d in task.depends_on for e in exits.get(d, [d])]
+            out.append(new.model_copy(update={"depends_on": [*own, *outer]}))
+    return out
+
+
 def _best(scores: Iterable[float | None]) -> float | None:
     known = [s for s in scores if s is not None]
     return max(known) if known else None
@@ -218,10 +279,11 @@ def _merge_level(
             _merge_level(task.subtasks, match.subtasks, sample, votes, proposals)
     keys = {task_key(t) for t in ours}
     groups: dict[str, list[DraftTask]] = {}
+    weights = _rarity([*ours, *theirs])
     for place, task in enumerate(theirs):
         if task_key(task) in keys:
             continue
-        target = _closest(task, place, unmatched, ours)
+        target = _closest(task, place, unmatched, ours, weights)
         if target is not None:
             groups.setdefault(target.id, []).append(task)
     for target_id, tasks in groups.items():
@@ -239,19 +301,38 @@ def _merge_level(
 
 
 def _closest(
-    task: DraftTask, mine: int, candidates: Sequence[DraftTask], level: Sequence[DraftTask]
+    task: DraftTask,
+    mine: int,
+    candidates: Sequence[DraftTask],
+    level: Sequence[DraftTask],
+    weights: Mapping[str, float],
 ) -> DraftTask | None:
     """The candidate sharing the most words with ``task``, which is ``mine``-th of its level.
 
-    Ties: the candidate nearer that place in ``level``, then the first.
+    Words count by their rarity at this level (``weights``): what names the part of the
+    goal a task is about (an item, a topic) outweighs the wording every task of the
+    level shares ("find", "report"), so a task is aligned with the one about the same
+    thing rather than with the one phrased the same way. Ties: the candidate nearer that
+    place in ``level``, then the first.
     """
     if not candidates:
         return None
     words = _words(task)
     place = {t.id: n for n, t in enumerate(level)}
-    scored = [(_jaccard(words, _words(c)), -abs(place[c.id] - mine), c) for c in candidates]
+    scored = [
+        (_jaccard(words, _words(c), weights), -abs(place[c.id] - mine), c) for c in candidates
+    ]
     score, _, best = max(scored, key=lambda s: (s[0], s[1]))
     return best if score > 0 else None
+
+
+def _rarity(tasks: Sequence[DraftTask]) -> dict[str, float]:
+    """Each word's weight at one level: one over the number of ``tasks`` that use it."""
+    counts: dict[str, int] = {}
+    for task in tasks:
+        for word in _words(task):
+            counts[word] = counts.get(word, 0) + 1
+    return {word: 1 / n for word, n in counts.items()}
 
 
 def _words(task: DraftTask) -> set[str]:
@@ -260,8 +341,10 @@ def _words(task: DraftTask) -> set[str]:
     return {w for w in re.findall(r"[\w-]+", text) if len(w) >= 4}
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 0.0
+def _jaccard(a: set[str], b: set[str], weights: Mapping[str, float]) -> float:
+    """Weighted Jaccard similarity of two word sets."""
+    union = sum(weights.get(w, 1.0) for w in a | b)
+    return sum(weights.get(w, 1.0) for w in a & b) / union if union else 0.0
 
 
 def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:

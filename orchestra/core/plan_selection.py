@@ -90,8 +90,12 @@ class PlanSelection(BaseModel):
     """How the K plans were drawn: K planner calls, or one call that wrote them all (its
     ``single_shot_usage`` is then an estimate: the prompt and a K-th of the reply)."""
     action_tree: ActionTree | None = None
-    """The valid samples merged around the chosen plan: its tasks' votes and the
-    alternatives kept for backtracking (None: kept by no run before it existed)."""
+    """The valid samples merged around the plan the run started with: its tasks' votes
+    and the alternatives kept for backtracking (None: kept by no run before it existed)."""
+    start: PlanDraft | None = None
+    """The plan the run started with when it is not the chosen candidate's as written:
+    with ``chosen_by`` ``votes``, the chosen plan with each task that more samples wrote
+    otherwise swapped for the way most went (None: the chosen candidate's plan)."""
 
     def candidate(self, label: str) -> PlanCandidate:
         """The candidate called ``label``."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestra.core.action_tree import ActionTree, build_action_tree, next_alternative
+from orchestra.core.action_tree import (
+    ActionTree,
+    build_action_tree,
+    majority_plan,
+    next_alternative,
+)
 from orchestra.core.plan import PlanDraft, draft_to_nodes
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.surgery import replace_task
@@ -180,3 +185,45 @@ def test_the_plan_critics_scores_rank_alternatives_and_rule_out_plans_it_judged_
     # a plan the critic judged more wrong than right is never grafted: the planner is asked
     action = build_action_tree(valid, [0], {0: 0.9, 2: 0.2, 3: 0.3, 4: 0.1})
     assert next_alternative(action, tree, tree.get("prices"), used=[]) is None
+
+
+def test_the_majority_plan_takes_the_way_most_samples_went_at_each_branch():
+    # prices: "Recall" (2 votes) outvotes the chosen "Find" (1); the rest agrees
+    valid = [(0, CHOSEN), (1, RECALL), (2, RECALL_AGAIN)]
+    tree = build_action_tree(valid, [0])
+    start, swapped = majority_plan(tree, CHOSEN)
+
+    assert swapped == ["prices"]
+    assert [t.id for t in start.tasks] == ["prices", "specs", "pick"]  # RECALL's own id
+    assert start.tasks[0].title == "Recall the prices" and start.tasks[0].tools == []
+    assert start.tasks[2].depends_on == ["prices", "specs"]
+    # merged again around the start plan, every sample votes task by task
+    again = build_action_tree(valid, [], plan=start)
+    prices = again.branch("prices")
+    assert prices is not None and prices.samples == [1, 2]
+    assert [(a.tasks[0].title, a.samples) for a in prices.alternatives] == [
+        ("Find the prices", [0])
+    ]
+    assert again.branch("pick").samples == [0, 1, 2]
+
+
+def test_a_tie_keeps_the_plans_task_and_a_decomposition_is_rewired():
+    assert majority_plan(build_action_tree([(0, CHOSEN), (1, RECALL)], [0]), CHOSEN)[1] == []
+    # the prices in two steps, written by two samples against one: swapped in, and "pick"
+    # now waits for the last of the two
+    split_again = _draft(
+        _task("shops", "List the shops selling the laptops", ["search"]),
+        _task("quotes", "Read the prices from each shop", ["fetch"], deps=["shops"]),
+        _task("specs", "Compare the specs"),
+        _task("pick", "Pick a laptop", deps=["quotes", "specs"]),
+    )
+    split_specs = split_again.model_copy()
+    valid = [(0, CHOSEN), (1, split_again), (2, split_specs)]
+    start, swapped = majority_plan(build_action_tree(valid, [0]), CHOSEN)
+    assert swapped == ["prices"]
+    assert [(t.id, t.depends_on) for t in start.tasks] == [
+        ("shops", []),
+        ("quotes", ["shops"]),
+        ("specs", []),
+        ("pick", ["quotes", "specs"]),
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orchestra import ConfigError, PlanningError, RunStatus
-from orchestra.testing import ScriptedCall
+from orchestra.testing import ScriptedCall, plan, subtask
 from tests.conftest import make_team
 from tests.engine.test_plan_sampling import CYCLE, LONG, SAME_RENAMED, SHORT, _choice, _script
 
@@ -111,3 +111,42 @@ async def test_votes_choose_without_a_plan_critic_call():
 def test_unknown_sampling_options_are_refused(option: str, value: str):
     with pytest.raises(ConfigError, match=option):
         make_team({}, plan_samples=2, **{option: value})
+
+
+async def test_votes_start_each_task_the_way_most_samples_went():
+    find = subtask("find", "Find prices", "Look up the prices.")
+    search = subtask("search", "Search the prices", "Search shops for the prices.")
+    specs = subtask("specs", "Compare specs", "Compare the specs.")
+    pick = subtask("pick", "Pick one", "Choose the best laptop.", deps=["prices", "specs"])
+
+    def with_prices(prices: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
+        deps = [prices["id"], "specs"]
+        return plan(prices, specs, {**pick, "depends_on": deps}, *more)
+
+    summary = subtask("summary", "Write a summary", "Sum it up.", deps=["pick"])
+    other_specs = {**specs, "title": "Compare specs in detail"}
+    by_sample = {
+        0: with_prices(find),
+        1: with_prices(find),  # the plan most samples wrote whole: 2 votes
+        2: with_prices(search),
+        3: plan(search, other_specs, {**pick, "depends_on": ["search", "specs"]}),
+        4: with_prices(search, summary),
+    }
+    script = _script(_planner(by_sample), None)
+    del script["plan_critic"]
+    team, _ = make_team(script, plan_samples=5, plan_sampling="one_call", plan_choice="votes")
+    result = await team.arun("which laptop should I buy?")
+
+    selection = result.plan_selection
+    assert selection is not None and selection.chosen_by == "votes" and selection.chosen == "A"
+    assert "find replaced by what more samples wrote" in selection.reason
+    assert selection.start is not None
+    assert [t.id for t in selection.start.tasks] == ["search", "specs", "pick"]
+    assert [n.id for n in result.tree.leaves()] == ["search", "specs", "pick"]
+    assert result.tree.get("pick").depends_on == ["search", "specs"]
+    # the action tree is merged around the plan run: "Find prices" is its alternative
+    action = selection.action_tree
+    assert action is not None
+    branch = action.branch("search")
+    assert branch is not None and branch.samples == [2, 3, 4]
+    assert [(a.tasks[0].title, a.samples) for a in branch.alternatives] == [("Find prices", [0, 1])]
