@@ -29,12 +29,12 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
-from orchestra.agents.calls import metered
+from orchestra.agents.calls import metered, model_name
 from orchestra.agents.plan_critic import choose_plan, outline
 from orchestra.agents.planner import plan_goal, plan_goal_samples
 from orchestra.core.action_tree import build_action_tree, majority_plan
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
-from orchestra.core.plan import PlanDraft, plan_errors
+from orchestra.core.plan import PlanDraft, plan_errors, plan_signature
 from orchestra.core.plan_selection import (
     ChosenBy,
     PlanCandidate,
@@ -45,7 +45,7 @@ from orchestra.core.plan_selection import (
 )
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
-from orchestra.core.usage import Price, Usage
+from orchestra.core.usage import Price, Usage, price_for
 
 __all__ = ["PlanChecks", "PlanChoiceMode", "PlanSamplingMode", "sample_plans"]
 
@@ -158,7 +158,7 @@ async def sample_plans(
         single += usage
     if sampling == "one_call":
         sample_calls = [single.model_calls]
-        single_shot = _one_plan_of(single, k)
+        single_shot = _one_plan_of(single, k, price_for(model_name(planner), prices))
     else:
         sample_calls = [usage.model_calls for _, usage in drawn]
         single_shot = _mean(single, k)
@@ -168,11 +168,18 @@ async def sample_plans(
     if chosen_by == "votes":
         start, swapped = majority_plan(action_tree, chosen.draft)
         if swapped and await _usable(start, tree, tools, on_demand, checks):
-            action_tree = build_action_tree(valid, [], scores, plan=start)
             reason += (
                 f"; then at each branch the way most samples went: {', '.join(swapped)}"
                 " replaced by what more samples wrote"
             )
+            same = plan_signature(start.tasks)
+            written = next((c for c in candidates if plan_signature(c.draft.tasks) == same), None)
+            if written is not None:  # the majority is a sampled plan: run that one
+                chosen, start = written, None
+                reason += f", which is plan {written.label}"
+                action_tree = build_action_tree(valid, written.samples, scores)
+            else:
+                action_tree = build_action_tree(valid, [], scores, plan=start)
         else:
             start = None
     selection = PlanSelection(
@@ -269,16 +276,26 @@ async def _passing(checks: PlanChecks, candidates: list[PlanCandidate]) -> list[
     return passed
 
 
-def _one_plan_of(call: Usage, k: int) -> Usage:
+def _one_plan_of(call: Usage, k: int, price: Price | None) -> Usage:
     """What one plan of a ``k``-plan call would have cost alone (an estimate).
 
-    The call's prompt and a k-th of its reply, which wrote k plans.
+    The call's prompt and a k-th of its reply, which wrote k plans, priced at the
+    planner's ``price`` (unknown: a k-th of the call's cost).
     """
+    output_tokens = call.output_tokens // k
+    cost = call.cost_usd / k
+    if price is not None:
+        cost = price.cost(
+            call.input_tokens,
+            output_tokens,
+            cached=call.cached_input_tokens,
+            written=call.cache_write_tokens,
+        )
     return Usage(
         input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens // k,
+        output_tokens=output_tokens,
         model_calls=call.model_calls,
-        cost_usd=round(call.cost_usd / k, 8),
+        cost_usd=round(cost, 8),
         unpriced_calls=call.unpriced_calls,
         cached_input_tokens=call.cached_input_tokens,
         cache_write_tokens=call.cache_write_tokens,

@@ -127,12 +127,14 @@ async def plan_goal_samples(
     """``k`` plans for the tree's goal from one planner call: each a plan or why not.
 
     The planner's prompt is sent once (``k`` separate samples would send it ``k`` times)
-    and the reply holds up to ``k`` plans, ``{"plans": [...]}``, each validated on its
-    own like :func:`plan_goal`'s plan; the model is asked to let them differ where the
-    goal could be done more than one way, best first. An invalid or missing plan becomes
-    a :class:`PlanningError` in its place; only a reply with no valid plan at all is sent
-    back with what was wrong (at most ``max_repairs`` times), so one bad plan never costs
-    the good ones. The list always has ``k`` entries, in the reply's order.
+    and the reply holds ``k`` plans, ``{"plans": [...]}`` (a schema-following model must
+    write all ``k``), each validated on its own like :func:`plan_goal`'s plan; the model
+    is asked to let them differ where the goal could be done more than one way, best
+    first. An invalid or missing plan becomes a :class:`PlanningError` in its place; only
+    a reply with no valid plan at all is sent back with what was wrong (at most
+    ``max_repairs`` times), so one bad plan never costs the good ones. The list holds the
+    reply's plans in order, at least ``k`` entries: with more plans than asked, they are
+    read until ``k`` are valid.
     """
     levels = tree.max_depth
     if on_demand:
@@ -158,7 +160,7 @@ async def plan_goal_samples(
         "title": "PlanSamples",
         "description": f"Up to {k} plans for the goal, best first.",
         "type": "object",
-        "properties": {"plans": {"type": "array", "items": plan, "minItems": 1, "maxItems": k}},
+        "properties": {"plans": {"type": "array", "items": plan, "minItems": k, "maxItems": k}},
         "required": ["plans"],
         "$defs": definitions,
     }
@@ -197,7 +199,11 @@ def _read_plans(
     tools: set[str],
     on_demand: bool,
 ) -> list[PlanDraft | PlanningError]:
-    """Each of the ``k`` plans of a samples reply, or what is wrong with it."""
+    """The plans of a samples reply in order, each valid or what is wrong with it.
+
+    Read until ``k`` are valid (a reply with more plans than asked: the first ``k`` valid
+    ones count; at most ``2 * k`` are read), then padded with errors to ``k`` entries.
+    """
     items = data.get("plans") if isinstance(data, dict) else None
     if not isinstance(items, list):
         why = str(problem) if data is None and problem else 'the reply has no "plans" list'
@@ -205,7 +211,9 @@ def _read_plans(
     else:
         why = "the reply had no plan here" + (f" ({problem})" if problem else "")
     out: list[PlanDraft | PlanningError] = []
-    for n in range(k):
+    for n in range(max(k, min(len(items), 2 * k))):
+        if sum(isinstance(o, PlanDraft) for o in out) == k:
+            break
         errors = [f"plans[{n}]: {why}"]
         if n < len(items):
             try:

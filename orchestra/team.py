@@ -265,14 +265,25 @@ class Team(Generic[OutputT]):
             raise ConfigError(f"decompose must be 'upfront' or 'on_demand', not {decompose!r}")
         if on_failure not in ("continue", "stop"):
             raise ConfigError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
-        if not 1 <= plan_samples <= MAX_PLAN_SAMPLES:
-            raise ConfigError(f"plan_samples must be between 1 and {MAX_PLAN_SAMPLES}")
+        if (
+            not isinstance(plan_samples, int)
+            or isinstance(plan_samples, bool)
+            or not 1 <= plan_samples <= MAX_PLAN_SAMPLES
+        ):
+            raise ConfigError(
+                f"plan_samples must be a whole number between 1 and {MAX_PLAN_SAMPLES},"
+                f" not {plan_samples!r}"
+            )
         if plan_sampling not in get_args(PlanSamplingMode):
             raise ConfigError(
                 f"plan_sampling must be 'parallel' or 'one_call', not {plan_sampling!r}"
             )
         if plan_choice not in get_args(PlanChoiceMode):
             raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {plan_choice!r}")
+        if plan_samples == 1 and (plan_sampling, plan_choice) != ("parallel", "critic"):
+            raise ConfigError(
+                "plan_sampling and plan_choice apply to several plans: set plan_samples (2-8) too"
+            )
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
         names = [s.name for s in self._servers]

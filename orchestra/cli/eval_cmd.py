@@ -58,8 +58,8 @@ def plan_cmd(
             "--plan-samples",
             min=1,
             max=8,
-            help="Plans sampled per goal (the plan critic chooses); above 1 the single-shot"
-            " scores are reported next to the chosen plan's",
+            help="Plans sampled per goal (one is chosen: --plan-choice); above 1 the"
+            " single-shot scores are reported next to the chosen plan's",
         ),
     ] = 1,
     plan_sampling: Annotated[
@@ -69,6 +69,13 @@ def plan_cmd(
             help="parallel: one planner call a sample; one_call: one call writes them all",
         ),
     ] = "parallel",
+    plan_choice: Annotated[
+        Literal["critic", "votes"],
+        typer.Option(
+            "--plan-choice",
+            help="critic: a plan critic call chooses; votes: the plan most samples wrote",
+        ),
+    ] = "critic",
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object and nothing else")
     ] = False,
@@ -88,6 +95,12 @@ def plan_cmd(
                 safe_text(
                     f"{score.id}: node F1 {score.node_f1:.2f}, edge F1 {score.edge_f1:.2f},"
                     f" {score.valid}, {score.seconds:.1f}s"
+                    + (
+                        f", {score.valid_samples} of {plan_samples} plans valid, chosen by"
+                        f" {score.chosen_by}"
+                        if score.valid_samples is not None
+                        else ""
+                    )
                 )
             )
 
@@ -97,6 +110,7 @@ def plan_cmd(
         "max_repairs": max_repairs,
         "plan_samples": plan_samples,
         "plan_sampling": plan_sampling,
+        "plan_choice": plan_choice,
     }
     report = asyncio.run(
         evaluate_plans(
@@ -105,6 +119,7 @@ def plan_cmd(
             max_repairs=max_repairs,
             plan_samples=plan_samples,
             plan_sampling=plan_sampling,
+            plan_choice=plan_choice,
             on_record=progress,
             settings=settings,
         )
@@ -141,7 +156,8 @@ def _print(out: Console, report: PlanEvalReport) -> None:
             f"single-shot (K=1, the first samples): node F1 {m.k1_node_f1:.3f}, edge F1"
             f" {m.k1_edge_f1:.3f}, exact {m.k1_exact_rate:.1%}; tokens a record"
             f" {m.k1_tokens_per_record:.0f} against {m.tokens_per_record:.0f} for"
-            f" K={m.plan_samples}"
+            f" K={m.plan_samples}; valid plans a record {m.valid_samples_per_record:.1f}"
+            f" of {m.plan_samples}"
         )
 
 

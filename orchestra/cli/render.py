@@ -39,7 +39,7 @@ _RUN_STYLE = {
 def event_line(event: Event) -> Text:
     """One line describing ``event``."""
     at = event.at.strftime("%H:%M:%S.%f")[:-3]
-    fields = event.model_dump(exclude={"run_id", "at", "type"})
+    fields = event.model_dump(exclude={"run_id", "at", "type"}, exclude_none=True)
     detail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
     return Text.assemble((f"{at} ", "dim"), (f"{event.type:<14} ", "bold"), detail)
 

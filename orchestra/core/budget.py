@@ -34,7 +34,7 @@ class Budget(BaseModel):
     (``Budget(usd=5, subtree=Budget(usd=1))``: no branch may spend more than a dollar).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     tokens: int | None = Field(default=None, ge=0, description="input plus output tokens")
     usd: float | None = Field(default=None, ge=0)

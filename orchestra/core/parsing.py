@@ -50,7 +50,7 @@ def extract_json(text: str) -> Any:
         value, _ = _DECODER.raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
     except RecursionError:  # the decoder's own guard, far past MAX_JSON_DEPTH
         raise _too_deep() from None

@@ -76,8 +76,9 @@ class PlanSelection(BaseModel):
     chosen: str
     """The label of the plan the run went on with."""
     chosen_by: ChosenBy
-    """The plan critic; the only valid plan; or votes and agreement, when the critic's
-    answer stayed invalid and the team has fallbacks on."""
+    """Who chose (see :data:`ChosenBy`): the plan critic; nobody (the only valid plan);
+    the checks; votes and agreement as the team asked (``votes``) or because the
+    critic's answer stayed invalid with fallbacks on (``agreement``)."""
     reason: str
     usage: Usage
     """Tokens and cost of the whole stage: every sample, its repairs, the plan critic."""

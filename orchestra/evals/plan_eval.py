@@ -18,7 +18,11 @@ With ``plan_samples=K`` (K > 1) each goal goes through plan sampling
 (:func:`orchestra.agents.plan_sampling.sample_plans`: K samples, the plan critic chooses,
 the same model playing both) and the chosen plan is scored; the first sample is exactly
 the single-shot plan, so its scores are reported next to it (``k1_*``), with the tokens
-of both. The validity counts then describe that first sample.
+of both. The validity counts then describe that first sample. With
+``plan_sampling="one_call"`` one planner call writes the K plans: the "first sample" is
+the first plan of that reply and its tokens an estimate (the prompt and a K-th of the
+reply). Each record also says how many of its K plans were valid (``valid_samples``) and
+who chose (``chosen_by``; ``plan_choice="votes"``: no critic call).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from orchestra.agents.calls import metered
-from orchestra.agents.plan_sampling import PlanSamplingMode, sample_plans
+from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode, sample_plans
 from orchestra.agents.planner import plan_goal
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
@@ -67,6 +71,10 @@ class PlanScore(BaseModel):
     k1_exact: bool | None = None
     k1_tokens: int | None = None
     """With K > 1: what the single-shot plan cost (one sample, on average)."""
+    valid_samples: int | None = None
+    """With K > 1: how many of the K plans were valid (0 when none was)."""
+    chosen_by: str | None = None
+    """With K > 1: who chose the plan scored (see ``PlanSelection.chosen_by``)."""
 
 
 class PlanEvalSummary(BaseModel):
@@ -86,6 +94,8 @@ class PlanEvalSummary(BaseModel):
     k1_edge_f1: float | None = None
     k1_exact_rate: float | None = None
     k1_tokens_per_record: float | None = None
+    valid_samples_per_record: float | None = None
+    """With K > 1: valid plans a record, of K."""
 
 
 class PlanEvalReport(BaseModel):
@@ -174,6 +184,7 @@ async def plan_record(
     max_repairs: int = 2,
     plan_samples: int = 1,
     plan_sampling: PlanSamplingMode = "parallel",
+    plan_choice: PlanChoiceMode = "critic",
 ) -> PlanScore:
     """Let the planner decompose ``record``'s goal with its tools, and score the plan."""
     tree = TaskTree.for_goal(
@@ -199,6 +210,7 @@ async def plan_record(
                     max_repairs=max_repairs,
                     fallbacks=True,
                     sampling=plan_sampling,
+                    choose=plan_choice,
                 )
                 first = next((c.draft for c in selection.candidates if 0 in c.samples), None)
             else:
@@ -218,6 +230,10 @@ async def plan_record(
             "k1_edge_f1": round(k1_edge, 4),
             "k1_exact": k1_exact,
             "k1_tokens": selection.single_shot_usage.total_tokens if selection else None,
+            "valid_samples": (
+                sum(len(c.samples) for c in selection.candidates) if selection else 0
+            ),
+            "chosen_by": selection.chosen_by if selection else None,
         }
     return PlanScore(
         id=record.id,
@@ -242,6 +258,7 @@ async def evaluate_plans(
     max_repairs: int = 2,
     plan_samples: int = 1,
     plan_sampling: PlanSamplingMode = "parallel",
+    plan_choice: PlanChoiceMode = "critic",
     on_record: Callable[[PlanScore], None] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> PlanEvalReport:
@@ -254,6 +271,7 @@ async def evaluate_plans(
             max_repairs=max_repairs,
             plan_samples=plan_samples,
             plan_sampling=plan_sampling,
+            plan_choice=plan_choice,
         )
         scores.append(score)
         if on_record is not None:
@@ -277,6 +295,9 @@ async def evaluate_plans(
                 "k1_edge_f1": round(statistics.mean(s.k1_edge_f1 or 0.0 for s in scores), 4),
                 "k1_exact_rate": round(sum(bool(s.k1_exact) for s in scores) / len(scores), 4),
                 "k1_tokens_per_record": round(statistics.mean(s.k1_tokens or 0 for s in scores), 1),
+                "valid_samples_per_record": round(
+                    statistics.mean(s.valid_samples or 0 for s in scores), 2
+                ),
             }
         )
     return PlanEvalReport(records=scores, summary=summary, settings=settings or {})

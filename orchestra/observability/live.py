@@ -190,8 +190,22 @@ class LiveView:
                 self._end(event.task_id, "replaced", now)
                 self.replaced_by[event.task_id] = list(event.new_task_ids)
                 self._task(event.task_id).alternative = event.alternative
+                self._rewire(event.task_id, event.new_task_ids)
             case _:
                 self._hierarchy_event(event)
+
+    def _rewire(self, replaced: str, new_ids: list[str]) -> None:
+        """Tasks that waited for ``replaced`` now wait for its replacements' last tasks.
+
+        As the engine rewires them (the replacements nothing else among them needs).
+        """
+        new = [self.tasks[i] for i in new_ids if i in self.tasks]
+        needed = {d for task in new for d in task.depends_on}
+        sinks = [task.id for task in new if task.id not in needed]
+        for task in self.tasks.values():
+            if replaced in task.depends_on and task.id not in new_ids:
+                kept = [d for d in task.depends_on if d != replaced]
+                task.depends_on = list(dict.fromkeys([*kept, *sinks]))
 
     def _hierarchy_event(self, event: Event) -> None:
         """Leads, their integrations and failures climbing the tree."""

@@ -10,7 +10,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from orchestra.cli.main import app
-from orchestra.core.events import RunStarted, TaskPlanned
+from orchestra.cli.render import event_line
+from orchestra.core.events import Replanned, RunStarted, TaskPlanned
 from orchestra.observability.live import LiveView
 from orchestra.observability.terminal import clean, one_line, safe_text
 from tests.cli.teams import HOSTILE
@@ -77,3 +78,10 @@ def test_live_view_renders_hostile_text_inert():
     _assert_inert(out.getvalue())
     assert "Sum it up [/bold]" in out.getvalue()
     assert "[/INST] [/bold] [link=x]" in out.getvalue()
+
+
+def test_an_event_line_leaves_out_fields_that_are_not_set():
+    planned = Replanned(run_id="r", task_id="draft", reason="wrong", new_task_ids=["a"])
+    grafted = planned.model_copy(update={"alternative": "draft~1"})
+    assert "alternative" not in event_line(planned).plain
+    assert "alternative=draft~1" in event_line(grafted).plain

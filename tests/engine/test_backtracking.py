@@ -96,8 +96,10 @@ async def test_a_rejected_task_takes_a_sampled_alternative_without_a_planner_cal
         view.update(event)
     console = Console(width=200, record=True, color_system=None)
     console.print(view)
-    [line] = [x for x in console.export_text().splitlines() if "↻ prices " in x]
+    lines = console.export_text().splitlines()
+    [line] = [x for x in lines if "↻ prices " in x]
     assert "sampled alternative prices~1" in line
+    assert view.tasks["pick"].depends_on == ["search"]  # not the replaced "prices" any more
 
 
 async def test_backtracking_is_bounded_then_the_planner_is_asked():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from orchestra import RunStatus, TaskStatus, tool
 from orchestra.core.budget import Budget
@@ -224,3 +225,8 @@ async def test_a_subtree_budget_counts_inside_the_run_budget():
     assert result.status is RunStatus.BUDGET_EXCEEDED
     assert len(model.calls) == 4
     assert "subtree" not in (result.reason or "")
+
+
+def test_a_misspelt_limit_is_refused_not_ignored():
+    with pytest.raises(ValidationError, match="max_model_calls"):
+        Budget(max_model_calls=1)  # type: ignore[call-arg]  # the field is model_calls

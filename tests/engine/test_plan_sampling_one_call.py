@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from orchestra import ConfigError, PlanningError, RunStatus
+from orchestra.agents.planner import plan_goal_samples
+from orchestra.core.tree import TaskTree
+from orchestra.core.usage import Price
 from orchestra.testing import ScriptedCall, plan, subtask
 from tests.conftest import make_team
 from tests.engine.test_plan_sampling import CYCLE, LONG, SAME_RENAMED, SHORT, _choice, _script
@@ -105,36 +110,87 @@ async def test_votes_choose_without_a_plan_critic_call():
     assert selection.action_tree is not None
 
 
+async def test_a_reply_with_more_plans_than_asked_is_read_until_k_are_valid():
+    reply = {"plans": [CYCLE, CYCLE, SHORT, LONG, SAME_RENAMED]}
+    script = _script(reply, _choice("A", {"A": 0.9, "B": 0.5}))
+    team, model = make_team(script, plan_samples=2, plan_sampling="one_call")
+    result = await team.arun("which laptop should I buy?")
+    selection = result.plan_selection
+    assert selection is not None and len(model.calls_for("planner")) == 1  # no repair
+    assert [r.sample for r in selection.rejected] == [0, 1]
+    assert [c.samples for c in selection.candidates] == [[2], [3]]  # the 5th is not read
+
+
+def test_the_schema_asks_a_schema_following_model_for_all_k_plans():
+    captured: list[dict[str, Any]] = []
+
+    async def fake_ask(model: Any, messages: Any, call: Any, schema: Any, key: str) -> Any:
+        captured.append(schema)
+        return "", {"plans": [SHORT]}, None
+
+    with mock.patch("orchestra.agents.planner.ask_list_once", fake_ask):
+        tree = TaskTree.for_goal("which laptop?", 2, 6)
+        asyncio.run(plan_goal_samples(mock.Mock(), tree, k=3, roles=[], tools={}))
+    plans = captured[0]["properties"]["plans"]
+    assert (plans["minItems"], plans["maxItems"]) == (3, 3)
+
+
+async def test_one_plans_estimate_is_priced_as_its_own_tokens():
+    script = _script(_planner({0: SHORT, 1: LONG}), _choice("B", {"A": 0.5, "B": 0.9}))
+    price = Price(input=1.0, output=3.0)
+    team, _ = make_team(
+        script, plan_samples=2, plan_sampling="one_call", prices={"scripted": price}
+    )
+    result = await team.arun("which laptop should I buy?")
+    one = result.plan_selection.single_shot_usage
+    assert one.cost_usd == pytest.approx((one.input_tokens + 3 * one.output_tokens) / 1e6)
+
+
 @pytest.mark.parametrize(
-    ("option", "value"), [("plan_sampling", "serial"), ("plan_choice", "judge")]
+    ("options", "match"),
+    [
+        ({"plan_samples": 2, "plan_sampling": "serial"}, "plan_sampling"),
+        ({"plan_samples": 2, "plan_choice": "judge"}, "plan_choice"),
+        ({"plan_samples": 2.5}, "whole number"),
+        ({"plan_samples": "3"}, "whole number"),
+        ({"plan_samples": True}, "whole number"),
+        ({"plan_choice": "votes"}, "set plan_samples"),
+        ({"plan_sampling": "one_call"}, "set plan_samples"),
+    ],
 )
-def test_unknown_sampling_options_are_refused(option: str, value: str):
-    with pytest.raises(ConfigError, match=option):
-        make_team({}, plan_samples=2, **{option: value})
+def test_bad_sampling_options_are_refused(options: dict[str, Any], match: str):
+    with pytest.raises(ConfigError, match=match):
+        make_team({}, **options)
+
+
+FIND = subtask("find", "Find prices", "Look up the prices.")
+SEARCH = subtask("search", "Search the prices", "Search shops for the prices.")
+SPECS = subtask("specs", "Compare specs", "Compare the specs.")
+
+
+def _with_prices(prices: dict[str, Any], *more: dict[str, Any], specs: Any = SPECS) -> Any:
+    pick = subtask("pick", "Pick one", "Choose the best laptop.", deps=[prices["id"], "specs"])
+    return plan(prices, specs, pick, *more)
+
+
+def _votes_team(by_sample: dict[int, Any]) -> tuple[Any, Any]:
+    script = _script(_planner(by_sample), None)
+    del script["plan_critic"]
+    return make_team(script, plan_samples=5, plan_sampling="one_call", plan_choice="votes")
 
 
 async def test_votes_start_each_task_the_way_most_samples_went():
-    find = subtask("find", "Find prices", "Look up the prices.")
-    search = subtask("search", "Search the prices", "Search shops for the prices.")
-    specs = subtask("specs", "Compare specs", "Compare the specs.")
-    pick = subtask("pick", "Pick one", "Choose the best laptop.", deps=["prices", "specs"])
-
-    def with_prices(prices: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
-        deps = [prices["id"], "specs"]
-        return plan(prices, specs, {**pick, "depends_on": deps}, *more)
-
     summary = subtask("summary", "Write a summary", "Sum it up.", deps=["pick"])
-    other_specs = {**specs, "title": "Compare specs in detail"}
-    by_sample = {
-        0: with_prices(find),
-        1: with_prices(find),  # the plan most samples wrote whole: 2 votes
-        2: with_prices(search),
-        3: plan(search, other_specs, {**pick, "depends_on": ["search", "specs"]}),
-        4: with_prices(search, summary),
-    }
-    script = _script(_planner(by_sample), None)
-    del script["plan_critic"]
-    team, _ = make_team(script, plan_samples=5, plan_sampling="one_call", plan_choice="votes")
+    review = subtask("review", "Read reviews", "Read what owners say.")
+    team, _ = _votes_team(
+        {
+            0: _with_prices(FIND),
+            1: _with_prices(FIND),  # the plan most samples wrote whole: 2 votes
+            2: _with_prices(SEARCH, summary),  # "search" in three samples, each plan
+            3: _with_prices(SEARCH, specs={**SPECS, "title": "Compare specs in detail"}),
+            4: _with_prices(SEARCH, review),  # otherwise its own
+        }
+    )
     result = await team.arun("which laptop should I buy?")
 
     selection = result.plan_selection
@@ -150,3 +206,22 @@ async def test_votes_start_each_task_the_way_most_samples_went():
     branch = action.branch("search")
     assert branch is not None and branch.samples == [2, 3, 4]
     assert [(a.tasks[0].title, a.samples) for a in branch.alternatives] == [("Find prices", [0, 1])]
+
+
+async def test_a_majority_that_a_sample_wrote_whole_runs_as_that_candidate():
+    team, _ = _votes_team(
+        {
+            0: _with_prices(FIND),
+            1: _with_prices(FIND),
+            2: _with_prices(SEARCH),  # the majority at every branch, written whole
+            3: _with_prices(SEARCH, specs={**SPECS, "title": "Compare specs in detail"}),
+            4: _with_prices(SEARCH, subtask("review", "Read reviews", "Read reviews.")),
+        }
+    )
+    result = await team.arun("which laptop should I buy?")
+    selection = result.plan_selection
+    assert selection is not None and (selection.chosen, selection.start) == ("B", None)
+    assert selection.reason.endswith("which is plan B")
+    assert [n.id for n in result.tree.leaves()] == ["search", "specs", "pick"]
+    assert selection.action_tree is not None
+    assert selection.action_tree.branch("search").samples == [2, 3, 4]

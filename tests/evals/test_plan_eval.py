@@ -150,6 +150,19 @@ async def test_with_plan_samples_the_chosen_plan_is_scored_next_to_the_single_sh
     assert (summary.plan_samples, summary.exact_rate, summary.k1_exact_rate) == (3, 1.0, 0.0)
     assert summary.k1_tokens_per_record is not None
     assert summary.tokens_per_record > summary.k1_tokens_per_record
+    assert (score.valid_samples, score.chosen_by, summary.valid_samples_per_record) == (
+        3,
+        "critic",
+        3.0,
+    )
+    # the same K plans from one planner call, the plan most samples wrote chosen by votes
+    voted = await evaluate_plans(
+        model, [recs["diamond"]], plan_samples=3, plan_sampling="one_call", plan_choice="votes"
+    )
+    [score] = voted.records
+    assert (score.valid_samples, score.chosen_by) == (3, "votes")
+    assert score.node_f1 == pytest.approx(2 / 3, abs=1e-3)  # two chains outvote the diamond
+    assert score.model_calls == 1
 
 
 @pytest.mark.slow
