@@ -118,13 +118,15 @@ def print_record(console: Console, record: RunRecord) -> None:
     console.print(record_tree(record))
     selection = record.plan_selection
     if selection is not None:
+        one_call = selection.sampling == "one_call"
         console.print(
             Text(
                 f"plan {selection.chosen} chosen by {selection.chosen_by} among"
                 f" {len(selection.candidates)} distinct of {selection.k} samples"
-                f" ({len(selection.rejected)} rejected); planning"
-                f" {selection.usage.total_tokens} tokens, one plan"
-                f" {selection.single_shot_usage.total_tokens}",
+                f"{' (one call)' if one_call else ''} ({len(selection.rejected)} rejected)"
+                f"{'; started with the majority at each branch' if selection.start else ''};"
+                f" planning {selection.usage.total_tokens} tokens, one plan"
+                f" {'~' if one_call else ''}{selection.single_shot_usage.total_tokens}",
                 style="cyan",
             )
         )

@@ -8,11 +8,15 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from rich.console import Console
 
 from orchestra import ConfigError, PlanningError, RunStatus
 from orchestra.agents.planner import plan_goal_samples
+from orchestra.cli.render import print_record
 from orchestra.core.tree import TaskTree
 from orchestra.core.usage import Price
+from orchestra.observability.history import RunHistory
+from orchestra.observability.report import render_report
 from orchestra.testing import ScriptedCall, plan, subtask
 from tests.conftest import make_team
 from tests.engine.test_plan_sampling import CYCLE, LONG, SAME_RENAMED, SHORT, _choice, _script
@@ -225,3 +229,37 @@ async def test_a_majority_that_a_sample_wrote_whole_runs_as_that_candidate():
     assert [n.id for n in result.tree.leaves()] == ["search", "specs", "pick"]
     assert selection.action_tree is not None
     assert selection.action_tree.branch("search").samples == [2, 3, 4]
+
+
+async def test_the_record_says_how_the_plans_were_drawn_and_started(tmp_path):
+    summary = subtask("summary", "Write a summary", "Sum it up.", deps=["pick"])
+    script = _script(
+        _planner(
+            {
+                0: _with_prices(FIND),
+                1: _with_prices(FIND),
+                2: _with_prices(SEARCH, summary),
+                3: _with_prices(SEARCH, specs={**SPECS, "title": "Compare specs in detail"}),
+                4: _with_prices(SEARCH, subtask("review", "Read reviews", "Read reviews.")),
+            }
+        ),
+        None,
+    )
+    del script["plan_critic"]
+    team, _ = make_team(
+        script,
+        plan_samples=5,
+        plan_sampling="one_call",
+        plan_choice="votes",
+        history=RunHistory(tmp_path / "h.db"),
+    )
+    result = await team.arun("which laptop should I buy?")
+    console = Console(width=200, record=True, color_system=None)
+    print_record(console, result.to_record())
+    line = next(x for x in console.export_text().splitlines() if "chosen by votes" in x)
+    assert "of 5 samples (one call)" in line and "started with the majority" in line
+    assert "one plan ~" in line
+    assert team.history is not None
+    html = render_report(team.history.get(result.run_id))
+    assert "in one planner call" in html and "data-start-plan" in html
+    assert "Search the prices, Compare specs, Pick one" in html
