@@ -128,6 +128,46 @@ def run_cli(
     )
 
 
+class StartedCli:
+    """``orchestra ARGS`` started in a subprocess; :meth:`wait` gives what :func:`run_cli` does.
+
+    Its output goes to files, not pipes, so a run nobody reads yet never blocks on a full
+    pipe. For slow runs that can go side by side with other work (the embedded model
+    decodes on one thread).
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        output: Path,
+        cwd: Path = ROOT,
+        env_extra: dict[str, str] | None = None,
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"} | (env_extra or {})
+        output.mkdir(parents=True, exist_ok=True)
+        self.args = [sys.executable, "-m", "orchestra.cli", *args]
+        self._stdout, self._stderr = output / "stdout.txt", output / "stderr.txt"
+        with self._stdout.open("w") as out, self._stderr.open("w") as err:
+            self.proc = subprocess.Popen(self.args, cwd=cwd, env=env, stdout=out, stderr=err)
+
+    def wait(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Wait for the run (killed after ``timeout`` seconds, as run_cli's is)."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        return subprocess.CompletedProcess(
+            self.args, code, self._stdout.read_text(), self._stderr.read_text()
+        )
+
+    def stop(self) -> None:
+        """Kill the run if it still goes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 _LOCAL = ("127.", "::1", "localhost")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from orchestra.agents.calls import AgentCall
 from orchestra.core.plan import PlanDraft
 from orchestra.models.embedded import EmbeddedChatModel, default_model_path
 from orchestra.models.resolve import resolve_model
-from tests.conftest import run_cli, word_count
+from tests.conftest import StartedCli, word_count
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,14 +121,45 @@ GOALS = [  # three kinds of goal: a list, a pros-and-cons summary, a creative on
 ]
 
 
+RESEARCH_TEST = "test_research_team_runs_offline_on_the_embedded_model"
+
+
+@pytest.fixture(scope="module")
+def research_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, StartedCli]]:
+    """The research team's runs of the selected goals, started together: goal -> run.
+
+    Each is ``orchestra run examples/research_team.py:team GOAL --json`` in a process and
+    home of its own; its test waits for it. The embedded model decodes on one thread, so
+    side by side on two cores they take about half their sum.
+    """
+    goals = [
+        item.callspec.params["goal"]
+        for item in request.session.items
+        if item.path == request.path and item.originalname == RESEARCH_TEST
+    ]
+    runs: dict[str, StartedCli] = {}
+    for n, goal in enumerate(dict.fromkeys(goals)):
+        folder = tmp_path_factory.mktemp(f"research-{n}")
+        runs[goal] = StartedCli(
+            "run",
+            "examples/research_team.py:team",
+            goal,
+            "--json",
+            output=folder / "out",
+            env_extra={"ORCHESTRA_HOME": str(folder / "orchestra-home")},
+        )
+    try:
+        yield runs
+    finally:
+        for run in runs.values():
+            run.stop()
+
+
 @pytest.mark.parametrize("goal", GOALS)
-def test_research_team_runs_offline_on_the_embedded_model(goal):
-    proc = run_cli(
-        "run",
-        "examples/research_team.py:team",
-        goal,
-        "--json",
-    )
+def test_research_team_runs_offline_on_the_embedded_model(goal, research_runs):
+    proc = research_runs[goal].wait(timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
     assert record["status"] == "succeeded" and record["output"]

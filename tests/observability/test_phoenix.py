@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,32 @@ INGEST_S = 30.0
 """Phoenix ingests spans in the background; how long to keep asking for them."""
 
 
-@pytest.fixture
-def phoenix(tmp_path: Path) -> Any:
+@pytest.fixture(scope="module")
+def shared_phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
+    """One Phoenix for this module's tests, with the home it is recorded in.
+
+    Starting Phoenix takes about 15 s; no test here depends on a Phoenix of its own.
+    """
     if importlib.util.find_spec("phoenix.client") is None:
         pytest.fail("Arize Phoenix is not installed: pip install -e '.[dev,dashboard]'")
-    server = start_phoenix(free_port(), tmp_path / "phoenix")
-    try:
-        yield server
-    finally:
-        server.stop()
+    home = tmp_path_factory.mktemp("phoenix-home")
+    with pytest.MonkeyPatch.context() as patch:  # start and stop it in that home
+        patch.setenv("ORCHESTRA_HOME", str(home))
+        server = start_phoenix(free_port(), home / "phoenix")
+        try:
+            yield server, home
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def phoenix(
+    shared_phoenix: tuple[Any, Path], _orchestra_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The module's Phoenix, with this test in the home that records it (as a user's is)."""
+    server, home = shared_phoenix
+    monkeypatch.setenv("ORCHESTRA_HOME", str(home))
+    return server
 
 
 def _spans(client: Any, project: str, expected: int) -> list[dict[str, Any]]:
