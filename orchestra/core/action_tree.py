@@ -250,10 +250,10 @@ def _swapped(tasks: Sequence[DraftTask], swaps: Mapping[str, list[DraftTask]]) -
             out.append(task.model_copy(update=update))
             continue
         inside = {t.id for t in replacement}
-        for new in replacement:
-            own = [d for d in new.depends_on if d in inside]
+        for added in replacement:
+            own = [d for d in added.depends_on if d in inside]
             outer = [] if own else [e for d in task.depends_on for e in exits.get(d, [d])]
-            out.append(new.model_copy(update={"depends_on": [*own, *outer]}))
+            out.append(added.model_copy(update={"depends_on": [*own, *outer]}))
     return out
 
 

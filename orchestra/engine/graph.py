@@ -12,8 +12,11 @@ the stage); :func:`reopen_update` is what a resume with more budget writes to go
 that stage.
 
 ``review_plan`` and ``await_approval`` pause the run with a LangGraph interrupt (persisted
-in the checkpoint) until it is resumed with people's decisions; ``review_plan`` passes
-straight through unless the team has ``approve_plan=True``.
+in the checkpoint) until it is resumed with people's decisions. A run goes through
+``refine`` only when the team has ``refine_goal=True`` and through ``review_plan`` only
+with ``approve_plan=True`` (each would pass straight through, costing a graph step and a
+checkpoint); a state update applied as a node, which has no team at hand, routes through
+both, and they pass straight through there as before.
 
 ``dispatch`` runs the event-driven :class:`~orchestra.engine.scheduler.Scheduler`; each
 executor attempt, re-plan and role design inside it is a LangGraph ``@task``, so every
@@ -32,7 +35,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphInterrupt
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import Runtime, get_runtime
 from langgraph.types import interrupt
 
 from orchestra.agents.calls import metered
@@ -314,7 +317,7 @@ def _text(tree: TaskTree, task_id: str) -> tuple[str, str]:
     return node.title, node.description
 
 
-def after_review(state: RunState) -> Literal["design_roles", "finish"]:
+async def after_review(state: RunState) -> Literal["design_roles", "finish"]:
     """A rejected plan ends the run."""
     return "finish" if state.get("status") == RunStatus.REJECTED.value else "design_roles"
 
@@ -363,19 +366,50 @@ async def design_roles(state: RunState, runtime: Runtime[TeamRuntime]) -> RunSta
     return out
 
 
-def after_design(state: RunState) -> Literal["dispatch", "finish"]:
+async def after_design(state: RunState) -> Literal["dispatch", "finish"]:
     """Dispatch, unless the budget ran out while roles were designed."""
     return "finish" if state.get("stopped_in") == "design_roles" else "dispatch"
 
 
-def after_refine(state: RunState) -> Literal["plan", "finish"]:
+def _team_runtime() -> TeamRuntime | None:
+    """The run's ``TeamRuntime`` where a router runs, or None where it is not known.
+
+    A state update applied as a node (how a run stopped at its budget is reopened) runs
+    that node's routers without the run's context: they then take the path through every
+    node, which is right for any team.
+    """
+    try:
+        runtime = get_runtime(TeamRuntime)
+    except RuntimeError:  # not inside a graph run
+        return None
+    return runtime.context if runtime is not None else None
+
+
+async def enter(state: RunState) -> Literal["refine", "plan"]:
+    """Refine the goal first when the team refines goals, else plan at once.
+
+    ``refine`` does nothing for a team that does not refine goals; going round it spares
+    the run a graph step and its checkpoint.
+    """
+    rt = _team_runtime()
+    return "plan" if rt is not None and not rt.refine_goal else "refine"
+
+
+async def after_refine(state: RunState) -> Literal["plan", "finish"]:
     """Plan, unless the budget ran out while the goal was refined."""
     return "finish" if state.get("stopped_in") == "refine" else "plan"
 
 
-def after_plan(state: RunState) -> Literal["review_plan", "finish"]:
-    """Review the plan, unless the budget ran out while it was made."""
-    return "finish" if state.get("stopped_in") == "plan" else "review_plan"
+async def after_plan(state: RunState) -> Literal["review_plan", "design_roles", "finish"]:
+    """Review the plan, unless the budget ran out while it was made.
+
+    A team without ``approve_plan`` goes on to ``design_roles`` at once (``review_plan``
+    would pass straight through, costing a graph step and its checkpoint).
+    """
+    if state.get("stopped_in") == "plan":
+        return "finish"
+    rt = _team_runtime()
+    return "design_roles" if rt is not None and not rt.approve_plan else "review_plan"
 
 
 async def dispatch(state: RunState, runtime: Runtime[TeamRuntime]) -> RunState:
@@ -410,7 +444,7 @@ def _dispatch_status(scheduler: Scheduler) -> RunStatus:
     return RunStatus.AWAITING_APPROVAL if scheduler.waiting else RunStatus.SUCCEEDED
 
 
-def after_dispatch(state: RunState) -> Literal["synthesize", "await_approval", "finish"]:
+async def after_dispatch(state: RunState) -> Literal["synthesize", "await_approval", "finish"]:
     """Synthesize after a successful or partial dispatch; wait when tool calls wait."""
     status = state.get("status")
     if status == RunStatus.AWAITING_APPROVAL.value:
@@ -536,9 +570,11 @@ def _compiled() -> RunGraph:
     graph.add_node("await_approval", await_approval)
     graph.add_node("synthesize", _timed("synthesize", synthesize_answer))
     graph.add_node("finish", finish)
-    graph.add_edge(START, "refine")
+    # The routers are coroutines: LangGraph runs a plain function on a worker thread, and
+    # the hop there and back cost up to milliseconds a step while the loop was busy.
+    graph.add_conditional_edges(START, enter, ["refine", "plan"])
     graph.add_conditional_edges("refine", after_refine, ["plan", "finish"])
-    graph.add_conditional_edges("plan", after_plan, ["review_plan", "finish"])
+    graph.add_conditional_edges("plan", after_plan, ["review_plan", "design_roles", "finish"])
     graph.add_conditional_edges("review_plan", after_review, ["design_roles", "finish"])
     graph.add_conditional_edges("design_roles", after_design, ["dispatch", "finish"])
     graph.add_conditional_edges(
