@@ -49,6 +49,7 @@ __all__ = [
     "ask_with_schema",
     "echo_reply",
     "structured_runnable",
+    "validation_messages",
     "streaming_tokens",
     "TokenListener",
     "message_text",
@@ -294,7 +295,8 @@ def _trace_reply(span: Span, model: object, reply: AIMessage) -> None:
     set_content(span, sc.OUTPUT_MESSAGES, lambda: output_messages(reply))
 
 
-def _validation_messages(exc: ValidationError) -> list[str]:
+def validation_messages(exc: ValidationError) -> list[str]:
+    """Pydantic's errors as the lines a repair round shows the model: ``where: what``."""
     out = []
     for err in exc.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -343,7 +345,7 @@ async def ask_structured(
             try:
                 parsed = schema.model_validate(data)
             except ValidationError as exc:
-                errors = _validation_messages(exc)
+                errors = validation_messages(exc)
             else:
                 errors = check(parsed) if check else []
                 if not errors:

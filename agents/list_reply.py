@@ -14,13 +14,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from pydantic import ValidationError
 
 from orchestra.agents.calls import AgentCall, ask, ask_with_schema, structured_runnable
 from orchestra.core.messages import message_text
 from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
 
-__all__ = ["ask_list_once", "salvaged_list", "validation_messages"]
+__all__ = ["ask_list_once", "salvaged_list"]
 
 _DECODER = json.JSONDecoder(strict=False)
 
@@ -70,11 +69,3 @@ def salvaged_list(raw: str, key: str) -> dict[str, Any] | None:
             break
         entries.append(value)
     return {key: entries} if entries else None
-
-
-def validation_messages(exc: ValidationError) -> list[str]:
-    """Pydantic's errors as the lines a repair round shows the model: ``where: what``."""
-    return [
-        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-        for err in exc.errors(include_url=False)
-    ]

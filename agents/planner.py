@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import ValidationError
 
-from orchestra.agents.calls import AgentCall, ask_structured, echo_reply
+from orchestra.agents.calls import AgentCall, ask_structured, echo_reply, validation_messages
 from orchestra.agents.context import (
     DEFAULT_MAX_DEPENDENCY_CHARS,
     describe_roles,
@@ -21,7 +21,7 @@ from orchestra.agents.context import (
     goal_request,
 )
 from orchestra.agents.lead import children_digest
-from orchestra.agents.list_reply import ask_list_once, validation_messages
+from orchestra.agents.list_reply import ask_list_once
 from orchestra.agents.prompts import render
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (

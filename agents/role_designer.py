@@ -16,9 +16,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError
 
-from orchestra.agents.calls import AgentCall, ask_structured
+from orchestra.agents.calls import AgentCall, ask_structured, validation_messages
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
-from orchestra.agents.list_reply import ask_list_once, validation_messages
+from orchestra.agents.list_reply import ask_list_once
 from orchestra.agents.prompts import render
 from orchestra.core.errors import RoleDesignError
 from orchestra.core.roles import RoleSpec

@@ -129,13 +129,7 @@ class Scheduler:
     async def run(self) -> None:
         """Dispatch until no job is left; the outcome is in ``tree`` and ``failure``."""
         self.hierarchy.replans_started = len(self.replans)
-        for leaf in self.tree.leaves():
-            if leaf.status is TaskStatus.RUNNING:  # interrupted mid-attempt: start it again
-                leaf.status = TaskStatus.PENDING
-            if leaf.status is TaskStatus.WAITING:
-                self._take_decision(leaf)
-            if not leaf.status.is_final and leaf.role not in self.roles:
-                self.design(leaf)
+        self._pick_up_leaves()
         for node in reversed(list(self.tree.live_nodes())):  # a resumed run's integrations
             if self.hierarchy.ready_to_integrate(node):
                 self.hierarchy.integrate(node)
@@ -170,6 +164,25 @@ class Scheduler:
             for fut in self._jobs:
                 fut.cancel()
         self._settle()
+
+    def _pick_up_leaves(self) -> None:
+        """Take up the leaves as a resumed run finds them.
+
+        Interrupted attempts start again, paused ones go on with their decisions, and
+        leaves without roles (a resumed run, a design the budget stopped) get them in one
+        design job for the leaves of each plan, charged to the node the plan hangs from.
+        """
+        undesigned: dict[str, list[TaskNode]] = {}
+        for leaf in self.tree.leaves():
+            if leaf.status is TaskStatus.RUNNING:  # interrupted mid-attempt: start it again
+                leaf.status = TaskStatus.PENDING
+            if leaf.status is TaskStatus.WAITING:
+                self._take_decision(leaf)
+            if not leaf.status.is_final and leaf.role not in self.roles:
+                owner = leaf.replaces or leaf.parent_id or ROOT_ID
+                undesigned.setdefault(owner, []).append(leaf)
+        for owner, leaves in undesigned.items():
+            self.design_leaves(leaves, self.tree.get(owner))
 
     def _take_decision(self, leaf: TaskNode) -> None:
         """A paused attempt with a decision goes on (when a slot is free); else it waits."""
@@ -351,10 +364,6 @@ class Scheduler:
             return True
         leaf.role = None
         return False
-
-    def design(self, leaf: TaskNode) -> None:
-        """Give ``leaf`` a role: the planner's hint when it names one, else a designed one."""
-        self.design_leaves([leaf], leaf)
 
     def design_leaves(self, leaves: Sequence[TaskNode], owner: TaskNode) -> None:
         """Give ``leaves`` roles: known planner hints, the others in one design job.

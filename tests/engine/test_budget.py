@@ -230,3 +230,22 @@ async def test_a_subtree_budget_counts_inside_the_run_budget():
 def test_a_misspelt_limit_is_refused_not_ignored():
     with pytest.raises(ValidationError, match="max_model_calls"):
         Budget(max_model_calls=1)  # type: ignore[call-arg]  # the field is model_calls
+
+
+async def test_a_graft_whose_design_the_budget_stopped_is_designed_in_one_call_on_resume():
+    # planner, design (a, b, c), a's executor and critic (replan), a's re-plan: 5 calls;
+    # the design of the re-plan's two tasks would be the 6th
+    script = dict(CHAIN) | {
+        "critic@a": [verdict("replan", "wrong way")],
+        "planner@a": [plan(subtask("x"), subtask("y", deps=["x"]))],
+    }
+    team, model = make_team(script, budget=Budget(model_calls=5))
+    result = await team.arun("goal", run_id="grafted")
+    assert result.status is RunStatus.BUDGET_EXCEEDED and len(model.calls) == 5
+    assert {result.tree.get(t).role for t in ("x", "y")} == {None}
+
+    done = await team.aresume("grafted", budget=Budget(model_calls=30))
+    assert done.status is RunStatus.SUCCEEDED
+    designs = [c.task_ids for c in model.calls_for("role_designer")]
+    assert designs == [("a", "b", "c"), ("x", "y")]  # the graft's leaves together
+    assert done.tree.get("a").usage.model_calls >= 3  # its attempt, re-plan and design
