@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -40,6 +41,9 @@ async def hold(task: str) -> str:
     if os.environ.get("CRASH_HOLD") != "1":
         return "released"
     port = int(os.environ["CRASH_PORT"])
+    loop = asyncio.get_running_loop()
+    # SIGUSR1: print every asyncio task's stack (how a test shows where a run hangs)
+    signal.signal(signal.SIGUSR1, lambda *_: [t.print_stack() for t in asyncio.all_tasks(loop)])
     with socket.create_connection(("127.0.0.1", port)) as conn:
         conn.sendall(f"holding {task}\n".encode())
     await asyncio.Event().wait()

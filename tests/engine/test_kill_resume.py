@@ -163,6 +163,8 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
         try:
             _, stderr = child.communicate(timeout=GUARD_S * 3)
         except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)  # the child prints its asyncio tasks' stacks
+            time.sleep(1)
             child.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
             _, stderr = child.communicate(timeout=GUARD_S)
             pytest.fail(f"the run did not stop after Ctrl-C:\n{stderr[-6000:]}")
