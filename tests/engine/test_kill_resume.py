@@ -132,6 +132,12 @@ def _environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "ORCHESTRA_MODEL"}
 
 
+def _interruptible() -> None:
+    """In the child before it starts: SIGINT with its default action, and not blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
     home = tmp_path / "home"
     env = {
@@ -155,6 +161,9 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # as a shell starts a foreground command: SIGINT handled and not blocked, not
+            # as whatever state this test process is in after the tests before it
+            preexec_fn=_interruptible,
         )
         conn, _ = server.accept()
         with conn:
@@ -167,7 +176,8 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
             time.sleep(1)
             child.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
             _, stderr = child.communicate(timeout=GUARD_S)
-            pytest.fail(f"the run did not stop after Ctrl-C:\n{stderr[-6000:]}")
+            here = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+            pytest.fail(f"the run did not stop after Ctrl-C (here: {here}):\n{stderr[-6000:]}")
     assert child.returncode == 130, stderr
     assert f"orchestra resume {TEAM} ctrl-c" in stderr
     shown = json.loads(run_cli("runs", "show", "ctrl-c", "--json", env_extra=env).stdout)
