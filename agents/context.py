@@ -54,9 +54,15 @@ def goal_request(tree: TaskTree) -> str:
     return f"Goal: {tree.goal}\n\nTask statement (plan to meet it):\n{tree.statement.render()}"
 
 
-def dependency_results(tree: TaskTree, task_id: str) -> list[TaskNode]:
-    """Finished prerequisites of ``task_id`` (its own and its ancestors' dependencies)."""
-    return [p for p in tree.prerequisites(task_id) if p.result is not None]
+def dependency_results(
+    tree: TaskTree, task_id: str, *, outer_first: bool = False
+) -> list[TaskNode]:
+    """Finished prerequisites of ``task_id`` (its own and its ancestors' dependencies).
+
+    Its own first, or with ``outer_first`` the outermost ancestor's first and its own last.
+    """
+    prerequisites = tree.prerequisites(task_id, outer_first=outer_first)
+    return [p for p in prerequisites if p.result is not None]
 
 
 DEFAULT_MAX_DEPENDENCY_CHARS = 8000
@@ -123,11 +129,7 @@ def task_context(
         own.append(f"Tools the plan expects you to use: {', '.join(task.tools)}")
     inputs: list[str] = []
     if with_inputs:
-        deps = (
-            _inputs_outer_first(tree, task.id)
-            if inputs_first
-            else dependency_results(tree, task.id)
-        )
+        deps = dependency_results(tree, task.id, outer_first=inputs_first)
         inputs = [
             f"Result of '{dep.title}' ({dep.id}):\n{clip_result(dep, max_input_chars)}"
             for dep in deps
@@ -135,15 +137,6 @@ def task_context(
     data = [*inputs, *notes]
     parts = [*head, *data, *own] if inputs_first else [*head, *own, *data]
     return "\n\n".join(parts)
-
-
-def _inputs_outer_first(tree: TaskTree, task_id: str) -> list[TaskNode]:
-    """:func:`dependency_results`, the outermost ancestor's first and the task's own last."""
-    ids: list[str] = []
-    for node in [*tree.ancestors(task_id), tree.get(task_id)]:
-        ids.extend(node.depends_on)
-    prerequisites = [tree.get(i) for i in dict.fromkeys(ids)]
-    return [p for p in prerequisites if p.result is not None]
 
 
 def describe_task(

@@ -31,10 +31,10 @@ from langchain_core.language_models import BaseChatModel
 
 from orchestra.agents.calls import metered, model_name
 from orchestra.agents.plan_critic import choose_plan, outline
-from orchestra.agents.planner import plan_goal, plan_goal_samples
+from orchestra.agents.planner import draft_errors, plan_goal, plan_goal_samples
 from orchestra.core.action_tree import build_action_tree, majority_plan
 from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
-from orchestra.core.plan import PlanDraft, plan_errors, plan_signature
+from orchestra.core.plan import PlanDraft, plan_signature
 from orchestra.core.plan_selection import (
     ChosenBy,
     PlanCandidate,
@@ -207,14 +207,7 @@ async def _usable(
     checks: PlanChecks | None,
 ) -> bool:
     """Whether a plan put together from several samples is valid and passes the checks."""
-    errors = plan_errors(
-        draft,
-        base_depth=0,
-        max_depth=tree.max_depth,
-        max_tasks=tree.max_tasks_per_level,
-        tools=set(tools),
-        on_demand=on_demand,
-    )
+    errors = draft_errors(draft, tree, tools=tools, on_demand=on_demand)
     return not errors and (checks is None or await checks(outline(draft.tasks)) is None)
 
 

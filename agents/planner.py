@@ -41,6 +41,7 @@ __all__ = [
     "ON_DEMAND_LEVELS",
     "SamplesCall",
     "decompose_task",
+    "draft_errors",
     "fallback_plan",
     "plan_goal",
     "plan_goal_samples",
@@ -136,24 +137,14 @@ async def plan_goal_samples(
     reply's plans in order, at least ``k`` entries: with more plans than asked, they are
     read until ``k`` are valid.
     """
-    levels = tree.max_depth
-    if on_demand:
-        levels = min(levels, ON_DEMAND_LEVELS)
-    deferred = on_demand and 1 < tree.max_depth
-    system = render(
-        "planner",
-        levels=levels,
-        roles=describe_roles(roles),
-        tools=describe_tools(tools),
-        decomposition=ON_DEMAND_RULE if deferred else "",
-    )
-    plan = plan_schema(
-        [r.name for r in roles],
+    system, plan = _plan_frame(
+        tree,
+        template="planner",
+        base_depth=0,
+        roles=roles,
+        tools=tools,
+        on_demand=on_demand,
         min_tasks=2,
-        max_tasks=tree.max_tasks_per_level,
-        tool_names=list(tools),
-        levels=levels,
-        on_demand=deferred,
     )
     definitions = plan.pop("$defs")
     schema = {
@@ -174,7 +165,7 @@ async def plan_goal_samples(
         call = SamplesCall(agent="planner", task_id=ROOT_ID, repair=round_, samples=k)
         raw, data, problem = await ask_list_once(model, messages, call, schema, "plans")
         raws.append(raw)
-        results = _read_plans(data, problem, k, tree, tools=set(tools), on_demand=on_demand)
+        results = _read_plans(data, problem, k, tree, tools=tools, on_demand=on_demand)
         if any(isinstance(r, PlanDraft) for r in results):
             break
         errors = sorted({e for r in results if isinstance(r, PlanningError) for e in r.errors})
@@ -196,7 +187,7 @@ def _read_plans(
     k: int,
     tree: TaskTree,
     *,
-    tools: set[str],
+    tools: dict[str, str],
     on_demand: bool,
 ) -> list[PlanDraft | PlanningError]:
     """The plans of a samples reply in order, each valid or what is wrong with it.
@@ -221,14 +212,7 @@ def _read_plans(
             except ValidationError as exc:
                 errors = [f"plans[{n}].{e}" for e in validation_messages(exc)]
             else:
-                found = plan_errors(
-                    draft,
-                    base_depth=0,
-                    max_depth=tree.max_depth,
-                    max_tasks=tree.max_tasks_per_level,
-                    tools=tools,
-                    on_demand=on_demand,
-                )
+                found = draft_errors(draft, tree, tools=tools, on_demand=on_demand)
                 if not found:
                     out.append(draft)
                     continue
@@ -388,43 +372,90 @@ async def _decompose(
     ``on_demand``: at most two levels, and tasks may be marked ``decompose``.
     ``keepable``: a subtree re-plan, which may keep these finished subtasks (``keep``).
     """
-    levels = tree.max_depth - base_depth
-    if on_demand:
-        levels = min(levels, ON_DEMAND_LEVELS)
-    system = render(
-        template,
-        levels=levels,
-        roles=describe_roles(roles),
-        tools=describe_tools(tools),
-        decomposition=ON_DEMAND_RULE if on_demand and base_depth + 1 < tree.max_depth else "",
+    system, schema = _plan_frame(
+        tree,
+        template=template,
+        base_depth=base_depth,
+        roles=roles,
+        tools=tools,
+        on_demand=on_demand,
+        min_tasks=min_tasks or (2 if task_id == ROOT_ID else 1),
+        keepable=keepable,
     )
     return await ask_structured(
         model,
         [SystemMessage(content=system), HumanMessage(content=request)],
         PlanDraft,
         agent or AgentCall(agent="planner", task_id=task_id, sample=sample),
-        json_schema=plan_schema(
-            [r.name for r in roles],
-            min_tasks=min_tasks or (2 if task_id == ROOT_ID else 1),
-            max_tasks=tree.max_tasks_per_level,
-            tool_names=list(tools),
-            levels=levels,
-            on_demand=on_demand and base_depth + 1 < tree.max_depth,
-            keepable=keepable,
-        ),
+        json_schema=schema,
         check=lambda draft: [
-            *plan_errors(
-                draft,
-                base_depth=base_depth,
-                max_depth=tree.max_depth,
-                max_tasks=tree.max_tasks_per_level,
-                tools=set(tools),
-                on_demand=on_demand,
-            ),
+            *draft_errors(draft, tree, tools=tools, on_demand=on_demand, base_depth=base_depth),
             *_keep_errors(draft, keepable),
         ],
         max_repairs=max_repairs,
         error=PlanningError,
+    )
+
+
+def _plan_frame(
+    tree: TaskTree,
+    *,
+    template: str,
+    base_depth: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    on_demand: bool,
+    min_tasks: int,
+    keepable: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The system prompt and JSON schema of a plan whose top tasks hang at ``base_depth + 1``.
+
+    ``on_demand``: at most two levels, and tasks may be marked ``decompose`` (above the
+    tree's last level).
+    """
+    levels = tree.max_depth - base_depth
+    if on_demand:
+        levels = min(levels, ON_DEMAND_LEVELS)
+    deferred = on_demand and base_depth + 1 < tree.max_depth
+    system = render(
+        template,
+        levels=levels,
+        roles=describe_roles(roles),
+        tools=describe_tools(tools),
+        decomposition=ON_DEMAND_RULE if deferred else "",
+    )
+    schema = plan_schema(
+        [r.name for r in roles],
+        min_tasks=min_tasks,
+        max_tasks=tree.max_tasks_per_level,
+        tool_names=list(tools),
+        levels=levels,
+        on_demand=deferred,
+        keepable=keepable,
+    )
+    return system, schema
+
+
+def draft_errors(
+    draft: PlanDraft,
+    tree: TaskTree,
+    *,
+    tools: dict[str, str],
+    on_demand: bool,
+    base_depth: int = 0,
+) -> list[str]:
+    """What keeps ``draft`` from being a valid plan for ``tree``.
+
+    Its top tasks hang at ``base_depth + 1``; :func:`orchestra.core.plan.plan_errors` with
+    the tree's depth and width limits and the tools offered.
+    """
+    return plan_errors(
+        draft,
+        base_depth=base_depth,
+        max_depth=tree.max_depth,
+        max_tasks=tree.max_tasks_per_level,
+        tools=set(tools),
+        on_demand=on_demand,
     )
 
 

@@ -269,16 +269,18 @@ class ScriptedChatModel(BaseChatModel):
         self._errors.append(message)
         raise ScriptError(message)
 
+    def _single_reply(self, single: ScriptedCall) -> Any:
+        """One part of a call that asks for several things, answered as a call of its own."""
+        with self._lock:
+            reply = self._next_reply(single)
+        reply = _resolved(reply, single)
+        return reply.model_dump(mode="json") if isinstance(reply, BaseModel) else reply
+
     def _batch_reply(self, call: ScriptedCall) -> Any:
         """A batch call's reply: each of its tasks answered as a call of its own."""
         entries: list[Any] = []
         for task_id in call.task_ids:
-            single = replace(call, task_id=task_id, task_ids=())
-            with self._lock:
-                reply = self._next_reply(single)
-            reply = _resolved(reply, single)
-            if isinstance(reply, BaseModel):
-                reply = reply.model_dump(mode="json")
+            reply = self._single_reply(replace(call, task_id=task_id, task_ids=()))
             if isinstance(reply, dict) and "roles" in reply:
                 return reply  # scripted as a whole batch reply
             entries.append(_batch_entry(task_id, reply))
@@ -288,13 +290,8 @@ class ScriptedChatModel(BaseChatModel):
         """A K-plan call's reply: each plan answered as a sampled call of its own."""
         plans: list[Any] = []
         for sample in range(call.samples):
-            single = replace(call, sample=sample, samples=0)
-            with self._lock:
-                reply = self._next_reply(single)
-            reply = _resolved(reply, single)
-            if isinstance(reply, BaseModel):
-                reply = reply.model_dump(mode="json")
-            elif isinstance(reply, str):
+            reply = self._single_reply(replace(call, sample=sample, samples=0))
+            if isinstance(reply, str):
                 reply = _json_or_text(reply)
             if isinstance(reply, str) or (isinstance(reply, dict) and "plans" in reply):
                 return reply  # scripted as a whole reply (text: as the model wrote it)

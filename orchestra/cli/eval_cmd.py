@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode
 from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.checks import Check
 from orchestra.evals.critic_eval import (
@@ -63,14 +64,14 @@ def plan_cmd(
         ),
     ] = 1,
     plan_sampling: Annotated[
-        Literal["parallel", "one_call"],
+        PlanSamplingMode,
         typer.Option(
             "--plan-sampling",
             help="parallel: one planner call a sample; one_call: one call writes them all",
         ),
     ] = "parallel",
     plan_choice: Annotated[
-        Literal["critic", "votes"],
+        PlanChoiceMode,
         typer.Option(
             "--plan-choice",
             help="critic: a plan critic call chooses; votes: the plan most samples wrote",

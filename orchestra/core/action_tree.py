@@ -45,7 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.core.plan import DraftTask, PlanDraft, plan_signature
-from orchestra.core.surgery import tried_before
+from orchestra.core.surgery import sinks, tried_before
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
 
 __all__ = [
@@ -237,10 +237,7 @@ def majority_plan(action_tree: ActionTree, plan: PlanDraft) -> tuple[PlanDraft, 
 
 def _swapped(tasks: Sequence[DraftTask], swaps: Mapping[str, list[DraftTask]]) -> list[DraftTask]:
     """One level of tasks with the swaps made (and made inside the kept tasks' subtasks)."""
-    exits: dict[str, list[str]] = {}
-    for task_id, new in swaps.items():
-        needed = {d for t in new for d in t.depends_on}
-        exits[task_id] = [t.id for t in new if t.id not in needed]
+    exits = {task_id: sinks(new) for task_id, new in swaps.items()}
     out: list[DraftTask] = []
     for task in tasks:
         replacement = swaps.get(task.id)

@@ -7,8 +7,10 @@ can be tested on its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from orchestra.core.plan import DraftTask, PlanDraft, draft_to_nodes, plan_signature
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
@@ -24,8 +26,27 @@ __all__ = [
     "repeats_dropped",
     "replace_task",
     "replan_subtree",
+    "sinks",
     "tried_before",
 ]
+
+
+class _Dependent(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def depends_on(self) -> list[str]: ...
+
+
+def sinks(tasks: Iterable[_Dependent]) -> list[str]:
+    """The ids of ``tasks`` that none of them depends on: what stands in for the group.
+
+    When a group of tasks replaces one, the tasks that waited for the one wait for these.
+    """
+    group = list(tasks)
+    needed = {d for task in group for d in task.depends_on}
+    return [task.id for task in group if task.id not in needed]
 
 
 def as_draft(tree: TaskTree, node: TaskNode) -> DraftTask:
@@ -76,12 +97,11 @@ def replace_task(
         replan_generation=failed.replan_generation + 1,
     )
     top = [n for n in nodes if n.parent_id == parent_id]
-    needed = {d for n in top for d in n.depends_on}
-    sinks = [n.id for n in top if n.id not in needed]
+    last = sinks(top)
     for node in top:
         node.depends_on = list(dict.fromkeys([*failed.depends_on, *node.depends_on]))
     for sibling in tree.dependents(failed.id):
-        sibling.depends_on = [*(d for d in sibling.depends_on if d != failed.id), *sinks]
+        sibling.depends_on = [*(d for d in sibling.depends_on if d != failed.id), *last]
     tree.add(nodes)
     failed.status = TaskStatus.FAILED
     failed.finished_at = at

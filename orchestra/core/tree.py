@@ -219,16 +219,17 @@ class TaskTree(BaseModel):
         """Executable tasks of the current plan, in creation order."""
         return [n for n in self.live_nodes() if self.is_leaf(n.id)]
 
-    def prerequisites(self, task_id: str) -> list[TaskNode]:
+    def prerequisites(self, task_id: str, *, outer_first: bool = False) -> list[TaskNode]:
         """Tasks that must be done before ``task_id`` starts.
 
         These are its own dependencies and those of each ancestor (a dependency between two
-        inner nodes holds for every task below them).
+        inner nodes holds for every task below them): its own first, or with
+        ``outer_first`` the outermost ancestor's first and its own last.
         """
         node = self.get(task_id)
-        ids: list[str] = list(node.depends_on)
-        for ancestor in self.ancestors(task_id):
-            ids.extend(ancestor.depends_on)
+        ancestors = self.ancestors(task_id)
+        layers = [*ancestors, node] if outer_first else [node, *ancestors]
+        ids = [i for layer in layers for i in layer.depends_on]
         return [self.get(i) for i in dict.fromkeys(ids)]
 
     def ready_leaves(self) -> list[TaskNode]:

@@ -41,6 +41,7 @@ from orchestra.core.events import (
     VerdictGiven,
 )
 from orchestra.core.statement import TaskStatement
+from orchestra.core.surgery import sinks
 from orchestra.core.tree import ROOT_ID
 from orchestra.core.usage import Usage
 from orchestra.observability.history import history_redactor
@@ -199,13 +200,11 @@ class LiveView:
 
         As the engine rewires them (the replacements nothing else among them needs).
         """
-        new = [self.tasks[i] for i in new_ids if i in self.tasks]
-        needed = {d for task in new for d in task.depends_on}
-        sinks = [task.id for task in new if task.id not in needed]
+        last = sinks(self.tasks[i] for i in new_ids if i in self.tasks)
         for task in self.tasks.values():
             if replaced in task.depends_on and task.id not in new_ids:
                 kept = [d for d in task.depends_on if d != replaced]
-                task.depends_on = list(dict.fromkeys([*kept, *sinks]))
+                task.depends_on = list(dict.fromkeys([*kept, *last]))
 
     def _hierarchy_event(self, event: Event) -> None:
         """Leads, their integrations and failures climbing the tree."""
