@@ -3,7 +3,13 @@
 See :mod:`orchestra.core.plan_selection` for what is kept. The K plans are drawn as K
 parallel planner calls (``sampling="parallel"``: independent samples, K prompts) or
 written by one call (``sampling="one_call"``: the prompt is paid once, after
-Tree-Planner's sampling; :func:`orchestra.agents.planner.plan_goal_samples`). Every
+Tree-Planner's sampling; :func:`orchestra.agents.planner.plan_goal_samples`). With
+``sampling="alternatives"`` one call writes one plan and, for the tasks that could go
+another way, up to K - 1 alternatives each
+(:func:`orchestra.agents.planner.plan_goal_with_alternatives`): the planner's plan runs
+(nothing to choose, no critic call), and its alternatives are the action tree's
+branches (:func:`orchestra.core.action_tree.written_action_tree`); the samples it did
+not write out, because they would agree, cost nothing. Every
 parallel sample goes through the planner's own validation and repair loop; a sample that
 stays invalid is rejected, not scored. With one valid distinct plan there is nothing to
 choose; otherwise the plan critic scores the candidates (``choose="critic"``), or, with
@@ -31,13 +37,19 @@ from langchain_core.language_models import BaseChatModel
 
 from orchestra.agents.calls import metered, model_name
 from orchestra.agents.plan_critic import choose_plan, outline
-from orchestra.agents.planner import draft_errors, plan_goal, plan_goal_samples
-from orchestra.core.action_tree import build_action_tree, majority_plan
-from orchestra.core.errors import BudgetExceeded, ModelBehaviorError, PlanningError
-from orchestra.core.plan import PlanDraft, plan_signature
+from orchestra.agents.planner import (
+    draft_errors,
+    plan_goal,
+    plan_goal_samples,
+    plan_goal_with_alternatives,
+)
+from orchestra.core.action_tree import build_action_tree, majority_plan, written_action_tree
+from orchestra.core.errors import BudgetExceeded, ConfigError, ModelBehaviorError, PlanningError
+from orchestra.core.plan import PlanDraft, plan_signature, walk_tasks
 from orchestra.core.plan_selection import (
     ChosenBy,
     PlanCandidate,
+    PlanSamplingMode,
     PlanSelection,
     RejectedSample,
     merge_samples,
@@ -48,9 +60,6 @@ from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Price, Usage, price_for
 
 __all__ = ["PlanChecks", "PlanChoiceMode", "PlanSamplingMode", "sample_plans"]
-
-PlanSamplingMode = Literal["parallel", "one_call"]
-"""How K plans are drawn: K independent planner calls, or one call that writes K plans."""
 
 PlanChoiceMode = Literal["critic", "votes"]
 """Who chooses the plan a run starts with: the plan critic (one model call), or votes
@@ -85,7 +94,21 @@ async def sample_plans(
         BudgetExceeded: the run's budget stopped a sample (raised once all have ended).
         ModelBehaviorError: the plan critic's answer stayed invalid and ``fallbacks`` is
             off.
+        ConfigError: ``choose`` other than ``"critic"`` with ``sampling="alternatives"``
+            (the planner's plan runs: there is nothing to choose).
     """
+    if sampling == "alternatives":
+        return await _plan_with_alternatives(
+            planner,
+            tree,
+            choose=choose,
+            k=k,
+            roles=roles,
+            tools=tools,
+            prices=prices,
+            max_repairs=max_repairs,
+            on_demand=on_demand,
+        )
     stopped: list[BudgetExceeded] = []
 
     async def one(sample: int) -> tuple[PlanDraft | PlanningError, Usage]:
@@ -158,7 +181,7 @@ async def sample_plans(
         single += usage
     if sampling == "one_call":
         sample_calls = [single.model_calls]
-        single_shot = _one_plan_of(single, k, price_for(model_name(planner), prices))
+        single_shot = _share_of(single, 1 / k, price_for(model_name(planner), prices))
     else:
         sample_calls = [usage.model_calls for _, usage in drawn]
         single_shot = _mean(single, k)
@@ -197,6 +220,68 @@ async def sample_plans(
         start=start,
     )
     return start or selection.candidate(chosen.label).draft, selection
+
+
+async def _plan_with_alternatives(
+    planner: BaseChatModel,
+    tree: TaskTree,
+    *,
+    choose: PlanChoiceMode,
+    k: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    prices: Mapping[str, Price],
+    max_repairs: int,
+    on_demand: bool,
+) -> tuple[PlanDraft, PlanSelection]:
+    """The planner's plan and its selection record, with its alternatives as the action tree.
+
+    Raises:
+        PlanningError: the plan stayed invalid (alternatives never cost a repair).
+        ConfigError: ``choose`` is not ``"critic"``: there is nothing to choose.
+    """
+    if choose != "critic":
+        raise ConfigError("plan_choice does not apply to plan_sampling='alternatives'")
+    with metered(prices) as stage:
+        written = await plan_goal_with_alternatives(
+            planner,
+            tree,
+            ways=k,
+            roles=roles,
+            tools=tools,
+            max_repairs=max_repairs,
+            on_demand=on_demand,
+        )
+    draft = written.draft
+    action_tree = written_action_tree(draft, written.alternatives)
+    tasks = len(list(walk_tasks(draft.tasks)))
+    alternative_tasks = sum(len(list(walk_tasks(a.tasks))) for a in written.alternatives)
+    shared = action_tree.shared / len(action_tree.branches) if action_tree.branches else 0.0
+    candidate = PlanCandidate(
+        label="A", samples=[0], tasks=tasks, agreement=round(shared, 3), draft=draft
+    )
+    varied = sum(1 for b in action_tree.branches if b.alternatives)
+    selection = PlanSelection(
+        k=k,
+        candidates=[candidate],
+        rejected=[RejectedSample(sample=n, error=why) for n, why in written.dropped],
+        chosen="A",
+        chosen_by="planner",
+        reason=(
+            f"the planner's plan, with {action_tree.alternatives} alternatives for"
+            f" {varied} of its {tasks} tasks"
+        ),
+        usage=stage.usage,
+        single_shot_usage=_share_of(
+            stage.usage,
+            tasks / (tasks + alternative_tasks),
+            price_for(model_name(planner), prices),
+        ),
+        sample_calls=[stage.usage.model_calls],
+        sampling="alternatives",
+        action_tree=action_tree,
+    )
+    return draft, selection
 
 
 async def _usable(
@@ -269,14 +354,14 @@ async def _passing(checks: PlanChecks, candidates: list[PlanCandidate]) -> list[
     return passed
 
 
-def _one_plan_of(call: Usage, k: int, price: Price | None) -> Usage:
-    """What one plan of a ``k``-plan call would have cost alone (an estimate).
+def _share_of(call: Usage, share: float, price: Price | None) -> Usage:
+    """What one plan written in a call with more in its reply would have cost (an estimate).
 
-    The call's prompt and a k-th of its reply, which wrote k plans, priced at the
-    planner's ``price`` (unknown: a k-th of the call's cost).
+    The call's prompt and the plan's ``share`` of its reply (a K-plan call's: a K-th),
+    priced at the planner's ``price`` (unknown: that share of the call's cost).
     """
-    output_tokens = call.output_tokens // k
-    cost = call.cost_usd / k
+    output_tokens = int(call.output_tokens * share)
+    cost = call.cost_usd * share
     if price is not None:
         cost = price.cost(
             call.input_tokens,

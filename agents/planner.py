@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from pydantic import ValidationError
+from pydantic import Field, JsonValue, ValidationError
 
 from orchestra.agents.calls import AgentCall, ask_structured, echo_reply, validation_messages
 from orchestra.agents.context import (
@@ -23,6 +24,7 @@ from orchestra.agents.context import (
 from orchestra.agents.lead import children_digest
 from orchestra.agents.list_reply import ask_list_once
 from orchestra.agents.prompts import render
+from orchestra.core.action_tree import ProposedAlternative, with_alternative
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (
     ID_PATTERN,
@@ -31,13 +33,17 @@ from orchestra.core.plan import (
     plan_errors,
     salvage_plan,
     single_task_plan,
+    walk_tasks,
 )
 from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import ROOT_ID, TaskTree
 from orchestra.models.structured import json_schema_of
 
 __all__ = [
+    "METADATA_ALTERNATIVES",
     "METADATA_SAMPLES",
+    "AlternativesCall",
+    "PlanWithAlternatives",
     "ON_DEMAND_LEVELS",
     "SamplesCall",
     "decompose_task",
@@ -45,6 +51,7 @@ __all__ = [
     "fallback_plan",
     "plan_goal",
     "plan_goal_samples",
+    "plan_goal_with_alternatives",
     "plan_schema",
     "replan_subtree",
     "replan_task",
@@ -52,6 +59,10 @@ __all__ = [
 
 METADATA_SAMPLES = "orchestra_samples"
 """Call metadata key: how many plans one call is asked for (see :class:`SamplesCall`)."""
+
+METADATA_ALTERNATIVES = "orchestra_alternatives"
+"""Call metadata key: how many ways to do a task a plan-with-alternatives call may write
+(see :class:`AlternativesCall`)."""
 
 ON_DEMAND_LEVELS = 2
 """How deep an on-demand plan goes; tasks below are decomposed when they are ready."""
@@ -179,6 +190,146 @@ async def plan_goal_samples(
         else PlanningError(str(r), agent="planner", raw_outputs=list(raws), errors=r.errors)
         for r in results
     ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlternativesCall(AgentCall):
+    """A planner call asked for a plan and alternatives to its tasks (up to ``ways`` a task).
+
+    ``ways`` travels in the call's metadata under :data:`METADATA_ALTERNATIVES`, as
+    :class:`SamplesCall`'s count does.
+    """
+
+    ways: int = 2
+
+    def config(self) -> RunnableConfig:
+        """A runnable config that carries this call's identity and how many ways a task."""
+        config = AgentCall.config(self)
+        config["metadata"] = {**config.get("metadata", {}), METADATA_ALTERNATIVES: self.ways}
+        return config
+
+
+class _PlanReply(PlanDraft):
+    """A plan-with-alternatives reply as read: the plan, and its alternatives unread."""
+
+    alternatives: list[JsonValue] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanWithAlternatives:
+    """A plan and what its planner would do instead of some of its tasks."""
+
+    draft: PlanDraft
+    alternatives: list[ProposedAlternative] = field(default_factory=list)
+    """The usable alternatives, in the reply's order (each swaps in to a valid plan)."""
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+    """The alternatives left out: their place in the reply (from 1) and why."""
+
+
+async def plan_goal_with_alternatives(
+    model: BaseChatModel,
+    tree: TaskTree,
+    *,
+    ways: int,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    max_repairs: int = 2,
+    on_demand: bool = False,
+) -> PlanWithAlternatives:
+    """One call: a plan for the tree's goal and, for tasks that could go another way, how.
+
+    The reply is ``{"tasks": [...], "alternatives": [{"instead_of": id, "tasks": [...]}]}``:
+    the plan as :func:`plan_goal` asks for it (validated and repaired the same way), and
+    for each task the planner is unsure of up to ``ways - 1`` other ways to do it, best
+    first (one task, or several with dependencies among themselves). Alternatives are
+    optional and never cost a repair: one that does not parse, names no task of the plan,
+    is one too many for its task, or would not leave a valid plan in its task's place is
+    left out with why (:attr:`PlanWithAlternatives.dropped`).
+
+    Raises:
+        PlanningError: the plan stayed invalid after ``max_repairs`` repairs.
+    """
+    system, plan = _plan_frame(
+        tree,
+        template="planner",
+        base_depth=0,
+        roles=roles,
+        tools=tools,
+        on_demand=on_demand,
+        min_tasks=2,
+    )
+    schema = copy.deepcopy(plan)
+    level = schema["properties"]["tasks"]
+    schema["properties"]["alternatives"] = {
+        "type": "array",
+        "description": f"For tasks that could be done another way: up to {ways - 1} each.",
+        "items": {
+            "type": "object",
+            "properties": {
+                "instead_of": {"type": "string", "pattern": ID_PATTERN},
+                "tasks": {**level, "minItems": 1},
+            },
+            "required": ["instead_of", "tasks"],
+        },
+        "maxItems": (ways - 1) * tree.max_tasks_per_level,
+    }
+    schema["required"] = [*schema.get("required", []), "alternatives"]
+    schema["title"] = "PlanWithAlternatives"
+    messages = [
+        SystemMessage(content=system + "\n\n" + render("planner_alternatives", others=ways - 1)),
+        HumanMessage(content=goal_request(tree)),
+    ]
+    reply = await ask_structured(
+        model,
+        messages,
+        _PlanReply,
+        AlternativesCall(agent="planner", task_id=ROOT_ID, ways=ways),
+        json_schema=schema,
+        check=lambda draft: draft_errors(draft, tree, tools=tools, on_demand=on_demand),
+        max_repairs=max_repairs,
+        error=PlanningError,
+    )
+    draft = PlanDraft.model_construct(tasks=reply.tasks, keep=None)
+    kept, dropped = _read_alternatives(
+        reply.alternatives, draft, ways, tree, tools=tools, on_demand=on_demand
+    )
+    return PlanWithAlternatives(draft=draft, alternatives=kept, dropped=dropped)
+
+
+def _read_alternatives(
+    items: Sequence[JsonValue],
+    draft: PlanDraft,
+    ways: int,
+    tree: TaskTree,
+    *,
+    tools: dict[str, str],
+    on_demand: bool,
+) -> tuple[list[ProposedAlternative], list[tuple[int, str]]]:
+    """The usable alternatives of a reply, in order, and the others with why (see above)."""
+    ids = {t.id for t in walk_tasks(draft.tasks)}
+    kept: list[ProposedAlternative] = []
+    dropped: list[tuple[int, str]] = []
+    per_task: Counter[str] = Counter()
+    for n, item in enumerate(items, 1):
+        try:
+            proposal = ProposedAlternative.model_validate(item)
+        except ValidationError as exc:
+            dropped.append((n, "; ".join(validation_messages(exc))))
+            continue
+        if proposal.instead_of not in ids:
+            dropped.append((n, f"instead_of names {proposal.instead_of!r}, no task of the plan"))
+            continue
+        if per_task[proposal.instead_of] >= ways - 1:
+            dropped.append((n, f"more than {ways - 1} alternatives for {proposal.instead_of!r}"))
+            continue
+        swapped = with_alternative(draft, proposal)
+        errors = draft_errors(swapped, tree, tools=tools, on_demand=on_demand)
+        if errors:
+            dropped.append((n, "in its task's place: " + "; ".join(errors)))
+            continue
+        kept.append(proposal)
+        per_task[proposal.instead_of] += 1
+    return kept, dropped
 
 
 def _read_plans(

@@ -57,7 +57,10 @@ a rejected task first takes the other samples' alternatives, then the planner),
 ``action_tree_k3`` (the same with ``plan_samples=3``), ``one_call`` and ``one_call_k3``
 (the action tree with the samples written by one planner call,
 ``plan_sampling="one_call"``: the prompt paid once) and ``one_call_votes`` (the same,
-the start plan chosen by votes with no plan critic call, ``plan_choice="votes"``). Reported
+the start plan chosen by votes with no plan critic call, ``plan_choice="votes"``),
+``alternatives`` and ``alternatives_k3`` (``plan_sampling="alternatives"``: one planner
+call writes its plan and, per task, the other samples' tasks where they differ, each
+distinct task once; the plan runs as written, no plan critic call). Reported
 too: tokens per successful run (all tokens over the runs that succeeded), re-planner
 calls and grafts a run.
 
@@ -77,7 +80,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -99,6 +102,8 @@ ACTION_TREE_STRATEGIES = (
     "one_call",
     "one_call_k3",
     "one_call_votes",
+    "alternatives",
+    "alternatives_k3",
 )
 PLAN_SAMPLES = 5
 GOOD_TASKS = (  # (id verb, title, description): tasks that look the code up
@@ -285,7 +290,20 @@ class VariantScript(NoisyScript):
             _, item = self.parse(call.task_id)
             failed = call.prompt.split("Why it failed", 1)[0]
             return {"tasks": [self.variant(rng, item, avoid=failed)]}
-        return {"tasks": [self.variant(rng, item) for item in self.items_of(call.goal)]}
+        tasks = [self.variant(rng, item) for item in self.items_of(call.goal)]
+        if not call.alternatives:
+            return {"tasks": tasks}
+        # the other samples, written out only where they differ: each distinct task once
+        alternatives: list[dict[str, Any]] = []
+        seen = {t["id"] for t in tasks}
+        for sample in range(1, call.alternatives):
+            other = self.rng(replace(call, sample=sample))
+            for main, item in zip(tasks, self.items_of(call.goal), strict=True):
+                task = self.variant(other, item)
+                if task["id"] not in seen:
+                    seen.add(task["id"])
+                    alternatives.append({"instead_of": main["id"], "tasks": [task]})
+        return {"tasks": tasks, "alternatives": alternatives}
 
     def plan_is_right(self, plan_text: str, items: list[str]) -> bool:
         """Whether every item's task is one of the phrasings that look it up."""
@@ -338,7 +356,13 @@ def team_for(strategy: str, model: ScriptedChatModel, seed: int) -> Team:
             model=model,
             tools=[lookup],
             plan_samples=1 if strategy == "replan" else 3 if strategy.endswith("k3") else 5,
-            plan_sampling="one_call" if strategy.startswith("one_call") else "parallel",
+            plan_sampling=(
+                "one_call"
+                if strategy.startswith("one_call")
+                else "alternatives"
+                if strategy.startswith("alternatives")
+                else "parallel"
+            ),
             plan_choice="votes" if "_votes" in strategy else "critic",
             max_attempts=2,
             max_replans_per_node=2,
@@ -503,7 +527,7 @@ def plot_action_tree(result: dict[str, Any], path: Path) -> None:
     ps = list(result["by_p"])
     strategies = list(next(iter(result["by_p"].values())))
     base = strategies[0]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), dpi=110)
     width = 0.8 / len(strategies)
     for n, strategy in enumerate(strategies):
         rows = [result["by_p"][p] for p in ps]
@@ -520,13 +544,14 @@ def plot_action_tree(result: dict[str, Any], path: Path) -> None:
         axes.set_xticks(range(len(ps)), [f"p = {p}" for p in ps])
         axes.set_ylabel(label)
         axes.grid(alpha=0.3, axis="y")
-        axes.legend(fontsize=8)
     left.set_ylim(0, 1)
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=5, fontsize=8)
     fig.suptitle(
         f"Backtracking on the action tree: critic accuracy {result['critic_accuracy']}, "
         f"{result['instances']} goals per bar"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

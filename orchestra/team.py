@@ -146,7 +146,11 @@ class Team(Generic[OutputT]):
         plan_sampling: ``"parallel"`` (the default): ``plan_samples`` independent
             planner calls; ``"one_call"``: one planner call writes them all (the prompt is
             paid once, as Tree-Planner samples; the plans come from one reply, asked to
-            differ where the goal could be done more than one way).
+            differ where the goal could be done more than one way); ``"alternatives"``:
+            one planner call writes its plan and, for each task it could do another way,
+            up to ``plan_samples - 1`` alternatives (the action tree written directly:
+            what the samples would agree on is written once; the plan runs as written,
+            ``plan_choice`` does not apply).
         plan_choice: ``"critic"`` (the default): a plan critic (``models=
             {"plan_critic": ...}`` to give it its own model) scores the samples and
             chooses; ``"votes"``: no model call, the plan most samples wrote (then the one
@@ -276,13 +280,19 @@ class Team(Generic[OutputT]):
             )
         if plan_sampling not in get_args(PlanSamplingMode):
             raise ConfigError(
-                f"plan_sampling must be 'parallel' or 'one_call', not {plan_sampling!r}"
+                "plan_sampling must be 'parallel', 'one_call' or 'alternatives',"
+                f" not {plan_sampling!r}"
             )
         if plan_choice not in get_args(PlanChoiceMode):
             raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {plan_choice!r}")
         if plan_samples == 1 and (plan_sampling, plan_choice) != ("parallel", "critic"):
             raise ConfigError(
                 "plan_sampling and plan_choice apply to several plans: set plan_samples (2-8) too"
+            )
+        if plan_sampling == "alternatives" and plan_choice != "critic":
+            raise ConfigError(
+                "plan_choice does not apply to plan_sampling='alternatives': the planner"
+                " writes one plan and alternatives to its tasks, so there is nothing to choose"
             )
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]

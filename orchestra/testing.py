@@ -40,6 +40,11 @@ With ``Team(plan_sampling="one_call")`` one planner call writes K plans
 are looked up K times, as for K sampled calls (``call.sample`` 0 to K-1), and the
 replies become the reply's plans (``{"plans": [...]}``); a reply that already has
 ``"plans"``, or text that is not JSON, is the whole reply, as written.
+
+With ``Team(plan_sampling="alternatives")`` the planner's one call
+(``call.alternatives`` is K) is answered as any call: the reply is the plan,
+``{"tasks": [...], "alternatives": [{"instead_of": "<task id>", "tasks": [...]}]}``
+(without ``"alternatives"``: a plan with none).
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, PrivateAttr
 
 from orchestra.agents.calls import METADATA_AGENT, METADATA_ROLE, METADATA_SAMPLE, METADATA_TASK
-from orchestra.agents.planner import METADATA_SAMPLES
+from orchestra.agents.planner import METADATA_ALTERNATIVES, METADATA_SAMPLES
 from orchestra.agents.role_designer import METADATA_TASKS
 from orchestra.core.errors import ScriptError
 from orchestra.core.messages import message_text, tool_call_chunks
@@ -105,6 +110,10 @@ class ScriptedCall:
     samples: int = 0
     """How many plans one planner call is asked for (``plan_sampling="one_call"``), else
     0; the script answers each as a sample of its own (see the module docstring)."""
+    alternatives: int = 0
+    """With ``plan_sampling="alternatives"``: how many ways to do a task the planner's
+    reply may write (the plan's, and up to this less one alternatives), else 0; the
+    script's reply is the whole reply (a plan alone is a reply without alternatives)."""
 
     @property
     def prompt(self) -> str:
@@ -220,6 +229,7 @@ class ScriptedChatModel(BaseChatModel):
             tools=[t["function"]["name"] for t in kwargs.get("tools", [])],
             task_ids=tuple(metadata.get(METADATA_TASKS) or ()),
             samples=int(metadata.get(METADATA_SAMPLES) or 0),
+            alternatives=int(metadata.get(METADATA_ALTERNATIVES) or 0),
         )
         with self._lock:
             self._calls.append(call)

@@ -67,7 +67,10 @@ def plan_cmd(
         PlanSamplingMode,
         typer.Option(
             "--plan-sampling",
-            help="parallel: one planner call a sample; one_call: one call writes them all",
+            help=(
+                "parallel: one planner call a sample; one_call: one call writes them all;"
+                " alternatives: one call writes a plan and alternatives to its tasks"
+            ),
         ),
     ] = "parallel",
     plan_choice: Annotated[

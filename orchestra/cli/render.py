@@ -10,6 +10,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from orchestra.core.events import Event
+from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.record import RunRecord, TaskRecord
 from orchestra.core.tree import ROOT_ID, TaskStatus
 from orchestra.observability.history import RunSummary, history_redactor, redacted
@@ -108,6 +109,29 @@ def _add_children(
         _add_children(branch.add(label), children, task.id, escalations, alternatives)
 
 
+def selection_line(selection: PlanSelection) -> str:
+    """One line on how the run's first plan was drawn and chosen, and what it cost."""
+    estimated = "~" if selection.sampling != "parallel" else ""
+    cost = (
+        f"planning {selection.usage.total_tokens} tokens,"
+        f" one plan {estimated}{selection.single_shot_usage.total_tokens}"
+    )
+    if selection.sampling == "alternatives":
+        tree = selection.action_tree
+        alternatives = tree.alternatives if tree is not None else 0
+        return (
+            f"plan written with {alternatives} alternatives to its tasks in one call (up to"
+            f" {selection.k} ways a task; {len(selection.rejected)} left out); {cost}"
+        )
+    return (
+        f"plan {selection.chosen} chosen by {selection.chosen_by} among"
+        f" {len(selection.candidates)} distinct of {selection.k} samples"
+        f"{' (one call)' if selection.sampling == 'one_call' else ''}"
+        f" ({len(selection.rejected)} rejected)"
+        f"{'; started with the majority at each branch' if selection.start else ''}; {cost}"
+    )
+
+
 def print_record(console: Console, record: RunRecord) -> None:
     """The tree, the critic's objections, then the answer or why the run failed.
 
@@ -118,18 +142,7 @@ def print_record(console: Console, record: RunRecord) -> None:
     console.print(record_tree(record))
     selection = record.plan_selection
     if selection is not None:
-        one_call = selection.sampling == "one_call"
-        console.print(
-            Text(
-                f"plan {selection.chosen} chosen by {selection.chosen_by} among"
-                f" {len(selection.candidates)} distinct of {selection.k} samples"
-                f"{' (one call)' if one_call else ''} ({len(selection.rejected)} rejected)"
-                f"{'; started with the majority at each branch' if selection.start else ''};"
-                f" planning {selection.usage.total_tokens} tokens, one plan"
-                f" {'~' if one_call else ''}{selection.single_shot_usage.total_tokens}",
-                style="cyan",
-            )
-        )
+        console.print(Text(selection_line(selection), style="cyan"))
     for n, verdict in enumerate(record.answer_verdicts, 1):
         if verdict.verdict != "pass":
             console.print(

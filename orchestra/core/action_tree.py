@@ -34,6 +34,13 @@ When nothing has been accepted yet and no critic judged the samples (one distinc
 plan, or votes chose), that is votes alone. The plan the run starts with is plan
 selection's choice; when votes chose it, :func:`majority_plan` first swaps each of its
 tasks that an alternative outvotes (the way most samples went at that branch).
+
+**A tree the planner writes** (``plan_sampling="alternatives"``): one planner call
+writes its plan and, for the tasks it could do another way, what it would do instead
+(:class:`ProposedAlternative`). :func:`written_action_tree` makes the same tree from
+that as from sampled plans: the plan is sample 0 and each usable proposal a sample of
+its own (the plan with that one task swapped), so the branches, votes and backtracking
+above apply unchanged; the samples the planner did not write out cost no tokens.
 """
 
 from __future__ import annotations
@@ -44,7 +51,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestra.core.plan import DraftTask, PlanDraft, plan_signature
+from orchestra.core.plan import (
+    HARD_MAX_TASKS_PER_LEVEL,
+    ID_PATTERN,
+    DraftTask,
+    PlanDraft,
+    plan_signature,
+    walk_tasks,
+)
 from orchestra.core.surgery import sinks, tried_before
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
 
@@ -53,11 +67,14 @@ __all__ = [
     "ActionTree",
     "Alternative",
     "Branch",
+    "ProposedAlternative",
     "build_action_tree",
     "majority_plan",
     "next_alternative",
     "position_of",
     "task_key",
+    "with_alternative",
+    "written_action_tree",
 ]
 
 
@@ -65,6 +82,11 @@ MIN_SCORE = 0.5
 """Alternatives from sampled plans the plan critic scored below this are never grafted:
 it judged them more wrong than right, and the planner, with the failure in view, is
 asked instead."""
+
+
+_Proposals = dict[str, dict[object, tuple[list[DraftTask], list[int]]]]
+"""Per task of the executed plan: each distinct replacement (by signature), its tasks and
+the samples that proposed it."""
 
 
 def task_key(task: DraftTask) -> str:
@@ -96,7 +118,7 @@ class Alternative(BaseModel):
     @property
     def tools(self) -> list[str]:
         """The tools its tasks name, all levels, first mention first."""
-        return list(dict.fromkeys(t for task in _walk(self.tasks) for t in task.tools))
+        return list(dict.fromkeys(t for task in walk_tasks(self.tasks) for t in task.tools))
 
     @property
     def draft(self) -> PlanDraft:
@@ -174,15 +196,25 @@ def build_action_tree(
     drafts = dict(valid)
     if plan is None:
         plan = drafts[executed[0]]
-    votes: dict[str, list[int]] = {t.id: list(executed) for t in _walk(plan.tasks)}
-    proposals: dict[str, dict[object, tuple[list[DraftTask], list[int]]]] = {}
+    votes: dict[str, list[int]] = {t.id: list(executed) for t in walk_tasks(plan.tasks)}
+    proposals: _Proposals = {}
     for sample, draft in valid:
         if sample in executed:
             continue
         _merge_level(plan.tasks, draft.tasks, sample, votes, proposals)
+    return ActionTree(samples=len(valid), branches=_branches(plan, votes, proposals, scores))
+
+
+def _branches(
+    plan: PlanDraft,
+    votes: Mapping[str, list[int]],
+    proposals: _Proposals,
+    scores: Mapping[int, float | None],
+) -> list[Branch]:
+    """The plan's tasks, all levels, with their votes and alternatives (most votes first)."""
     branches: list[Branch] = []
-    parents = {c.id: t.id for t in _walk(plan.tasks) for c in t.subtasks}
-    for task in _walk(plan.tasks):
+    parents = {c.id: t.id for t in walk_tasks(plan.tasks) for c in t.subtasks}
+    for task in walk_tasks(plan.tasks):
         found = proposals.get(task.id, {})
         ranked = sorted(found.values(), key=lambda p: (-len(p[1]), p[1][0]))
         branches.append(
@@ -201,7 +233,79 @@ def build_action_tree(
                 ],
             )
         )
-    return ActionTree(samples=len(valid), branches=branches)
+    return branches
+
+
+def _propose(proposals: _Proposals, task_id: str, tasks: list[DraftTask], sample: int) -> None:
+    """Count ``sample``'s proposal of ``tasks`` in place of ``task_id``."""
+    kept = proposals.setdefault(task_id, {})
+    signature = plan_signature(tasks)
+    if signature in kept:
+        kept[signature][1].append(sample)
+    else:
+        kept[signature] = (tasks, [sample])
+
+
+def _own_dependencies(tasks: Sequence[DraftTask]) -> list[DraftTask]:
+    """``tasks`` keeping only their dependencies among themselves (a replacement's)."""
+    inside = {t.id for t in tasks}
+    return [
+        t.model_copy(update={"depends_on": [d for d in t.depends_on if d in inside]}) for t in tasks
+    ]
+
+
+class ProposedAlternative(BaseModel):
+    """What the planner would do instead of one task of its plan, as it wrote it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instead_of: str = Field(
+        description="The id of the plan's task this would replace.", pattern=ID_PATTERN
+    )
+    tasks: list[DraftTask] = Field(
+        description="The task(s) to do instead, with dependencies among themselves.",
+        min_length=1,
+        max_length=HARD_MAX_TASKS_PER_LEVEL,
+    )
+
+
+def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:
+    """``plan`` with ``proposal`` in place of the task it names, rewired.
+
+    The proposal keeps only its dependencies among its own tasks; its first tasks take
+    the replaced task's prerequisites and the replaced task's dependents depend on its
+    last tasks (as :func:`majority_plan` swaps). A proposal naming no task of the plan
+    leaves the plan as it is.
+    """
+    swapped = _swapped(plan.tasks, {proposal.instead_of: _own_dependencies(proposal.tasks)})
+    return PlanDraft.model_construct(tasks=swapped, keep=None)
+
+
+def written_action_tree(plan: PlanDraft, proposals: Sequence[ProposedAlternative]) -> ActionTree:
+    """The action tree of a plan and the alternatives its planner proposed for its tasks.
+
+    The plan is sample 0 and proposal ``n`` (from 0) sample ``n + 1``: each alternative
+    has that one vote, and each task of the plan the votes of the samples that keep it.
+    Proposals should be usable (:func:`with_alternative` gives a valid plan); one naming
+    no task of the plan is left out, and one that repeats the task it replaces is a
+    sample agreeing with the plan.
+    """
+    by_id = {t.id: t for t in walk_tasks(plan.tasks)}
+    votes: dict[str, list[int]] = {task_id: [0] for task_id in by_id}
+    proposed: _Proposals = {}
+    for sample, proposal in enumerate(proposals, 1):
+        replaced = by_id.get(proposal.instead_of)
+        if replaced is None:
+            continue
+        tasks = _own_dependencies(proposal.tasks)
+        same = plan_signature(tasks) == plan_signature(_own_dependencies([replaced]))
+        gone = set() if same else {t.id for t in walk_tasks([replaced])}
+        for task_id in by_id.keys() - gone:
+            votes[task_id].append(sample)
+        if not same:
+            _propose(proposed, replaced.id, tasks, sample)
+    branches = _branches(plan, votes, proposed, {})
+    return ActionTree(samples=1 + len(proposals), branches=branches)
 
 
 def majority_plan(action_tree: ActionTree, plan: PlanDraft) -> tuple[PlanDraft, list[str]]:
@@ -215,7 +319,7 @@ def majority_plan(action_tree: ActionTree, plan: PlanDraft) -> tuple[PlanDraft, 
     alternative's last tasks. Returns the plan and the ids of the tasks swapped out.
     """
     swaps: dict[str, list[DraftTask]] = {}
-    by_id = {t.id: t for t in _walk(plan.tasks)}
+    by_id = {t.id: t for t in walk_tasks(plan.tasks)}
     ids = set(by_id)
     gone: set[str] = set()  # inside a task already swapped out
     for branch in action_tree.branches:
@@ -224,12 +328,12 @@ def majority_plan(action_tree: ActionTree, plan: PlanDraft) -> tuple[PlanDraft, 
         best = max(branch.alternatives, key=lambda a: a.votes, default=None)
         if best is None or best.votes <= len(branch.samples):
             continue
-        new_ids = {t.id for t in _walk(best.tasks)}
+        new_ids = {t.id for t in walk_tasks(best.tasks)}
         if new_ids & (ids - {branch.task_id}):
             continue  # the alternative's ids are taken: no swap rather than a renaming
         swaps[branch.task_id] = list(best.tasks)
         ids |= new_ids
-        gone |= {t.id for t in _walk(by_id[branch.task_id].subtasks)}
+        gone |= {t.id for t in walk_tasks(by_id[branch.task_id].subtasks)}
     if not swaps:
         return plan, []
     return PlanDraft.model_construct(tasks=_swapped(plan.tasks, swaps), keep=None), list(swaps)
@@ -264,7 +368,7 @@ def _merge_level(
     theirs: Sequence[DraftTask],
     sample: int,
     votes: dict[str, list[int]],
-    proposals: dict[str, dict[object, tuple[list[DraftTask], list[int]]]],
+    proposals: _Proposals,
 ) -> None:
     """One sample's tasks at one level against the executed plan's (recursing on matches)."""
     by_key = {task_key(t): t for t in theirs}
@@ -284,17 +388,7 @@ def _merge_level(
         if target is not None:
             groups.setdefault(target.id, []).append(task)
     for target_id, tasks in groups.items():
-        inside = {t.id for t in tasks}
-        alternative = [
-            t.model_copy(update={"depends_on": [d for d in t.depends_on if d in inside]})
-            for t in tasks
-        ]
-        kept = proposals.setdefault(target_id, {})
-        signature = plan_signature(alternative)
-        if signature in kept:
-            kept[signature][1].append(sample)
-        else:
-            kept[signature] = (alternative, [sample])
+        _propose(proposals, target_id, _own_dependencies(tasks), sample)
 
 
 def _closest(
@@ -342,12 +436,6 @@ def _jaccard(a: set[str], b: set[str], weights: Mapping[str, float]) -> float:
     """Weighted Jaccard similarity of two word sets."""
     union = sum(weights.get(w, 1.0) for w in a | b)
     return sum(weights.get(w, 1.0) for w in a & b) / union if union else 0.0
-
-
-def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
-    for task in tasks:
-        yield task
-        yield from _walk(task.subtasks)
 
 
 def position_of(tree: TaskTree, failed: TaskNode) -> TaskNode:

@@ -24,6 +24,7 @@ __all__ = [
     "draft_to_nodes",
     "plan_errors",
     "plan_signature",
+    "walk_tasks",
 ]
 
 
@@ -148,7 +149,7 @@ class PlanDraft(BaseModel):
         return PlanDraft.model_construct(tasks=add(self.tasks))
 
     def _find(self, task_id: str) -> DraftTask:
-        for task in _walk(self.tasks):
+        for task in walk_tasks(self.tasks):
             if task.id == task_id:
                 return task
         raise KeyError(f"no task {task_id!r} in the plan")
@@ -224,7 +225,7 @@ def plan_errors(
     _check_level(draft.tasks, base_depth + 1, max_depth, seen, errors, max_tasks)
     _check_marks(draft.tasks, base_depth + 1, max_depth, on_demand, errors)
     if tools is not None:
-        for task in _walk(draft.tasks):
+        for task in walk_tasks(draft.tasks):
             unknown = [t for t in task.tools if t not in tools]
             if unknown:
                 errors.append(
@@ -343,7 +344,7 @@ def draft_to_nodes(
     """
     taken = set(tree.nodes)
     renames: dict[str, str] = {}
-    for task in _walk(draft.tasks):
+    for task in walk_tasks(draft.tasks):
         new_id, n = task.id, 2
         while new_id in taken:
             new_id, n = f"{task.id}-{n}", n + 1
@@ -376,10 +377,11 @@ def draft_to_nodes(
     return nodes
 
 
-def _walk(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
+def walk_tasks(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
+    """Each task and, after it, its subtasks, all levels (depth first, in plan order)."""
     for task in tasks:
         yield task
-        yield from _walk(task.subtasks)
+        yield from walk_tasks(task.subtasks)
 
 
 def single_task_plan(goal: str) -> PlanDraft:

@@ -22,6 +22,7 @@ from orchestra.core.usage import Usage
 
 __all__ = [
     "ChosenBy",
+    "PlanSamplingMode",
     "PlanCandidate",
     "PlanSelection",
     "RejectedSample",
@@ -30,10 +31,17 @@ __all__ = [
 ]
 
 
-ChosenBy = Literal["critic", "only_candidate", "agreement", "checks", "votes"]
+ChosenBy = Literal["critic", "only_candidate", "agreement", "checks", "votes", "planner"]
 """Who chose: the plan critic; nobody (one valid plan); votes and agreement (the
 fallback when the critic's answer stayed invalid); the checks (every other plan failed
-one); votes and agreement, as the team asked (``plan_choice="votes"``, no critic call)."""
+one); votes and agreement, as the team asked (``plan_choice="votes"``, no critic call);
+the planner itself (``plan_sampling="alternatives"``: its plan, the others only as
+alternatives to its tasks)."""
+
+PlanSamplingMode = Literal["parallel", "one_call", "alternatives"]
+"""How K plans are drawn: K independent planner calls; one call that writes K plans; or
+one call that writes one plan and, for the tasks that could go another way, up to K - 1
+alternatives each (the action tree as the planner writes it, the cheapest)."""
 
 
 class PlanCandidate(BaseModel):
@@ -87,9 +95,12 @@ class PlanSelection(BaseModel):
     sample_calls: list[int] = Field(default_factory=list)
     """Model calls each sample took, repairs included (1: valid on the first try); with
     ``sampling="one_call"`` one entry: the calls of the one request."""
-    sampling: Literal["parallel", "one_call"] = "parallel"
+    sampling: PlanSamplingMode = "parallel"
     """How the K plans were drawn: K planner calls, or one call that wrote them all (its
-    ``single_shot_usage`` is then an estimate: the prompt and a K-th of the reply)."""
+    ``single_shot_usage`` is then an estimate: the prompt and a K-th of the reply), or one
+    call that wrote a plan and alternatives to its tasks (``single_shot_usage``: the
+    prompt and the plan's share of the reply's tasks; ``rejected``: the alternatives left
+    out, numbered by their place in the reply)."""
     action_tree: ActionTree | None = None
     """The valid samples merged around the plan the run started with: its tasks' votes
     and the alternatives kept for backtracking (None: kept by no run before it existed)."""

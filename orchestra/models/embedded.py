@@ -205,6 +205,8 @@ class EmbeddedChatModel(BaseChatModel):
         samples = int(metadata.get("orchestra_samples") or 0)
         if samples > 1:  # one planner call writes several plans: each its share
             max_tokens *= samples
+        if int(metadata.get("orchestra_alternatives") or 0) > 1:
+            max_tokens *= 2  # a plan, and alternatives to some of its tasks
         request: dict[str, Any] = {
             "messages": to_chat_messages(messages, tools),
             "max_tokens": max_tokens,

@@ -195,6 +195,8 @@ def test_search_benchmark_backtracking_family(tmp_path: Path):
     tokens = {s: perfect[s]["tokens"] for s in bench.ACTION_TREE_STRATEGIES}
     assert tokens["replan"] < tokens["one_call_votes"] < tokens["one_call"] < tokens["action_tree"]
     assert tokens["one_call_k3"] < tokens["one_call"]
+    # samples that all agree: the plan with alternatives writes none, a plan's tokens
+    assert tokens["replan"] < tokens["alternatives"] < tokens["one_call_votes"]
     bench.plot_action_tree(result, tmp_path / "tree.png")
     assert (tmp_path / "tree.png").read_bytes().startswith(b"\x89PNG")
 

@@ -1,0 +1,223 @@
+"""A plan with alternatives to its tasks in one planner call (``plan_sampling="alternatives"``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from unittest import mock
+
+import pytest
+from rich.console import Console
+
+from orchestra import ConfigError, PlanningError, RunStatus
+from orchestra.agents.planner import plan_goal_with_alternatives
+from orchestra.cli.render import print_record
+from orchestra.core.action_tree import ProposedAlternative, with_alternative, written_action_tree
+from orchestra.core.events import Replanned
+from orchestra.core.plan import PlanDraft
+from orchestra.core.tree import TaskTree
+from orchestra.observability.history import RunHistory
+from orchestra.observability.report import render_report
+from orchestra.testing import ScriptedCall, plan, subtask, verdict
+from tests.conftest import make_team
+from tests.engine.test_plan_sampling import CYCLE, _script
+
+FIND = subtask("find", "Find prices", "Look up the prices.")
+SPECS = subtask("specs", "Compare specs", "Compare the specs.")
+PICK = subtask("pick", "Pick one", "Choose the best laptop.", deps=["find", "specs"])
+SEARCH = subtask("search", "Search shops", "Search shops for the prices.")
+ASK = subtask("ask", "Ask a dealer", "Ask a dealer for the prices.")
+
+
+def _reply(*alternatives: dict[str, Any]) -> dict[str, Any]:
+    return {**plan(FIND, SPECS, PICK), "alternatives": list(alternatives)}
+
+
+def _instead(task_id: str, *tasks: dict[str, Any]) -> dict[str, Any]:
+    return {"instead_of": task_id, "tasks": list(tasks)}
+
+
+def _team(planner: Any, critic: Any = None, **options: Any) -> tuple[Any, Any]:
+    script = _script(planner, None)
+    del script["plan_critic"]  # nothing to choose: a plan critic call would find no reply
+    if critic is not None:
+        script["critic"] = critic
+    options = {"plan_samples": 3, "plan_sampling": "alternatives", **options}
+    return make_team(script, **options)
+
+
+async def test_one_call_writes_the_plan_and_alternatives_that_become_the_action_tree():
+    team, model = _team(_reply(_instead("find", SEARCH), _instead("find", ASK)))
+    result = await team.arun("which laptop should I buy?")
+
+    assert result.status is RunStatus.SUCCEEDED
+    [call] = model.calls_for("planner")
+    assert call.alternatives == 3 and "up to 2 other ways to do it" in call.prompt
+    assert model.calls_for("plan_critic") == []
+    assert [n.id for n in result.tree.leaves()] == ["find", "specs", "pick"]
+    selection = result.plan_selection
+    assert selection is not None
+    assert (selection.sampling, selection.chosen_by, selection.chosen) == (
+        "alternatives",
+        "planner",
+        "A",
+    )
+    assert selection.reason == "the planner's plan, with 2 alternatives for 1 of its 3 tasks"
+    assert selection.sample_calls == [1] and selection.rejected == []
+    tree = selection.action_tree
+    assert tree is not None and (tree.samples, tree.shared, tree.alternatives) == (3, 2, 2)
+    find = tree.branch("find")
+    assert find is not None and find.samples == [0]
+    assert [(a.id, a.tasks[0].id, a.samples) for a in find.alternatives] == [
+        ("find~1", "search", [1]),
+        ("find~2", "ask", [2]),
+    ]
+    # one plan's estimate: the prompt and the plan's share (3 of 5 tasks) of the reply
+    planner_usage = result.usage.by_agent["planner"]
+    assert selection.single_shot_usage.input_tokens == planner_usage.input_tokens
+    assert selection.single_shot_usage.output_tokens == int(planner_usage.output_tokens * 3 / 5)
+
+
+async def test_a_rejected_task_takes_the_planners_alternative_without_another_planner_call():
+    def critic(call: ScriptedCall) -> dict[str, Any]:
+        if call.task_id == "find":
+            return verdict("replan", "the prices are made up")
+        return verdict("pass")
+
+    team, model = _team(_reply(_instead("find", SEARCH)), critic)
+    events: list[Any] = []
+    result = await team.arun("which laptop should I buy?", on_event=events.append)
+
+    assert result.status is RunStatus.SUCCEEDED
+    assert len(model.calls_for("planner")) == 1
+    [replanned] = [e for e in events if isinstance(e, Replanned)]
+    assert (replanned.task_id, replanned.alternative) == ("find", "find~1")
+    assert replanned.new_task_ids == ["search"]
+    assert result.tree.get("pick").depends_on == ["specs", "search"]
+    assert result.tree.get("search").status.value == "done"
+
+
+async def test_unusable_alternatives_are_left_out_with_why_and_cost_no_repair():
+    cyclic = [
+        subtask("s1", "Search shops", "Search.", deps=["s2"]),
+        subtask("s2", "Read offers", "Read.", deps=["s1"]),
+    ]
+    team, model = _team(
+        _reply(
+            _instead("nowhere", SEARCH),  # names no task of the plan
+            {"instead_of": "find"},  # no tasks
+            _instead("specs", *cyclic),  # no valid plan in its place
+            _instead("find", {**SEARCH, "id": "pick"}),  # an id the plan uses
+            _instead("find", SEARCH),
+            _instead("find", ASK),  # one more than plan_samples - 1 = 1
+        ),
+        plan_samples=2,
+    )
+    result = await team.arun("which laptop should I buy?")
+
+    assert result.status is RunStatus.SUCCEEDED
+    assert len(model.calls_for("planner")) == 1
+    selection = result.plan_selection
+    assert selection is not None
+    why = {r.sample: r.error for r in selection.rejected}
+    assert sorted(why) == [1, 2, 3, 4, 6]
+    assert "'nowhere', no task of the plan" in why[1]
+    assert "tasks" in why[2]
+    assert "cycle" in why[3]
+    assert "duplicate" in why[4] or "pick" in why[4]
+    assert "more than 1 alternatives for 'find'" in why[6]
+    assert selection.action_tree is not None
+    assert [a.tasks[0].id for a in selection.action_tree.branch("find").alternatives] == ["search"]
+
+
+async def test_an_invalid_plan_is_repaired_and_its_alternatives_never_decide_that():
+    team, model = _team([{**CYCLE, "alternatives": [_instead("a", SEARCH)]}, _reply()])
+    result = await team.arun("which laptop should I buy?")
+    assert result.status is RunStatus.SUCCEEDED
+    first, repair = model.calls_for("planner")
+    assert "cycle" in repair.last
+    assert result.plan_selection is not None and result.plan_selection.sample_calls == [2]
+
+
+async def test_a_plan_that_stays_invalid_raises_with_every_reply():
+    team, model = _team({**CYCLE, "alternatives": []}, max_repairs=1, fallbacks=False)
+    with pytest.raises(PlanningError, match="cycle") as caught:
+        await team.arun("which laptop should I buy?")
+    assert len(caught.value.raw_outputs) == 2
+
+
+async def test_a_plain_plan_is_a_plan_without_alternatives():
+    team, _ = _team(plan(FIND, SPECS, PICK))
+    result = await team.arun("which laptop should I buy?")
+    assert result.status is RunStatus.SUCCEEDED
+    assert result.plan_selection is not None and result.plan_selection.action_tree is not None
+    assert result.plan_selection.action_tree.alternatives == 0
+
+
+def test_the_schema_asks_for_the_plan_and_a_bounded_list_of_alternatives():
+    captured: list[dict[str, Any]] = []
+
+    async def fake_ask(model: Any, messages: Any, schema: Any, call: Any, **kw: Any) -> Any:
+        captured.append(kw["json_schema"])
+        return schema.model_validate(plan(FIND, SPECS, PICK))
+
+    with mock.patch("orchestra.agents.planner.ask_structured", fake_ask):
+        tree = TaskTree.for_goal("which laptop?", 2, 6)
+        asyncio.run(plan_goal_with_alternatives(mock.Mock(), tree, ways=3, roles=[], tools={}))
+    schema = captured[0]
+    assert "alternatives" in schema["required"] and "tasks" in schema["required"]
+    alternatives = schema["properties"]["alternatives"]
+    assert alternatives["maxItems"] == 2 * 6
+    assert alternatives["items"]["required"] == ["instead_of", "tasks"]
+    assert alternatives["items"]["properties"]["tasks"]["minItems"] == 1
+
+
+def test_the_action_tree_counts_each_alternative_as_a_sample_that_keeps_the_rest():
+    draft = PlanDraft.model_validate(plan(FIND, SPECS, PICK))
+    proposals = [
+        ProposedAlternative.model_validate(_instead("find", SEARCH)),
+        ProposedAlternative.model_validate(_instead("specs", ASK)),
+        ProposedAlternative.model_validate(_instead("find", {**FIND, "id": "find2"})),  # same
+    ]
+    tree = written_action_tree(draft, proposals)
+    assert tree.samples == 4
+    assert {b.task_id: b.samples for b in tree.branches} == {
+        "find": [0, 2, 3],
+        "specs": [0, 1, 3],
+        "pick": [0, 1, 2, 3],
+    }
+    assert tree.branch("find").alternatives[0].id == "find~1"
+    swapped = with_alternative(draft, proposals[0])
+    assert [t.id for t in swapped.tasks] == ["search", "specs", "pick"]
+    assert swapped.tasks[2].depends_on == ["search", "specs"]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"plan_sampling": "alternatives"}, "set plan_samples"),
+        (
+            {"plan_samples": 3, "plan_sampling": "alternatives", "plan_choice": "votes"},
+            "nothing to choose",
+        ),
+    ],
+)
+def test_alternatives_options_that_make_no_sense_are_refused(options: dict[str, Any], match: str):
+    with pytest.raises(ConfigError, match=match):
+        make_team({}, **options)
+
+
+async def test_the_record_and_report_say_the_plan_came_with_alternatives(tmp_path):
+    team, _ = _team(
+        _reply(_instead("find", SEARCH), {"instead_of": "x"}),
+        history=RunHistory(tmp_path / "h.db"),
+    )
+    result = await team.arun("which laptop should I buy?")
+    console = Console(width=200, record=True, color_system=None)
+    print_record(console, result.to_record())
+    line = next(x for x in console.export_text().splitlines() if "plan written with" in x)
+    assert "1 alternatives to its tasks in one call (up to 3 ways a task; 1 left out)" in line
+    assert "one plan ~" in line
+    assert team.history is not None
+    html = render_report(team.history.get(result.run_id))
+    assert "wrote the plan and alternatives to its tasks" in html
