@@ -127,6 +127,8 @@ class LiveView:
     def update(self, event: Event) -> None:
         """Take one event of the run into the view."""
         now = self._now()
+        if isinstance(event, _AFTER_GOAL_WRITING):
+            self.writing = None  # the goal's agent has answered: its line goes
         match event:
             case RunStarted():
                 self.goal, self.status, self.started = _shown(event.goal), "running", now
@@ -347,6 +349,12 @@ _SHOWN_CHARS = 60
 def _tail(text: str) -> str:
     """The end of a reply being written (made one line when shown)."""
     return text[-_KEPT_CHARS:]
+
+
+_AFTER_GOAL_WRITING = (GoalRefined, TaskPlanned, RoleAssigned, TaskStarted)
+"""Events that follow what an agent working for the goal streamed (the refiner's
+statement, the planner's tasks, the role designer's roles): its reply is complete, so
+the goal's ✎ line is cleared (a stream that goes on starts it again)."""
 
 
 def _writing(text: str) -> str:

@@ -131,6 +131,8 @@ async def test_the_live_view_shows_what_each_running_task_is_writing():
     assert writing_b and all(len(line) <= 160 for f in writing_b for line in f.splitlines())
     line = next(x for x in writing_b[-1].splitlines() if " b " in x)
     assert line.rstrip().endswith("✎ the text has three words in all")
+    # the planner's and role designer's lines went once their replies were in
+    assert not any("✎ planner" in f or "✎ role_designer" in f for f in writing_b)
     assert any("✎ synthesizer: The answer: three words." in f for f in frames)
     console = Console(width=160, record=True, color_system=None)
     with console.capture() as capture:
