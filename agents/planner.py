@@ -148,15 +148,7 @@ async def plan_goal_samples(
     reply's plans in order, at least ``k`` entries: with more plans than asked, they are
     read until ``k`` are valid.
     """
-    system, plan = _plan_frame(
-        tree,
-        template="planner",
-        base_depth=0,
-        roles=roles,
-        tools=tools,
-        on_demand=on_demand,
-        min_tasks=2,
-    )
+    system, plan = _goal_frame(tree, roles=roles, tools=tools, on_demand=on_demand)
     definitions = plan.pop("$defs")
     schema = {
         "title": "PlanSamples",
@@ -249,16 +241,7 @@ async def plan_goal_with_alternatives(
     Raises:
         PlanningError: the plan stayed invalid after ``max_repairs`` repairs.
     """
-    system, plan = _plan_frame(
-        tree,
-        template="planner",
-        base_depth=0,
-        roles=roles,
-        tools=tools,
-        on_demand=on_demand,
-        min_tasks=2,
-    )
-    schema = copy.deepcopy(plan)
+    system, schema = _goal_frame(tree, roles=roles, tools=tools, on_demand=on_demand)
     level = schema["properties"]["tasks"]
     schema["properties"]["alternatives"] = {
         "type": "array",
@@ -585,6 +568,25 @@ def _plan_frame(
         keepable=keepable,
     )
     return system, schema
+
+
+def _goal_frame(
+    tree: TaskTree,
+    *,
+    roles: Sequence[Role | RoleSpec],
+    tools: dict[str, str],
+    on_demand: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The system prompt and JSON schema of a plan for the goal, as :func:`plan_goal` asks."""
+    return _plan_frame(
+        tree,
+        template="planner",
+        base_depth=0,
+        roles=roles,
+        tools=tools,
+        on_demand=on_demand,
+        min_tasks=2,
+    )
 
 
 def draft_errors(
