@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from langchain_core.language_models import BaseChatModel
 
@@ -59,7 +59,17 @@ from orchestra.core.roles import Role, RoleSpec
 from orchestra.core.tree import TaskTree, Verdict
 from orchestra.core.usage import Price, Usage, price_for
 
-__all__ = ["PlanChecks", "PlanChoiceMode", "PlanSamplingMode", "sample_plans"]
+__all__ = [
+    "MAX_PLAN_SAMPLES",
+    "PlanChecks",
+    "PlanChoiceMode",
+    "PlanSamplingMode",
+    "check_plan_sampling",
+    "sample_plans",
+]
+
+MAX_PLAN_SAMPLES = 8
+"""The most plans ``plan_samples`` may ask for."""
 
 PlanChoiceMode = Literal["critic", "votes"]
 """Who chooses the plan a run starts with: the plan critic (one model call), or votes
@@ -68,6 +78,39 @@ and agreement among the samples (no call)."""
 PlanChecks = Callable[[str], Awaitable[Verdict | None]]
 """The team's checks on a plan's outline (see :func:`outline`): the verdict of the first
 check it fails, or None."""
+
+
+def check_plan_sampling(samples: object, sampling: object, choice: object) -> None:
+    """Refuse plan-sampling options that make no sense together, as ``Team`` takes them.
+
+    Raises:
+        ConfigError: ``samples`` is not a whole number from 1 to :data:`MAX_PLAN_SAMPLES`;
+            an unknown ``sampling`` or ``choice``; either set with one plan; a ``choice``
+            with ``sampling="alternatives"`` (one plan is written: nothing to choose).
+    """
+    if (
+        not isinstance(samples, int)
+        or isinstance(samples, bool)
+        or not 1 <= samples <= MAX_PLAN_SAMPLES
+    ):
+        raise ConfigError(
+            f"plan_samples must be a whole number between 1 and {MAX_PLAN_SAMPLES}, not {samples!r}"
+        )
+    if sampling not in get_args(PlanSamplingMode):
+        raise ConfigError(
+            f"plan_sampling must be 'parallel', 'one_call' or 'alternatives', not {sampling!r}"
+        )
+    if choice not in get_args(PlanChoiceMode):
+        raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {choice!r}")
+    if samples == 1 and (sampling, choice) != ("parallel", "critic"):
+        raise ConfigError(
+            "plan_sampling and plan_choice apply to several plans: set plan_samples (2-8) too"
+        )
+    if sampling == "alternatives" and choice != "critic":
+        raise ConfigError(
+            "plan_choice does not apply to plan_sampling='alternatives': the planner writes"
+            " one plan and alternatives to its tasks, so there is nothing to choose"
+        )
 
 
 async def sample_plans(
@@ -240,8 +283,7 @@ async def _plan_with_alternatives(
         PlanningError: the plan stayed invalid (alternatives never cost a repair).
         ConfigError: ``choose`` is not ``"critic"``: there is nothing to choose.
     """
-    if choose != "critic":
-        raise ConfigError("plan_choice does not apply to plan_sampling='alternatives'")
+    check_plan_sampling(k, "alternatives", choose)
     with metered(prices) as stage:
         written = await plan_goal_with_alternatives(
             planner,
@@ -255,7 +297,6 @@ async def _plan_with_alternatives(
     draft = written.draft
     action_tree = written_action_tree(draft, written.alternatives)
     tasks = len(list(walk_tasks(draft.tasks)))
-    alternative_tasks = sum(len(list(walk_tasks(a.tasks))) for a in written.alternatives)
     shared = action_tree.shared / len(action_tree.branches) if action_tree.branches else 0.0
     candidate = PlanCandidate(
         label="A", samples=[0], tasks=tasks, agreement=round(shared, 3), draft=draft
@@ -273,9 +314,7 @@ async def _plan_with_alternatives(
         ),
         usage=stage.usage,
         single_shot_usage=_share_of(
-            stage.usage,
-            tasks / (tasks + alternative_tasks),
-            price_for(model_name(planner), prices),
+            stage.usage, written.plan_share, price_for(model_name(planner), prices)
         ),
         sample_calls=[stage.usage.model_calls],
         sampling="alternatives",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import JsonValue, ValidationError
 
 from orchestra.agents.calls import AgentCall, ask_structured, echo_reply, validation_messages
 from orchestra.agents.context import (
@@ -59,6 +60,9 @@ __all__ = [
 
 METADATA_SAMPLES = "orchestra_samples"
 """Call metadata key: how many plans one call is asked for (see :class:`SamplesCall`)."""
+
+MAX_DROPPED_NOTED = 20
+"""How many left-out alternatives a plan's record lists one by one."""
 
 METADATA_ALTERNATIVES = "orchestra_alternatives"
 """Call metadata key: how many ways to do a task a plan-with-alternatives call may write
@@ -202,9 +206,13 @@ class AlternativesCall(AgentCall):
 
 
 class _PlanReply(PlanDraft):
-    """A plan-with-alternatives reply as read: the plan, and its alternatives unread."""
+    """A plan-with-alternatives reply as read: the plan, and its alternatives unread.
 
-    alternatives: list[JsonValue] = Field(default_factory=list)
+    The alternatives may be anything here, so what is wrong with them never sends the
+    plan back for repair (:func:`_read_alternatives` reads them).
+    """
+
+    alternatives: JsonValue = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +223,11 @@ class PlanWithAlternatives:
     alternatives: list[ProposedAlternative] = field(default_factory=list)
     """The usable alternatives, in the reply's order (each swaps in to a valid plan)."""
     dropped: list[tuple[int, str]] = field(default_factory=list)
-    """The alternatives left out: their place in the reply (from 1) and why."""
+    """The alternatives left out: their place in the reply (from 1; 0: the whole list) and
+    why; at most :data:`MAX_DROPPED_NOTED` of them, the last one counting the rest."""
+    plan_share: float = 1.0
+    """The plan's share of the reply (by characters): what the plan alone would have
+    cost of the reply's output tokens."""
 
 
 async def plan_goal_with_alternatives(
@@ -234,9 +246,12 @@ async def plan_goal_with_alternatives(
     the plan as :func:`plan_goal` asks for it (validated and repaired the same way), and
     for each task the planner is unsure of up to ``ways - 1`` other ways to do it, best
     first (one task, or several with dependencies among themselves). Alternatives are
-    optional and never cost a repair: one that does not parse, names no task of the plan,
-    is one too many for its task, or would not leave a valid plan in its task's place is
-    left out with why (:attr:`PlanWithAlternatives.dropped`).
+    optional and never cost a repair: the list, or one of them, that does not parse, one
+    that names no task of the plan or a task broken into subtasks (only a task done as
+    one takes an alternative), repeats its task, depends on tasks outside its own (it
+    takes the prerequisites of the task it replaces), is one too many for its task, or
+    would not leave a valid plan in its task's place is left out with why
+    (:attr:`PlanWithAlternatives.dropped`).
 
     Raises:
         PlanningError: the plan stayed invalid after ``max_repairs`` repairs.
@@ -273,10 +288,25 @@ async def plan_goal_with_alternatives(
         error=PlanningError,
     )
     draft = PlanDraft.model_construct(tasks=reply.tasks, keep=None)
-    kept, dropped = _read_alternatives(
-        reply.alternatives, draft, ways, tree, tools=tools, on_demand=on_demand
+    items = reply.alternatives
+    dropped: list[tuple[int, str]] = []
+    if not isinstance(items, list):
+        if items is not None:
+            dropped.append((0, f"alternatives is not a list but {type(items).__name__}"))
+        items = []
+    kept, left_out = _read_alternatives(items, draft, ways, tree, tools=tools, on_demand=on_demand)
+    dropped += left_out
+    if len(dropped) > MAX_DROPPED_NOTED:
+        more = len(dropped) - MAX_DROPPED_NOTED + 1
+        dropped = [*dropped[: MAX_DROPPED_NOTED - 1], (0, f"{more} more left out")]
+    plan_chars = len(json.dumps(draft.model_dump(mode="json")["tasks"]))
+    other_chars = len(json.dumps(reply.alternatives)) if reply.alternatives else 0
+    return PlanWithAlternatives(
+        draft=draft,
+        alternatives=kept,
+        dropped=dropped,
+        plan_share=plan_chars / (plan_chars + other_chars),
     )
-    return PlanWithAlternatives(draft=draft, alternatives=kept, dropped=dropped)
 
 
 def _read_alternatives(
@@ -289,7 +319,7 @@ def _read_alternatives(
     on_demand: bool,
 ) -> tuple[list[ProposedAlternative], list[tuple[int, str]]]:
     """The usable alternatives of a reply, in order, and the others with why (see above)."""
-    ids = {t.id for t in walk_tasks(draft.tasks)}
+    ids = {t.id: t for t in walk_tasks(draft.tasks)}
     kept: list[ProposedAlternative] = []
     dropped: list[tuple[int, str]] = []
     per_task: Counter[str] = Counter()
@@ -299,8 +329,30 @@ def _read_alternatives(
         except ValidationError as exc:
             dropped.append((n, "; ".join(validation_messages(exc))))
             continue
-        if proposal.instead_of not in ids:
+        found = ids.get(proposal.instead_of)
+        if found is None:
             dropped.append((n, f"instead_of names {proposal.instead_of!r}, no task of the plan"))
+            continue
+        if found.subtasks:
+            dropped.append(
+                (
+                    n,
+                    f"{found.id!r} is broken into subtasks: only a task done as one takes an"
+                    " alternative",
+                )
+            )
+            continue
+        if proposal.repeats(draft):
+            dropped.append((n, f"it repeats {found.id!r}, the task it would replace"))
+            continue
+        if outside := proposal.outside_dependencies():
+            dropped.append(
+                (
+                    n,
+                    f"it depends on {outside}, outside its own tasks: an alternative waits"
+                    f" for what {found.id!r} waits for",
+                )
+            )
             continue
         if per_task[proposal.instead_of] >= ways - 1:
             dropped.append((n, f"more than {ways - 1} alternatives for {proposal.instead_of!r}"))

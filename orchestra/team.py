@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import replace
 from functools import partial
-from typing import Any, Generic, cast, get_args
+from typing import Any, Generic, cast
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
@@ -18,7 +18,11 @@ from opentelemetry.trace import Span
 
 from orchestra.agents.calls import AgentCall, streaming_tokens
 from orchestra.agents.context import DEFAULT_MAX_DEPENDENCY_CHARS
-from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode
+from orchestra.agents.plan_sampling import (
+    PlanChoiceMode,
+    PlanSamplingMode,
+    check_plan_sampling,
+)
 from orchestra.checks import DEFAULT_CHECKS
 from orchestra.core.approval import ApprovalRequest, Decision, decisions_for
 from orchestra.core.budget import Budget, BudgetMeter, metering
@@ -71,7 +75,6 @@ from orchestra.tools.mcp import MCPServerTools
 __all__ = ["Team"]
 
 MAX_GOAL_CHARS = 20_000
-MAX_PLAN_SAMPLES = 8
 """The most plans ``Team(plan_samples=...)`` draws for one goal."""
 
 Decisions = Decision | Mapping[str, Decision]
@@ -269,31 +272,7 @@ class Team(Generic[OutputT]):
             raise ConfigError(f"decompose must be 'upfront' or 'on_demand', not {decompose!r}")
         if on_failure not in ("continue", "stop"):
             raise ConfigError(f"on_failure must be 'continue' or 'stop', not {on_failure!r}")
-        if (
-            not isinstance(plan_samples, int)
-            or isinstance(plan_samples, bool)
-            or not 1 <= plan_samples <= MAX_PLAN_SAMPLES
-        ):
-            raise ConfigError(
-                f"plan_samples must be a whole number between 1 and {MAX_PLAN_SAMPLES},"
-                f" not {plan_samples!r}"
-            )
-        if plan_sampling not in get_args(PlanSamplingMode):
-            raise ConfigError(
-                "plan_sampling must be 'parallel', 'one_call' or 'alternatives',"
-                f" not {plan_sampling!r}"
-            )
-        if plan_choice not in get_args(PlanChoiceMode):
-            raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {plan_choice!r}")
-        if plan_samples == 1 and (plan_sampling, plan_choice) != ("parallel", "critic"):
-            raise ConfigError(
-                "plan_sampling and plan_choice apply to several plans: set plan_samples (2-8) too"
-            )
-        if plan_sampling == "alternatives" and plan_choice != "critic":
-            raise ConfigError(
-                "plan_choice does not apply to plan_sampling='alternatives': the planner"
-                " writes one plan and alternatives to its tasks, so there is nothing to choose"
-            )
+        check_plan_sampling(plan_samples, plan_sampling, plan_choice)
         tools = list(tools)
         self._servers = [t for t in tools if isinstance(t, MCPServerTools)]
         names = [s.name for s in self._servers]

@@ -105,6 +105,12 @@ def plan_cmd(
                         if score.valid_samples is not None
                         else ""
                     )
+                    + (
+                        f", {score.alternatives} alternatives to its tasks"
+                        f" ({score.alternatives_left_out} left out)"
+                        if score.alternatives is not None
+                        else ""
+                    )
                 )
             )
 
@@ -155,7 +161,13 @@ def _print(out: Console, report: PlanEvalReport) -> None:
         f" {m.exact_rate:.1%}; valid first try {m.valid_first_try}, after repair"
         f" {m.valid_after_repair}, never {m.invalid} (model {report.settings['model']})"
     )
-    if m.k1_node_f1 is not None:
+    if m.alternatives_per_record is not None:
+        out.print(
+            f"one plan with alternatives (up to {m.plan_samples} ways a task): alternatives a"
+            f" record {m.alternatives_per_record:.1f}; tokens a record"
+            f" {m.tokens_per_record:.0f}, of which the plan alone ~{m.k1_tokens_per_record:.0f}"
+        )
+    elif m.k1_node_f1 is not None:
         out.print(
             f"single-shot (K=1, the first samples): node F1 {m.k1_node_f1:.3f}, edge F1"
             f" {m.k1_edge_f1:.3f}, exact {m.k1_exact_rate:.1%}; tokens a record"

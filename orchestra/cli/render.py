@@ -103,7 +103,7 @@ def _add_children(
         if task.replaced_by:
             label.append(f" → replaced by {one_line(', '.join(task.replaced_by))}", style="magenta")
             if alternative := alternatives.get(task.id):
-                label.append(f" (sampled alternative {one_line(alternative)})", style="magenta")
+                label.append(f" (alternative {one_line(alternative)})", style="magenta")
         if escalated := escalations.get(task.id):
             label.append(f" ⇡ re-planned after {one_line(', '.join(escalated))} failed", "magenta")
         _add_children(branch.add(label), children, task.id, escalations, alternatives)

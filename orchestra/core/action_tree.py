@@ -257,16 +257,27 @@ def _own_dependencies(tasks: Sequence[DraftTask]) -> list[DraftTask]:
 class ProposedAlternative(BaseModel):
     """What the planner would do instead of one task of its plan, as it wrote it."""
 
-    model_config = ConfigDict(extra="forbid")
-
     instead_of: str = Field(
         description="The id of the plan's task this would replace.", pattern=ID_PATTERN
     )
     tasks: list[DraftTask] = Field(
-        description="The task(s) to do instead, with dependencies among themselves.",
+        description="The task(s) to do instead, with dependencies among themselves only:"
+        " the first ones wait for what the replaced task waited for.",
         min_length=1,
         max_length=HARD_MAX_TASKS_PER_LEVEL,
     )
+
+    def outside_dependencies(self) -> list[str]:
+        """Dependencies of its tasks on tasks not among them (an alternative has none)."""
+        inside = {t.id for t in self.tasks}
+        return list(dict.fromkeys(d for t in self.tasks for d in t.depends_on if d not in inside))
+
+    def repeats(self, plan: PlanDraft) -> bool:
+        """Whether it is the task it replaces, written again (ids and spacing aside)."""
+        replaced = next((t for t in walk_tasks(plan.tasks) if t.id == self.instead_of), None)
+        return replaced is not None and plan_signature(
+            _own_dependencies(self.tasks)
+        ) == plan_signature(_own_dependencies([replaced]))
 
 
 def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:
@@ -298,7 +309,7 @@ def written_action_tree(plan: PlanDraft, proposals: Sequence[ProposedAlternative
         if replaced is None:
             continue
         tasks = _own_dependencies(proposal.tasks)
-        same = plan_signature(tasks) == plan_signature(_own_dependencies([replaced]))
+        same = proposal.repeats(plan)
         gone = set() if same else {t.id for t in walk_tasks([replaced])}
         for task_id in by_id.keys() - gone:
             votes[task_id].append(sample)

@@ -99,8 +99,9 @@ class PlanSelection(BaseModel):
     """How the K plans were drawn: K planner calls, or one call that wrote them all (its
     ``single_shot_usage`` is then an estimate: the prompt and a K-th of the reply), or one
     call that wrote a plan and alternatives to its tasks (``single_shot_usage``: the
-    prompt and the plan's share of the reply's tasks; ``rejected``: the alternatives left
-    out, numbered by their place in the reply)."""
+    prompt and the plan's share of the reply, by characters; ``rejected``: the
+    alternatives left out, ``sample`` being their place in the reply from 1, 0 for the
+    list as a whole)."""
     action_tree: ActionTree | None = None
     """The valid samples merged around the plan the run started with: its tasks' votes
     and the alternatives kept for backtracking (None: kept by no run before it existed)."""

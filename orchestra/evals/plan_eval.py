@@ -37,7 +37,12 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel
 
 from orchestra.agents.calls import metered
-from orchestra.agents.plan_sampling import PlanChoiceMode, PlanSamplingMode, sample_plans
+from orchestra.agents.plan_sampling import (
+    PlanChoiceMode,
+    PlanSamplingMode,
+    check_plan_sampling,
+    sample_plans,
+)
 from orchestra.agents.planner import plan_goal
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
@@ -75,6 +80,12 @@ class PlanScore(BaseModel):
     """With K > 1: how many of the K plans were valid (0 when none was)."""
     chosen_by: str | None = None
     """With K > 1: who chose the plan scored (see ``PlanSelection.chosen_by``)."""
+    alternatives: int | None = None
+    """With ``plan_sampling="alternatives"``: the usable alternatives the plan came with
+    (``valid_samples`` is then None: one plan was written)."""
+    alternatives_left_out: int | None = None
+    """With ``plan_sampling="alternatives"``: the alternatives left out, and why, in the
+    plan selection's ``rejected``."""
 
 
 class PlanEvalSummary(BaseModel):
@@ -95,7 +106,9 @@ class PlanEvalSummary(BaseModel):
     k1_exact_rate: float | None = None
     k1_tokens_per_record: float | None = None
     valid_samples_per_record: float | None = None
-    """With K > 1: valid plans a record, of K."""
+    """With K > 1: valid plans a record, of K (None with ``plan_sampling="alternatives"``)."""
+    alternatives_per_record: float | None = None
+    """With ``plan_sampling="alternatives"``: usable alternatives a record."""
 
 
 class PlanEvalReport(BaseModel):
@@ -235,6 +248,13 @@ async def plan_record(
             ),
             "chosen_by": selection.chosen_by if selection else None,
         }
+        if plan_sampling == "alternatives":
+            tree = selection.action_tree if selection else None
+            k1 |= {
+                "valid_samples": None,
+                "alternatives": tree.alternatives if tree else 0,
+                "alternatives_left_out": len(selection.rejected) if selection else 0,
+            }
     return PlanScore(
         id=record.id,
         valid=valid,
@@ -262,7 +282,13 @@ async def evaluate_plans(
     on_record: Callable[[PlanScore], None] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> PlanEvalReport:
-    """Plan and score every record, one after the other (see the module docstring)."""
+    """Plan and score every record, one after the other (see the module docstring).
+
+    Raises:
+        ConfigError: options ``Team`` refuses (see
+            :func:`~orchestra.agents.plan_sampling.check_plan_sampling`).
+    """
+    check_plan_sampling(plan_samples, plan_sampling, plan_choice)
     scores: list[PlanScore] = []
     for record in records:
         score = await plan_record(
@@ -297,6 +323,15 @@ async def evaluate_plans(
                 "k1_tokens_per_record": round(statistics.mean(s.k1_tokens or 0 for s in scores), 1),
                 "valid_samples_per_record": round(
                     statistics.mean(s.valid_samples or 0 for s in scores), 2
+                ),
+            }
+        )
+    if plan_sampling == "alternatives":
+        summary = summary.model_copy(
+            update={
+                "valid_samples_per_record": None,
+                "alternatives_per_record": round(
+                    statistics.mean(s.alternatives or 0 for s in scores), 2
                 ),
             }
         )

@@ -309,7 +309,7 @@ class LiveView:
                 label.append(f"  ⇡ from {one_line(task.escalated_from)}", style="magenta")
             if task.alternative:
                 label.append(
-                    f"  ↻ sampled alternative {one_line(task.alternative)}", style="magenta"
+                    f"  ↻ alternative {one_line(task.alternative)}", style="magenta"
                 )
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")

@@ -72,10 +72,11 @@ async def test_one_call_writes_the_plan_and_alternatives_that_become_the_action_
         ("find~1", "search", [1]),
         ("find~2", "ask", [2]),
     ]
-    # one plan's estimate: the prompt and the plan's share (3 of 5 tasks) of the reply
+    # one plan's estimate: the prompt and the plan's share of the reply
     planner_usage = result.usage.by_agent["planner"]
-    assert selection.single_shot_usage.input_tokens == planner_usage.input_tokens
-    assert selection.single_shot_usage.output_tokens == int(planner_usage.output_tokens * 3 / 5)
+    one = selection.single_shot_usage
+    assert one.input_tokens == planner_usage.input_tokens
+    assert 0.5 * planner_usage.output_tokens < one.output_tokens < planner_usage.output_tokens
 
 
 async def test_a_rejected_task_takes_the_planners_alternative_without_another_planner_call():
@@ -95,6 +96,61 @@ async def test_a_rejected_task_takes_the_planners_alternative_without_another_pl
     assert replanned.new_task_ids == ["search"]
     assert result.tree.get("pick").depends_on == ["specs", "search"]
     assert result.tree.get("search").status.value == "done"
+
+
+@pytest.mark.parametrize("alternatives", [None, {"instead_of": "find"}, "search instead"])
+async def test_alternatives_that_are_not_a_list_never_send_the_plan_back(alternatives: Any):
+    team, model = _team({**plan(FIND, SPECS, PICK), "alternatives": alternatives})
+    result = await team.arun("which laptop should I buy?")
+    assert result.status is RunStatus.SUCCEEDED and len(model.calls_for("planner")) == 1
+    selection = result.plan_selection
+    assert selection is not None and selection.action_tree is not None
+    assert selection.action_tree.alternatives == 0
+    if alternatives is not None:
+        [(n, why)] = [(r.sample, r.error) for r in selection.rejected]
+        assert n == 0 and "alternatives is not a list" in why
+
+
+async def test_alternatives_no_graft_could_use_are_left_out_with_why():
+    inner = subtask(
+        "research",
+        "Research",
+        "Find things out.",
+        subtasks=[subtask("web", "Search the web", "Search."), subtask("call", "Call", "Call.")],
+    )
+    reply = {
+        **plan(FIND, inner, subtask("pick", "Pick one", "Choose.", deps=["find", "research"])),
+        "alternatives": [
+            _instead("research", SEARCH),  # broken into subtasks: never grafted
+            _instead("find", {**FIND, "id": "find2"}),  # the same task again
+            _instead("find", {**SEARCH, "depends_on": ["research"]}),  # waits for a sibling
+            _instead("find", ASK),  # usable, and the repeat took no slot
+            _instead("web", subtask("crawl", "Crawl shops", "Crawl.")),  # a nested leaf
+        ],
+    }
+    team, model = _team(reply, plan_samples=2, leads=False)
+    result = await team.arun("which laptop should I buy?")
+
+    assert result.status is RunStatus.SUCCEEDED and len(model.calls_for("planner")) == 1
+    selection = result.plan_selection
+    assert selection is not None and selection.action_tree is not None
+    why = {r.sample: r.error for r in selection.rejected}
+    assert sorted(why) == [1, 2, 3]
+    assert "'research' is broken into subtasks" in why[1]
+    assert "repeats 'find'" in why[2]
+    assert "depends on ['research'], outside its own tasks" in why[3]
+    kept = {
+        b.task_id: [a.tasks[0].id for a in b.alternatives] for b in selection.action_tree.branches
+    }
+    assert kept["find"] == ["ask"] and kept["web"] == ["crawl"] and kept["research"] == []
+
+
+async def test_a_flood_of_bad_alternatives_is_noted_in_bounded_space():
+    flood = [_instead(f"nowhere{n}", SEARCH) for n in range(100)]
+    team, _ = _team(_reply(*flood))
+    result = await team.arun("which laptop should I buy?")
+    rejected = result.plan_selection.rejected
+    assert len(rejected) == 20 and rejected[-1].error == "81 more left out"
 
 
 async def test_unusable_alternatives_are_left_out_with_why_and_cost_no_repair():
@@ -221,3 +277,5 @@ async def test_the_record_and_report_say_the_plan_came_with_alternatives(tmp_pat
     assert team.history is not None
     html = render_report(team.history.get(result.run_id))
     assert "wrote the plan and alternatives to its tasks" in html
+    assert "data-action-tree" in html and "find~1" in html and "Search shops" in html
+    assert "alternative 2" in html  # the one left out, by its place in the reply

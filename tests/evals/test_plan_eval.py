@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestra import ConfigError
 from orchestra.core.plan import PlanDraft
 from orchestra.evals.dags import load_dags
 from orchestra.evals.plan_eval import evaluate_plans, score_plan
@@ -163,6 +164,28 @@ async def test_with_plan_samples_the_chosen_plan_is_scored_next_to_the_single_sh
     assert (score.valid_samples, score.chosen_by) == (3, "votes")
     assert score.node_f1 == pytest.approx(2 / 3, abs=1e-3)  # two chains outvote the diamond
     assert score.model_calls == 1
+    # one plan with alternatives to its tasks: the plan is scored, its alternatives counted
+    written = ScriptedChatModel(
+        {
+            "planner": {
+                **chain,
+                "alternatives": [
+                    {"instead_of": "b", "tasks": [task("t", ["translate"])]},
+                    {"instead_of": "zz", "tasks": [task("u", ["merge"])]},
+                ],
+            }
+        }
+    )
+    report = await evaluate_plans(
+        written, [recs["diamond"]], plan_samples=3, plan_sampling="alternatives"
+    )
+    [score] = report.records
+    assert (score.alternatives, score.alternatives_left_out, score.valid_samples) == (1, 1, None)
+    assert (score.chosen_by, score.model_calls) == ("planner", 1)
+    assert report.summary.alternatives_per_record == 1.0
+    assert report.summary.valid_samples_per_record is None
+    with pytest.raises(ConfigError, match="set plan_samples"):
+        await evaluate_plans(written, [recs["diamond"]], plan_sampling="alternatives")
 
 
 @pytest.mark.slow
