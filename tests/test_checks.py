@@ -113,6 +113,10 @@ def test_no_placeholders_leaves_real_numbered_steps():
 def test_not_echo():
     assert checks.not_echo(TASK, "How vaccines train the immune system.") is not None
     assert checks.not_echo(TASK, "Through antigens and memory cells.") is None
+    restated = "Your task is to write the final answer to: explain how vaccines train the immune"
+    assert checks.not_echo(TASK, restated + " system") is not None
+    assert checks.not_echo(TASK, "The final answer: antigens and memory cells.") is None
+    assert checks.not_echo(TASK, "The answer is memory cells.") is None
 
 
 @pytest.mark.parametrize(

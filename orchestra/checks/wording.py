@@ -217,6 +217,12 @@ def _in_order(said: list[str], known: list[str]) -> int:
     return previous[-1]
 
 
+_ABOUT_THE_REQUEST = frozenset(
+    "task tasks final answer question request prompt write following goal reply result".split()
+)
+"""Words a model uses when it restates its instructions rather than answering them."""
+
+
 @dataclass(frozen=True, slots=True)
 class NotEcho:
     """Catches a result that only restates the task.
@@ -239,9 +245,11 @@ class NotEcho:
 
     def __call__(self, task: CheckedTask, result: str) -> str | None:
         """Why ``result`` fails this check, or None when it passes."""
-        said = [_stem(w) for w in _content(result)]
-        if not said or len(said) > self.max_words:
+        content = _content(result)
+        if not content or len(content) > self.max_words:
             return None
+        # "Your task is to write the final answer to: <the task>" restates it too
+        said = [_stem(w) for w in content if w not in _ABOUT_THE_REQUEST]
         if len(said) < self.min_words:
             title = [_stem(w) for w in _content(task.title)]
             return "the result only restates the task" if said == title else None
