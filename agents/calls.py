@@ -20,6 +20,7 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.base import RunnableBindingBase
 from opentelemetry.trace import Span
 from pydantic import BaseModel, ValidationError
 
@@ -209,7 +210,21 @@ def model_name(model: object, reply: AIMessage | None = None) -> str:
         for key in ("model_name", "model"):
             if isinstance(meta.get(key), str) and meta[key]:
                 return str(meta[key])
-    return _MODEL_NAMES(getattr(model, "bound", model))  # bound: a RunnableBinding
+    return _MODEL_NAMES(_inner(model))
+
+
+def _inner(model: object) -> object:
+    """The model a name is read from: a ``RunnableBinding``'s model, else ``model``.
+
+    What ``getattr(model, "bound", model)`` is, without pydantic's failing
+    ``__getattr__`` (microseconds) on every call of a model that is not a binding.
+    """
+    if isinstance(model, RunnableBindingBase):
+        return model.bound
+    return _INNERS(model)
+
+
+_INNERS: IdentityCache[object, object] = IdentityCache(lambda m: getattr(m, "bound", m))
 
 
 def _name_of(inner: object) -> str:
@@ -225,7 +240,7 @@ _MODEL_NAMES: IdentityCache[object, str] = IdentityCache(_name_of)
 
 def provider_name(model: object) -> str:
     """The provider behind a model (``openai``, ``anthropic``, ``ollama``, ...), for traces."""
-    return _PROVIDERS(getattr(model, "bound", model))
+    return _PROVIDERS(_inner(model))
 
 
 def _provider_of(inner: object) -> str:

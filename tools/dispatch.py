@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.tools import BaseTool, StructuredTool, Tool
 
+from orchestra.tools.direct import ainvoke_tool
+
 __all__ = ["LocalExecutor", "ToolExecutor", "ToolRunner", "is_sync_tool", "run_sync_tool"]
 
 
@@ -109,7 +111,7 @@ class _LocalRunner:
         # Either way a timeout holds: cancelling this await abandons the call.
         if is_sync_tool(tool):
             return await run_sync_tool(tool, args)
-        return await tool.ainvoke(dict(args))
+        return await ainvoke_tool(tool, args)
 
 
 class LocalExecutor:

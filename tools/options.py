@@ -74,10 +74,14 @@ class ToolOptions(BaseModel):
     that process, as the memory and MCP tools do); executors never ship it elsewhere."""
 
 
+_DEFAULT_OPTIONS = ToolOptions()
+"""What a plain langchain tool gets (options are frozen: one instance serves them all)."""
+
+
 def options_of(tool: BaseTool) -> ToolOptions:
     """The tool's options, or the defaults for a plain langchain tool."""
     found = (tool.metadata or {}).get(OPTIONS_KEY)
-    return found if isinstance(found, ToolOptions) else ToolOptions()
+    return found if isinstance(found, ToolOptions) else _DEFAULT_OPTIONS
 
 
 def with_options(tool: BaseTool, options: ToolOptions) -> BaseTool:
