@@ -635,7 +635,8 @@ class Scheduler:
             self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is None and self.tree.root.status is not TaskStatus.DONE:
             stuck = [n.id for n in self.tree.leaves() if not n.status.is_final]
-            failures = [n for n in self.tree.leaves() if n.status is TaskStatus.FAILED]
+            # inner tasks fail too (an integration the critic never accepted)
+            failures = [n for n in self.tree.live_nodes() if n.status is TaskStatus.FAILED]
             failed = [n.id for n in failures]
             if stuck:
                 self.failure = (

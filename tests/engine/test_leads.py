@@ -111,6 +111,7 @@ async def test_an_integration_that_never_passes_fails_its_task_and_the_run_is_pa
     assert result.tree.get("write").status is TaskStatus.SKIPPED
     assert result.tree.get("other").status is TaskStatus.DONE
     assert [m.task_id for m in result.missing] == ["research", "write"]
+    assert result.reason == "tasks ['research'] failed for good; the rest finished"
 
 
 async def test_without_leads_an_inner_result_is_its_subtasks_joined():
