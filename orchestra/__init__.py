@@ -7,7 +7,6 @@ critic checks each result, re-planning only the failed branch.
 
 import logging
 
-from orchestra.core.approval import Approve, EditArgs, EditPlan, Reject
 from orchestra.core.budget import Budget
 from orchestra.core.errors import (
     BudgetExceeded,
@@ -47,12 +46,9 @@ from orchestra.tools.decorator import ToolSet, tool
 from orchestra.tools.mcp import mcp_server
 
 __all__ = [
-    "Approve",
     "Budget",
     "BudgetExceeded",
     "ConfigError",
-    "EditArgs",
-    "EditPlan",
     "Event",
     "GoalRefined",
     "InputError",
@@ -60,7 +56,6 @@ __all__ = [
     "OrchestraError",
     "PlanChosen",
     "PlanningError",
-    "Reject",
     "Replanned",
     "RetryableToolError",
     "Role",
