@@ -104,7 +104,8 @@ def check_plan_sampling(samples: object, sampling: object, choice: object) -> No
         raise ConfigError(f"plan_choice must be 'critic' or 'votes', not {choice!r}")
     if samples == 1 and (sampling, choice) != ("parallel", "critic"):
         raise ConfigError(
-            "plan_sampling and plan_choice apply to several plans: set plan_samples (2-8) too"
+            "plan_sampling and plan_choice apply to several plans: set plan_samples"
+            f" (2-{MAX_PLAN_SAMPLES}) too"
         )
     if sampling == "alternatives" and choice != "critic":
         raise ConfigError(

@@ -308,9 +308,7 @@ class LiveView:
             if task.escalated_from:
                 label.append(f"  ⇡ from {one_line(task.escalated_from)}", style="magenta")
             if task.alternative:
-                label.append(
-                    f"  ↻ alternative {one_line(task.alternative)}", style="magenta"
-                )
+                label.append(f"  ↻ alternative {one_line(task.alternative)}", style="magenta")
             if task.attempt > 1:
                 label.append(f" attempt {task.attempt}", style="yellow")
             if task.started is not None:
