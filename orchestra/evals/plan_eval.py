@@ -249,10 +249,10 @@ async def plan_record(
             "chosen_by": selection.chosen_by if selection else None,
         }
         if plan_sampling == "alternatives":
-            tree = selection.action_tree if selection else None
+            action = selection.action_tree if selection else None
             k1 |= {
                 "valid_samples": None,
-                "alternatives": tree.alternatives if tree else 0,
+                "alternatives": action.alternatives if action else 0,
                 "alternatives_left_out": len(selection.rejected) if selection else 0,
             }
     return PlanScore(
