@@ -9,14 +9,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import chromadb
-from chromadb.config import Settings
-
 from orchestra.core.errors import ConfigError
-from orchestra.memory.chroma_embedding import MiniLMEmbeddingFunction
 from orchestra.memory.records import (
     MemoryHit,
     MemoryRecord,
@@ -34,7 +30,16 @@ COLLECTION = "orchestra_memory"
 MISS_TTL_S = 5.0
 
 
+if TYPE_CHECKING:
+    from chromadb.config import Settings
+
+# chromadb (about 0.3 s to import) is imported when a store is made, not with orchestra:
+# runs, the CLI and the checks that never touch memory do not pay for it.
+
+
 def _settings() -> Settings:
+    from chromadb.config import Settings
+
     # chromadb's anonymized telemetry is on by default: nothing leaves the machine here.
     return Settings(anonymized_telemetry=False)
 
@@ -55,6 +60,8 @@ class Memory:
 
     def __init__(self, client: Any, *, collection: str = COLLECTION) -> None:
         self.client = client
+        from orchestra.memory.chroma_embedding import MiniLMEmbeddingFunction
+
         self.prefix = _slug(collection)
         self._function = MiniLMEmbeddingFunction()
         self._open: dict[str, Any] = {}
@@ -65,6 +72,8 @@ class Memory:
         """A store in a local folder (created if needed)."""
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
+        import chromadb
+
         client = chromadb.PersistentClient(path=str(folder), settings=_settings())
         return cls(client, collection=collection)
 
@@ -74,6 +83,8 @@ class Memory:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"memory server URL must be http(s)://host:port, not {url!r}")
+        import chromadb
+
         try:
             client = chromadb.HttpClient(
                 host=parts.hostname,
