@@ -45,7 +45,7 @@ from orchestra.agents.planner import (
 )
 from orchestra.core.action_tree import build_action_tree, majority_plan, written_action_tree
 from orchestra.core.errors import BudgetExceeded, ConfigError, ModelBehaviorError, PlanningError
-from orchestra.core.plan import PlanDraft, plan_signature, walk_tasks
+from orchestra.core.plan import PlanDraft, plan_signature
 from orchestra.core.plan_selection import (
     ChosenBy,
     PlanCandidate,
@@ -297,8 +297,8 @@ async def _plan_with_alternatives(
         )
     draft = written.draft
     action_tree = written_action_tree(draft, written.alternatives)
-    tasks = len(list(walk_tasks(draft.tasks)))
-    shared = action_tree.shared / len(action_tree.branches) if action_tree.branches else 0.0
+    tasks = len(action_tree.branches)  # a branch for every task of the plan, all levels
+    shared = action_tree.shared / tasks if tasks else 0.0
     candidate = PlanCandidate(
         label="A", samples=[0], tasks=tasks, agreement=round(shared, 3), draft=draft
     )

@@ -342,7 +342,7 @@ def _read_alternatives(
                 )
             )
             continue
-        if proposal.repeats(draft):
+        if proposal.repeats(found):
             dropped.append((n, f"it repeats {found.id!r}, the task it would replace"))
             continue
         if outside := proposal.outside_dependencies():

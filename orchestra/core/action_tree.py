@@ -272,12 +272,11 @@ class ProposedAlternative(BaseModel):
         inside = {t.id for t in self.tasks}
         return list(dict.fromkeys(d for t in self.tasks for d in t.depends_on if d not in inside))
 
-    def repeats(self, plan: PlanDraft) -> bool:
-        """Whether it is the task it replaces, written again (ids and spacing aside)."""
-        replaced = next((t for t in walk_tasks(plan.tasks) if t.id == self.instead_of), None)
-        return replaced is not None and plan_signature(
-            _own_dependencies(self.tasks)
-        ) == plan_signature(_own_dependencies([replaced]))
+    def repeats(self, replaced: DraftTask) -> bool:
+        """Whether it is ``replaced``, the task it names, written again (ids and spacing aside)."""
+        return plan_signature(_own_dependencies(self.tasks)) == plan_signature(
+            _own_dependencies([replaced])
+        )
 
 
 def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:
@@ -308,13 +307,12 @@ def written_action_tree(plan: PlanDraft, proposals: Sequence[ProposedAlternative
         replaced = by_id.get(proposal.instead_of)
         if replaced is None:
             continue
-        tasks = _own_dependencies(proposal.tasks)
-        same = proposal.repeats(plan)
+        same = proposal.repeats(replaced)
         gone = set() if same else {t.id for t in walk_tasks([replaced])}
         for task_id in by_id.keys() - gone:
             votes[task_id].append(sample)
         if not same:
-            _propose(proposed, replaced.id, tasks, sample)
+            _propose(proposed, replaced.id, _own_dependencies(proposal.tasks), sample)
     branches = _branches(plan, votes, proposed, {})
     return ActionTree(samples=1 + len(proposals), branches=branches)
 
