@@ -36,15 +36,14 @@ import time
 from typing import Annotated, Any, TypedDict
 
 from common import add_dags_argument, publish
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from orchestra.agents.calls import METADATA_AGENT, METADATA_TASK
 from orchestra.evals.dags import DagRecord, load_dags
 from orchestra.evals.latency import LatencySpec
-from orchestra.evals.replay import StubCalls, replay_record, replay_script, stub_tools
-from orchestra.testing import ScriptedChatModel
+from orchestra.evals.replay import StubCalls, replay_record, stub_tools
+from orchestra.evals.replay_baselines import ScriptedNodeCalls, scripted_config
 
 
 class _Bare(TypedDict, total=False):
@@ -52,37 +51,24 @@ class _Bare(TypedDict, total=False):
     answer: str
 
 
-def _meta(agent: str, task: str | None = None) -> dict[str, Any]:
-    return {"metadata": {METADATA_AGENT: agent, METADATA_TASK: task}}
-
-
 def bare_graph(record: DagRecord) -> Any:
     """A LangGraph graph making the calls orchestra makes for ``record``, and no more."""
-    task_ids = {node.id: f"t{i}" for i, node in enumerate(record.nodes)}
     calls = StubCalls()
-    model = ScriptedChatModel(replay_script(record, task_ids, calls))
-    tools = {t.name: t for t in stub_tools(record, dict.fromkeys(task_ids, 0.0), calls)}
-    bound = model.bind_tools(list(tools.values()))
+    tools = {t.name: t for t in stub_tools(record, {n.id: 0.0 for n in record.nodes}, calls)}
+    nodes = ScriptedNodeCalls.for_record(record, tools, calls)
 
     async def plan(state: _Bare) -> _Bare:
-        reply = await model.ainvoke([HumanMessage(content=record.goal)], config=_meta("planner"))
+        reply = await nodes.model.ainvoke(
+            [HumanMessage(content=record.goal)], config=scripted_config("planner")
+        )
         json.loads(reply.text)
         return {"done": {}}
 
     async def step(payload: dict[str, str]) -> _Bare:
-        node = record.node(payload["node"])
-        task = task_ids[node.id]
-        messages: list[BaseMessage] = [HumanMessage(content=f"Do {node.tool} ({node.id})")]
-        first = await bound.ainvoke(messages, config=_meta("executor", task))
-        call = first.tool_calls[0]
-        result = json.dumps(await tools[call["name"]].ainvoke(call["args"]))
-        # the replay's role finishes on its tool's result (Role(finish_on_tool=True)):
-        # no second executor call, here either
-        judged = await model.ainvoke(
-            [HumanMessage(content=f"Judge: {result}")], config=_meta("critic", task)
-        )
-        json.loads(judged.text)
-        return {"done": {node.id: result}}
+        # the executor's call, the tool call, the critic's call: the replay's role finishes
+        # on its tool's result (Role(finish_on_tool=True)), so no second executor call here
+        # either
+        return {"done": {payload["node"]: await nodes.run(payload["node"])}}
 
     async def join(state: _Bare) -> _Bare:
         return {}
@@ -98,7 +84,9 @@ def bare_graph(record: DagRecord) -> Any:
         ]
 
     async def synthesize(state: _Bare) -> _Bare:
-        reply = await model.ainvoke([HumanMessage(content="Answer.")], config=_meta("synthesizer"))
+        reply = await nodes.model.ainvoke(
+            [HumanMessage(content="Answer.")], config=scripted_config("synthesizer")
+        )
         return {"answer": reply.text}
 
     graph = StateGraph(_Bare)

@@ -22,12 +22,19 @@ is tokenized on its own, so a change inside one part never shifts the tokens of 
 
 ``share`` counts every call; ``opening_share`` only the first call of each executor
 attempt (a tool loop's later calls repeat its earlier ones whatever the layout), which is
-what the prompt layout decides. The layout before the issue-23 change (role instructions
-first, the goal inside the task message) was measured with this benchmark on the same
-script before the change and is printed as ``before``; the issue-23 layout itself (the
-task before its inputs, a retry's feedback inside the task message, tools bound in the
-role's order), measured the same way before the executor's task message was kept the
-same on every attempt, is printed as ``previous``.
+what the prompt layout decides. ``ceiling`` is the highest share any layout of the same
+content could reach under the provider's order: the tool definitions and the system
+prompt stay where the provider puts them, the opening user turn (a task's inputs, the
+task, a retry's feedback) may be ordered freely, the tool loop follows it (see
+``_best_against``). A share at its ceiling can only rise by sending different content
+(other tools, other instructions), not by moving it.
+
+The layout before the issue-23 change (role instructions first, the goal inside the task
+message) was measured with this benchmark on the same script before the change and is
+printed as ``before``; the issue-23 layout itself (the task before its inputs, a retry's
+feedback inside the task message, tools bound in the role's order), measured the same
+way before the executor's task message was kept the same on every attempt, is printed as
+``previous``.
 """
 
 from __future__ import annotations
@@ -238,6 +245,25 @@ documented order: tools, system, messages) or after it (OpenAI's rendering in it
 harmony format: instructions, then the tools; the reply's schema before both)."""
 
 
+def prompt_parts(
+    call: ScriptedCall,
+    schema: str | None,
+    tools: dict[str, Any],
+    tokens: Callable[[str], list[int | str]],
+) -> tuple[list[int | str], list[int | str], list[list[int | str]]]:
+    """The call's prompt in parts: the tool definitions, the head (the reply's schema, then
+    the system prompt) and each message after it; each part starts with its marker."""
+    defs: list[int | str] = []
+    for name in call.tools:
+        defs += ["<tool>", *tokens(json.dumps(tool_definition(tools[name])))]
+    head: list[int | str] = ["<schema>", *tokens(schema)] if schema is not None else []
+    messages = list(call.messages)
+    while messages and messages[0].type == "system":
+        head += ["<system>", *tokens(message_text(messages.pop(0)))]
+    rest = [[f"<{m.type}>", *tokens(message_text(m))] for m in messages]
+    return defs, head, rest
+
+
 def prompt_tokens(
     call: ScriptedCall,
     schema: str | None,
@@ -246,20 +272,12 @@ def prompt_tokens(
     order: str,
 ) -> list[int | str]:
     """The call's prompt as a provider sees it, in ``order`` (see ``ORDERS``)."""
-    defs: list[int | str] = []
-    for name in call.tools:
-        defs += ["<tool>", *tokens(json.dumps(tool_definition(tools[name])))]
-    head: list[int | str] = ["<schema>", *tokens(schema)] if schema is not None else []
-    messages = list(call.messages)
-    system: list[int | str] = []
-    while messages and messages[0].type == "system":
-        system += ["<system>", *tokens(message_text(messages.pop(0)))]
-    rest: list[int | str] = []
-    for message in messages:
-        rest += [f"<{message.type}>", *tokens(message_text(message))]
+    defs, head, rest = prompt_parts(call, schema, tools, tokens)
+    messages = [t for part in rest for t in part]
     if order == "tools_first":
-        return [*defs, *head, *system, *rest]
-    return [*head, *system, *defs, *rest]
+        return [*defs, *head, *messages]
+    schema_part = head[: head.index("<system>")] if "<system>" in head else head
+    return [*schema_part, *head[len(schema_part) :], *defs, *messages]
 
 
 def _common_prefix(a: Sequence[object], b: Sequence[object]) -> int:
@@ -306,6 +324,75 @@ def reuse(
     }
 
 
+Parts = tuple[list[list[int | str]], list[list[int | str]]]
+"""A prompt as its stable parts, in the provider's fixed order, and its messages."""
+
+
+def _best_against(
+    stable: list[list[int | str]], messages: list[list[int | str]], old: Parts
+) -> int:
+    """The most of a prompt that can repeat one earlier prompt's prefix, whatever the
+    layout of the same content.
+
+    The stable parts keep the provider's order: they count while they match, and a
+    changed one ends the repeat after its shared start. The opening user turn (the
+    leading user messages: a task's inputs, the task, a retry's feedback) may be laid out
+    in any order, so each of its messages the earlier opening also sent counts, then the
+    shared start of one more; only when both openings hold the same messages does the
+    repeat go on, message by message, into the tool loop that follows.
+    """
+    reused = 0
+    for part, was in zip(stable, old[0], strict=True):
+        if part != was:
+            return reused + _common_prefix(part, was)
+        reused += len(part)
+    opening, loop = _split_opening(messages)
+    old_opening, old_loop = _split_opening(old[1])
+    seen = {tuple(m) for m in old_opening}
+    fresh = [m for m in opening if tuple(m) not in seen]
+    reused += sum(len(m) for m in opening if tuple(m) in seen)
+    if fresh or len(seen) != len({tuple(m) for m in opening}):
+        return reused + max((_common_prefix(m, o) for m in fresh for o in old_opening), default=0)
+    for message, was in zip(loop, old_loop, strict=False):
+        if message != was:
+            return reused + _common_prefix(message, was)
+        reused += len(message)
+    return reused
+
+
+def _split_opening(
+    messages: list[list[int | str]],
+) -> tuple[list[list[int | str]], list[list[int | str]]]:
+    cut = next((i for i, m in enumerate(messages) if m[:1] != ["<human>"]), len(messages))
+    return messages[:cut], messages[cut:]
+
+
+def ceiling(calls: list[tuple[str, str | None, Parts]]) -> dict[str, float]:
+    """Per agent (executors also by role): the highest share any layout of the same
+    content could reach (``_best_against``), each call matched against each earlier call
+    of its agent as in ``reuse``."""
+    seen: dict[str, list[Parts]] = defaultdict(list)
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for agent, role, (stable, messages) in calls:
+        best = max((_best_against(stable, messages, old) for old in seen[agent]), default=0)
+        seen[agent].append((stable, messages))
+        size = sum(len(p) for p in stable) + sum(len(m) for m in messages)
+        for key in [agent, f"{agent}:{role}"] if agent == "executor" else [agent]:
+            sums[key][0] += best
+            sums[key][1] += size
+    return {k: round(r / n, 3) if n else 0.0 for k, (r, n) in sorted(sums.items())}
+
+
+def _stable(
+    parts: tuple[list[int | str], list[int | str], list[list[int | str]]], order: str
+) -> Parts:
+    defs, head, rest = parts
+    if order == "tools_first":
+        return [defs, head], rest
+    cut = head.index("<system>") if "<system>" in head else len(head)
+    return [head[:cut], head[cut:], defs], rest
+
+
 def run() -> dict[str, Any]:
     calls, tools = record_run()
     name, tokens = tokenizer()
@@ -320,7 +407,16 @@ def run() -> dict[str, Any]:
             )
             for c, schema in calls
         ]
-        out[order] = {"after": reuse(rows), "before": BEFORE[order], "previous": PREVIOUS[order]}
+        bound = ceiling(
+            [
+                (str(c.agent), c.role, _stable(prompt_parts(c, schema, tools, tokens), order))
+                for c, schema in calls
+            ]
+        )
+        after = reuse(rows)
+        for agent, row in after.items():
+            row["ceiling"] = bound[agent]
+        out[order] = {"after": after, "before": BEFORE[order], "previous": PREVIOUS[order]}
     return out
 
 
@@ -334,7 +430,8 @@ def main() -> int:
             was = _was(result[order]["before"].get(agent), result[order]["previous"].get(agent))
             print(
                 f"  {agent:20} {row['share']:.3f}{was('share')}  first calls of attempts"
-                f" {row['opening_share']:.3f}{was('opening_share')}",
+                f" {row['opening_share']:.3f}{was('opening_share')}"
+                f"  ceiling {row['ceiling']:.3f}",
                 file=sys.stderr,
             )
     publish("prompt_cache", result)

@@ -19,13 +19,17 @@ Plain mode publishes ``results/replay.json``: per latency spec ``replay``'s summ
 calls and tokens per task) and ``meets_targets`` against the targets above.
 
 ``--compare`` runs the same graphs with the same per-node latencies (the same seed gives
-each node the same draw) on three engines (``orchestra.evals.replay_baselines``):
+each node the same draw) on four engines (``orchestra.evals.replay_baselines``):
 
 * ``orchestra``: ``replay``, unchanged;
 * ``send_waves``: a bare LangGraph ``StateGraph`` fanning out with ``Send`` in supersteps
   (a wave waits for its slowest member);
 * ``functional``: LangGraph's ``@entrypoint`` + ``@task``, each node launched once its
-  dependencies are done.
+  dependencies are done;
+* ``functional_calls``: ``functional`` making the two model calls orchestra makes around
+  each tool call (the executor's before, the critic's after; same scripted model and
+  replies) and nothing else, measured as orchestra is (first call to last verdict): the
+  floor for any engine that makes those calls.
 
 After one unmeasured warm-up run each, the engines take turns record by record (who
 goes first rotates, and each run starts after a garbage collection), so the machine's
@@ -43,9 +47,10 @@ load drifts alike for all. It publishes ``results/replay-compare.json``; per spe
 * ``per_record_efficiency``: each engine's, orchestra's by tool spans, and the ceiling.
 
 Makespans differ in one way: ``replay`` takes orchestra's from its task events (a task
-starts before its tool call and ends after it), the baselines' run from first tool start
-to last tool end. So orchestra's efficiency by tool spans is reported too (the replay's
-``tool_span_efficiency``), and the baselines' equals their efficiency.
+starts before its tool call and ends after it), the tool-only baselines' run from first
+tool start to last tool end. So orchestra's efficiency by tool spans is reported too (the
+replay's ``tool_span_efficiency``), and those baselines' equals their efficiency;
+``functional_calls`` is measured both ways, like orchestra.
 
 Then it prints a table per spec: exactly-once/order-ok counts, median and p10
 efficiency, median overhead ms per node, median run ms, the median efficiency and run
@@ -86,6 +91,8 @@ TARGETS: dict[str, dict[str, float]] = {
     "uniform:0.01:0.3": {"median_efficiency": 0.97},
 }
 ENGINES = ("orchestra", *BASELINES)
+LABELS = {"functional_calls": "fn + calls"}
+"""Table labels for engine names too wide for an 80-column table."""
 RATIO_KEYS = (
     "median_efficiency",
     "p10_efficiency",
@@ -121,7 +128,7 @@ async def run_engine(
     """
     if engine != "orchestra":
         done = await replay_baseline_record(cast(Engine, engine), record, latency, seed=seed)
-        return done, done.efficiency
+        return done, done.tool_span_efficiency
     done = (await replay([record], latency, seed=seed)).records[0]
     if done.status == "skipped":
         return done, None
@@ -250,7 +257,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
         for engine in ENGINES:
             row, ratio = entry[engine], entry["ratios_vs_orchestra"][engine]
             grid.add_row(
-                engine,
+                LABELS.get(engine, engine),
                 f"{row['exactly_once']}/{row['order_ok']}",
                 f"{row['median_efficiency']:.3f}",
                 f"{row['p10_efficiency']:.3f}",

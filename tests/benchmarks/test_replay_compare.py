@@ -19,6 +19,7 @@ from orchestra.evals.latency import LatencySpec
 from orchestra.evals.replay import StubCalls, calls_in_order, stub_tools
 from orchestra.evals.replay_baselines import (
     ENGINES,
+    ScriptedNodeCalls,
     functional_workflow,
     node_latencies,
     replay_baseline,
@@ -71,7 +72,9 @@ async def run_builder(engine: str, dag: DagRecord) -> tuple[StubCalls, Counter[s
         graph = send_waves_graph(dag, tools, ran)
         await graph.ainvoke({"outputs": {}}, config={"recursion_limit": 50})
     else:
-        await functional_workflow(dag, tools, ran).ainvoke(dag.id)
+        nodes = ScriptedNodeCalls.for_record(dag, tools, calls)
+        model_calls = nodes if engine == "functional_calls" else None
+        await functional_workflow(dag, tools, ran, model_calls).ainvoke(dag.id)
     return calls, ran
 
 
@@ -107,6 +110,36 @@ async def test_baselines_draw_the_latencies_orchestra_draws():
     latencies = {n.id: TINY.draw(7, dag.id, n.id) for n in dag.nodes}
     assert node_latencies(dag, TINY, 7) == latencies
     assert done.critical_path_s == round(critical_path_s(dag, latencies), 6)
+
+
+@pytest.mark.parametrize("dag", small_records(), ids=lambda r: r.id)
+async def test_functional_calls_make_the_executor_and_critic_calls_around_each_tool(
+    dag: DagRecord,
+):
+    calls = StubCalls()
+    tools = {t.name: t for t in stub_tools(dag, node_latencies(dag, TINY, seed=3), calls)}
+    nodes = ScriptedNodeCalls.for_record(dag, tools, calls)
+    ran: Counter[str] = Counter()
+    await functional_workflow(dag, tools, ran, nodes).ainvoke(dag.id)
+
+    assert calls.strays == []  # the executor's replies resolved every reference
+    by_task = Counter((c.agent, c.task_id) for c in nodes.model.calls)
+    assert by_task == {
+        (agent, nodes.task_ids[n.id]): 1 for n in dag.nodes for agent in ("executor", "critic")
+    }
+    # each node's span covers its tool call: before the executor's call, after the critic's
+    assert len(nodes.spans) == len(dag.nodes)
+    tool_spans = sorted(span for node in dag.nodes for span in calls.spans[node.id])
+    for (begin, end), (tool_begin, tool_end) in zip(sorted(nodes.spans), tool_spans, strict=True):
+        assert begin <= tool_begin and tool_end <= end
+
+
+async def test_functional_calls_measure_from_the_first_call_to_the_last_verdict():
+    dag = small_records()[0]
+    done = await replay_baseline_record("functional_calls", dag, TINY, seed=5)
+    assert done.exactly_once and done.order_ok, done.problems
+    # the makespan covers the model calls, so it is longer than the tools' own
+    assert 0 < done.efficiency <= done.tool_span_efficiency
 
 
 def test_the_order_check_catches_a_call_before_its_input_ended():
@@ -157,7 +190,7 @@ def test_compare_mode_publishes_every_engine_and_prints_the_table(
     assert set(published) == {"replay-compare"}
     result = published["replay-compare"]
     assert result["records"] == 3 and result["seed"] == 2
-    assert result["engines"] == ["orchestra", "send_waves", "functional"]
+    assert result["engines"] == ["orchestra", "send_waves", "functional", "functional_calls"]
     assert result["latencies"] == ["0.002", "uniform:0.001:0.004"]
     for spec in result["latencies"]:
         entry = result[spec]
@@ -188,10 +221,14 @@ def test_compare_mode_publishes_every_engine_and_prints_the_table(
         for engine in ("send_waves", "functional"):
             row = entry[engine]
             assert row["median_tool_span_efficiency"] == row["median_efficiency"]
+        # the model calls' floor is measured as orchestra is: its model calls included
+        calls_row = entry["functional_calls"]
+        assert calls_row["median_tool_span_efficiency"] >= calls_row["median_efficiency"]
     json.dumps(result)  # what publish writes
 
     printed = capsys.readouterr().out
-    for word in ("tool latency 0.002", "uniform:0.001:0.004", *result["engines"], "ceiling"):
+    labels = [bench.LABELS.get(engine, engine) for engine in result["engines"]]
+    for word in ("tool latency 0.002", "uniform:0.001:0.004", *labels, "ceiling"):
         assert word in printed
 
 
@@ -229,4 +266,5 @@ def test_tables_render_a_row_per_engine_and_the_ceiling():
     assert any(line.split()[:4] == ["waves", "ceiling", "0.750", "0.500"] for line in lines)
     assert any(line.split()[:4] == ["orch", "spans", "0.950", "0.850"] for line in lines)
     for engine in bench.ENGINES:
-        assert any(line.split()[:2] == [engine, "2/2"] for line in lines if line.strip())
+        label = bench.LABELS.get(engine, engine).split()
+        assert any(line.split()[: len(label) + 1] == [*label, "2/2"] for line in lines)

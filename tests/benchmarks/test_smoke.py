@@ -247,6 +247,27 @@ def test_prompt_cache_benchmark_measures_each_agents_prefix_reuse():
             assert row["share"] == round(row["reused_tokens"] / row["tokens"], 3)
         # the second call of a conversation repeats the first, whatever the layout
         assert after["critic"]["share"] > 0 and after["executor"]["share"] > 0
+        # no layout repeats less than the one measured
+        for row in after.values():
+            assert row["share"] <= row["ceiling"] <= 1
     # the prefix measure itself: the longest common start, in tokens
     assert bench._common_prefix([1, 2, 3, 4], [1, 2, 9]) == 2
     assert bench._common_prefix([], [1]) == 0
+
+
+def test_prompt_cache_ceiling_lets_the_opening_turn_be_laid_out_freely():
+    bench = load("prompt_cache")
+    tools, system = ["<tool>", 1, 2], ["<system>", 3, 4, 5]
+    task_a, task_b = ["<human>", "a", "a"], ["<human>", "b"]
+    inputs = ["<human>", "shared", "inputs"]
+    call, result = ["<ai>"], ["<tool>", "r", "s"]
+    best = bench._best_against
+    # another tool set ends the repeat inside the tool definitions
+    assert best([["<tool>", 1, 9], system], [task_a], ([tools, system], [task_a])) == 2
+    # the inputs both openings share can come first, then the shared start of the task
+    # (its role marker)
+    assert best([tools, system], [task_a, inputs], ([tools, system], [inputs, task_b])) == 11
+    # the tool loop repeats only after the same opening
+    same = ([tools, system], [task_a, call, result])
+    assert best([tools, system], [task_a, call, ["<tool>", "r", "x"]], same) == 13
+    assert best([tools, system], [task_b, call, result], same) == 8
