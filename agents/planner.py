@@ -25,7 +25,7 @@ from orchestra.agents.context import (
 from orchestra.agents.lead import children_digest
 from orchestra.agents.list_reply import ask_list_once
 from orchestra.agents.prompts import render
-from orchestra.core.action_tree import ProposedAlternative, with_alternative
+from orchestra.core.action_tree import ProposedAlternative, proposal_problem, with_alternative
 from orchestra.core.errors import PlanningError
 from orchestra.core.plan import (
     ID_PATTERN,
@@ -329,30 +329,9 @@ def _read_alternatives(
         except ValidationError as exc:
             dropped.append((n, "; ".join(validation_messages(exc))))
             continue
-        found = ids.get(proposal.instead_of)
-        if found is None:
-            dropped.append((n, f"instead_of names {proposal.instead_of!r}, no task of the plan"))
-            continue
-        if found.subtasks:
-            dropped.append(
-                (
-                    n,
-                    f"{found.id!r} is broken into subtasks: only a task done as one takes an"
-                    " alternative",
-                )
-            )
-            continue
-        if proposal.repeats(found):
-            dropped.append((n, f"it repeats {found.id!r}, the task it would replace"))
-            continue
-        if outside := proposal.outside_dependencies():
-            dropped.append(
-                (
-                    n,
-                    f"it depends on {outside}, outside its own tasks: an alternative waits"
-                    f" for what {found.id!r} waits for",
-                )
-            )
+        problem = proposal_problem(ids, proposal)
+        if problem is not None:
+            dropped.append((n, problem))
             continue
         if per_task[proposal.instead_of] >= ways - 1:
             dropped.append((n, f"more than {ways - 1} alternatives for {proposal.instead_of!r}"))

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
+from orchestra.core.action_tree import ProposedAlternative
 from orchestra.core.approval import (
     ApprovalRequest,
     Approve,
@@ -25,7 +26,14 @@ from orchestra.core.errors import InputError
 from orchestra.core.plan import DraftTask, PlanDraft
 from orchestra.observability.terminal import one_line, safe_text
 
-__all__ = ["ask_decisions", "plan_decision", "print_pending", "tool_decision"]
+__all__ = [
+    "ask_decisions",
+    "edit_from_json",
+    "plan_decision",
+    "plan_text",
+    "print_pending",
+    "tool_decision",
+]
 
 
 def print_pending(console: Console, pending: Sequence[ApprovalRequest]) -> None:
@@ -36,6 +44,8 @@ def print_pending(console: Console, pending: Sequence[ApprovalRequest]) -> None:
             tree = Tree(safe_text(request.summary, style="bold"))
             _plan_branch(tree, request.plan.tasks)
             console.print(tree)
+            if request.alternatives:
+                _print_alternatives(console, request.alternatives)
         else:
             console.print(safe_text(request.summary))
             # json.dumps writes control characters as \uXXXX escapes: nothing raw gets out
@@ -51,6 +61,50 @@ def _plan_branch(branch: Tree, tasks: Sequence[DraftTask]) -> None:
         node = branch.add(label)
         node.add(safe_text(task.description, style="dim"))
         _plan_branch(node, task.subtasks)
+
+
+def _print_alternatives(console: Console, alternatives: Sequence[ProposedAlternative]) -> None:
+    tree = Tree(
+        Text(
+            "alternatives: what a task sent back by the critic becomes, before the planner"
+            " is asked again",
+            style="bold",
+        )
+    )
+    for n, proposal in enumerate(alternatives, 1):
+        branch = tree.add(Text(f"{n}. instead of {one_line(proposal.instead_of)}"))
+        _plan_branch(branch, proposal.tasks)
+    console.print(tree)
+
+
+_ALTERNATIVES: TypeAdapter[list[ProposedAlternative]] = TypeAdapter(list[ProposedAlternative])
+
+
+def edit_from_json(text: str) -> EditPlan:
+    """An :class:`EditPlan` from a plan as JSON, as :func:`plan_text` shows it.
+
+    ``{"tasks": [...]}``, with the alternatives to keep under ``"alternatives"`` (left
+    out: those of the tasks left as they were; ``[]``: none).
+
+    Raises:
+        InputError: the JSON is not an object.
+        ValueError: not JSON, or not a plan (``pydantic.ValidationError``).
+    """
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise InputError('a plan is a JSON object with its tasks under "tasks"')
+    given = data.pop("alternatives", None)
+    alternatives = _ALTERNATIVES.validate_python(given) if given is not None else None
+    return EditPlan(plan=PlanDraft.model_validate(data), alternatives=alternatives)
+
+
+def plan_text(request: ApprovalRequest) -> str:
+    """The plan of a plan request as JSON to edit, with its alternatives if it keeps any."""
+    assert request.plan is not None
+    data = request.plan.model_dump(mode="json", exclude_none=True)
+    if request.alternatives is not None:
+        data["alternatives"] = [a.model_dump(mode="json") for a in request.alternatives]
+    return json.dumps(data, indent=2)
 
 
 def plan_decision(
@@ -71,11 +125,13 @@ def plan_decision(
     """
     if plan_file is None and not (drop or reword or add):
         return Approve()
+    alternatives: list[ProposedAlternative] | None = None
     if plan_file is not None:
         try:
-            plan = PlanDraft.model_validate_json(plan_file.read_text())
-        except (OSError, ValidationError) as exc:
+            edit = edit_from_json(plan_file.read_text())
+        except (OSError, ValueError) as exc:
             raise InputError(f"cannot use {plan_file} as a plan: {exc}") from exc
+        plan, alternatives = edit.plan, edit.alternatives
     try:
         for task_id in drop:
             plan = plan.without(task_id)
@@ -89,7 +145,7 @@ def plan_decision(
         raise InputError(str(exc.args[0])) from exc
     except ValidationError as exc:
         raise InputError(f"cannot add that task: {exc}") from exc
-    return EditPlan(plan=plan)
+    return EditPlan(plan=plan, alternatives=alternatives)
 
 
 def tool_decision(args_json: str | None) -> Decision:
@@ -147,9 +203,9 @@ def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
 
 def _edit(request: ApprovalRequest) -> Decision:
     if request.plan is not None:
-        text = click.edit(request.plan.model_dump_json(indent=2), extension=".json")
+        text = click.edit(plan_text(request), extension=".json")
         if text is None:
             raise InputError("the editor was closed without saving")
-        return EditPlan(plan=PlanDraft.model_validate_json(text))
+        return edit_from_json(text)
     text = typer.prompt("arguments (JSON)", default=json.dumps(request.args))
     return tool_decision(text)

@@ -69,7 +69,9 @@ __all__ = [
     "Branch",
     "ProposedAlternative",
     "build_action_tree",
+    "edited_action_tree",
     "majority_plan",
+    "proposal_problem",
     "next_alternative",
     "position_of",
     "task_key",
@@ -161,6 +163,19 @@ class ActionTree(BaseModel):
     def alternatives(self) -> int:
         """Alternatives kept for backtracking, all tasks."""
         return sum(len(b.alternatives) for b in self.branches)
+
+    def proposed(self) -> list[ProposedAlternative]:
+        """The alternatives backtracking may graft, in the planner's format.
+
+        By task in plan order, each task's most votes first; those from plans the plan
+        critic scored below :data:`MIN_SCORE` are left out (they are never grafted).
+        """
+        return [
+            ProposedAlternative(instead_of=branch.task_id, tasks=alternative.tasks)
+            for branch in self.branches
+            for alternative in branch.alternatives
+            if alternative.score is None or alternative.score >= MIN_SCORE
+        ]
 
     def branch(self, task_id: str) -> Branch | None:
         """The branch of the executed plan's task ``task_id``, if it has one."""
@@ -277,6 +292,54 @@ class ProposedAlternative(BaseModel):
         return plan_signature(_own_dependencies(self.tasks)) == plan_signature(
             _own_dependencies([replaced])
         )
+
+
+def proposal_problem(tasks: Mapping[str, DraftTask], proposal: ProposedAlternative) -> str | None:
+    """Why ``proposal`` cannot stand in for a task of a plan, or None.
+
+    ``tasks``: the plan's tasks, all levels, by id. Whether the plan it leaves is valid is
+    checked apart (:func:`with_alternative`, then the plan's own checks).
+    """
+    found = tasks.get(proposal.instead_of)
+    if found is None:
+        return f"instead_of names {proposal.instead_of!r}, no task of the plan"
+    if found.subtasks:
+        return f"{found.id!r} is broken into subtasks: only a task done as one takes an alternative"
+    if proposal.repeats(found):
+        return f"it repeats {found.id!r}, the task it would replace"
+    if outside := proposal.outside_dependencies():
+        return (
+            f"it depends on {outside}, outside its own tasks: an alternative waits for what"
+            f" {found.id!r} waits for"
+        )
+    return None
+
+
+def edited_action_tree(
+    action_tree: ActionTree | None,
+    before: PlanDraft,
+    after: PlanDraft,
+    given: Sequence[ProposedAlternative] | None,
+) -> ActionTree | None:
+    """The action tree of a plan a person edited from ``before`` to ``after``.
+
+    ``given`` None keeps the alternatives of the tasks the edit left exactly as they
+    were (same id, text, tools, dependencies and subtasks), in their order, and drops the
+    others; a list (checked by the caller) replaces them all. The result is a written
+    tree (:func:`written_action_tree`): the person's plan and, as samples of one vote,
+    the alternatives kept; None when none is left.
+    """
+    if given is None:
+        if action_tree is None:
+            return None
+        was = {t.id: t for t in walk_tasks(before.tasks)}
+        now = {t.id: t for t in walk_tasks(after.tasks)}
+        given = [
+            p
+            for p in action_tree.proposed()
+            if p.instead_of in now and was.get(p.instead_of) == now[p.instead_of]
+        ]
+    return written_action_tree(after, list(given)) if given else None
 
 
 def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:

@@ -16,8 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from orchestra.core.action_tree import ProposedAlternative, proposal_problem, with_alternative
 from orchestra.core.errors import InputError
-from orchestra.core.plan import MAX_TASKS_PER_LEVEL, PlanDraft, plan_errors
+from orchestra.core.plan import MAX_TASKS_PER_LEVEL, PlanDraft, plan_errors, walk_tasks
 from orchestra.core.statement import TaskStatement
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "EditPlan",
     "Reject",
     "decisions_for",
+    "edit_errors",
 ]
 
 PLAN_REQUEST_ID = "plan"
@@ -51,6 +53,12 @@ class ApprovalRequest(BaseModel):
     plan: PlanDraft | None = None
     """The plan to approve, in the planner's format (edit it and send it back as
     :class:`EditPlan`)."""
+    alternatives: list[ProposedAlternative] | None = None
+    """With plan sampling (``plan_samples``): what the run may switch a task of the plan
+    to if the critic sends that task back, before it asks the planner again, and without
+    asking a person (each in the planner's format, a task's in the order they would be
+    tried). Approving the plan approves these; :class:`EditPlan` can change them. None: the
+    run keeps no alternatives (it did not sample plans)."""
     statement: TaskStatement | None = None
     """The refined task statement the plan was made for (``refine_goal``); an
     :class:`EditPlan` may send an edited one back."""
@@ -91,6 +99,11 @@ class EditPlan(BaseModel):
     plan: PlanDraft
     statement: TaskStatement | None = None
     """An edited task statement (None: keep the refiner's); the agents see it from now on."""
+    alternatives: list[ProposedAlternative] | None = None
+    """The alternatives to keep for backtracking (see :attr:`ApprovalRequest.alternatives`).
+    None: those of the tasks the edit left exactly as they were (the others go); a list:
+    these instead (``[]``: none), each standing for a task of the edited plan done as one,
+    depending only on its own tasks, and leaving a valid plan in that task's place."""
 
 
 class EditArgs(BaseModel):
@@ -153,10 +166,37 @@ def _check_fits(
     if isinstance(decision, EditPlan):
         if request.kind != "plan":
             raise InputError(f"request {request.id!r} is a tool call; EditPlan is for the plan")
-        errors = plan_errors(
-            decision.plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True
-        )
+        if decision.alternatives and request.alternatives is None:
+            raise InputError(
+                "this run keeps no alternatives (its team does not sample plans:"
+                " plan_samples); send the edited plan without them"
+            )
+        errors = edit_errors(decision, max_depth=max_depth, max_tasks=max_tasks)
         if errors:
             raise InputError("the edited plan is not valid: " + "; ".join(errors))
     if isinstance(decision, EditArgs) and request.kind != "tool_call":
         raise InputError(f"request {request.id!r} is the plan; EditArgs is for tool calls")
+
+
+def edit_errors(edit: EditPlan, *, max_depth: int, max_tasks: int) -> list[str]:
+    """What is wrong with an edited plan and the alternatives sent with it (empty: valid).
+
+    The plan is checked as a planner's (a person may leave a task to be decomposed when
+    it is ready); each alternative given as :func:`proposal_problem` checks the planner's,
+    and in its task's place it must leave a valid plan.
+    """
+
+    def check(plan: PlanDraft) -> list[str]:
+        return plan_errors(
+            plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True
+        )
+
+    errors = check(edit.plan)
+    if errors or not edit.alternatives:
+        return errors
+    tasks = {t.id: t for t in walk_tasks(edit.plan.tasks)}
+    for n, proposal in enumerate(edit.alternatives, 1):
+        problem = proposal_problem(tasks, proposal)
+        wrong = [problem] if problem else check(with_alternative(edit.plan, proposal))
+        errors.extend(f"alternative {n}: {error}" for error in wrong)
+    return errors

@@ -43,13 +43,14 @@ from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.refiner import refine_goal
 from orchestra.agents.synthesizer import results_digest
-from orchestra.core.action_tree import ActionTree
+from orchestra.core.action_tree import ActionTree, edited_action_tree
 from orchestra.core.approval import (
     PLAN_REQUEST_ID,
     ApprovalRequest,
     DecisionAdapter,
     EditPlan,
     Reject,
+    edit_errors,
 )
 from orchestra.core.branches import missing_note, missing_tasks, partial_digest
 from orchestra.core.errors import BudgetExceeded, InputError, ModelBehaviorError, PlanningError
@@ -62,7 +63,7 @@ from orchestra.core.events import (
     RunStarted,
     UsageRecorded,
 )
-from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes, plan_errors
+from orchestra.core.plan import PlanDraft, draft_of, draft_to_nodes
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.record import (
     UNVERIFYING_NOTICES,
@@ -260,6 +261,8 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
     tree = TaskTree.model_validate(state["tree"])
     plan = PlanDraft.model_construct(tasks=draft_of(tree, ROOT_ID))
     count = sum(1 for _ in tree.live_nodes())
+    selection = state.get("plan_selection")
+    action_tree = ActionTree.from_selection_data(selection)
     request = ApprovalRequest(
         id=PLAN_REQUEST_ID,
         kind="plan",
@@ -267,6 +270,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         summary=f"a plan of {count} task(s) for the goal",
         plan=plan,
         statement=tree.statement,
+        alternatives=(action_tree.proposed() if action_tree else []) if selection else None,
     )
     emit = Emitter(state["run_id"])
     decision = DecisionAdapter.validate_python(_ask(emit, [request])[PLAN_REQUEST_ID])
@@ -281,13 +285,9 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         }
     if not isinstance(decision, EditPlan):
         return {}
-    errors = plan_errors(
-        decision.plan,
-        base_depth=0,
-        max_depth=tree.max_depth,
-        max_tasks=tree.max_tasks_per_level,
-        on_demand=True,  # a person may leave a task to be decomposed when it is ready
-    )
+    if decision.alternatives and not selection:
+        raise InputError("this run keeps no alternatives (its team does not sample plans)")
+    errors = edit_errors(decision, max_depth=tree.max_depth, max_tasks=tree.max_tasks_per_level)
     if errors:  # Team checks before resuming; a run resumed some other way is checked here
         raise InputError("the edited plan is not valid: " + "; ".join(errors))
     edited = TaskTree.for_goal(tree.goal, tree.max_depth, tree.max_tasks_per_level)
@@ -306,10 +306,18 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
     )
     if decision.statement is not None and decision.statement != tree.statement:
         message += "; and the task statement"
-    return {
-        "tree": edited.model_dump(mode="json"),
-        "notices": [emit.notice("plan_edited", message, ROOT_ID)],
-    }
+    out: RunState = {"tree": edited.model_dump(mode="json")}
+    if selection:
+        kept = edited_action_tree(action_tree, plan, decision.plan, decision.alternatives)
+        had, has = request.alternatives or [], kept.proposed() if kept else []
+        if has != had:
+            message += f"; alternatives: {len(has)} kept of {len(had)}" + (
+                f", {len(decision.alternatives)} given" if decision.alternatives else ""
+            )
+        updated = PlanSelection.model_validate(selection).model_copy(update={"action_tree": kept})
+        out["plan_selection"] = updated.model_dump(mode="json")
+    out["notices"] = [emit.notice("plan_edited", message, ROOT_ID)]
+    return out
 
 
 def _text(tree: TaskTree, task_id: str) -> tuple[str, str]:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from unittest import mock
 
 import pytest
 from rich.console import Console
 
-from orchestra import ConfigError, PlanningError, RunStatus
+from orchestra import ConfigError, InputError, PlanningError, RunStatus
 from orchestra.agents.planner import plan_goal_with_alternatives
+from orchestra.cli.approval_cmd import edit_from_json, plan_text, print_pending
 from orchestra.cli.render import print_record
 from orchestra.core.action_tree import ProposedAlternative, with_alternative, written_action_tree
+from orchestra.core.approval import ApprovalRequest, Approve, EditPlan
 from orchestra.core.events import Replanned
 from orchestra.core.plan import PlanDraft
 from orchestra.core.tree import TaskTree
 from orchestra.observability.history import RunHistory
 from orchestra.observability.report import render_report
-from orchestra.testing import ScriptedCall, plan, subtask, verdict
+from orchestra.testing import ScriptedCall, plan, role_spec, subtask, verdict
 from tests.conftest import make_team
 from tests.engine.test_plan_sampling import CYCLE, _script
 
@@ -279,3 +282,125 @@ async def test_the_record_and_report_say_the_plan_came_with_alternatives(tmp_pat
     assert "wrote the plan and alternatives to its tasks" in html
     assert "data-action-tree" in html and "find~1" in html and "Search shops" in html
     assert "alternative 2" in html  # the one left out, by its place in the reply
+
+
+# -- plan approval: a person sees the alternatives, and decides which stay -------------
+
+
+def _reject(task_id: str) -> Any:
+    def critic(call: ScriptedCall) -> dict[str, Any]:
+        if call.task_id == task_id:
+            return verdict("replan", "the prices are made up")
+        return verdict("pass")
+
+    return critic
+
+
+def _grafted(events: list[Any]) -> list[tuple[str, str | None, list[str]]]:
+    return [(e.task_id, e.alternative, e.new_task_ids) for e in events if isinstance(e, Replanned)]
+
+
+async def test_plan_approval_shows_the_alternatives_and_approving_keeps_them():
+    team, model = _team(_reply(_instead("find", SEARCH)), _reject("find"), approve_plan=True)
+    paused = await team.arun("which laptop should I buy?", run_id="alt-approve")
+    [request] = paused.pending
+    assert request.alternatives == [ProposedAlternative.model_validate(_instead("find", SEARCH))]
+
+    events: list[Any] = []
+    done = await team.aresume("alt-approve", decisions=Approve(), on_event=events.append)
+    assert done.status is RunStatus.SUCCEEDED
+    assert _grafted(events) == [("find", "find~1", ["search"])]
+    assert len(model.calls_for("planner")) == 1
+
+
+async def test_editing_a_task_drops_its_alternatives_and_keeps_the_others():
+    other_specs = subtask("bench", "Run benchmarks", "Benchmark the laptops.")
+    reply = _reply(_instead("find", SEARCH), _instead("specs", other_specs))
+    team, _ = _team(reply, approve_plan=True)
+    paused = await team.arun("which laptop should I buy?", run_id="alt-edit")
+    [request] = paused.pending
+    assert request.plan is not None and request.alternatives is not None
+    assert [a.instead_of for a in request.alternatives] == ["find", "specs"]
+
+    edited = request.plan.reworded("find", title="Find prices in two shops")
+    done = await team.aresume("alt-edit", decisions=EditPlan(plan=edited))
+    assert done.status is RunStatus.SUCCEEDED
+    tree = done.plan_selection.action_tree if done.plan_selection else None
+    assert tree is not None
+    assert tree.proposed() == [ProposedAlternative.model_validate(_instead("specs", other_specs))]
+    [notice] = [n for n in done.notices if n.kind == "plan_edited"]
+    assert "alternatives: 1 kept of 2" in notice.message
+
+
+async def test_alternatives_a_person_gives_replace_the_planners_and_are_checked():
+    team, model = _team(_reply(_instead("find", SEARCH)), _reject("find"), approve_plan=True)
+    paused = await team.arun("which laptop should I buy?", run_id="alt-given")
+    plan_as_shown = paused.pending[0].plan
+    assert plan_as_shown is not None
+
+    def edit(*alternatives: dict[str, Any]) -> EditPlan:
+        given = [ProposedAlternative.model_validate(a) for a in alternatives]
+        return EditPlan(plan=plan_as_shown, alternatives=given)
+
+    with pytest.raises(InputError, match="alternative 1: instead_of names 'nope'"):
+        await team.aresume("alt-given", decisions=edit(_instead("nope", ASK)))
+    in_a_loop = (  # usable on its own terms, but not a valid plan in find's place
+        _instead("find", {**SEARCH, "depends_on": ["ask"]}, {**ASK, "depends_on": ["search"]})
+    )
+    with pytest.raises(InputError, match="alternative 2: .*cycle"):
+        await team.aresume("alt-given", decisions=edit(_instead("find", ASK), in_a_loop))
+    assert (await team.aget_run("alt-given")).status is RunStatus.AWAITING_APPROVAL
+
+    events: list[Any] = []
+    done = await team.aresume(
+        "alt-given", decisions=edit(_instead("find", ASK)), on_event=events.append
+    )
+    assert done.status is RunStatus.SUCCEEDED
+    assert _grafted(events) == [("find", "find~1", ["ask"])]  # the person's, not the planner's
+    assert len(model.calls_for("planner")) == 1
+
+
+async def test_a_team_that_does_not_sample_plans_takes_no_alternatives():
+    team, _ = make_team(
+        {
+            "planner": [plan(FIND, SPECS, PICK)],
+            "role_designer": role_spec("worker", "Do it."),
+            "executor": lambda call: f"{call.task_id} done",
+            "critic": verdict("pass"),
+            "synthesizer": "done",
+        },
+        approve_plan=True,
+    )
+    paused = await team.arun("which laptop should I buy?", run_id="alt-none")
+    [request] = paused.pending
+    assert request.plan is not None and request.alternatives is None
+    given = [ProposedAlternative.model_validate(_instead("find", ASK))]
+    with pytest.raises(InputError, match="keeps no alternatives"):
+        await team.aresume("alt-none", decisions=EditPlan(plan=request.plan, alternatives=given))
+    done = await team.aresume("alt-none", decisions=EditPlan(plan=request.plan))
+    assert done.status is RunStatus.SUCCEEDED
+
+
+def test_the_plan_and_its_alternatives_round_trip_through_the_editors_json():
+    request = ApprovalRequest(
+        id="plan",
+        kind="plan",
+        task_id="root",
+        summary="a plan of 3 task(s) for the goal",
+        plan=PlanDraft.model_validate(plan(FIND, SPECS, PICK)),
+        alternatives=[ProposedAlternative.model_validate(_instead("find", SEARCH))],
+    )
+    text = plan_text(request)
+    edit = edit_from_json(text)
+    assert (edit.plan, edit.alternatives) == (request.plan, request.alternatives)
+    # left out: the alternatives of the tasks left as they were; [] drops them all
+    data = json.loads(text)
+    assert edit_from_json(json.dumps({"tasks": data["tasks"]})).alternatives is None
+    assert edit_from_json(json.dumps({**data, "alternatives": []})).alternatives == []
+    with pytest.raises(InputError, match="JSON object"):
+        edit_from_json("[1]")
+
+    console = Console(record=True, width=100)
+    print_pending(console, [request])
+    shown = console.export_text()
+    assert "alternatives" in shown and "1. instead of find" in shown and "Search shops" in shown
