@@ -243,7 +243,11 @@ def approve(
     request: RequestOption = None,
     plan_file: Annotated[
         Path | None,
-        typer.Option("--plan", help="Go on with this plan instead (JSON, the planner's format)"),
+        typer.Option(
+            "--plan",
+            help="Go on with this plan instead (JSON, the planner's format; an"
+            ' "alternatives" list sets those kept for backtracking)',
+        ),
     ] = None,
     drop: Annotated[list[str] | None, typer.Option("--drop", help="Drop task ID")] = None,
     reword: Annotated[
