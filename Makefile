@@ -19,7 +19,10 @@ ifeq ($(INSTALLER),pip)
 INSTALL       := $(BIN)/python -m pip install -q
 INSTALLER_BIN :=
 else
-INSTALL       := $(BIN)/uv pip install -q --python $(BIN)/python
+# --compile-bytecode: uv writes no .pyc files (pip does), and where PYTHONDONTWRITEBYTECODE
+# is set none are ever written, so every process (each CLI call, each test subprocess)
+# would compile its imports again: 4.4 s instead of 1.9 s to import the CLI here.
+INSTALL       := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python
 INSTALLER_BIN := $(BIN)/uv
 endif
 

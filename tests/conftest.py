@@ -16,6 +16,7 @@ import pytest
 
 from orchestra import Event, Team, tool
 from orchestra.testing import ScriptedChatModel
+from tests.forked_cli import ForkedCli
 from tests.postgres_server import PostgresServer, PostgresUnavailable, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,3 +221,14 @@ def postgres() -> Iterator[PostgresServer]:
             yield server
     except PostgresUnavailable as exc:
         pytest.skip(f"no PostgreSQL server: {exc}")
+
+
+@pytest.fixture(scope="session")
+def forked_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkedCli]:
+    """``orchestra`` command lines, each a process forked from one that imported the CLI.
+
+    What :func:`run_cli` gives without two seconds of imports per command line; see
+    tests/forked_cli.py for what it keeps and when to use :func:`run_cli` instead.
+    """
+    with ForkedCli(tmp_path_factory.mktemp("forked-cli")) as server:
+        yield server

@@ -71,7 +71,7 @@ def test_tool_retrieval_benchmark_runs_on_any_file_in_the_format(tmp_path: Path)
 @pytest.mark.slow
 def test_memory_benchmark_runs_at_a_smoke_size():
     bench = load("memory")
-    result = bench.run(1000)
+    result = bench.run(1000, embed_texts=200)
     assert result["embedding"]["texts_per_s"] > 0 and result["embedding"]["ratio"] > 1
     assert result["query_at_1k"]["p95_ms"] > 0
 

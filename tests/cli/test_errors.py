@@ -1,7 +1,9 @@
 """Every user error of the CLI is one line on stderr and a documented exit code.
 
 Each row of the table in docs/reliability.md ("When the CLI fails") runs here through
-the real command line, in a subprocess, with no traceback allowed on stderr.
+the real command line, in a process of its own, with no traceback allowed on stderr. The
+processes fork from one that imported the CLI once (tests/forked_cli.py), so a row
+costs its command and not two seconds of imports again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from orchestra.cli.errors import EXIT_BUDGET, EXIT_FAILED, EXIT_USAGE, describe
 from orchestra.core.errors import BudgetExceeded, ConfigError, PlanningError
 from orchestra.observability.history import RunHistory
-from tests.conftest import run_cli
+from tests.forked_cli import ForkedCli
 
 PLAIN = "tests/cli/teams.py:plain"
 
@@ -107,11 +108,13 @@ ROWS += [
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+def homes(
+    tmp_path_factory: pytest.TempPathFactory, forked_cli: ForkedCli
+) -> Iterator[dict[str, Path]]:
     """A home with a finished run, a garbage runs.db, a file, and a read-only home."""
     base = tmp_path_factory.mktemp("homes")
     ok = base / "ok"
-    done = run_cli("run", PLAIN, "g", "--json", "--run-id", "done-run", env_extra=_env(ok))
+    done = forked_cli.run("run", PLAIN, "g", "--json", "--run-id", "done-run", env_extra=_env(ok))
     assert done.returncode == 0, done.stderr
     RunHistory(ok / "runs.db").started("no-record", team="plain", goal="g")
     garbage = base / "garbage"
@@ -144,18 +147,19 @@ def _env(home: Path) -> dict[str, str]:
     return {"ORCHESTRA_HOME": str(home), "ORCHESTRA_DEBUG": "", "COLUMNS": "200"}
 
 
-def _run(row: Row, homes: dict[str, Path]) -> subprocess.CompletedProcess[str]:
+def _call(row: Row, homes: dict[str, Path]) -> tuple[tuple[str, ...], dict[str, str]]:
     home = homes[row.home]
-    args = [a.format(home=home, tmp=home.parent) for a in row.args]
-    return run_cli(*args, env_extra=_env(home) | row.env, timeout=120)
+    args = tuple(a.format(home=home, tmp=home.parent) for a in row.args)
+    return args, _env(home) | row.env
 
 
-def test_each_user_error_is_one_line_and_its_exit_code(homes: dict[str, Path]):
+def test_each_user_error_is_one_line_and_its_exit_code(
+    homes: dict[str, Path], forked_cli: ForkedCli
+):
     garbage_before = (homes["garbage"] / "runs.db").read_bytes()
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        done = list(pool.map(lambda row: (row, _run(row, homes)), ROWS))
+    procs = forked_cli.run_many([_call(row, homes) for row in ROWS], timeout=120)
     problems = []
-    for row, proc in done:
+    for row, proc in zip(ROWS, procs, strict=True):
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         if (
             proc.returncode != row.code
@@ -171,20 +175,20 @@ def test_each_user_error_is_one_line_and_its_exit_code(homes: dict[str, Path]):
     assert homes["file"].is_file()
 
 
-def test_a_read_only_home_can_still_be_read(homes: dict[str, Path]):
+def test_a_read_only_home_can_still_be_read(homes: dict[str, Path], forked_cli: ForkedCli):
     env = _env(homes["read-only"])
-    listed = run_cli("runs", "list", env_extra=env)
+    listed = forked_cli.run("runs", "list", env_extra=env)
     assert listed.returncode == 0 and "done-run" in listed.stdout, listed.stderr
-    shown = run_cli("runs", "show", "done-run", "--json", env_extra=env)
+    shown = forked_cli.run("runs", "show", "done-run", "--json", env_extra=env)
     assert shown.returncode == 0 and '"succeeded"' in shown.stdout, shown.stderr
 
 
-def test_debug_shows_the_traceback(homes: dict[str, Path]):
+def test_debug_shows_the_traceback(homes: dict[str, Path], forked_cli: ForkedCli):
     env = _env(homes["garbage"])
-    flag = run_cli("--debug", "runs", "list", env_extra=env)
+    flag = forked_cli.run("--debug", "runs", "list", env_extra=env)
     assert flag.returncode != 0 and "Traceback" in flag.stderr
     assert "is not a usable SQLite database" in flag.stderr
-    variable = run_cli("runs", "list", env_extra=env | {"ORCHESTRA_DEBUG": "1"})
+    variable = forked_cli.run("runs", "list", env_extra=env | {"ORCHESTRA_DEBUG": "1"})
     assert variable.returncode != 0 and "Traceback" in variable.stderr
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from orchestra.cli.main import app
 from orchestra.observability.history import RunHistory
-from tests.conftest import run_cli
+from tests.forked_cli import ForkedCli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_ARGS = [
@@ -30,10 +30,10 @@ BROWSER_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory, forked_cli: ForkedCli) -> tuple[Path, str]:
     """One real run of the re-plan demo through the CLI, kept in a history of its own."""
     home = tmp_path_factory.mktemp("home")
-    proc = run_cli(
+    proc = forked_cli.run(
         "run",
         "examples/replan_demo.py:team",
         "Plan a team offsite",
@@ -168,10 +168,10 @@ def test_run_shows_the_live_view_when_asked_and_stays_quiet_with_json():
     assert json.loads(quiet.stdout)["status"] == "succeeded"
 
 
-def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path):
+def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path, forked_cli: ForkedCli):
     env = {"ORCHESTRA_HOME": str(tmp_path / "home")}
     # the re-plan demo: planner 1 + role designs 3 + ...; 5 model calls cannot finish it
-    stopped = run_cli(
+    stopped = forked_cli.run(
         "run",
         "examples/replan_demo.py:team",
         "Plan it",
@@ -187,7 +187,7 @@ def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path):
     assert record["status"] == "budget_exceeded" and record["usage"]["model_calls"] == 5
     assert "5 model calls spent of 5" in record["reason"]
 
-    resumed = run_cli(
+    resumed = forked_cli.run(
         "resume",
         "examples/replan_demo.py:team",
         "tight",
@@ -199,7 +199,9 @@ def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path):
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
 
-    bad = run_cli("run", "examples/replan_demo.py:team", "x", "--max-tokens", "-3", env_extra=env)
+    bad = forked_cli.run(
+        "run", "examples/replan_demo.py:team", "x", "--max-tokens", "-3", env_extra=env
+    )
     assert bad.returncode == 2
 
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GUARD_S, ROOT, run_cli
+from tests.conftest import GUARD_S, ROOT
 from tests.engine.effect_team import RECIPIENTS
+from tests.forked_cli import ForkedCli
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,9 @@ def _outside(tmp_path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str
     return requests, effects
 
 
-def test_repeated_kills_inside_the_effect_window_apply_each_effect_once(tmp_path: Path):
+def test_repeated_kills_inside_the_effect_window_apply_each_effect_once(
+    tmp_path: Path, forked_cli: ForkedCli
+):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     markers = tmp_path / "markers.txt"
@@ -100,7 +103,7 @@ def test_repeated_kills_inside_the_effect_window_apply_each_effect_once(tmp_path
         command = "resume"
     assert kills >= 2, f"seed {seed}: too few kills landed ({kills})"
 
-    resumed = run_cli("resume", TEAM, RUN, "--json", env_extra=_env(tmp_path))
+    resumed = forked_cli.run("resume", TEAM, RUN, "--json", env_extra=_env(tmp_path))
     assert resumed.returncode == 0, f"seed {seed}: {resumed.stderr}"
     record = json.loads(resumed.stdout)
     assert record["status"] == "succeeded", f"seed {seed}"
@@ -138,10 +141,10 @@ def _interrupted(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["key"]: c for c in record["tool_calls"] if c["interrupted"]}
 
 
-def test_skip_does_not_run_the_interrupted_call_again(tmp_path: Path):
+def test_skip_does_not_run_the_interrupted_call_again(tmp_path: Path, forked_cli: ForkedCli):
     key = _killed_in_first_effect(tmp_path, "skip")
     env = _env(tmp_path, EFFECT_POLICY="skip")
-    resumed = run_cli("resume", TEAM, RUN, "--json", env_extra=env)
+    resumed = forked_cli.run("resume", TEAM, RUN, "--json", env_extra=env)
     assert resumed.returncode == 0, resumed.stderr
     record = json.loads(resumed.stdout)
     interrupted = _interrupted(record)
@@ -155,16 +158,20 @@ def test_skip_does_not_run_the_interrupted_call_again(tmp_path: Path):
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
-def test_ask_pauses_the_task_until_a_person_decides(tmp_path: Path, decision: str):
+def test_ask_pauses_the_task_until_a_person_decides(
+    tmp_path: Path, decision: str, forked_cli: ForkedCli
+):
     key = _killed_in_first_effect(tmp_path, "ask")
     env = _env(tmp_path, EFFECT_POLICY="ask")
-    paused = run_cli("resume", TEAM, RUN, env_extra=env)
+    paused = forked_cli.run("resume", TEAM, RUN, env_extra=env)
     assert paused.returncode == 4, paused.stderr  # waiting for a person
     assert "was in flight when the run stopped" in paused.stderr + paused.stdout
     if decision == "approve":
-        done = run_cli("approve", TEAM, RUN, "--json", env_extra=env)
+        done = forked_cli.run("approve", TEAM, RUN, "--json", env_extra=env)
     else:
-        done = run_cli("reject", TEAM, RUN, "--reason", "it went out", "--json", env_extra=env)
+        done = forked_cli.run(
+            "reject", TEAM, RUN, "--reason", "it went out", "--json", env_extra=env
+        )
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
     assert record["status"] == "succeeded"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GUARD_S, ROOT, free_port, run_cli
+from tests.conftest import GUARD_S, ROOT, free_port
+from tests.forked_cli import ForkedCli
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,9 @@ def _comparable(record: dict) -> list[tuple]:
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
-def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytest.FixtureRequest):
+def test_sigkill_mid_wave_then_resume(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest, forked_cli: ForkedCli
+):
     """With Postgres, the run is resumed from the database by another process."""
     home, calls, model_calls = tmp_path / "home", tmp_path / "calls.txt", tmp_path / "model.txt"
     env = {
@@ -89,10 +92,10 @@ def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytes
     before = model_calls.read_text().splitlines()
     assert {"executor d", "critic d", "critic a", "critic b"} <= set(before)
 
-    listed = run_cli("runs", "show", RUN, "--json", env_extra=env)
+    listed = forked_cli.run("runs", "show", RUN, "--json", env_extra=env)
     assert json.loads(listed.stdout)["summary"]["status"] == "interrupted"  # its process died
 
-    resumed = run_cli("resume", TEAM, RUN, "--json", env_extra=env)
+    resumed = forked_cli.run("resume", TEAM, RUN, "--json", env_extra=env)
     assert resumed.returncode == 0, resumed.stderr
     record = json.loads(resumed.stdout)
     assert record["status"] == "succeeded" and record["output"] == "all done"
@@ -121,7 +124,7 @@ def test_sigkill_mid_wave_then_resume(tmp_path: Path, store: str, request: pytes
         "CALLS_FILE": str(tmp_path / "clean.txt"),
         "MODEL_CALLS_FILE": str(tmp_path / "clean-model.txt"),
     }
-    clean = run_cli("run", TEAM, "goal", "--run-id", RUN, "--json", env_extra=clean_env)
+    clean = forked_cli.run("run", TEAM, "goal", "--run-id", RUN, "--json", env_extra=clean_env)
     assert clean.returncode == 0, clean.stderr
     assert _comparable(json.loads(clean.stdout)) == _comparable(record)
 
@@ -138,7 +141,7 @@ def _interruptible() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
+def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path, forked_cli: ForkedCli):
     home = tmp_path / "home"
     env = {
         "ORCHESTRA_HOME": str(home),
@@ -180,11 +183,11 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
             pytest.fail(f"the run did not stop after Ctrl-C (here: {here}):\n{stderr[-6000:]}")
     assert child.returncode == 130, stderr
     assert f"orchestra resume {TEAM} ctrl-c" in stderr
-    shown = json.loads(run_cli("runs", "show", "ctrl-c", "--json", env_extra=env).stdout)
+    shown = json.loads(forked_cli.run("runs", "show", "ctrl-c", "--json", env_extra=env).stdout)
     assert shown["summary"]["status"] == "error"
     assert shown["summary"]["error"].startswith("CancelledError")
 
-    resumed = run_cli("resume", TEAM, "ctrl-c", "--json", env_extra=env)
+    resumed = forked_cli.run("resume", TEAM, "ctrl-c", "--json", env_extra=env)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
     assert (tmp_path / "calls.txt").read_text().split() == ["a@example.org", "c@example.org"]

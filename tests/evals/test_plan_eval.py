@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from orchestra.core.plan import PlanDraft
 from orchestra.evals.dags import load_dags
 from orchestra.evals.plan_eval import evaluate_plans, score_plan
 from orchestra.testing import ScriptedChatModel
-from tests.conftest import run_cli
+from tests.conftest import StartedCli
 
 SMALL = Path(__file__).parents[1] / "fixtures" / "dags-small.jsonl"
 
@@ -188,9 +189,41 @@ async def test_with_plan_samples_the_chosen_plan_is_scored_next_to_the_single_sh
         await evaluate_plans(written, [recs["diamond"]], plan_sampling="alternatives")
 
 
+ONE_SHOT_TEST = "test_eval_plan_runs_on_the_embedded_model_offline"
+SAMPLES_TEST = "test_eval_plan_samples_plans_on_the_embedded_model_offline"
+EMBEDDED_EVALS = {  # test -> its `orchestra eval plan ARGS` on the embedded model
+    ONE_SHOT_TEST: ("--dags", str(SMALL), "--limit", "1", "--json"),
+    SAMPLES_TEST: ("--dags", str(SMALL), "--limit", "1", "--plan-samples", "2", "--json"),
+}
+
+
+@pytest.fixture(scope="module")
+def embedded_evals(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, StartedCli]]:
+    """The embedded model's eval runs of the selected tests, started together: test -> run.
+
+    Each is the run its test made itself before, in a process and home of its own; its
+    test waits for it and asserts on it. The embedded model decodes on one thread, so side
+    by side the two take about as long as the longer one instead of their sum.
+    """
+    selected = {item.name for item in request.session.items if item.path == request.path}
+    runs: dict[str, StartedCli] = {}
+    for name, args in EMBEDDED_EVALS.items():
+        if name in selected:
+            folder = tmp_path_factory.mktemp(name[:30])
+            env = {"ORCHESTRA_HOME": str(folder / "orchestra-home")}
+            runs[name] = StartedCli("eval", "plan", *args, output=folder / "out", env_extra=env)
+    try:
+        yield runs
+    finally:
+        for run in runs.values():
+            run.stop()
+
+
 @pytest.mark.slow
-def test_eval_plan_runs_on_the_embedded_model_offline():
-    done = run_cli("eval", "plan", "--dags", str(SMALL), "--limit", "1", "--json", timeout=900)
+def test_eval_plan_runs_on_the_embedded_model_offline(embedded_evals):
+    done = embedded_evals[ONE_SHOT_TEST].wait(timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["summary"]["n"] == 1
@@ -200,19 +233,8 @@ def test_eval_plan_runs_on_the_embedded_model_offline():
 
 
 @pytest.mark.slow
-def test_eval_plan_samples_plans_on_the_embedded_model_offline():
-    done = run_cli(
-        "eval",
-        "plan",
-        "--dags",
-        str(SMALL),
-        "--limit",
-        "1",
-        "--plan-samples",
-        "2",
-        "--json",
-        timeout=900,
-    )
+def test_eval_plan_samples_plans_on_the_embedded_model_offline(embedded_evals):
+    done = embedded_evals[SAMPLES_TEST].wait(timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     summary = report["summary"]

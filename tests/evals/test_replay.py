@@ -12,7 +12,8 @@ import pytest
 from orchestra.evals.dags import load_dags
 from orchestra.evals.latency import LatencySpec
 from orchestra.evals.replay import replay, replay_record
-from tests.conftest import GUARD_S, run_cli
+from tests.conftest import GUARD_S
+from tests.forked_cli import ForkedCli
 
 SMALL = Path(__file__).parents[1] / "fixtures" / "dags-small.jsonl"
 
@@ -94,8 +95,8 @@ async def test_a_limit_on_parallel_attempts_is_respected_and_shows_as_overhead()
     assert limited.efficiency < free.efficiency
 
 
-def test_the_cli_prints_one_json_object_with_the_summary():
-    done = run_cli(
+def test_the_cli_prints_one_json_object_with_the_summary(forked_cli: ForkedCli):
+    done = forked_cli.run(
         "bench",
         "replay",
         "--dags",
@@ -142,10 +143,10 @@ def test_the_cli_prints_one_json_object_with_the_summary():
     } <= set(first)
 
 
-def test_the_cli_rejects_a_bad_file_or_latency(tmp_path: Path):
+def test_the_cli_rejects_a_bad_file_or_latency(tmp_path: Path, forked_cli: ForkedCli):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')
-    done = run_cli("bench", "replay", "--dags", str(bad))
+    done = forked_cli.run("bench", "replay", "--dags", str(bad))
     assert done.returncode == 2 and "bad.jsonl:1" in done.stderr
-    done = run_cli("bench", "replay", "--dags", str(SMALL), "--tool-latency", "soon")
+    done = forked_cli.run("bench", "replay", "--dags", str(SMALL), "--tool-latency", "soon")
     assert done.returncode == 2 and "latency 'soon'" in done.stderr
