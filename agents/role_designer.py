@@ -20,7 +20,7 @@ from orchestra.agents.calls import AgentCall, ask_structured, validation_message
 from orchestra.agents.context import describe_roles, describe_task, describe_tools
 from orchestra.agents.list_reply import ask_list_once
 from orchestra.agents.prompts import render
-from orchestra.core.errors import RoleDesignError
+from orchestra.core.errors import BudgetExceeded, RoleDesignError
 from orchestra.core.roles import RoleSpec
 from orchestra.core.tree import TaskTree
 from orchestra.models.structured import json_schema_of
@@ -29,6 +29,7 @@ __all__ = [
     "FALLBACK_ROLE",
     "METADATA_TASKS",
     "BatchCall",
+    "DesignStopped",
     "RoleDraft",
     "RoleEntry",
     "adopt_role",
@@ -158,6 +159,24 @@ async def design_role(
     return spec, True
 
 
+class DesignStopped(BudgetExceeded):
+    """The budget stopped :func:`design_roles` in a repair round, after some roles were found.
+
+    The tasks whose entries were valid before the stop keep them: ``found`` holds each such
+    task's role and whether it is new, in the order the tasks were asked about (as
+    :func:`design_roles` returns them); only the other tasks need designing again.
+
+    Attributes:
+        found: the role of each task designed before the stop, and whether it is new.
+    """
+
+    def __init__(
+        self, reason: str, *, scope: str | None, found: Mapping[str, tuple[RoleSpec, bool]]
+    ) -> None:
+        super().__init__(reason, scope=scope)
+        self.found = dict(found)
+
+
 class RoleEntry(RoleDraft):
     """One task's entry in the role designer's reply for several tasks."""
 
@@ -254,6 +273,10 @@ async def design_roles(
     node the tasks' plan hangs from (the call's task in traces); ``tools`` are the tools
     offered (the tasks' relevant ones) and ``team_tools`` all the team's, as for
     :func:`design_role`.
+
+    Raises:
+        BudgetExceeded: the budget stopped the first call (nothing was designed).
+        DesignStopped: the budget stopped a repair call; it holds the roles found before.
     """
     known = set(team_tools) if team_tools is not None else set(tools)
     system = SystemMessage(
@@ -272,7 +295,15 @@ async def design_roles(
         )
         request = HumanMessage(content=_batch_request(tree, pending, problems))
         schema = roles_schema(pending, set(tools), models, existing=list(roles))
-        raw, data, problem = await ask_list_once(model, [system, request], call, schema, "roles")
+        try:
+            raw, data, problem = await ask_list_once(
+                model, [system, request], call, schema, "roles"
+            )
+        except BudgetExceeded as exc:
+            if not found:  # nothing to keep: the plain stop
+                raise
+            kept = {t: found[t] for t in task_ids if t in found}
+            raise DesignStopped(exc.reason, scope=exc.scope, found=kept) from exc
         raws.append(raw)
         entries, problems = _read_entries(data, problem, pending)
         # entries that write a role first: a name-only entry may reuse one of them

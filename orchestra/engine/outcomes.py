@@ -77,6 +77,18 @@ class SubRun(BaseModel):
     """Its notices, task ids named under the delegated task, in the delegating run."""
 
 
+class LeafRole(BaseModel):
+    """One leaf's role, as a design job found it."""
+
+    task_id: str
+    spec: RoleSpec
+    designed: bool
+    """Whether the designer wrote the spec (False: it reused a role by name)."""
+    fallback: str | None = None
+    """Why the leaf got the fallback role instead (its entry stayed invalid): the
+    ``role_fallback`` notice on the leaf."""
+
+
 class BudgetStopped(JobOutcome):
     """The job stopped before a call past a budget; what it spent still counts."""
 
@@ -90,6 +102,9 @@ class BudgetStopped(JobOutcome):
     """Whether it made any model or tool call (an execution of its task)."""
     sub_run: SubRun | None = None
     """A delegation's sub-team run, as far as it got."""
+    leaves: list[LeafRole] = Field(default_factory=list)
+    """A design job's leaves whose roles it found before a repair call was stopped, in the
+    batch's order: they keep them, and only the batch's other leaves are designed again."""
 
 
 class AttemptOutcome(JobOutcome):
@@ -122,18 +137,6 @@ class AttemptOutcome(JobOutcome):
     def waits(self) -> bool:
         """Whether the attempt waits for people (it is not over)."""
         return self.paused is not None or bool(self.team_paused)
-
-
-class LeafRole(BaseModel):
-    """One leaf's role, as a design job found it."""
-
-    task_id: str
-    spec: RoleSpec
-    designed: bool
-    """Whether the designer wrote the spec (False: it reused a role by name)."""
-    fallback: str | None = None
-    """Why the leaf got the fallback role instead (its entry stayed invalid): the
-    ``role_fallback`` notice on the leaf."""
 
 
 class DesignOutcome(JobOutcome):

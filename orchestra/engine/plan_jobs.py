@@ -16,12 +16,13 @@ from opentelemetry.trace import StatusCode
 from orchestra.agents.calls import metered
 from orchestra.agents.lead import children_digest, integrate
 from orchestra.agents.planner import decompose_task, fallback_plan, replan_subtree, replan_task
-from orchestra.agents.role_designer import FALLBACK_ROLE, design_roles
+from orchestra.agents.role_designer import FALLBACK_ROLE, DesignStopped, design_roles
 from orchestra.core.errors import ModelBehaviorError, PlanningError, RoleDesignError
 from orchestra.core.plan import PlanDraft
 from orchestra.core.roles import RoleSpec
 from orchestra.engine.jobs import TaskJob, design_spec, judged, task_text
 from orchestra.engine.outcomes import (
+    BudgetStopped,
     DesignOutcome,
     DraftOutcome,
     IntegrationOutcome,
@@ -37,6 +38,7 @@ from orchestra.observability.semconv import (
 from orchestra.observability.spans import (
     add_event,
     agent_span,
+    record_error,
     set_attributes,
     set_content,
 )
@@ -234,12 +236,14 @@ async def escalation(job: EscalationJob) -> DraftOutcome:
     return DraftOutcome(draft=draft, error=error, usage=meter.usage)
 
 
-async def design(job: DesignJob) -> DesignOutcome:
+async def design(job: DesignJob) -> DesignOutcome | BudgetStopped:
     """The role designer's specs for the batch's leaves, from one call (and its repairs).
 
     The tools offered are the leaves' relevant tools, together. With fallbacks on, a leaf
     whose entry stayed invalid gets the fallback role (the others keep theirs); without,
-    its :class:`RoleDesignError` fails the run.
+    its :class:`RoleDesignError` fails the run. A budget that stops a repair call ends the
+    job :class:`BudgetStopped` with the leaves designed before it (``leaves``): they keep
+    their roles, and only the others are designed again.
     """
     rt = job.runtime
     offered: dict[str, str] = {}
@@ -251,17 +255,33 @@ async def design(job: DesignJob) -> DesignOutcome:
         agent_span("role_designer", task=job.node, run_id=job.run_id) as span,
     ):
         set_attributes(span, {"orchestra.design.tasks": list(job.leaf_ids)})
-        found = await design_roles(
-            rt.model_for_agent("role_designer"),
-            job.tree,
-            job.leaf_ids,
-            roles=job.roles,
-            tools=offered,
-            team_tools=frozenset(rt.tools),
-            models=frozenset(rt.models),
-            max_repairs=rt.limits.max_repairs,
-            for_task=job.task_id,
-        )
+        try:
+            found = await design_roles(
+                rt.model_for_agent("role_designer"),
+                job.tree,
+                job.leaf_ids,
+                roles=job.roles,
+                tools=offered,
+                team_tools=frozenset(rt.tools),
+                models=frozenset(rt.models),
+                max_repairs=rt.limits.max_repairs,
+                for_task=job.task_id,
+            )
+        except DesignStopped as stop:
+            # as the job runner stops a job at the budget, with the roles found kept
+            kept = [
+                LeafRole(task_id=leaf_id, spec=spec, designed=new)
+                for leaf_id, (spec, new) in stop.found.items()
+            ]
+            set_attributes(span, {"orchestra.role.designed": [leaf.spec.name for leaf in kept]})
+            record_error(span, stop)  # the span of a stopped job, as when the stop is raised
+            return BudgetStopped(
+                reason=stop.reason,
+                scope=stop.scope,
+                usage=meter.usage,
+                ran=meter.usage.model_calls > 0,  # (a design makes no tool calls)
+                leaves=kept,
+            )
         for leaf_id, got in found.items():
             if isinstance(got, RoleDesignError):
                 if not rt.fallbacks:

@@ -46,6 +46,7 @@ from orchestra.engine.outcomes import (
     BudgetStopped,
     DesignOutcome,
     JobOutcome,
+    LeafRole,
     SubRun,
 )
 from orchestra.engine.plan_jobs import DesignJob
@@ -200,8 +201,9 @@ class Scheduler:
         The leaves without a known hint are designed in one job (one role-designer call and
         its repairs; ``limit`` counts it), charged to the goal's node like the plan itself,
         and adopted in tree order, so equal specs collapse into one role deterministically.
-        When the run's budget runs out, the leaves stay without roles and ``failure`` says
-        why the run ends.
+        When the run's budget runs out, the leaves whose roles were found before (a stop in
+        a repair call) keep them, the others stay without roles, and ``failure`` says why
+        the run ends.
         """
         pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
         if not pending:
@@ -215,9 +217,11 @@ class Scheduler:
         if not isinstance(out, BudgetStopped):
             self._on_design(root, out)
             return
-        # The leaves stay without roles: at the run's budget (the goal's node has no
-        # subtree's) the run ends here (see _settle), and a resumed run designs them again.
+        # The leaves not designed yet stay without roles: at the run's budget (the goal's
+        # node has no subtree's) the run ends here (see _settle), and a resumed run designs
+        # them again.
         self.take_usage_and_notices(root, out)
+        self._take_roles(out.leaves)
         if out.scope is None and self.budget_exceeded is None:
             self.budget_exceeded = out.reason
             self.failure = str(BudgetExceeded(self.budget_exceeded))
@@ -408,7 +412,11 @@ class Scheduler:
     def _on_design(self, owner: TaskNode, out: DesignOutcome) -> None:
         """Assign the batch's roles in its order; the call's usage is ``owner``'s."""
         self.take_usage_and_notices(owner, out)
-        for found in out.leaves:
+        self._take_roles(out.leaves)
+
+    def _take_roles(self, leaves: Sequence[LeafRole]) -> None:
+        """Assign the roles a design job found, in its batch's order (and its notices)."""
+        for found in leaves:
             leaf = self.tree.get(found.task_id)
             if leaf.status.is_final:  # dropped while it was designed (nothing runs it)
                 continue
@@ -543,10 +551,12 @@ class Scheduler:
         """A job stopped at the budget: its task waits (skipped at the end).
 
         At the run's budget nothing new starts; at a subtree's, nothing new starts in that
-        subtree and the others go on (the run then ends ``budget_exceeded``).
+        subtree and the others go on (the run then ends ``budget_exceeded``). A design job's
+        leaves designed before the stop keep their roles (see ``BudgetStopped.leaves``).
         """
         node = self.tree.get(job.task_id)
         self.take_usage_and_notices(node, out)
+        self._take_roles(out.leaves)
         self._take_spent_calls(node, out.tool_calls, ran=out.ran)
         if not node.status.is_final:
             node.status = TaskStatus.PENDING
