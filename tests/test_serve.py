@@ -227,6 +227,10 @@ async def test_decisions_and_resumes_that_do_not_fit_are_refused_up_front():
         await _settled(app, run_id)
         wrong = await client.post(f"/runs/{run_id}/approve", json={"request": "nope"})
         assert wrong.status_code == 400 and "no pending request 'nope'" in wrong.json()["detail"]
+        # an edit this endpoint cannot make is refused, never taken as an approval
+        for body in ({"plan": {"tasks": []}}, {"alternatives": []}, {"decision": "edit_plan"}):
+            refused = await client.post(f"/runs/{run_id}/approve", json=body)
+            assert refused.status_code == 422, body
         waiting = await client.post(f"/runs/{run_id}/resume")
         assert waiting.status_code == 409 and "approve or reject" in waiting.json()["detail"]
         assert (await client.post(f"/runs/{run_id}/approve")).status_code == 202

@@ -64,7 +64,13 @@ class RunStarted(BaseModel):
 
 
 class Approval(BaseModel):
-    """A person's approval of what a run waits for (all of it unless ``request`` says)."""
+    """A person's approval of what a run waits for (all of it unless ``request`` says).
+
+    Unknown fields are refused (422): an edit this endpoint cannot make (a plan, its
+    alternatives) must not turn into an approval of what was proposed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     request: str | None = None
     args: dict[str, Any] | None = Field(
@@ -74,6 +80,8 @@ class Approval(BaseModel):
 
 class Rejection(BaseModel):
     """A person's rejection, with why (the executor is told)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
     request: str | None = None
