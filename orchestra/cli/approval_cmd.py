@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import typer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
@@ -23,7 +23,7 @@ from orchestra.core.approval import (
     Reject,
 )
 from orchestra.core.errors import InputError
-from orchestra.core.plan import DraftTask, PlanDraft
+from orchestra.core.plan import DraftTask, PlanDraft, walk_tasks
 from orchestra.observability.terminal import one_line, safe_text
 
 __all__ = [
@@ -64,20 +64,12 @@ def _plan_branch(branch: Tree, tasks: Sequence[DraftTask]) -> None:
 
 
 def _print_alternatives(console: Console, alternatives: Sequence[ProposedAlternative]) -> None:
-    tree = Tree(
-        Text(
-            "alternatives: what a task sent back by the critic becomes, before the planner"
-            " is asked again",
-            style="bold",
-        )
-    )
+    tree = Tree(Text("alternatives, in the order they would be tried", style="bold"))
+    tree.add(Text("what a task the critic sends back becomes before a new plan", style="dim"))
     for n, proposal in enumerate(alternatives, 1):
         branch = tree.add(Text(f"{n}. instead of {one_line(proposal.instead_of)}"))
         _plan_branch(branch, proposal.tasks)
     console.print(tree)
-
-
-_ALTERNATIVES: TypeAdapter[list[ProposedAlternative]] = TypeAdapter(list[ProposedAlternative])
 
 
 def edit_from_json(text: str) -> EditPlan:
@@ -94,8 +86,7 @@ def edit_from_json(text: str) -> EditPlan:
     if not isinstance(data, dict):
         raise InputError('a plan is a JSON object with its tasks under "tasks"')
     given = data.pop("alternatives", None)
-    alternatives = _ALTERNATIVES.validate_python(given) if given is not None else None
-    return EditPlan(plan=PlanDraft.model_validate(data), alternatives=alternatives)
+    return EditPlan.model_validate({"plan": data, "alternatives": given})
 
 
 def plan_text(request: ApprovalRequest) -> str:
@@ -135,6 +126,9 @@ def plan_decision(
     try:
         for task_id in drop:
             plan = plan.without(task_id)
+        if alternatives is not None and drop:  # a dropped task's alternatives go with it
+            left = {t.id for t in walk_tasks(plan.tasks)}
+            alternatives = [a for a in alternatives if a.instead_of in left]
         for item in reword:
             task_id, title = _pair(item, "--reword")
             plan = plan.reworded(task_id, title=title)

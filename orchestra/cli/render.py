@@ -116,19 +116,22 @@ def selection_line(selection: PlanSelection) -> str:
         f"planning {selection.usage.total_tokens} tokens,"
         f" one plan {estimated}{selection.single_shot_usage.total_tokens}"
     )
+    tree = selection.action_tree
+    edit = tree.edit if tree is not None else None
+    edited = f"; a person edited the alternatives: {edit.describe()}" if edit else ""
     if selection.sampling == "alternatives":
-        tree = selection.action_tree
-        alternatives = tree.alternatives if tree is not None else 0
+        alternatives = edit.offered if edit else tree.alternatives if tree is not None else 0
         return (
             f"plan written with {alternatives} alternatives to its tasks in one call (up to"
-            f" {selection.k} ways a task; {len(selection.rejected)} left out); {cost}"
+            f" {selection.k} ways a task; {len(selection.rejected)} left out){edited}; {cost}"
         )
     return (
         f"plan {selection.chosen} chosen by {selection.chosen_by} among"
         f" {len(selection.candidates)} distinct of {selection.k} samples"
         f"{' (one call)' if selection.sampling == 'one_call' else ''}"
         f" ({len(selection.rejected)} rejected)"
-        f"{'; started with the majority at each branch' if selection.start else ''}; {cost}"
+        f"{'; started with the majority at each branch' if selection.start else ''}"
+        f"{edited}; {cost}"
     )
 
 

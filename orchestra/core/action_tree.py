@@ -46,7 +46,7 @@ above apply unchanged; the samples the planner did not write out cost no tokens.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +66,7 @@ __all__ = [
     "MIN_SCORE",
     "ActionTree",
     "Alternative",
+    "AlternativesEdit",
     "Branch",
     "ProposedAlternative",
     "build_action_tree",
@@ -73,6 +74,7 @@ __all__ = [
     "majority_plan",
     "proposal_problem",
     "next_alternative",
+    "own_dependencies",
     "position_of",
     "task_key",
     "with_alternative",
@@ -102,20 +104,29 @@ class Alternative(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
-    """``<task id>~<n>``: how records and events name it (n from 1, most votes first)."""
+    """``<task id>~<n>``: how records and events name it (n from 1, most votes first;
+    those a person gave numbered after the sampled ones)."""
     tasks: list[DraftTask]
     """The replacement as the sample wrote it: one task, or several with their
     dependencies among themselves (and their subtasks)."""
     samples: list[int]
-    """The samples (0-based) that proposed it: its votes."""
+    """The samples (0-based) that proposed it: its votes (none for one a person gave)."""
     score: float | None = None
     """The plan critic's best score among the sampled plans that proposed it (None: no
     critic judged them)."""
+    from_person: bool = False
+    """A person gave it when approving the plan (:class:`AlternativesEdit`); no sample
+    proposed it."""
 
     @property
     def votes(self) -> int:
         """How many samples proposed it."""
         return len(self.samples)
+
+    @property
+    def score_allows(self) -> bool:
+        """Whether its score lets backtracking graft it (none, or :data:`MIN_SCORE` up)."""
+        return self.score is None or self.score >= MIN_SCORE
 
     @property
     def tools(self) -> list[str]:
@@ -141,7 +152,32 @@ class Branch(BaseModel):
     samples: list[int]
     """The samples that contain this task at this place: its votes."""
     alternatives: list[Alternative] = Field(default_factory=list)
-    """What the other samples proposed instead, most votes first."""
+    """What the other samples proposed instead, in the order backtracking tries them
+    when no grounding tells them apart: the plan critic's best score first, then most
+    votes, then the first sample (or the order a person gave them in)."""
+
+
+class AlternativesEdit(BaseModel):
+    """How a person changed the alternatives when approving the plan (``EditPlan``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    offered: int
+    """Alternatives the approval request listed."""
+    kept: int
+    """Of those, how many the run keeps (with their votes and scores)."""
+    given: int
+    """Alternatives the person wrote that no sample had proposed."""
+    dropped: list[str] = Field(default_factory=list)
+    """Why alternatives kept by default (those of tasks the edit left as they were) no
+    longer fit the edited plan, one line each."""
+
+    def describe(self) -> str:
+        """One line: ``"3 kept of 4, 1 given"`` and what was dropped."""
+        line = f"{self.kept} kept of {self.offered}" + (
+            f", {self.given} given" if self.given else ""
+        )
+        return line + (f"; dropped: {'; '.join(self.dropped)}" if self.dropped else "")
 
 
 class ActionTree(BaseModel):
@@ -153,6 +189,8 @@ class ActionTree(BaseModel):
     """Valid samples merged."""
     branches: list[Branch]
     """Every task of the executed plan, all levels, in plan order."""
+    edit: AlternativesEdit | None = None
+    """How a person changed the alternatives before the run (None: as sampled)."""
 
     @property
     def shared(self) -> int:
@@ -167,14 +205,15 @@ class ActionTree(BaseModel):
     def proposed(self) -> list[ProposedAlternative]:
         """The alternatives backtracking may graft, in the planner's format.
 
-        By task in plan order, each task's most votes first; those from plans the plan
-        critic scored below :data:`MIN_SCORE` are left out (they are never grafted).
+        By task in plan order, each task's in the order they would be tried (see
+        :attr:`Branch.alternatives`); those from plans the plan critic scored below
+        :data:`MIN_SCORE` are left out (they are never grafted).
         """
         return [
             ProposedAlternative(instead_of=branch.task_id, tasks=alternative.tasks)
             for branch in self.branches
             for alternative in branch.alternatives
-            if alternative.score is None or alternative.score >= MIN_SCORE
+            if alternative.score_allows
         ]
 
     def branch(self, task_id: str) -> Branch | None:
@@ -232,23 +271,30 @@ def _branches(
     for task in walk_tasks(plan.tasks):
         found = proposals.get(task.id, {})
         ranked = sorted(found.values(), key=lambda p: (-len(p[1]), p[1][0]))
+        alternatives = [
+            Alternative(
+                id=f"{task.id}~{n}",
+                tasks=tasks,
+                samples=samples,
+                score=_best(scores.get(s) for s in samples),
+            )
+            for n, (tasks, samples) in enumerate(ranked, 1)
+        ]
         branches.append(
             Branch(
                 task_id=task.id,
                 parent_id=parents.get(task.id),
                 samples=sorted(votes[task.id]),
-                alternatives=[
-                    Alternative(
-                        id=f"{task.id}~{n}",
-                        tasks=tasks,
-                        samples=samples,
-                        score=_best(scores.get(s) for s in samples),
-                    )
-                    for n, (tasks, samples) in enumerate(ranked, 1)
-                ],
+                alternatives=sorted(alternatives, key=_try_order),
             )
         )
     return branches
+
+
+def _try_order(alternative: Alternative) -> tuple[float, int, int]:
+    """Sort key, first tried first, of alternatives no result tells apart yet."""
+    score = -1.0 if alternative.score is None else alternative.score
+    return (-score, -alternative.votes, alternative.samples[0])
 
 
 def _propose(proposals: _Proposals, task_id: str, tasks: list[DraftTask], sample: int) -> None:
@@ -261,7 +307,7 @@ def _propose(proposals: _Proposals, task_id: str, tasks: list[DraftTask], sample
         kept[signature] = (tasks, [sample])
 
 
-def _own_dependencies(tasks: Sequence[DraftTask]) -> list[DraftTask]:
+def own_dependencies(tasks: Sequence[DraftTask]) -> list[DraftTask]:
     """``tasks`` keeping only their dependencies among themselves (a replacement's)."""
     inside = {t.id for t in tasks}
     return [
@@ -289,8 +335,8 @@ class ProposedAlternative(BaseModel):
 
     def repeats(self, replaced: DraftTask) -> bool:
         """Whether it is ``replaced``, the task it names, written again (ids and spacing aside)."""
-        return plan_signature(_own_dependencies(self.tasks)) == plan_signature(
-            _own_dependencies([replaced])
+        return plan_signature(own_dependencies(self.tasks)) == plan_signature(
+            own_dependencies([replaced])
         )
 
 
@@ -320,26 +366,72 @@ def edited_action_tree(
     before: PlanDraft,
     after: PlanDraft,
     given: Sequence[ProposedAlternative] | None,
-) -> ActionTree | None:
+    fits: Callable[[ProposedAlternative], str | None],
+) -> ActionTree:
     """The action tree of a plan a person edited from ``before`` to ``after``.
 
     ``given`` None keeps the alternatives of the tasks the edit left exactly as they
-    were (same id, text, tools, dependencies and subtasks), in their order, and drops the
-    others; a list (checked by the caller) replaces them all. The result is a written
-    tree (:func:`written_action_tree`): the person's plan and, as samples of one vote,
-    the alternatives kept; None when none is left.
+    were (same id, text, tools, dependencies and subtasks), with their votes, scores and
+    order, but for those ``fits`` finds a problem with in the edited plan (an id the edit
+    took, say), which are dropped and said in :attr:`ActionTree.edit`. A list (checked by
+    the caller) replaces them all and is tried in its order: one that is a kept
+    alternative written again stays that alternative, the others are the person's
+    (:attr:`Alternative.from_person`).
     """
+    old = action_tree or ActionTree(samples=0, branches=[])
+    offered = old.proposed()
+    was = {t.id: t for t in walk_tasks(before.tasks)}
+    same = {t.id for t in walk_tasks(after.tasks) if was.get(t.id) == t}
+    chosen: dict[str, list[Alternative]] = {}
+    dropped: list[str] = []
     if given is None:
-        if action_tree is None:
-            return None
-        was = {t.id: t for t in walk_tasks(before.tasks)}
-        now = {t.id: t for t in walk_tasks(after.tasks)}
-        given = [
-            p
-            for p in action_tree.proposed()
-            if p.instead_of in now and was.get(p.instead_of) == now[p.instead_of]
-        ]
-    return written_action_tree(after, list(given)) if given else None
+        for branch in old.branches:
+            for alternative in branch.alternatives if branch.task_id in same else []:
+                proposal = ProposedAlternative(instead_of=branch.task_id, tasks=alternative.tasks)
+                if (problem := fits(proposal)) is not None:
+                    dropped.append(f"{alternative.id}: {problem}")
+                else:
+                    chosen.setdefault(branch.task_id, []).append(alternative)
+    else:
+        numbers = {b.task_id: len(b.alternatives) for b in old.branches}
+        for proposal in given:
+            tasks = own_dependencies(proposal.tasks)
+            branch = old.branch(proposal.instead_of) if proposal.instead_of in same else None
+            signature = plan_signature(tasks)
+            known = next(
+                (
+                    a
+                    for a in (branch.alternatives if branch else [])
+                    if plan_signature(a.tasks) == signature and a.score_allows
+                ),
+                None,
+            )
+            if known is None:
+                numbers[proposal.instead_of] = n = numbers.get(proposal.instead_of, 0) + 1
+                known = Alternative(
+                    id=f"{proposal.instead_of}~{n}", tasks=tasks, samples=[], from_person=True
+                )
+            chosen.setdefault(proposal.instead_of, []).append(known)
+    parents = {c.id: t.id for t in walk_tasks(after.tasks) for c in t.subtasks}
+    branches = []
+    for task in walk_tasks(after.tasks):
+        kept = old.branch(task.id) if task.id in same else None
+        branches.append(
+            Branch(
+                task_id=task.id,
+                parent_id=parents.get(task.id),
+                samples=kept.samples if kept else [],
+                alternatives=chosen.get(task.id, []),
+            )
+        )
+    every = [a for alternatives in chosen.values() for a in alternatives]
+    edit = AlternativesEdit(
+        offered=len(offered),
+        kept=sum(not a.from_person and a.score_allows for a in every),
+        given=sum(a.from_person for a in every),
+        dropped=dropped,
+    )
+    return ActionTree(samples=old.samples, branches=branches, edit=edit)
 
 
 def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:
@@ -350,7 +442,7 @@ def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraf
     last tasks (as :func:`majority_plan` swaps). A proposal naming no task of the plan
     leaves the plan as it is.
     """
-    swapped = _swapped(plan.tasks, {proposal.instead_of: _own_dependencies(proposal.tasks)})
+    swapped = _swapped(plan.tasks, {proposal.instead_of: own_dependencies(proposal.tasks)})
     return PlanDraft.model_construct(tasks=swapped, keep=None)
 
 
@@ -375,7 +467,7 @@ def written_action_tree(plan: PlanDraft, proposals: Sequence[ProposedAlternative
         for task_id in by_id.keys() - gone:
             votes[task_id].append(sample)
         if not same:
-            _propose(proposed, replaced.id, _own_dependencies(proposal.tasks), sample)
+            _propose(proposed, replaced.id, own_dependencies(proposal.tasks), sample)
     branches = _branches(plan, votes, proposed, {})
     return ActionTree(samples=1 + len(proposals), branches=branches)
 
@@ -460,7 +552,7 @@ def _merge_level(
         if target is not None:
             groups.setdefault(target.id, []).append(task)
     for target_id, tasks in groups.items():
-        _propose(proposals, target_id, _own_dependencies(tasks), sample)
+        _propose(proposals, target_id, own_dependencies(tasks), sample)
 
 
 def _closest(
@@ -536,7 +628,7 @@ def next_alternative(
         a
         for a in branch.alternatives
         if a.id not in spent
-        and (a.score is None or a.score >= MIN_SCORE)
+        and a.score_allows
         and _fits(tree, failed, a)
         and not tried_before(tree, failed, a.draft)
     ]
@@ -544,13 +636,12 @@ def next_alternative(
         return None
     worked = _accepted_tools(tree)
 
-    def rank(alternative: Alternative) -> tuple[int, float, int, int]:
+    def grounded(alternative: Alternative) -> bool:
         tools = alternative.tools
-        grounded = bool(tools) and all(t in worked for t in tools)
-        score = -1.0 if alternative.score is None else alternative.score
-        return (int(grounded), score, alternative.votes, -alternative.samples[0])
+        return bool(tools) and all(t in worked for t in tools)
 
-    return max(left, key=rank)
+    # the branch lists them in try order (score, votes, sample, or a person's order)
+    return next((a for a in left if grounded(a)), left[0])
 
 
 def _fits(tree: TaskTree, failed: TaskNode, alternative: Alternative) -> bool:

@@ -11,17 +11,30 @@ requests) or :class:`EditArgs` (tool-call requests).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from orchestra.core.action_tree import ProposedAlternative, proposal_problem, with_alternative
+from orchestra.core.action_tree import (
+    ProposedAlternative,
+    own_dependencies,
+    proposal_problem,
+    with_alternative,
+)
 from orchestra.core.errors import InputError
-from orchestra.core.plan import MAX_TASKS_PER_LEVEL, PlanDraft, plan_errors, walk_tasks
+from orchestra.core.plan import (
+    MAX_TASKS_PER_LEVEL,
+    PlanDraft,
+    plan_errors,
+    plan_signature,
+    walk_tasks,
+)
 from orchestra.core.statement import TaskStatement
 
 __all__ = [
+    "MAX_ALTERNATIVES_PER_TASK",
     "PLAN_REQUEST_ID",
     "ApprovalRequest",
     "Approve",
@@ -30,6 +43,7 @@ __all__ = [
     "EditArgs",
     "EditPlan",
     "Reject",
+    "alternative_problem",
     "decisions_for",
     "edit_errors",
 ]
@@ -102,8 +116,25 @@ class EditPlan(BaseModel):
     alternatives: list[ProposedAlternative] | None = None
     """The alternatives to keep for backtracking (see :attr:`ApprovalRequest.alternatives`).
     None: those of the tasks the edit left exactly as they were (the others go); a list:
-    these instead (``[]``: none), each standing for a task of the edited plan done as one,
-    depending only on its own tasks, and leaving a valid plan in that task's place."""
+    these instead (``[]``: none), tried in this order, each standing for a task of the
+    edited plan done as one, depending only on its own tasks, and leaving a valid plan in
+    that task's place. An alternative has the keys ``instead_of`` and ``tasks`` only."""
+
+    @field_validator("alternatives", mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, value: object) -> object:
+        if isinstance(value, list):
+            for n, item in enumerate(value, 1):
+                extra = sorted(set(item) - _ALTERNATIVE_KEYS) if isinstance(item, Mapping) else []
+                if extra:
+                    raise ValueError(
+                        f"alternative {n} has unknown key(s) {extra}; an alternative has"
+                        f" {sorted(_ALTERNATIVE_KEYS)}"
+                    )
+        return value
+
+
+_ALTERNATIVE_KEYS = frozenset(ProposedAlternative.model_fields)
 
 
 class EditArgs(BaseModel):
@@ -178,25 +209,62 @@ def _check_fits(
         raise InputError(f"request {request.id!r} is the plan; EditArgs is for tool calls")
 
 
+MAX_ALTERNATIVES_PER_TASK = 7
+"""The most alternatives an :class:`EditPlan` may give one task (as many as the most
+plans a team samples leave: ``plan_samples`` is at most 8)."""
+
+MAX_ERRORS_SAID = 20
+"""Problems an invalid edit lists before ``"and N more"``."""
+
+
 def edit_errors(edit: EditPlan, *, max_depth: int, max_tasks: int) -> list[str]:
     """What is wrong with an edited plan and the alternatives sent with it (empty: valid).
 
     The plan is checked as a planner's (a person may leave a task to be decomposed when
     it is ready); each alternative given as :func:`proposal_problem` checks the planner's,
-    and in its task's place it must leave a valid plan.
+    and in its task's place it must leave a valid plan. A task takes at most
+    :data:`MAX_ALTERNATIVES_PER_TASK`, each once. At most :data:`MAX_ERRORS_SAID`
+    problems are listed, then how many more there are.
     """
-
-    def check(plan: PlanDraft) -> list[str]:
-        return plan_errors(
-            plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True
-        )
-
-    errors = check(edit.plan)
+    errors = _plan_errors(edit.plan, max_depth=max_depth, max_tasks=max_tasks)
     if errors or not edit.alternatives:
         return errors
-    tasks = {t.id: t for t in walk_tasks(edit.plan.tasks)}
+    seen: dict[tuple[str, object], int] = {}
+    per_task: Counter[str] = Counter()
     for n, proposal in enumerate(edit.alternatives, 1):
-        problem = proposal_problem(tasks, proposal)
-        wrong = [problem] if problem else check(with_alternative(edit.plan, proposal))
-        errors.extend(f"alternative {n}: {error}" for error in wrong)
+        key = (proposal.instead_of, plan_signature(own_dependencies(proposal.tasks)))
+        per_task[proposal.instead_of] += 1
+        if key in seen:
+            errors.append(f"alternative {n}: it repeats alternative {seen[key]}")
+        elif per_task[proposal.instead_of] == MAX_ALTERNATIVES_PER_TASK + 1:
+            errors.append(
+                f"alternative {n}: more than {MAX_ALTERNATIVES_PER_TASK} alternatives for"
+                f" {proposal.instead_of!r}"
+            )
+        elif per_task[proposal.instead_of] <= MAX_ALTERNATIVES_PER_TASK:
+            problem = alternative_problem(
+                edit.plan, proposal, max_depth=max_depth, max_tasks=max_tasks
+            )
+            errors.extend(f"alternative {n}: {p}" for p in problem)
+        seen.setdefault(key, n)
+    if len(errors) > MAX_ERRORS_SAID:
+        errors = [*errors[:MAX_ERRORS_SAID], f"and {len(errors) - MAX_ERRORS_SAID} more"]
     return errors
+
+
+def alternative_problem(
+    plan: PlanDraft, proposal: ProposedAlternative, *, max_depth: int, max_tasks: int
+) -> list[str]:
+    """Why ``proposal`` cannot stand in for its task of ``plan`` (empty: it can).
+
+    As :func:`proposal_problem`, and in its task's place it must leave a valid plan.
+    """
+    tasks = {t.id: t for t in walk_tasks(plan.tasks)}
+    problem = proposal_problem(tasks, proposal)
+    if problem is not None:
+        return [problem]
+    return _plan_errors(with_alternative(plan, proposal), max_depth=max_depth, max_tasks=max_tasks)
+
+
+def _plan_errors(plan: PlanDraft, *, max_depth: int, max_tasks: int) -> list[str]:
+    return plan_errors(plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True)

@@ -43,13 +43,14 @@ from orchestra.agents.plan_sampling import sample_plans
 from orchestra.agents.planner import fallback_plan, plan_goal
 from orchestra.agents.refiner import refine_goal
 from orchestra.agents.synthesizer import results_digest
-from orchestra.core.action_tree import ActionTree, edited_action_tree
+from orchestra.core.action_tree import ActionTree, ProposedAlternative, edited_action_tree
 from orchestra.core.approval import (
     PLAN_REQUEST_ID,
     ApprovalRequest,
     DecisionAdapter,
     EditPlan,
     Reject,
+    alternative_problem,
     edit_errors,
 )
 from orchestra.core.branches import missing_note, missing_tasks, partial_digest
@@ -308,12 +309,19 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         message += "; and the task statement"
     out: RunState = {"tree": edited.model_dump(mode="json")}
     if selection:
-        kept = edited_action_tree(action_tree, plan, decision.plan, decision.alternatives)
-        had, has = request.alternatives or [], kept.proposed() if kept else []
-        if has != had:
-            message += f"; alternatives: {len(has)} kept of {len(had)}" + (
-                f", {len(decision.alternatives)} given" if decision.alternatives else ""
+
+        def fits(proposal: ProposedAlternative) -> str | None:
+            problems = alternative_problem(
+                decision.plan,
+                proposal,
+                max_depth=tree.max_depth,
+                max_tasks=tree.max_tasks_per_level,
             )
+            return "; ".join(problems) or None
+
+        kept = edited_action_tree(action_tree, plan, decision.plan, decision.alternatives, fits)
+        if kept.edit and (kept.proposed() != request.alternatives or kept.edit.dropped):
+            message += f"; alternatives: {kept.edit.describe()}"
         updated = PlanSelection.model_validate(selection).model_copy(update={"action_tree": kept})
         out["plan_selection"] = updated.model_dump(mode="json")
     out["notices"] = [emit.notice("plan_edited", message, ROOT_ID)]

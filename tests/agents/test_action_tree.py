@@ -7,7 +7,9 @@ from typing import Any
 
 from orchestra.core.action_tree import (
     ActionTree,
+    ProposedAlternative,
     build_action_tree,
+    edited_action_tree,
     majority_plan,
     next_alternative,
 )
@@ -177,9 +179,12 @@ def test_tasks_outside_the_first_plan_have_no_alternatives():
 def test_the_plan_critics_scores_rank_alternatives_and_rule_out_plans_it_judged_wrong():
     valid = [(0, CHOSEN), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)]
     tree = _run_tree()
-    # the critic liked the split plan better than the recall ones: it goes first
+    # the critic liked the split plan better than the recall ones: it goes first, and is
+    # listed first (ids stay by votes); a person approving the plan sees that order
     action = build_action_tree(valid, [0], {0: 0.9, 2: 0.6, 3: 0.6, 4: 0.8})
-    assert [a.score for a in action.branches[0].alternatives] == [0.6, 0.8]
+    listed = action.branches[0].alternatives
+    assert [(a.id, a.score) for a in listed] == [("prices~2", 0.8), ("prices~1", 0.6)]
+    assert [p.tasks for p in action.proposed()] == [a.tasks for a in listed]
     chosen = next_alternative(action, tree, tree.get("prices"), used=[])
     assert chosen is not None and chosen.id == "prices~2"
     # a plan the critic judged more wrong than right is never grafted: the planner is asked
@@ -227,3 +232,62 @@ def test_a_tie_keeps_the_plans_task_and_a_decomposition_is_rewired():
         ("specs", []),
         ("pick", ["quotes", "specs"]),
     ]
+
+
+# -- a person edits the plan: which alternatives stay, with what they had ---------------
+
+SCORED = build_action_tree(
+    [(0, CHOSEN), (2, RECALL), (3, RECALL_AGAIN), (4, SPLIT)], [0], {0: 0.9, 2: 0.6, 3: 0.6, 4: 0.8}
+)
+
+
+def _fits_all(proposal: ProposedAlternative) -> str | None:
+    return None
+
+
+def test_an_edit_keeps_the_alternatives_of_untouched_tasks_with_their_votes_and_scores():
+    same = edited_action_tree(SCORED, CHOSEN, CHOSEN, None, _fits_all)
+    assert same.branches == SCORED.branches  # resending the plan changes nothing
+    assert same.edit is not None and (same.edit.offered, same.edit.kept, same.edit.given) == (
+        2,
+        2,
+        0,
+    )
+    reworded = CHOSEN.reworded("specs", title="Compare the specs in a table")
+    kept = edited_action_tree(SCORED, CHOSEN, reworded, None, _fits_all)
+    assert kept.branch("prices") == SCORED.branch("prices")
+    specs = kept.branch("specs")
+    assert specs is not None and specs.samples == []  # a person's wording: no sample's
+
+
+def test_a_kept_alternative_that_no_longer_fits_the_edited_plan_is_dropped_and_said():
+    def fits(proposal: ProposedAlternative) -> str | None:
+        ids = {t.id for t in proposal.tasks}
+        return "task id 'shops' is used more than once" if "shops" in ids else None
+
+    edited = CHOSEN.with_task(PlanDraft.model_validate(plan(_task("shops", "Shops"))).tasks[0])
+    kept = edited_action_tree(SCORED, CHOSEN, edited, None, fits)
+    assert [a.id for a in kept.branch("prices").alternatives] == ["prices~1"]  # type: ignore[union-attr]
+    assert kept.edit is not None and kept.edit.dropped == [
+        "prices~2: task id 'shops' is used more than once"
+    ]
+    assert "1 kept of 2; dropped: prices~2" in kept.edit.describe()
+
+
+def test_alternatives_a_person_lists_are_tried_in_that_order_keeping_known_ones_scores():
+    offered = SCORED.proposed()  # split (0.8) first, then recall (0.6)
+    same = edited_action_tree(SCORED, CHOSEN, CHOSEN, offered, _fits_all)
+    assert same.branches == SCORED.branches
+    new = ProposedAlternative(
+        instead_of="prices", tasks=_draft(_task("ask", "Ask a dealer for the prices")).tasks
+    )
+    turned = edited_action_tree(SCORED, CHOSEN, CHOSEN, [new, offered[1]], _fits_all)
+    listed = turned.branch("prices").alternatives  # type: ignore[union-attr]
+    assert [(a.id, a.score, a.votes, a.from_person) for a in listed] == [
+        ("prices~3", None, 0, True),
+        ("prices~1", 0.6, 2, False),
+    ]
+    tree = _run_tree()
+    chosen = next_alternative(turned, tree, tree.get("prices"), used=[])
+    assert chosen is not None and chosen.id == "prices~3"  # the person's order, not scores
+    assert turned.edit is not None and turned.edit.describe() == "1 kept of 2, 1 given"

@@ -12,10 +12,16 @@ from rich.console import Console
 
 from orchestra import ConfigError, InputError, PlanningError, RunStatus
 from orchestra.agents.planner import plan_goal_with_alternatives
-from orchestra.cli.approval_cmd import edit_from_json, plan_text, print_pending
-from orchestra.cli.render import print_record
+from orchestra.cli.approval_cmd import edit_from_json, plan_decision, plan_text, print_pending
+from orchestra.cli.render import print_record, selection_line
 from orchestra.core.action_tree import ProposedAlternative, with_alternative, written_action_tree
-from orchestra.core.approval import ApprovalRequest, Approve, EditPlan
+from orchestra.core.approval import (
+    MAX_ALTERNATIVES_PER_TASK,
+    ApprovalRequest,
+    Approve,
+    EditPlan,
+    edit_errors,
+)
 from orchestra.core.events import Replanned
 from orchestra.core.plan import PlanDraft
 from orchestra.core.tree import TaskTree
@@ -356,8 +362,23 @@ async def test_alternatives_a_person_gives_replace_the_planners_and_are_checked(
         "alt-given", decisions=edit(_instead("find", ASK)), on_event=events.append
     )
     assert done.status is RunStatus.SUCCEEDED
-    assert _grafted(events) == [("find", "find~1", ["ask"])]  # the person's, not the planner's
+    # the person's (numbered after the planner's find~1, which it replaced)
+    assert _grafted(events) == [("find", "find~2", ["ask"])]
     assert len(model.calls_for("planner")) == 1
+    tree = done.plan_selection.action_tree if done.plan_selection else None
+    assert tree is not None and tree.edit is not None
+    assert (tree.edit.offered, tree.edit.kept, tree.edit.given) == (1, 0, 1)
+    [alternative] = tree.branch("find").alternatives  # type: ignore[union-attr]
+    assert alternative.from_person and alternative.samples == []
+    # the record says who wrote what: the planner 1, the person replaced it
+    assert team.history is not None
+    stored = team.history.get("alt-given")
+    assert stored.record is not None and stored.record.plan_selection is not None
+    line = selection_line(stored.record.plan_selection)
+    assert "plan written with 1 alternatives" in line
+    assert "a person edited the alternatives: 0 kept of 1, 1 given" in line
+    html = render_report(stored)
+    assert "data-alternatives-edit" in html and ">a person<" in html
 
 
 async def test_a_team_that_does_not_sample_plans_takes_no_alternatives():
@@ -404,3 +425,58 @@ def test_the_plan_and_its_alternatives_round_trip_through_the_editors_json():
     print_pending(console, [request])
     shown = console.export_text()
     assert "alternatives" in shown and "1. instead of find" in shown and "Search shops" in shown
+
+
+def test_given_alternatives_are_bounded_each_once_and_with_known_keys_only():
+    shown = PlanDraft.model_validate(plan(FIND, SPECS, PICK))
+
+    def errors(*alternatives: dict[str, Any]) -> list[str]:
+        edit = EditPlan(plan=shown, alternatives=list(alternatives))  # type: ignore[arg-type]
+        return edit_errors(edit, max_depth=3, max_tasks=8)
+
+    assert errors(_instead("find", ASK), _instead("find", {**ASK, "id": "ask2"})) == [
+        "alternative 2: it repeats alternative 1"  # the same task under another id
+    ]
+    many = [
+        _instead("find", subtask(f"way{n}", f"Way {n}", f"Find the prices way {n}."))
+        for n in range(MAX_ALTERNATIVES_PER_TASK + 3)
+    ]
+    assert errors(*many) == [
+        f"alternative {MAX_ALTERNATIVES_PER_TASK + 1}: more than"
+        f" {MAX_ALTERNATIVES_PER_TASK} alternatives for 'find'"
+    ]
+    # however many are wrong, the message stays short
+    wrong = errors(*[_instead(f"nope{n}", ASK) for n in range(1000)])
+    assert len(wrong) == 21 and wrong[-1] == "and 980 more"
+    with pytest.raises(ValueError, match=r"alternative 1 has unknown key\(s\) \['votes'\]"):
+        EditPlan(plan=shown, alternatives=[{**_instead("find", ASK), "votes": 2}])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="unknown key"):
+        edit_from_json(json.dumps({**plan(FIND, SPECS, PICK), "alternatives": [{"instead": 1}]}))
+
+
+def test_dropping_a_task_on_the_command_line_drops_its_alternatives_too(tmp_path):
+    request = ApprovalRequest(
+        id="plan",
+        kind="plan",
+        task_id="root",
+        summary="a plan of 3 task(s) for the goal",
+        plan=PlanDraft.model_validate(plan(FIND, SPECS, PICK)),
+        alternatives=[
+            ProposedAlternative.model_validate(_instead("find", SEARCH)),
+            ProposedAlternative.model_validate(_instead("specs", ASK)),
+        ],
+    )
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan_text(request))
+    assert request.plan is not None
+    decision = plan_decision(request.plan, plan_file=plan_file, drop=["find"])
+    assert isinstance(decision, EditPlan)
+    assert [t.id for t in decision.plan.tasks] == ["specs", "pick"]
+    assert decision.alternatives == request.alternatives[1:]  # type: ignore[index]
+    assert edit_errors(decision, max_depth=3, max_tasks=8) == []
+
+    console = Console(record=True, width=80)  # a plain terminal: nothing is cut
+    print_pending(console, [request])
+    shown = console.export_text()
+    assert "alternatives, in the order they would be tried" in shown
+    assert "what a task the critic sends back becomes before a new plan" in shown
