@@ -396,12 +396,12 @@ def edited_action_tree(
         numbers = {b.task_id: len(b.alternatives) for b in old.branches}
         for proposal in given:
             tasks = own_dependencies(proposal.tasks)
-            branch = old.branch(proposal.instead_of) if proposal.instead_of in same else None
+            found = old.branch(proposal.instead_of) if proposal.instead_of in same else None
             signature = plan_signature(tasks)
             known = next(
                 (
                     a
-                    for a in (branch.alternatives if branch else [])
+                    for a in (found.alternatives if found else [])
                     if plan_signature(a.tasks) == signature and a.score_allows
                 ),
                 None,
