@@ -30,6 +30,10 @@ fixed rule and without a model call:
 3. then the plan critic's best score of the sampled plans that proposed it;
 4. then votes; then the sample that proposed it first.
 
+Rules 3 and 4 are the order each branch lists its alternatives in (what a person
+approving the plan sees); when a person gives the alternatives (:func:`edited_action_tree`)
+their order replaces 3 and 4.
+
 When nothing has been accepted yet and no critic judged the samples (one distinct
 plan, or votes chose), that is votes alone. The plan the run starts with is plan
 selection's choice; when votes chose it, :func:`majority_plan` first swaps each of its
@@ -265,7 +269,7 @@ def _branches(
     proposals: _Proposals,
     scores: Mapping[int, float | None],
 ) -> list[Branch]:
-    """The plan's tasks, all levels, with their votes and alternatives (most votes first)."""
+    """The plan's tasks, all levels, with their votes and alternatives (in try order)."""
     branches: list[Branch] = []
     parents = {c.id: t.id for t in walk_tasks(plan.tasks) for c in t.subtasks}
     for task in walk_tasks(plan.tasks):
