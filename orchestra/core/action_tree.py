@@ -229,9 +229,22 @@ class ActionTree(BaseModel):
 
     @classmethod
     def from_selection_data(cls, data: dict[str, Any] | None) -> ActionTree | None:
-        """The action tree kept in a plan selection's state data (``RunState``), if any."""
-        tree = (data or {}).get("action_tree")
-        return cls.model_validate(tree) if tree else None
+        """The action tree kept in a plan selection's state data (``RunState``), if any.
+
+        A sampled tree's alternatives come in try order (a run checkpointed before they
+        were kept in that order lists them most votes first); a person's order is kept.
+        """
+        found = (data or {}).get("action_tree")
+        if not found:
+            return None
+        tree = cls.model_validate(found)
+        if tree.edit is not None:
+            return tree
+        branches = [
+            b.model_copy(update={"alternatives": sorted(b.alternatives, key=_try_order)})
+            for b in tree.branches
+        ]
+        return tree.model_copy(update={"branches": branches})
 
 
 def build_action_tree(

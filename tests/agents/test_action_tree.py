@@ -120,6 +120,12 @@ def test_the_action_tree_is_kept_with_the_plan_selection_as_json():
     )
     data = selection.model_dump(mode="json")
     assert ActionTree.from_selection_data(data) == tree
+    # a run checkpointed when branches listed most votes first is read in try order
+    scored = build_action_tree([(0, CHOSEN), (2, RECALL), (4, SPLIT)], [0], {2: 0.6, 4: 0.8})
+    old = scored.model_dump(mode="json")
+    old["branches"][0]["alternatives"].reverse()
+    read = ActionTree.from_selection_data({"action_tree": old})
+    assert read == scored and [a.score for a in read.branches[0].alternatives] == [0.8, 0.6]
     assert ActionTree.from_selection_data(None) is None
     assert ActionTree.from_selection_data({"k": 3}) is None  # a run from before it existed
 
