@@ -7,8 +7,9 @@ roles, dispatch, executors, critic, synthesizer) and (b) through a bare LangGrap
 written by hand for this: a planner call, then waves of ``Send`` to a ``step`` node that
 makes the executor's model call, the tool call and the critic's call (the replay's role
 finishes on its tool's result, ``Role(finish_on_tool=True)``, so neither makes a second
-executor call), then a synthesizer call. Both use the same scripted model, the same stub
-tools and the same replies, with tool latency 0, so what differs is the framework.
+executor call), then a synthesizer call and the critic's call on the answer. Both use
+the same scripted model, the same stub tools and the same replies, with tool latency 0,
+so what differs is the framework.
 
 Reported, from R repetitions of every record in one process (interleaved):
 
@@ -51,7 +52,7 @@ class _Bare(TypedDict, total=False):
     answer: str
 
 
-def bare_graph(record: DagRecord) -> Any:
+def bare_graph(record: DagRecord) -> tuple[Any, StubCalls, ScriptedNodeCalls]:
     """A LangGraph graph making the calls orchestra makes for ``record``, and no more."""
     calls = StubCalls()
     tools = {t.name: t for t in stub_tools(record, {n.id: 0.0 for n in record.nodes}, calls)}
@@ -87,6 +88,11 @@ def bare_graph(record: DagRecord) -> Any:
         reply = await nodes.model.ainvoke(
             [HumanMessage(content="Answer.")], config=scripted_config("synthesizer")
         )
+        # orchestra's critic checks the answer too (one call a run, on by default)
+        verdict = await nodes.model.ainvoke(
+            [HumanMessage(content=f"Judge: {reply.text}")], config=scripted_config("critic")
+        )
+        json.loads(verdict.text)
         return {"answer": reply.text}
 
     graph = StateGraph(_Bare)
@@ -99,24 +105,34 @@ def bare_graph(record: DagRecord) -> Any:
     graph.add_edge("step", "join")
     graph.add_conditional_edges("join", route, ["step", "synthesize"])
     graph.add_edge("synthesize", END)
-    return graph.compile(), calls
+    return graph.compile(), calls, nodes
 
 
 async def time_bare(record: DagRecord) -> float:
     """Seconds of one bare run (graph built before the clock starts)."""
-    graph, calls = bare_graph(record)
+    return (await _bare_run(record))[0]
+
+
+async def _bare_run(record: DagRecord) -> tuple[float, int]:
+    """Seconds of one bare run and the model calls it made."""
+    graph, calls, nodes = bare_graph(record)
     start = time.perf_counter()
     await graph.ainvoke({}, config={"recursion_limit": 10_000})
     elapsed = time.perf_counter() - start
     assert len(calls.outputs) == len(record.nodes), "the bare graph skipped a node"
-    return elapsed
+    return elapsed, len(nodes.model.calls)
 
 
 async def time_orchestra(record: DagRecord) -> float:
     """Seconds of one orchestra run (the team built before the clock starts)."""
+    return (await _orchestra_run(record))[0]
+
+
+async def _orchestra_run(record: DagRecord) -> tuple[float, int]:
+    """Seconds of one orchestra run and the model calls it made."""
     done = await replay_record(record, LatencySpec("fixed", 0.0))
     assert done.exactly_once and done.order_ok, done.problems
-    return done.run_s
+    return done.run_s, sum(u.model_calls for u in done.usage_by_agent.values())
 
 
 def _slope(sizes: list[int], seconds: list[float]) -> float:
@@ -130,8 +146,12 @@ async def measure(records: list[DagRecord], reps: int) -> dict[str, Any]:
     orch: list[list[float]] = [[] for _ in records]
     bare: list[list[float]] = [[] for _ in records]
     for record in records[:3]:  # warm up imports, caches and the scripted model's parsers
-        await time_bare(record)
-        await time_orchestra(record)
+        _, bare_calls = await _bare_run(record)
+        _, orchestra_calls = await _orchestra_run(record)
+        assert bare_calls == orchestra_calls, (
+            f"{record.id}: the bare graph made {bare_calls} model calls, orchestra"
+            f" {orchestra_calls}: they no longer do the same work"
+        )
     slopes_o, slopes_b = [], []
     for _ in range(reps):
         run_o, run_b = [], []
