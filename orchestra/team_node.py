@@ -11,8 +11,12 @@ checkpointer and thread:
   none);
 * when the team waits for a person, the node calls LangGraph's ``interrupt`` with the
   pending requests (``{"run_id", "pending": [...]}``): the parent graph stops with that
-  interrupt, and ``Command(resume={request_id: {"decision": "approve"}, ...})`` (or one
-  decision for every request) goes on, as many rounds as the team asks;
+  interrupt, and ``Command(resume={request_id: {"decision": "approve"}, ...})``, naming
+  every pending request, goes on, as many rounds as the team asks; an answer the team
+  would refuse (not a decision for every pending request, or one that does not fit its
+  request: an invalid edited plan, ``edit_plan`` for a tool call, ``edit_args`` for the
+  plan) is not passed on: the node interrupts again with the same requests and an
+  ``error`` saying why;
 * its events reach the parent's ``stream_mode="custom"`` stream, as JSON, named under the
   node's run.
 """
@@ -28,7 +32,7 @@ from langgraph.constants import CONFIG_KEY_CHECKPOINTER
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from orchestra.core.approval import ApprovalRequest, Decision, DecisionAdapter
+from orchestra.core.approval import ApprovalRequest, Decision, DecisionAdapter, decisions_for
 from orchestra.core.errors import InputError
 from orchestra.core.events import EventBase
 from orchestra.core.record import RunStatus
@@ -84,9 +88,12 @@ def team_node(
             }
             decisions = None
             while decisions is None:
-                # A node re-runs from its start on every resume: answers to earlier rounds
-                # (or unusable ones, said in the next interrupt) come first; ask on.
-                decisions, problem = _decisions(result.pending, interrupt(waiting))
+                # A node re-runs from its start on every resume, and LangGraph hands its
+                # interrupts the resume values in order: answers to earlier rounds (or
+                # refused ones, said in the next interrupt) come first; ask on. The same
+                # answer to the same requests is refused the same way on every re-run, so
+                # the interrupts line up with their answers.
+                decisions, problem = _decisions(team, result.pending, interrupt(waiting))
                 waiting["error"] = problem
         update: dict[str, Any] = {output: result.output}
         if run_id_key is not None:
@@ -98,12 +105,14 @@ def team_node(
 
 
 def _decisions(
-    pending: list[ApprovalRequest], answer: object
+    team: Team[Any], pending: list[ApprovalRequest], answer: object
 ) -> tuple[dict[str, Decision] | None, str | None]:
     """The decisions a resume value holds for ``pending``, or None and what was wrong.
 
     A mapping naming other requests is an earlier round's answer (no error); anything
-    else that is not a decision for every pending request is said back to the person.
+    else that is not a decision for every pending request, each fitting its request as
+    the team checks it (:func:`~orchestra.core.approval.decisions_for`, under the team's
+    limits), is said back to the person.
     """
     ids = [r.id for r in pending]
     usage = (
@@ -115,6 +124,14 @@ def _decisions(
     if not set(ids) <= {str(k) for k in answer}:
         return None, None
     try:
-        return {rid: DecisionAdapter.validate_python(answer[rid]) for rid in ids}, None
+        given = {rid: DecisionAdapter.validate_python(answer[rid]) for rid in ids}
     except ValidationError as exc:
         return None, f"{usage}; a decision is not valid: {exc.errors()[0]['msg']}"
+    limits = team.runtime.limits
+    try:
+        checked = decisions_for(
+            pending, given, max_depth=limits.max_depth, max_tasks=limits.max_tasks_per_level
+        )
+    except InputError as exc:  # passed on, the team would raise it on every resume
+        return None, str(exc)
+    return checked, None
