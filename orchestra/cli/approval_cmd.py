@@ -85,6 +85,12 @@ def edit_from_json(text: str) -> EditPlan:
     data = json.loads(text)
     if not isinstance(data, dict):
         raise InputError('a plan is a JSON object with its tasks under "tasks"')
+    unknown = sorted(set(data) - {"tasks", "keep", "alternatives"})
+    if unknown:
+        raise InputError(
+            f'unknown key(s) {unknown}: a plan has "tasks" (and "keep"), with its'
+            ' alternatives under "alternatives"'
+        )
     given = data.pop("alternatives", None)
     return EditPlan.model_validate({"plan": data, "alternatives": given})
 

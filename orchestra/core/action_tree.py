@@ -67,6 +67,7 @@ from orchestra.core.surgery import sinks, tried_before
 from orchestra.core.tree import TaskNode, TaskStatus, TaskTree
 
 __all__ = [
+    "MAX_DROPPED_SAID",
     "MIN_SCORE",
     "ActionTree",
     "Alternative",
@@ -169,19 +170,32 @@ class AlternativesEdit(BaseModel):
     offered: int
     """Alternatives the approval request listed."""
     kept: int
-    """Of those, how many the run keeps (with their votes and scores)."""
+    """Of those, how many the run keeps (with their ids, votes and scores)."""
     given: int
-    """Alternatives the person wrote that no sample had proposed."""
-    dropped: list[str] = Field(default_factory=list)
-    """Why alternatives kept by default (those of tasks the edit left as they were) no
-    longer fit the edited plan, one line each."""
+    """Alternatives the person wrote that were not offered as written."""
+    reordered: bool = False
+    """The person listed the kept ones in another order (the order they are tried in)."""
+    dropped: int = 0
+    """Offered alternatives the run no longer keeps by default (``alternatives`` None):
+    their task was dropped or edited, or they no longer fit the edited plan."""
+    why_dropped: list[str] = Field(default_factory=list)
+    """``"<id>: <why>"`` for the first :data:`MAX_DROPPED_SAID` of them."""
 
     def describe(self) -> str:
-        """One line: ``"3 kept of 4, 1 given"`` and what was dropped."""
-        line = f"{self.kept} kept of {self.offered}" + (
-            f", {self.given} given" if self.given else ""
-        )
-        return line + (f"; dropped: {'; '.join(self.dropped)}" if self.dropped else "")
+        """One line: ``"1 kept of 3, 1 given; 1 dropped: find~1: task 'find' was edited"``."""
+        line = f"{self.kept} kept of {self.offered}"
+        line += f", {self.given} given" if self.given else ""
+        line += ", in a new order" if self.reordered else ""
+        if self.dropped:
+            shown = self.why_dropped[:3]
+            more = self.dropped - len(shown)
+            line += f"; {self.dropped} dropped: " + "; ".join(shown)
+            line += f"; and {more} more" if more else ""
+        return line
+
+
+MAX_DROPPED_SAID = 20
+"""Reasons :attr:`AlternativesEdit.dropped` keeps before ``"and N more"``."""
 
 
 class ActionTree(BaseModel):
@@ -387,41 +401,40 @@ def edited_action_tree(
 ) -> ActionTree:
     """The action tree of a plan a person edited from ``before`` to ``after``.
 
-    ``given`` None keeps the alternatives of the tasks the edit left exactly as they
-    were (same id, text, tools, dependencies and subtasks), with their votes, scores and
-    order, but for those ``fits`` finds a problem with in the edited plan (an id the edit
-    took, say), which are dropped and said in :attr:`ActionTree.edit`. A list (checked by
-    the caller) replaces them all and is tried in its order: one that is a kept
-    alternative written again stays that alternative, the others are the person's
-    (:attr:`Alternative.from_person`).
+    Only the alternatives the person was offered (:meth:`ActionTree.proposed`) can stay.
+    ``given`` None keeps those of the tasks the edit left as they were (the same task,
+    whatever it now waits for: an alternative takes its task's prerequisites), with
+    their ids, votes, scores and order, but for those ``fits`` finds a problem with in the
+    edited plan (an id the edit took, say); the others are dropped, each said in
+    :attr:`ActionTree.edit`. A list (checked by the caller) replaces them all and is tried
+    in its order: one that is an offered alternative written again exactly stays that
+    alternative, the others are the person's (:attr:`Alternative.from_person`).
+    ``edit`` is None when the person changed nothing about them.
     """
     old = action_tree or ActionTree(samples=0, branches=[])
-    offered = old.proposed()
-    was = {t.id: t for t in walk_tasks(before.tasks)}
-    same = {t.id for t in walk_tasks(after.tasks) if was.get(t.id) == t}
+    offered = [(b.task_id, a) for b in old.branches for a in b.alternatives if a.score_allows]
+    was = {t.id: _own_part(t) for t in walk_tasks(before.tasks)}
+    now = {t.id: _own_part(t) for t in walk_tasks(after.tasks)}
     chosen: dict[str, list[Alternative]] = {}
     dropped: list[str] = []
     if given is None:
-        for branch in old.branches:
-            for alternative in branch.alternatives if branch.task_id in same else []:
-                proposal = ProposedAlternative(instead_of=branch.task_id, tasks=alternative.tasks)
-                if (problem := fits(proposal)) is not None:
-                    dropped.append(f"{alternative.id}: {problem}")
-                else:
-                    chosen.setdefault(branch.task_id, []).append(alternative)
+        for task_id, alternative in offered:
+            if task_id not in now:
+                problem: str | None = f"task {task_id!r} was dropped"
+            elif was.get(task_id) != now[task_id]:
+                problem = f"task {task_id!r} was edited"
+            else:
+                problem = fits(ProposedAlternative(instead_of=task_id, tasks=alternative.tasks))
+            if problem is None:
+                chosen.setdefault(task_id, []).append(alternative)
+            else:
+                dropped.append(f"{alternative.id}: {problem}")
     else:
         numbers = {b.task_id: len(b.alternatives) for b in old.branches}
         for proposal in given:
             tasks = own_dependencies(proposal.tasks)
-            found = old.branch(proposal.instead_of) if proposal.instead_of in same else None
-            signature = plan_signature(tasks)
             known = next(
-                (
-                    a
-                    for a in (found.alternatives if found else [])
-                    if plan_signature(a.tasks) == signature and a.score_allows
-                ),
-                None,
+                (a for t, a in offered if t == proposal.instead_of and a.tasks == tasks), None
             )
             if known is None:
                 numbers[proposal.instead_of] = n = numbers.get(proposal.instead_of, 0) + 1
@@ -432,7 +445,7 @@ def edited_action_tree(
     parents = {c.id: t.id for t in walk_tasks(after.tasks) for c in t.subtasks}
     branches = []
     for task in walk_tasks(after.tasks):
-        kept = old.branch(task.id) if task.id in same else None
+        kept = old.branch(task.id) if was.get(task.id) == now[task.id] else None
         branches.append(
             Branch(
                 task_id=task.id,
@@ -441,14 +454,30 @@ def edited_action_tree(
                 alternatives=chosen.get(task.id, []),
             )
         )
-    every = [a for alternatives in chosen.values() for a in alternatives]
+    now_ids = {t: [a.id for a in alternatives] for t, alternatives in chosen.items()}
+    offered_ids: dict[str, list[str]] = {}
+    for task_id, alternative in offered:
+        offered_ids.setdefault(task_id, []).append(alternative.id)
+    if now_ids == offered_ids:
+        return ActionTree(samples=old.samples, branches=branches)
+    everyone = {i for ids in offered_ids.values() for i in ids}
+    stayed = {t: [i for i in ids if i in everyone] for t, ids in now_ids.items()}
     edit = AlternativesEdit(
         offered=len(offered),
-        kept=sum(not a.from_person and a.score_allows for a in every),
-        given=sum(a.from_person for a in every),
-        dropped=dropped,
+        kept=sum(len(ids) for ids in stayed.values()),
+        given=sum(len(ids) for ids in now_ids.values()) - sum(len(i) for i in stayed.values()),
+        reordered=any(
+            ids != [i for i in offered_ids.get(t, []) if i in ids] for t, ids in stayed.items()
+        ),
+        dropped=len(dropped),
+        why_dropped=dropped[:MAX_DROPPED_SAID],
     )
     return ActionTree(samples=old.samples, branches=branches, edit=edit)
+
+
+def _own_part(task: DraftTask) -> DraftTask:
+    """``task`` without what it waits for: what its alternatives stand in for."""
+    return task.model_copy(update={"depends_on": []})
 
 
 def with_alternative(plan: PlanDraft, proposal: ProposedAlternative) -> PlanDraft:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from orchestra.core.action_tree import (
     ProposedAlternative,
@@ -26,6 +26,7 @@ from orchestra.core.action_tree import (
 from orchestra.core.errors import InputError
 from orchestra.core.plan import (
     MAX_TASKS_PER_LEVEL,
+    DraftTask,
     PlanDraft,
     plan_errors,
     plan_signature,
@@ -89,7 +90,7 @@ class ApprovalRequest(BaseModel):
 class Approve(BaseModel):
     """Go on as proposed."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     decision: Literal["approve"] = "approve"
 
 
@@ -100,15 +101,19 @@ class Reject(BaseModel):
     and the task's executor is told so and why.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     decision: Literal["reject"] = "reject"
     reason: str = Field(min_length=1)
 
 
 class EditPlan(BaseModel):
-    """Go on with this plan instead (validated like a planner's: ids, dependencies, depth)."""
+    """Go on with this plan instead (validated like a planner's: ids, dependencies, depth).
 
-    model_config = ConfigDict(frozen=True)
+    Given as data, it is read strictly: a key the edit, the plan, a task or an
+    alternative does not have is refused, not ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
     decision: Literal["edit_plan"] = "edit_plan"
     plan: PlanDraft
     statement: TaskStatement | None = None
@@ -120,27 +125,51 @@ class EditPlan(BaseModel):
     edited plan done as one, depending only on its own tasks, and leaving a valid plan in
     that task's place. An alternative has the keys ``instead_of`` and ``tasks`` only."""
 
-    @field_validator("alternatives", mode="before")
+    @model_validator(mode="before")
     @classmethod
     def _no_unknown_keys(cls, value: object) -> object:
-        if isinstance(value, list):
-            for n, item in enumerate(value, 1):
-                extra = sorted(set(item) - _ALTERNATIVE_KEYS) if isinstance(item, Mapping) else []
-                if extra:
-                    raise ValueError(
-                        f"alternative {n} has unknown key(s) {extra}; an alternative has"
-                        f" {sorted(_ALTERNATIVE_KEYS)}"
-                    )
+        # a person's typo ("alternative": [] for none) must not pass as "keep the defaults"
+        if isinstance(value, Mapping):
+            problem = _unknown_keys(value, cls.model_fields, "the edit")
+            plan = value.get("plan")
+            if problem is None and isinstance(plan, Mapping):
+                problem = _unknown_keys(plan, PlanDraft.model_fields, "the plan")
+                problem = problem or _unknown_task_keys(plan.get("tasks"), "the plan's")
+            alternatives = value.get("alternatives")
+            for n, item in enumerate(alternatives if isinstance(alternatives, list) else [], 1):
+                if problem is None and isinstance(item, Mapping):
+                    where = f"alternative {n}"
+                    problem = _unknown_keys(item, ProposedAlternative.model_fields, where)
+                    problem = problem or _unknown_task_keys(item.get("tasks"), f"{where}'s")
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
 
-_ALTERNATIVE_KEYS = frozenset(ProposedAlternative.model_fields)
+def _unknown_keys(data: Mapping[Any, Any], known: Mapping[str, Any], where: str) -> str | None:
+    extra = sorted(str(k) for k in data if k not in known)
+    if not extra:
+        return None
+    return f"{where} has unknown key(s) {extra}; it has {sorted(known)}"
+
+
+def _unknown_task_keys(tasks: object, whose: str) -> str | None:
+    """The first task (any level) with a key a task does not have, said, or None."""
+    for n, task in enumerate(tasks if isinstance(tasks, list) else [], 1):
+        if isinstance(task, Mapping):
+            name = f"{whose} task {n}" + (f" ({task['id']!r})" if "id" in task else "")
+            problem = _unknown_keys(task, DraftTask.model_fields, name)
+            if problem is None:
+                problem = _unknown_task_keys(task.get("subtasks"), f"{name}:")
+            if problem is not None:
+                return problem
+    return None
 
 
 class EditArgs(BaseModel):
     """Make the tool call with these arguments instead (validated like the model's)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     decision: Literal["edit_args"] = "edit_args"
     args: dict[str, Any]
 
@@ -229,14 +258,18 @@ def edit_errors(edit: EditPlan, *, max_depth: int, max_tasks: int) -> list[str]:
     errors = _plan_errors(edit.plan, max_depth=max_depth, max_tasks=max_tasks)
     if errors or not edit.alternatives:
         return errors
+    # told apart as re-plans are (plan_signature: text and shape, not ids or tools): a
+    # second one the same would never be grafted, as a plan already tried
     seen: dict[tuple[str, object], int] = {}
     per_task: Counter[str] = Counter()
     for n, proposal in enumerate(edit.alternatives, 1):
         key = (proposal.instead_of, plan_signature(own_dependencies(proposal.tasks)))
-        per_task[proposal.instead_of] += 1
         if key in seen:
             errors.append(f"alternative {n}: it repeats alternative {seen[key]}")
-        elif per_task[proposal.instead_of] == MAX_ALTERNATIVES_PER_TASK + 1:
+            continue
+        seen[key] = n
+        per_task[proposal.instead_of] += 1
+        if per_task[proposal.instead_of] == MAX_ALTERNATIVES_PER_TASK + 1:
             errors.append(
                 f"alternative {n}: more than {MAX_ALTERNATIVES_PER_TASK} alternatives for"
                 f" {proposal.instead_of!r}"
@@ -246,7 +279,6 @@ def edit_errors(edit: EditPlan, *, max_depth: int, max_tasks: int) -> list[str]:
                 edit.plan, proposal, max_depth=max_depth, max_tasks=max_tasks
             )
             errors.extend(f"alternative {n}: {p}" for p in problem)
-        seen.setdefault(key, n)
     if len(errors) > MAX_ERRORS_SAID:
         errors = [*errors[:MAX_ERRORS_SAID], f"and {len(errors) - MAX_ERRORS_SAID} more"]
     return errors

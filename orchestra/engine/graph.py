@@ -320,7 +320,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
             return "; ".join(problems) or None
 
         kept = edited_action_tree(action_tree, plan, decision.plan, decision.alternatives, fits)
-        if kept.edit and (kept.proposed() != request.alternatives or kept.edit.dropped):
+        if kept.edit:
             message += f"; alternatives: {kept.edit.describe()}"
         updated = PlanSelection.model_validate(selection).model_copy(update={"action_tree": kept})
         out["plan_selection"] = updated.model_dump(mode="json")

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestra.core.action_tree import (
+    MAX_DROPPED_SAID,
     ActionTree,
+    AlternativesEdit,
     ProposedAlternative,
     build_action_tree,
     edited_action_tree,
@@ -253,17 +255,19 @@ def _fits_all(proposal: ProposedAlternative) -> str | None:
 
 def test_an_edit_keeps_the_alternatives_of_untouched_tasks_with_their_votes_and_scores():
     same = edited_action_tree(SCORED, CHOSEN, CHOSEN, None, _fits_all)
-    assert same.branches == SCORED.branches  # resending the plan changes nothing
-    assert same.edit is not None and (same.edit.offered, same.edit.kept, same.edit.given) == (
-        2,
-        2,
-        0,
-    )
-    reworded = CHOSEN.reworded("specs", title="Compare the specs in a table")
+    assert same.branches == SCORED.branches and same.edit is None  # nothing changed
+    reworded = CHOSEN.reworded("prices", title="Find the prices in two shops")
     kept = edited_action_tree(SCORED, CHOSEN, reworded, None, _fits_all)
-    assert kept.branch("prices") == SCORED.branch("prices")
-    specs = kept.branch("specs")
-    assert specs is not None and specs.samples == []  # a person's wording: no sample's
+    prices = kept.branch("prices")
+    assert prices is not None and prices.samples == [] and prices.alternatives == []
+    assert kept.edit is not None and kept.edit.describe() == (
+        "0 kept of 2; 2 dropped: prices~2: task 'prices' was edited;"
+        " prices~1: task 'prices' was edited"
+    )
+    # what a task waits for is not what its alternatives stand in for: they stay
+    rewired = CHOSEN.without("specs")
+    kept = edited_action_tree(SCORED, CHOSEN, rewired, None, _fits_all)
+    assert kept.branch("prices") == SCORED.branch("prices") and kept.edit is None
 
 
 def test_a_kept_alternative_that_no_longer_fits_the_edited_plan_is_dropped_and_said():
@@ -274,16 +278,47 @@ def test_a_kept_alternative_that_no_longer_fits_the_edited_plan_is_dropped_and_s
     edited = CHOSEN.with_task(PlanDraft.model_validate(plan(_task("shops", "Shops"))).tasks[0])
     kept = edited_action_tree(SCORED, CHOSEN, edited, None, fits)
     assert [a.id for a in kept.branch("prices").alternatives] == ["prices~1"]  # type: ignore[union-attr]
-    assert kept.edit is not None and kept.edit.dropped == [
-        "prices~2: task id 'shops' is used more than once"
-    ]
-    assert "1 kept of 2; dropped: prices~2" in kept.edit.describe()
+    assert kept.edit is not None and (kept.edit.dropped, kept.edit.why_dropped) == (
+        1,
+        ["prices~2: task id 'shops' is used more than once"],
+    )
+    assert kept.edit.describe() == (
+        "1 kept of 2; 1 dropped: prices~2: task id 'shops' is used more than once"
+    )
+
+
+def test_what_is_said_about_dropped_alternatives_is_bounded():
+    many = AlternativesEdit(
+        offered=50,
+        kept=0,
+        given=0,
+        dropped=50,
+        why_dropped=[f"x~{n}: task 'x' was dropped" for n in range(1, MAX_DROPPED_SAID + 1)],
+    )
+    assert many.describe().endswith("x~3: task 'x' was dropped; and 47 more")
+    assert len(many.describe()) < 200
 
 
 def test_alternatives_a_person_lists_are_tried_in_that_order_keeping_known_ones_scores():
     offered = SCORED.proposed()  # split (0.8) first, then recall (0.6)
     same = edited_action_tree(SCORED, CHOSEN, CHOSEN, offered, _fits_all)
-    assert same.branches == SCORED.branches
+    assert same.branches == SCORED.branches and same.edit is None
+    # sent back with the task reworded (as $EDITOR does): still the offered ones
+    reworded = CHOSEN.reworded("prices", title="Find the prices in two shops")
+    again = edited_action_tree(SCORED, CHOSEN, reworded, offered, _fits_all)
+    assert again.branch("prices").alternatives == SCORED.branch("prices").alternatives  # type: ignore[union-attr]
+    assert again.edit is None
+    # the same text with other tools is the person's version, not the offered one
+    retooled = offered[1].model_copy(
+        update={"tasks": [offered[1].tasks[0].model_copy(update={"tools": ["fetch"]})]}
+    )
+    mine = edited_action_tree(SCORED, CHOSEN, CHOSEN, [retooled], _fits_all)
+    [alternative] = mine.branch("prices").alternatives  # type: ignore[union-attr]
+    assert alternative.from_person and alternative.tasks[0].tools == ["fetch"]
+    assert mine.edit is not None and mine.edit.describe() == "0 kept of 2, 1 given"
+    reordered = edited_action_tree(SCORED, CHOSEN, CHOSEN, offered[::-1], _fits_all)
+    assert reordered.edit is not None
+    assert reordered.edit.describe() == "2 kept of 2, in a new order"
     new = ProposedAlternative(
         instead_of="prices", tasks=_draft(_task("ask", "Ask a dealer for the prices")).tasks
     )

@@ -448,10 +448,31 @@ def test_given_alternatives_are_bounded_each_once_and_with_known_keys_only():
     # however many are wrong, the message stays short
     wrong = errors(*[_instead(f"nope{n}", ASK) for n in range(1000)])
     assert len(wrong) == 21 and wrong[-1] == "and 980 more"
+    # a repeat does not hide that a task has too many
+    with_repeat = [*many[:MAX_ALTERNATIVES_PER_TASK], many[0], *many[MAX_ALTERNATIVES_PER_TASK:]]
+    assert errors(*with_repeat) == [
+        f"alternative {MAX_ALTERNATIVES_PER_TASK + 1}: it repeats alternative 1",
+        f"alternative {MAX_ALTERNATIVES_PER_TASK + 2}: more than"
+        f" {MAX_ALTERNATIVES_PER_TASK} alternatives for 'find'",
+    ]
+    # a person's data is read strictly: a typo is refused, never read as "the defaults"
+    data = {"plan": plan(FIND, SPECS, PICK)}
     with pytest.raises(ValueError, match=r"alternative 1 has unknown key\(s\) \['votes'\]"):
-        EditPlan(plan=shown, alternatives=[{**_instead("find", ASK), "votes": 2}])  # type: ignore[list-item]
+        EditPlan.model_validate({**data, "alternatives": [{**_instead("find", ASK), "votes": 2}]})
+    with pytest.raises(ValueError, match=r"the edit has unknown key\(s\) \['alternative'\]"):
+        EditPlan.model_validate({**data, "alternative": []})
+    typo = {**plan({**FIND, "dependson": ["specs"]}, SPECS, PICK)}
+    with pytest.raises(ValueError, match=r"plan's task 1 \('find'\) has unknown key"):
+        EditPlan.model_validate({"plan": typo})
+    nested = _instead("find", {**ASK, "subtasks": [{**SEARCH, "tool": "x"}]})
+    with pytest.raises(ValueError, match=r"alternative 1's task 1 \('ask'\): task 1"):
+        EditPlan.model_validate({**data, "alternatives": [nested]})
+    with pytest.raises(ValueError, match="Extra inputs"):
+        Approve.model_validate({"decision": "approve", "plan": data["plan"]})
     with pytest.raises(ValueError, match="unknown key"):
         edit_from_json(json.dumps({**plan(FIND, SPECS, PICK), "alternatives": [{"instead": 1}]}))
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['Alternatives'\]"):
+        edit_from_json(json.dumps({**plan(FIND, SPECS, PICK), "Alternatives": []}))
 
 
 def test_dropping_a_task_on_the_command_line_drops_its_alternatives_too(tmp_path):

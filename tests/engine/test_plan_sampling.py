@@ -175,6 +175,24 @@ async def test_the_report_shows_the_candidates_the_choice_and_the_rejected(tmp_p
     )
 
 
+async def test_the_report_marks_alternatives_the_plan_critic_ruled_out(tmp_path):
+    from orchestra.observability.history import RunHistory
+    from orchestra.observability.report import render_report
+
+    recall = plan(  # SHORT with another way to find the prices
+        subtask("recall", "Recall prices", "Recall the prices you know."),
+        subtask("pick", "Pick one", "Choose the best laptop.", deps=["recall"]),
+    )
+    script = _script(_planner({0: SHORT, 1: recall}), _choice("A", {"A": 0.9, "B": 0.3}))
+    team, _ = make_team(script, plan_samples=2, history=RunHistory(tmp_path / "h.db"))
+    result = await team.arun("which laptop should I buy?")
+    tree = result.plan_selection.action_tree if result.plan_selection else None
+    assert tree is not None and tree.alternatives == 1 and tree.proposed() == []
+    assert team.history is not None
+    html = render_report(team.history.get(result.run_id))
+    assert ">0.30<" in html and "never: scored below 0.5" in html
+
+
 async def test_the_teams_checks_rule_out_plans_before_the_plan_critic():
     def lists_first(task: Any, result: str) -> str | None:
         return None if "List laptops" in result else "the plan lists no candidates"
