@@ -12,7 +12,7 @@ requests) or :class:`EditArgs` (tool-call requests).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -46,6 +46,7 @@ __all__ = [
     "Reject",
     "alternative_problem",
     "decisions_for",
+    "describe_plan_edit",
     "edit_errors",
 ]
 
@@ -300,3 +301,40 @@ def alternative_problem(
 
 def _plan_errors(plan: PlanDraft, *, max_depth: int, max_tasks: int) -> list[str]:
     return plan_errors(plan, base_depth=0, max_depth=max_depth, max_tasks=max_tasks, on_demand=True)
+
+
+def describe_plan_edit(before: PlanDraft, after: PlanDraft) -> str:
+    """What a person changed in a plan, task by task, for the ``plan_edited`` notice.
+
+    Lists only what changed: tasks dropped, added, reworded (title or description),
+    rewired (what they wait for), moved (another parent) and otherwise changed (tools,
+    criteria, role, ``decompose``); says so when the plan came back as it was.
+    """
+    was = {t.id: t for t in walk_tasks(before.tasks)}
+    now = {t.id: t for t in walk_tasks(after.tasks)}
+    parents = [_parents(before), _parents(after)]
+    both = [task_id for task_id in now if task_id in was]
+
+    def which(differs: Callable[[DraftTask, DraftTask], bool]) -> list[str]:
+        return sorted(t for t in both if differs(was[t], now[t]))
+
+    parts = {
+        "dropped": sorted(was.keys() - now.keys()),
+        "added": sorted(now.keys() - was.keys()),
+        "reworded": which(lambda a, b: (a.title, a.description) != (b.title, b.description)),
+        "rewired": which(lambda a, b: a.depends_on != b.depends_on),
+        "moved": sorted(t for t in both if parents[0].get(t) != parents[1].get(t)),
+        "changed": which(lambda a, b: _own_settings(a) != _own_settings(b)),
+    }
+    said = [f"{what} {ids}" for what, ids in parts.items() if ids]
+    if not said:
+        return "a person sent the plan back as it was"
+    return "a person edited the plan: " + ", ".join(said)
+
+
+def _parents(plan: PlanDraft) -> dict[str, str]:
+    return {c.id: t.id for t in walk_tasks(plan.tasks) for c in t.subtasks}
+
+
+def _own_settings(task: DraftTask) -> tuple[object, ...]:
+    return (task.tools, task.acceptance_criteria, task.role, task.decompose)

@@ -51,6 +51,7 @@ from orchestra.core.approval import (
     EditPlan,
     Reject,
     alternative_problem,
+    describe_plan_edit,
     edit_errors,
 )
 from orchestra.core.branches import missing_note, missing_tasks, partial_digest
@@ -297,14 +298,7 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
     nodes = draft_to_nodes(decision.plan, edited, parent_id=ROOT_ID)
     edited.add(nodes)
     emit_planned(emit, nodes)
-    before, after = set(tree.nodes) - {ROOT_ID}, {n.id for n in nodes}
-    changed = sorted(
-        n.id for n in nodes if n.id in before and (n.title, n.description) != _text(tree, n.id)
-    )
-    message = (
-        f"a person edited the plan: dropped {sorted(before - after)}, added"
-        f" {sorted(after - before)}, reworded {changed}"
-    )
+    message = describe_plan_edit(plan, decision.plan)
     if decision.statement is not None and decision.statement != tree.statement:
         message += "; and the task statement"
     out: RunState = {"tree": edited.model_dump(mode="json")}
@@ -326,11 +320,6 @@ async def review_plan(state: RunState, runtime: Runtime[TeamRuntime]) -> RunStat
         out["plan_selection"] = updated.model_dump(mode="json")
     out["notices"] = [emit.notice("plan_edited", message, ROOT_ID)]
     return out
-
-
-def _text(tree: TaskTree, task_id: str) -> tuple[str, str]:
-    node = tree.get(task_id)
-    return node.title, node.description
 
 
 async def after_review(state: RunState) -> Literal["design_roles", "finish"]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from orchestra import InputError, RunStatus, TaskStatus, tool
-from orchestra.core.approval import Approve, EditArgs, EditPlan, Reject
-from orchestra.core.plan import DraftTask
+from orchestra.core.approval import Approve, EditArgs, EditPlan, Reject, describe_plan_edit
+from orchestra.core.plan import DraftTask, PlanDraft
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team
 
@@ -85,8 +85,34 @@ async def test_an_edited_plan_is_validated_and_replaces_the_plan():
     assert done.tree.get("c").depends_on == ["a"]  # the dependency on b went with b
     assert sorted(c.task_id for c in model.calls_for("executor")) == ["a", "c", "e"]
     [notice] = [n for n in done.notices if n.kind == "plan_edited"]
-    assert "dropped ['b']" in notice.message and "added ['e']" in notice.message
-    assert "reworded ['a']" in notice.message
+    assert notice.message == (
+        "a person edited the plan: dropped ['b'], added ['e'], reworded ['a'], rewired ['c']"
+    )
+
+
+def test_the_plan_edited_notice_says_only_what_changed():
+    shown = PlanDraft.model_validate(
+        plan(
+            subtask("a", "A"),
+            subtask("b", "B", deps=["a"], subtasks=[subtask("b1", "B one")]),
+            subtask("c", "C"),
+        )
+    )
+    assert describe_plan_edit(shown, shown) == "a person sent the plan back as it was"
+    retooled = shown.model_copy(
+        update={
+            "tasks": [shown.tasks[0].model_copy(update={"tools": ["search"]}), *shown.tasks[1:]]
+        }
+    )
+    assert describe_plan_edit(shown, retooled) == "a person edited the plan: changed ['a']"
+    moved = PlanDraft.model_validate(
+        plan(
+            subtask("a", "A"),
+            subtask("b", "B", deps=["a"]),
+            subtask("c", "C", subtasks=[subtask("b1", "B one")]),
+        )
+    )
+    assert describe_plan_edit(shown, moved) == "a person edited the plan: moved ['b1']"
 
 
 async def test_a_rejected_plan_ends_the_run_without_executing_anything():
