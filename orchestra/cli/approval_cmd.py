@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
+from orchestra.agents.calls import validation_messages
 from orchestra.core.action_tree import ProposedAlternative
 from orchestra.core.approval import (
     ApprovalRequest,
@@ -28,7 +29,9 @@ from orchestra.observability.terminal import one_line, safe_text
 
 __all__ = [
     "ask_decisions",
+    "decision_from_text",
     "edit_from_json",
+    "edit_text",
     "plan_decision",
     "plan_text",
     "print_pending",
@@ -72,15 +75,18 @@ def _print_alternatives(console: Console, alternatives: Sequence[ProposedAlterna
     console.print(tree)
 
 
-def edit_from_json(text: str) -> EditPlan:
+def edit_from_json(text: str, shown: PlanDraft | None = None) -> EditPlan:
     """An :class:`EditPlan` from a plan as JSON, as :func:`plan_text` shows it.
 
     ``{"tasks": [...]}``, with the alternatives to keep under ``"alternatives"`` (left
-    out: those of the tasks left as they were; ``[]``: none).
+    out: those of the tasks left as they were; ``[]``: none). ``shown``: the plan the
+    person edited; the alternatives of its tasks the edit removed go with them (an
+    alternative naming a task no plan had stays, to be refused as a typo).
 
     Raises:
-        InputError: the JSON is not an object.
-        ValueError: not JSON, or not a plan (``pydantic.ValidationError``).
+        InputError: the JSON is not an object, or not a plan (each problem as
+            ``where: what``).
+        ValueError: not JSON.
     """
     data = json.loads(text)
     if not isinstance(data, dict):
@@ -92,7 +98,20 @@ def edit_from_json(text: str) -> EditPlan:
             ' alternatives under "alternatives"'
         )
     given = data.pop("alternatives", None)
-    return EditPlan.model_validate({"plan": data, "alternatives": given})
+    try:
+        edit = EditPlan.model_validate({"plan": data, "alternatives": given})
+    except ValidationError as exc:
+        raise InputError("; ".join(validation_messages(exc))) from exc
+    if shown is None or not edit.alternatives:
+        return edit
+    return edit.model_copy(update={"alternatives": _without_removed(edit, shown)})
+
+
+def _without_removed(edit: EditPlan, shown: PlanDraft) -> list[ProposedAlternative]:
+    """The edit's alternatives but those of tasks ``shown`` had and the edit removed."""
+    had = {t.id for t in walk_tasks(shown.tasks)}
+    has = {t.id for t in walk_tasks(edit.plan.tasks)}
+    return [a for a in edit.alternatives or [] if a.instead_of in has or a.instead_of not in had]
 
 
 def plan_text(request: ApprovalRequest) -> str:
@@ -125,7 +144,7 @@ def plan_decision(
     alternatives: list[ProposedAlternative] | None = None
     if plan_file is not None:
         try:
-            edit = edit_from_json(plan_file.read_text())
+            edit = edit_from_json(plan_file.read_text(), shown=plan)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot use {plan_file} as a plan: {exc}") from exc
         plan, alternatives = edit.plan, edit.alternatives
@@ -186,6 +205,7 @@ def ask_decisions(console: Console, pending: Sequence[ApprovalRequest]) -> dict[
 
 
 def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
+    draft = plan_text(request) if request.plan is not None else json.dumps(request.args)
     while True:
         question = f"{one_line(request.id)}: [a]pprove, [r]eject or [e]dit?"
         choice = typer.prompt(question, default="a").strip()[:1]
@@ -195,17 +215,33 @@ def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
             return Reject(reason=typer.prompt("reason").strip() or "rejected")
         if choice != "e":
             continue
+        if request.plan is None:
+            draft = typer.prompt("arguments (JSON)", default=draft)
+        else:
+            edited = click.edit(draft, extension=".json")
+            if edited is None:
+                console.print(safe_text("the editor was closed without saving", style="red"))
+                continue
+            draft = edited  # [e]dit again opens this, not the plan as first shown
         try:
-            return _edit(request)
+            return decision_from_text(request, draft)
         except (InputError, ValidationError, json.JSONDecodeError) as exc:
             console.print(safe_text(f"not usable: {exc}", style="red"))
 
 
-def _edit(request: ApprovalRequest) -> Decision:
+def decision_from_text(request: ApprovalRequest, text: str) -> Decision:
+    """The decision a person's edit of ``request`` (as :func:`edit_text` shows it) makes.
+
+    Raises:
+        InputError, ValueError: the text is not a usable plan or arguments.
+    """
     if request.plan is not None:
-        text = click.edit(plan_text(request), extension=".json")
-        if text is None:
-            raise InputError("the editor was closed without saving")
-        return edit_from_json(text)
-    text = typer.prompt("arguments (JSON)", default=json.dumps(request.args))
+        return edit_from_json(text, shown=request.plan)
     return tool_decision(text)
+
+
+def edit_text(request: ApprovalRequest) -> str:
+    """What a person edits for ``request``: the plan (:func:`plan_text`) or the arguments."""
+    if request.plan is not None:
+        return plan_text(request)
+    return json.dumps(request.args, indent=2)

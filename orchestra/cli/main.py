@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -18,7 +19,14 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from orchestra.cli.approval_cmd import ask_decisions, plan_decision, print_pending, tool_decision
+from orchestra.cli.approval_cmd import (
+    ask_decisions,
+    decision_from_text,
+    edit_text,
+    plan_decision,
+    print_pending,
+    tool_decision,
+)
 from orchestra.cli.bench_cmd import app as bench_app
 from orchestra.cli.errors import DEBUG_ENV, ErrorsAsLines, say_error
 from orchestra.cli.eval_cmd import app as eval_app
@@ -260,6 +268,14 @@ def approve(
         str | None,
         typer.Option("--args", help="Make the waiting tool call with these arguments (JSON)"),
     ] = None,
+    in_editor: Annotated[
+        bool,
+        typer.Option(
+            "--edit",
+            help="Edit what it waits for in $EDITOR first: the plan and its alternatives"
+            " as JSON (the format --plan takes), or the tool call's arguments",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     live: LiveOption = None,
     max_tokens: MaxTokens = None,
@@ -270,24 +286,49 @@ def approve(
 ) -> None:
     """Approve what run RUN_ID waits for, edited if asked, and go on with the run.
 
-    Exits like ``run``. --plan, --drop, --reword and --add edit a plan; --args the
-    arguments of a waiting tool call.
-    The plan and the requests are shown by ``orchestra runs show RUN_ID`` (``--json``
-    prints the plan in the format --plan takes).
+    Exits like 'run'. --plan, --drop, --reword and --add edit a plan; --args the
+    arguments of a waiting tool call; --edit opens either in $EDITOR. 'orchestra runs
+    show RUN_ID' shows what the run waits for.
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
 
     def decide(team: Team[Any], watch: Watch) -> Awaitable[RunResult[Any]]:
         return _decided(team, run_id, request, watch, budget, edit)
 
+    plan_edits = [
+        name
+        for name, given in (("--plan", plan_file), ("--drop", drop), ("--reword", reword))
+        if given
+    ] + (["--add"] if add else [])
+
     def edit(pending: ApprovalRequest) -> Decision:
+        if in_editor:
+            if plan_edits or args_json is not None:
+                raise InputError("--edit takes no other edit option: make every change there")
+            text = click.edit(edit_text(pending), extension=".json")
+            if text is None:
+                raise InputError("the editor was closed without saving: nothing was decided")
+            try:
+                return decision_from_text(pending, text)
+            except ValueError as exc:  # not JSON, or not a plan (pydantic's errors too)
+                raise InputError(f"the edit is not usable: {exc}") from exc
         if pending.plan is not None:
+            if args_json is not None:
+                raise InputError(
+                    f"--args is for a waiting tool call; request {pending.id!r} is the plan"
+                    " (edit it with --plan, --drop, --reword or --add)"
+                )
             return plan_decision(
                 pending.plan,
                 plan_file=plan_file,
                 drop=drop or (),
                 reword=reword or (),
                 add=add or (),
+            )
+        if plan_edits:
+            raise InputError(
+                f"{', '.join(plan_edits)} edit a plan; request {pending.id!r} is a call of"
+                f" {pending.tool!r} (edit its arguments with --args)"
             )
         return tool_decision(args_json)
 
@@ -375,7 +416,12 @@ def _execute(
     result = watch(start, target=target, run_id=run_id)
     while result.status is RunStatus.AWAITING_APPROVAL and interactive:
         print_pending(err, result.pending)
-        go_on = partial(_resume_with, run_id, ask_decisions(err, result.pending), budget)
+        try:
+            decisions = ask_decisions(err, result.pending)
+        except (typer.Abort, click.exceptions.Abort):  # end of input or Ctrl-C: still waiting
+            err.print()
+            break
+        go_on = partial(_resume_with, run_id, decisions, budget)
         try:
             result = watch(go_on, target=target, run_id=run_id, retry_input=True)
         except _BadDecision as exc:

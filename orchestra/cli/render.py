@@ -146,6 +146,9 @@ def print_record(console: Console, record: RunRecord) -> None:
     selection = record.plan_selection
     if selection is not None:
         console.print(Text(selection_line(selection), style="cyan"))
+    for notice in record.notices:
+        if notice.kind == "plan_edited":  # what a person changed before the run went on
+            console.print(safe_text(notice.message, "cyan"))
     for n, verdict in enumerate(record.answer_verdicts, 1):
         if verdict.verdict != "pass":
             console.print(

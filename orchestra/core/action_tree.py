@@ -408,8 +408,9 @@ def edited_action_tree(
     edited plan (an id the edit took, say); the others are dropped, each said in
     :attr:`ActionTree.edit`. A list (checked by the caller) replaces them all and is tried
     in its order: one that is an offered alternative written again exactly stays that
-    alternative, the others are the person's (:attr:`Alternative.from_person`).
-    ``edit`` is None when the person changed nothing about them.
+    alternative, the others are the person's (:attr:`Alternative.from_person`); offered
+    ones of tasks the edit dropped count as dropped with their task. ``edit`` is None
+    when the person changed nothing about them.
     """
     old = action_tree or ActionTree(samples=0, branches=[])
     offered = [(b.task_id, a) for b in old.branches for a in b.alternatives if a.score_allows]
@@ -442,6 +443,12 @@ def edited_action_tree(
                     id=f"{proposal.instead_of}~{n}", tasks=tasks, samples=[], from_person=True
                 )
             chosen.setdefault(proposal.instead_of, []).append(known)
+        given_ids = {a.id for alternatives in chosen.values() for a in alternatives}
+        dropped = [  # those the person left out are theirs to leave; these went with a task
+            f"{a.id}: task {task_id!r} was dropped"
+            for task_id, a in offered
+            if task_id not in now and a.id not in given_ids
+        ]
     parents = {c.id: t.id for t in walk_tasks(after.tasks) for c in t.subtasks}
     branches = []
     for task in walk_tasks(after.tasks):

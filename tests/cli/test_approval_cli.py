@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -41,6 +42,10 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(forked_cl
 
     bad_add = forked_cli.run("approve", TEAM, "cli1", "--add", "no spaces allowed=Title")
     assert bad_add.returncode == 2 and "cannot add that task" in bad_add.stderr
+    # an edit of the wrong kind is refused, never taken as a plain approval
+    wrong_kind = forked_cli.run("approve", TEAM, "cli1", "--args", "{}")
+    assert wrong_kind.returncode == 2
+    assert "--args is for a waiting tool call; request 'plan' is the plan" in wrong_kind.stderr
 
     edited = forked_cli.run(
         "approve",
@@ -56,6 +61,9 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(forked_cl
     assert edited.returncode == 4, edited.stderr  # now the email waits
     assert "mailer wants to call send_email" in edited.stderr
     assert _outbox() == []
+    wrong_kind = forked_cli.run("approve", TEAM, "cli1", "--drop", "draft")
+    assert wrong_kind.returncode == 2 and "--drop edit a plan" in wrong_kind.stderr
+    assert _outbox() == []  # the email still waits
 
     args = json.dumps({"to": "bob@example.com", "body": "the report"})
     done = forked_cli.run("approve", TEAM, "cli1", "--args", args, "--json")
@@ -89,3 +97,41 @@ def test_interactive_run_asks_at_the_terminal():
     assert "plan: [a]pprove, [r]eject or [e]dit?" in result.output
     assert "reason" in result.output
     assert _outbox() == []  # the email was rejected; the run still finished
+
+
+def test_end_of_input_at_the_prompt_leaves_the_run_waiting():
+    result = CliRunner().invoke(
+        app, ["run", TEAM, "Send it", "--run-id", "cli5", "--no-live", "--interactive"], input=""
+    )
+    assert result.exit_code == 4, result.output  # waiting for approval, not failed
+    assert f"orchestra approve {TEAM} cli5" in result.output
+
+
+def test_approve_edit_opens_the_plan_in_the_editor(forked_cli: ForkedCli, tmp_path: Path):
+    assert forked_cli.run("run", TEAM, "Send it", "--run-id", "cli4", "--no-live").returncode == 4
+    editor = tmp_path / "editor.py"  # what a person does in $EDITOR: drop the check
+    editor.write_text(
+        "import json, sys\n"
+        "path = sys.argv[1]\n"
+        "plan = json.load(open(path))\n"
+        "plan['tasks'] = [t for t in plan['tasks'] if t['id'] != 'check']\n"
+        "for t in plan['tasks']:\n"
+        "    t['depends_on'] = [d for d in t.get('depends_on', []) if d != 'check']\n"
+        "json.dump(plan, open(path, 'w'))\n"
+    )
+    quit_editor = {"EDITOR": f"{sys.executable} -c 'pass'"}  # closed without saving
+    unsaved = forked_cli.run("approve", TEAM, "cli4", "--edit", env_extra=quit_editor)
+    assert unsaved.returncode == 2 and "closed without saving" in unsaved.stderr
+    both = forked_cli.run("approve", TEAM, "cli4", "--edit", "--drop", "check")
+    assert both.returncode == 2 and "--edit takes no other edit option" in both.stderr
+
+    edited = forked_cli.run(
+        "approve", TEAM, "cli4", "--edit", env_extra={"EDITOR": f"{sys.executable} {editor}"}
+    )
+    assert edited.returncode == 4, edited.stderr  # on to the email
+    shown = json.loads(forked_cli.run("runs", "show", "cli4", "--json").stdout)["record"]
+    assert [t["id"] for t in shown["tasks"]] == ["draft", "send"]
+    [notice] = [n for n in shown["notices"] if n["kind"] == "plan_edited"]
+    assert notice["message"] == "a person edited the plan: dropped ['check'], rewired ['send']"
+    as_text = forked_cli.run("runs", "show", "cli4")
+    assert "a person edited the plan: dropped ['check'], rewired ['send']" in as_text.stdout

@@ -496,6 +496,17 @@ def test_dropping_a_task_on_the_command_line_drops_its_alternatives_too(tmp_path
     assert decision.alternatives == request.alternatives[1:]  # type: ignore[index]
     assert edit_errors(decision, max_depth=3, max_tasks=8) == []
 
+    # in $EDITOR: a task removed from the plan takes its alternatives along; a typo stays
+    data = json.loads(plan_text(request))
+    data["tasks"] = [t for t in data["tasks"] if t["id"] != "specs"]
+    data["tasks"][-1]["depends_on"] = ["find"]
+    data["alternatives"].append(_instead("fnd", ASK))
+    edit = edit_from_json(json.dumps(data), shown=request.plan)
+    assert [a.instead_of for a in edit.alternatives or []] == ["find", "fnd"]
+    assert edit_errors(edit, max_depth=3, max_tasks=8) == [
+        "alternative 2: instead_of names 'fnd', no task of the plan"
+    ]
+
     console = Console(record=True, width=80)  # a plain terminal: nothing is cut
     print_pending(console, [request])
     shown = console.export_text()
