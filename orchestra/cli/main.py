@@ -184,9 +184,9 @@ def run(
     """Run GOAL with the team at TARGET.
 
     Exits 0 when the run succeeds, 1 when it fails, 3 at its budget, 4 when it waits for
-    approval (``orchestra approve`` / ``orchestra reject`` go on) and 5 when a person
-    rejected its plan. Ctrl-C stops the run and keeps its checkpoint: ``orchestra
-    resume`` continues it. The --max-* options set the run's budget (instead of the
+    approval ('orchestra approve' / 'orchestra reject' go on) and 5 when a person
+    rejected its plan. Ctrl-C stops the run and keeps its checkpoint: 'orchestra
+    resume' continues it. The --max-* options set the run's budget (instead of the
     team's own).
     """
     the_id = run_id or uuid.uuid4().hex
@@ -222,7 +222,7 @@ def resume(
 
     Finished work is not done again; side-effecting tool calls that completed are not
     repeated; a run stopped at its budget goes on under the --max-* budget (what it spent
-    before counts). Exits like ``run``.
+    before counts). Exits like 'run'.
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
     _execute(
