@@ -92,7 +92,10 @@ class Watch:
     tokens: bool
 
 
-Starter = Callable[[Team[Any], Watch], Awaitable[RunResult[Any]]]
+Starter = Callable[[Team[Any], Watch, str], Awaitable[RunResult[Any]]]
+"""Starts or goes on with a run: the team, the watch and the run's (whole) id."""
+
+_Begin = Callable[[Team[Any], Watch], Awaitable[RunResult[Any]]]
 """Starts (or goes on with) a run, watched."""
 
 
@@ -194,7 +197,7 @@ def run(
     _execute(
         target,
         the_id,
-        lambda team, watch: team.arun(
+        lambda team, watch, _: team.arun(
             goal, run_id=the_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
         ),
         json_output=json_output,
@@ -228,13 +231,14 @@ def resume(
     _execute(
         target,
         run_id,
-        lambda team, watch: team.aresume(
-            run_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
+        lambda team, watch, whole_id: team.aresume(
+            whole_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
         ),
         json_output=json_output,
         live=live,
         budget=budget,
         strict=strict,
+        stored=True,
     )
 
 
@@ -292,8 +296,8 @@ def approve(
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
 
-    def decide(team: Team[Any], watch: Watch) -> Awaitable[RunResult[Any]]:
-        return _decided(team, run_id, request, watch, budget, edit)
+    def decide(team: Team[Any], watch: Watch, whole_id: str) -> Awaitable[RunResult[Any]]:
+        return _decided(team, whole_id, request, watch, budget, edit)
 
     plan_edits = [
         name
@@ -332,7 +336,7 @@ def approve(
             )
         return tool_decision(args_json)
 
-    _execute(target, run_id, decide, json_output=json_output, live=live, budget=budget)
+    _execute(target, run_id, decide, json_output=json_output, live=live, budget=budget, stored=True)
 
 
 @app.command()
@@ -350,10 +354,10 @@ def reject(
     its task's executor is told so and why.
     """
 
-    def decide(team: Team[Any], watch: Watch) -> Awaitable[RunResult[Any]]:
-        return _decided(team, run_id, request, watch, None, lambda _: Reject(reason=reason))
+    def decide(team: Team[Any], watch: Watch, whole_id: str) -> Awaitable[RunResult[Any]]:
+        return _decided(team, whole_id, request, watch, None, lambda _: Reject(reason=reason))
 
-    _execute(target, run_id, decide, json_output=json_output, live=live, budget=None)
+    _execute(target, run_id, decide, json_output=json_output, live=live, budget=None, stored=True)
 
 
 async def _decided(
@@ -403,17 +407,25 @@ def _execute(
     budget: Budget | None,
     interactive: bool | None = False,
     strict: bool = False,
+    stored: bool = False,
 ) -> None:
+    """Start or go on with run ``run_id``.
+
+    ``stored``: a run of the history, which may be named by the start of its id, as
+    ``orchestra runs list`` shows it.
+    """
     err = Console(stderr=True, soft_wrap=True)
     out = Console()
     team = load_team(target)
     _check_stores(team)
+    if stored:
+        run_id = _whole_run_id(team, run_id)
     if live is None:
         live = err.is_terminal and not json_output
     if interactive is None:
         interactive = sys.stdin.isatty() and not json_output
     watch = partial(_watched, team, err, live=live and not json_output, quiet=json_output)
-    result = watch(start, target=target, run_id=run_id)
+    result = watch(partial(_with_id, start, run_id), target=target, run_id=run_id)
     while result.status is RunStatus.AWAITING_APPROVAL and interactive:
         print_pending(err, result.pending)
         try:
@@ -456,6 +468,22 @@ def _execute(
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 
+def _with_id(
+    start: Starter, run_id: str, team: Team[Any], watch: Watch
+) -> Awaitable[RunResult[Any]]:
+    return start(team, watch, run_id)
+
+
+def _whole_run_id(team: Team[Any], run_id: str) -> str:
+    """``run_id``, or the id of the one run in the team's history that starts with it."""
+    if team.history is None:
+        return run_id
+    try:
+        return team.history.get(run_id).summary.run_id
+    except InputError:  # unknown (or ambiguous) there: the checkpoints have the last word
+        return run_id
+
+
 def _check_stores(team: Team[Any]) -> None:
     """Fail in one line, before anything is written, if the team's SQLite files are unusable."""
     if team.checkpoints.kind == "sqlite" and team.checkpoints.target:
@@ -483,7 +511,7 @@ class _BadDecision(Exception):
 def _watched(
     team: Team[Any],
     err: Console,
-    start: Starter,
+    start: _Begin,
     *,
     live: bool,
     quiet: bool,
@@ -514,7 +542,7 @@ def _watched(
 
 def _watch(
     team: Team[Any],
-    start: Starter,
+    start: _Begin,
     err: Console,
     *,
     live: bool,

@@ -108,7 +108,12 @@ def test_end_of_input_at_the_prompt_leaves_the_run_waiting():
 
 
 def test_approve_edit_opens_the_plan_in_the_editor(forked_cli: ForkedCli, tmp_path: Path):
-    assert forked_cli.run("run", TEAM, "Send it", "--run-id", "cli4", "--no-live").returncode == 4
+    assert (
+        forked_cli.run(
+            "run", TEAM, "Send it", "--run-id", "cli4-a-long-run-id", "--no-live"
+        ).returncode
+        == 4
+    )
     editor = tmp_path / "editor.py"  # what a person does in $EDITOR: drop the check
     editor.write_text(
         "import json, sys\n"
@@ -120,12 +125,14 @@ def test_approve_edit_opens_the_plan_in_the_editor(forked_cli: ForkedCli, tmp_pa
         "json.dump(plan, open(path, 'w'))\n"
     )
     quit_editor = {"EDITOR": f"{sys.executable} -c 'pass'"}  # closed without saving
-    unsaved = forked_cli.run("approve", TEAM, "cli4", "--edit", env_extra=quit_editor)
+    unsaved = forked_cli.run("approve", TEAM, "cli4-a-long-run-id", "--edit", env_extra=quit_editor)
     assert unsaved.returncode == 2 and "closed without saving" in unsaved.stderr
-    both = forked_cli.run("approve", TEAM, "cli4", "--edit", "--drop", "check")
+    both = forked_cli.run("approve", TEAM, "cli4-a-long-run-id", "--edit", "--drop", "check")
     assert both.returncode == 2 and "--edit takes no other edit option" in both.stderr
 
-    edited = forked_cli.run(
+    short = forked_cli.run("runs", "list").stdout  # a paused run is in the history too
+    assert "cli4-a-lon" in short
+    edited = forked_cli.run(  # a run named by the start of its id, as `runs list` shows it
         "approve", TEAM, "cli4", "--edit", env_extra={"EDITOR": f"{sys.executable} {editor}"}
     )
     assert edited.returncode == 4, edited.stderr  # on to the email
