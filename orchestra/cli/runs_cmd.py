@@ -77,6 +77,15 @@ def show(
         out.print(safe_text(f"goal: {summary.goal}"))
         out.print(safe_text(f"no run record yet{f': {summary.error}' if summary.error else ''}"))
         return
+    if summary.status in ("error", "interrupted"):
+        out.print(
+            safe_text(
+                f"the run stopped before it ended ({summary.status}"
+                f"{f': {summary.error}' if summary.error else ''}); below is its last"
+                " checkpoint, which 'orchestra resume' goes on from",
+                "yellow",
+            )
+        )
     print_record(out, stored.record)
     if stored.record.pending:
         print_pending(out, stored.record.pending)

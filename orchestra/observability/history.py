@@ -236,16 +236,32 @@ class RunHistory:
         record: RunRecord | None = None,
         at: datetime | None = None,
     ) -> None:
-        """Record that a run ended with an exception (its partial record if there is one)."""
+        """Record that a run ended with an exception (its partial record if there is one).
+
+        With a partial record, the summary counts what it spent and its tasks so far, as
+        the record shows them.
+        """
         redact = self._redact()
         if redact is not None:
             error = redact(error)
             record = redacted(record, redact) if record is not None else None
+        usage = record.usage if record is not None else None
         with self._db() as db:
             db.execute(
                 "UPDATE runs SET status='error', finished_at=?, error=?,"
-                " record=COALESCE(?, record) WHERE run_id=?",
-                (_iso(at), error, record.model_dump_json() if record else None, run_id),
+                " record=COALESCE(?, record), input_tokens=COALESCE(?, input_tokens),"
+                " output_tokens=COALESCE(?, output_tokens), cost_usd=COALESCE(?, cost_usd),"
+                " tasks=COALESCE(?, tasks) WHERE run_id=?",
+                (
+                    _iso(at),
+                    error,
+                    record.model_dump_json() if record else None,
+                    usage.input_tokens if usage else None,
+                    usage.output_tokens if usage else None,
+                    usage.cost_usd if usage else None,
+                    len(record.tasks) if record else None,
+                    run_id,
+                ),
             )
 
     def list(

@@ -262,3 +262,26 @@ def test_a_killed_cli_run_is_listed_interrupted(tmp_path: Path):
     assert json.loads(listed.output)["status"] == "interrupted"
     shown = runner.invoke(app, ["runs", "show", "doomed"])
     assert "status=interrupted" in shown.output
+
+
+def test_show_says_when_a_run_stopped_before_it_ended(tmp_path: Path):
+    import asyncio
+
+    from orchestra.testing import plan, role_spec, subtask
+    from tests.conftest import make_team
+
+    db = tmp_path / "h.db"
+    script = {  # no executor replies: the scripted model raises mid-run
+        "planner": [plan(subtask("a"), subtask("b"))],
+        "role_designer": role_spec("worker", "Do it."),
+    }
+    team, _ = make_team(script, history=RunHistory(db))
+    with pytest.raises(Exception, match="no reply"):
+        asyncio.run(team.arun("doomed", run_id="stopped"))
+    shown = CliRunner().invoke(app, ["runs", "show", "stopped", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "the run stopped before it ended (error: ScriptError" in shown.output
+    listed = CliRunner().invoke(app, ["runs", "list", "--db", str(db)])
+    assert "error" in listed.output
+    [summary] = RunHistory(db).list()
+    assert summary.tasks == 2  # runs list counts what runs show shows

@@ -51,6 +51,8 @@ async def test_a_run_that_raises_is_kept_as_error_with_what_was_done(tmp_path: P
     stored = history.get(summary.run_id)
     assert stored.record is not None  # planning was checkpointed: the partial tree is kept
     assert {t.id for t in stored.record.tasks} == {"a", "b"}
+    # the summary counts what the record shows (runs list and runs show agree)
+    assert summary.tasks == 2 and summary.input_tokens == stored.record.usage.input_tokens > 0
 
 
 def test_lookups_by_prefix_filters_and_pruning(tmp_path: Path):
