@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -216,21 +217,41 @@ def stages_line(record: RunRecord) -> str:
     return "stages: " + " · ".join(parts)
 
 
-def runs_table(runs: Sequence[RunSummary]) -> Table:
-    """The runs of ``orchestra runs list``, newest first."""
+NARROW = 100
+"""Below this many columns ``runs list`` leaves out the team and the seconds."""
+
+
+def runs_table(runs: Sequence[RunSummary], width: int = NARROW) -> Table:
+    """The runs of ``orchestra runs list``, newest first, for a terminal ``width`` wide.
+
+    Ids, statuses, times and numbers are never cut; the goal takes what is left (on a
+    narrow terminal the team and the seconds give it room).
+    """
+    narrow = width < NARROW
+    names = ["run", "team", "status", "started", "secs", "tasks", "tokens", "goal"]
+    if narrow:
+        names = [n for n in names if n not in ("team", "secs")]
     table = Table(box=None, pad_edge=False)
-    for name in ("run", "team", "status", "started", "secs", "tasks", "tokens", "goal"):
-        table.add_column(name, no_wrap=name != "goal", overflow="ellipsis")
-    for run in runs:
-        secs = run.seconds
-        table.add_row(
-            Text(one_line(run.run_id)[:12]),
-            Text(one_line(run.team)),
-            Text(run.status, style=_RUN_STYLE.get(run.status, "")),
-            run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            "" if secs is None else f"{secs:.1f}",
-            str(run.tasks),
-            str(run.input_tokens + run.output_tokens),
-            Text(_short(run.goal, 50)),
+    for name in names:
+        table.add_column(
+            name,
+            no_wrap=name != "goal",
+            overflow="ellipsis" if name in ("team", "goal") else "fold",
+            max_width=14 if name == "team" else None,
+            justify="right" if name in ("secs", "tasks", "tokens") else "left",
         )
+    this_year = datetime.now().astimezone().year
+    for run in runs:
+        started = run.started_at.astimezone()
+        cells = {
+            "run": Text(one_line(run.run_id)[:12]),
+            "team": Text(one_line(run.team)),
+            "status": Text(run.status, style=_RUN_STYLE.get(run.status, "")),
+            "started": started.strftime("%m-%d %H:%M" if started.year == this_year else "%Y-%m-%d"),
+            "secs": "" if run.seconds is None else f"{run.seconds:.1f}",
+            "tasks": str(run.tasks),
+            "tokens": str(run.input_tokens + run.output_tokens),
+            "goal": Text(_short(run.goal, 50)),
+        }
+        table.add_row(*(cells[name] for name in names))
     return table

@@ -49,7 +49,8 @@ def list_runs(
     if not runs:
         Console(stderr=True).print("no runs yet")
         return
-    Console().print(runs_table(runs))
+    console = Console()
+    console.print(runs_table(runs, width=console.width))
 
 
 @app.command("show")

@@ -285,3 +285,33 @@ def test_show_says_when_a_run_stopped_before_it_ended(tmp_path: Path):
     assert "error" in listed.output
     [summary] = RunHistory(db).list()
     assert summary.tasks == 2  # runs list counts what runs show shows
+
+
+def test_runs_list_cuts_no_number_on_a_narrow_terminal():
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from orchestra.cli.render import runs_table
+    from orchestra.observability.history import RunSummary
+
+    run = RunSummary(
+        run_id="c69f70b7c63e1234",
+        team="approval-demo-team",
+        goal="Send the quarterly report to the board with the figures checked",
+        status="awaiting_approval",
+        started_at=datetime.now(UTC),
+        finished_at=None,
+        input_tokens=12800,
+        output_tokens=3400,
+        cost_usd=0.0,
+        tasks=12,
+        error=None,
+    )
+    for width in (80, 120):
+        console = Console(width=width, record=True)
+        console.print(runs_table([run], width=width))
+        shown = console.export_text()
+        assert "c69f70b7c63e" in shown and "awaiting_approval" in shown
+        assert " 12 " in shown and "16200" in shown and "Send the quarterly" in shown
+        assert ("approval-demo" in shown) is (width >= 100)  # the team gives way first
