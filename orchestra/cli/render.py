@@ -42,8 +42,17 @@ def event_line(event: Event) -> Text:
     """One line describing ``event``."""
     at = event.at.strftime("%H:%M:%S.%f")[:-3]
     fields = event.model_dump(exclude={"run_id", "at", "type"}, exclude_none=True)
-    detail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+    detail = " ".join(f"{k}={_short(_rounded(v), _LIMITS.get(k, 60))}" for k, v in fields.items())
     return Text.assemble((f"{at} ", "dim"), (f"{event.type:<14} ", "bold"), detail)
+
+
+_LIMITS = {"message": 240}
+"""Fields an event line keeps longer: a notice's message is what it says."""
+
+
+def _rounded(value: object) -> object:
+    """Floats as a person reads them (``duration_s=0.004``, not 17 digits)."""
+    return float(f"{value:.3g}") if isinstance(value, float) else value
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from orchestra.cli.main import app
 from orchestra.cli.render import event_line
-from orchestra.core.events import Replanned, RunStarted, TaskPlanned
+from orchestra.core.events import Notice, Replanned, RunStarted, TaskPlanned, ToolCalled
 from orchestra.observability.live import LiveView
 from orchestra.observability.terminal import clean, one_line, safe_text
 from tests.cli.teams import HOSTILE
@@ -85,3 +85,13 @@ def test_an_event_line_leaves_out_fields_that_are_not_set():
     grafted = planned.model_copy(update={"alternative": "draft~1"})
     assert "alternative" not in event_line(planned).plain
     assert "alternative=draft~1" in event_line(grafted).plain
+
+
+def test_an_event_line_reads_as_a_person_reads_it():
+    called = ToolCalled(
+        run_id="r", task_id="t", tool="search", args={}, ok=True, output="x", duration_s=0.0037776
+    )
+    assert "duration_s=0.00378 " in event_line(called).plain
+    edited = "a person edited the plan: dropped ['check'], added ['archive'], reworded ['draft']"
+    notice = Notice(run_id="r", task_id="root", kind="plan_edited", message=edited)
+    assert edited in event_line(notice).plain  # a notice's message is not cut at 60
