@@ -45,6 +45,7 @@ from orchestra.observability.dashboard import DashboardStopped, start_phoenix, s
 from orchestra.observability.history import history_redactor, redacted
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
+from orchestra.observability.terminal import safe_text
 from orchestra.team import Team
 
 app = typer.Typer(
@@ -228,12 +229,15 @@ def resume(
     before counts). Exits like 'run'.
     """
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
+
+    def go_on(team: Team[Any], watch: Watch, whole_id: str) -> Awaitable[RunResult[Any]]:
+        _say_if_ended(team, whole_id)
+        return team.aresume(whole_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens)
+
     _execute(
         target,
         run_id,
-        lambda team, watch, whole_id: team.aresume(
-            whole_id, on_event=watch.on_event, budget=budget, tokens=watch.tokens
-        ),
+        go_on,
         json_output=json_output,
         live=live,
         budget=budget,
@@ -472,6 +476,26 @@ def _with_id(
     start: Starter, run_id: str, team: Team[Any], watch: Watch
 ) -> Awaitable[RunResult[Any]]:
     return start(team, watch, run_id)
+
+
+_ENDED = ("succeeded", "failed", "rejected", "partial")
+"""History statuses of runs that ended: nothing is left to resume (an error, an
+interrupted run or a budget stop goes on)."""
+
+
+def _say_if_ended(team: Team[Any], run_id: str) -> None:
+    """Say so when the history has the run as ended: resuming it does nothing.
+
+    Not an error: a script may resume until a run is done, and the exit code and the
+    record stay the run's own.
+    """
+    if team.history is None or not team.history.exists(run_id):
+        return
+    status = team.history.get(run_id).summary.status
+    if status in _ENDED:
+        Console(stderr=True).print(
+            safe_text(f"run {run_id} already ended {status}: nothing to resume", "yellow")
+        )
 
 
 def _whole_run_id(team: Team[Any], run_id: str) -> str:

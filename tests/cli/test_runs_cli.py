@@ -198,6 +198,11 @@ def test_run_and_resume_take_a_budget_from_the_command_line(tmp_path: Path, fork
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
+    again = forked_cli.run(
+        "resume", "examples/replan_demo.py:team", "tight", "--json", env_extra=env
+    )  # nothing left to do: said, and the record and exit code stay the run's
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "succeeded"
+    assert "run tight already ended succeeded: nothing to resume" in again.stderr
 
     bad = forked_cli.run(
         "run", "examples/replan_demo.py:team", "x", "--max-tokens", "-3", env_extra=env
