@@ -176,8 +176,9 @@ class AlternativesEdit(BaseModel):
     reordered: bool = False
     """The person listed the kept ones in another order (the order they are tried in)."""
     dropped: int = 0
-    """Offered alternatives the run no longer keeps by default (``alternatives`` None):
-    their task was dropped or edited, or they no longer fit the edited plan."""
+    """Offered alternatives the run no longer keeps though the person did not leave them
+    out: their task was dropped (or, when the person gave none, edited), or they no
+    longer fit the edited plan."""
     why_dropped: list[str] = Field(default_factory=list)
     """``"<id>: <why>"`` for the first :data:`MAX_DROPPED_SAID` of them."""
 
@@ -195,7 +196,8 @@ class AlternativesEdit(BaseModel):
 
 
 MAX_DROPPED_SAID = 20
-"""Reasons :attr:`AlternativesEdit.dropped` keeps before ``"and N more"``."""
+"""Reasons :attr:`AlternativesEdit.why_dropped` keeps (:attr:`AlternativesEdit.dropped`
+counts them all)."""
 
 
 class ActionTree(BaseModel):
