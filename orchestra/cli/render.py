@@ -252,7 +252,7 @@ def runs_table(runs: Sequence[RunSummary], width: int = NARROW) -> Table:
     this_year = datetime.now().astimezone().year
     for run in runs:
         started = run.started_at.astimezone()
-        cells = {
+        cells: dict[str, Text | str] = {
             "run": Text(one_line(run.run_id)[:12]),
             "team": Text(one_line(run.team)),
             "status": Text(run.status, style=_RUN_STYLE.get(run.status, "")),
