@@ -287,6 +287,8 @@ async def test_the_record_and_report_say_the_plan_came_with_alternatives(tmp_pat
     html = render_report(team.history.get(result.run_id))
     assert "wrote the plan and alternatives to its tasks" in html
     assert "data-action-tree" in html and "find~1" in html and "Search shops" in html
+    candidates = html[html.index("<th>candidate</th>") :].split("</table>")[0]
+    assert ">agreement<" not in candidates and 'colspan="3"' in candidates
     action_table = html[html.index("data-action-tree") :].split("</table>")[0]
     assert ">the planner<" in action_table and ">votes<" not in action_table  # no votes here
     assert "alternative 2" in html  # the one left out, by its place in the reply
