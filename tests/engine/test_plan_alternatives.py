@@ -406,15 +406,20 @@ async def test_a_team_that_does_not_sample_plans_takes_no_alternatives():
     assert done.status is RunStatus.SUCCEEDED
 
 
-def test_the_plan_and_its_alternatives_round_trip_through_the_editors_json():
-    request = ApprovalRequest(
+def _plan_request(*alternatives: dict[str, Any]) -> ApprovalRequest:
+    """The plan request of FIND, SPECS, PICK with these alternatives."""
+    return ApprovalRequest(
         id="plan",
         kind="plan",
         task_id="root",
         summary="a plan of 3 task(s) for the goal",
         plan=PlanDraft.model_validate(plan(FIND, SPECS, PICK)),
-        alternatives=[ProposedAlternative.model_validate(_instead("find", SEARCH))],
+        alternatives=[ProposedAlternative.model_validate(a) for a in alternatives],
     )
+
+
+def test_the_plan_and_its_alternatives_round_trip_through_the_editors_json():
+    request = _plan_request(_instead("find", SEARCH))
     text = plan_text(request)
     edit = edit_from_json(text)
     assert (edit.plan, edit.alternatives) == (request.plan, request.alternatives)
@@ -480,17 +485,7 @@ def test_given_alternatives_are_bounded_each_once_and_with_known_keys_only():
 
 
 def test_dropping_a_task_on_the_command_line_drops_its_alternatives_too(tmp_path):
-    request = ApprovalRequest(
-        id="plan",
-        kind="plan",
-        task_id="root",
-        summary="a plan of 3 task(s) for the goal",
-        plan=PlanDraft.model_validate(plan(FIND, SPECS, PICK)),
-        alternatives=[
-            ProposedAlternative.model_validate(_instead("find", SEARCH)),
-            ProposedAlternative.model_validate(_instead("specs", ASK)),
-        ],
-    )
+    request = _plan_request(_instead("find", SEARCH), _instead("specs", ASK))
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan_text(request))
     assert request.plan is not None
