@@ -163,12 +163,12 @@ def plan_decision(
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from exc
     except ValidationError as exc:
-        raise InputError(f"cannot add that task: {exc}") from exc
+        raise InputError("cannot add that task: " + "; ".join(validation_messages(exc))) from exc
     return EditPlan(plan=plan, alternatives=alternatives)
 
 
-def tool_decision(args_json: str | None) -> Decision:
-    """Approve, or :class:`EditArgs` from a JSON object.
+def tool_decision(args_json: str | None, source: str = "--args") -> Decision:
+    """Approve, or :class:`EditArgs` from a JSON object (``source`` names it in errors).
 
     Raises:
         InputError: the arguments are not a JSON object.
@@ -178,9 +178,9 @@ def tool_decision(args_json: str | None) -> Decision:
     try:
         args = json.loads(args_json)
     except json.JSONDecodeError as exc:
-        raise InputError(f"--args is not JSON: {exc}") from exc
+        raise InputError(f"{source} is not JSON: {exc}") from exc
     if not isinstance(args, dict):
-        raise InputError("--args must be a JSON object")
+        raise InputError(f"{source} must be a JSON object")
     return EditArgs(args=args)
 
 
@@ -237,7 +237,7 @@ def decision_from_text(request: ApprovalRequest, text: str) -> Decision:
     """
     if request.plan is not None:
         return edit_from_json(text, shown=request.plan)
-    return tool_decision(text)
+    return tool_decision(text, source="the edited arguments")
 
 
 def edit_text(request: ApprovalRequest) -> str:

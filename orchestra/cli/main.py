@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,7 +48,7 @@ from orchestra.observability.dashboard import DashboardStopped, start_phoenix, s
 from orchestra.observability.history import history_redactor, redacted
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
-from orchestra.observability.terminal import safe_text
+from orchestra.observability.terminal import clean, one_line, safe_text
 from orchestra.team import Team
 
 app = typer.Typer(
@@ -319,7 +322,12 @@ def approve(
             try:
                 return decision_from_text(pending, text)
             except ValueError as exc:  # not JSON, or not a plan (pydantic's errors too)
-                raise InputError(f"the edit is not usable: {exc}") from exc
+                kept = _keep_edit(text)
+                again = f"--plan {_arg(kept)}" if pending.plan is not None else "--args"
+                raise InputError(
+                    f"the edit is not usable: {exc}. It is kept in {kept}: fix it and"
+                    f" approve with {again}"
+                ) from exc
         if pending.plan is not None:
             if args_json is not None:
                 raise InputError(
@@ -335,7 +343,7 @@ def approve(
             )
         if plan_edits:
             raise InputError(
-                f"{', '.join(plan_edits)} edit a plan; request {pending.id!r} is a call of"
+                f"{', '.join(plan_edits)}: plan options; request {pending.id!r} is a call of"
                 f" {pending.tool!r} (edit its arguments with --args)"
             )
         return tool_decision(args_json)
@@ -454,15 +462,15 @@ def _execute(
             err.print(
                 Text(
                     f"the run waits for approval. Go on with:\n"
-                    f"  orchestra approve {target} {run_id}\n"
-                    f"  orchestra reject {target} {run_id} --reason '...'"
+                    f"  orchestra approve {_arg(target)} {_id_arg(run_id)}\n"
+                    f"  orchestra reject {_arg(target)} {_id_arg(run_id)} --reason '...'"
                 )
             )
         if team.history is not None:
-            short = result.run_id[:12]
+            short = _id_arg(result.run_id[:12])
             err.print(
                 Text(
-                    f"run {result.run_id}: orchestra runs show {short}"
+                    f"run {one_line(result.run_id)}: orchestra runs show {short}"
                     f" · orchestra report {short} -o run.html",
                     style="dim",
                 )
@@ -470,6 +478,24 @@ def _execute(
     if strict and result.status is RunStatus.SUCCEEDED and result.unverified:
         raise typer.Exit(UNVERIFIED_EXIT)
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
+
+
+def _keep_edit(text: str) -> str:
+    """Save a person's refused edit where they can fix it; its path."""
+    fd, path = tempfile.mkstemp(prefix="orchestra-edit-", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return path
+
+
+def _arg(text: str) -> str:
+    """``text`` as one shell word, safe to paste (no control characters)."""
+    return shlex.quote(clean(text))
+
+
+def _id_arg(run_id: str) -> str:
+    """A run id as the shell word after the target (``--`` first if it looks like an option)."""
+    return ("-- " if run_id.startswith("-") else "") + _arg(run_id)
 
 
 def _with_id(
@@ -494,18 +520,28 @@ def _say_if_ended(team: Team[Any], run_id: str) -> None:
     status = team.history.get(run_id).summary.status
     if status in _ENDED:
         Console(stderr=True).print(
-            safe_text(f"run {run_id} already ended {status}: nothing to resume", "yellow")
+            safe_text(f"run {one_line(run_id)} already ended {status}: nothing to resume", "yellow")
         )
 
 
 def _whole_run_id(team: Team[Any], run_id: str) -> str:
-    """``run_id``, or the id of the one run in the team's history that starts with it."""
+    """``run_id``, or the id of the one run in the team's history that starts with it.
+
+    Raises:
+        InputError: several runs start with it, or the run is another team's.
+    """
     if team.history is None:
         return run_id
-    try:
-        return team.history.get(run_id).summary.run_id
-    except InputError:  # unknown (or ambiguous) there: the checkpoints have the last word
+    whole = team.history.whole_id(run_id)
+    if whole is None:  # not in the history: the checkpoints have the last word
         return run_id
+    owner = team.history.get(whole).summary.team
+    if owner != team.name:
+        raise InputError(
+            f"run {one_line(whole)!r} is a run of team {one_line(owner)!r}, not of"
+            f" {one_line(team.name)!r}: give that team's file"
+        )
+    return whole
 
 
 def _check_stores(team: Team[Any]) -> None:
@@ -554,7 +590,7 @@ def _watched(
         err.print(
             Text(
                 f"interrupted; the run is checkpointed. Continue it with:\n"
-                f"  orchestra resume {target} {run_id}"
+                f"  orchestra resume {_arg(target)} {_id_arg(run_id)}"
             )
         )
         raise typer.Exit(130) from None

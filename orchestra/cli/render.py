@@ -233,8 +233,8 @@ NARROW = 100
 def runs_table(runs: Sequence[RunSummary], width: int = NARROW) -> Table:
     """The runs of ``orchestra runs list``, newest first, for a terminal ``width`` wide.
 
-    Ids, statuses, times and numbers are never cut; the goal takes what is left (on a
-    narrow terminal the team and the seconds give it room).
+    From 80 columns up, ids, statuses, times and numbers are not cut; the goal takes
+    what is left (below 100 columns the team and the seconds give it room).
     """
     narrow = width < NARROW
     names = ["run", "team", "status", "started", "secs", "tasks", "tokens", "goal"]

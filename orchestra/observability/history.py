@@ -291,6 +291,32 @@ class RunHistory:
             return [r for r in runs if r.status == status][offset : offset + limit]
         return runs
 
+    def whole_id(self, run_id: str) -> str | None:
+        """The whole id of the run ``run_id`` names, or None if it names none.
+
+        ``run_id`` itself if a run has it, else the one run whose id starts with it
+        (case counts).
+
+        Raises:
+            InputError: several runs start with it.
+        """
+        with self._reading() as db:
+            rows = (
+                db.execute(
+                    "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\'",
+                    (run_id, _like_prefix(run_id)),
+                ).fetchall()
+                if db is not None
+                else []
+            )
+        ids = [r[0] for r in rows if r[0].startswith(run_id)]  # LIKE ignores case
+        if run_id in ids:
+            return run_id
+        if len(ids) > 1:
+            shown = ", ".join(sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
+            raise InputError(f"{run_id!r} matches several runs ({shown}); give more of the id")
+        return ids[0] if ids else None
+
     def get(self, run_id: str) -> StoredRun:
         """The run with this id, or the only one whose id starts with it.
 

@@ -62,7 +62,7 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(forked_cl
     assert "mailer wants to call send_email" in edited.stderr
     assert _outbox() == []
     wrong_kind = forked_cli.run("approve", TEAM, "cli1", "--drop", "draft")
-    assert wrong_kind.returncode == 2 and "--drop edit a plan" in wrong_kind.stderr
+    assert wrong_kind.returncode == 2 and "--drop: plan options" in wrong_kind.stderr
     assert _outbox() == []  # the email still waits
 
     args = json.dumps({"to": "bob@example.com", "body": "the report"})
@@ -142,3 +142,34 @@ def test_approve_edit_opens_the_plan_in_the_editor(forked_cli: ForkedCli, tmp_pa
     assert notice["message"] == "a person edited the plan: dropped ['check'], rewired ['send']"
     as_text = forked_cli.run("runs", "show", "cli4")
     assert "a person edited the plan: dropped ['check'], rewired ['send']" in as_text.stdout
+
+
+def test_run_ids_are_resolved_safely_and_only_for_their_own_team(
+    forked_cli: ForkedCli, tmp_path: Path
+):
+    odd = "Odd id;$(touch pwned)"
+    paused = forked_cli.run("run", TEAM, "Send it", "--run-id", odd, "--no-live")
+    assert paused.returncode == 4
+    # the printed command is one shell word per argument: pasting it runs nothing else
+    assert f"orchestra approve {TEAM} 'Odd id;$(touch pwned)'" in paused.stderr
+    for other in ("Odd-2", "odd-3"):
+        forked_cli.run("run", TEAM, "Send it", "--run-id", other, "--no-live")
+
+    several = forked_cli.run("approve", TEAM, "Odd")
+    assert several.returncode == 2 and "'Odd' matches several runs" in several.stderr
+    by_case = forked_cli.run("approve", TEAM, "odd", "--drop", "check")  # only odd-3
+    assert by_case.returncode == 4, by_case.stderr
+    shown = json.loads(forked_cli.run("runs", "show", "odd-3", "--json").stdout)["record"]
+    assert [t["id"] for t in shown["tasks"]] == ["draft", "send"]
+
+    other_team = forked_cli.run("approve", "examples/replan_demo.py:team", "Odd-2")
+    assert other_team.returncode == 2
+    assert "is a run of team 'approval-demo'" in other_team.stderr
+    editor = tmp_path / "bad.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('{not json')\n")
+    refused = forked_cli.run(
+        "approve", TEAM, "Odd-2", "--edit", env_extra={"EDITOR": f"{sys.executable} {editor}"}
+    )
+    assert refused.returncode == 2 and "the edit is not usable" in refused.stderr
+    kept = refused.stderr.split("It is kept in ")[1].split(":")[0]
+    assert Path(kept).read_text() == "{not json"  # the person's work is not lost
