@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,9 +28,10 @@ from orchestra.core.approval import (
 )
 from orchestra.core.errors import InputError
 from orchestra.core.plan import DraftTask, PlanDraft, walk_tasks
-from orchestra.observability.terminal import one_line, safe_text
+from orchestra.observability.terminal import clean, one_line, safe_text
 
 __all__ = [
+    "approval_decision",
     "ask_decisions",
     "decision_from_text",
     "edit_from_json",
@@ -35,6 +39,7 @@ __all__ = [
     "plan_decision",
     "plan_text",
     "print_pending",
+    "shell_word",
     "tool_decision",
 ]
 
@@ -165,6 +170,74 @@ def plan_decision(
     except ValidationError as exc:
         raise InputError("cannot add that task: " + "; ".join(validation_messages(exc))) from exc
     return EditPlan(plan=plan, alternatives=alternatives)
+
+
+def approval_decision(
+    pending: ApprovalRequest,
+    *,
+    in_editor: bool = False,
+    plan_file: Path | None = None,
+    drop: Sequence[str] = (),
+    reword: Sequence[str] = (),
+    add: Sequence[str] = (),
+    args_json: str | None = None,
+) -> Decision:
+    """The decision ``orchestra approve``'s options make for ``pending``.
+
+    ``in_editor`` opens the plan (with its alternatives) or the arguments in ``$EDITOR``
+    and takes no other edit option; plan options are for the plan, ``args_json`` for a
+    tool call: the wrong kind is refused, never taken as an approval.
+
+    Raises:
+        InputError: options of the wrong kind, an unusable edit (kept in a file the
+            message names, to fix), or the editor closed without saving.
+    """
+    plan_edits = [
+        name
+        for name, given in (("--plan", plan_file), ("--drop", drop), ("--reword", reword))
+        if given
+    ] + (["--add"] if add else [])
+    if in_editor:
+        if plan_edits or args_json is not None:
+            raise InputError("--edit takes no other edit option: make every change there")
+        text = click.edit(edit_text(pending), extension=".json")
+        if text is None:
+            raise InputError("the editor was closed without saving: nothing was decided")
+        try:
+            return decision_from_text(pending, text)
+        except ValueError as exc:  # not JSON, or not a plan (pydantic's errors too)
+            kept = _keep_edit(text)
+            again = f"--plan {shell_word(kept)}" if pending.plan is not None else "--args"
+            raise InputError(
+                f"the edit is not usable: {exc}. It is kept in {kept}: fix it and"
+                f" approve with {again}"
+            ) from exc
+    if pending.plan is not None:
+        if args_json is not None:
+            raise InputError(
+                f"--args is for a waiting tool call; request {pending.id!r} is the plan"
+                " (edit it with --plan, --drop, --reword or --add)"
+            )
+        return plan_decision(pending.plan, plan_file=plan_file, drop=drop, reword=reword, add=add)
+    if plan_edits:
+        raise InputError(
+            f"{', '.join(plan_edits)}: plan options; request {pending.id!r} is a call of"
+            f" {pending.tool!r} (edit its arguments with --args)"
+        )
+    return tool_decision(args_json)
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one shell word, safe to paste (no control characters)."""
+    return shlex.quote(clean(text))
+
+
+def _keep_edit(text: str) -> str:
+    """Save a person's refused edit where they can fix it; its path."""
+    fd, path = tempfile.mkstemp(prefix="orchestra-edit-", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return path
 
 
 def tool_decision(args_json: str | None, source: str = "--args") -> Decision:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import sys
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,12 +20,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from orchestra.cli.approval_cmd import (
+    approval_decision,
     ask_decisions,
-    decision_from_text,
-    edit_text,
-    plan_decision,
     print_pending,
-    tool_decision,
+    shell_word,
 )
 from orchestra.cli.bench_cmd import app as bench_app
 from orchestra.cli.errors import DEBUG_ENV, ErrorsAsLines, say_error
@@ -48,7 +43,7 @@ from orchestra.observability.dashboard import DashboardStopped, start_phoenix, s
 from orchestra.observability.history import history_redactor, redacted
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
-from orchestra.observability.terminal import clean, one_line, safe_text
+from orchestra.observability.terminal import one_line, safe_text
 from orchestra.team import Team
 
 app = typer.Typer(
@@ -306,47 +301,16 @@ def approve(
     def decide(team: Team[Any], watch: Watch, whole_id: str) -> Awaitable[RunResult[Any]]:
         return _decided(team, whole_id, request, watch, budget, edit)
 
-    plan_edits = [
-        name
-        for name, given in (("--plan", plan_file), ("--drop", drop), ("--reword", reword))
-        if given
-    ] + (["--add"] if add else [])
-
     def edit(pending: ApprovalRequest) -> Decision:
-        if in_editor:
-            if plan_edits or args_json is not None:
-                raise InputError("--edit takes no other edit option: make every change there")
-            text = click.edit(edit_text(pending), extension=".json")
-            if text is None:
-                raise InputError("the editor was closed without saving: nothing was decided")
-            try:
-                return decision_from_text(pending, text)
-            except ValueError as exc:  # not JSON, or not a plan (pydantic's errors too)
-                kept = _keep_edit(text)
-                again = f"--plan {_arg(kept)}" if pending.plan is not None else "--args"
-                raise InputError(
-                    f"the edit is not usable: {exc}. It is kept in {kept}: fix it and"
-                    f" approve with {again}"
-                ) from exc
-        if pending.plan is not None:
-            if args_json is not None:
-                raise InputError(
-                    f"--args is for a waiting tool call; request {pending.id!r} is the plan"
-                    " (edit it with --plan, --drop, --reword or --add)"
-                )
-            return plan_decision(
-                pending.plan,
-                plan_file=plan_file,
-                drop=drop or (),
-                reword=reword or (),
-                add=add or (),
-            )
-        if plan_edits:
-            raise InputError(
-                f"{', '.join(plan_edits)}: plan options; request {pending.id!r} is a call of"
-                f" {pending.tool!r} (edit its arguments with --args)"
-            )
-        return tool_decision(args_json)
+        return approval_decision(
+            pending,
+            in_editor=in_editor,
+            plan_file=plan_file,
+            drop=drop or (),
+            reword=reword or (),
+            add=add or (),
+            args_json=args_json,
+        )
 
     _execute(target, run_id, decide, json_output=json_output, live=live, budget=budget, stored=True)
 
@@ -462,8 +426,8 @@ def _execute(
             err.print(
                 Text(
                     f"the run waits for approval. Go on with:\n"
-                    f"  orchestra approve {_arg(target)} {_id_arg(run_id)}\n"
-                    f"  orchestra reject {_arg(target)} {_id_arg(run_id)} --reason '...'"
+                    f"  orchestra approve {shell_word(target)} {_id_arg(run_id)}\n"
+                    f"  orchestra reject {shell_word(target)} {_id_arg(run_id)} --reason '...'"
                 )
             )
         if team.history is not None:
@@ -480,22 +444,9 @@ def _execute(
     raise typer.Exit(_EXIT_CODES.get(result.status, 1))
 
 
-def _keep_edit(text: str) -> str:
-    """Save a person's refused edit where they can fix it; its path."""
-    fd, path = tempfile.mkstemp(prefix="orchestra-edit-", suffix=".json")
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    return path
-
-
-def _arg(text: str) -> str:
-    """``text`` as one shell word, safe to paste (no control characters)."""
-    return shlex.quote(clean(text))
-
-
 def _id_arg(run_id: str) -> str:
     """A run id as the shell word after the target (``--`` first if it looks like an option)."""
-    return ("-- " if run_id.startswith("-") else "") + _arg(run_id)
+    return ("-- " if run_id.startswith("-") else "") + shell_word(run_id)
 
 
 def _with_id(
@@ -590,7 +541,7 @@ def _watched(
         err.print(
             Text(
                 f"interrupted; the run is checkpointed. Continue it with:\n"
-                f"  orchestra resume {_arg(target)} {_id_arg(run_id)}"
+                f"  orchestra resume {shell_word(target)} {_id_arg(run_id)}"
             )
         )
         raise typer.Exit(130) from None
