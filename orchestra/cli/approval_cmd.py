@@ -109,14 +109,20 @@ def edit_from_json(text: str, shown: PlanDraft | None = None) -> EditPlan:
         raise InputError("; ".join(validation_messages(exc))) from exc
     if shown is None or not edit.alternatives:
         return edit
-    return edit.model_copy(update={"alternatives": _without_removed(edit, shown)})
+    kept = _without_removed(edit.alternatives, shown, edit.plan)
+    return edit.model_copy(update={"alternatives": kept})
 
 
-def _without_removed(edit: EditPlan, shown: PlanDraft) -> list[ProposedAlternative]:
-    """The edit's alternatives but those of tasks ``shown`` had and the edit removed."""
+def _without_removed(
+    alternatives: Sequence[ProposedAlternative], shown: PlanDraft, edited: PlanDraft
+) -> list[ProposedAlternative]:
+    """``alternatives`` but those of tasks ``shown`` had and ``edited`` no longer has.
+
+    One naming a task neither has stays, to be refused as a typo.
+    """
     had = {t.id for t in walk_tasks(shown.tasks)}
-    has = {t.id for t in walk_tasks(edit.plan.tasks)}
-    return [a for a in edit.alternatives or [] if a.instead_of in has or a.instead_of not in had]
+    has = {t.id for t in walk_tasks(edited.tasks)}
+    return [a for a in alternatives if a.instead_of in has or a.instead_of not in had]
 
 
 def plan_text(request: ApprovalRequest) -> str:
@@ -154,11 +160,11 @@ def plan_decision(
             raise InputError(f"cannot use {plan_file} as a plan: {exc}") from exc
         plan, alternatives = edit.plan, edit.alternatives
     try:
+        before_drops = plan
         for task_id in drop:
             plan = plan.without(task_id)
-        if alternatives is not None and drop:  # a dropped task's alternatives go with it
-            left = {t.id for t in walk_tasks(plan.tasks)}
-            alternatives = [a for a in alternatives if a.instead_of in left]
+        if alternatives is not None:  # a dropped task's alternatives go with it
+            alternatives = _without_removed(alternatives, before_drops, plan)
         for item in reword:
             task_id, title = _pair(item, "--reword")
             plan = plan.reworded(task_id, title=title)

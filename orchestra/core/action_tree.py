@@ -60,6 +60,7 @@ from orchestra.core.plan import (
     ID_PATTERN,
     DraftTask,
     PlanDraft,
+    parent_ids,
     plan_signature,
     walk_tasks,
 )
@@ -300,7 +301,7 @@ def _branches(
 ) -> list[Branch]:
     """The plan's tasks, all levels, with their votes and alternatives (in try order)."""
     branches: list[Branch] = []
-    parents = {c.id: t.id for t in walk_tasks(plan.tasks) for c in t.subtasks}
+    parents = parent_ids(plan.tasks)
     for task in walk_tasks(plan.tasks):
         found = proposals.get(task.id, {})
         ranked = sorted(found.values(), key=lambda p: (-len(p[1]), p[1][0]))
@@ -418,40 +419,17 @@ def edited_action_tree(
     offered = [(b.task_id, a) for b in old.branches for a in b.alternatives if a.score_allows]
     was = {t.id: _own_part(t) for t in walk_tasks(before.tasks)}
     now = {t.id: _own_part(t) for t in walk_tasks(after.tasks)}
-    chosen: dict[str, list[Alternative]] = {}
-    dropped: list[str] = []
     if given is None:
-        for task_id, alternative in offered:
-            if task_id not in now:
-                problem: str | None = f"task {task_id!r} was dropped"
-            elif was.get(task_id) != now[task_id]:
-                problem = f"task {task_id!r} was edited"
-            else:
-                problem = fits(ProposedAlternative(instead_of=task_id, tasks=alternative.tasks))
-            if problem is None:
-                chosen.setdefault(task_id, []).append(alternative)
-            else:
-                dropped.append(f"{alternative.id}: {problem}")
+        chosen, dropped = _kept_by_default(offered, was, now, fits)
     else:
-        numbers = {b.task_id: len(b.alternatives) for b in old.branches}
-        for proposal in given:
-            tasks = own_dependencies(proposal.tasks)
-            known = next(
-                (a for t, a in offered if t == proposal.instead_of and a.tasks == tasks), None
-            )
-            if known is None:
-                numbers[proposal.instead_of] = n = numbers.get(proposal.instead_of, 0) + 1
-                known = Alternative(
-                    id=f"{proposal.instead_of}~{n}", tasks=tasks, samples=[], from_person=True
-                )
-            chosen.setdefault(proposal.instead_of, []).append(known)
-        given_ids = {a.id for alternatives in chosen.values() for a in alternatives}
+        chosen = _as_given(given, offered, old)
+        taken = {a.id for alternatives in chosen.values() for a in alternatives}
         dropped = [  # those the person left out are theirs to leave; these went with a task
             f"{a.id}: task {task_id!r} was dropped"
             for task_id, a in offered
-            if task_id not in now and a.id not in given_ids
+            if task_id not in now and a.id not in taken
         ]
-    parents = {c.id: t.id for t in walk_tasks(after.tasks) for c in t.subtasks}
+    parents = parent_ids(after.tasks)
     branches = []
     for task in walk_tasks(after.tasks):
         kept = old.branch(task.id) if was.get(task.id) == now[task.id] else None
@@ -463,25 +441,86 @@ def edited_action_tree(
                 alternatives=chosen.get(task.id, []),
             )
         )
+    return ActionTree(
+        samples=old.samples, branches=branches, edit=_edit_made(offered, chosen, dropped)
+    )
+
+
+_Offered = list[tuple[str, Alternative]]
+"""The alternatives a person was offered, each with the id of its task."""
+
+
+def _kept_by_default(
+    offered: _Offered,
+    was: Mapping[str, DraftTask],
+    now: Mapping[str, DraftTask],
+    fits: Callable[[ProposedAlternative], str | None],
+) -> tuple[dict[str, list[Alternative]], list[str]]:
+    """The offered alternatives of tasks left as they were that still fit, by task.
+
+    With them, ``"<id>: <why>"`` for each of the others.
+    """
+    chosen: dict[str, list[Alternative]] = {}
+    dropped: list[str] = []
+    for task_id, alternative in offered:
+        if task_id not in now:
+            problem: str | None = f"task {task_id!r} was dropped"
+        elif was.get(task_id) != now[task_id]:
+            problem = f"task {task_id!r} was edited"
+        else:
+            problem = fits(ProposedAlternative(instead_of=task_id, tasks=alternative.tasks))
+        if problem is None:
+            chosen.setdefault(task_id, []).append(alternative)
+        else:
+            dropped.append(f"{alternative.id}: {problem}")
+    return chosen, dropped
+
+
+def _as_given(
+    given: Sequence[ProposedAlternative], offered: _Offered, old: ActionTree
+) -> dict[str, list[Alternative]]:
+    """A person's alternatives by task, in their order.
+
+    An offered one written again exactly is that one; the others are the person's,
+    numbered after the tree's.
+    """
+    numbers = {b.task_id: len(b.alternatives) for b in old.branches}
+    chosen: dict[str, list[Alternative]] = {}
+    for proposal in given:
+        tasks = own_dependencies(proposal.tasks)
+        known = next((a for t, a in offered if t == proposal.instead_of and a.tasks == tasks), None)
+        if known is None:
+            numbers[proposal.instead_of] = n = numbers.get(proposal.instead_of, 0) + 1
+            known = Alternative(
+                id=f"{proposal.instead_of}~{n}", tasks=tasks, samples=[], from_person=True
+            )
+        chosen.setdefault(proposal.instead_of, []).append(known)
+    return chosen
+
+
+def _edit_made(
+    offered: _Offered, chosen: Mapping[str, list[Alternative]], dropped: list[str]
+) -> AlternativesEdit | None:
+    """What the person changed about the alternatives (None: nothing)."""
     now_ids = {t: [a.id for a in alternatives] for t, alternatives in chosen.items()}
     offered_ids: dict[str, list[str]] = {}
     for task_id, alternative in offered:
         offered_ids.setdefault(task_id, []).append(alternative.id)
     if now_ids == offered_ids:
-        return ActionTree(samples=old.samples, branches=branches)
+        return None
     everyone = {i for ids in offered_ids.values() for i in ids}
     stayed = {t: [i for i in ids if i in everyone] for t, ids in now_ids.items()}
-    edit = AlternativesEdit(
+    kept = sum(len(ids) for ids in stayed.values())
+    return AlternativesEdit(
         offered=len(offered),
-        kept=sum(len(ids) for ids in stayed.values()),
-        given=sum(len(ids) for ids in now_ids.values()) - sum(len(i) for i in stayed.values()),
+        kept=kept,
+        given=sum(len(ids) for ids in now_ids.values()) - kept,
         reordered=any(
             ids != [i for i in offered_ids.get(t, []) if i in ids] for t, ids in stayed.items()
         ),
         dropped=len(dropped),
         why_dropped=dropped[:MAX_DROPPED_SAID],
     )
-    return ActionTree(samples=old.samples, branches=branches, edit=edit)
 
 
 def _own_part(task: DraftTask) -> DraftTask:

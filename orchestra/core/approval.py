@@ -28,6 +28,7 @@ from orchestra.core.plan import (
     MAX_TASKS_PER_LEVEL,
     DraftTask,
     PlanDraft,
+    parent_ids,
     plan_errors,
     plan_signature,
     walk_tasks,
@@ -312,7 +313,7 @@ def describe_plan_edit(before: PlanDraft, after: PlanDraft) -> str:
     """
     was = {t.id: t for t in walk_tasks(before.tasks)}
     now = {t.id: t for t in walk_tasks(after.tasks)}
-    parents = [_parents(before), _parents(after)]
+    parents = [parent_ids(before.tasks), parent_ids(after.tasks)]
     both = [task_id for task_id in now if task_id in was]
 
     def which(differs: Callable[[DraftTask, DraftTask], bool]) -> list[str]:
@@ -330,10 +331,6 @@ def describe_plan_edit(before: PlanDraft, after: PlanDraft) -> str:
     if not said:
         return "a person sent the plan back as it was"
     return "a person edited the plan: " + ", ".join(said)
-
-
-def _parents(plan: PlanDraft) -> dict[str, str]:
-    return {c.id: t.id for t in walk_tasks(plan.tasks) for c in t.subtasks}
 
 
 def _own_settings(task: DraftTask) -> tuple[object, ...]:

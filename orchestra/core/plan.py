@@ -24,6 +24,7 @@ __all__ = [
     "draft_to_nodes",
     "plan_errors",
     "plan_signature",
+    "parent_ids",
     "walk_tasks",
 ]
 
@@ -382,6 +383,11 @@ def walk_tasks(tasks: Iterable[DraftTask]) -> Iterable[DraftTask]:
     for task in tasks:
         yield task
         yield from walk_tasks(task.subtasks)
+
+
+def parent_ids(tasks: Iterable[DraftTask]) -> dict[str, str]:
+    """The id of each subtask's parent task, all levels (top-level tasks have none)."""
+    return {child.id: task.id for task in walk_tasks(tasks) for child in task.subtasks}
 
 
 def single_task_plan(goal: str) -> PlanDraft:
