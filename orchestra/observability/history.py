@@ -303,42 +303,38 @@ class RunHistory:
         with self._reading() as db:
             rows = (
                 db.execute(
-                    "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\'",
-                    (run_id, _like_prefix(run_id)),
+                    "SELECT run_id FROM runs WHERE run_id = ? OR run_id GLOB ?"
+                    " ORDER BY run_id = ? DESC, run_id LIMIT 6",
+                    (run_id, _glob_prefix(run_id), run_id),
                 ).fetchall()
                 if db is not None
                 else []
             )
-        ids = [r[0] for r in rows if r[0].startswith(run_id)]  # LIKE ignores case
-        if run_id in ids:
-            return run_id
+        ids: list[str] = [r[0] for r in rows]
+        if not ids or ids[0] == run_id:
+            return ids[0] if ids else None
         if len(ids) > 1:
-            shown = ", ".join(sorted(ids)[:5]) + (", ..." if len(ids) > 5 else "")
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
             raise InputError(f"{run_id!r} matches several runs ({shown}); give more of the id")
-        return ids[0] if ids else None
+        return ids[0]
 
     def get(self, run_id: str) -> StoredRun:
-        """The run with this id, or the only one whose id starts with it.
+        """The run with this id, or the only one whose id starts with it (case counts).
 
         Raises:
             InputError: no run, or several runs, match.
         """
+        whole = self.whole_id(run_id)
         with self._reading() as db:
-            rows = (
+            row = (
                 db.execute(
-                    f"SELECT {_columns(db)}, record FROM runs"
-                    " WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\'"
-                    " ORDER BY run_id = ? DESC LIMIT 3",
-                    (run_id, _like_prefix(run_id), run_id),
-                ).fetchall()
-                if db is not None
-                else []
+                    f"SELECT {_columns(db)}, record FROM runs WHERE run_id = ?", (whole,)
+                ).fetchone()
+                if db is not None and whole is not None
+                else None
             )
-        if not rows:
+        if row is None:
             raise InputError(f"no run {run_id!r} in {self.path} (orchestra runs list shows them)")
-        if rows[0][0] != run_id and len(rows) > 1:
-            raise InputError(f"{run_id!r} matches several runs; give more of the id")
-        row = rows[0]
         record = RunRecord.model_validate_json(row[-1]) if row[-1] else None
         redact = self._redact()
         if record is not None and redact is not None:
@@ -384,9 +380,9 @@ def _iso(at: datetime | None) -> str:
     return (at or datetime.now(UTC)).astimezone(UTC).isoformat()
 
 
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def _glob_prefix(prefix: str) -> str:
+    """A GLOB pattern for ids starting with ``prefix`` (its own ``*``, ``?``, ``[`` literal)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
 
 
 def _filters(**equal: str | None) -> tuple[str, list[str]]:

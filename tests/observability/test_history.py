@@ -72,6 +72,9 @@ def test_lookups_by_prefix_filters_and_pruning(tmp_path: Path):
     with pytest.raises(InputError, match="no run"):
         history.get("x%")  # LIKE wildcards are literal
     assert history.get("x_").summary.run_id == "x_y"
+    with pytest.raises(InputError, match="no run"):
+        history.get("ABC1")  # case counts, as in a run id
+    assert history.whole_id("abc1") == "abc111" and history.whole_id("zzz") is None
     assert history.prune(timedelta(days=7)) == 1
     assert {r.run_id for r in history.list()} == {"abc222", "x_y"}
 
