@@ -9,14 +9,16 @@ the same pending requests and an ``error`` saying why, and goes on with a correc
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from orchestra import Team, tool
-from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call, verdict
+from orchestra.testing import ScriptedChatModel, plan, role_spec, subtask, tool_call
+from tests.engine.test_team_node import State
+from tests.engine.test_team_node import _script as _team_script
 
 SENT: list[str] = []
 
@@ -28,20 +30,21 @@ def send(text: str) -> str:
     return "sent"
 
 
-class State(TypedDict, total=False):
-    goal: str
-    answer: Any
-
-
 def _script(**extra: Any) -> dict[str, Any]:
-    return {
-        "planner": [plan(subtask("a", "Find facts"), subtask("b", "Write", deps=["a"]))],
-        "role_designer": role_spec("worker", "Do it.", []),
-        "executor": lambda call: f"{call.task_id} done",
-        "critic": verdict("pass"),
-        "synthesizer": "the answer",
-        **extra,
-    }
+    """test_team_node's team, answering in plain text."""
+    return _team_script(**{"synthesizer": "the answer", **extra})
+
+
+def _mailer_script() -> dict[str, Any]:
+    """A team whose task b sends a message (a tool call waiting for approval)."""
+    return _script(
+        role_designer=role_spec("mailer", "Send it.", ["send"]),
+        **{
+            "executor@b": lambda call: (
+                "b sent it" if "sent" in call.prompt else tool_call("send", {"text": "hello"})
+            )
+        },
+    )
 
 
 def _graph(team: Team[Any]) -> Any:
@@ -139,14 +142,7 @@ async def test_a_valid_edit_after_refused_ones_is_the_plan_that_runs_under_the_t
 
 async def test_edit_plan_for_a_tool_call_asks_again_and_the_call_waits():
     SENT.clear()
-    script = _script(
-        role_designer=role_spec("mailer", "Send it.", ["send"]),
-        **{
-            "executor@b": lambda call: (
-                "b sent it" if "sent" in call.prompt else tool_call("send", {"text": "hello"})
-            )
-        },
-    )
+    script = _mailer_script()
     team = Team(ScriptedChatModel(script), tools=[send], name="mailer", history=False)
     graph = _graph(team)
     config = {"configurable": {"thread_id": "bad-kind"}}
@@ -169,14 +165,7 @@ async def test_edit_plan_for_a_tool_call_asks_again_and_the_call_waits():
 
 async def test_refused_answers_in_two_rounds_keep_each_round_lined_up_with_its_answer():
     SENT.clear()
-    script = _script(
-        role_designer=role_spec("mailer", "Send it.", ["send"]),
-        **{
-            "executor@b": lambda call: (
-                "b sent it" if "sent" in call.prompt else tool_call("send", {"text": "hello"})
-            )
-        },
-    )
+    script = _mailer_script()
     model = ScriptedChatModel(script)
     team = Team(model, tools=[send], approve_plan=True, name="mailer", history=False)
     graph = _graph(team)
