@@ -441,6 +441,7 @@ class Team(Generic[OutputT]):
                 decisions,
                 max_depth=limits.max_depth,
                 max_tasks=limits.max_tasks_per_level,
+                check_args=self.runtime.approved_args_problem,
             )
             start = Command(resume={rid: d.model_dump(mode="json") for rid, d in checked.items()})
         elif decisions is not None:

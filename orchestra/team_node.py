@@ -130,7 +130,11 @@ def _decisions(
     limits = team.runtime.limits
     try:
         checked = decisions_for(
-            pending, given, max_depth=limits.max_depth, max_tasks=limits.max_tasks_per_level
+            pending,
+            given,
+            max_depth=limits.max_depth,
+            max_tasks=limits.max_tasks_per_level,
+            check_args=team.runtime.approved_args_problem,
         )
     except InputError as exc:  # passed on, the team would raise it on every resume
         return None, str(exc)

@@ -231,6 +231,9 @@ async def test_decisions_and_resumes_that_do_not_fit_are_refused_up_front():
         for body in ({"plan": {"tasks": []}}, {"alternatives": []}, {"decision": "edit_plan"}):
             refused = await client.post(f"/runs/{run_id}/approve", json=body)
             assert refused.status_code == 422, body
+        unfit = await client.post(f"/runs/{run_id}/approve", json={"args": {"txt": "hi"}})
+        assert unfit.status_code == 400
+        assert "invalid arguments for send: text: Field required" in unfit.json()["detail"]
         waiting = await client.post(f"/runs/{run_id}/resume")
         assert waiting.status_code == 409 and "approve or reject" in waiting.json()["detail"]
         assert (await client.post(f"/runs/{run_id}/approve")).status_code == 202

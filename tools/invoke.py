@@ -46,6 +46,7 @@ from orchestra.tools.progress import ToolProgressUpdate, calling
 __all__ = [
     "CallLog",
     "ToolOutcome",
+    "approved_argument_errors",
     "argument_errors",
     "call_tool",
     "idempotency_key",
@@ -199,6 +200,15 @@ def argument_errors(tool: BaseTool, args: Mapping[str, Any]) -> str | None:
             )
             return f"invalid arguments for {tool.name}: {problems}"
     return None
+
+
+def approved_argument_errors(tool: BaseTool, args: Mapping[str, Any], key: str) -> str | None:
+    """Why arguments a person gave for a call do not fit ``tool``, or None when they do.
+
+    Checked as :func:`call_tool` checks them before the call: with the call's idempotency
+    key ``key`` in the argument the tool asked for it under (a person need not give it).
+    """
+    return argument_errors(tool, _with_key(dict(args), options_of(tool), key))
 
 
 async def call_tool(

@@ -21,10 +21,12 @@ from orchestra.core.action_tree import ProposedAlternative
 from orchestra.core.approval import (
     ApprovalRequest,
     Approve,
+    ArgsCheck,
     Decision,
     EditArgs,
     EditPlan,
     Reject,
+    unfit_args,
 )
 from orchestra.core.errors import InputError
 from orchestra.core.plan import DraftTask, PlanDraft, walk_tasks
@@ -187,12 +189,15 @@ def approval_decision(
     reword: Sequence[str] = (),
     add: Sequence[str] = (),
     args_json: str | None = None,
+    check_args: ArgsCheck | None = None,
 ) -> Decision:
     """The decision ``orchestra approve``'s options make for ``pending``.
 
     ``in_editor`` opens the plan (with its alternatives) or the arguments in ``$EDITOR``
     and takes no other edit option; plan options are for the plan, ``args_json`` for a
-    tool call: the wrong kind is refused, never taken as an approval.
+    tool call: the wrong kind is refused, never taken as an approval. Arguments edited
+    in the editor that ``check_args`` (the team's) refuses are kept like any unusable
+    edit; ones given with ``args_json`` are on the command line to fix.
 
     Raises:
         InputError: options of the wrong kind, an unusable edit (kept in a file the
@@ -210,10 +215,18 @@ def approval_decision(
         if text is None:
             raise InputError("the editor was closed without saving: nothing was decided")
         try:
-            return decision_from_text(pending, text)
+            decision = decision_from_text(pending, text)
+            problem = unfit_args(pending, decision, check_args)
+            if problem is not None:
+                raise ValueError(problem)
+            return decision
         except ValueError as exc:  # not JSON, or not a plan (pydantic's errors too)
             kept = _keep_edit(text)
-            again = f"--plan {shell_word(kept)}" if pending.plan is not None else "--args"
+            again = (
+                f"--plan {shell_word(kept)}"
+                if pending.plan is not None
+                else f'--args "$(cat {shell_word(kept)})"'
+            )
             raise InputError(
                 f"the edit is not usable: {exc}. It is kept in {kept}: fix it and"
                 f" approve with {again}"
@@ -270,20 +283,22 @@ def _pair(item: str, option: str) -> tuple[str, str]:
     return task_id.strip(), text.strip()
 
 
-def ask_decisions(console: Console, pending: Sequence[ApprovalRequest]) -> dict[str, Decision]:
+def ask_decisions(
+    console: Console, pending: Sequence[ApprovalRequest], check_args: ArgsCheck | None = None
+) -> dict[str, Decision]:
     """Ask a person at the terminal for a decision on each request.
 
     Plans: approve, reject (with a reason) or edit (the plan opens in ``$EDITOR`` as
     JSON; an invalid edit is shown and asked again). Tool calls: approve, reject or edit
-    the arguments as JSON.
+    the arguments as JSON (ones ``check_args`` refuses are shown and asked again).
     """
     decisions: dict[str, Decision] = {}
     for request in pending:
-        decisions[request.id] = _ask_one(console, request)
+        decisions[request.id] = _ask_one(console, request, check_args)
     return decisions
 
 
-def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
+def _ask_one(console: Console, request: ApprovalRequest, check_args: ArgsCheck | None) -> Decision:
     draft = plan_text(request) if request.plan is not None else json.dumps(request.args)
     while True:
         question = f"{one_line(request.id)}: [a]pprove, [r]eject or [e]dit?"
@@ -303,9 +318,14 @@ def _ask_one(console: Console, request: ApprovalRequest) -> Decision:
                 continue
             draft = edited  # [e]dit again opens this, not the plan as first shown
         try:
-            return decision_from_text(request, draft)
+            decision = decision_from_text(request, draft)
         except (InputError, ValidationError, json.JSONDecodeError) as exc:
             console.print(safe_text(f"not usable: {exc}", style="red"))
+            continue
+        problem = unfit_args(request, decision, check_args)
+        if problem is None:
+            return decision
+        console.print(safe_text(f"not usable: {problem}", style="red"))
 
 
 def decision_from_text(request: ApprovalRequest, text: str) -> Decision:

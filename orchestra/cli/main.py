@@ -299,9 +299,9 @@ def approve(
     budget = _budget(max_tokens, max_usd, max_seconds, max_model_calls, max_tool_calls)
 
     def decide(team: Team[Any], watch: Watch, whole_id: str) -> Awaitable[RunResult[Any]]:
-        return _decided(team, whole_id, request, watch, budget, edit)
+        return _decided(team, whole_id, request, watch, budget, partial(edit, team))
 
-    def edit(pending: ApprovalRequest) -> Decision:
+    def edit(team: Team[Any], pending: ApprovalRequest) -> Decision:
         return approval_decision(
             pending,
             in_editor=in_editor,
@@ -310,6 +310,7 @@ def approve(
             reword=reword or (),
             add=add or (),
             args_json=args_json,
+            check_args=team.runtime.approved_args_problem,
         )
 
     _execute(target, run_id, decide, json_output=json_output, live=live, budget=budget, stored=True)
@@ -405,7 +406,7 @@ def _execute(
     while result.status is RunStatus.AWAITING_APPROVAL and interactive:
         print_pending(err, result.pending)
         try:
-            decisions = ask_decisions(err, result.pending)
+            decisions = ask_decisions(err, result.pending, team.runtime.approved_args_problem)
         except (typer.Abort, click.exceptions.Abort):  # end of input or Ctrl-C: still waiting
             err.print()
             break

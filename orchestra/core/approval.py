@@ -39,6 +39,7 @@ __all__ = [
     "MAX_ALTERNATIVES_PER_TASK",
     "PLAN_REQUEST_ID",
     "ApprovalRequest",
+    "ArgsCheck",
     "Approve",
     "Decision",
     "DecisionAdapter",
@@ -49,6 +50,7 @@ __all__ = [
     "decisions_for",
     "describe_plan_edit",
     "edit_errors",
+    "unfit_args",
 ]
 
 PLAN_REQUEST_ID = "plan"
@@ -182,6 +184,10 @@ Decision = Annotated[Approve | Reject | EditPlan | EditArgs, Field(discriminator
 DecisionAdapter: TypeAdapter[Decision] = TypeAdapter(Decision)
 """Validates decisions given as data, e.g. ``{"decision": "reject", "reason": "..."}``."""
 
+ArgsCheck = Callable[[str, Mapping[str, Any], str], str | None]
+"""Why arguments a person gave for a call of a tool do not fit it (None: they do), from
+the tool's name, the arguments and the call's idempotency key (the request's id)."""
+
 
 def decisions_for(
     pending: Sequence[ApprovalRequest],
@@ -189,16 +195,19 @@ def decisions_for(
     *,
     max_depth: int,
     max_tasks: int = MAX_TASKS_PER_LEVEL,
+    check_args: ArgsCheck | None = None,
 ) -> dict[str, Decision]:
     """One checked decision per pending request.
 
     ``given`` is a single decision for every request, or decisions by request id. Each
     must fit its request (``EditPlan`` only for the plan, ``EditArgs`` only for tool
-    calls), and an edited plan must be valid.
+    calls), an edited plan must be valid, and edited arguments must fit their tool's
+    schema by ``check_args`` (a team's is ``TeamRuntime.approved_args_problem``).
 
     Raises:
         InputError: a request without a decision, a decision for no pending request, a
-            decision that does not fit, or an invalid edited plan.
+            decision that does not fit, an invalid edited plan, or edited arguments
+            that ``check_args`` refuses.
     """
     if not pending:
         raise InputError("the run is not waiting for any approval")
@@ -218,12 +227,23 @@ def decisions_for(
     if missing:
         raise InputError(f"no decision for pending request(s) {missing}")
     for request in pending:
-        _check_fits(request, by_id[request.id], max_depth=max_depth, max_tasks=max_tasks)
+        _check_fits(
+            request,
+            by_id[request.id],
+            max_depth=max_depth,
+            max_tasks=max_tasks,
+            check_args=check_args,
+        )
     return by_id
 
 
 def _check_fits(
-    request: ApprovalRequest, decision: Decision, *, max_depth: int, max_tasks: int
+    request: ApprovalRequest,
+    decision: Decision,
+    *,
+    max_depth: int,
+    max_tasks: int,
+    check_args: ArgsCheck | None,
 ) -> None:
     if isinstance(decision, EditPlan):
         if request.kind != "plan":
@@ -236,8 +256,25 @@ def _check_fits(
         errors = edit_errors(decision, max_depth=max_depth, max_tasks=max_tasks)
         if errors:
             raise InputError("the edited plan is not valid: " + "; ".join(errors))
-    if isinstance(decision, EditArgs) and request.kind != "tool_call":
-        raise InputError(f"request {request.id!r} is the plan; EditArgs is for tool calls")
+    if isinstance(decision, EditArgs):
+        if request.kind != "tool_call":
+            raise InputError(f"request {request.id!r} is the plan; EditArgs is for tool calls")
+        problem = unfit_args(request, decision, check_args)
+        if problem is not None:
+            raise InputError(f"the edited call does not fit its tool: {problem}")
+
+
+def unfit_args(
+    request: ApprovalRequest, decision: Decision, check_args: ArgsCheck | None
+) -> str | None:
+    """Why ``decision``'s edited arguments do not fit ``request``'s tool by ``check_args``.
+
+    None when they fit, or when there is nothing to check (not an :class:`EditArgs`, no
+    check, a request without a tool).
+    """
+    if not isinstance(decision, EditArgs) or check_args is None or request.tool is None:
+        return None
+    return check_args(request.tool, decision.args, request.id)
 
 
 MAX_ALTERNATIVES_PER_TASK = 7

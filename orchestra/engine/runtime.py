@@ -26,7 +26,7 @@ from orchestra.core.usage import DEFAULT_PRICES, Price
 from orchestra.memory import Memory
 from orchestra.memory.embeddings import shared_embedder
 from orchestra.tools.dispatch import LOCAL_RUNNER, ToolRunner
-from orchestra.tools.invoke import CallLog
+from orchestra.tools.invoke import CallLog, approved_argument_errors
 from orchestra.tools.registry import (
     BM25ToolRetriever,
     EmbeddingToolRetriever,
@@ -220,6 +220,16 @@ class TeamRuntime:
     def tools_for(self, text: str, *, among: Iterable[str] | None = None) -> dict[str, str]:
         """The tools most relevant to ``text`` (name to description), for prompts."""
         return self.registry.descriptions(self.registry.relevant(text, among=among))
+
+    def approved_args_problem(self, tool: str, args: Mapping[str, Any], key: str) -> str | None:
+        """Why arguments a person gave for a call of ``tool`` do not fit its schema.
+
+        None when they fit, or when the team has no tool of that name (the call is then
+        refused when it is made, as any call of an unknown tool). ``key``: the call's
+        idempotency key, the approval request's id.
+        """
+        known = self.tools.get(tool)
+        return None if known is None else approved_argument_errors(known, args, key)
 
     def initial_roles(self) -> dict[str, RoleSpec]:
         """The user's roles as specs: the starting point of every run's roles."""

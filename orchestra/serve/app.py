@@ -274,7 +274,11 @@ async def _decide(
         raise InputError(f"run {run_id!r} waits for {ids}: decide every one of them at once")
     limits = manager.team.runtime.limits
     checked = decisions_for(  # a decision that does not fit is refused here, not in the run
-        pending, decision, max_depth=limits.max_depth, max_tasks=limits.max_tasks_per_level
+        pending,
+        decision,
+        max_depth=limits.max_depth,
+        max_tasks=limits.max_tasks_per_level,
+        check_args=manager.team.runtime.approved_args_problem,
     )
     await manager.go_on(run_id, checked)
     return {"run_id": run_id}

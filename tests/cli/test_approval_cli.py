@@ -24,7 +24,9 @@ def _outbox() -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(forked_cli: ForkedCli):
+def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(
+    forked_cli: ForkedCli, tmp_path: Path
+):
     paused = forked_cli.run(
         "run", TEAM, "Send the quarterly report", "--run-id", "cli1", "--no-live"
     )
@@ -65,6 +67,20 @@ def test_run_pauses_then_approve_with_edits_goes_on_in_other_processes(forked_cl
     assert wrong_kind.returncode == 2 and "--drop: plan options" in wrong_kind.stderr
     assert _outbox() == []  # the email still waits
 
+    unfit = forked_cli.run("approve", TEAM, "cli1", "--args", '{"to": "bob@example.com"}')
+    assert unfit.returncode == 2
+    assert "invalid arguments for send_email: body: Field required" in unfit.stderr
+    editor = tmp_path / "unfit.py"  # edited arguments the tool would refuse
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('{\"to\": 3}')\n")
+    in_editor = forked_cli.run(
+        "approve", TEAM, "cli1", "--edit", env_extra={"EDITOR": f"{sys.executable} {editor}"}
+    )
+    assert in_editor.returncode == 2 and "invalid arguments for send_email" in in_editor.stderr
+    kept = in_editor.stderr.split("It is kept in ")[1].split(":")[0]
+    assert Path(kept).read_text() == '{"to": 3}'
+    assert f'approve with --args "$(cat {kept})"' in in_editor.stderr
+    assert _outbox() == []  # the email still waits
+
     args = json.dumps({"to": "bob@example.com", "body": "the report"})
     done = forked_cli.run("approve", TEAM, "cli1", "--args", args, "--json")
     assert done.returncode == 0, done.stderr
@@ -97,6 +113,17 @@ def test_interactive_run_asks_at_the_terminal():
     assert "plan: [a]pprove, [r]eject or [e]dit?" in result.output
     assert "reason" in result.output
     assert _outbox() == []  # the email was rejected; the run still finished
+
+
+def test_arguments_the_tool_would_refuse_are_asked_again_at_the_prompt():
+    result = CliRunner().invoke(
+        app,
+        ["run", TEAM, "Send it", "--run-id", "cli6", "--no-live", "--interactive"],
+        input='a\ne\n{"to": "bob@example.com"}\ne\n{"to": "bob@example.com", "body": "hi"}\n',
+    )
+    assert result.exit_code == 0, result.output
+    assert "not usable: invalid arguments for send_email: body: Field required" in result.output
+    assert _outbox() == ["bob@example.com: hi"]
 
 
 def test_end_of_input_at_the_prompt_leaves_the_run_waiting():

@@ -10,6 +10,7 @@ from orchestra import InputError, RunStatus, TaskStatus, tool
 from orchestra.core.approval import Approve, EditArgs, EditPlan, Reject, describe_plan_edit
 from orchestra.core.plan import DraftTask, PlanDraft
 from orchestra.testing import ScriptedCall, plan, role_spec, subtask, tool_call, verdict
+from orchestra.tools import IdempotencyKey
 from tests.conftest import make_team
 
 SENT: list[dict[str, Any]] = []
@@ -213,22 +214,40 @@ async def test_edited_arguments_are_used_and_a_rejected_call_is_not_made():
     assert not logged.ok and "not to customers" in (logged.error or "")
 
 
-async def test_bad_args_in_an_edit_go_back_to_the_model_like_the_models_own():
-    seen: list[str] = []
-
-    def executor_a(call: ScriptedCall) -> Any:
-        if not seen:
-            seen.append("asked")
-            return tool_call("send_email", {"to": "ann@example.com", "body": "hi"})
-        seen.append(call.last)
-        return "a done"
-
-    team, _ = make_team(_email_script() | {"executor@a": executor_a}, tools=[send_email])
-    await team.arun("goal", run_id="t4")
-    done = await team.aresume("t4", decisions=EditArgs(args={"to": "x"}))
+async def test_edited_args_that_do_not_fit_the_tool_are_refused_and_the_run_stays_paused():
+    team, model = make_team(_email_script(), tools=[send_email])
+    paused = await team.arun("goal", run_id="t4")
+    with pytest.raises(InputError, match="invalid arguments for send_email: body"):
+        await team.aresume("t4", decisions=EditArgs(args={"to": "x"}))
+    wrong = {paused.pending[0].id: {"decision": "edit_args", "args": {"to": 3, "body": "b"}}}
+    with pytest.raises(InputError, match="to: Input should be a valid string"):
+        await team.aresume("t4", decisions=wrong)
+    still = await team.aget_run("t4")
+    assert still.status is RunStatus.AWAITING_APPROVAL and len(still.pending) == 1
+    assert not SENT and len(model.calls_for("executor", "a")) == 1
+    done = await team.aresume("t4", decisions=EditArgs(args={"to": "bo@example.com", "body": "b"}))
     assert done.status is RunStatus.SUCCEEDED
-    assert not SENT
-    assert "invalid arguments for send_email" in seen[1]
+    assert SENT == [{"to": "bo@example.com", "body": "b"}]
+
+
+async def test_an_edit_need_not_give_the_idempotency_key_the_tool_takes():
+    got: list[tuple[str, str]] = []
+
+    @tool(requires_approval=True, side_effects=True)
+    def pay(to: str, key: IdempotencyKey) -> str:
+        """Pay someone."""
+        got.append((to, key))
+        return f"paid {to}"
+
+    script = _email_script() | {
+        "role_designer": role_spec("payer", "Do the task.", ["pay"]),
+        "executor@a": [tool_call("pay", {"to": "ann"}), "a done"],
+    }
+    team, _ = make_team(script, tools=[pay])
+    paused = await team.arun("goal", run_id="t4k")
+    done = await team.aresume("t4k", decisions=EditArgs(args={"to": "bob"}))
+    assert done.status is RunStatus.SUCCEEDED
+    assert got == [("bob", paused.pending[0].id)]
 
 
 async def test_two_calls_in_one_reply_pause_one_after_the_other():

@@ -140,7 +140,7 @@ async def test_a_valid_edit_after_refused_ones_is_the_plan_that_runs_under_the_t
     assert _planned(model) == ["c"]
 
 
-async def test_edit_plan_for_a_tool_call_asks_again_and_the_call_waits():
+async def test_edit_plan_for_a_tool_call_or_unfit_args_ask_again_and_the_call_waits():
     SENT.clear()
     script = _mailer_script()
     team = Team(ScriptedChatModel(script), tools=[send], name="mailer", history=False)
@@ -155,6 +155,12 @@ async def test_edit_plan_for_a_tool_call_asks_again_and_the_call_waits():
     await graph.ainvoke(Command(resume={request["id"]: wrong}), config)
     again = await _waiting(graph, config)
     assert again["error"] == f"request {request['id']!r} is a tool call; EditPlan is for the plan"
+    assert again["pending"] == first["pending"] and not SENT
+
+    unfit = {"decision": "edit_args", "args": {"txt": "hi there"}}
+    await graph.ainvoke(Command(resume={request["id"]: unfit}), config)
+    again = await _waiting(graph, config)
+    assert "invalid arguments for send: text: Field required" in again["error"]
     assert again["pending"] == first["pending"] and not SENT
 
     edit = {"decision": "edit_args", "args": {"text": "hi there"}}
