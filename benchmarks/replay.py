@@ -130,7 +130,7 @@ async def run_engine(
         done = await replay_baseline_record(cast(Engine, engine), record, latency, seed=seed)
         return done, done.tool_span_efficiency
     done = (await replay([record], latency, seed=seed)).records[0]
-    if done.status == "skipped":
+    if not done.played:
         return done, None
     return done, done.tool_span_efficiency
 
@@ -140,7 +140,7 @@ def engine_row(played: Sequence[ReplayRecord], by_spans: Sequence[float | None])
     efficiency by tool spans (median and p10, None where the spans were not seen)."""
     row = summarize(played).model_dump()
     row["median_run_ms"] = round(statistics.median(r.run_s for r in played) * 1000, 3)
-    spans = [e for e, r in zip(by_spans, played, strict=True) if r.status != "skipped"]
+    spans = [e for e, r in zip(by_spans, played, strict=True) if r.played]
     known = [e for e in spans if e is not None]
     whole = bool(known) and len(known) == len(spans)
     row["median_tool_span_efficiency"] = round(statistics.median(known), 4) if whole else None
@@ -198,7 +198,7 @@ async def compare_spec(loaded: list[DagRecord], spec: str, seed: int) -> dict[st
         latencies = node_latencies(record, latency, seed)
         cp = critical_path_s(record, latencies)
         ceiling.append(round(cp / wave_makespan_s(record, latencies), 4))
-    played = [c for c, r in zip(ceiling, runs["orchestra"], strict=True) if r.status != "skipped"]
+    played = [c for c, r in zip(ceiling, runs["orchestra"], strict=True) if r.played]
     rows = {engine: engine_row(runs[engine], by_spans[engine]) for engine in ENGINES}
     for engine in ENGINES:
         if spec in TARGETS:

@@ -1,9 +1,9 @@
 """How well the checks and the critic tell good results from junk, on labelled cases.
 
 A case is one JSONL line ``{"id", "task", "criteria", "result", "label"}`` (``label``:
-``pass`` or ``fail``; ``criteria`` a list of strings, may be missing; other fields are
-ignored). Each case is judged exactly as a run judges an attempt
-(``orchestra.engine.jobs.judged``): the checks first, through
+``pass`` or ``fail``; ``criteria`` a list of strings, may be missing; ``id`` and
+``task`` not blank; other fields are ignored). Each case is judged exactly as a run
+judges an attempt (``orchestra.engine.jobs.judged``): the checks first, through
 :func:`~orchestra.core.checks.run_checks`, on the task as a :class:`CheckedTask` (no tool
 outputs); the critic (:func:`orchestra.agents.critic.judge`) only when every check
 passed, on a task tree whose goal is the case's task and whose one leaf task carries the
@@ -19,7 +19,6 @@ good kept (recall on ``pass``); model calls, tokens and time.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +34,7 @@ from orchestra.core.checks import Check, CheckedTask, run_checks
 from orchestra.core.errors import InputError, ModelBehaviorError
 from orchestra.core.tree import ROOT_ID, TaskNode, TaskTree, Verdict, VerdictKind
 from orchestra.core.usage import DEFAULT_PRICES
+from orchestra.evals.jsonl import parse_line, read_lines, validation_problems
 
 __all__ = [
     "CaseVerdict",
@@ -76,6 +76,13 @@ class CriticCase(BaseModel):
     @classmethod
     def _no_criteria(cls, value: object) -> object:
         return [] if value is None else value
+
+    @field_validator("id", "task")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 class CaseVerdict(BaseModel):
@@ -165,11 +172,7 @@ def load_cases(path: str | Path, *, limit: int | None = None) -> list[CriticCase
             (not JSON, a field missing or of the wrong type, a label other than ``pass``
             or ``fail``, an id seen before); the message names the file and the line.
     """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-    return parse_cases(lines, str(path), limit=limit)
+    return parse_cases(read_lines(path), str(path), limit=limit)
 
 
 def parse_cases(lines: Iterable[str], where: str, *, limit: int | None = None) -> list[CriticCase]:
@@ -181,18 +184,15 @@ def parse_cases(lines: Iterable[str], where: str, *, limit: int | None = None) -
             continue
         if limit is not None and len(cases) >= limit:
             break
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{where}:{number}: not JSON ({exc.msg} at column {exc.colno})"
-            ) from exc
+        data = parse_line(line, where, number)
         if not isinstance(data, dict):
             raise InputError(f"{where}:{number}: not a JSON object")
         try:
             case = CriticCase.model_validate(data)
         except ValidationError as exc:
-            raise InputError(f"{where}:{number}: not a critic case: {_problems(exc)}") from exc
+            raise InputError(
+                f"{where}:{number}: not a critic case: {validation_problems(exc)}"
+            ) from exc
         if case.id in seen:
             raise InputError(f"{where}:{number}: case id {case.id!r} appears twice in the file")
         seen.add(case.id)
@@ -200,14 +200,6 @@ def parse_cases(lines: Iterable[str], where: str, *, limit: int | None = None) -
     if not cases:
         raise InputError(f"{where}: no cases")
     return cases
-
-
-def _problems(exc: ValidationError) -> str:
-    found = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "the line"
-        found.append(f"{where}: {error['msg']}")
-    return "; ".join(found)
 
 
 # -- judging ---------------------------------------------------------------------------

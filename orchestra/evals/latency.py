@@ -60,7 +60,11 @@ class LatencySpec:
         return spec
 
     def draw(self, seed: int, record_id: str, node_id: str) -> float:
-        """The latency of one node: the same for the same seed, record and node."""
+        """The latency of one node: the same for the same seed, record and node.
+
+        Raises:
+            InputError: a lognormal SIGMA so large that a drawn time is beyond a float.
+        """
         if self.law == "fixed":
             return self.a
         digest = hashlib.sha256(f"{seed}\0{record_id}\0{node_id}".encode()).digest()
@@ -69,7 +73,12 @@ class LatencySpec:
             return rng.uniform(self.a, self.b)
         if self.law == "exp":
             return min(rng.expovariate(1 / self.a), 20 * self.a) if self.a else 0.0
-        return self.a * math.exp(rng.gauss(0.0, self.b))
+        try:
+            return self.a * math.exp(rng.gauss(0.0, self.b))
+        except OverflowError:
+            raise InputError(
+                f"latency {self}: a drawn time is beyond any float; use a smaller SIGMA"
+            ) from None
 
     def __str__(self) -> str:
         if self.law == "fixed":

@@ -11,8 +11,13 @@ every tool of the other. Against the gold DAG, per record:
   reduced first so implied edges do not count (two empty edge sets agree: F1 1.0);
 * **exact**: both multisets equal.
 
+A leaf naming no tool stands for no call, but dependencies through it still order the
+tools around it. A record without a valid plan scores 0 on both F1s (also when its gold
+DAG has no edges). Every tool a gold DAG calls must be among its record's tools (the
+planner is shown only those).
+
 Over the records: the means of node and edge F1, the exact-DAG rate, and how many plans
-were valid on the first try, valid after repair rounds, or never valid (scored as empty).
+were valid on the first try, valid after repair rounds, or never valid (scored 0).
 
 With ``plan_samples=K`` (K > 1) each goal goes through plan sampling
 (:func:`orchestra.agents.plan_sampling.sample_plans`: K samples, the plan critic chooses,
@@ -44,7 +49,7 @@ from orchestra.agents.plan_sampling import (
     sample_plans,
 )
 from orchestra.agents.planner import plan_goal
-from orchestra.core.errors import PlanningError
+from orchestra.core.errors import InputError, PlanningError
 from orchestra.core.plan import HARD_MAX_TASKS_PER_LEVEL, DraftTask, PlanDraft
 from orchestra.core.plan_selection import PlanSelection
 from orchestra.core.tree import TaskTree
@@ -166,11 +171,40 @@ def plan_graph(plan: PlanDraft) -> tuple[Counter[str], Counter[tuple[str, str]]]
     nodes = Counter(t for leaf, _ in leaves for t in leaf.tools)
     edges = Counter(
         (a, b)
-        for before, after in transitive_reduction(leaf_edges)
+        for before, after in transitive_reduction(_through_toolless(leaf_edges, tools_of))
         for a in tools_of[before]
         for b in tools_of[after]
     )
     return nodes, edges
+
+
+def _through_toolless(
+    edges: set[tuple[str, str]], tools_of: dict[str, list[str]]
+) -> set[tuple[str, str]]:
+    """``edges`` between leaves with tools, a leaf without tools bridged, not a break.
+
+    A leaf naming no tool stands for no tool call, but the order through it stands: with
+    ``a -> b -> c`` and ``b`` naming none, ``a``'s tools come before ``c``'s. The result
+    links each leaf with tools to those it reaches through leaves without (same
+    reachability between leaves with tools, so the same transitive reduction).
+    """
+    succ: dict[str, set[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, set()).add(b)
+    linked: set[tuple[str, str]] = set()
+    for start in [leaf for leaf, tools in tools_of.items() if tools]:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for nxt in succ.get(stack.pop(), ()):
+                if nxt in seen:
+                    continue
+                seen.add(nxt)
+                if tools_of.get(nxt):
+                    linked.add((start, nxt))
+                else:
+                    stack.append(nxt)
+    return linked
 
 
 def gold_graph(record: DagRecord) -> tuple[Counter[str], Counter[tuple[str, str]]]:
@@ -182,9 +216,15 @@ def gold_graph(record: DagRecord) -> tuple[Counter[str], Counter[tuple[str, str]
 
 
 def score_plan(record: DagRecord, plan: PlanDraft | None) -> tuple[float, float, bool, list[str]]:
-    """Node F1, edge F1, exactness and the predicted tool names of ``plan`` (None: empty)."""
+    """Node F1, edge F1, exactness and the predicted tool names of ``plan``.
+
+    ``plan`` None (no valid plan) scores 0 on both: its empty edge set does not "agree"
+    with a gold DAG without edges, as a plan that rightly names no dependency does.
+    """
     gold_nodes, gold_edges = gold_graph(record)
-    nodes, edges = plan_graph(plan) if plan is not None else (Counter(), Counter())
+    if plan is None:
+        return 0.0, 0.0, False, []
+    nodes, edges = plan_graph(plan)
     exact = nodes == gold_nodes and edges == gold_edges
     return _f1(nodes, gold_nodes), _f1(edges, gold_edges), exact, sorted(nodes.elements())
 
@@ -287,8 +327,18 @@ async def evaluate_plans(
     Raises:
         ConfigError: options ``Team`` refuses (see
             :func:`~orchestra.agents.plan_sampling.check_plan_sampling`).
+        InputError: a record's gold DAG calls a tool its ``tools`` do not list (the
+            planner, shown only those, could never name it).
     """
     check_plan_sampling(plan_samples, plan_sampling, plan_choice)
+    for record in records:
+        shown = {t.name for t in record.tools}
+        missing = sorted({n.tool for n in record.nodes} - shown)
+        if missing:
+            raise InputError(
+                f"record {record.id!r}: its nodes call {missing}, which its tools do not"
+                " list; the planner, shown only those, could never name them"
+            )
     scores: list[PlanScore] = []
     for record in records:
         score = await plan_record(

@@ -1,12 +1,13 @@
 """Replay gold task graphs through the real engine and measure what it does with them.
 
-For each record a team runs the record's goal: a scripted planner answers with exactly the
-gold DAG (one task per node, the gold dependencies, through the planner's own parsing and
-validation), each task's executor calls the node's tool with the node's arguments
-(references to earlier outputs filled in from what those nodes returned), stub tools
-sleep their latency and record when they ran, a scripted critic accepts each result, and
-a scripted synthesizer answers. Everything between (dispatch, roles, tool-call checks,
-verdicts, the tree, checkpoints in memory) is orchestra's normal code path.
+For each record a team runs the record's goal (cut to the team's limit if longer): a
+scripted planner answers with exactly the gold DAG (one task per node, the gold
+dependencies, through the planner's own parsing and validation), each task's executor
+calls the node's tool with the node's arguments (references to earlier outputs filled in
+from what those nodes returned), stub tools sleep their latency and record when they ran,
+a scripted critic accepts each result, and a scripted synthesizer answers. Everything
+between (dispatch, roles, tool-call checks, verdicts, the tree, checkpoints in memory) is
+orchestra's normal code path.
 
 Per record: ``exactly_once`` (each node's tool ran once, for that node), ``order_ok`` (no
 task started before the tasks it depends on finished, and no tool call before its
@@ -24,7 +25,7 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from orchestra.core.roles import Role
 from orchestra.core.usage import AgentUsage, Usage
 from orchestra.evals.dags import DagNode, DagRecord, critical_path_s
 from orchestra.evals.latency import LatencySpec
-from orchestra.team import Team
+from orchestra.team import MAX_GOAL_CHARS, Team
 from orchestra.testing import ScriptedCall, ScriptedChatModel, tool_call, verdict
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 ROLE = "caller"
+_NOT_PLAYED = ("skipped", "error")
+"""Statuses of records that have no timings (see :func:`skipped_record`)."""
 _REFERENCE = re.compile(r"\$\{([^}.]+)(?:\.([^}]+))?\}")
 
 
@@ -84,6 +87,11 @@ class ReplayRecord(BaseModel):
     measure engines without tasks around their tool calls are compared on."""
     usage_by_agent: dict[str, AgentUsage] = Field(default_factory=dict)
     """The run's model calls and tokens by agent."""
+
+    @property
+    def played(self) -> bool:
+        """Whether the record ran to an end (not skipped, no error): it has timings."""
+        return self.status not in _NOT_PLAYED
 
 
 class ReplaySummary(BaseModel):
@@ -169,37 +177,52 @@ def stub_tools(record: DagRecord, latency: Mapping[str, float], calls: StubCalls
     for name in names:
         spec = described.get(name)
         properties = (spec.parameters.get("properties") if spec else None) or {}
+        if not isinstance(properties, dict):
+            properties = {}
         # Permissive on purpose: resolved references need not match the declared types.
         schema = {
             "type": "object",
             "properties": {
-                p: {"description": str((v or {}).get("description", ""))}
+                str(p): {
+                    "description": str(v.get("description", "")) if isinstance(v, dict) else ""
+                }
                 for p, v in properties.items()
             },
         }
-
-        async def run(_tool: str = name, **kwargs: Any) -> Any:
-            node_id = _claim(record, calls, _tool, kwargs)
-            start = time.perf_counter()
-            if node_id is not None:
-                await asyncio.sleep(latency[node_id])
-            end = time.perf_counter()
-            if node_id is None:
-                calls.strays.append(_tool)
-                return {"error": "no gold node makes this call"}
-            calls.spans.setdefault(node_id, []).append((start, end))
-            calls.outputs[node_id] = _output(record, node_id)
-            return calls.outputs[node_id]
-
         tools.append(
             StructuredTool(
                 name=name,
                 description=(spec.description if spec else "") or name,
                 args_schema=schema,
-                coroutine=run,
+                coroutine=_stub(record, name, latency, calls),
             )
         )
     return tools
+
+
+def _stub(
+    record: DagRecord, tool: str, latency: Mapping[str, float], calls: StubCalls
+) -> Callable[..., Awaitable[Any]]:
+    """The coroutine of ``tool``'s stub.
+
+    Every argument name is the call's own (a tool may declare any, ``_tool`` or ``self``
+    included): none is taken by the stub.
+    """
+
+    async def run(**kwargs: Any) -> Any:
+        node_id = _claim(record, calls, tool, kwargs)
+        start = time.perf_counter()
+        if node_id is not None:
+            await asyncio.sleep(latency[node_id])
+        end = time.perf_counter()
+        if node_id is None:
+            calls.strays.append(tool)
+            return {"error": "no gold node makes this call"}
+        calls.spans.setdefault(node_id, []).append((start, end))
+        calls.outputs[node_id] = _output(record, node_id)
+        return calls.outputs[node_id]
+
+    return run
 
 
 def _node_signature(node: DagNode, calls: StubCalls) -> str:
@@ -322,13 +345,6 @@ async def replay_record(
     task_ids = {node.id: f"t{i}" for i, node in enumerate(record.nodes)}
     calls = StubCalls()
     model = ScriptedChatModel(replay_script(record, task_ids, calls))
-    team = _team(
-        record,
-        stub_tools(record, latencies, calls),
-        model,
-        max_parallel or len(record.nodes),
-        finish_on_tool,
-    )
     started: dict[str, float] = {}
     finished: dict[str, float] = {}
     tool_events: dict[str, int] = {}
@@ -343,7 +359,17 @@ async def replay_record(
             tool_events[event.task_id] = tool_events.get(event.task_id, 0) + 1
 
     begin = time.perf_counter()
-    result = await team.arun(record.goal, on_event=watch)
+    try:
+        team = _team(
+            record,
+            stub_tools(record, latencies, calls),
+            model,
+            max_parallel or len(record.nodes),
+            finish_on_tool,
+        )
+        result = await team.arun(_goal(record), on_event=watch)
+    except Exception as exc:  # one record's crash must not lose the others' measures
+        return skipped_record(record, f"the run raised {type(exc).__name__}: {exc}", status="error")
     run_s = time.perf_counter() - begin
     problems = [] if result.succeeded else [f"run {result.status.value}: {result.reason}"]
     by_node = {node: tool_events.get(task, 0) for node, task in task_ids.items()}
@@ -367,6 +393,14 @@ async def replay_record(
         tool_span_efficiency=round(cp / tool_makespan, 4) if tool_makespan > 0 else 0.0,
         usage_by_agent=result.usage.by_agent,
     )
+
+
+def _goal(record: DagRecord) -> str:
+    """The record's goal as the team gets it, cut to the team's limit.
+
+    The scripted plan, not the goal, decides what runs.
+    """
+    return record.goal.strip()[:MAX_GOAL_CHARS]
 
 
 def measured_record(
@@ -457,12 +491,16 @@ def calls_in_order(record: DagRecord, calls: StubCalls, problems: list[str]) -> 
     return ok
 
 
-def skipped_record(record: DagRecord, why: str) -> ReplayRecord:
-    """The entry of a record that could not be replayed, and why."""
+def skipped_record(record: DagRecord, why: str, *, status: str = "skipped") -> ReplayRecord:
+    """The entry of a record that could not be replayed, and why.
+
+    ``status``: ``skipped`` (not tried) or ``error`` (the run raised instead of ending);
+    either breaks exactly-once and order, and neither counts in the timing statistics.
+    """
     return ReplayRecord(
         id=record.id,
         nodes=len(record.nodes),
-        status="skipped",
+        status=status,
         exactly_once=False,
         order_ok=False,
         makespan_s=0.0,
@@ -510,7 +548,7 @@ async def replay(
 
 def summarize(records: Sequence[ReplayRecord]) -> ReplaySummary:
     """Counts and the efficiency and overhead statistics over ``records``."""
-    played = [r for r in records if r.status != "skipped"] or list(records)
+    played = [r for r in records if r.played] or list(records)
     efficiency = [r.efficiency for r in played]
     overhead = [r.overhead_ms_per_node for r in played]
     spans = [r.tool_span_efficiency for r in played]
