@@ -29,7 +29,7 @@ from orchestra.core.budget import charge_model, start_model_call
 from orchestra.core.errors import ModelBehaviorError
 from orchestra.core.identity_cache import IdentityCache
 from orchestra.core.messages import message_text
-from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_bounds, extract_json
 from orchestra.core.usage import Price, Usage
 from orchestra.models.caching import cache_tokens, with_cache_breakpoints
 from orchestra.models.call_metadata import call_metadata
@@ -437,7 +437,7 @@ async def ask_with_schema(
         _trace_reply(span, model, reply)
     if problem is None and data is not None:  # a provider's parse has no depth bound
         try:
-            check_json_depth(data)
+            check_json_bounds(data)
         except JSONBoundError as exc:
             data, problem = None, exc
     raw = message_text(reply)
@@ -449,7 +449,7 @@ async def ask_with_schema(
 def _args_text(args: object) -> str:
     """A tool call's parsed arguments as text, for the repair round and the error."""
     try:
-        check_json_depth(args)
+        check_json_bounds(args)
     except JSONBoundError as exc:
         return f"(tool-call arguments not shown: {exc})"
     return json.dumps(args, default=str)

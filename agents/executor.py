@@ -18,11 +18,14 @@ from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
+    InvalidToolCall,
     SystemMessage,
+    ToolCall,
     ToolMessage,
     messages_from_dict,
     messages_to_dict,
 )
+from langchain_core.messages.tool import invalid_tool_call
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
@@ -39,7 +42,7 @@ from orchestra.agents.context import describe_tools, goal_context, task_context
 from orchestra.agents.prompts import render
 from orchestra.agents.tool_output import delimit_tool_output
 from orchestra.core.approval import Decision, EditArgs, Reject
-from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_bounds, extract_json
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_tree import SearchRecord
 from orchestra.core.tree import Verdict
@@ -236,7 +239,7 @@ async def _step(
             return True
         loop.messages.append(HumanMessage(content="That was not a final answer."))
         return False
-    reply = await ask(bound, loop.messages, call)
+    reply = _calls_within_bounds(await ask(bound, loop.messages, call))
     loop.messages.append(reply)
     made = len(loop.result.tool_calls)
     if await loop.answer_native_calls(reply, step):
@@ -440,13 +443,12 @@ class _ToolLoop:
 
     async def answer_native_calls(self, reply: AIMessage, step: int) -> bool:
         """Run the reply's native tool calls and append their results; False if none."""
-        for bad in reply.invalid_tool_calls:  # arguments that were not even JSON
+        for bad in reply.invalid_tool_calls:  # arguments not JSON, or past its bounds
             outcome = ToolOutcome(
                 tool=bad.get("name") or "?",
                 args={},
                 ok=False,
-                output="invalid tool call: the arguments are not valid JSON"
-                f" ({bad.get('error') or 'unparsable'})",
+                output=f"invalid tool call: {bad.get('error') or 'the arguments are not JSON'}",
                 duration_s=0.0,
                 error_type="invalid_arguments",
             )
@@ -454,11 +456,6 @@ class _ToolLoop:
             self._append_result(outcome, bad.get("id") or f"call-{step}")
         after: list[dict[str, Any]] = []
         for tc in reply.tool_calls:
-            try:
-                check_json_depth(tc["args"])  # parsed by the provider, without a bound
-            except JSONBoundError as exc:
-                await self.unreadable_call(tc["name"], str(exc), step, tc["id"])
-                continue
             outcome = await self.use(tc["name"], tc["args"], tc["id"])
             after += self._append_result(outcome, tc["id"] or f"call-{step}")
         self._append_media(after)
@@ -551,6 +548,35 @@ async def _final_answer(
     if reply.tool_calls or _json_action(text) is not None:
         return None
     return text or None
+
+
+def _calls_within_bounds(reply: AIMessage) -> AIMessage:
+    """``reply`` with each tool call whose arguments are past the JSON bounds made invalid.
+
+    A provider parses the arguments without a bound: nested too deep, or with an integer
+    beyond 64 bits, they could not even be checkpointed with the conversation (a paused
+    attempt keeps it). Such a call moves to ``invalid_tool_calls``, which are answered as
+    failed calls saying why (see :func:`~orchestra.core.parsing.check_json_bounds`).
+    """
+    kept: list[ToolCall] = []
+    unreadable: list[InvalidToolCall] = []
+    for tc in reply.tool_calls:
+        try:
+            check_json_bounds(tc["args"])
+        except JSONBoundError as exc:
+            unreadable.append(
+                invalid_tool_call(name=tc["name"], args=None, id=tc["id"], error=str(exc))
+            )
+        else:
+            kept.append(tc)
+    if not unreadable:
+        return reply
+    return reply.model_copy(
+        update={
+            "tool_calls": kept,
+            "invalid_tool_calls": [*reply.invalid_tool_calls, *unreadable],
+        }
+    )
 
 
 def bind_tools_of(

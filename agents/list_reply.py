@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage
 
 from orchestra.agents.calls import AgentCall, ask, ask_with_schema, structured_runnable
 from orchestra.core.messages import message_text
-from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_bounds, extract_json
 
 __all__ = ["ask_list_once", "salvaged_list"]
 
@@ -64,7 +64,7 @@ def salvaged_list(raw: str, key: str) -> dict[str, Any] | None:
             break
         try:
             value, pos = _DECODER.raw_decode(raw, pos)
-            check_json_depth(value)
+            check_json_bounds(value)
         except (ValueError, RecursionError):  # the cut entry (JSONBoundError too)
             break
         entries.append(value)

@@ -43,6 +43,7 @@ from orchestra.agents.attempt_context import AttemptContext
 from orchestra.agents.calls import AgentCall, ask, message_text
 from orchestra.agents.critic import judge
 from orchestra.core.errors import ModelBehaviorError
+from orchestra.core.parsing import JSONBoundError, check_json_bounds
 from orchestra.core.roles import RoleSpec
 from orchestra.core.search_options import Scorer, WorkflowSearch
 from orchestra.core.search_tree import (
@@ -316,6 +317,10 @@ class _Searcher:
             opts = options_of(tool)
             if opts.side_effects or opts.requires_approval:
                 return f"{call['name']} has side effects or needs approval: not explored"
+            try:  # a provider parses arguments without a bound
+                check_json_bounds(call["args"])
+            except JSONBoundError as exc:
+                return str(exc)
             problem = argument_errors(tool, call["args"])
             if problem:
                 return problem

@@ -24,6 +24,7 @@ from orchestra.core.action_tree import (
     with_alternative,
 )
 from orchestra.core.errors import InputError
+from orchestra.core.parsing import JSONBoundError, check_json_bounds
 from orchestra.core.plan import (
     MAX_TASKS_PER_LEVEL,
     DraftTask,
@@ -269,10 +270,18 @@ def unfit_args(
 ) -> str | None:
     """Why ``decision``'s edited arguments do not fit ``request``'s tool by ``check_args``.
 
-    None when they fit, or when there is nothing to check (not an :class:`EditArgs`, no
-    check, a request without a tool).
+    Past the bounds of JSON a run can store (:func:`~orchestra.core.parsing.check_json_bounds`:
+    an integer beyond 64 bits, nesting too deep) they never fit. None when they fit, or
+    when there is nothing to check (not an :class:`EditArgs`, no check, a request without
+    a tool).
     """
-    if not isinstance(decision, EditArgs) or check_args is None or request.tool is None:
+    if not isinstance(decision, EditArgs):
+        return None
+    try:
+        check_json_bounds(decision.args)
+    except JSONBoundError as exc:
+        return f"the arguments cannot be kept with the run: {exc}"
+    if check_args is None or request.tool is None:
         return None
     return check_args(request.tool, decision.args, request.id)
 

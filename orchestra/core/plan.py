@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from orchestra.core.parsing import JSONBoundError, check_json_depth, extract_json
+from orchestra.core.parsing import JSONBoundError, check_json_bounds, extract_json
 from orchestra.core.tree import TaskNode, TaskTree
 
 __all__ = [
@@ -515,7 +515,7 @@ def _parse_possibly_truncated(raw: str, notes: list[str]) -> Any:
     for end in cuts[:MAX_SALVAGE_CUTS]:
         try:
             value = json.loads(raw[start : end + 1] + "]}")
-            check_json_depth(value)
+            check_json_bounds(value)
         except (ValueError, RecursionError):  # JSONDecodeError and JSONBoundError too
             continue
         notes.append("the reply was cut off; kept the tasks before the cut")

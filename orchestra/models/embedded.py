@@ -45,6 +45,7 @@ from orchestra.core.errors import ConfigError
 from orchestra.core.messages import tool_call_chunks
 from orchestra.core.parsing import extract_json
 from orchestra.models.call_metadata import current_call_metadata
+from orchestra.models.grammar import grammar_for
 from orchestra.models.structured import json_schema_of, structured_output_parser
 
 __all__ = ["DEFAULT_MAX_TOKENS", "EmbeddedChatModel", "default_model_path"]
@@ -217,8 +218,8 @@ class EmbeddedChatModel(BaseChatModel):
             "seed": self.seed + repair + 1000 * sample,
             "stop": stop,
         }
-        if schema is not None:
-            request["response_format"] = {"type": "json_object", "schema": schema}
+        if schema is not None:  # orchestra's grammar, not response_format's (see grammar.py)
+            request["grammar"] = grammar_for(schema)
         return request
 
     async def _agenerate(

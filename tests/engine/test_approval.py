@@ -219,6 +219,9 @@ async def test_edited_args_that_do_not_fit_the_tool_are_refused_and_the_run_stay
     paused = await team.arun("goal", run_id="t4")
     with pytest.raises(InputError, match="invalid arguments for send_email: body"):
         await team.aresume("t4", decisions=EditArgs(args={"to": "x"}))
+    huge = EditArgs(args={"to": "bo@example.com", "body": [10**30]})  # no checkpoint stores it
+    with pytest.raises(InputError, match="cannot be kept with the run: the number 1000"):
+        await team.aresume("t4", decisions=huge)
     wrong = {paused.pending[0].id: {"decision": "edit_args", "args": {"to": 3, "body": "b"}}}
     with pytest.raises(InputError, match="to: Input should be a valid string"):
         await team.aresume("t4", decisions=wrong)

@@ -12,16 +12,17 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from orchestra import ModelBehaviorError, RunStatus
+from orchestra import ModelBehaviorError, RunStatus, tool
+from orchestra.core.approval import Approve
 from orchestra.core.parsing import (
     MAX_JSON_CHARS,
     MAX_JSON_DEPTH,
     JSONBoundError,
-    check_json_depth,
+    check_json_bounds,
     extract_json,
 )
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
-from tests.conftest import make_team
+from tests.conftest import make_team, word_count
 
 DEEP = 100_000
 """Nesting levels of the deep replies (far past Python's recursion limit)."""
@@ -45,7 +46,7 @@ def test_deep_or_oversized_json_is_a_bound_error_not_a_recursion_error():
     with pytest.raises(JSONBoundError, match="characters long"):
         extract_json(OVERSIZED_VERDICT)
     with pytest.raises(JSONBoundError):
-        check_json_depth({"a": _nested(DEEP)})
+        check_json_bounds({"a": _nested(DEEP)})
     deepest_allowed = '{"a": ' + "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1) + "}"
     assert extract_json(deepest_allowed)["a"] == _nested(MAX_JSON_DEPTH - 1)
     assert issubclass(JSONBoundError, ValueError)  # every parse-error handler catches it
@@ -141,6 +142,56 @@ async def test_native_tool_call_arguments_nested_too_deep_go_back_as_a_failed_ca
     assert call.tool == "word_count" and not call.ok and "nested deeper" in (call.error or "")
     answer = model.calls_for("executor", "a")[1].messages[-1]
     assert isinstance(answer, ToolMessage) and answer.tool_call_id == "deep"
+
+
+def test_integers_beyond_64_bits_are_a_bound_error():
+    for fits in (2**64 - 1, -(2**63), 0):
+        check_json_bounds({"n": [fits]})
+    for past in (2**64, -(2**63) - 1):
+        with pytest.raises(JSONBoundError, match=f"the number {past} is outside the integers"):
+            check_json_bounds({"n": [past]})
+    with pytest.raises(JSONBoundError, match="a number of about 1000 digits"):
+        check_json_bounds(10**999)
+    with pytest.raises(JSONBoundError, match="outside the integers"):
+        extract_json('{"verdict": "pass", "score": 100000000000000000000000}')
+
+
+@tool(requires_approval=True, side_effects=True)
+def send(text: str) -> str:
+    """Send a message."""
+    return "sent"
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "json-action"])
+async def test_a_call_with_a_huge_integer_fails_back_to_the_model_and_the_run_can_pause(
+    native: bool,
+):
+    # Python reads any integer, but a checkpoint stores 64-bit ones: the paused attempt's
+    # conversation, with that call in it, failed the run where it was saved (TypeError)
+    huge = 10**30
+    executor = (
+        [tool_call("word_count", {"text": huge}, call_id="big"), tool_call("send", {"text": "hi"})]
+        if native
+        else [
+            json.dumps({"tool": "word_count", "args": {"text": huge}}),
+            json.dumps({"tool": "send", "args": {"text": "hi"}}),
+        ]
+    )
+    script = TWO | {
+        "role_designer": role_spec("worker", "Do the task.", ["word_count", "send"]),
+        "executor@a": [*executor, "a done" if native else '{"final": "a done"}'],
+    }
+    team, model = make_team(
+        script, tools=[word_count, send], checkpointer="memory", native_tools=native
+    )
+    paused = await team.arun("goal", run_id="huge")
+    assert paused.status is RunStatus.AWAITING_APPROVAL
+    [failed] = [c for c in paused.tool_calls if c.task_id == "a"]
+    assert not failed.ok and "the number 1000000000000000000000000000000" in (failed.error or "")
+    done = await team.aresume("huge", decisions=Approve())
+    assert done.status is RunStatus.SUCCEEDED and done.tree.get("a").result == "a done"
+    told = model.calls_for("executor", "a")[1].messages[-1]
+    assert "outside the integers" in str(told.content)
 
 
 def test_raw_control_characters_inside_strings_are_read_as_themselves():

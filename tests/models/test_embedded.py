@@ -12,6 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from orchestra.agents.calls import AgentCall
 from orchestra.core.plan import PlanDraft
 from orchestra.models.embedded import EmbeddedChatModel, default_model_path
+from orchestra.models.grammar import gbnf_for, gbnf_literal
 from orchestra.models.resolve import resolve_model
 from tests.conftest import StartedCli, word_count
 
@@ -112,6 +113,21 @@ def test_bound_tools_give_schema_valid_tool_calls_or_a_final_answer(model):
         assert call["name"] == "word_count" and isinstance(call["args"]["text"], str)
     else:
         assert reply.text.strip()
+
+
+def test_names_with_quotes_and_backslashes_decode_under_their_grammar(model):
+    # llama-cpp-python's own converter left the backslash of an escaped quote unescaped:
+    # llama.cpp could not parse the grammar and the process died (exit 139)
+    names = ['say "hi"', "back\\slash", "tab\tnew\nline"]
+    schema = {"type": "object", "properties": {"tool": {"enum": names}}, "required": ["tool"]}
+    assert gbnf_literal(json.dumps('say "hi"')) == r'"\"say \\\"hi\\\"\""'
+    assert gbnf_literal(json.dumps('say "hi"')) in gbnf_for(schema)
+    decoder = model.bind_schema(schema)
+    reply = decoder.invoke(
+        [HumanMessage(content="Pick a tool. Reply with JSON.")],
+        config=AgentCall(agent="critic").config(),
+    )
+    assert json.loads(reply.text)["tool"] in names
 
 
 GOALS = [  # three kinds of goal: a list, a pros-and-cons summary, a creative one
