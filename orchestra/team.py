@@ -389,7 +389,8 @@ class Team(Generic[OutputT]):
     ) -> AsyncIterator[Event]:
         """Run ``goal`` and yield every typed event as it happens.
 
-        ``budget`` replaces the team's budget for this run. With ``tokens`` every model
+        ``budget`` replaces the team's budget for this run, resumes included (it is kept
+        with the run's checkpoints). With ``tokens`` every model
         reply also arrives in pieces as it is written (``TokenStreamed`` events of
         :mod:`orchestra.core.events`: task, agent, text), structured replies as their raw
         JSON (still validated whole); streaming makes no extra model call and spends no
@@ -398,6 +399,8 @@ class Team(Generic[OutputT]):
         goal = _check_goal(goal)
         run_id = run_id or uuid.uuid4().hex
         start: RunState = {"run_id": run_id, "goal": goal}
+        if budget is not None:
+            start["budget"] = budget.model_dump(mode="json")
         async for event in self._stream(start, run_id, goal, budget=budget, tokens=tokens):
             yield event
 
@@ -416,8 +419,9 @@ class Team(Generic[OutputT]):
         Work that finished before the interruption is not done again: finished jobs come
         back from the checkpoint, and side-effecting tool calls that completed are
         answered from the tool-call log (see docs/reliability.md). A run that stopped at
-        its budget goes on from where it stopped, under ``budget`` (default: the team's),
-        with what it already spent counted against it. A run paused for approval needs
+        its budget goes on from where it stopped, under ``budget`` (default: the budget the
+        run was started with, else the team's), with what it already spent counted against
+        it; so does every resume, a paused run's included. A run paused for approval needs
         ``decisions``: one :class:`~orchestra.core.approval.Decision` for every pending
         request, or a mapping of request id to decision.
 
@@ -430,6 +434,7 @@ class Team(Generic[OutputT]):
         """
         async with self.checkpoints.lock(run_id):  # a running run's state is not final
             state, pending = await self._checkpointed_state(run_id)
+        budget = budget or _started_with(state)
         start: Command[Any] | None = None
         if pending:
             if decisions is None:
@@ -926,6 +931,12 @@ def _no_running_loop(method: str) -> None:
     raise RuntimeError(
         f"Team.{method}() cannot be called from a running event loop; use a{method}()"
     )
+
+
+def _started_with(state: RunState) -> Budget | None:
+    """The budget a run was started with, if it was given one (see ``RunState.budget``)."""
+    given = state.get("budget")
+    return Budget.model_validate(given) if given else None
 
 
 def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -62,6 +62,9 @@ class RunState(TypedDict, total=False):
     """Tasks decomposed on demand (``DecompositionRecord``); nodes return only new ones."""
     stages: Annotated[list[dict[str, Any]], operator.add]
     """When the stages outside dispatch ran (``StageRecord``); nodes return only theirs."""
+    budget: dict[str, Any]
+    """The :class:`~orchestra.core.budget.Budget` the run was started with, when it was
+    given one (else the team's applies): what a resume given none goes on under."""
     stopped_in: str | None
     """The stage the run's budget ran out in (``refine``, ``plan``, ``design_roles``,
     ``dispatch``, ``synthesize``), until a resume goes on from there."""

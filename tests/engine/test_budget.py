@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestra import RunStatus, TaskStatus, tool
+from orchestra.core.approval import Approve
 from orchestra.core.budget import Budget
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team
@@ -250,3 +251,32 @@ async def test_a_graft_whose_design_the_budget_stopped_is_designed_in_one_call_o
     designs = [c.task_ids for c in model.calls_for("role_designer")]
     assert designs == [("a", "b", "c"), ("x", "y")]  # the graft's leaves together
     assert done.tree.get("a").usage.model_calls >= 3  # its attempt, re-plan and design
+
+
+@tool(requires_approval=True, side_effects=True)
+def post(text: str) -> str:
+    """Post a message."""
+    return "posted"
+
+
+async def test_a_budget_given_to_a_run_holds_on_every_resume_that_gives_none():
+    # a new user's trial: the run's own cap was dropped on resume and on approve (the
+    # team's, here none, applied instead), over HTTP too, where approve takes no budget
+    team, model = make_team(dict(CHAIN))
+    stopped = await team.arun("goal", run_id="capped", budget=Budget(model_calls=4))
+    assert stopped.status is RunStatus.BUDGET_EXCEEDED and len(model.calls) == 4
+    again = await team.aresume("capped")
+    assert again.status is RunStatus.BUDGET_EXCEEDED and len(model.calls) == 4
+    done = await team.aresume("capped", budget=Budget(model_calls=100))
+    assert done.status is RunStatus.SUCCEEDED
+
+    script = dict(CHAIN) | {
+        "role_designer": role_spec("poster", "Post it.", ["post"]),
+        "executor@a": [tool_call("post", {"text": "hi"}), "a posted"],
+    }
+    team, model = make_team(script, tools=[post])
+    paused = await team.arun("goal", run_id="paused", budget=Budget(model_calls=3))
+    assert paused.status is RunStatus.AWAITING_APPROVAL
+    approved = await team.aresume("paused", decisions=Approve())
+    assert approved.status is RunStatus.BUDGET_EXCEEDED
+    assert approved.usage.model_calls == 3 == len(model.calls)
