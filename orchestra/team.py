@@ -894,10 +894,12 @@ async def _result(
     snapshot = await graph.aget_state(_config(run_id))
     if not snapshot.values or "tree" not in snapshot.values:
         raise InputError(f"no checkpointed run with id {run_id!r}")
+    pending = _pending(snapshot.interrupts)
     return result_from_state(
         cast(RunState, snapshot.values),
-        _pending(snapshot.interrupts),
+        pending,
         output_type=output_type,
+        ended=not snapshot.next or bool(pending),
     )
 
 

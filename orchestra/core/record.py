@@ -51,6 +51,9 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
     """Some branches were given up for good while others finished: the answer is built
     from what succeeded and says what is missing (``RunRecord.missing``)."""
+    INTERRUPTED = "interrupted"
+    """Not ended: the run stopped before its end (an error, a kill, a cancel) or is still
+    running elsewhere; ``resume`` goes on from its last checkpoint."""
 
 
 class ReplanRecord(BaseModel):

@@ -93,20 +93,28 @@ def result_from_state(
     pending: Sequence[ApprovalRequest] = (),
     *,
     output_type: OutputSpec[Any] | None = None,
+    ended: bool = True,
 ) -> RunResult[Any]:
     """The typed result of a finished, interrupted or paused run.
 
     ``pending`` are the requests of a run paused for approval (from its checkpoint's
-    interrupt): its status is then ``awaiting_approval``. With ``output_type`` (the
-    team's), ``output`` is the answer's typed value, read back from the goal's JSON.
+    interrupt): its status is then ``awaiting_approval``. ``ended`` False: the graph has
+    steps left and waits for no one (it stopped on an error, a kill or a cancel, or runs
+    elsewhere), so its status is ``interrupted`` whatever a node already wrote. With
+    ``output_type`` (the team's), ``output`` is the answer's typed value, read back from
+    the goal's JSON.
 
     Raises:
         ConfigError: the kept answer is not a value of ``output_type`` (the type changed
             since the run was checkpointed).
     """
     status = RunStatus(state.get("status", RunStatus.FAILED))
+    reason = state.get("reason")
     if pending:
         status = RunStatus.AWAITING_APPROVAL
+    elif not ended:
+        status = RunStatus.INTERRUPTED
+        reason = "the run stopped before it ended; resume goes on from its last checkpoint"
     tree = TaskTree.model_validate(state["tree"])
     text = state.get("output")
     output: Any = text
@@ -118,7 +126,7 @@ def result_from_state(
         pending=list(pending),
         output=output,
         text=text,
-        reason=state.get("reason"),
+        reason=reason,
         tree=tree,
         replans=[ReplanRecord.model_validate(r) for r in state.get("replans", [])],
         roles=roles_from_state(state),

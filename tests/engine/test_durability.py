@@ -34,6 +34,8 @@ async def test_a_crash_keeps_finished_tasks_and_langgraph_resumes_only_the_rest(
     team, model = make_team(script)
     with pytest.raises(RuntimeError, match="process died"):
         await team.arun("goal", run_id="crashy")
+    stopped = await team.aget_run("crashy")  # it read "failed": no node had ended the run
+    assert stopped.status is RunStatus.INTERRUPTED and "resume goes on" in (stopped.reason or "")
     # resume: the dispatch node runs again; finished jobs come back from the checkpoint
     # (SQLite, the default) instead of running again.
     resumed = await team.aresume("crashy")
@@ -45,6 +47,34 @@ async def test_a_crash_keeps_finished_tasks_and_langgraph_resumes_only_the_rest(
     assert len(model.calls_for("planner")) == 1
     assert len(model.calls_for("critic", "a")) == 1
     assert {n.id: n.executions for n in result.tree.leaves()} == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_a_run_that_crashes_after_dispatch_reads_interrupted_not_succeeded():
+    # dispatch writes the run's status before synthesis: a crash there read "succeeded"
+    # with no answer, and resume over HTTP was refused as "ended"
+    crashes = {"left": 1}
+
+    def synthesizer(call: ScriptedCall) -> str:
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise RuntimeError("provider down")
+        return "final"
+
+    script = {
+        "planner": [plan(subtask("a"))],
+        "role_designer": role_spec("worker", "Do the task."),
+        "executor": "a ok",
+        "critic": verdict("pass"),
+        "synthesizer": synthesizer,
+    }
+    team, _ = make_team(script)
+    with pytest.raises(RuntimeError, match="provider down"):
+        await team.arun("goal", run_id="late-crash")
+    stopped = await team.aget_run("late-crash")
+    assert stopped.status is RunStatus.INTERRUPTED and stopped.output is None
+    assert stopped.missing == []  # not ended: nothing is given up
+    done = await team.aresume("late-crash")
+    assert done.status is RunStatus.SUCCEEDED and done.output == "final"
 
 
 async def test_resume_finds_finished_jobs_by_name_whatever_order_they_start_in():
@@ -128,6 +158,7 @@ async def test_a_cancelled_run_leaves_a_checkpoint_it_resumes_from():
         await running
     assert team.history is not None
     assert team.history.get("cancelled").summary.status == "error"
+    assert (await team.aget_run("cancelled")).status is RunStatus.INTERRUPTED
 
     release["now"] = True
     resumed = await team.aresume("cancelled")
