@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from orchestra.core.errors import ConfigError
 from orchestra.memory.records import (
@@ -78,11 +78,37 @@ class Memory:
         return cls(client, collection=collection)
 
     @classmethod
-    def connect(cls, url: str, *, collection: str = COLLECTION) -> Memory:
-        """A store on a chromadb server, e.g. ``Memory.connect("http://127.0.0.1:8000")``."""
+    def connect(
+        cls,
+        url: str,
+        *,
+        collection: str = COLLECTION,
+        headers: Mapping[str, str] | None = None,
+    ) -> Memory:
+        """A store on a chromadb server, e.g. ``Memory.connect("http://127.0.0.1:8000")``.
+
+        ``url`` is ``http(s)://host[:port]`` and nothing more: credentials go in
+        ``headers`` (e.g. ``{"Authorization": "Bearer ..."}`` or ``{"X-Chroma-Token":
+        ...}``, as the server's auth expects), never in the URL, where they would be
+        dropped (chromadb's client takes a host and a port) and shown in errors.
+
+        Raises:
+            ConfigError: the URL is not of that form, or no server answers there.
+        """
         parts = urlsplit(url)
+        shown = _without_credentials(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"memory server URL must be http(s)://host:port, not {url!r}")
+            raise ConfigError(f"memory server URL must be http(s)://host:port, not {shown!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                f"memory server URL {shown!r} holds credentials, which would not be sent:"
+                " give them as headers (Memory.connect(url, headers={...}))"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError(
+                f"memory server URL must be http(s)://host:port with no path, not {shown!r}"
+                " (a chromadb server answers at its root)"
+            )
         import chromadb
 
         try:
@@ -90,10 +116,11 @@ class Memory:
                 host=parts.hostname,
                 port=parts.port or (443 if parts.scheme == "https" else 8000),
                 ssl=parts.scheme == "https",
+                headers=dict(headers or {}),
                 settings=_settings(),
             )
         except ValueError as exc:  # chromadb's way of saying nobody answered
-            raise ConfigError(f"no chromadb server answers at {url}: {exc}") from exc
+            raise ConfigError(f"no chromadb server answers at {shown}: {exc}") from exc
         return cls(client, collection=collection)
 
     @classmethod
@@ -347,3 +374,12 @@ def _metadata(record: MemoryRecord) -> dict[str, Any]:
 
 def _record(memory_id: str, text: str | None, meta: Mapping[str, Any] | None) -> MemoryRecord:
     return MemoryRecord.model_validate({**(meta or {}), "id": memory_id, "text": text or ""})
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with any user and password in it replaced by ``***`` (for messages)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
