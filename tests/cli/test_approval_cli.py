@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from orchestra.cli.main import app
 from tests.forked_cli import ForkedCli
@@ -103,12 +103,15 @@ def test_reject_a_plan_exits_5(forked_cli: ForkedCli):
     assert again.returncode == 2 and "not waiting for any approval" in again.stderr
 
 
-def test_interactive_run_asks_at_the_terminal():
-    result = CliRunner().invoke(
-        app,
-        ["run", TEAM, "Send it", "--run-id", "cli3", "--no-live", "--interactive"],
-        input="a\nr\nwrong recipient\n",
+def _at_the_terminal(run_id: str, typed: str) -> Result:
+    """``orchestra run ... --interactive`` with ``typed`` as what a person types."""
+    return CliRunner().invoke(
+        app, ["run", TEAM, "Send it", "--run-id", run_id, "--no-live", "--interactive"], input=typed
     )
+
+
+def test_interactive_run_asks_at_the_terminal():
+    result = _at_the_terminal("cli3", "a\nr\nwrong recipient\n")
     assert result.exit_code == 0, result.output
     assert "plan: [a]pprove, [r]eject or [e]dit?" in result.output
     assert "reason" in result.output
@@ -116,10 +119,8 @@ def test_interactive_run_asks_at_the_terminal():
 
 
 def test_arguments_the_tool_would_refuse_are_asked_again_at_the_prompt():
-    result = CliRunner().invoke(
-        app,
-        ["run", TEAM, "Send it", "--run-id", "cli6", "--no-live", "--interactive"],
-        input='a\ne\n{"to": "bob@example.com"}\ne\n{"to": "bob@example.com", "body": "hi"}\n',
+    result = _at_the_terminal(
+        "cli6", 'a\ne\n{"to": "bob@example.com"}\ne\n{"to": "bob@example.com", "body": "hi"}\n'
     )
     assert result.exit_code == 0, result.output
     assert "not usable: invalid arguments for send_email: body: Field required" in result.output
@@ -127,9 +128,7 @@ def test_arguments_the_tool_would_refuse_are_asked_again_at_the_prompt():
 
 
 def test_end_of_input_at_the_prompt_leaves_the_run_waiting():
-    result = CliRunner().invoke(
-        app, ["run", TEAM, "Send it", "--run-id", "cli5", "--no-live", "--interactive"], input=""
-    )
+    result = _at_the_terminal("cli5", "")
     assert result.exit_code == 4, result.output  # waiting for approval, not failed
     assert f"orchestra approve {TEAM} cli5" in result.output
 
