@@ -448,7 +448,8 @@ class _ToolLoop:
                 tool=bad.get("name") or "?",
                 args={},
                 ok=False,
-                output=f"invalid tool call: {bad.get('error') or 'the arguments are not JSON'}",
+                output="invalid tool call: the arguments could not be read"
+                f" ({bad.get('error') or 'not JSON'})",
                 duration_s=0.0,
                 error_type="invalid_arguments",
             )

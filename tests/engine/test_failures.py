@@ -267,7 +267,7 @@ async def test_native_tool_calls_with_unparsable_arguments_go_back_as_errors():
     model.assert_complete()
     assert result.succeeded
     [called] = [e for e in events if e.type == "tool_called"]
-    assert not called.ok and "not valid JSON (bad JSON)" in called.output
+    assert not called.ok and "could not be read (bad JSON)" in called.output
     second = model.calls_for("executor", "a")[1].messages
     assert second[-1].type == "tool" and second[-1].tool_call_id == "c1"
 
