@@ -112,7 +112,8 @@ class Team(Generic[OutputT]):
         max_identical_tool_calls: the most times one task makes the same tool call (same
             arguments) over all its attempts; one more stops the task (a loop guard).
         max_idle_jobs: jobs that may finish in a row without any task finishing; one
-            more stops the run as stalled.
+            more stops the run as stalled (a wide run may take twice the tasks that can
+            run at once, when that is more).
         max_dependency_chars: the most of each prerequisite's result an executor's or a
             lead's prompt shows (default 8,000 characters); a longer one is cut with a
             marker saying how much was cut and that the whole is in the run record (at

@@ -97,7 +97,7 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
             ]
             return AttemptOutcome(sub_run=sub, team_paused=waits, notices=notices)
         if result.status is RunStatus.BUDGET_EXCEEDED:
-            return BudgetStopped(reason=result.reason or "budget", sub_run=sub)
+            return _stopped_at_budget(job, result, sub)
         verdict: Verdict | None = None
         error: str | None = None
         usage = Usage()
@@ -124,6 +124,8 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
                         reason=exc.reason, scope=exc.scope, usage=meter.usage, sub_run=sub
                     )
             usage = meter.usage
+            if result.status is RunStatus.PARTIAL and verdict.verdict == "pass":
+                notices.append(_partial_notice(team.name, job.task_id, result))
     return AttemptOutcome(
         usage=usage,
         output=result.text,
@@ -134,6 +136,40 @@ async def delegation(job: LeafJob) -> AttemptOutcome | BudgetStopped:
         finished_at=datetime.now(UTC),
         notices=notices,
     )
+
+
+def _partial_notice(team: str, task_id: str, result: RunResult[Any]) -> JobNotice:
+    """The notice that keeps a partial sub-run's accepted answer unverified.
+
+    The answer stands (the critic accepted it) but the sub-team gave up some of its
+    tasks: ``unverified_result`` puts the delegated task in the run's ``unverified``, with
+    the sub-run's missing tasks named under the task.
+    """
+    missing = (
+        "; ".join(f"{nested_id(task_id, m.task_id)} ({m.reason})" for m in result.missing)
+        or "(not listed)"
+    )
+    message = (
+        f"kept unverified: the sub-team {team!r} ended partial, its answer lacks the work of"
+        f" tasks it gave up: {missing}"
+    )
+    return JobNotice(kind="unverified_result", message=message)
+
+
+def _stopped_at_budget(job: LeafJob, result: RunResult[Any], sub: SubRun) -> BudgetStopped:
+    """The sub-team's run ended at the budget: the stop as this run takes it.
+
+    The sub-run spends the meter in force here: when that is this run's subtree meter and
+    it is the one spent, the stop is that subtree's (the rest of this run goes on), else
+    the run's.
+    """
+    reason = (result.reason or "budget").removeprefix("budget exceeded: ")
+    subtree = job.meter
+    scope = None
+    if subtree is not None and subtree.over() is not None:
+        run = subtree.parent
+        scope = subtree.scope if run is None or run.over() is None else None
+    return BudgetStopped(reason=reason, scope=scope, sub_run=sub)
 
 
 def _sub_run(

@@ -137,6 +137,9 @@ class Hierarchy:
     _escalating: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     """Tasks a failure climbed to, waiting for their subtree to be quiet before it is
     planned again: (failed child, reason, level) by task id."""
+    _replanning: set[str] = field(default_factory=set)
+    """Escalated tasks whose subtree re-plan job runs: their subtasks stay held until
+    its outcome is handled (the re-plan may drop them)."""
     _levels: dict[str, int] = field(default_factory=dict)
     """How many levels the failure that re-planned a task had climbed, by task id."""
     action_tree: ActionTree | None = None
@@ -453,9 +456,15 @@ class Hierarchy:
         return True
 
     def holds(self, leaf: TaskNode) -> bool:
-        """Whether ``leaf`` must wait: a subtree it is in is about to be planned again."""
-        return bool(self._escalating) and any(
-            a.id in self._escalating for a in self._tree.ancestors(leaf.id)
+        """Whether ``leaf`` must wait: a subtree it is in is being planned again.
+
+        From the escalation until the re-plan's outcome is handled (the re-plan may drop it).
+        """
+        if not (self._escalating or self._replanning):
+            return False
+        return any(
+            a.id in self._escalating or a.id in self._replanning
+            for a in self._tree.ancestors(leaf.id)
         )
 
     def start_escalations(self) -> None:
@@ -467,6 +476,7 @@ class Hierarchy:
             if d.busy(inside):
                 continue
             failed_child, reason, level = self._escalating.pop(scope_id)
+            self._replanning.add(scope_id)
             job = EscalationJob(
                 runtime=d.runtime,
                 run_id=d.run_id,
@@ -509,6 +519,7 @@ class Hierarchy:
         self, scope: TaskNode, failed_child: str, reason: str, level: int, out: DraftOutcome
     ) -> None:
         d = self.dispatch
+        self._replanning.discard(scope.id)
         d.take_usage_and_notices(scope, out)
         self._levels[scope.id] = level
         if out.draft is None:

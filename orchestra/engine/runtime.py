@@ -105,9 +105,10 @@ class Limits(BaseModel):
     """The most times one task makes the same tool call (same arguments), over all its
     attempts; one more stops the task with the reason (a loop guard)."""
     max_idle_jobs: int = Field(default=30, ge=1)
-    """Jobs (attempts, re-plans, role designs) that may finish in a row without any task
-    finishing; one more stops the run as stalled (a guard against loops no other limit
-    names). Counted within one invocation (a run or a resume)."""
+    """Jobs (attempts, re-plans, role designs, budget stops) that may finish in a row
+    without any task finishing; one more stops the run as stalled (a guard against loops
+    no other limit names). A wide run may take more: twice the tasks that can run at once,
+    when that is larger. Counted within one invocation (a run or a resume)."""
     max_escalations: int = Field(default=2, ge=0, le=8)
     """Levels a failure may climb (parent, grandparent, ...) before its branch is given up."""
     max_dependency_chars: int | None = Field(default=DEFAULT_MAX_DEPENDENCY_CHARS, ge=100)

@@ -55,6 +55,9 @@ from orchestra.engine.subtree_budgets import SubtreeBudgets
 
 __all__ = ["Scheduler", "emit_planned", "reopen_after_budget"]
 
+STALL_ROUNDS = 2
+"""Idle jobs per task that can run at once before the stall guard stops a wide run."""
+
 J = TypeVar("J", bound=TaskJob)
 Out = TypeVar("Out", bound=JobOutcome)
 
@@ -153,7 +156,10 @@ class Scheduler:
                     if sub_run is not None:
                         self._take_sub_run(self.tree.get(job.task_id), sub_run)
                     if isinstance(out, BudgetStopped):
+                        # a stop is no progress: a job the budget keeps stopping is a stall
+                        self._idle_jobs += 1
                         self._out_of_budget(job, out)
+                        self._stop_if_stalled()
                         continue
                     if not (isinstance(out, AttemptOutcome) and out.waits):
                         self._idle_jobs += 1  # waiting for a person is not a loop
@@ -222,7 +228,8 @@ class Scheduler:
         # them again.
         self.take_usage_and_notices(root, out)
         self._take_roles(out.leaves)
-        if out.scope is None and self.budget_exceeded is None:
+        at_run_budget = out.scope is None or not self.budgets.owns(out.scope)
+        if at_run_budget and self.budget_exceeded is None:
             self.budget_exceeded = out.reason
             self.failure = str(BudgetExceeded(self.budget_exceeded))
         if self.failure is not None:
@@ -352,9 +359,28 @@ class Scheduler:
                 counts[call_signature(record["tool"], record["args"])] += 1
         return dict(counts)
 
+    def idle_limit(self) -> int:
+        """How many jobs in a row may finish, with no task finishing, before the run stalls.
+
+        ``max(max_idle_jobs, STALL_ROUNDS * width)``, where ``width`` is how many tasks can
+        run at once: ``max_parallel``, or fewer when fewer leaves are left open. In a
+        healthy wide run each running task may send a job or two back (a retry verdict, a
+        re-plan) before the first of them passes, so the guard scales with the width
+        instead of stopping such a run; a narrow run keeps ``max_idle_jobs``.
+        """
+        limits = self.runtime.limits
+        if self._idle_jobs <= limits.max_idle_jobs:  # the common case: no need to count
+            return limits.max_idle_jobs
+        open_leaves = sum(1 for n in self.tree.leaves() if not n.status.is_final)
+        width = min(limits.max_parallel, open_leaves)
+        return max(limits.max_idle_jobs, STALL_ROUNDS * width)
+
     def _stop_if_stalled(self) -> None:
-        """Stop the run when many jobs in a row finish and no task does."""
-        limit = self.runtime.limits.max_idle_jobs
+        """Stop the run when more than :meth:`idle_limit` jobs in a row finish and no task does.
+
+        Budget stops count too: a job started again only to be stopped again is a stall.
+        """
+        limit = self.idle_limit()
         if self._idle_jobs <= limit or self.failure is not None:
             return
         message = f"stalled: {self._idle_jobs} jobs finished in a row and no task did"
@@ -433,6 +459,9 @@ class Scheduler:
     def _on_attempt(self, leaf: TaskNode, out: AttemptOutcome) -> None:
         self.take_usage_and_notices(leaf, out)
         self.tool_calls.extend(c.model_dump(mode="json") for c in out.tool_calls)
+        if leaf.replaced_by and leaf.status.is_final:
+            self._settle_dropped(leaf, out)
+            return
         if out.search is not None:
             leaf.searches.append(out.search)
         if out.paused is not None:
@@ -475,6 +504,15 @@ class Scheduler:
             self.fail(leaf, f"{verdict.source}: {verdict.reason}")
         else:
             self.hierarchy.replan(leaf, verdict.reason)
+
+    def _settle_dropped(self, leaf: TaskNode, out: AttemptOutcome) -> None:
+        """Count an attempt at a task a re-plan dropped while it ran; the task stays dropped.
+
+        Never ``done``: its replacement does its work.
+        """
+        if out.paused is None and not out.team_paused:
+            leaf.executions += 1
+            leaf.attempts += 1
 
     def _keep_earlier(self, leaf: TaskNode, when: str) -> bool:
         """Keep ``leaf``'s latest judged result unverified (see :meth:`keep_unverified`)."""
@@ -562,9 +600,14 @@ class Scheduler:
             node.status = TaskStatus.PENDING
         if self.budget_exceeded is None:
             self.budget_exceeded = out.reason
-        if out.scope is not None:
+        if out.scope is not None and self.budgets.owns(out.scope):
             self.budgets.spent.add(out.scope)
-        elif self.failure is None:
+        if self.budgets.stopped(node.id):
+            return
+        # A run-level stop, or a subtree's that stops nothing here: the meter of a
+        # delegating run's subtree, which a sub-team's run spends as its own budget (its
+        # reason names that subtree). Going on would start the same job again, forever.
+        if self.failure is None:
             self.failure = str(BudgetExceeded(out.reason))
 
     def fail(self, node: TaskNode, reason: str) -> None:

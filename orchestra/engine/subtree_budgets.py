@@ -43,6 +43,10 @@ class SubtreeBudgets:
         """Whether ``task_id`` is in a subtree whose budget is spent."""
         return bool(self.spent) and self.top_of(task_id) in self.spent
 
+    def owns(self, scope: str) -> bool:
+        """Whether ``scope`` is a subtree this dispatch meters (not an enclosing run's)."""
+        return scope in self._meters
+
     def meter_for(self, task_id: str) -> BudgetMeter | None:
         """The meter of ``task_id``'s subtree when the run's budget limits subtrees."""
         run = current_meter()
