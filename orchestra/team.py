@@ -837,8 +837,10 @@ class Team(Generic[OutputT]):
         ``run_id_key``, the team run's id too). The run is checkpointed on the parent
         graph's checkpointer, under the parent's thread, so resuming the parent resumes
         the team; the team's approvals become the parent's interrupts (resume with
-        ``Command(resume={request_id: decision, ...})``); its events go to the parent's
-        custom stream. See :mod:`orchestra.team_node`.
+        ``Command(resume={request_id: decision, ...})``; with several nodes waiting at
+        once, ``Command(resume={interrupt_id: {request_id: decision}})``); its events go
+        to the parent's custom stream. It runs under ``graph.ainvoke`` and, in a worker
+        thread of its own, under ``graph.invoke``. See :mod:`orchestra.team_node`.
         """
         return team_node(self, goal=goal, output=output, run_id_key=run_id_key)
 

@@ -8,7 +8,9 @@ Built on the official ``mcp`` SDK. The server offers:
   has an ``output_type``) as structured content; a run that ends without an answer is a
   tool error naming the run;
 * a resource per run, ``orchestra://runs/{run_id}``: the run record as JSON (what
-  ``orchestra run --json`` prints), for any run in the team's checkpoints.
+  ``orchestra run --json`` prints, secrets redacted the same way), for any run in the
+  team's checkpoints; ``resources/list`` names the newest ``LISTED_RUNS`` runs of the
+  team's history.
 
 Any MCP client can call it: an IDE, a desktop assistant, or another orchestra team
 (``Team(tools=[mcp_server("orchestra mcp research.py:team")])``).
@@ -16,16 +18,19 @@ Any MCP client can call it: an IDE, a desktop assistant, or another orchestra te
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import Resource
 from pydantic import BaseModel, Field, JsonValue, ValidationError
 
 from orchestra.core.budget import Budget
 from orchestra.core.errors import InputError
 from orchestra.core.events import Replanned, TaskFailed, TaskFinished, TaskPlanned
 from orchestra.core.record import RunStatus
+from orchestra.observability.history import redacted_json, shown_redactor
 
 if TYPE_CHECKING:
     from orchestra.team import Team
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["RunAnswer", "team_mcp_server"]
 
 RUN_URI = "orchestra://runs/{run_id}"
+LISTED_RUNS = 100
+"""How many runs ``resources/list`` names: the newest of the team's history."""
 
 _ANSWERED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
 _ENDS = {"task_finished": "done", "task_failed": "failed", "replanned": "replaced"}
@@ -55,12 +62,40 @@ class RunAnswer(BaseModel):
     record: str = Field(description="The run record's resource URI.")
 
 
-def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer:
+class _TeamServer(MCPServer[Any]):
+    """The SDK's server, whose resource list names the team's latest runs too."""
+
+    def __init__(self, team: Team[Any], *, name: str) -> None:
+        super().__init__(
+            name=name, instructions=f"Runs the agent team {team.name!r}: call `run` with a goal."
+        )
+        self.team = team
+
+    async def list_resources(self) -> list[Resource]:
+        """The server's resources, then a run record per run of the history, newest first."""
+        return [*await super().list_resources(), *_run_resources(self.team)]
+
+
+def _run_resources(team: Team[Any]) -> list[Resource]:
+    """The records of the team's ``LISTED_RUNS`` newest runs (none without a history)."""
+    if team.history is None:
+        return []
+    return [
+        Resource(
+            uri=RUN_URI.format(run_id=run.run_id),
+            name=f"run {run.run_id}",
+            title=f"{run.status}: {run.goal[:80]}",
+            description=f"Run {run.run_id} of {team.name!r}, {run.status}, started"
+            f" {run.started_at.isoformat(timespec='seconds')}: {run.goal[:200]}",
+            mime_type="application/json",
+        )
+        for run in team.history.list(limit=LISTED_RUNS, team=team.name)
+    ]
+
+
+def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer[Any]:
     """An MCP server whose ``run`` tool runs ``team`` (see the module docstring)."""
-    server: MCPServer = MCPServer(
-        name=name or team.name,
-        instructions=f"Runs the agent team {team.name!r}: call `run` with a goal.",
-    )
+    server = _TeamServer(team, name=name or team.name)
 
     @server.tool(
         name="run",
@@ -99,17 +134,16 @@ def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer:
         if run_id is None:
             raise ToolError("the run produced no events")
         result = await team.aget_run(run_id)
+        redact = shown_redactor(team.tracing.redactor)
         if result.status not in _ANSWERED or result.text is None:
             why = f": {result.reason}" if result.reason else ""
-            raise ToolError(
-                f"run {run_id} ended {result.status.value} without an answer{why}"
-                f" (record: {RUN_URI.format(run_id=run_id)})"
-            )
+            said = redacted_json(f"ended {result.status.value} without an answer{why}", redact)
+            raise ToolError(f"run {run_id} {said} (record: {RUN_URI.format(run_id=run_id)})")
         return RunAnswer(
             run_id=run_id,
             status=result.status.value,
-            answer=result.text,
-            output=result.tree.root.output,
+            answer=redacted_json(result.text, redact),
+            output=redacted_json(result.tree.root.output, redact),
             unverified=[u.task_id for u in result.unverified],
             record=RUN_URI.format(run_id=run_id),
         )
@@ -120,6 +154,11 @@ def team_mcp_server(team: Team[Any], *, name: str | None = None) -> MCPServer:
             result = await team.aget_run(run_id)
         except InputError as exc:
             raise ResourceError(str(exc)) from exc
-        return result.to_record().model_dump_json(indent=2)
+        record = result.to_record().model_dump(mode="json")
+        return json.dumps(
+            redacted_json(record, shown_redactor(team.tracing.redactor)),
+            indent=2,
+            ensure_ascii=False,
+        )
 
     return server

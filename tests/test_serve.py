@@ -271,3 +271,17 @@ async def test_the_history_is_listed_in_pages(tmp_path: Any):
         first = (await client.get("/runs?limit=2")).json()
         second = (await client.get("/runs?limit=2&offset=2")).json()
     assert [r["run_id"] for r in first + second] == ids[::-1]
+
+
+async def test_a_negative_last_event_id_is_refused_not_replayed_twice():
+    app = create_app(_team())
+    async with _client(app) as client:
+        run_id = (await client.post("/runs", json={"goal": "send a note"})).json()["run_id"]
+        await _settled(app, run_id)
+        refused = await client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "-5"})
+        assert refused.status_code == 422 and "last-event-id" in refused.text.lower()
+        everything = _sse((await client.get(f"/runs/{run_id}/events")).text)
+        zero = _sse(
+            (await client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "0"})).text
+        )
+        assert zero == everything

@@ -102,3 +102,38 @@ def test_mcp_over_http_binds_loopback_only():
         cwd=ROOT,
     )
     assert proc.returncode == 2 and "loopback only" in proc.stderr
+
+
+async def test_the_answer_and_the_record_reach_the_client_redacted():
+    from orchestra.team_mcp import team_mcp_server
+    from tests.test_serve_redteam import KEY, MARKED, secret_team
+
+    async with Client(team_mcp_server(secret_team())) as client:
+        called = await client.call_tool("run", {"goal": "look up"})
+        assert not called.is_error
+        answer: dict[str, Any] = called.structured_content or {}
+        assert "[REDACTED]" in answer["answer"] and KEY not in answer["answer"]
+        read = await client.read_resource(answer["record"])
+        record = read.contents[0].text  # type: ignore[union-attr]
+        assert json.loads(record)["run_id"] == answer["run_id"]
+        assert "[REDACTED]" in record and KEY not in record and MARKED not in record
+
+
+async def test_the_runs_of_the_history_are_listed_newest_first(tmp_path: Any):
+    from orchestra.observability.history import RunHistory
+    from orchestra.team_mcp import team_mcp_server
+    from tests.test_team_tool import _analysts
+
+    team, _ = _analysts()
+    team.history = RunHistory(tmp_path / "runs.db")
+    async with Client(team_mcp_server(team)) as client:
+        assert (await client.list_resources()).resources == []
+        first = (await client.call_tool("run", {"goal": "first"})).structured_content or {}
+        second = (await client.call_tool("run", {"goal": "second"})).structured_content or {}
+        listed = (await client.list_resources()).resources
+        assert [str(r.uri) for r in listed] == [second["record"], first["record"]]
+        assert "second" in (listed[0].description or "") and listed[0].mime_type == (
+            "application/json"
+        )
+        read = await client.read_resource(listed[1].uri)
+        assert json.loads(read.contents[0].text)["run_id"] == first["run_id"]  # type: ignore[union-attr]

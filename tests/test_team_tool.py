@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from langchain_core.messages import ToolMessage
+import re
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
 
 from orchestra import RunStatus, Team
 from orchestra.testing import (
@@ -50,10 +55,67 @@ async def test_a_team_is_a_langchain_tool_that_returns_its_answer_and_run():
     assert isinstance(message, ToolMessage) and "the market grew 4%" in message.content
 
 
-async def test_a_run_without_an_answer_is_an_error_naming_the_run():
-    team, _ = _analysts(**{"executor": "", "critic": verdict("retry", "empty")})
-    with pytest.raises(Exception, match=r"the team's run \S+ ended failed"):
-        await team.as_tool().ainvoke({"goal": "How did the market do?"})
+def _tool_graph(as_tool: BaseTool) -> Any:
+    """A plain LangGraph graph whose only node is a ``ToolNode`` (as an agent's)."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("tools", ToolNode([as_tool]))
+    builder.add_edge(START, "tools")
+    builder.add_edge("tools", END)
+    return builder.compile()
+
+
+def _failing() -> Team:
+    return _analysts(**{"executor": "", "critic": verdict("retry", "empty")})[0]
+
+
+async def test_a_run_without_an_answer_is_an_error_the_calling_model_reads():
+    as_tool = _failing().as_tool()
+    said = await as_tool.ainvoke({"goal": "How did the market do?"})
+    assert re.match(r"the team's run \S+ ended failed", said)
+    # in a plain LangGraph agent's tool node: an error message, not a crashed agent
+    call = {"name": as_tool.name, "args": {"goal": "And next year?"}, "id": "c1"}
+    out = await _tool_graph(as_tool).ainvoke({"messages": [AIMessage("", tool_calls=[call])]})
+    message = out["messages"][-1]
+    assert message.status == "error" and "ended failed" in message.content
+
+
+async def test_in_another_team_a_run_without_an_answer_is_a_failed_call():
+    delegate = _failing().as_tool()
+
+    def executor(call: ScriptedCall) -> object:
+        if any(m.type == "tool" for m in call.messages):
+            return "the analysts could not say"
+        return tool_call(delegate.name, {"goal": "How did the market do?"})
+
+    script = {
+        "planner": [plan(subtask("brief"))],
+        "role_designer": role_spec("editor", "Write briefs.", [delegate.name]),
+        "executor": executor,
+        "critic": verdict("pass"),
+        "synthesizer": "brief written",
+    }
+    parent, _ = make_team(script, tools=[delegate], name="editors")
+    result = await parent.arun("Write a market brief")
+    [call] = result.tool_calls
+    assert not call.ok and "ended failed" in (call.error or "")
+
+
+def test_the_tool_runs_from_synchronous_code_too():
+    team, _ = _analysts()
+    as_tool = team.as_tool()
+    assert as_tool.invoke({"goal": "How did the market do?"}).startswith("the market grew 4%")
+    call = {"name": as_tool.name, "args": {"goal": "And next year?"}, "id": "c1"}
+    out = _tool_graph(as_tool).invoke({"messages": [AIMessage("", tool_calls=[call])]})
+    assert "the market grew 4%" in out["messages"][-1].content
+    failed = _tool_graph(_failing().as_tool()).invoke(
+        {"messages": [AIMessage("", tool_calls=[call])]}
+    )
+    assert failed["messages"][-1].status == "error"
+
+
+async def test_the_synchronous_tool_works_from_a_thread_whose_event_loop_runs():
+    team, _ = _analysts()
+    assert team.as_tool().invoke({"goal": "How?"}).startswith("the market grew 4%")
 
 
 async def test_another_teams_executor_delegates_to_the_team_and_a_resume_never_asks_twice():

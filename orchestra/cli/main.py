@@ -40,7 +40,7 @@ from orchestra.core.events import Event, ToolStarted, UsageRecorded
 from orchestra.core.home import check_store
 from orchestra.core.record import RunResult, RunStatus
 from orchestra.observability.dashboard import DashboardStopped, start_phoenix, stop_on_signals
-from orchestra.observability.history import history_redactor, redacted
+from orchestra.observability.history import redacted, shown_redactor
 from orchestra.observability.live import LiveView
 from orchestra.observability.report import render_report
 from orchestra.observability.terminal import one_line, safe_text
@@ -417,8 +417,9 @@ def _execute(
             say_error(str(exc))
     if json_output:
         record = result.to_record()
-        if history_redactor() is not None:  # the team's redactor knows its marked values
-            record = redacted(record, team.tracing.redactor)
+        redact = shown_redactor(team.tracing.redactor)  # the team's knows its marked values
+        if redact is not None:
+            record = redacted(record, redact)
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     else:
         print_record(out, result.to_record())

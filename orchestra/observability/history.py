@@ -40,6 +40,8 @@ __all__ = [
     "StoredRun",
     "history_redactor",
     "redacted",
+    "redacted_json",
+    "shown_redactor",
 ]
 
 REDACT_HISTORY_ENV = "ORCHESTRA_REDACT_HISTORY"
@@ -439,11 +441,33 @@ def _default_redactor() -> Redactor:
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_Json = TypeVar("_Json")
 
 
 def redacted(model: _Model, redact: Redactor) -> _Model:
     """A copy of ``model`` (a run record, a summary) with secrets hidden in every text."""
     return type(model).model_validate(_redact_json(model.model_dump(mode="json"), redact))
+
+
+def shown_redactor(redactor: Redactor) -> Redactor | None:
+    """The redactor for a run's record and events as they leave the process.
+
+    ``redactor`` is the team's (``team.tracing.redactor``: it knows the values the team
+    marks); None when ``ORCHESTRA_REDACT_HISTORY=0`` keeps raw values. One rule for every
+    way out: ``orchestra run --json``, ``orchestra serve`` and ``orchestra mcp``.
+    """
+    return redactor if history_redactor() is not None else None
+
+
+def redacted_json(value: _Json, redact: Redactor | None) -> _Json:
+    """``value`` (a record's or an event's JSON) with secrets hidden in every text but ids.
+
+    As it is when ``redact`` is None (see :func:`shown_redactor`).
+    """
+    if redact is None:
+        return value
+    shown: _Json = _redact_json(value, redact)
+    return shown
 
 
 def _redact_json(value: Any, redact: Redactor) -> Any:

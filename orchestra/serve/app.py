@@ -200,8 +200,7 @@ async def get_run(run_id: str, manager: Manager) -> dict[str, Any]:
         if log is not None and log.active:
             return {"run_id": run_id, "status": "starting"}
         raise HTTPException(404, str(exc)) from exc
-    record: dict[str, Any] = result.to_record().model_dump(mode="json")
-    return record
+    return manager.shown(result.to_record().model_dump(mode="json"))
 
 
 @router.get("/runs/{run_id}/events")
@@ -209,7 +208,9 @@ async def events(
     run_id: str,
     manager: Manager,
     tokens: Annotated[bool, Query(description="Include the token pieces")] = False,
-    last_event_id: Annotated[int | None, Header()] = None,
+    last_event_id: Annotated[
+        int | None, Header(ge=0, description="Resume after this event (an id sent before)")
+    ] = None,
 ) -> EventSourceResponse:
     """The run's events as Server-Sent Events, from the start (or ``Last-Event-ID``)."""
     if run_id not in manager.logs:

@@ -18,6 +18,8 @@ from typing import Any
 from orchestra.core.budget import Budget
 from orchestra.core.errors import OrchestraError, RunBusyError
 from orchestra.core.events import Event, RunFinished
+from orchestra.observability.history import redacted_json, shown_redactor
+from orchestra.serve.tokens import TokenGate
 from orchestra.team import Decisions, Team
 
 __all__ = ["QueueFull", "RunLog", "RunManager"]
@@ -50,6 +52,11 @@ class RunLog:
             if event.get("type") != "token":
                 self.plain.append(event)
             self.changed.notify_all()
+
+    async def add_all(self, events: list[dict[str, Any]]) -> None:
+        """Keep ``events``, in order."""
+        for event in events:
+            await self.add(event)
 
     async def settle(self) -> None:
         """No more events until the run is gone on with."""
@@ -89,6 +96,14 @@ class RunManager:
         self._slots = asyncio.Semaphore(max_runs)
         self._pending = 0
         """Runs launched and not ended: running, or waiting for a slot."""
+
+    def shown(self, value: dict[str, Any]) -> dict[str, Any]:
+        """A record's JSON as it leaves the server: secrets redacted.
+
+        As ``orchestra run --json`` redacts them (unless ``ORCHESTRA_REDACT_HISTORY=0``);
+        events go through a :class:`~orchestra.serve.tokens.TokenGate`.
+        """
+        return redacted_json(value, shown_redactor(self.team.tracing.redactor))
 
     def log(self, run_id: str) -> RunLog:
         """The log of ``run_id`` (an empty one for a run this server has not seen yet)."""
@@ -143,14 +158,17 @@ class RunManager:
         log.task = asyncio.create_task(self._run(log, events))
 
     async def _run(self, log: RunLog, events: StreamFactory) -> None:
+        gate = TokenGate(shown_redactor(self.team.tracing.redactor))
         try:
             async with self._slots:
                 async for event in events():
-                    await log.add(event.model_dump(mode="json"))
+                    await log.add_all(gate.send(event.model_dump(mode="json")))
+            await log.add_all(gate.flush())
         except asyncio.CancelledError:  # the checkpoint stays: a resume goes on
-            await log.add(_ended(log.run_id, "cancelled", "cancelled by a request"))
+            await log.add_all(gate.send(_ended(log.run_id, "cancelled", "cancelled by a request")))
         except Exception as exc:  # the run's own error: said on the stream, kept in history
-            await log.add(_ended(log.run_id, "error", f"{type(exc).__name__}: {exc}"))
+            reason = f"{type(exc).__name__}: {exc}"
+            await log.add_all(gate.send(_ended(log.run_id, "error", reason)))
         finally:
             self._pending -= 1
             await log.settle()
