@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
@@ -79,21 +80,27 @@ async def test_a_run_without_an_answer_is_an_error_the_calling_model_reads():
     assert message.status == "error" and "ended failed" in message.content
 
 
-async def test_in_another_team_a_run_without_an_answer_is_a_failed_call():
-    delegate = _failing().as_tool()
+def _delegating(tool_name: str, then: Callable[[str], str]) -> dict[str, Any]:
+    """An editors' team whose executor asks ``tool_name`` once, then answers ``then(answer)``."""
 
     def executor(call: ScriptedCall) -> object:
-        if any(m.type == "tool" for m in call.messages):
-            return "the analysts could not say"
-        return tool_call(delegate.name, {"goal": "How did the market do?"})
+        done = [m for m in call.messages if m.type == "tool"]
+        if done:
+            return then(str(done[-1].content))
+        return tool_call(tool_name, {"goal": "How did the market do?"})
 
-    script = {
+    return {
         "planner": [plan(subtask("brief"))],
-        "role_designer": role_spec("editor", "Write briefs.", [delegate.name]),
+        "role_designer": role_spec("editor", "Write briefs.", [tool_name]),
         "executor": executor,
         "critic": verdict("pass"),
         "synthesizer": "brief written",
     }
+
+
+async def test_in_another_team_a_run_without_an_answer_is_a_failed_call():
+    delegate = _failing().as_tool()
+    script = _delegating(delegate.name, lambda _: "the analysts could not say")
     parent, _ = make_team(script, tools=[delegate], name="editors")
     result = await parent.arun("Write a market brief")
     [call] = result.tool_calls
@@ -121,20 +128,7 @@ async def test_the_synchronous_tool_works_from_a_thread_whose_event_loop_runs():
 async def test_another_teams_executor_delegates_to_the_team_and_a_resume_never_asks_twice():
     analysts, sub_model = _analysts()
     delegate = analysts.as_tool()
-
-    def executor(call: ScriptedCall) -> object:
-        done = [m for m in call.messages if m.type == "tool"]
-        if done:
-            return f"report based on: {done[-1].content}"
-        return tool_call(delegate.name, {"goal": "How did the market do?"})
-
-    script = {
-        "planner": [plan(subtask("brief"))],
-        "role_designer": role_spec("editor", "Write briefs.", [delegate.name]),
-        "executor": executor,
-        "critic": verdict("pass"),
-        "synthesizer": "brief written",
-    }
+    script = _delegating(delegate.name, lambda answer: f"report based on: {answer}")
     parent, _ = make_team(script, tools=[delegate], name="editors")
     result = await parent.arun("Write a market brief", run_id="brief-run")
     assert result.status is RunStatus.SUCCEEDED
