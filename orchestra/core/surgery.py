@@ -149,7 +149,8 @@ def replan_subtree(
 
     Finished subtasks in ``draft.keep`` (all of them when it is None) stay; every new
     top-level task depends on them (so it sees their results); the other subtasks are
-    replaced by the new top-level tasks, and what was unfinished below them fails.
+    replaced by the new top-level tasks, and what was unfinished below them ends: skipped
+    when it never started (pending or ready), failed when it had.
     """
     kept, dropped = live_split(tree, scope.id, draft.keep)
     nodes = draft_to_nodes(
@@ -163,7 +164,8 @@ def replan_subtree(
         for gone in tree.subtree(child.id):
             gone.replaced_by = gone.replaced_by or [n.id for n in top]
             if not gone.status.is_final:
-                gone.status = TaskStatus.FAILED
+                never_started = gone.status in (TaskStatus.PENDING, TaskStatus.READY)
+                gone.status = TaskStatus.SKIPPED if never_started else TaskStatus.FAILED
                 gone.reason = f"dropped by the re-plan of {scope.id!r}"
                 gone.finished_at = at
                 stopped.append(gone)

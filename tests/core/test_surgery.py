@@ -62,9 +62,20 @@ def test_a_subtree_replan_keeps_what_the_planner_keeps_and_drops_the_rest():
     assert [d.id for d in done.dropped] == ["g", "h"]
     assert [s.id for s in done.stopped] == ["h"]  # g had finished: it keeps its result
     assert tree.get("g").status is TaskStatus.DONE and tree.get("g").replaced_by == ["g2"]
-    assert tree.get("h").status is TaskStatus.FAILED
+    assert tree.get("h").status is TaskStatus.SKIPPED  # it never started
     assert tree.get("g2").depends_on == ["f"]
     assert [c.id for c in tree.children("r", live_only=True)] == ["f", "g2"]
+
+
+def test_a_dropped_subtask_that_had_started_fails_one_that_had_not_is_skipped():
+    tree = _tree(subtask("r", subtasks=[subtask("f"), subtask("g")]))
+    tree.get("f").status = TaskStatus.RUNNING
+    done = replan_subtree(tree, tree.get("r"), _draft(subtask("n")), NOW)
+    assert [(s.id, s.status) for s in done.stopped] == [
+        ("f", TaskStatus.FAILED),
+        ("g", TaskStatus.SKIPPED),
+    ]
+    assert all(s.reason == "dropped by the re-plan of 'r'" for s in done.stopped)
 
 
 def test_without_a_keep_list_every_finished_subtask_is_kept():

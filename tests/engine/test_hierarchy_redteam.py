@@ -130,7 +130,7 @@ async def test_an_escalation_re_plan_holds_its_subtree_and_side_effects_happen_o
     result, events = await run_collect(team)
     assert result.status is RunStatus.SUCCEEDED
     b = result.tree.get("b")
-    assert b.status is TaskStatus.FAILED and b.replaced_by == ["a2", "b2"]
+    assert b.status is TaskStatus.SKIPPED and b.replaced_by == ["a2", "b2"]  # never started
     assert b.executions == 0
     started = [e.task_id for e in events if e.type == "task_started"]
     assert "b" not in started
