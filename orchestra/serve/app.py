@@ -191,16 +191,22 @@ async def list_runs(
 async def get_run(run_id: str, manager: Manager) -> dict[str, Any]:
     """The run record, as ``orchestra run --json`` prints it.
 
-    A run started here but not yet checkpointed is ``{"run_id", "status": "starting"}``.
+    A run started here but not yet checkpointed is ``{"run_id", "status": "starting"}``;
+    one going on here reads ``running`` (its checkpoint alone says ``interrupted``: not
+    ended).
     """
     log = manager.logs.get(run_id)
+    running = log is not None and log.active
     try:
         result = await manager.team.aget_run(run_id)
     except InputError as exc:
-        if log is not None and log.active:
+        if running:
             return {"run_id": run_id, "status": "starting"}
         raise HTTPException(404, str(exc)) from exc
-    return manager.shown(result.to_record().model_dump(mode="json"))
+    record = manager.shown(result.to_record().model_dump(mode="json"))
+    if running and result.status is RunStatus.INTERRUPTED:
+        record["status"] = "running"
+    return record
 
 
 @router.get("/runs/{run_id}/events")
