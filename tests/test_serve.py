@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from langchain_core.messages import ToolMessage
 
 from orchestra import Team, tool
 from orchestra.serve import create_app
@@ -285,3 +286,40 @@ async def test_a_negative_last_event_id_is_refused_not_replayed_twice():
             (await client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "0"})).text
         )
         assert zero == everything
+
+
+async def test_a_run_going_on_reads_running_and_a_cancelled_one_interrupted_and_resumes():
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @tool
+    async def slow(q: str) -> str:
+        """Take a while."""
+        started.set()
+        await release.wait()
+        return "slow done"
+
+    script = {
+        "planner": plan(subtask("a", "Wait")),
+        "role_designer": role_spec("w", "Do it.", ["slow"]),
+        "executor": lambda call: (
+            "a done"
+            if any(isinstance(m, ToolMessage) for m in call.messages)
+            else tool_call("slow", {"q": "x"})
+        ),
+        "critic": verdict("pass"),
+        "synthesizer": "the answer",
+    }
+    team = Team(ScriptedChatModel(script), tools=[slow], checkpointer="memory", history=False)
+    app = create_app(team)
+    async with _client(app) as client:
+        run_id = (await client.post("/runs", json={"goal": "wait"})).json()["run_id"]
+        await started.wait()
+        assert (await client.get(f"/runs/{run_id}")).json()["status"] == "running"
+        assert (await client.post(f"/runs/{run_id}/cancel")).json()["cancelled"] is True
+        await app.state.manager.logs[run_id].task
+        assert (await client.get(f"/runs/{run_id}")).json()["status"] == "interrupted"
+        release.set()
+        assert (await client.post(f"/runs/{run_id}/resume")).status_code == 202
+        await app.state.manager.logs[run_id].task
+        done = (await client.get(f"/runs/{run_id}")).json()
+        assert done["status"] == "succeeded" and done["output"] == "the answer"

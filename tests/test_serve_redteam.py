@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,40 +151,3 @@ def test_token_pieces_are_cut_only_where_no_secret_is_split():
 
 def _events(body: str) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
-
-
-async def test_a_run_going_on_reads_running_and_a_cancelled_one_interrupted_and_resumes():
-    started, release = asyncio.Event(), asyncio.Event()
-
-    @tool
-    async def slow(q: str) -> str:
-        """Take a while."""
-        started.set()
-        await release.wait()
-        return "slow done"
-
-    script = {
-        "planner": plan(subtask("a", "Wait")),
-        "role_designer": role_spec("w", "Do it.", ["slow"]),
-        "executor": lambda call: (
-            "a done"
-            if any(isinstance(m, ToolMessage) for m in call.messages)
-            else tool_call("slow", {"q": "x"})
-        ),
-        "critic": verdict("pass"),
-        "synthesizer": "the answer",
-    }
-    team = Team(ScriptedChatModel(script), tools=[slow], checkpointer="memory", history=False)
-    app = create_app(team)
-    async with _client(app) as client:
-        run_id = (await client.post("/runs", json={"goal": "wait"})).json()["run_id"]
-        await started.wait()
-        assert (await client.get(f"/runs/{run_id}")).json()["status"] == "running"
-        assert (await client.post(f"/runs/{run_id}/cancel")).json()["cancelled"] is True
-        await app.state.manager.logs[run_id].task
-        assert (await client.get(f"/runs/{run_id}")).json()["status"] == "interrupted"
-        release.set()
-        assert (await client.post(f"/runs/{run_id}/resume")).status_code == 202
-        await app.state.manager.logs[run_id].task
-        done = (await client.get(f"/runs/{run_id}")).json()
-        assert done["status"] == "succeeded" and done["output"] == "the answer"
