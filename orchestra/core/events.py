@@ -279,7 +279,8 @@ class Notice(EventBase):
 
     Kinds: ``plan_salvaged`` (the planner's last reply was repaired deterministically),
     ``plan_fallback`` (the goal became a single task), ``replan_failed`` (no usable
-    replacement plan: the task failed), ``role_fallback`` (a generic role without tools),
+    replacement plan: the task failed), ``role_fallback`` (a generic role without tools,
+    or a designed lead where a sub-team's role was named to lead),
     ``critic_fallback`` (a result accepted without a valid verdict),
     ``synthesis_fallback`` (the output is the task results), ``memory_unavailable`` (the
     shared memory could not be read or written; the attempt went on without it),

@@ -229,11 +229,25 @@ class Hierarchy:
         return all(k.status is TaskStatus.DONE for k in kids)
 
     def _lead_of(self, node: TaskNode) -> RoleSpec | None:
-        """The inner task's lead: its own, or the planner's role hint when it names a role."""
+        """The inner task's lead: its own, or the planner's role hint when it names a role.
+
+        Not a sub-team's role (``Role(team=...)``): a sub-team takes a task as a goal of its
+        own and cannot integrate subtasks planned here, so a lead is designed instead (and
+        a ``role_fallback`` notice says so) rather than this team's model writing as it.
+        """
         roles = self.dispatch.roles
         for name in (node.lead, node.role):
-            if name is not None and name in roles:
-                return roles[name]
+            spec = roles.get(name) if name is not None else None
+            if spec is None:
+                continue
+            if spec.team is None:
+                return spec
+            if node.lead is None:
+                message = (
+                    f"role {name!r} is a sub-team: it cannot lead the subtasks planned"
+                    " here; a lead is designed for the task"
+                )
+                self._notice("role_fallback", message, node.id)
         return None
 
     def integrate(self, node: TaskNode, feedback: str | None = None) -> None:

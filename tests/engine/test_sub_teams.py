@@ -253,3 +253,34 @@ async def test_a_typed_sub_teams_answer_stays_typed_on_the_delegated_task():
     law = result.tree.get("law")
     assert law.output == {"rule": "EU 2026/1", "applies": True}
     assert '"rule": "EU 2026/1"' in model.calls_for("executor", "report")[0].prompt
+
+
+async def test_a_sub_team_named_to_lead_an_inner_task_is_not_played_by_this_teams_model():
+    # a red-team pass: the planner's role hint "legal" (a sub-team) made this team's model
+    # write the integration as "legal", with no notice and no call to the sub-team
+    sub_model = ScriptedChatModel({"*": "unused"})
+    legal = Team(sub_model, name="legal", history=False, checkpointer="memory")
+    script = {
+        "planner": [
+            plan(
+                subtask("P", "Legal review", role="legal", subtasks=[subtask("p1"), subtask("p2")]),
+                subtask("other"),
+            )
+        ],
+        "role_designer": role_spec("analyst", "Analyse.", []),
+        "executor": lambda call: f"{call.task_id} done",
+        "lead": lambda call: f"integrated {call.task_id}",
+        "critic": verdict("pass"),
+        "synthesizer": "final",
+    }
+    team, model = make_team(
+        script, decompose="upfront", roles=[Role(name="legal", team=legal, description="Law.")]
+    )
+    result = await team.arun("goal")
+    assert result.status is RunStatus.SUCCEEDED
+    lead = result.tree.get("P").lead
+    assert lead is not None and lead != "legal"
+    assert [c.role for c in model.calls_for("lead", "P")] == [lead]
+    [said] = [n for n in result.notices if n.kind == "role_fallback" and n.task_id == "P"]
+    assert "role 'legal' is a sub-team" in said.message
+    assert not sub_model.calls
