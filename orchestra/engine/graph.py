@@ -360,7 +360,8 @@ async def design_roles(state: RunState, runtime: Runtime[TeamRuntime]) -> RunSta
     """Every leaf of the first plan gets a role."""
     rt = runtime.context
     scheduler = _scheduler(rt, state)
-    await scheduler.design_all(limit=asyncio.Semaphore(rt.limits.max_parallel))
+    again = any(s["stage"] == "design_roles" for s in state.get("stages", []))
+    await scheduler.design_all(limit=asyncio.Semaphore(rt.limits.max_parallel), again=again)
     out: RunState = {
         "tree": scheduler.tree.model_dump(mode="json"),
         "roles": roles_to_state(scheduler.roles),

@@ -201,7 +201,7 @@ class Scheduler:
             self._continue[leaf.id] = self.waiting.pop(leaf.id)
             leaf.status = TaskStatus.READY
 
-    async def design_all(self, limit: asyncio.Semaphore) -> None:
+    async def design_all(self, limit: asyncio.Semaphore, *, again: bool = False) -> None:
         """Give every leaf a role: known planner hints directly, others by the role designer.
 
         The leaves without a known hint are designed in one job (one role-designer call and
@@ -209,9 +209,11 @@ class Scheduler:
         and adopted in tree order, so equal specs collapse into one role deterministically.
         When the run's budget runs out, the leaves whose roles were found before (a stop in
         a repair call) keep them, the others stay without roles, and ``failure`` says why
-        the run ends.
+        the run ends. ``again``: the design is taken up after such a stop; the roles found
+        then were announced then, and are not announced twice.
         """
-        pending = [leaf for leaf in self.tree.leaves() if not self._use_hint(leaf)]
+        leaves = self.tree.leaves()
+        pending = [leaf for leaf in leaves if not self._use_hint(leaf, announce=not again)]
         if not pending:
             return
         root = self.tree.root
@@ -387,10 +389,14 @@ class Scheduler:
         self.notices.append(self.emit.notice("loop_stopped", message))
         self.failure = f"{message} (limit {limit})"
 
-    def _use_hint(self, leaf: TaskNode) -> bool:
-        """Assign the planner's role hint if it names a known role; else clear it."""
+    def _use_hint(self, leaf: TaskNode, *, announce: bool = True) -> bool:
+        """Assign the planner's role hint if it names a known role; else clear it.
+
+        ``announce`` False: the leaf's role was announced before (a design taken up again).
+        """
         if leaf.role is not None and leaf.role in self.roles:
-            self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
+            if announce:
+                self.emit(RoleAssigned, task_id=leaf.id, role=leaf.role, designed=False)
             return True
         leaf.role = None
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orchestra import RunStatus, TaskStatus, tool
+from orchestra import Event, RoleAssigned, RunStatus, TaskStatus, tool
 from orchestra.core.approval import Approve
 from orchestra.core.budget import Budget
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
@@ -96,15 +96,23 @@ async def test_a_budget_spent_in_a_design_repair_stops_the_plans_design_cleanly(
     bad = role_spec("checker", "Check it.", ["delete_everything"])
     script = dict(CHAIN) | {"role_designer@c": [bad, role_spec("checker", "Check it.", [])]}
     team, model = make_team(script, budget=Budget(model_calls=2))
-    result = await team.arun("goal", run_id="half-designed")
+    assigned: list[str] = []
+
+    def note(event: Event) -> None:
+        if isinstance(event, RoleAssigned):
+            assigned.append(event.task_id)
+
+    result = await team.arun("goal", run_id="half-designed", on_event=note)
     assert result.status is RunStatus.BUDGET_EXCEEDED
+    assert assigned == ["a", "b"]
     # a's and b's entries were valid before the stop: they keep their role
     assert {n.id: n.role for n in result.tree.leaves()} == {"a": "worker", "b": "worker", "c": None}
     assert result.usage.model_calls == 2 == len(model.calls)
     assert result.tree.root.usage.model_calls == 2  # the plan's and its design's
 
-    done = await team.aresume("half-designed", budget=Budget(model_calls=20))
+    done = await team.aresume("half-designed", budget=Budget(model_calls=20), on_event=note)
     assert done.status is RunStatus.SUCCEEDED
+    assert assigned == ["a", "b", "c"]  # a's and b's roles are not announced again
     roles = {n.id: n.role for n in done.tree.leaves()}
     assert roles == {"a": "worker", "b": "worker", "c": "checker"}
     # only c, whose entry was still wrong at the stop, is designed again (its reply is good now)
