@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from orchestra.core.errors import ConfigError
 from orchestra.memory.records import (
@@ -20,6 +20,7 @@ from orchestra.memory.records import (
     MemorySource,
     content_hash,
 )
+from orchestra.observability.redact import url_without_password
 
 __all__ = ["DEFAULT_PATH", "MEMORY_URL_ENV", "Memory"]
 
@@ -96,7 +97,7 @@ class Memory:
             ConfigError: the URL is not of that form, or no server answers there.
         """
         parts = urlsplit(url)
-        shown = _without_credentials(url)
+        shown = url_without_password(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"memory server URL must be http(s)://host:port, not {shown!r}")
         if parts.username is not None or parts.password is not None:
@@ -374,12 +375,3 @@ def _metadata(record: MemoryRecord) -> dict[str, Any]:
 
 def _record(memory_id: str, text: str | None, meta: Mapping[str, Any] | None) -> MemoryRecord:
     return MemoryRecord.model_validate({**(meta or {}), "id": memory_id, "text": text or ""})
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` with any user and password in it replaced by ``***`` (for messages)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))

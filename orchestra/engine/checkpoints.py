@@ -8,7 +8,6 @@ each run (or look-up) and the team compiles its graph with it (about 2.5 ms).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
@@ -22,6 +21,7 @@ from orchestra.core.home import orchestra_home, sqlite_timeout
 from orchestra.engine.call_log import MemoryCallLog, PostgresCallLog, SqliteCallLog
 from orchestra.engine.outcomes import JOB_KEY
 from orchestra.engine.run_lock import file_run_lock, local_run_lock, postgres_run_lock
+from orchestra.observability.redact import url_without_password
 from orchestra.tools.invoke import CallLog
 
 __all__ = ["CHECKPOINTER_ENV", "Checkpoints", "CheckpointSpec", "finished_jobs"]
@@ -194,7 +194,7 @@ class Checkpoints:
             yield saver
 
     def __repr__(self) -> str:
-        where = f": {_without_password(self.target)}" if self.target else ""
+        where = f": {url_without_password(self.target)}" if self.target else ""
         return f"Checkpoints({self.kind}{where})"
 
 
@@ -211,13 +211,6 @@ async def _settle_writes(saver: Any) -> None:
     async with saver.lock:
         with suppress(Exception):
             await saver.conn.rollback()
-
-
-def _without_password(target: str | None) -> str:
-    """A target fit for messages and logs: a URL's password is replaced by ``***``."""
-    if not target:
-        return ""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", target)
 
 
 CheckpointSpec = Checkpoints | Saver | str | Path | None

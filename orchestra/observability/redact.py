@@ -6,9 +6,28 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["REDACTED", "Redactor"]
+__all__ = ["REDACTED", "Redactor", "url_without_password"]
 
 REDACTED = "[REDACTED]"
+
+
+def url_without_password(target: str) -> str:
+    """``target`` fit for messages and logs: a URL's password is replaced by ``***``.
+
+    The user name stays (``postgresql://ann:***@db/x``); anything that is not a URL with a
+    password comes back as it is. Read by hand, not by ``urlsplit``: a URL too broken to
+    parse must not show its password in the error that says so.
+    """
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return target
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, host = rest[:end].rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not at or not colon:
+        return target
+    return f"{scheme}://{user}:***@{host}{rest[end:]}"
+
 
 # Well-known credential shapes. Each is specific enough not to eat ordinary prose.
 _SECRET_SHAPES = (

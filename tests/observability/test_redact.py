@@ -9,7 +9,7 @@ import pytest
 from orchestra import tool
 from orchestra.agents.workflow_search import Step
 from orchestra.observability import semconv as sc
-from orchestra.observability.redact import REDACTED, Redactor
+from orchestra.observability.redact import REDACTED, Redactor, url_without_password
 from orchestra.testing import plan, role_spec, subtask, tool_call, verdict
 from tests.conftest import make_team, run_collect
 from tests.observability.conftest import Spans
@@ -127,3 +127,14 @@ def test_a_search_steps_summary_is_not_cut_inside_a_secret(step: Step, limit: in
     summary = step.summary()
     assert len(summary) < limit + 10
     assert not _leaks(Redactor(environ={})(summary), SECRET)
+
+
+def test_a_urls_password_is_hidden_in_messages_and_the_rest_kept():
+    assert (
+        url_without_password("postgresql://ann:s3cret@db:5432/x")
+        == "postgresql://ann:***@db:5432/x"
+    )
+    assert url_without_password("http://ann:p@ss@h:1/") == "http://ann:***@h:1/"  # '@' in it
+    assert url_without_password("postgresql://u:pw@[::1/x") == "postgresql://u:***@[::1/x"
+    for kept in ("http://ann@h:1", "sqlite:///a.db", "/tmp/x.db", "http://h:1/p?user=a:b@c"):
+        assert url_without_password(kept) == kept
