@@ -160,23 +160,36 @@ def _order(record: DagRecord) -> list[str] | None:
     Linear in nodes and edges (a deep chain of thousands of nodes loads at once).
     """
     deps = {n.id: {d for d in n.deps if d != n.id} for n in record.nodes}
-    waiting = {i: len(d) for i, d in deps.items()}
-    after: dict[str, list[str]] = {}
+    after: dict[str, set[str]] = {}
     for node_id, before in deps.items():
         for dep in before:
-            after.setdefault(dep, []).append(node_id)
-    level = dict.fromkeys((i for i, n in waiting.items() if n == 0), 0)
-    queue = list(level)
-    for here in queue:
-        for nxt in after.get(here, ()):
-            level[nxt] = max(level.get(nxt, 0), level[here] + 1)
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                queue.append(nxt)
-    if len(queue) < len(deps):
+            after.setdefault(dep, set()).add(node_id)
+    ordered = _topological(deps, after)
+    if ordered is None:
         return None
+    level: dict[str, int] = {}
+    for here in ordered:
+        level[here] = max((level[d] + 1 for d in deps[here]), default=0)
     position = {i: k for k, i in enumerate(deps)}
     return sorted(deps, key=lambda i: (level[i], position[i]))
+
+
+def _topological(nodes: Iterable[str], succ: Mapping[str, set[str]]) -> list[str] | None:
+    """``nodes`` so that each comes after every node with an edge to it; None on a cycle.
+
+    Kahn's algorithm, linear in nodes and edges; ``succ`` maps a node to its successors.
+    """
+    waiting = dict.fromkeys(nodes, 0)
+    for targets in succ.values():
+        for target in targets:
+            waiting[target] += 1
+    order = [n for n, k in waiting.items() if k == 0]
+    for here in order:
+        for nxt in succ.get(here, ()):
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                order.append(nxt)
+    return order if len(order) == len(waiting) else None
 
 
 def load_dags(path: str | Path, *, limit: int | None = None) -> list[DagRecord]:
@@ -236,18 +249,10 @@ def transitive_reduction(edges: Iterable[tuple[str, str]]) -> set[tuple[str, str
     """
     pairs = set(edges)
     succ: dict[str, set[str]] = {}
-    waiting: dict[str, int] = {}
     for a, b in pairs:
         succ.setdefault(a, set()).add(b)
-        waiting.setdefault(a, 0)
-        waiting[b] = waiting.get(b, 0) + 1
-    order = [n for n, k in waiting.items() if k == 0]
-    for here in order:
-        for nxt in succ.get(here, ()):
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                order.append(nxt)
-    if len(order) < len(waiting):
+    order = _topological(dict.fromkeys(n for pair in pairs for n in pair), succ)
+    if order is None:
         return _reduction_by_search(pairs, succ)
     bit = {n: 1 << i for i, n in enumerate(order)}
     reach: dict[str, int] = {}
